@@ -1,0 +1,217 @@
+//! Discovery, version, health and OpenAPI documents, all derived from the registry of kinds.
+
+use serde_json::{json, Value};
+
+use super::registry::{self, Kind};
+
+/// The Kubernetes version the reference cluster reproduces.
+pub const GIT_VERSION: &str = "v1.33.0-kubespec";
+
+/// `/version`.
+pub fn version() -> Value {
+    json!({
+        "major": "1",
+        "minor": "33",
+        "emulationMajor": "1",
+        "emulationMinor": "33",
+        "minCompatibilityMajor": "1",
+        "minCompatibilityMinor": "32",
+        "gitVersion": GIT_VERSION,
+        "gitCommit": "0000000000000000000000000000000000000000",
+        "gitTreeState": "clean",
+        "buildDate": "2026-01-01T00:00:00Z",
+        "goVersion": concat!("kubespec ", env!("CARGO_PKG_VERSION")),
+        "compiler": "rustc",
+        "platform": format!("{}/{}", std::env::consts::OS, go_arch()),
+    })
+}
+
+/// The architecture as Go (and so Kubernetes) names it.
+pub fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+/// `/api`.
+pub fn core_versions(server_address: &str) -> Value {
+    json!({
+        "kind": "APIVersions",
+        "versions": ["v1"],
+        "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}],
+    })
+}
+
+fn group_entry(group: &str) -> Value {
+    let versions: Vec<Value> = registry::KINDS
+        .iter()
+        .filter(|k| k.group == group)
+        .map(|k| k.version)
+        .fold(Vec::new(), |mut acc: Vec<&str>, v| {
+            if !acc.contains(&v) {
+                acc.push(v);
+            }
+            acc
+        })
+        .into_iter()
+        .map(|v| json!({"groupVersion": format!("{group}/{v}"), "version": v}))
+        .collect();
+    let preferred = versions.first().cloned().unwrap_or(Value::Null);
+    json!({"name": group, "versions": versions, "preferredVersion": preferred})
+}
+
+/// `/apis`.
+pub fn group_list() -> Value {
+    let groups: Vec<Value> = registry::groups().into_iter().map(group_entry).collect();
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+}
+
+/// `/apis/<group>`, if the group is served.
+pub fn group(group: &str) -> Option<Value> {
+    if !registry::groups().contains(&group) {
+        return None;
+    }
+    let mut entry = group_entry(group);
+    entry["kind"] = json!("APIGroup");
+    entry["apiVersion"] = json!("v1");
+    Some(entry)
+}
+
+fn resource_entries(kind: &Kind) -> Vec<Value> {
+    let mut entries = vec![json!({
+        "name": kind.resource,
+        "singularName": kind.singular,
+        "namespaced": kind.namespaced,
+        "kind": kind.kind,
+        "verbs": kind.verbs,
+        "shortNames": kind.short_names,
+        "categories": kind.categories,
+        "storageVersionHash": "",
+    })];
+    for entry in entries.iter_mut() {
+        let obj = entry.as_object_mut().expect("a json object literal");
+        if kind.short_names.is_empty() {
+            obj.remove("shortNames");
+        }
+        if kind.categories.is_empty() {
+            obj.remove("categories");
+        }
+    }
+    for sub in kind.subresources {
+        let (sub_kind, group, version, verbs): (&str, Option<&str>, Option<&str>, &[&str]) =
+            match *sub {
+                "status" => (kind.kind, None, None, &["get", "patch", "update"]),
+                "scale" => (
+                    "Scale",
+                    Some("autoscaling"),
+                    Some("v1"),
+                    &["get", "patch", "update"],
+                ),
+                "binding" => ("Binding", None, None, &["create"]),
+                "finalize" => (kind.kind, None, None, &["update"]),
+                _ => continue,
+            };
+        let mut e = json!({
+            "name": format!("{}/{}", kind.resource, sub),
+            "singularName": "",
+            "namespaced": kind.namespaced,
+            "kind": sub_kind,
+            "verbs": verbs,
+        });
+        if let (Some(g), Some(v)) = (group, version) {
+            e["group"] = json!(g);
+            e["version"] = json!(v);
+        }
+        entries.push(e);
+    }
+    if kind.resource == "pods" {
+        entries.push(json!({"name": "pods/log", "singularName": "", "namespaced": true, "kind": "Pod", "verbs": ["get"]}));
+    }
+    entries
+}
+
+/// `/api/v1` or `/apis/<group>/<version>`, if served.
+pub fn resource_list(group: &str, version: &str) -> Option<Value> {
+    let resources: Vec<Value> = registry::kinds_in(group, version)
+        .flat_map(resource_entries)
+        .collect();
+    if resources.is_empty() {
+        return None;
+    }
+    let gv = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
+    Some(
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
+    )
+}
+
+/// `/openapi/v3`: the index of group-version documents.
+pub fn openapi_v3_index() -> Value {
+    let mut paths = serde_json::Map::new();
+    paths.insert(
+        "api/v1".into(),
+        json!({"serverRelativeURL": "/openapi/v3/api/v1"}),
+    );
+    for group in registry::groups() {
+        for kind in registry::KINDS.iter().filter(|k| k.group == group) {
+            let key = format!("apis/{}/{}", group, kind.version);
+            paths.insert(
+                key.clone(),
+                json!({"serverRelativeURL": format!("/openapi/v3/{key}")}),
+            );
+        }
+    }
+    json!({"paths": paths})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn discovery_lists_every_kind_with_what_kubectl_needs() {
+        let core = resource_list("", "v1").unwrap();
+        let pods = core["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "pods")
+            .unwrap();
+        assert_eq!(pods["kind"], "Pod");
+        assert_eq!(pods["namespaced"], true);
+        assert_eq!(pods["shortNames"], json!(["po"]));
+        assert_eq!(pods["categories"], json!(["all"]));
+        let apps = resource_list("apps", "v1").unwrap();
+        let scale = apps["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "deployments/scale")
+            .unwrap();
+        assert_eq!(
+            (scale["group"].as_str(), scale["kind"].as_str()),
+            (Some("autoscaling"), Some("Scale"))
+        );
+        assert!(resource_list("apps", "v2").is_none());
+        let groups = group_list();
+        let names: Vec<_> = groups["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["name"].clone())
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                json!("apps"),
+                json!("coordination.k8s.io"),
+                json!("events.k8s.io")
+            ]
+        );
+    }
+}

@@ -1,0 +1,131 @@
+//! The reference apiserver: the only component that touches the store.
+//!
+//! Requests are routed by the registry of kinds (`registry.rs`); wire formats (JSON, YAML,
+//! protobuf request bodies, Tables, watch streams) are decoded and encoded at the edge
+//! (`rest.rs`, `watch.rs`), and everything behind sees objects as JSON that k8s-openapi types
+//! admit (`strategy.rs`).
+//!
+//! Layout:
+//! - `registry`: the table of served kinds.
+//! - `rest`: routing and the verbs (get, list, create, update, patch, delete, subresources).
+//! - `watch`: watch streams with bookmarks, timeouts and selector transitions.
+//! - `strategy`: decoding, defaulting and validation per kind.
+//! - `strategic`: strategic merge patch.
+//! - `protobuf`: protobuf request bodies.
+//! - `selector`: label and field selectors.
+//! - `table`: server-side Tables as kubectl prints them.
+//! - `discovery`: /version, /api, /apis, OpenAPI.
+//! - `error`: Status errors.
+
+pub mod discovery;
+pub mod error;
+// TEMP pub mod protobuf;
+pub mod registry;
+mod rest;
+pub mod selector;
+pub mod strategic;
+pub mod strategy;
+pub mod table;
+mod watch;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::Clock;
+use crate::store::{MemoryStore, Store};
+
+pub use error::{ApiError, Cause};
+
+/// Apiserver settings.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// How many writes the store keeps for watches to resume from.
+    pub history_limit: usize,
+    /// The namespaces that exist from the start.
+    pub initial_namespaces: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            history_limit: 100_000,
+            initial_namespaces: ["default", "kube-system", "kube-public", "kube-node-lease"]
+                .map(String::from)
+                .to_vec(),
+        }
+    }
+}
+
+/// The shared state of one apiserver.
+pub struct ApiServer {
+    store: Arc<dyn Store>,
+    clock: Clock,
+    /// Cancelled when the server stops: long-running requests (watches) end with it.
+    shutdown: CancellationToken,
+}
+
+impl ApiServer {
+    /// An apiserver over an in-memory store, with the initial namespaces created.
+    pub async fn new(config: &Config, clock: Clock) -> Arc<Self> {
+        Self::with_store(
+            Arc::new(MemoryStore::new(config.history_limit)),
+            config,
+            clock,
+        )
+        .await
+    }
+
+    /// An apiserver over any store, with the initial namespaces created (if missing).
+    pub async fn with_store(store: Arc<dyn Store>, config: &Config, clock: Clock) -> Arc<Self> {
+        let server = Arc::new(Self {
+            store,
+            clock,
+            shutdown: CancellationToken::new(),
+        });
+        for ns in &config.initial_namespaces {
+            let body = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+            match server
+                .create_internal(registry::core("namespaces"), None, body)
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if e.code == 409 => {}
+                Err(e) => {
+                    tracing::error!(namespace = %ns, cause = %e, "cannot create an initial namespace")
+                }
+            }
+        }
+        server
+    }
+
+    /// The cluster clock the apiserver stamps objects with.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+}
+
+/// Serve the API on `listener` until `shutdown` completes.
+///
+/// # Errors
+/// I/O errors of the listener.
+pub async fn serve(
+    listener: TcpListener,
+    server: Arc<ApiServer>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let addr: SocketAddr = listener.local_addr()?;
+    tracing::info!(%addr, "apiserver listening");
+    let token = server.shutdown.clone();
+    let app = rest::router(server);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            // Watches never finish by themselves: end them so the graceful shutdown completes.
+            token.cancel();
+        })
+        .await
+}

@@ -1,0 +1,1020 @@
+//! Per-kind admission: decoding into the k8s-openapi type, upstream defaults, the
+//! create-time status reset, and validation with upstream's field error wording.
+//!
+//! Everything here is a pure function of the request's object (and the stored one on update);
+//! it must not touch the store or HTTP.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Container, Endpoints, Event, Namespace, Node, Pod, PodSpec, PodTemplateSpec, Probe,
+    Secret, Service, ServiceAccount, Toleration,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use super::error::{ApiError, ApiResult, Cause};
+use super::registry::Kind;
+
+/// Which write admission runs for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operation {
+    /// A create.
+    Create,
+    /// An update (PUT or PATCH) of the main resource or a subresource.
+    Update,
+}
+
+/// An admitted object: typed, defaulted, validated, re-encoded.
+#[derive(Debug)]
+pub struct Admitted {
+    /// The object as it will be stored.
+    pub value: Value,
+    /// Paths of fields in the request that the kind does not have (for fieldValidation).
+    pub unknown_fields: Vec<String>,
+}
+
+/// Defaults and validation for one k8s-openapi type.
+pub trait Strategy: Serialize + DeserializeOwned {
+    /// Upstream's defaulting (`SetDefaults_*`) and defaulting admission plugins.
+    fn default(&mut self) {}
+    /// What upstream's `PrepareForCreate` does (e.g. a new Pod's status is reset to Pending).
+    fn prepare_for_create(&mut self) {}
+    /// Field errors, as upstream's validation reports them.
+    fn validate(&self) -> Vec<Cause> {
+        Vec::new()
+    }
+    /// Field errors for an update, including immutable fields.
+    fn validate_update(&self, _old: &Self) -> Vec<Cause> {
+        self.validate()
+    }
+    /// The metadata.
+    fn meta(&self) -> &ObjectMeta;
+}
+
+/// Admission for kind `T`.
+///
+/// # Errors
+/// 400 when the object does not decode as `T`; 422 with causes when it is invalid.
+pub fn admit<T: Strategy>(
+    kind: &Kind,
+    op: Operation,
+    value: Value,
+    old: Option<&Value>,
+) -> ApiResult<Admitted> {
+    let mut typed: T = decode_typed(kind, value.clone())?;
+    let reencoded = serde_json::to_value(&typed).map_err(ApiError::internal)?;
+    let mut unknown_fields = Vec::new();
+    unknown_paths(&value, &reencoded, "", &mut unknown_fields);
+    if op == Operation::Create {
+        typed.prepare_for_create();
+    }
+    typed.default();
+    let mut causes = validate_meta(kind, typed.meta());
+    causes.extend(match old {
+        Some(old) if op == Operation::Update => match serde_json::from_value::<T>(old.clone()) {
+            Ok(old) => typed.validate_update(&old),
+            Err(_) => typed.validate(),
+        },
+        _ => typed.validate(),
+    });
+    if !causes.is_empty() {
+        let name = typed.meta().name.clone().unwrap_or_default();
+        return Err(ApiError::invalid(kind, &name, &causes));
+    }
+    let value = serde_json::to_value(&typed).map_err(ApiError::internal)?;
+    Ok(Admitted {
+        value,
+        unknown_fields,
+    })
+}
+
+fn decode_typed<T: DeserializeOwned>(kind: &Kind, value: Value) -> ApiResult<T> {
+    serde_json::from_value(value).map_err(|e| {
+        ApiError::bad_request(format!(
+            "{} in version \"{}\" cannot be handled as a {}: {e}",
+            kind.kind, kind.version, kind.kind
+        ))
+    })
+}
+
+/// Collect the paths of fields present in `input` but absent after a typed round trip: the fields
+/// the kind does not have. `null`s are not unknown fields, they are absent values.
+fn unknown_paths(input: &Value, known: &Value, path: &str, out: &mut Vec<String>) {
+    match (input, known) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in a {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                match b.get(k) {
+                    Some(known) => unknown_paths(v, known, &p, out),
+                    None if v.is_null() => {}
+                    // Empty maps/lists of optional fields may be dropped by the encoder.
+                    None if v.as_object().is_some_and(Map::is_empty) => {}
+                    None => out.push(p),
+                }
+            }
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                unknown_paths(x, y, &format!("{path}[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+// ---------- metadata ----------
+
+const DNS1123_LABEL_MSG: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
+const DNS1123_SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+
+/// Whether `s` is an RFC 1123 label (`[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most 63 characters).
+pub fn is_dns1123_label(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
+}
+
+/// Whether `s` is an RFC 1123 subdomain (dot-separated labels, at most 253 characters).
+pub fn is_dns1123_subdomain(s: &str) -> bool {
+    s.len() <= 253 && s.split('.').all(is_dns1123_label)
+}
+
+/// Names that must be labels rather than subdomains.
+fn name_is_label(kind: &Kind) -> bool {
+    matches!(kind.resource, "namespaces" | "services")
+}
+
+/// Validate the name (required unless generated) and the namespace rules of the kind.
+fn validate_meta(kind: &Kind, meta: &ObjectMeta) -> Vec<Cause> {
+    let mut causes = Vec::new();
+    match meta.name.as_deref() {
+        None | Some("") => causes.push(Cause::required(
+            "metadata.name",
+            "name or generateName is required",
+        )),
+        Some(name) => {
+            let (ok, msg) = if name_is_label(kind) {
+                (is_dns1123_label(name), DNS1123_LABEL_MSG)
+            } else if kind.resource == "events" {
+                // Event names carry a hex timestamp suffix; upstream only bans path segments.
+                (
+                    !name.contains('/') && !name.contains('%') && name != "." && name != "..",
+                    "may not contain '/' or '%'",
+                )
+            } else {
+                (is_dns1123_subdomain(name), DNS1123_SUBDOMAIN_MSG)
+            };
+            if !ok {
+                causes.push(Cause::invalid("metadata.name", &format!("\"{name}\""), msg));
+            }
+        }
+    }
+    if !kind.namespaced && meta.namespace.as_deref().is_some_and(|ns| !ns.is_empty()) {
+        causes.push(Cause::invalid(
+            "metadata.namespace",
+            &format!("\"{}\"", meta.namespace.as_deref().unwrap_or_default()),
+            "not allowed on this type",
+        ));
+    }
+    for (key, _) in meta.labels.iter().flatten() {
+        if !is_qualified_name(key) {
+            causes.push(Cause::invalid(
+                "metadata.labels",
+                &format!("\"{key}\""),
+                "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')",
+            ));
+        }
+    }
+    causes
+}
+
+/// Whether `s` is a qualified name (`[prefix/]name`), as label keys must be.
+fn is_qualified_name(s: &str) -> bool {
+    let (prefix, name) = match s.split_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, s),
+    };
+    if prefix.is_some_and(|p| !is_dns1123_subdomain(p)) {
+        return false;
+    }
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+}
+
+/// Render a string map as Go's `%#v` does in upstream field errors.
+fn go_map(map: &BTreeMap<String, String>) -> String {
+    let items: Vec<String> = map.iter().map(|(k, v)| format!("{k:?}:{v:?}")).collect();
+    format!("map[string]string{{{}}}", items.join(", "))
+}
+
+// ---------- pods ----------
+
+/// Upstream's image pull policy default: Always for `:latest` or no tag, else IfNotPresent.
+pub fn default_pull_policy(image: &str) -> &'static str {
+    let without_digest = image.split('@').next().unwrap_or(image);
+    if image.contains('@') {
+        return "IfNotPresent";
+    }
+    let last = without_digest.rsplit('/').next().unwrap_or(without_digest);
+    match last.split_once(':') {
+        Some((_, "latest")) | None => "Always",
+        Some(_) => "IfNotPresent",
+    }
+}
+
+fn default_probe(probe: &mut Option<Probe>) {
+    if let Some(p) = probe {
+        p.timeout_seconds.get_or_insert(1);
+        p.period_seconds.get_or_insert(10);
+        p.success_threshold.get_or_insert(1);
+        p.failure_threshold.get_or_insert(3);
+        if let Some(http) = &mut p.http_get {
+            http.path.get_or_insert_with(|| "/".into());
+            http.scheme.get_or_insert_with(|| "HTTP".into());
+        }
+    }
+}
+
+fn default_container(c: &mut Container) {
+    if let Some(image) = &c.image {
+        if c.image_pull_policy.is_none() {
+            c.image_pull_policy = Some(default_pull_policy(image).into());
+        }
+    }
+    c.termination_message_path
+        .get_or_insert_with(|| "/dev/termination-log".into());
+    c.termination_message_policy
+        .get_or_insert_with(|| "File".into());
+    c.resources.get_or_insert_with(Default::default);
+    for port in c.ports.iter_mut().flatten() {
+        port.protocol.get_or_insert_with(|| "TCP".into());
+    }
+    for env in c.env.iter_mut().flatten() {
+        if let Some(field) = env.value_from.as_mut().and_then(|v| v.field_ref.as_mut()) {
+            field.api_version.get_or_insert_with(|| "v1".into());
+        }
+    }
+    default_probe(&mut c.liveness_probe);
+    default_probe(&mut c.readiness_probe);
+    default_probe(&mut c.startup_probe);
+}
+
+fn default_pod_spec(spec: &mut PodSpec) {
+    spec.restart_policy.get_or_insert_with(|| "Always".into());
+    spec.termination_grace_period_seconds.get_or_insert(30);
+    spec.dns_policy.get_or_insert_with(|| "ClusterFirst".into());
+    spec.scheduler_name
+        .get_or_insert_with(|| "default-scheduler".into());
+    spec.security_context.get_or_insert_with(Default::default);
+    for c in spec
+        .containers
+        .iter_mut()
+        .chain(spec.init_containers.iter_mut().flatten())
+    {
+        default_container(c);
+    }
+    for v in spec.volumes.iter_mut().flatten() {
+        if let Some(cm) = &mut v.config_map {
+            cm.default_mode.get_or_insert(0o644);
+        }
+        if let Some(s) = &mut v.secret {
+            s.default_mode.get_or_insert(0o644);
+        }
+        if let Some(d) = &mut v.downward_api {
+            d.default_mode.get_or_insert(0o644);
+        }
+    }
+}
+
+/// The tolerations the DefaultTolerationSeconds admission plugin adds to every pod.
+fn add_default_tolerations(spec: &mut PodSpec) {
+    let tolerations = spec.tolerations.get_or_insert_with(Vec::new);
+    for key in [
+        "node.kubernetes.io/not-ready",
+        "node.kubernetes.io/unreachable",
+    ] {
+        let tolerated = tolerations.iter().any(|t| {
+            (t.key.as_deref() == Some(key)
+                || t.key.is_none() && t.operator.as_deref() == Some("Exists"))
+                && t.effect
+                    .as_deref()
+                    .is_none_or(|e| e == "NoExecute" || e.is_empty())
+        });
+        if !tolerated {
+            tolerations.push(Toleration {
+                key: Some(key.into()),
+                operator: Some("Exists".into()),
+                effect: Some("NoExecute".into()),
+                toleration_seconds: Some(300),
+                value: None,
+            });
+        }
+    }
+}
+
+/// QoS class from requests and limits, as upstream computes it.
+pub fn qos_class(spec: &PodSpec) -> &'static str {
+    let containers: Vec<&Container> = spec
+        .containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten())
+        .collect();
+    let mut any = false;
+    let mut guaranteed = true;
+    for c in &containers {
+        let requests = c
+            .resources
+            .as_ref()
+            .and_then(|r| r.requests.clone())
+            .unwrap_or_default();
+        let limits = c
+            .resources
+            .as_ref()
+            .and_then(|r| r.limits.clone())
+            .unwrap_or_default();
+        for res in ["cpu", "memory"] {
+            let req = requests.get(res);
+            let lim = limits.get(res);
+            if req.is_some() || lim.is_some() {
+                any = true;
+            }
+            match (req, lim) {
+                (_, None) => guaranteed = false,
+                (Some(r), Some(l)) if r != l => guaranteed = false,
+                _ => {}
+            }
+        }
+    }
+    if !any {
+        "BestEffort"
+    } else if guaranteed {
+        "Guaranteed"
+    } else {
+        "Burstable"
+    }
+}
+
+fn validate_pod_spec(spec: &PodSpec, path: &str, template: bool) -> Vec<Cause> {
+    let mut causes = Vec::new();
+    if spec.containers.is_empty() {
+        causes.push(Cause::required(format!("{path}.containers"), ""));
+    }
+    let mut names = std::collections::HashSet::new();
+    let lists = [
+        ("containers", Some(&spec.containers)),
+        ("initContainers", spec.init_containers.as_ref()),
+    ];
+    for (list, containers) in lists {
+        for (i, c) in containers.into_iter().flatten().enumerate() {
+            let at = format!("{path}.{list}[{i}]");
+            if c.name.is_empty() {
+                causes.push(Cause::required(format!("{at}.name"), ""));
+            } else if !is_dns1123_label(&c.name) {
+                causes.push(Cause::invalid(
+                    format!("{at}.name"),
+                    &format!("{:?}", c.name),
+                    DNS1123_LABEL_MSG,
+                ));
+            } else if !names.insert(c.name.clone()) {
+                causes.push(Cause {
+                    reason: "FieldValueDuplicate",
+                    field: format!("{at}.name"),
+                    message: format!("Duplicate value: {:?}", c.name),
+                });
+            }
+            if c.image.as_deref().is_none_or(|i| i.trim().is_empty()) {
+                causes.push(Cause::required(format!("{at}.image"), ""));
+            }
+            if let Some(policy) = c.image_pull_policy.as_deref() {
+                if !["Always", "IfNotPresent", "Never"].contains(&policy) {
+                    causes.push(Cause::not_supported(
+                        format!("{at}.imagePullPolicy"),
+                        policy,
+                        &["Always", "IfNotPresent", "Never"],
+                    ));
+                }
+            }
+            for (j, p) in c.ports.iter().flatten().enumerate() {
+                if !(1..=65535).contains(&p.container_port) {
+                    causes.push(Cause::invalid(
+                        format!("{at}.ports[{j}].containerPort"),
+                        &p.container_port.to_string(),
+                        "must be between 1 and 65535, inclusive",
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(policy) = spec.restart_policy.as_deref() {
+        let supported: &[&str] = if template {
+            &["Always"]
+        } else {
+            &["Always", "OnFailure", "Never"]
+        };
+        if !supported.contains(&policy) {
+            causes.push(Cause::not_supported(
+                format!("{path}.restartPolicy"),
+                policy,
+                supported,
+            ));
+        }
+    }
+    if let Some(grace) = spec.termination_grace_period_seconds {
+        if grace < 0 {
+            causes.push(Cause::invalid(
+                format!("{path}.terminationGracePeriodSeconds"),
+                &grace.to_string(),
+                "must be greater than or equal to 0",
+            ));
+        }
+    }
+    causes
+}
+
+impl Strategy for Pod {
+    fn default(&mut self) {
+        if let Some(spec) = &mut self.spec {
+            default_pod_spec(spec);
+            add_default_tolerations(spec);
+            spec.service_account_name
+                .get_or_insert_with(|| "default".into());
+            spec.priority.get_or_insert(0);
+            spec.enable_service_links.get_or_insert(true);
+            spec.preemption_policy
+                .get_or_insert_with(|| "PreemptLowerPriority".into());
+        }
+        if self.metadata.generation.is_none() {
+            self.metadata.generation = Some(1);
+        }
+    }
+
+    fn prepare_for_create(&mut self) {
+        let qos = self.spec.as_ref().map(qos_class).unwrap_or("BestEffort");
+        self.status = Some(k8s_openapi::api::core::v1::PodStatus {
+            phase: Some("Pending".into()),
+            qos_class: Some(qos.into()),
+            ..Default::default()
+        });
+    }
+
+    fn validate(&self) -> Vec<Cause> {
+        match &self.spec {
+            Some(spec) => validate_pod_spec(spec, "spec", false),
+            None => vec![Cause::required("spec.containers", "")],
+        }
+    }
+
+    fn validate_update(&self, old: &Self) -> Vec<Cause> {
+        let mut causes = self.validate();
+        if let (Some(new), Some(old)) = (&self.spec, &old.spec) {
+            if old.node_name.is_some() && new.node_name != old.node_name {
+                causes.push(Cause::immutable("spec.nodeName"));
+            }
+            if new.containers.len() != old.containers.len() {
+                causes.push(Cause {
+                    reason: "FieldValueForbidden",
+                    field: "spec".into(),
+                    message: "Forbidden: pod updates may not add or remove containers".into(),
+                });
+            }
+        }
+        causes
+    }
+
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+}
+
+// ---------- workloads ----------
+
+fn default_template(template: &mut PodTemplateSpec) {
+    if let Some(spec) = &mut template.spec {
+        default_pod_spec(spec);
+    }
+}
+
+fn selector_matches(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
+    let exprs_ok = selector.match_expressions.iter().flatten().all(|e| {
+        let value = labels.get(&e.key);
+        let values = e.values.clone().unwrap_or_default();
+        match e.operator.as_str() {
+            "In" => value.is_some_and(|v| values.contains(v)),
+            "NotIn" => value.is_none_or(|v| !values.contains(v)),
+            "Exists" => value.is_some(),
+            "DoesNotExist" => value.is_none(),
+            _ => false,
+        }
+    });
+    exprs_ok
+        && selector
+            .match_labels
+            .iter()
+            .flatten()
+            .all(|(k, v)| labels.get(k) == Some(v))
+}
+
+fn selector_is_empty(selector: &LabelSelector) -> bool {
+    selector
+        .match_labels
+        .as_ref()
+        .is_none_or(BTreeMap::is_empty)
+        && selector
+            .match_expressions
+            .as_ref()
+            .is_none_or(Vec::is_empty)
+}
+
+/// Validation shared by Deployments and ReplicaSets.
+fn validate_workload(
+    replicas: Option<i32>,
+    selector: &LabelSelector,
+    template: Option<&PodTemplateSpec>,
+) -> Vec<Cause> {
+    let mut causes = Vec::new();
+    if let Some(r) = replicas {
+        if r < 0 {
+            causes.push(Cause::invalid(
+                "spec.replicas",
+                &r.to_string(),
+                "must be greater than or equal to 0",
+            ));
+        }
+    }
+    if selector_is_empty(selector) {
+        causes.push(Cause::required("spec.selector", ""));
+        causes.push(Cause::invalid("spec.selector", "v1.LabelSelector{MatchLabels:map[string]string(nil), MatchExpressions:[]v1.LabelSelectorRequirement(nil)}", "empty selector is invalid for deployment"));
+    }
+    match template {
+        None => causes.push(Cause::required("spec.template", "")),
+        Some(template) => {
+            let labels = template
+                .metadata
+                .as_ref()
+                .and_then(|m| m.labels.clone())
+                .unwrap_or_default();
+            if !selector_is_empty(selector) && !selector_matches(selector, &labels) {
+                causes.push(Cause::invalid(
+                    "spec.template.metadata.labels",
+                    &go_map(&labels),
+                    "`selector` does not match template `labels`",
+                ));
+            }
+            match &template.spec {
+                Some(spec) => causes.extend(validate_pod_spec(spec, "spec.template.spec", true)),
+                None => causes.push(Cause::required("spec.template.spec.containers", "")),
+            }
+        }
+    }
+    causes
+}
+
+fn default_int_or_percent(v: &mut Option<IntOrString>, default: &str) {
+    v.get_or_insert_with(|| IntOrString::String(default.into()));
+}
+
+impl Strategy for Deployment {
+    fn default(&mut self) {
+        if let Some(spec) = &mut self.spec {
+            spec.replicas.get_or_insert(1);
+            spec.revision_history_limit.get_or_insert(10);
+            spec.progress_deadline_seconds.get_or_insert(600);
+            let strategy = spec.strategy.get_or_insert_with(Default::default);
+            strategy.type_.get_or_insert_with(|| "RollingUpdate".into());
+            if strategy.type_.as_deref() == Some("RollingUpdate") {
+                let ru = strategy.rolling_update.get_or_insert_with(Default::default);
+                default_int_or_percent(&mut ru.max_surge, "25%");
+                default_int_or_percent(&mut ru.max_unavailable, "25%");
+            }
+            default_template(&mut spec.template);
+        }
+    }
+
+    fn prepare_for_create(&mut self) {
+        self.status = None;
+        self.metadata.generation = Some(1);
+    }
+
+    fn validate(&self) -> Vec<Cause> {
+        let Some(spec) = &self.spec else {
+            return vec![Cause::required("spec", "")];
+        };
+        let mut causes = validate_workload(spec.replicas, &spec.selector, Some(&spec.template));
+        if let Some(strategy) = &spec.strategy {
+            match strategy.type_.as_deref() {
+                Some("Recreate") if strategy.rolling_update.is_some() => causes.push(Cause {
+                    reason: "FieldValueForbidden",
+                    field: "spec.strategy.rollingUpdate".into(),
+                    message: "Forbidden: may not be specified when strategy `type` is 'Recreate'"
+                        .into(),
+                }),
+                Some("Recreate" | "RollingUpdate") | None => {}
+                Some(other) => causes.push(Cause::not_supported(
+                    "spec.strategy.type",
+                    other,
+                    &["Recreate", "RollingUpdate"],
+                )),
+            }
+        }
+        causes
+    }
+
+    fn validate_update(&self, old: &Self) -> Vec<Cause> {
+        let mut causes = self.validate();
+        if let (Some(new), Some(old)) = (&self.spec, &old.spec) {
+            if new.selector != old.selector {
+                causes.push(Cause::invalid(
+                    "spec.selector",
+                    &format!("{:?}", new.selector),
+                    "field is immutable",
+                ));
+            }
+        }
+        causes
+    }
+
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+}
+
+impl Strategy for ReplicaSet {
+    fn default(&mut self) {
+        if let Some(spec) = &mut self.spec {
+            spec.replicas.get_or_insert(1);
+            if let Some(t) = &mut spec.template {
+                default_template(t);
+            }
+        }
+    }
+
+    fn prepare_for_create(&mut self) {
+        self.status = Some(Default::default());
+        self.metadata.generation = Some(1);
+    }
+
+    fn validate(&self) -> Vec<Cause> {
+        match &self.spec {
+            Some(spec) => validate_workload(spec.replicas, &spec.selector, spec.template.as_ref()),
+            None => vec![Cause::required("spec", "")],
+        }
+    }
+
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+}
+
+// ---------- the rest ----------
+
+impl Strategy for Namespace {
+    fn default(&mut self) {
+        let name = self.metadata.name.clone().unwrap_or_default();
+        self.metadata
+            .labels
+            .get_or_insert_with(Default::default)
+            .insert("kubernetes.io/metadata.name".into(), name);
+    }
+
+    fn prepare_for_create(&mut self) {
+        self.spec = Some(k8s_openapi::api::core::v1::NamespaceSpec {
+            finalizers: Some(vec!["kubernetes".into()]),
+        });
+        self.status = Some(k8s_openapi::api::core::v1::NamespaceStatus {
+            phase: Some("Active".into()),
+            conditions: None,
+        });
+    }
+
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+}
+
+impl Strategy for Service {
+    fn default(&mut self) {
+        if let Some(spec) = &mut self.spec {
+            spec.type_.get_or_insert_with(|| "ClusterIP".into());
+            spec.session_affinity.get_or_insert_with(|| "None".into());
+            spec.internal_traffic_policy
+                .get_or_insert_with(|| "Cluster".into());
+            for port in spec.ports.iter_mut().flatten() {
+                port.protocol.get_or_insert_with(|| "TCP".into());
+                if port.target_port.is_none() {
+                    port.target_port = Some(IntOrString::Int(port.port));
+                }
+            }
+        }
+    }
+
+    fn prepare_for_create(&mut self) {
+        self.status = Some(Default::default());
+    }
+
+    fn validate(&self) -> Vec<Cause> {
+        let mut causes = Vec::new();
+        if let Some(spec) = &self.spec {
+            let headless = spec.cluster_ip.as_deref() == Some("None");
+            if spec.ports.as_ref().is_none_or(Vec::is_empty)
+                && !headless
+                && spec.type_.as_deref() != Some("ExternalName")
+            {
+                causes.push(Cause::required("spec.ports", ""));
+            }
+            for (i, p) in spec.ports.iter().flatten().enumerate() {
+                if !(1..=65535).contains(&p.port) {
+                    causes.push(Cause::invalid(
+                        format!("spec.ports[{i}].port"),
+                        &p.port.to_string(),
+                        "must be between 1 and 65535, inclusive",
+                    ));
+                }
+            }
+        }
+        causes
+    }
+
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+}
+
+impl Strategy for Secret {
+    fn default(&mut self) {
+        self.type_.get_or_insert_with(|| "Opaque".into());
+    }
+
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+}
+
+macro_rules! plain_strategy {
+    ($($t:ty),*) => {$(
+        impl Strategy for $t {
+            fn meta(&self) -> &ObjectMeta {
+                &self.metadata
+            }
+        }
+    )*};
+}
+
+plain_strategy!(Node, ConfigMap, ServiceAccount, Endpoints, Lease);
+
+impl Strategy for Event {
+    fn validate(&self) -> Vec<Cause> {
+        let mut causes = Vec::new();
+        if self.involved_object.kind.is_none() && self.involved_object.name.is_none() {
+            causes.push(Cause::required("involvedObject", ""));
+        }
+        causes
+    }
+
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+}
+
+// ---------- events.k8s.io/v1 <-> core/v1 ----------
+
+fn move_field(from: &mut Map<String, Value>, to: &mut Map<String, Value>, src: &str, dst: &str) {
+    if let Some(v) = from.remove(src) {
+        if !v.is_null() {
+            to.insert(dst.into(), v);
+        }
+    }
+}
+
+/// Convert an events.k8s.io/v1 Event into the core/v1 form it is stored in.
+pub fn events_v1_to_core(value: Value) -> Value {
+    let Value::Object(mut v1) = value else {
+        return value;
+    };
+    let mut core = Map::new();
+    core.insert("apiVersion".into(), json!("v1"));
+    core.insert("kind".into(), json!("Event"));
+    for (src, dst) in [
+        ("metadata", "metadata"),
+        ("regarding", "involvedObject"),
+        ("related", "related"),
+        ("note", "message"),
+        ("reason", "reason"),
+        ("type", "type"),
+        ("action", "action"),
+        ("eventTime", "eventTime"),
+        ("reportingController", "reportingComponent"),
+        ("reportingInstance", "reportingInstance"),
+        ("deprecatedSource", "source"),
+        ("deprecatedFirstTimestamp", "firstTimestamp"),
+        ("deprecatedLastTimestamp", "lastTimestamp"),
+        ("deprecatedCount", "count"),
+    ] {
+        move_field(&mut v1, &mut core, src, dst);
+    }
+    if let Some(Value::Object(series)) = v1.remove("series") {
+        core.insert(
+            "series".into(),
+            json!({"count": series.get("count"), "lastObservedTime": series.get("lastObservedTime")}),
+        );
+    }
+    core.entry("involvedObject").or_insert_with(|| json!({}));
+    Value::Object(core)
+}
+
+/// Convert a stored core/v1 Event into its events.k8s.io/v1 form.
+pub fn core_event_to_v1(core: &Value) -> Value {
+    let Value::Object(core) = core.clone() else {
+        return core.clone();
+    };
+    let mut core = core;
+    let mut v1 = Map::new();
+    v1.insert("apiVersion".into(), json!("events.k8s.io/v1"));
+    v1.insert("kind".into(), json!("Event"));
+    for (src, dst) in [
+        ("metadata", "metadata"),
+        ("involvedObject", "regarding"),
+        ("related", "related"),
+        ("message", "note"),
+        ("reason", "reason"),
+        ("type", "type"),
+        ("action", "action"),
+        ("eventTime", "eventTime"),
+        ("reportingComponent", "reportingController"),
+        ("reportingInstance", "reportingInstance"),
+        ("source", "deprecatedSource"),
+        ("firstTimestamp", "deprecatedFirstTimestamp"),
+        ("lastTimestamp", "deprecatedLastTimestamp"),
+        ("count", "deprecatedCount"),
+        ("series", "series"),
+    ] {
+        move_field(&mut core, &mut v1, src, dst);
+    }
+    if v1
+        .get("deprecatedSource")
+        .is_some_and(|s| s.as_object().is_some_and(Map::is_empty))
+    {
+        v1.remove("deprecatedSource");
+    }
+    v1.entry("eventTime").or_insert(Value::Null);
+    Value::Object(v1)
+}
+
+/// Admission for events.k8s.io/v1: convert to core/v1 and admit that.
+pub fn admit_events_v1(
+    kind: &Kind,
+    op: Operation,
+    value: Value,
+    old: Option<&Value>,
+) -> ApiResult<Admitted> {
+    let core = events_v1_to_core(value);
+    admit::<Event>(kind, op, core, old)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apiserver::registry;
+
+    #[test]
+    fn pull_policy_defaults_follow_the_tag() {
+        assert_eq!(default_pull_policy("nginx"), "Always");
+        assert_eq!(default_pull_policy("nginx:latest"), "Always");
+        assert_eq!(default_pull_policy("nginx:1.27"), "IfNotPresent");
+        assert_eq!(default_pull_policy("localhost:5000/app"), "Always");
+        assert_eq!(
+            default_pull_policy("registry.k8s.io/pause:3.10"),
+            "IfNotPresent"
+        );
+        assert_eq!(default_pull_policy("busybox@sha256:abc"), "IfNotPresent");
+    }
+
+    #[test]
+    fn names_are_checked_as_upstream() {
+        assert!(is_dns1123_label("web-1"));
+        assert!(!is_dns1123_label("Web"));
+        assert!(!is_dns1123_label("-web"));
+        assert!(is_dns1123_subdomain("a.b-c.d"));
+        assert!(!is_dns1123_subdomain("a..b"));
+        assert!(is_qualified_name("app.kubernetes.io/name"));
+        assert!(!is_qualified_name("-bad"));
+    }
+
+    #[test]
+    fn pods_are_defaulted_and_reset_to_pending() {
+        let kind = registry::core("pods");
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+            "spec": {"containers": [{"name": "c", "image": "nginx", "livenessProbe": {"httpGet": {"port": 80}}}]},
+            "status": {"phase": "Running"}});
+        let admitted = admit::<Pod>(kind, Operation::Create, pod, None).unwrap();
+        let v = admitted.value;
+        assert_eq!(
+            v["status"],
+            json!({"phase": "Pending", "qosClass": "BestEffort"})
+        );
+        assert_eq!(v["spec"]["restartPolicy"], "Always");
+        assert_eq!(v["spec"]["containers"][0]["imagePullPolicy"], "Always");
+        assert_eq!(
+            v["spec"]["containers"][0]["livenessProbe"]["periodSeconds"],
+            10
+        );
+        assert_eq!(
+            v["spec"]["containers"][0]["livenessProbe"]["httpGet"]["path"],
+            "/"
+        );
+        assert_eq!(v["spec"]["tolerations"].as_array().unwrap().len(), 2);
+        assert!(admitted.unknown_fields.is_empty());
+    }
+
+    #[test]
+    fn unknown_fields_are_reported_with_their_paths() {
+        let kind = registry::core("pods");
+        let pod = json!({"metadata": {"name": "p"}, "spec": {"bogus": 1, "containers": [{"name": "c", "image": "x", "colour": "red"}]}});
+        let admitted = admit::<Pod>(kind, Operation::Create, pod, None).unwrap();
+        assert_eq!(
+            admitted.unknown_fields,
+            vec!["spec.bogus", "spec.containers[0].colour"]
+        );
+    }
+
+    #[test]
+    fn invalid_pods_name_their_fields() {
+        let kind = registry::core("pods");
+        let err = admit::<Pod>(
+            kind,
+            Operation::Create,
+            json!({"metadata": {"name": "Bad_Name"}, "spec": {"containers": []}}),
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(err.code, 422);
+        assert!(err.message.starts_with("Pod \"Bad_Name\" is invalid: [metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain"), "{}", err.message);
+        assert!(
+            err.message.contains("spec.containers: Required value"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn a_deployment_whose_selector_misses_its_template_is_invalid() {
+        let kind = registry::lookup("apps", "v1", "deployments").unwrap();
+        let d = json!({"metadata": {"name": "web"}, "spec": {"selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "other"}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}});
+        let err = admit::<Deployment>(kind, Operation::Create, d, None).unwrap_err();
+        assert_eq!(
+            err.message,
+            "Deployment.apps \"web\" is invalid: spec.template.metadata.labels: Invalid value: map[string]string{\"app\":\"other\"}: `selector` does not match template `labels`"
+        );
+    }
+
+    #[test]
+    fn deployments_get_upstream_defaults() {
+        let kind = registry::lookup("apps", "v1", "deployments").unwrap();
+        let d = json!({"metadata": {"name": "web"}, "spec": {"selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "nginx:1.27"}]}}}});
+        let v = admit::<Deployment>(kind, Operation::Create, d, None)
+            .unwrap()
+            .value;
+        assert_eq!(v["spec"]["replicas"], 1);
+        assert_eq!(
+            v["spec"]["strategy"],
+            json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}})
+        );
+        assert_eq!(v["spec"]["revisionHistoryLimit"], 10);
+        assert_eq!(v["spec"]["progressDeadlineSeconds"], 600);
+        assert_eq!(v["metadata"]["generation"], 1);
+    }
+
+    #[test]
+    fn events_convert_both_ways() {
+        let core = json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e"},
+            "involvedObject": {"kind": "Pod", "name": "p"}, "message": "m", "reason": "R", "type": "Normal",
+            "source": {"component": "kubelet"}, "count": 2});
+        let v1 = core_event_to_v1(&core);
+        assert_eq!(v1["regarding"]["name"], "p");
+        assert_eq!(v1["note"], "m");
+        assert_eq!(v1["deprecatedCount"], 2);
+        let back = events_v1_to_core(v1);
+        assert_eq!(back["involvedObject"], core["involvedObject"]);
+        assert_eq!(back["source"], core["source"]);
+    }
+}

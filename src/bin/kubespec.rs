@@ -1,0 +1,158 @@
+//! The `kubespec` command line: run the reference cluster, one of its components, or a benchmark.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use kubespec::apiserver::{self, ApiServer};
+use kubespec::clock::Clock;
+use kubespec::cluster::{ClusterConfig, RunningCluster};
+use tracing_subscriber::EnvFilter;
+
+/// A declarative test-and-conformance harness for the Kubernetes pod lifecycle.
+#[derive(Parser, Debug)]
+#[command(name = "kubespec", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Start the reference cluster on loopback, write a kubeconfig, and run until Ctrl-C.
+    Up(UpArgs),
+    /// Run one component of the reference cluster on its own.
+    #[command(subcommand)]
+    Component(Component),
+    /// Measure the reference cluster.
+    #[command(subcommand)]
+    Bench(Bench),
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// Loopback address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    address: IpAddr,
+    /// Port to listen on; 0 picks a free port.
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Cluster seconds per wall second (1 = wall-clock time).
+    #[arg(long, default_value_t = 1.0, value_parser = parse_time_scale)]
+    time_scale: f64,
+    /// How many writes the store keeps for watches to resume from.
+    #[arg(long, default_value_t = 100_000)]
+    watch_history: usize,
+}
+
+#[derive(Args, Debug)]
+struct UpArgs {
+    #[command(flatten)]
+    serve: ServeArgs,
+    /// Where to write the kubeconfig.
+    #[arg(long, default_value = "kubespec.kubeconfig")]
+    write_kubeconfig: PathBuf,
+}
+
+#[derive(Subcommand, Debug)]
+enum Component {
+    /// The apiserver alone, over an in-memory store.
+    Apiserver(ServeArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum Bench {
+    /// Writes and watch delivery over loopback HTTP.
+    Api(kubespec::bench::ApiBenchArgs),
+}
+
+fn parse_time_scale(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
+    if !v.is_finite() || v <= 0.0 {
+        return Err(format!(
+            "{s} must be a positive number of cluster seconds per wall second"
+        ));
+    }
+    Ok(v)
+}
+
+fn check_loopback(ip: IpAddr) -> anyhow::Result<()> {
+    if !ip.is_loopback() {
+        bail!("--address {ip} is not a loopback address: the reference cluster only listens on 127.0.0.0/8 or ::1");
+    }
+    Ok(())
+}
+
+fn config(args: &ServeArgs) -> anyhow::Result<ClusterConfig> {
+    check_loopback(args.address)?;
+    Ok(ClusterConfig {
+        addr: SocketAddr::new(args.address, args.port),
+        time_scale: args.time_scale,
+        apiserver: apiserver::Config {
+            history_limit: args.watch_history,
+            ..Default::default()
+        },
+    })
+}
+
+async fn ctrl_c() {
+    if let Err(e) = tokio::signal::ctrl_c().await {
+        tracing::error!(cause = %e, "cannot listen for Ctrl-C; stopping");
+    }
+}
+
+async fn up(args: UpArgs) -> anyhow::Result<()> {
+    let cluster = RunningCluster::start(config(&args.serve)?).await?;
+    cluster.write_kubeconfig(&args.write_kubeconfig)?;
+    println!(
+        "kubespec reference cluster ready at {} (kubeconfig: {}; e.g. kubectl --kubeconfig {} get ns)",
+        cluster.url(),
+        args.write_kubeconfig.display(),
+        args.write_kubeconfig.display()
+    );
+    ctrl_c().await;
+    cluster.stop().await;
+    println!("kubespec reference cluster stopped");
+    Ok(())
+}
+
+async fn component_apiserver(args: ServeArgs) -> anyhow::Result<()> {
+    let cfg = config(&args)?;
+    let listener = tokio::net::TcpListener::bind(cfg.addr)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (pass another --port, or 0 for a free one)",
+                cfg.addr
+            )
+        })?;
+    let addr = listener.local_addr()?;
+    let server = ApiServer::new(&cfg.apiserver, Clock::new(cfg.time_scale)).await;
+    println!("kubespec apiserver listening on http://{addr}");
+    apiserver::serve(listener, server, ctrl_c()).await?;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Up(args) => up(args).await,
+        Command::Component(Component::Apiserver(args)) => component_apiserver(args).await,
+        Command::Bench(Bench::Api(args)) => kubespec::bench::api(args).await.map_err(Into::into),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

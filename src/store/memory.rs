@@ -1,0 +1,489 @@
+//! The in-memory store: a map of current objects plus a bounded history of writes.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use serde_json::Value;
+use tokio::sync::watch;
+
+use super::{Error, Event, EventType, List, Object, Result, Revision, Store, WatchStream};
+
+/// How many events a watch takes from the history under one lock.
+const WATCH_BATCH: usize = 1024;
+
+/// An in-memory [`Store`] whose history keeps the last `history_limit` writes.
+#[derive(Clone)]
+pub struct MemoryStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    // A plain (parking_lot) mutex: critical sections are short and never await.
+    state: Mutex<State>,
+    latest: watch::Sender<Revision>,
+    history_limit: usize,
+}
+
+#[derive(Default)]
+struct State {
+    revision: Revision,
+    objects: BTreeMap<String, Arc<Object>>,
+    /// Writes with contiguous revisions, oldest first.
+    history: VecDeque<Event>,
+}
+
+impl State {
+    /// The oldest revision a watch may start after, or a list may be served at.
+    fn oldest(&self) -> Revision {
+        match self.history.front() {
+            Some(first) => first.revision - 1,
+            None => self.revision,
+        }
+    }
+
+    fn record(&mut self, event: Event, limit: usize) {
+        self.history.push_back(event);
+        while self.history.len() > limit {
+            self.history.pop_front();
+        }
+    }
+}
+
+impl MemoryStore {
+    /// A store that keeps the last `history_limit` writes for watches to resume from.
+    pub fn new(history_limit: usize) -> Self {
+        let (latest, _) = watch::channel(0);
+        Self {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State::default()),
+                latest,
+                history_limit: history_limit.max(1),
+            }),
+        }
+    }
+
+    fn stamp(
+        key: &str,
+        mut value: Value,
+        create_revision: Revision,
+        revision: Revision,
+    ) -> Result<Object> {
+        if let Some(map) = value.as_object_mut() {
+            let metadata = map
+                .entry("metadata")
+                .or_insert_with(|| Value::Object(Default::default()));
+            if let Some(meta) = metadata.as_object_mut() {
+                meta.insert(
+                    "resourceVersion".into(),
+                    Value::String(revision.to_string()),
+                );
+            }
+        }
+        let json = serde_json::to_vec(&value).map_err(|source| Error::Encode {
+            key: key.to_string(),
+            source,
+        })?;
+        Ok(Object {
+            value,
+            json: Bytes::from(json),
+            create_revision,
+            mod_revision: revision,
+        })
+    }
+
+    fn write(
+        &self,
+        key: &str,
+        kind: EventType,
+        object: Arc<Object>,
+        prev: Option<Arc<Object>>,
+        state: &mut State,
+    ) {
+        let revision = object.mod_revision;
+        state.revision = revision;
+        match kind {
+            EventType::Deleted => {
+                state.objects.remove(key);
+            }
+            EventType::Added | EventType::Modified => {
+                state.objects.insert(key.to_string(), object.clone());
+            }
+        }
+        state.record(
+            Event {
+                revision,
+                key: Arc::from(key),
+                kind,
+                object,
+                prev,
+            },
+            self.inner.history_limit,
+        );
+    }
+
+    fn check_expected(key: &str, current: &Object, expected: Option<Revision>) -> Result<()> {
+        match expected {
+            Some(expected) if expected != current.mod_revision => Err(Error::Conflict {
+                key: key.to_string(),
+                expected,
+                actual: current.mod_revision,
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for MemoryStore {
+    async fn get(&self, key: &str) -> Result<Option<Arc<Object>>> {
+        Ok(self.inner.state.lock().objects.get(key).cloned())
+    }
+
+    async fn list(&self, prefix: &str, revision: Option<Revision>) -> Result<List> {
+        let state = self.inner.state.lock();
+        let current: BTreeMap<&str, &Arc<Object>> = state
+            .objects
+            .range(prefix.to_string()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| (k.as_str(), v))
+            .collect();
+        let at = match revision {
+            Some(r) if r < state.revision => r,
+            _ => {
+                return Ok(List {
+                    items: current.into_values().cloned().collect(),
+                    revision: state.revision,
+                })
+            }
+        };
+        if at < state.oldest() {
+            return Err(Error::Expired {
+                requested: at,
+                oldest: state.oldest(),
+            });
+        }
+        // Undo the writes after `at`, newest first.
+        let mut items = current;
+        for event in state.history.iter().rev().take_while(|e| e.revision > at) {
+            if !event.key.starts_with(prefix) {
+                continue;
+            }
+            match (&event.kind, &event.prev) {
+                (EventType::Added, _) => {
+                    items.remove(&*event.key);
+                }
+                (_, Some(prev)) => {
+                    items.insert(&event.key, prev);
+                }
+                (_, None) => {}
+            }
+        }
+        Ok(List {
+            items: items.into_values().cloned().collect(),
+            revision: at,
+        })
+    }
+
+    async fn create(&self, key: &str, value: Value) -> Result<Arc<Object>> {
+        let mut state = self.inner.state.lock();
+        if state.objects.contains_key(key) {
+            return Err(Error::AlreadyExists {
+                key: key.to_string(),
+            });
+        }
+        let revision = state.revision + 1;
+        let object = Arc::new(Self::stamp(key, value, revision, revision)?);
+        self.write(key, EventType::Added, object.clone(), None, &mut state);
+        drop(state);
+        self.inner.latest.send_replace(revision);
+        Ok(object)
+    }
+
+    async fn update(
+        &self,
+        key: &str,
+        value: Value,
+        expected: Option<Revision>,
+    ) -> Result<Arc<Object>> {
+        let mut state = self.inner.state.lock();
+        let prev = state
+            .objects
+            .get(key)
+            .cloned()
+            .ok_or_else(|| Error::NotFound {
+                key: key.to_string(),
+            })?;
+        Self::check_expected(key, &prev, expected)?;
+        let revision = state.revision + 1;
+        let object = Arc::new(Self::stamp(key, value, prev.create_revision, revision)?);
+        self.write(
+            key,
+            EventType::Modified,
+            object.clone(),
+            Some(prev),
+            &mut state,
+        );
+        drop(state);
+        self.inner.latest.send_replace(revision);
+        Ok(object)
+    }
+
+    async fn delete(&self, key: &str, expected: Option<Revision>) -> Result<Arc<Object>> {
+        let mut state = self.inner.state.lock();
+        let prev = state
+            .objects
+            .get(key)
+            .cloned()
+            .ok_or_else(|| Error::NotFound {
+                key: key.to_string(),
+            })?;
+        Self::check_expected(key, &prev, expected)?;
+        let revision = state.revision + 1;
+        let object = Arc::new(Self::stamp(
+            key,
+            prev.value.clone(),
+            prev.create_revision,
+            revision,
+        )?);
+        self.write(
+            key,
+            EventType::Deleted,
+            object.clone(),
+            Some(prev),
+            &mut state,
+        );
+        drop(state);
+        self.inner.latest.send_replace(revision);
+        Ok(object)
+    }
+
+    async fn watch(&self, prefix: &str, after: Revision) -> Result<WatchStream> {
+        {
+            let state = self.inner.state.lock();
+            if after < state.oldest() {
+                return Err(Error::Expired {
+                    requested: after,
+                    oldest: state.oldest(),
+                });
+            }
+        }
+        let cursor = WatchCursor {
+            inner: self.inner.clone(),
+            latest: self.inner.latest.subscribe(),
+            prefix: prefix.to_string(),
+            after,
+            pending: VecDeque::new(),
+            done: false,
+        };
+        Ok(Box::pin(futures::stream::unfold(
+            cursor,
+            |mut cursor| async move {
+                let item = cursor.next().await?;
+                Some((item, cursor))
+            },
+        )))
+    }
+
+    fn current_revision(&self) -> Revision {
+        self.inner.state.lock().revision
+    }
+}
+
+/// The state of one watch: the last revision it has looked at and events it has yet to yield.
+struct WatchCursor {
+    inner: Arc<Inner>,
+    latest: watch::Receiver<Revision>,
+    prefix: String,
+    after: Revision,
+    pending: VecDeque<Event>,
+    done: bool,
+}
+
+impl WatchCursor {
+    async fn next(&mut self) -> Option<Result<Event>> {
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Some(Ok(event));
+            }
+            if self.done {
+                return None;
+            }
+            // Mark the latest revision seen *before* scanning, so a write that lands after the
+            // scan wakes `changed()` below.
+            self.latest.borrow_and_update();
+            {
+                let state = self.inner.state.lock();
+                if self.after < state.oldest() {
+                    self.done = true;
+                    return Some(Err(Error::Expired {
+                        requested: self.after,
+                        oldest: state.oldest(),
+                    }));
+                }
+                if let Some(first) = state.history.front() {
+                    let start = (self.after + 1).saturating_sub(first.revision) as usize;
+                    for event in state.history.iter().skip(start).take(WATCH_BATCH) {
+                        self.after = event.revision;
+                        if event.key.starts_with(&self.prefix) {
+                            self.pending.push_back(event.clone());
+                        }
+                    }
+                }
+            }
+            if self.pending.is_empty() && self.latest.changed().await.is_err() {
+                return None;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::StreamExt;
+    use serde_json::json;
+
+    use super::*;
+
+    fn rv(o: &Object) -> &str {
+        o.value["metadata"]["resourceVersion"].as_str().unwrap()
+    }
+
+    #[tokio::test]
+    async fn writes_stamp_resource_versions_and_compare_and_swap() {
+        let store = MemoryStore::new(100);
+        let a = store
+            .create("/registry/pods/ns/a", json!({"metadata": {"name": "a"}}))
+            .await
+            .unwrap();
+        assert_eq!(rv(&a), "1");
+        assert!(matches!(
+            store.create("/registry/pods/ns/a", json!({})).await,
+            Err(Error::AlreadyExists { .. })
+        ));
+        let a2 = store
+            .update(
+                "/registry/pods/ns/a",
+                json!({"metadata": {"name": "a", "x": 1}}),
+                Some(1),
+            )
+            .await
+            .unwrap();
+        assert_eq!(rv(&a2), "2");
+        assert!(matches!(
+            store
+                .update("/registry/pods/ns/a", json!({}), Some(1))
+                .await,
+            Err(Error::Conflict {
+                expected: 1,
+                actual: 2,
+                ..
+            })
+        ));
+        let gone = store.delete("/registry/pods/ns/a", None).await.unwrap();
+        assert_eq!(rv(&gone), "3");
+        assert_eq!(gone.value["metadata"]["x"], 1);
+        assert!(store.get("/registry/pods/ns/a").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn lists_by_prefix_at_current_and_past_revisions() {
+        let store = MemoryStore::new(100);
+        store
+            .create("/registry/pods/a/x", json!({"v": 1}))
+            .await
+            .unwrap();
+        store
+            .create("/registry/pods/ab/y", json!({"v": 1}))
+            .await
+            .unwrap();
+        store
+            .update("/registry/pods/a/x", json!({"v": 2}), None)
+            .await
+            .unwrap();
+        store
+            .create("/registry/pods/a/z", json!({"v": 1}))
+            .await
+            .unwrap();
+        store.delete("/registry/pods/a/x", None).await.unwrap();
+
+        let now = store.list("/registry/pods/a/", None).await.unwrap();
+        assert_eq!(now.revision, 5);
+        assert_eq!(now.items.len(), 1);
+
+        let past = store.list("/registry/pods/a/", Some(3)).await.unwrap();
+        assert_eq!(past.revision, 3);
+        let values: Vec<_> = past.items.iter().map(|o| o.value["v"].clone()).collect();
+        assert_eq!(values, vec![json!(2)]);
+    }
+
+    #[tokio::test]
+    async fn watch_resumes_from_history_and_expires_when_compacted() {
+        let store = MemoryStore::new(3);
+        for i in 0..5 {
+            store
+                .create(&format!("/registry/pods/ns/p{i}"), json!({}))
+                .await
+                .unwrap();
+        }
+        // History holds revisions 3..=5, so a watch may start after 2.
+        let mut w = store.watch("/registry/pods/", 2).await.unwrap();
+        let mut seen = vec![];
+        for _ in 0..3 {
+            seen.push(w.next().await.unwrap().unwrap().revision);
+        }
+        assert_eq!(seen, vec![3, 4, 5]);
+        assert!(matches!(
+            store.watch("/registry/pods/", 1).await,
+            Err(Error::Expired {
+                requested: 1,
+                oldest: 2
+            })
+        ));
+        assert!(matches!(
+            store.list("/registry/pods/", Some(1)).await,
+            Err(Error::Expired { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn watch_wakes_for_new_writes_and_filters_by_prefix() {
+        let store = MemoryStore::new(100);
+        let mut w = store.watch("/registry/pods/ns/", 0).await.unwrap();
+        let writer = store.clone();
+        tokio::spawn(async move {
+            writer
+                .create("/registry/pods/other/a", json!({}))
+                .await
+                .unwrap();
+            writer
+                .create("/registry/pods/ns/b", json!({}))
+                .await
+                .unwrap();
+            writer.delete("/registry/pods/ns/b", None).await.unwrap();
+        });
+        let first = w.next().await.unwrap().unwrap();
+        assert_eq!(
+            (first.kind, &*first.key),
+            (EventType::Added, "/registry/pods/ns/b")
+        );
+        let second = w.next().await.unwrap().unwrap();
+        assert_eq!(second.kind, EventType::Deleted);
+        assert_eq!(second.revision, 3);
+    }
+
+    #[tokio::test]
+    async fn a_watcher_that_falls_behind_gets_expired() {
+        let store = MemoryStore::new(2);
+        let mut w = store.watch("/registry/", 0).await.unwrap();
+        for i in 0..5 {
+            store
+                .create(&format!("/registry/x/{i}"), json!({}))
+                .await
+                .unwrap();
+        }
+        assert!(matches!(w.next().await, Some(Err(Error::Expired { .. }))));
+        assert!(w.next().await.is_none());
+    }
+}
