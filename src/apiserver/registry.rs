@@ -418,7 +418,8 @@ pub static KINDS: &[Kind] = &[
         generation: Generation::None,
         field_labels: EVENT_FIELDS,
         delete_returns_object: false,
-        admit: strategy::admit_events_v1,
+        // Stored (and so admitted) as core/v1 Events; `to_storage` converts first.
+        admit: strategy::admit::<k8s_openapi::api::core::v1::Event>,
         to_storage: Some(strategy::events_v1_to_core),
         from_storage: Some(strategy::core_event_to_v1),
     },

@@ -751,11 +751,11 @@ impl ApiServer {
     ) -> ApiResult<(Arc<Object>, Vec<String>)> {
         let kind = target.kind;
         let old = &current.value;
+        new["apiVersion"] = json!(kind.api_version());
+        new["kind"] = json!(kind.kind);
         if let Some(to_storage) = kind.to_storage {
             new = to_storage(new);
         }
-        new["apiVersion"] = json!(kind.api_version());
-        new["kind"] = json!(kind.kind);
         let mut merged = match sub {
             Some("status") => {
                 let mut m = old.clone();

@@ -878,17 +878,6 @@ pub fn core_event_to_v1(core: &Value) -> Value {
     Value::Object(v1)
 }
 
-/// Admission for events.k8s.io/v1: convert to core/v1 and admit that.
-pub fn admit_events_v1(
-    kind: &Kind,
-    op: Operation,
-    value: Value,
-    old: Option<&Value>,
-) -> ApiResult<Admitted> {
-    let core = events_v1_to_core(value);
-    admit::<Event>(kind, op, core, old)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,669 @@
+//! kube-rs against the embedded apiserver: CRUD on every served resource, watch/reflector
+//! consistency, and recovery from compacted watch history.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{
+    Binding, ConfigMap, Endpoints, Event, Namespace, Node, Pod, Secret, Service, ServiceAccount,
+};
+use k8s_openapi::api::events::v1::Event as EventV1;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::{reflector, watcher, WatchStreamExt};
+use kube::Client;
+use kubespec::apiserver;
+use kubespec::cluster::{ClusterConfig, RunningCluster};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::json;
+
+async fn cluster() -> RunningCluster {
+    cluster_with_history(100_000).await
+}
+
+async fn cluster_with_history(history_limit: usize) -> RunningCluster {
+    let config = ClusterConfig {
+        apiserver: apiserver::Config {
+            history_limit,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    RunningCluster::start(config).await.expect("cluster starts")
+}
+
+fn pod(name: &str, labels: &[(&str, &str)]) -> Pod {
+    serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "labels": labels.iter().cloned().collect::<BTreeMap<_, _>>()},
+        "spec": {"containers": [{"name": "app", "image": "registry.k8s.io/pause:3.10"}]},
+    }))
+    .unwrap()
+}
+
+/// Create, get, list, patch (merge), replace, delete one object, checking what a client sees.
+async fn crud<K>(api: Api<K>, obj: K, name: &str)
+where
+    K: kube::Resource + Clone + std::fmt::Debug + Serialize + DeserializeOwned,
+{
+    let created = api
+        .create(&PostParams::default(), &obj)
+        .await
+        .expect("create");
+    let meta = created.meta();
+    assert_eq!(meta.name.as_deref(), Some(name));
+    assert!(meta.uid.is_some(), "uid set on create");
+    assert!(
+        meta.creation_timestamp.is_some(),
+        "creationTimestamp set on create"
+    );
+    let rv1 = meta.resource_version.clone().expect("resourceVersion");
+
+    let got = api.get(name).await.expect("get");
+    assert_eq!(got.meta().resource_version.as_deref(), Some(rv1.as_str()));
+
+    let list = api.list(&ListParams::default()).await.expect("list");
+    assert!(list
+        .items
+        .iter()
+        .any(|o| o.meta().name.as_deref() == Some(name)));
+
+    let patched = api
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"patched": "yes"}}})),
+        )
+        .await
+        .expect("merge patch");
+    assert_eq!(
+        patched
+            .meta()
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("patched"))
+            .map(String::as_str),
+        Some("yes")
+    );
+    let rv2 = patched.meta().resource_version.clone().unwrap();
+    assert!(rv2.parse::<u64>().unwrap() > rv1.parse::<u64>().unwrap());
+
+    // A replace with the stale resourceVersion conflicts.
+    let mut stale = got.clone();
+    stale.meta_mut().annotations = Some([("k".to_string(), "v".to_string())].into());
+    let err = api
+        .replace(name, &PostParams::default(), &stale)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 409 && s.reason == "Conflict"),
+        "{err:?}"
+    );
+
+    let mut fresh = patched.clone();
+    fresh.meta_mut().annotations = Some([("k".to_string(), "v".to_string())].into());
+    let replaced = api
+        .replace(name, &PostParams::default(), &fresh)
+        .await
+        .expect("replace");
+    assert_eq!(
+        replaced
+            .meta()
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get("k"))
+            .map(String::as_str),
+        Some("v")
+    );
+
+    api.delete(name, &DeleteParams::default().grace_period(0))
+        .await
+        .expect("delete");
+    let err = api.get(name).await.unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 404),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn crud_on_every_served_resource() {
+    let cluster = cluster().await;
+    let client = cluster.client().unwrap();
+    let ns = "default";
+    crud(
+        Api::<Pod>::namespaced(client.clone(), ns),
+        pod("p", &[("app", "web")]),
+        "p",
+    )
+    .await;
+    crud(
+        Api::<Namespace>::all(client.clone()),
+        serde_json::from_value(json!({"metadata": {"name": "team-a"}})).unwrap(),
+        "team-a",
+    )
+    .await;
+    crud(
+        Api::<Node>::all(client.clone()),
+        serde_json::from_value(
+            json!({"metadata": {"name": "node-1"}, "status": {"capacity": {"cpu": "4"}}}),
+        )
+        .unwrap(),
+        "node-1",
+    )
+    .await;
+    crud(
+        Api::<Service>::namespaced(client.clone(), ns),
+        serde_json::from_value(json!({"metadata": {"name": "web"}, "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}})).unwrap(),
+        "web",
+    )
+    .await;
+    crud(
+        Api::<Endpoints>::namespaced(client.clone(), ns),
+        serde_json::from_value(
+            json!({"metadata": {"name": "web"}, "subsets": [{"addresses": [{"ip": "127.0.0.2"}]}]}),
+        )
+        .unwrap(),
+        "web",
+    )
+    .await;
+    crud(
+        Api::<ConfigMap>::namespaced(client.clone(), ns),
+        serde_json::from_value(json!({"metadata": {"name": "cfg"}, "data": {"a": "1"}})).unwrap(),
+        "cfg",
+    )
+    .await;
+    crud(
+        Api::<Secret>::namespaced(client.clone(), ns),
+        serde_json::from_value(json!({"metadata": {"name": "s"}, "stringData": {"a": "1"}}))
+            .unwrap(),
+        "s",
+    )
+    .await;
+    crud(
+        Api::<ServiceAccount>::namespaced(client.clone(), ns),
+        serde_json::from_value(json!({"metadata": {"name": "robot"}})).unwrap(),
+        "robot",
+    )
+    .await;
+    let template = json!({"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "app", "image": "nginx:1.27"}]}});
+    crud(
+        Api::<Deployment>::namespaced(client.clone(), ns),
+        serde_json::from_value(json!({"metadata": {"name": "web"}, "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": template}})).unwrap(),
+        "web",
+    )
+    .await;
+    crud(
+        Api::<ReplicaSet>::namespaced(client.clone(), ns),
+        serde_json::from_value(json!({"metadata": {"name": "web-1"}, "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": template}})).unwrap(),
+        "web-1",
+    )
+    .await;
+    crud(
+        Api::<Lease>::namespaced(client.clone(), "kube-node-lease"),
+        serde_json::from_value(json!({"metadata": {"name": "node-1"}, "spec": {"holderIdentity": "node-1", "leaseDurationSeconds": 40}})).unwrap(),
+        "node-1",
+    )
+    .await;
+    crud(
+        Api::<Event>::namespaced(client.clone(), ns),
+        serde_json::from_value(json!({"metadata": {"name": "p.1"}, "involvedObject": {"kind": "Pod", "name": "p", "namespace": ns},
+            "reason": "Scheduled", "message": "Successfully assigned default/p to node-1", "type": "Normal"})).unwrap(),
+        "p.1",
+    )
+    .await;
+    crud(
+        Api::<EventV1>::namespaced(client.clone(), ns),
+        serde_json::from_value(json!({"metadata": {"name": "p.2"}, "regarding": {"kind": "Pod", "name": "p", "namespace": ns},
+            "reason": "Scheduled", "note": "Successfully assigned default/p to node-1", "type": "Normal",
+            "eventTime": "2026-01-01T00:00:00.000000Z", "reportingController": "default-scheduler", "reportingInstance": "default-scheduler-host", "action": "Binding"})).unwrap(),
+        "p.2",
+    )
+    .await;
+    cluster.stop().await;
+}
+
+#[tokio::test]
+async fn events_written_as_events_k8s_io_read_back_as_core_v1() {
+    let cluster = cluster().await;
+    let client = cluster.client().unwrap();
+    let v1: Api<EventV1> = Api::namespaced(client.clone(), "default");
+    v1.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "web.1"}, "regarding": {"kind": "Pod", "name": "web", "namespace": "default"},
+            "reason": "FailedScheduling", "note": "0/1 nodes are available", "type": "Warning", "action": "Scheduling",
+            "eventTime": "2026-01-01T00:00:00.000000Z", "reportingController": "default-scheduler", "reportingInstance": "default-scheduler-h"}))
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let core: Api<Event> = Api::namespaced(client, "default");
+    let e = core.get("web.1").await.unwrap();
+    assert_eq!(e.involved_object.name.as_deref(), Some("web"));
+    assert_eq!(e.message.as_deref(), Some("0/1 nodes are available"));
+    assert_eq!(e.reporting_component.as_deref(), Some("default-scheduler"));
+    assert!(e.first_timestamp.is_none());
+    assert!(e.event_time.is_some());
+    let by_field = core
+        .list(&ListParams::default().fields("involvedObject.name=web,involvedObject.kind=Pod"))
+        .await
+        .unwrap();
+    assert_eq!(by_field.items.len(), 1);
+    cluster.stop().await;
+}
+
+#[tokio::test]
+async fn subresources_status_scale_and_binding() {
+    let cluster = cluster().await;
+    let client = cluster.client().unwrap();
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    pods.create(&PostParams::default(), &pod("p", &[]))
+        .await
+        .unwrap();
+
+    // The main resource ignores status; the status subresource ignores spec.
+    let ignored = pods
+        .patch(
+            "p",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"phase": "Running"}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ignored.status.unwrap().phase.as_deref(), Some("Pending"));
+    let status = pods
+        .patch_status(
+            "p",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"phase": "Running"}, "spec": {"nodeName": "x"}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status.status.unwrap().phase.as_deref(), Some("Running"));
+    assert_eq!(status.spec.unwrap().node_name, None);
+
+    let binding: Binding = serde_json::from_value(
+        json!({"metadata": {"name": "p"}, "target": {"kind": "Node", "name": "node-1"}}),
+    )
+    .unwrap();
+    let pp = PostParams::default();
+    let raw = http::Request::post("/api/v1/namespaces/default/pods/p/binding")
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&binding).unwrap())
+        .unwrap();
+    client.request::<serde_json::Value>(raw).await.unwrap();
+    let bound = pods.get("p").await.unwrap();
+    assert_eq!(bound.spec.unwrap().node_name.as_deref(), Some("node-1"));
+    let scheduled = bound.status.unwrap().conditions.unwrap();
+    assert!(scheduled
+        .iter()
+        .any(|c| c.type_ == "PodScheduled" && c.status == "True"));
+    let again = http::Request::post("/api/v1/namespaces/default/pods/p/binding")
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&binding).unwrap())
+        .unwrap();
+    let err = client
+        .request::<serde_json::Value>(again)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 409 && s.message.contains("is already assigned to node \"node-1\"")),
+        "{err:?}"
+    );
+    let _ = pp;
+
+    let deployments: Api<Deployment> = Api::default_namespaced(client.clone());
+    deployments
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "web"}, "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "app", "image": "nginx:1.27"}]}}}}))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let scale = deployments.get_scale("web").await.unwrap();
+    assert_eq!(scale.spec.unwrap().replicas, Some(2));
+    assert_eq!(scale.status.unwrap().selector.as_deref(), Some("app=web"));
+    deployments
+        .patch_scale(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 5}})),
+        )
+        .await
+        .unwrap();
+    let d = deployments.get("web").await.unwrap();
+    assert_eq!(d.spec.unwrap().replicas, Some(5));
+    assert_eq!(
+        d.metadata.generation,
+        Some(2),
+        "a spec change bumps generation"
+    );
+    cluster.stop().await;
+}
+
+#[tokio::test]
+async fn graceful_delete_finalizers_and_namespace_deletion() {
+    let cluster = cluster().await;
+    let client = cluster.client().unwrap();
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    namespaces
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "scratch"}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "scratch");
+    let mut bound = pod("bound", &[]);
+    bound.spec.as_mut().unwrap().node_name = Some("node-1".into());
+    pods.create(&PostParams::default(), &bound).await.unwrap();
+
+    // A scheduled pod is deleted gracefully: it stays, marked, until its kubelet finishes.
+    pods.delete("bound", &DeleteParams::default())
+        .await
+        .unwrap();
+    let marked = pods.get("bound").await.unwrap();
+    assert!(marked.metadata.deletion_timestamp.is_some());
+    assert_eq!(marked.metadata.deletion_grace_period_seconds, Some(30));
+    pods.delete("bound", &DeleteParams::default().grace_period(0))
+        .await
+        .unwrap();
+    assert!(pods.get_opt("bound").await.unwrap().is_none());
+
+    // Finalizers hold deletion until they are removed.
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "scratch");
+    cms.create(
+        &PostParams::default(),
+        &serde_json::from_value(
+            json!({"metadata": {"name": "held", "finalizers": ["example.com/hold"]}}),
+        )
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    cms.delete("held", &DeleteParams::foreground())
+        .await
+        .unwrap();
+    let held = cms.get("held").await.unwrap();
+    assert!(held.metadata.deletion_timestamp.is_some());
+    assert_eq!(
+        held.metadata.finalizers,
+        Some(vec![
+            "example.com/hold".to_string(),
+            "foregroundDeletion".to_string()
+        ]),
+        "the propagation policy is recorded as a finalizer"
+    );
+    cms.patch(
+        "held",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
+    assert!(
+        cms.get_opt("held").await.unwrap().is_none(),
+        "removing the last finalizer completes deletion"
+    );
+
+    // Deleting a namespace removes what is in it, and nothing new may be created meanwhile.
+    pods.create(&PostParams::default(), &pod("left", &[]))
+        .await
+        .unwrap();
+    namespaces
+        .delete("scratch", &DeleteParams::default())
+        .await
+        .unwrap();
+    assert!(namespaces.get_opt("scratch").await.unwrap().is_none());
+    let err = pods
+        .create(&PostParams::default(), &pod("late", &[]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 404 && s.message == "namespaces \"scratch\" not found"),
+        "{err:?}"
+    );
+    let raw = Api::<Pod>::all(client)
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    assert!(raw
+        .items
+        .iter()
+        .all(|p| p.metadata.namespace.as_deref() != Some("scratch")));
+    cluster.stop().await;
+}
+
+#[tokio::test]
+async fn generate_name_and_label_selectors_and_pagination() {
+    let cluster = cluster().await;
+    let client = cluster.client().unwrap();
+    let pods: Api<Pod> = Api::default_namespaced(client);
+    for i in 0..7 {
+        let mut p = pod("", &[("app", if i % 2 == 0 { "web" } else { "db" })]);
+        p.metadata.name = None;
+        p.metadata.generate_name = Some("web-7d4b9c8f5-".into());
+        let created = pods.create(&PostParams::default(), &p).await.unwrap();
+        let name = created.metadata.name.unwrap();
+        assert!(
+            name.starts_with("web-7d4b9c8f5-") && name.len() == "web-7d4b9c8f5-".len() + 5,
+            "{name}"
+        );
+    }
+    let web = pods
+        .list(&ListParams::default().labels("app=web"))
+        .await
+        .unwrap();
+    assert_eq!(web.items.len(), 4);
+    let not_web = pods
+        .list(&ListParams::default().labels("app notin (web)"))
+        .await
+        .unwrap();
+    assert_eq!(not_web.items.len(), 3);
+
+    let first = pods.list(&ListParams::default().limit(3)).await.unwrap();
+    assert_eq!(first.items.len(), 3);
+    assert_eq!(first.metadata.remaining_item_count, Some(4));
+    let token = first.metadata.continue_.clone().unwrap();
+    // A write between pages does not show up: pages are consistent at the first page's revision.
+    let mut extra = pod("zzz-late", &[]);
+    extra.metadata.generate_name = None;
+    pods.create(&PostParams::default(), &extra).await.unwrap();
+    let second = pods
+        .list(&ListParams::default().limit(10).continue_token(&token))
+        .await
+        .unwrap();
+    assert_eq!(second.items.len(), 4);
+    assert!(second.metadata.continue_.is_none());
+    assert_eq!(
+        second.metadata.resource_version,
+        first.metadata.resource_version
+    );
+    cluster.stop().await;
+}
+
+#[tokio::test]
+async fn a_reflector_stays_in_sync_through_a_thousand_mixed_writes() {
+    let cluster = cluster().await;
+    let client = cluster.client().unwrap();
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    let (reader, writer) = reflector::store::<Pod>();
+    let stream = reflector(writer, watcher(pods.clone(), watcher::Config::default()))
+        .applied_objects()
+        .for_each(|_| async {});
+    let reflector_task = tokio::spawn(stream);
+    reader.wait_until_ready().await.unwrap();
+
+    let mut expected: BTreeMap<String, String> = BTreeMap::new();
+    let mut seed: u64 = 42;
+    let mut rand = move |n: u64| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) % n
+    };
+    for i in 0..1000 {
+        let live: Vec<String> = expected.keys().cloned().collect();
+        match rand(3) {
+            0 | 1 if live.len() > 5 && rand(2) == 0 => {
+                let name = &live[rand(live.len() as u64) as usize];
+                pods.delete(name, &DeleteParams::default()).await.unwrap();
+                expected.remove(name);
+            }
+            0 if !live.is_empty() => {
+                let name = &live[rand(live.len() as u64) as usize];
+                let value = format!("v{i}");
+                pods.patch(
+                    name,
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"metadata": {"labels": {"v": value}}})),
+                )
+                .await
+                .unwrap();
+                expected.insert(name.clone(), value);
+            }
+            _ => {
+                let name = format!("p-{i}");
+                let value = format!("v{i}");
+                pods.create(&PostParams::default(), &pod(&name, &[("v", &value)]))
+                    .await
+                    .unwrap();
+                expected.insert(name, value);
+            }
+        }
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let snapshot = |reader: &reflector::Store<Pod>| -> BTreeMap<String, String> {
+        reader
+            .state()
+            .iter()
+            .map(|p| {
+                (
+                    p.metadata.name.clone().unwrap(),
+                    p.metadata.labels.as_ref().unwrap()["v"].clone(),
+                )
+            })
+            .collect()
+    };
+    loop {
+        let seen = snapshot(&reader);
+        if seen == expected {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "reflector did not converge within 30 s: expected {} pods, reflector has {} (first difference: {:?})",
+            expected.len(),
+            seen.len(),
+            expected.iter().find(|(k, v)| seen.get(*k) != Some(*v))
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    reflector_task.abort();
+    cluster.stop().await;
+}
+
+#[tokio::test]
+async fn a_watch_from_a_compacted_revision_gets_an_in_stream_410() {
+    let cluster = cluster_with_history(20).await;
+    let client: Client = cluster.client().unwrap();
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    pods.create(&PostParams::default(), &pod("first", &[]))
+        .await
+        .unwrap();
+    let old_rv = pods
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    for i in 0..50 {
+        pods.create(&PostParams::default(), &pod(&format!("p{i}"), &[]))
+            .await
+            .unwrap();
+    }
+    // A raw watch from the old revision: 200 with one ERROR event carrying a 410 Expired Status.
+    let mut stream = pods
+        .watch(&kube::api::WatchParams::default(), &old_rv)
+        .await
+        .unwrap()
+        .boxed();
+    let event = stream.try_next().await.unwrap();
+    match event {
+        Some(kube::api::WatchEvent::Error(status)) => {
+            assert_eq!((status.code, status.reason.as_str()), (410, "Expired"));
+            assert!(
+                status
+                    .message
+                    .starts_with(&format!("too old resource version: {old_rv} (")),
+                "{}",
+                status.message
+            );
+        }
+        other => panic!("expected an ERROR event with a 410 Status, got {other:?}"),
+    }
+    assert!(
+        stream.try_next().await.unwrap().is_none(),
+        "the stream ends after the error"
+    );
+    cluster.stop().await;
+}
+
+#[tokio::test]
+async fn a_watcher_that_falls_behind_compacted_history_relists_and_converges() {
+    use kube::runtime::watcher::Event as WatchEvent;
+    let cluster = cluster_with_history(20).await;
+    let pods: Api<Pod> = Api::default_namespaced(cluster.client().unwrap());
+    pods.create(&PostParams::default(), &pod("first", &[]))
+        .await
+        .unwrap();
+    // The server ends each watch after 1 s; the watcher then resumes from its last revision.
+    let mut events = watcher(pods.clone(), watcher::Config::default().timeout(1)).boxed();
+    loop {
+        match events.try_next().await.unwrap() {
+            Some(WatchEvent::InitDone) => break,
+            Some(_) => {}
+            None => panic!("watcher ended before its initial list"),
+        }
+    }
+    // While nobody polls the watcher its watch times out, and 50 writes compact the history
+    // past the revision it will resume from.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for i in 0..50 {
+        pods.create(&PostParams::default(), &pod(&format!("p{i}"), &[]))
+            .await
+            .unwrap();
+    }
+    let mut saw_expired = false;
+    let mut relisted = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let next = tokio::time::timeout_at(deadline, events.next())
+            .await
+            .expect("the watcher relists within 30 s");
+        match next {
+            Some(Err(watcher::Error::WatchError(status))) if status.code == 410 => {
+                saw_expired = true
+            }
+            Some(Err(e)) => panic!("unexpected watcher error {e:?}"),
+            Some(Ok(WatchEvent::Init)) => relisted.clear(),
+            Some(Ok(WatchEvent::InitApply(p))) => relisted.push(p.metadata.name.unwrap()),
+            Some(Ok(WatchEvent::InitDone)) => break,
+            Some(Ok(_)) => {}
+            None => panic!("watcher ended"),
+        }
+    }
+    assert!(saw_expired, "the resumed watch got 410 Expired");
+    assert_eq!(
+        relisted.len(),
+        51,
+        "the relist sees every pod: {relisted:?}"
+    );
+    cluster.stop().await;
+}
