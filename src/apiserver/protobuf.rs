@@ -68,8 +68,7 @@ use prost_reflect::prost_types::{
     DescriptorProto, FieldDescriptorProto, FileDescriptorProto, MessageOptions,
 };
 use prost_reflect::{
-    DescriptorPool, DynamicMessage, MapKey, MessageDescriptor, ReflectMessage,
-    Value as ProtoValue,
+    DescriptorPool, DynamicMessage, MapKey, MessageDescriptor, ReflectMessage, Value as ProtoValue,
 };
 use serde_json::{Map, Value};
 
@@ -86,7 +85,7 @@ pub enum Error {
     #[error("protobuf body does not start with the k8s\\0 magic prefix")]
     MissingMagic,
     /// The bytes after the magic prefix are not a protobuf `runtime.Unknown` envelope.
-    #[error("malformed runtime.Unknown envelope")]
+    #[error("malformed runtime.Unknown envelope: {0}")]
     MalformedEnvelope(#[source] prost::DecodeError),
     /// The envelope decoded but cannot be used: it lacks `typeMeta.apiVersion`/`kind`, or it
     /// declares a `contentEncoding` or `contentType` this decoder does not handle.
@@ -101,7 +100,7 @@ pub enum Error {
         kind: String,
     },
     /// The object's bytes are not a valid encoding of its protobuf message.
-    #[error("failed to decode protobuf message {message}")]
+    #[error("failed to decode protobuf message {message}: {source}")]
     Decode {
         /// Full protobuf name of the message being decoded.
         message: String,
@@ -111,7 +110,7 @@ pub enum Error {
     },
     /// Bytes that must hold embedded JSON (`RawExtension`, `FieldsV1`, or a `raw` declared as
     /// `application/json`) do not.
-    #[error("{what} does not hold valid JSON")]
+    #[error("{what} does not hold valid JSON: {source}")]
     EmbeddedJson {
         /// Which kind of value held the bytes.
         what: &'static str,
@@ -282,7 +281,10 @@ impl Schema {
         let mut inline = HashSet::new();
         for line in &logical {
             if let Some(rest) = line.strip_prefix('@') {
-                let package = rest.split_once(' ').map(|(_, p)| p.trim()).unwrap_or_default();
+                let package = rest
+                    .split_once(' ')
+                    .map(|(_, p)| p.trim())
+                    .unwrap_or_default();
                 files.push(FileDescriptorProto {
                     name: Some(file_name(package)),
                     package: Some(package.to_owned()),
@@ -315,11 +317,7 @@ impl Schema {
                     inline.insert(field_full_name);
                 }
                 let context = |e: String| format!("{message_full_name}.{}: {e}", field.name);
-                if let Some(entry) = field
-                    .ty
-                    .strip_prefix('{')
-                    .and_then(|t| t.strip_suffix('}'))
-                {
+                if let Some(entry) = field.ty.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
                     let (key_ty, value_ty) = entry
                         .split_once(':')
                         .ok_or_else(|| format!("{message_full_name}: bad map type {entry:?}"))?;
@@ -668,7 +666,8 @@ fn time_to_json(message: &DynamicMessage, micro: bool) -> Result<Value> {
     let whole_seconds = seconds
         .checked_add(nanos.div_euclid(NANOS_PER_SECOND))
         .ok_or_else(out_of_range)?;
-    let sub_nanos = u32::try_from(nanos.rem_euclid(NANOS_PER_SECOND)).map_err(|_| out_of_range())?;
+    let sub_nanos =
+        u32::try_from(nanos.rem_euclid(NANOS_PER_SECOND)).map_err(|_| out_of_range())?;
     if whole_seconds == GO_ZERO_TIME_UNIX && sub_nanos == 0 {
         return Ok(Value::Null);
     }
@@ -1420,7 +1419,9 @@ mod tests {
             );
         }
         assert!(schema.message_for("v1", "PodSpec").is_none());
-        assert!(schema.message_for("apps.example.com/v1", "Deployment").is_none());
+        assert!(schema
+            .message_for("apps.example.com/v1", "Deployment")
+            .is_none());
         assert_eq!(
             schema
                 .message_for("events.k8s.io/v1", "Event")
@@ -1474,8 +1475,18 @@ mod tests {
                             }],
                             resources: Some(pb_core::ResourceRequirements {
                                 requests: [
-                                    ("cpu".to_owned(), PbQuantity { string: Some("250m".into()) }),
-                                    ("memory".to_owned(), PbQuantity { string: Some("64Mi".into()) }),
+                                    (
+                                        "cpu".to_owned(),
+                                        PbQuantity {
+                                            string: Some("250m".into()),
+                                        },
+                                    ),
+                                    (
+                                        "memory".to_owned(),
+                                        PbQuantity {
+                                            string: Some("64Mi".into()),
+                                        },
+                                    ),
                                 ]
                                 .into_iter()
                                 .collect(),
@@ -1539,7 +1550,10 @@ mod tests {
 
         let decoded = decode_object(&body("apps/v1", "Deployment", &pb)).expect("decode");
         assert_eq!(decoded, serde_json::to_value(&expected).unwrap());
-        assert_eq!(decoded["metadata"]["creationTimestamp"], "2023-11-14T22:13:20Z");
+        assert_eq!(
+            decoded["metadata"]["creationTimestamp"],
+            "2023-11-14T22:13:20Z"
+        );
         let typed: Deployment = serde_json::from_value(decoded).expect("k8s-openapi accepts it");
         assert_eq!(typed, expected);
     }
@@ -1899,13 +1913,14 @@ mod tests {
             spec: Some(LeaseSpec {
                 holder_identity: Some("node-1".into()),
                 lease_duration_seconds: Some(40),
-                renew_time: Some(MicroTime(Timestamp::new(1_700_000_000, 123_456_000).unwrap())),
+                renew_time: Some(MicroTime(
+                    Timestamp::new(1_700_000_000, 123_456_000).unwrap(),
+                )),
                 lease_transitions: Some(0),
                 ..Default::default()
             }),
         };
-        let decoded =
-            decode_object(&body("coordination.k8s.io/v1", "Lease", &pb)).expect("decode");
+        let decoded = decode_object(&body("coordination.k8s.io/v1", "Lease", &pb)).expect("decode");
         assert_eq!(decoded, serde_json::to_value(&expected).unwrap());
         assert_eq!(decoded["spec"]["renewTime"], "2023-11-14T22:13:20.123456Z");
     }
@@ -1919,8 +1934,7 @@ mod tests {
             ..Default::default()
         };
         for api_version in ["v1", "meta.k8s.io/v1", "apps/v1"] {
-            let decoded =
-                decode_object(&body(api_version, "DeleteOptions", &pb)).expect("decode");
+            let decoded = decode_object(&body(api_version, "DeleteOptions", &pb)).expect("decode");
             assert_eq!(
                 decoded,
                 json!({
@@ -1946,8 +1960,7 @@ mod tests {
             }),
             revision: Some(2),
         };
-        let decoded =
-            decode_object(&body("apps/v1", "ControllerRevision", &pb)).expect("decode");
+        let decoded = decode_object(&body("apps/v1", "ControllerRevision", &pb)).expect("decode");
         assert_eq!(
             decoded,
             json!({
@@ -1994,7 +2007,10 @@ mod tests {
             json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "dev"}})
         );
 
-        assert!(matches!(decode_object(&good[4..]), Err(Error::MissingMagic)));
+        assert!(matches!(
+            decode_object(&good[4..]),
+            Err(Error::MissingMagic)
+        ));
         assert!(matches!(
             decode_object(b"k8s\0\x0a\x05\x01"),
             Err(Error::MalformedEnvelope(_))
@@ -2005,7 +2021,10 @@ mod tests {
         ));
         match decode_object(&body("example.com/v1", "Widget", &namespace)) {
             Err(Error::UnsupportedKind { api_version, kind }) => {
-                assert_eq!((api_version.as_str(), kind.as_str()), ("example.com/v1", "Widget"));
+                assert_eq!(
+                    (api_version.as_str(), kind.as_str()),
+                    ("example.com/v1", "Widget")
+                );
             }
             other => panic!("expected UnsupportedKind, got {other:?}"),
         }
