@@ -12,14 +12,23 @@ struct Reply {
     warnings: Vec<String>,
 }
 
-async fn send(client: &kube::Client, method: Method, path: &str, content_type: &str, body: Vec<u8>) -> Reply {
+async fn send(
+    client: &kube::Client,
+    method: Method,
+    path: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> Reply {
     let request = Request::builder()
         .method(method)
         .uri(path)
         .header("content-type", content_type)
         .body(body)
         .unwrap();
-    let response = client.send(request.map(kube::client::Body::from)).await.unwrap();
+    let response = client
+        .send(request.map(kube::client::Body::from))
+        .await
+        .unwrap();
     let code = response.status().as_u16();
     let warnings = response
         .headers()
@@ -29,7 +38,11 @@ async fn send(client: &kube::Client, method: Method, path: &str, content_type: &
         .collect();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    Reply { code, body, warnings }
+    Reply {
+        code,
+        body,
+        warnings,
+    }
 }
 
 fn assert_status(reply: &Reply, code: u16, reason: &str, message_start: &str) {
@@ -40,18 +53,25 @@ fn assert_status(reply: &Reply, code: u16, reason: &str, message_start: &str) {
     assert_eq!(reply.body["code"], code);
     assert_eq!(reply.body["reason"], reason, "{}", reply.body);
     let message = reply.body["message"].as_str().unwrap_or_default();
-    assert!(message.starts_with(message_start), "message {message:?} should start with {message_start:?}");
+    assert!(
+        message.starts_with(message_start),
+        "message {message:?} should start with {message_start:?}"
+    );
 }
 
 async fn setup() -> (RunningCluster, kube::Client) {
-    let cluster = RunningCluster::start(ClusterConfig::default()).await.unwrap();
+    let cluster = RunningCluster::start(ClusterConfig::default())
+        .await
+        .unwrap();
     let client = cluster.client().unwrap();
     (cluster, client)
 }
 
 fn pod_json(name: &str) -> Vec<u8> {
-    serde_json::to_vec(&json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
-        "spec": {"containers": [{"name": "app", "image": "nginx"}]}}))
+    serde_json::to_vec(
+        &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+        "spec": {"containers": [{"name": "app", "image": "nginx"}]}}),
+    )
     .unwrap()
 }
 
@@ -65,12 +85,48 @@ async fn pod_count(client: &kube::Client) -> usize {
 #[tokio::test]
 async fn malformed_body_is_400_bad_request() {
     let (cluster, client) = setup().await;
-    let r = send(&client, Method::POST, PODS, "application/json", b"{\"metadata\": {".to_vec()).await;
-    assert_status(&r, 400, "BadRequest", "couldn't get version/kind; json parse error");
-    let r = send(&client, Method::POST, PODS, "application/json", br#"{"metadata": {"name": "p"}, "spec": {"containers": "nope"}}"#.to_vec()).await;
-    assert_status(&r, 400, "BadRequest", "Pod in version \"v1\" cannot be handled as a Pod:");
-    let r = send(&client, Method::POST, PODS, "application/yaml", b"metadata: [unclosed".to_vec()).await;
-    assert_status(&r, 400, "BadRequest", "couldn't get version/kind; yaml parse error");
+    let r = send(
+        &client,
+        Method::POST,
+        PODS,
+        "application/json",
+        b"{\"metadata\": {".to_vec(),
+    )
+    .await;
+    assert_status(
+        &r,
+        400,
+        "BadRequest",
+        "couldn't get version/kind; json parse error",
+    );
+    let r = send(
+        &client,
+        Method::POST,
+        PODS,
+        "application/json",
+        br#"{"metadata": {"name": "p"}, "spec": {"containers": "nope"}}"#.to_vec(),
+    )
+    .await;
+    assert_status(
+        &r,
+        400,
+        "BadRequest",
+        "Pod in version \"v1\" cannot be handled as a Pod:",
+    );
+    let r = send(
+        &client,
+        Method::POST,
+        PODS,
+        "application/yaml",
+        b"metadata: [unclosed".to_vec(),
+    )
+    .await;
+    assert_status(
+        &r,
+        400,
+        "BadRequest",
+        "couldn't get version/kind; yaml parse error",
+    );
     assert_eq!(pod_count(&client).await, 0, "nothing was written");
     cluster.stop().await;
 }
@@ -78,12 +134,41 @@ async fn malformed_body_is_400_bad_request() {
 #[tokio::test]
 async fn unknown_resource_and_object_are_404() {
     let (cluster, client) = setup().await;
-    let r = send(&client, Method::GET, "/api/v1/namespaces/default/widgets", "application/json", vec![]).await;
-    assert_status(&r, 404, "NotFound", "the server could not find the requested resource");
-    let r = send(&client, Method::GET, &format!("{PODS}/missing"), "application/json", vec![]).await;
+    let r = send(
+        &client,
+        Method::GET,
+        "/api/v1/namespaces/default/widgets",
+        "application/json",
+        vec![],
+    )
+    .await;
+    assert_status(
+        &r,
+        404,
+        "NotFound",
+        "the server could not find the requested resource",
+    );
+    let r = send(
+        &client,
+        Method::GET,
+        &format!("{PODS}/missing"),
+        "application/json",
+        vec![],
+    )
+    .await;
     assert_status(&r, 404, "NotFound", "pods \"missing\" not found");
-    assert_eq!(r.body["details"], json!({"name": "missing", "group": "", "kind": "pods"}));
-    let r = send(&client, Method::GET, "/apis/apps/v1/namespaces/default/deployments/web", "application/json", vec![]).await;
+    assert_eq!(
+        r.body["details"],
+        json!({"name": "missing", "group": "", "kind": "pods"})
+    );
+    let r = send(
+        &client,
+        Method::GET,
+        "/apis/apps/v1/namespaces/default/deployments/web",
+        "application/json",
+        vec![],
+    )
+    .await;
     assert_status(&r, 404, "NotFound", "deployments.apps \"web\" not found");
     cluster.stop().await;
 }
@@ -91,9 +176,28 @@ async fn unknown_resource_and_object_are_404() {
 #[tokio::test]
 async fn unsupported_method_is_405() {
     let (cluster, client) = setup().await;
-    let r = send(&client, Method::PUT, PODS, "application/json", pod_json("p")).await;
-    assert_status(&r, 405, "MethodNotAllowed", "the server does not allow this method on the requested resource");
-    let r = send(&client, Method::POST, "/version", "application/json", vec![]).await;
+    let r = send(
+        &client,
+        Method::PUT,
+        PODS,
+        "application/json",
+        pod_json("p"),
+    )
+    .await;
+    assert_status(
+        &r,
+        405,
+        "MethodNotAllowed",
+        "the server does not allow this method on the requested resource",
+    );
+    let r = send(
+        &client,
+        Method::POST,
+        "/version",
+        "application/json",
+        vec![],
+    )
+    .await;
     assert_eq!(r.code, 405);
     cluster.stop().await;
 }
@@ -101,25 +205,64 @@ async fn unsupported_method_is_405() {
 #[tokio::test]
 async fn duplicate_create_is_409_already_exists_and_stale_update_is_409_conflict() {
     let (cluster, client) = setup().await;
-    let first = send(&client, Method::POST, PODS, "application/json", pod_json("p")).await;
+    let first = send(
+        &client,
+        Method::POST,
+        PODS,
+        "application/json",
+        pod_json("p"),
+    )
+    .await;
     assert_eq!(first.code, 201);
-    let r = send(&client, Method::POST, PODS, "application/json", pod_json("p")).await;
+    let r = send(
+        &client,
+        Method::POST,
+        PODS,
+        "application/json",
+        pod_json("p"),
+    )
+    .await;
     assert_status(&r, 409, "AlreadyExists", "pods \"p\" already exists");
 
     let mut stale = first.body.clone();
     stale["metadata"]["labels"] = json!({"a": "1"});
-    let ok = send(&client, Method::PUT, &format!("{PODS}/p"), "application/json", serde_json::to_vec(&stale).unwrap()).await;
+    let ok = send(
+        &client,
+        Method::PUT,
+        &format!("{PODS}/p"),
+        "application/json",
+        serde_json::to_vec(&stale).unwrap(),
+    )
+    .await;
     assert_eq!(ok.code, 200, "{}", ok.body);
     stale["metadata"]["labels"] = json!({"a": "2"});
-    let r = send(&client, Method::PUT, &format!("{PODS}/p"), "application/json", serde_json::to_vec(&stale).unwrap()).await;
+    let r = send(
+        &client,
+        Method::PUT,
+        &format!("{PODS}/p"),
+        "application/json",
+        serde_json::to_vec(&stale).unwrap(),
+    )
+    .await;
     assert_status(
         &r,
         409,
         "Conflict",
         "Operation cannot be fulfilled on pods \"p\": the object has been modified; please apply your changes to the latest version and try again",
     );
-    let now = send(&client, Method::GET, &format!("{PODS}/p"), "application/json", vec![]).await;
-    assert_eq!(now.body["metadata"]["labels"], json!({"a": "1"}), "the stale write changed nothing");
+    let now = send(
+        &client,
+        Method::GET,
+        &format!("{PODS}/p"),
+        "application/json",
+        vec![],
+    )
+    .await;
+    assert_eq!(
+        now.body["metadata"]["labels"],
+        json!({"a": "1"}),
+        "the stale write changed nothing"
+    );
     cluster.stop().await;
 }
 
@@ -128,9 +271,28 @@ async fn a_body_over_3_mib_is_413() {
     let (cluster, client) = setup().await;
     let mut big = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "big"}});
     big["data"] = json!({"blob": "x".repeat(3 * 1024 * 1024 + 1)});
-    let r = send(&client, Method::POST, "/api/v1/namespaces/default/configmaps", "application/json", serde_json::to_vec(&big).unwrap()).await;
-    assert_status(&r, 413, "RequestEntityTooLarge", "Request entity too large: limit is 3145728");
-    let r = send(&client, Method::GET, "/api/v1/namespaces/default/configmaps/big", "application/json", vec![]).await;
+    let r = send(
+        &client,
+        Method::POST,
+        "/api/v1/namespaces/default/configmaps",
+        "application/json",
+        serde_json::to_vec(&big).unwrap(),
+    )
+    .await;
+    assert_status(
+        &r,
+        413,
+        "RequestEntityTooLarge",
+        "Request entity too large: limit is 3145728",
+    );
+    let r = send(
+        &client,
+        Method::GET,
+        "/api/v1/namespaces/default/configmaps/big",
+        "application/json",
+        vec![],
+    )
+    .await;
     assert_eq!(r.code, 404);
     cluster.stop().await;
 }
@@ -140,7 +302,14 @@ async fn an_unknown_content_type_is_415() {
     let (cluster, client) = setup().await;
     let r = send(&client, Method::POST, PODS, "text/plain", b"hello".to_vec()).await;
     assert_status(&r, 415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf");
-    let r = send(&client, Method::PATCH, &format!("{PODS}/p"), "application/json", b"{}".to_vec()).await;
+    let r = send(
+        &client,
+        Method::PATCH,
+        &format!("{PODS}/p"),
+        "application/json",
+        b"{}".to_vec(),
+    )
+    .await;
     assert_status(&r, 415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted media types include: application/json-patch+json");
     cluster.stop().await;
 }
@@ -149,19 +318,48 @@ async fn an_unknown_content_type_is_415() {
 async fn invalid_objects_are_422_with_field_causes() {
     let (cluster, client) = setup().await;
     let no_containers = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": []}});
-    let r = send(&client, Method::POST, PODS, "application/json", serde_json::to_vec(&no_containers).unwrap()).await;
-    assert_status(&r, 422, "Invalid", "Pod \"p\" is invalid: spec.containers: Required value");
-    assert_eq!(r.body["details"]["causes"], json!([{"reason": "FieldValueRequired", "message": "Required value", "field": "spec.containers"}]));
+    let r = send(
+        &client,
+        Method::POST,
+        PODS,
+        "application/json",
+        serde_json::to_vec(&no_containers).unwrap(),
+    )
+    .await;
+    assert_status(
+        &r,
+        422,
+        "Invalid",
+        "Pod \"p\" is invalid: spec.containers: Required value",
+    );
+    assert_eq!(
+        r.body["details"]["causes"],
+        json!([{"reason": "FieldValueRequired", "message": "Required value", "field": "spec.containers"}])
+    );
     assert_eq!(r.body["details"]["kind"], "Pod");
 
     let bad_name = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "Bad_Name"}, "spec": {"containers": [{"name": "app", "image": "nginx"}]}});
-    let r = send(&client, Method::POST, PODS, "application/json", serde_json::to_vec(&bad_name).unwrap()).await;
+    let r = send(
+        &client,
+        Method::POST,
+        PODS,
+        "application/json",
+        serde_json::to_vec(&bad_name).unwrap(),
+    )
+    .await;
     assert_status(&r, 422, "Invalid", "Pod \"Bad_Name\" is invalid: metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain must consist of");
 
     let mismatch = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
         "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": {"metadata": {"labels": {"app": "api"}},
         "spec": {"containers": [{"name": "app", "image": "nginx"}]}}}});
-    let r = send(&client, Method::POST, "/apis/apps/v1/namespaces/default/deployments", "application/json", serde_json::to_vec(&mismatch).unwrap()).await;
+    let r = send(
+        &client,
+        Method::POST,
+        "/apis/apps/v1/namespaces/default/deployments",
+        "application/json",
+        serde_json::to_vec(&mismatch).unwrap(),
+    )
+    .await;
     assert_status(
         &r,
         422,
@@ -176,24 +374,70 @@ async fn invalid_objects_are_422_with_field_causes() {
 #[tokio::test]
 async fn field_validation_strict_rejects_and_warn_warns() {
     let (cluster, client) = setup().await;
-    let body = serde_json::to_vec(&json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
-        "spec": {"bogusField": 1, "containers": [{"name": "app", "image": "nginx"}]}}))
+    let body = serde_json::to_vec(
+        &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+        "spec": {"bogusField": 1, "containers": [{"name": "app", "image": "nginx"}]}}),
+    )
     .unwrap();
-    let r = send(&client, Method::POST, &format!("{PODS}?fieldValidation=Strict"), "application/json", body.clone()).await;
-    assert_status(&r, 400, "BadRequest", "strict decoding error: unknown field \"spec.bogusField\"");
-    let r = send(&client, Method::POST, &format!("{PODS}?fieldValidation=Warn"), "application/json", body.clone()).await;
+    let r = send(
+        &client,
+        Method::POST,
+        &format!("{PODS}?fieldValidation=Strict"),
+        "application/json",
+        body.clone(),
+    )
+    .await;
+    assert_status(
+        &r,
+        400,
+        "BadRequest",
+        "strict decoding error: unknown field \"spec.bogusField\"",
+    );
+    let r = send(
+        &client,
+        Method::POST,
+        &format!("{PODS}?fieldValidation=Warn"),
+        "application/json",
+        body.clone(),
+    )
+    .await;
     assert_eq!(r.code, 201);
-    assert_eq!(r.warnings, vec!["299 - \"unknown field \\\"spec.bogusField\\\"\"".to_string()]);
-    assert!(r.body["spec"].get("bogusField").is_none(), "unknown fields are dropped");
+    assert_eq!(
+        r.warnings,
+        vec!["299 - \"unknown field \\\"spec.bogusField\\\"\"".to_string()]
+    );
+    assert!(
+        r.body["spec"].get("bogusField").is_none(),
+        "unknown fields are dropped"
+    );
     cluster.stop().await;
 }
 
 #[tokio::test]
 async fn bad_selectors_are_400() {
     let (cluster, client) = setup().await;
-    let r = send(&client, Method::GET, &format!("{PODS}?fieldSelector=spec.colour%3Dred"), "application/json", vec![]).await;
-    assert_status(&r, 400, "BadRequest", "field label not supported: spec.colour");
-    let r = send(&client, Method::GET, &format!("{PODS}?labelSelector=app%20in%20web"), "application/json", vec![]).await;
+    let r = send(
+        &client,
+        Method::GET,
+        &format!("{PODS}?fieldSelector=spec.colour%3Dred"),
+        "application/json",
+        vec![],
+    )
+    .await;
+    assert_status(
+        &r,
+        400,
+        "BadRequest",
+        "field label not supported: spec.colour",
+    );
+    let r = send(
+        &client,
+        Method::GET,
+        &format!("{PODS}?labelSelector=app%20in%20web"),
+        "application/json",
+        vec![],
+    )
+    .await;
     assert_status(&r, 400, "BadRequest", "unable to parse requirement");
     cluster.stop().await;
 }

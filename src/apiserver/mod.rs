@@ -19,7 +19,7 @@
 
 pub mod discovery;
 pub mod error;
-// TEMP pub mod protobuf;
+pub mod protobuf;
 pub mod registry;
 mod rest;
 pub mod selector;

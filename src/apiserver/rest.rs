@@ -17,10 +17,7 @@ use super::error::{ApiError, ApiResult, MAX_BODY_BYTES};
 use super::registry::{self, Generation, Kind};
 use super::selector::{FieldSelector, LabelSelector};
 use super::strategy::Operation;
-use super::{discovery, strategic, table, watch, ApiServer};
-pub(super) fn no_protobuf(_b: &[u8]) -> Result<Value, String> {
-    Err("x".into())
-}
+use super::{discovery, protobuf, strategic, table, watch, ApiServer};
 use crate::clock::format_time;
 use crate::store::{self, Object};
 
@@ -309,7 +306,7 @@ fn decode_body(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
         "application/yaml" => serde_yaml::from_slice::<Value>(body).map_err(|e| {
             ApiError::bad_request(format!("couldn't get version/kind; yaml parse error: {e}"))
         })?,
-        "application/vnd.kubernetes.protobuf" => crate::apiserver::rest::no_protobuf(body)
+        "application/vnd.kubernetes.protobuf" => protobuf::decode_object(body)
             .map_err(|e| ApiError::bad_request(format!("unable to decode protobuf body: {e}")))?,
         other => return Err(ApiError::unsupported_media_type(other, ACCEPTED_BODIES)),
     };
