@@ -1,0 +1,435 @@
+//! Real kubectl, the oldest and newest on the machine (1.27 and 1.33), against `kubespec up`:
+//! what a user types and what a user reads.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const KUBECTL_DIR: &str = "/usr/lib/google-cloud-sdk/bin";
+
+/// The kubectl binary of a version (`1.27`), or a failure saying how to get it.
+fn kubectl_binary(version: &str) -> PathBuf {
+    let dir = std::env::var("KUBESPEC_KUBECTL_DIR").unwrap_or_else(|_| KUBECTL_DIR.to_string());
+    let path = Path::new(&dir).join(format!("kubectl.{version}"));
+    assert!(
+        path.exists(),
+        "kubectl {version} is missing at {}: these tests need the real kubectl binaries that the \
+         google-cloud-cli Debian package ships side by side (kubectl.1.27 ... kubectl.1.33); install \
+         google-cloud-cli with the 'kubectl' component, or set KUBESPEC_KUBECTL_DIR to a directory \
+         holding kubectl.<version> binaries",
+        path.display()
+    );
+    path
+}
+
+/// `kubespec up` as a user runs it, stopped when dropped.
+struct Up {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Up {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = dir.path().join("kubeconfig");
+        let mut child = Command::new(assert_cmd::cargo::cargo_bin!("kubespec"))
+            .args(["up", "--port", "0", "--write-kubeconfig"])
+            .arg(&kubeconfig)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("kubespec up starts");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("kubespec up prints its ready line within 30 s");
+        assert!(
+            line.starts_with("kubespec reference cluster ready at http://127.0.0.1:"),
+            "{line}"
+        );
+        assert!(
+            line.contains(&kubeconfig.display().to_string()),
+            "the ready line names the kubeconfig: {line}"
+        );
+        Self { child, dir }
+    }
+
+    fn kubeconfig(&self) -> PathBuf {
+        self.dir.path().join("kubeconfig")
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One kubectl version pointed at one cluster, with its own discovery cache.
+struct Kubectl {
+    binary: PathBuf,
+    kubeconfig: PathBuf,
+    home: tempfile::TempDir,
+}
+
+struct Output {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+}
+
+impl Kubectl {
+    fn new(version: &str, up: &Up) -> Self {
+        Self {
+            binary: kubectl_binary(version),
+            kubeconfig: up.kubeconfig(),
+            home: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.binary);
+        cmd.args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("HOME", self.home.path())
+            .env_remove("KUBECTL_EXTERNAL_DIFF");
+        cmd
+    }
+
+    fn run_with(&self, args: &[&str], envs: &[(&str, &str)]) -> Output {
+        let mut cmd = self.command(args);
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("kubectl runs");
+        Output {
+            ok: out.status.success(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.run_with(args, &[])
+    }
+
+    /// Run and require success; returns stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.ok,
+            "kubectl {} failed:\n{}\n{}",
+            args.join(" "),
+            out.stdout,
+            out.stderr
+        );
+        out.stdout
+    }
+
+    fn file(&self, name: &str, content: &str) -> String {
+        let path = self.home.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        path.display().to_string()
+    }
+}
+
+const DEPLOYMENT: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels: {app: web}
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: nginx
+        image: nginx:1.27
+        ports:
+        - containerPort: 80
+        env:
+        - name: GREETING
+          value: hello
+";
+
+const NODE_AND_EVENT: &str = "apiVersion: v1
+kind: Node
+metadata:
+  name: node-1
+  labels: {kubernetes.io/hostname: node-1}
+status:
+  conditions:
+  - {type: Ready, status: \"True\", reason: KubeletReady, message: kubelet is posting ready status}
+  addresses:
+  - {type: InternalIP, address: 127.0.0.10}
+  nodeInfo: {kubeletVersion: v1.33.0-kubespec, osImage: kubespec, kernelVersion: \"6.1\", containerRuntimeVersion: \"kubespec-sim://0.1\", machineID: \"\", systemUUID: \"\", bootID: \"\", kubeProxyVersion: \"\", operatingSystem: linux, architecture: amd64}
+---
+apiVersion: v1
+kind: Event
+metadata:
+  name: solo.1
+involvedObject: {kind: Pod, name: solo, namespace: default}
+reason: Scheduled
+message: Successfully assigned default/solo to node-1
+type: Normal
+source: {component: default-scheduler}
+";
+
+fn header(output: &str) -> Vec<String> {
+    output
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(String::from)
+        .collect()
+}
+
+fn words(s: &str) -> Vec<String> {
+    s.split_whitespace().map(String::from).collect()
+}
+
+fn the_user_story(version: &str) {
+    let up = Up::start();
+    let k = Kubectl::new(version, &up);
+
+    let version: serde_json::Value =
+        serde_json::from_str(&k.ok(&["version", "-o", "json"])).unwrap();
+    assert_eq!(version["serverVersion"]["gitVersion"], "v1.33.0-kubespec");
+    assert_eq!(version["serverVersion"]["minor"], "33");
+
+    // apply, then apply a changed manifest (the strategic merge patch path), then no change.
+    let manifest = k.file("web.yaml", DEPLOYMENT);
+    assert_eq!(
+        k.ok(&["apply", "-f", &manifest]).trim(),
+        "deployment.apps/web created"
+    );
+    let changed = k.file(
+        "web2.yaml",
+        &DEPLOYMENT
+            .replace("nginx:1.27", "nginx:1.28")
+            .replace("hello", "bonjour"),
+    );
+    assert_eq!(
+        k.ok(&["apply", "-f", &changed]).trim(),
+        "deployment.apps/web configured"
+    );
+    assert_eq!(
+        k.ok(&["apply", "-f", &changed]).trim(),
+        "deployment.apps/web unchanged"
+    );
+    let fields = k.ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.template.spec.containers[0].image} {.spec.template.spec.containers[0].env[0].value} {.metadata.generation} {.spec.replicas}"]);
+    assert_eq!(fields, "nginx:1.28 bonjour 2 3");
+
+    // Tables as on a real cluster, with the wide columns.
+    let extra = k.file("extra.yaml", NODE_AND_EVENT);
+    k.ok(&["apply", "-f", &extra]);
+    k.ok(&["run", "solo", "--image=nginx:1.27"]);
+    let wide = k.ok(&["get", "pods,deploy,rs,nodes", "-o", "wide"]);
+    let sections: Vec<&str> = wide.split("\n\n").collect();
+    assert_eq!(
+        sections.len(),
+        3,
+        "pods, deployments and nodes (no ReplicaSets yet):\n{wide}"
+    );
+    assert_eq!(
+        header(sections[0]),
+        words("NAME READY STATUS RESTARTS AGE IP NODE NOMINATED NODE READINESS GATES")
+    );
+    assert!(
+        words(sections[0].lines().nth(1).unwrap()).starts_with(&words("pod/solo 0/1 Pending 0")),
+        "{wide}"
+    );
+    assert_eq!(
+        header(sections[1]),
+        words("NAME READY UP-TO-DATE AVAILABLE AGE CONTAINERS IMAGES SELECTOR")
+    );
+    let deploy_row = words(sections[1].lines().nth(1).unwrap());
+    assert_eq!(deploy_row[..4], words("deployment.apps/web 0/3 0 0")[..]);
+    assert_eq!(deploy_row[5..], words("nginx nginx:1.28 app=web")[..]);
+    assert_eq!(header(sections[2]), words("NAME STATUS ROLES AGE VERSION INTERNAL-IP EXTERNAL-IP OS-IMAGE KERNEL-VERSION CONTAINER-RUNTIME"));
+    let node_row = words(sections[2].lines().nth(1).unwrap());
+    assert_eq!(node_row[..3], words("node/node-1 Ready <none>")[..]);
+    assert_eq!(node_row[4..6], words("v1.33.0-kubespec 127.0.0.10")[..]);
+
+    // -o yaml carries what the server defaulted.
+    let yaml = k.ok(&["get", "pod", "solo", "-o", "yaml"]);
+    for expected in [
+        "restartPolicy: Always",
+        "terminationGracePeriodSeconds: 30",
+        "imagePullPolicy: IfNotPresent",
+        "qosClass: BestEffort",
+        "phase: Pending",
+        "schedulerName: default-scheduler",
+    ] {
+        assert!(
+            yaml.contains(expected),
+            "get -o yaml lacks {expected:?}:\n{yaml}"
+        );
+    }
+
+    // describe finds the pod's events by involvedObject.
+    let describe = k.ok(&["describe", "deployment", "web"]);
+    assert!(
+        describe.contains(
+            "Replicas:               3 desired | 0 updated | 0 total | 0 available | 0 unavailable"
+        ),
+        "{describe}"
+    );
+    assert!(
+        describe.contains("RollingUpdateStrategy:  25% max unavailable, 25% max surge"),
+        "{describe}"
+    );
+    let events = k.ok(&["get", "events"]);
+    assert_eq!(
+        header(&events),
+        words("LAST SEEN TYPE REASON OBJECT MESSAGE")
+    );
+    assert!(
+        events.contains(
+            "Normal   Scheduled   pod/solo   Successfully assigned default/solo to node-1"
+        ),
+        "{events}"
+    );
+
+    // get --watch prints rows as pods come and go.
+    let mut watch = k
+        .command(&["get", "pods", "--watch", "--output-watch-events"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = watch.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let first = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the watch prints the header");
+    assert_eq!(words(&first), words("EVENT NAME READY STATUS RESTARTS AGE"));
+    k.ok(&["run", "watched", "--image=nginx:1.27"]);
+    k.ok(&["delete", "pod", "watched"]);
+    let mut seen = Vec::new();
+    while !seen
+        .iter()
+        .any(|l: &String| l.starts_with("DELETED") && l.contains("watched"))
+    {
+        let line = rx
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("watch lines so far: {seen:?}"));
+        seen.push(line);
+    }
+    assert!(
+        seen.iter()
+            .any(|l| words(l).starts_with(&words("ADDED watched 0/1 Pending 0"))),
+        "{seen:?}"
+    );
+    let _ = watch.kill();
+    let _ = watch.wait();
+
+    // Server-side apply.
+    assert_eq!(
+        k.ok(&["apply", "--server-side", "-f", &changed]).trim(),
+        "deployment.apps/web serverside-applied"
+    );
+
+    // edit through a non-interactive editor.
+    let edit = k.run_with(
+        &["edit", "deployment", "web"],
+        &[
+            ("KUBE_EDITOR", "sed -i s/nginx:1.28/nginx:1.29/"),
+            ("EDITOR", ""),
+        ],
+    );
+    assert!(edit.ok, "{}\n{}", edit.stdout, edit.stderr);
+    assert_eq!(edit.stdout.trim(), "deployment.apps/web edited");
+    assert_eq!(
+        k.ok(&[
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image}"
+        ]),
+        "nginx:1.29"
+    );
+
+    // create (protobuf bodies on 1.32+), scale, delete.
+    assert_eq!(
+        k.ok(&[
+            "create",
+            "deployment",
+            "api",
+            "--image=nginx:1.27",
+            "--replicas=2"
+        ])
+        .trim(),
+        "deployment.apps/api created"
+    );
+    assert_eq!(
+        k.ok(&["create", "configmap", "cfg", "--from-literal=a=b"])
+            .trim(),
+        "configmap/cfg created"
+    );
+    assert_eq!(k.ok(&["get", "cm", "cfg", "-o", "jsonpath={.data.a}"]), "b");
+    assert_eq!(
+        k.ok(&["scale", "deployment", "api", "--replicas=5"]).trim(),
+        "deployment.apps/api scaled"
+    );
+    assert_eq!(
+        k.ok(&["get", "deploy", "api", "-o", "jsonpath={.spec.replicas}"]),
+        "5"
+    );
+    assert_eq!(
+        k.ok(&["delete", "deployment", "web"]).trim(),
+        "deployment.apps \"web\" deleted"
+    );
+    let gone = k.run(&["get", "deployment", "web"]);
+    assert!(!gone.ok);
+    assert_eq!(
+        gone.stderr.trim(),
+        "Error from server (NotFound): deployments.apps \"web\" not found"
+    );
+
+    // An invalid object reads as on a real cluster.
+    let bad = k.file(
+        "bad.yaml",
+        &DEPLOYMENT
+            .replace("name: web\n  labels", "name: bad\n  labels")
+            .replace("      labels: {app: web}", "      labels: {app: other}"),
+    );
+    let out = k.run(&["create", "-f", &bad]);
+    assert!(!out.ok);
+    assert_eq!(
+        out.stderr.trim(),
+        "The Deployment \"bad\" is invalid: spec.template.metadata.labels: Invalid value: map[string]string{\"app\":\"other\"}: `selector` does not match template `labels`"
+    );
+}
+
+#[test]
+fn kubectl_1_27_user_story() {
+    the_user_story("1.27");
+}
+
+#[test]
+fn kubectl_1_33_user_story() {
+    the_user_story("1.33");
+}
