@@ -15,4 +15,8 @@ pub mod apiserver;
 pub mod bench;
 pub mod clock;
 pub mod cluster;
+pub mod controllers;
+pub mod events;
+pub mod labels;
+pub mod leader;
 pub mod store;

@@ -188,6 +188,10 @@ type: Normal
 source: {component: default-scheduler}
 ";
 
+fn changed_manifest_with_bogus_field() -> String {
+    DEPLOYMENT.replace("  replicas: 3\n", "  replicas: 3\n  bogusField: 1\n")
+}
+
 fn header(output: &str) -> Vec<String> {
     output
         .lines()
@@ -233,6 +237,24 @@ fn the_user_story(version: &str) {
     );
     let fields = k.ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.template.spec.containers[0].image} {.spec.template.spec.containers[0].env[0].value} {.metadata.generation} {.spec.replicas}"]);
     assert_eq!(fields, "nginx:1.28 bonjour 2 3");
+
+    // The server validates fields (kubectl sends fieldValidation=Strict), and explain reads the
+    // server's OpenAPI v3 schemas.
+    let bogus = k.file("bogus.yaml", &changed_manifest_with_bogus_field());
+    let out = k.run(&["apply", "-f", &bogus]);
+    assert!(!out.ok);
+    assert!(
+        out.stderr
+            .trim_end()
+            .ends_with("strict decoding error: unknown field \"spec.bogusField\""),
+        "{}",
+        out.stderr
+    );
+    let explain = k.ok(&["explain", "deployment.spec.replicas"]);
+    assert!(
+        explain.contains("KIND:       Deployment") && explain.contains("FIELD: replicas <integer>"),
+        "{explain}"
+    );
 
     // Tables as on a real cluster, with the wide columns.
     let extra = k.file("extra.yaml", NODE_AND_EVENT);

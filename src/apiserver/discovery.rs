@@ -150,25 +150,6 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
     )
 }
 
-/// `/openapi/v3`: the index of group-version documents.
-pub fn openapi_v3_index() -> Value {
-    let mut paths = serde_json::Map::new();
-    paths.insert(
-        "api/v1".into(),
-        json!({"serverRelativeURL": "/openapi/v3/api/v1"}),
-    );
-    for group in registry::groups() {
-        for kind in registry::KINDS.iter().filter(|k| k.group == group) {
-            let key = format!("apis/{}/{}", group, kind.version);
-            paths.insert(
-                key.clone(),
-                json!({"serverRelativeURL": format!("/openapi/v3/{key}")}),
-            );
-        }
-    }
-    json!({"paths": paths})
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

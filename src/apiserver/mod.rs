@@ -14,11 +14,13 @@
 //! - `protobuf`: protobuf request bodies.
 //! - `selector`: label and field selectors.
 //! - `table`: server-side Tables as kubectl prints them.
-//! - `discovery`: /version, /api, /apis, OpenAPI.
+//! - `discovery`: /version, /api, /apis.
+//! - `openapi`: OpenAPI v3 documents for `kubectl explain` and validation.
 //! - `error`: Status errors.
 
 pub mod discovery;
 pub mod error;
+pub mod openapi;
 pub mod protobuf;
 pub mod registry;
 mod rest;

@@ -17,7 +17,7 @@ use super::error::{ApiError, ApiResult, MAX_BODY_BYTES};
 use super::registry::{self, Generation, Kind};
 use super::selector::{FieldSelector, LabelSelector};
 use super::strategy::Operation;
-use super::{discovery, protobuf, strategic, table, watch, ApiServer};
+use super::{discovery, openapi, protobuf, strategic, table, watch, ApiServer};
 use crate::clock::format_time;
 use crate::store::{self, Object};
 
@@ -141,11 +141,14 @@ async fn route(
             )
                 .into_response());
         }
-        ["openapi", "v3"] => return get_only(discovery::openapi_v3_index()),
-        ["openapi", "v3", ..] => {
-            return get_only(
-                json!({"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": discovery::GIT_VERSION}, "paths": {}, "components": {"schemas": {}}}),
-            )
+        ["openapi", "v3"] => return get_only(openapi::index()),
+        ["openapi", "v3", rest @ ..] => {
+            let doc = openapi::document(&rest.join("/")).ok_or_else(ApiError::unknown_path)?;
+            return if method == Method::GET {
+                Ok(bytes_response(StatusCode::OK, doc))
+            } else {
+                Err(ApiError::method_not_allowed())
+            };
         }
         _ => {}
     }

@@ -440,6 +440,30 @@ impl Schema {
 // Public API
 // ---------------------------------------------------------------------------------------------
 
+/// The patch metadata as OpenAPI extensions: `(Go type, field, x-kubernetes-patch-strategy,
+/// x-kubernetes-patch-merge-key)` for every tagged field, so published schemas tell clients
+/// (kubectl computes apply patches from them) what this module applies.
+pub fn openapi_extensions() -> impl Iterator<
+    Item = (
+        &'static str,
+        &'static str,
+        &'static str,
+        Option<&'static str>,
+    ),
+> {
+    FIELDS.iter().filter_map(|spec| {
+        let (strategy, key) = match spec.strategy {
+            Plain => return None,
+            Strategy::Replace => ("replace", None),
+            RetainKeys => ("retainKeys", None),
+            MergeScalars => ("merge", None),
+            MergeByKey(k) => ("merge", Some(k)),
+            MergeByKeyRetainKeys(k) => ("merge,retainKeys", Some(k)),
+        };
+        Some((spec.owner, spec.field, strategy, key))
+    })
+}
+
 /// Whether [`apply`] has patch metadata for `kind`.
 pub fn supports_kind(kind: &str) -> bool {
     KINDS.contains(&kind)

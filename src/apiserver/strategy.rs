@@ -514,34 +514,11 @@ fn default_template(template: &mut PodTemplateSpec) {
 }
 
 fn selector_matches(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
-    let exprs_ok = selector.match_expressions.iter().flatten().all(|e| {
-        let value = labels.get(&e.key);
-        let values = e.values.clone().unwrap_or_default();
-        match e.operator.as_str() {
-            "In" => value.is_some_and(|v| values.contains(v)),
-            "NotIn" => value.is_none_or(|v| !values.contains(v)),
-            "Exists" => value.is_some(),
-            "DoesNotExist" => value.is_none(),
-            _ => false,
-        }
-    });
-    exprs_ok
-        && selector
-            .match_labels
-            .iter()
-            .flatten()
-            .all(|(k, v)| labels.get(k) == Some(v))
+    crate::labels::matches(selector, labels)
 }
 
 fn selector_is_empty(selector: &LabelSelector) -> bool {
-    selector
-        .match_labels
-        .as_ref()
-        .is_none_or(BTreeMap::is_empty)
-        && selector
-            .match_expressions
-            .as_ref()
-            .is_none_or(Vec::is_empty)
+    crate::labels::is_empty(selector)
 }
 
 /// Validation shared by Deployments and ReplicaSets.
