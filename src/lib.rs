@@ -19,4 +19,5 @@ pub mod controllers;
 pub mod events;
 pub mod labels;
 pub mod leader;
+pub mod scheduler;
 pub mod store;

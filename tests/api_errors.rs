@@ -60,7 +60,7 @@ fn assert_status(reply: &Reply, code: u16, reason: &str, message_start: &str) {
 }
 
 async fn setup() -> (RunningCluster, kube::Client) {
-    let cluster = RunningCluster::start(ClusterConfig::default())
+    let cluster = RunningCluster::start(ClusterConfig::apiserver_only())
         .await
         .unwrap();
     let client = cluster.client().unwrap();

@@ -30,7 +30,7 @@ async fn cluster_with_history(history_limit: usize) -> RunningCluster {
             history_limit,
             ..Default::default()
         },
-        ..Default::default()
+        ..ClusterConfig::apiserver_only()
     };
     RunningCluster::start(config).await.expect("cluster starts")
 }

@@ -110,7 +110,17 @@ impl Kubectl {
         for (k, v) in envs {
             cmd.env(k, v);
         }
-        let out = cmd.output().expect("kubectl runs");
+        // Every kubectl run has a deadline: a command that hangs fails the test, it never stalls it.
+        let out = assert_cmd::Command::from_std(cmd)
+            .timeout(Duration::from_secs(60))
+            .output()
+            .expect("kubectl runs");
+        if out.status.code().is_none() {
+            panic!(
+                "kubectl {} did not finish within 60 s (killed)",
+                args.join(" ")
+            );
+        }
         Output {
             ok: out.status.success(),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -133,6 +143,23 @@ impl Kubectl {
             out.stderr
         );
         out.stdout
+    }
+
+    /// Run until stdout equals `expected`, for at most 20 s.
+    fn wait_for(&self, args: &[&str], expected: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let mut last = String::new();
+        while std::time::Instant::now() < deadline {
+            last = self.ok(args);
+            if last.trim() == expected {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "kubectl {} still prints {last:?} after 20 s, expected {expected:?}",
+            args.join(" ")
+        );
     }
 
     fn file(&self, name: &str, content: &str) -> String {
@@ -165,27 +192,19 @@ spec:
           value: hello
 ";
 
-const NODE_AND_EVENT: &str = "apiVersion: v1
+const NODE: &str = "apiVersion: v1
 kind: Node
 metadata:
   name: node-1
   labels: {kubernetes.io/hostname: node-1}
 status:
+  capacity: {cpu: \"4\", memory: 8Gi, pods: \"110\"}
+  allocatable: {cpu: \"4\", memory: 8Gi, pods: \"110\"}
   conditions:
   - {type: Ready, status: \"True\", reason: KubeletReady, message: kubelet is posting ready status}
   addresses:
   - {type: InternalIP, address: 127.0.0.10}
   nodeInfo: {kubeletVersion: v1.33.0-kubespec, osImage: kubespec, kernelVersion: \"6.1\", containerRuntimeVersion: \"kubespec-sim://0.1\", machineID: \"\", systemUUID: \"\", bootID: \"\", kubeProxyVersion: \"\", operatingSystem: linux, architecture: amd64}
----
-apiVersion: v1
-kind: Event
-metadata:
-  name: solo.1
-involvedObject: {kind: Pod, name: solo, namespace: default}
-reason: Scheduled
-message: Successfully assigned default/solo to node-1
-type: Normal
-source: {component: default-scheduler}
 ";
 
 fn changed_manifest_with_bogus_field() -> String {
@@ -257,33 +276,59 @@ fn the_user_story(version: &str) {
     );
 
     // Tables as on a real cluster, with the wide columns.
-    let extra = k.file("extra.yaml", NODE_AND_EVENT);
+    let extra = k.file("node.yaml", NODE);
     k.ok(&["apply", "-f", &extra]);
     k.ok(&["run", "solo", "--image=nginx:1.27"]);
+    // The scheduler binds it to the one node.
+    k.wait_for(
+        &["get", "pod", "solo", "-o", "jsonpath={.spec.nodeName}"],
+        "node-1",
+    );
     let wide = k.ok(&["get", "pods,deploy,rs,nodes", "-o", "wide"]);
     let sections: Vec<&str> = wide.split("\n\n").collect();
     assert_eq!(
         sections.len(),
-        3,
-        "pods, deployments and nodes (no ReplicaSets yet):\n{wide}"
+        4,
+        "pods, deployments, replicasets and nodes:\n{wide}"
     );
+    let row = |section: &str, name: &str| -> Vec<String> {
+        let line = section
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no row {name} in:\n{section}"));
+        words(line)
+    };
     assert_eq!(
         header(sections[0]),
         words("NAME READY STATUS RESTARTS AGE IP NODE NOMINATED NODE READINESS GATES")
     );
     assert!(
-        words(sections[0].lines().nth(1).unwrap()).starts_with(&words("pod/solo 0/1 Pending 0")),
+        row(sections[0], "pod/solo ").starts_with(&words("pod/solo 0/1 Pending 0")),
         "{wide}"
     );
     assert_eq!(
         header(sections[1]),
         words("NAME READY UP-TO-DATE AVAILABLE AGE CONTAINERS IMAGES SELECTOR")
     );
-    let deploy_row = words(sections[1].lines().nth(1).unwrap());
-    assert_eq!(deploy_row[..4], words("deployment.apps/web 0/3 0 0")[..]);
+    let deploy_row = row(sections[1], "deployment.apps/web ");
+    assert_eq!(
+        deploy_row[1], "0/3",
+        "no pod is ready without a kubelet: {wide}"
+    );
     assert_eq!(deploy_row[5..], words("nginx nginx:1.28 app=web")[..]);
-    assert_eq!(header(sections[2]), words("NAME STATUS ROLES AGE VERSION INTERNAL-IP EXTERNAL-IP OS-IMAGE KERNEL-VERSION CONTAINER-RUNTIME"));
-    let node_row = words(sections[2].lines().nth(1).unwrap());
+    assert_eq!(
+        header(sections[2]),
+        words("NAME DESIRED CURRENT READY AGE CONTAINERS IMAGES SELECTOR")
+    );
+    assert!(
+        sections[2]
+            .lines()
+            .skip(1)
+            .all(|l| l.starts_with("replicaset.apps/web-")),
+        "{wide}"
+    );
+    assert_eq!(header(sections[3]), words("NAME STATUS ROLES AGE VERSION INTERNAL-IP EXTERNAL-IP OS-IMAGE KERNEL-VERSION CONTAINER-RUNTIME"));
+    let node_row = row(sections[3], "node/node-1 ");
     assert_eq!(node_row[..3], words("node/node-1 Ready <none>")[..]);
     assert_eq!(node_row[4..6], words("v1.33.0-kubespec 127.0.0.10")[..]);
 
@@ -303,14 +348,31 @@ fn the_user_story(version: &str) {
         );
     }
 
-    // describe finds the pod's events by involvedObject.
-    let describe = k.ok(&["describe", "deployment", "web"]);
-    assert!(
-        describe.contains(
-            "Replicas:               3 desired | 0 updated | 0 total | 0 available | 0 unavailable"
-        ),
-        "{describe}"
+    // Without a kubelet no pod gets ready, so the rolling update surges one new pod and waits;
+    // describe shows it, with the deployment's events found by involvedObject.
+    k.wait_for(
+        &[
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "jsonpath={.status.replicas} {.status.updatedReplicas}",
+        ],
+        "4 1",
     );
+    let describe = k.ok(&["describe", "deployment", "web"]);
+    for expected in [
+        "Replicas:               3 desired | 1 updated | 4 total | 0 available | 4 unavailable",
+        "Annotations:            deployment.kubernetes.io/revision: 2",
+        "Progressing    True    ReplicaSetUpdated",
+        "Normal  ScalingReplicaSet  ",
+        "deployment-controller  Scaled up replica set web-",
+    ] {
+        assert!(
+            describe.contains(expected),
+            "describe lacks {expected:?}:\n{describe}"
+        );
+    }
     assert!(
         describe.contains("RollingUpdateStrategy:  25% max unavailable, 25% max surge"),
         "{describe}"
@@ -320,10 +382,13 @@ fn the_user_story(version: &str) {
         header(&events),
         words("LAST SEEN TYPE REASON OBJECT MESSAGE")
     );
-    assert!(
-        events.contains(
-            "Normal   Scheduled   pod/solo   Successfully assigned default/solo to node-1"
-        ),
+    let scheduled = events.lines().map(words).find(|w| {
+        w.get(2).map(String::as_str) == Some("Scheduled")
+            && w.get(3).map(String::as_str) == Some("pod/solo")
+    });
+    assert_eq!(
+        scheduled.map(|w| w[1..].join(" ")),
+        Some("Normal Scheduled pod/solo Successfully assigned default/solo to node-1".to_string()),
         "{events}"
     );
 
@@ -348,7 +413,8 @@ fn the_user_story(version: &str) {
         .expect("the watch prints the header");
     assert_eq!(words(&first), words("EVENT NAME READY STATUS RESTARTS AGE"));
     k.ok(&["run", "watched", "--image=nginx:1.27"]);
-    k.ok(&["delete", "pod", "watched"]);
+    // No kubelet finishes a graceful deletion yet, so the pod is removed at once.
+    k.ok(&["delete", "pod", "watched", "--grace-period=0", "--force"]);
     let mut seen = Vec::new();
     while !seen
         .iter()

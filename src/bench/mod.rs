@@ -190,7 +190,7 @@ pub async fn run_api(args: ApiBenchArgs) -> Result<ApiBenchReport> {
             "--writes and --clients must be at least 1".into(),
         ));
     }
-    let mut config = ClusterConfig::default();
+    let mut config = ClusterConfig::apiserver_only();
     config.apiserver.history_limit = args.writes + 1000;
     let cluster = RunningCluster::start(config).await?;
     let addr = cluster.addr();

@@ -50,6 +50,12 @@ struct ServeArgs {
 struct UpArgs {
     #[command(flatten)]
     serve: ServeArgs,
+    /// Controller-manager replicas (one leads at a time).
+    #[arg(long, default_value_t = 1)]
+    controller_managers: usize,
+    /// Scheduler replicas (one leads at a time).
+    #[arg(long, default_value_t = 1)]
+    schedulers: usize,
     /// Where to write the kubeconfig.
     #[arg(long, default_value = "kubespec.kubeconfig")]
     write_kubeconfig: PathBuf,
@@ -59,6 +65,21 @@ struct UpArgs {
 enum Component {
     /// The apiserver alone, over an in-memory store.
     Apiserver(ServeArgs),
+    /// One controller-manager replica (deployment, replicaset, garbage collector, endpoints,
+    /// node lifecycle, service account controllers), campaigning for its lease.
+    ControllerManager(ClientArgs),
+    /// One scheduler replica, campaigning for its lease.
+    Scheduler(ClientArgs),
+}
+
+#[derive(Args, Debug)]
+struct ClientArgs {
+    /// The kubeconfig of the cluster to work on (e.g. the one `kubespec up` wrote).
+    #[arg(long)]
+    kubeconfig: PathBuf,
+    /// Cluster seconds per wall second; must match the apiserver's.
+    #[arg(long, default_value_t = 1.0, value_parser = parse_time_scale)]
+    time_scale: f64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -93,7 +114,29 @@ fn config(args: &ServeArgs) -> anyhow::Result<ClusterConfig> {
             history_limit: args.watch_history,
             ..Default::default()
         },
+        ..ClusterConfig::default()
     })
+}
+
+async fn client_from(args: &ClientArgs) -> anyhow::Result<kube::Client> {
+    let kubeconfig = kube::config::Kubeconfig::read_from(&args.kubeconfig)
+        .with_context(|| format!("cannot read the kubeconfig {}", args.kubeconfig.display()))?;
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .with_context(|| {
+            format!(
+                "the kubeconfig {} names no usable cluster",
+                args.kubeconfig.display()
+            )
+        })?;
+    let client = kube::Client::try_from(config)?;
+    client.apiserver_version().await.with_context(|| {
+        format!(
+            "cannot reach the cluster of {} (is it running?)",
+            args.kubeconfig.display()
+        )
+    })?;
+    Ok(client)
 }
 
 async fn ctrl_c() {
@@ -103,7 +146,10 @@ async fn ctrl_c() {
 }
 
 async fn up(args: UpArgs) -> anyhow::Result<()> {
-    let cluster = RunningCluster::start(config(&args.serve)?).await?;
+    let mut cfg = config(&args.serve)?;
+    cfg.controller_managers = args.controller_managers;
+    cfg.schedulers = args.schedulers;
+    let cluster = RunningCluster::start(cfg).await?;
     cluster.write_kubeconfig(&args.write_kubeconfig)?;
     println!(
         "kubespec reference cluster ready at {} (kubeconfig: {}; e.g. kubectl --kubeconfig {} get ns)",
@@ -134,6 +180,48 @@ async fn component_apiserver(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn stop_on_ctrl_c() -> tokio_util::sync::CancellationToken {
+    let token = tokio_util::sync::CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        ctrl_c().await;
+        t.cancel();
+    });
+    token
+}
+
+async fn component_controller_manager(args: ClientArgs) -> anyhow::Result<()> {
+    let client = client_from(&args).await?;
+    let config = kubespec::controllers::ControllerManagerConfig::new();
+    println!(
+        "kubespec controller-manager {} campaigning for kube-system/kube-controller-manager",
+        config.lease.identity
+    );
+    kubespec::controllers::run(
+        client,
+        Clock::new(args.time_scale),
+        config,
+        stop_on_ctrl_c(),
+    )
+    .await;
+    Ok(())
+}
+
+async fn component_scheduler(args: ClientArgs) -> anyhow::Result<()> {
+    let client = client_from(&args).await?;
+    let lease = kubespec::leader::LeaseConfig::new(
+        kubespec::scheduler::LEASE_NAME,
+        kubespec::leader::new_identity(),
+    );
+    println!(
+        "kubespec scheduler {} campaigning for kube-system/kube-scheduler",
+        lease.identity
+    );
+    kubespec::scheduler::run_replica(client, Clock::new(args.time_scale), lease, stop_on_ctrl_c())
+        .await;
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
@@ -146,6 +234,10 @@ async fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Up(args) => up(args).await,
         Command::Component(Component::Apiserver(args)) => component_apiserver(args).await,
+        Command::Component(Component::ControllerManager(args)) => {
+            component_controller_manager(args).await
+        }
+        Command::Component(Component::Scheduler(args)) => component_scheduler(args).await,
         Command::Bench(Bench::Api(args)) => kubespec::bench::api(args).await.map_err(Into::into),
     };
     match result {

@@ -11,8 +11,13 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use std::time::Duration;
+
 use crate::apiserver::{self, ApiServer};
 use crate::clock::Clock;
+use crate::controllers::nodelifecycle::NodeLifecycleConfig;
+use crate::controllers::ControllerManagerConfig;
+use crate::leader::LeaseConfig;
 
 /// Errors starting or describing a cluster.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +63,18 @@ pub struct ClusterConfig {
     pub time_scale: f64,
     /// Apiserver settings.
     pub apiserver: apiserver::Config,
+    /// How many controller-manager replicas campaign for the lease (0: none run).
+    pub controller_managers: usize,
+    /// How many scheduler replicas campaign for the lease (0: none run).
+    pub schedulers: usize,
+    /// Leader election timing for both (upstream 15/10/2 s); identities are filled per replica.
+    pub lease_duration: Duration,
+    /// Renew deadline.
+    pub renew_deadline: Duration,
+    /// Retry period.
+    pub retry_period: Duration,
+    /// Node lifecycle timing.
+    pub node_lifecycle: NodeLifecycleConfig,
 }
 
 impl Default for ClusterConfig {
@@ -66,7 +83,62 @@ impl Default for ClusterConfig {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             time_scale: 1.0,
             apiserver: apiserver::Config::default(),
+            controller_managers: 1,
+            schedulers: 1,
+            lease_duration: Duration::from_secs(15),
+            renew_deadline: Duration::from_secs(10),
+            retry_period: Duration::from_secs(2),
+            node_lifecycle: NodeLifecycleConfig::default(),
         }
+    }
+}
+
+impl ClusterConfig {
+    /// Only the apiserver (no control loops): for tests and benchmarks of the API alone.
+    pub fn apiserver_only() -> Self {
+        Self {
+            controller_managers: 0,
+            schedulers: 0,
+            ..Self::default()
+        }
+    }
+
+    fn lease(&self, name: &str, identity: String) -> LeaseConfig {
+        LeaseConfig {
+            lease_duration: self.lease_duration,
+            renew_deadline: self.renew_deadline,
+            retry_period: self.retry_period,
+            ..LeaseConfig::new(name, identity)
+        }
+    }
+}
+
+/// One running replica of a component that campaigns for a lease.
+pub struct Replica {
+    identity: String,
+    stop: CancellationToken,
+    handle: JoinHandle<()>,
+}
+
+impl Replica {
+    /// The replica's leader election identity.
+    pub fn identity(&self) -> &str {
+        &self.identity
+    }
+
+    /// Stop gracefully: a leader releases its lease.
+    pub fn stop(&self) {
+        self.stop.cancel();
+    }
+
+    /// Kill it: no release, the others wait out the lease.
+    pub fn abort(&self) {
+        self.handle.abort();
+    }
+
+    /// Whether it has stopped.
+    pub fn is_finished(&self) -> bool {
+        self.handle.is_finished()
     }
 }
 
@@ -77,6 +149,8 @@ pub struct RunningCluster {
     apiserver: Arc<ApiServer>,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
+    controller_managers: Vec<Replica>,
+    schedulers: Vec<Replica>,
 }
 
 impl RunningCluster {
@@ -107,13 +181,63 @@ impl RunningCluster {
                 tracing::error!(cause = %e, "apiserver stopped with an error");
             }
         });
+        let url = format!("http://{addr}");
+        let mut controller_managers = Vec::new();
+        for _ in 0..config.controller_managers {
+            let identity = crate::leader::new_identity();
+            let cm = ControllerManagerConfig {
+                lease: config.lease(crate::controllers::COMPONENT, identity.clone()),
+                node_lifecycle: config.node_lifecycle.clone(),
+            };
+            let stop = shutdown.child_token();
+            let handle = tokio::spawn(crate::controllers::run(
+                client_for(&url)?,
+                clock.clone(),
+                cm,
+                stop.clone(),
+            ));
+            controller_managers.push(Replica {
+                identity,
+                stop,
+                handle,
+            });
+        }
+        let mut schedulers = Vec::new();
+        for _ in 0..config.schedulers {
+            let identity = crate::leader::new_identity();
+            let lease = config.lease(crate::scheduler::LEASE_NAME, identity.clone());
+            let stop = shutdown.child_token();
+            let handle = tokio::spawn(crate::scheduler::run_replica(
+                client_for(&url)?,
+                clock.clone(),
+                lease,
+                stop.clone(),
+            ));
+            schedulers.push(Replica {
+                identity,
+                stop,
+                handle,
+            });
+        }
         Ok(Self {
             addr,
             clock,
             apiserver,
             shutdown,
             tasks: vec![task],
+            controller_managers,
+            schedulers,
         })
+    }
+
+    /// The controller-manager replicas.
+    pub fn controller_managers(&self) -> &[Replica] {
+        &self.controller_managers
+    }
+
+    /// The scheduler replicas.
+    pub fn schedulers(&self) -> &[Replica] {
+        &self.schedulers
     }
 
     /// The apiserver's address.
@@ -162,6 +286,17 @@ impl RunningCluster {
 
     /// Stop every component and wait for them.
     pub async fn stop(mut self) {
+        // Components first (leaders release their leases), then the apiserver.
+        for r in self.controller_managers.iter().chain(&self.schedulers) {
+            r.stop();
+        }
+        for r in self
+            .controller_managers
+            .drain(..)
+            .chain(self.schedulers.drain(..))
+        {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), r.handle).await;
+        }
         self.shutdown.cancel();
         for task in self.tasks.drain(..) {
             let _ = task.await;
@@ -174,6 +309,9 @@ impl Drop for RunningCluster {
         self.shutdown.cancel();
         for task in &self.tasks {
             task.abort();
+        }
+        for r in self.controller_managers.iter().chain(&self.schedulers) {
+            r.abort();
         }
     }
 }

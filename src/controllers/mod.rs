@@ -1,8 +1,95 @@
-//! The controller-manager's control loops. Each is an API client: it watches through informers
-//! and writes through the apiserver, never the store.
+//! The controller-manager: its control loops, and the leader election that makes only one
+//! replica run them. Each loop is an API client: it watches through informers and writes through
+//! the apiserver, never the store.
 //!
 //! - `runtime`: informers (watch-fed caches) and work queues shared by the loops.
+//! - `deployment` (+ `deployment_logic`, its pure decisions): Deployment -> ReplicaSets.
 //! - `replicaset`: ReplicaSet -> Pods.
+//! - `garbagecollector`: ownerReferences, propagation policies.
+//! - `endpoints`: Service -> Endpoints.
+//! - `nodelifecycle`: node health, taints, taint-based eviction.
+//! - `serviceaccount`: the `default` ServiceAccount of every namespace.
 
+pub mod deployment;
+pub mod deployment_logic;
+pub mod endpoints;
+pub mod garbagecollector;
+pub mod nodelifecycle;
 pub mod replicaset;
 pub mod runtime;
+pub mod serviceaccount;
+
+use kube::Client;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::Clock;
+use crate::leader::{LeaderElector, LeaseConfig};
+
+/// The component name controller-manager leader election events carry.
+pub const COMPONENT: &str = "kube-controller-manager";
+
+/// Settings of one controller-manager replica.
+#[derive(Clone, Debug)]
+pub struct ControllerManagerConfig {
+    /// Leader election (kube-system/kube-controller-manager).
+    pub lease: LeaseConfig,
+    /// Node lifecycle timing.
+    pub node_lifecycle: nodelifecycle::NodeLifecycleConfig,
+}
+
+impl ControllerManagerConfig {
+    /// Upstream defaults with a fresh identity.
+    pub fn new() -> Self {
+        Self {
+            lease: LeaseConfig::new(COMPONENT, crate::leader::new_identity()),
+            node_lifecycle: Default::default(),
+        }
+    }
+}
+
+impl Default for ControllerManagerConfig {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Run one controller-manager replica until `shutdown`: campaign for the lease, and run every
+/// control loop while leading.
+pub async fn run(
+    client: Client,
+    clock: Clock,
+    config: ControllerManagerConfig,
+    shutdown: CancellationToken,
+) {
+    let elector = LeaderElector::new(
+        client.clone(),
+        clock.clone(),
+        config.lease.clone(),
+        COMPONENT,
+    );
+    elector
+        .run(shutdown, move |leading| {
+            let client = client.clone();
+            let clock = clock.clone();
+            let config = config.clone();
+            async move {
+                // Controller-manager events carry no host, as upstream's.
+                let host = String::new();
+                tokio::join!(
+                    deployment::run(client.clone(), clock.clone(), host.clone(), leading.clone()),
+                    replicaset::run(client.clone(), clock.clone(), host.clone(), leading.clone()),
+                    garbagecollector::run(client.clone(), clock.clone(), leading.clone()),
+                    endpoints::run(client.clone(), clock.clone(), leading.clone()),
+                    nodelifecycle::run(
+                        client.clone(),
+                        clock.clone(),
+                        host.clone(),
+                        config.node_lifecycle.clone(),
+                        leading.clone()
+                    ),
+                    serviceaccount::run(client.clone(), clock.clone(), leading.clone()),
+                );
+            }
+        })
+        .await;
+}

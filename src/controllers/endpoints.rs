@@ -1,0 +1,336 @@
+//! The endpoints controller: for every Service with a selector, an Endpoints object of the same
+//! name listing the selected pods' IPs, ready pods under `addresses` and the others under
+//! `notReadyAddresses`, with the Service's ports resolved against each pod's container ports.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{
+    EndpointAddress, EndpointPort, EndpointSubset, Endpoints, ObjectReference, Pod, Service,
+    ServicePort,
+};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::api::{Api, ObjectMeta, PostParams};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::Client;
+use tokio_util::sync::CancellationToken;
+
+use super::runtime::{key_of, split_key, Change, Informer, WorkQueue};
+use crate::clock::Clock;
+
+/// Whether a pod counts as a ready endpoint: Ready and not terminating.
+pub fn pod_is_ready(pod: &Pod) -> bool {
+    pod.metadata.deletion_timestamp.is_none()
+        && pod
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+fn resolve_port(pod: &Pod, port: &ServicePort) -> Option<i32> {
+    match port.target_port.as_ref() {
+        None => Some(port.port),
+        Some(IntOrString::Int(n)) => Some(*n),
+        Some(IntOrString::String(name)) => pod
+            .spec
+            .as_ref()?
+            .containers
+            .iter()
+            .flat_map(|c| c.ports.iter().flatten())
+            .find(|p| {
+                p.name.as_deref() == Some(name.as_str())
+                    && p.protocol.as_deref().unwrap_or("TCP")
+                        == port.protocol.as_deref().unwrap_or("TCP")
+            })
+            .map(|p| p.container_port),
+    }
+}
+
+/// The Endpoints subsets for a Service and the pods it selects (pure, as upstream repacks them:
+/// pods grouped by identical resolved ports, addresses sorted by IP).
+pub fn subsets_for(service: &Service, pods: &[Arc<Pod>]) -> Vec<EndpointSubset> {
+    let spec = service.spec.clone().unwrap_or_default();
+    let publish_not_ready = spec.publish_not_ready_addresses.unwrap_or(false);
+    let ports = spec.ports.clone().unwrap_or_default();
+    let mut groups: BTreeMap<
+        Vec<(String, i32, String)>,
+        (Vec<EndpointAddress>, Vec<EndpointAddress>),
+    > = BTreeMap::new();
+    for pod in pods {
+        let Some(ip) = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.pod_ip.clone())
+            .filter(|ip| !ip.is_empty())
+        else {
+            continue;
+        };
+        let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+        if matches!(phase, Some("Succeeded" | "Failed")) {
+            continue;
+        }
+        let resolved: Vec<(String, i32, String)> = ports
+            .iter()
+            .filter_map(|p| {
+                resolve_port(pod, p).map(|n| {
+                    (
+                        p.name.clone().unwrap_or_default(),
+                        n,
+                        p.protocol.clone().unwrap_or_else(|| "TCP".into()),
+                    )
+                })
+            })
+            .collect();
+        if resolved.len() != ports.len() && !ports.is_empty() {
+            continue;
+        }
+        let address = EndpointAddress {
+            ip,
+            node_name: pod.spec.as_ref().and_then(|s| s.node_name.clone()),
+            target_ref: Some(ObjectReference {
+                kind: Some("Pod".into()),
+                name: pod.metadata.name.clone(),
+                namespace: pod.metadata.namespace.clone(),
+                uid: pod.metadata.uid.clone(),
+                ..Default::default()
+            }),
+            hostname: None,
+        };
+        let entry = groups.entry(resolved).or_default();
+        if pod_is_ready(pod) || publish_not_ready {
+            entry.0.push(address);
+        } else {
+            entry.1.push(address);
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(ports, (mut ready, mut not_ready))| {
+            ready.sort_by(|a, b| a.ip.cmp(&b.ip));
+            not_ready.sort_by(|a, b| a.ip.cmp(&b.ip));
+            EndpointSubset {
+                addresses: (!ready.is_empty()).then_some(ready),
+                not_ready_addresses: (!not_ready.is_empty()).then_some(not_ready),
+                ports: (!ports.is_empty()).then(|| {
+                    ports
+                        .into_iter()
+                        .map(|(name, port, protocol)| EndpointPort {
+                            name: (!name.is_empty()).then_some(name),
+                            port,
+                            protocol: Some(protocol),
+                            app_protocol: None,
+                        })
+                        .collect()
+                }),
+            }
+        })
+        .collect()
+}
+
+struct Ctx {
+    client: Client,
+    services: Store<Service>,
+    pods: Store<Pod>,
+    endpoints: Store<Endpoints>,
+}
+
+/// Run the controller until `shutdown`.
+pub async fn run(client: Client, clock: Clock, shutdown: CancellationToken) {
+    let services = Informer::start(
+        Api::<Service>::all(client.clone()),
+        Default::default(),
+        shutdown.clone(),
+    );
+    let pods = Informer::start(
+        Api::<Pod>::all(client.clone()),
+        Default::default(),
+        shutdown.clone(),
+    );
+    let endpoints = Informer::start(
+        Api::<Endpoints>::all(client.clone()),
+        Default::default(),
+        shutdown.clone(),
+    );
+    let mut svc_changes = services.subscribe();
+    let mut pod_changes = pods.subscribe();
+    services.ready().await;
+    pods.ready().await;
+    endpoints.ready().await;
+    let ctx = Ctx {
+        client,
+        services: services.store(),
+        pods: pods.store(),
+        endpoints: endpoints.store(),
+    };
+    let queue = WorkQueue::new(clock);
+    for s in ctx.services.state() {
+        queue.add(key_of(s.as_ref()));
+    }
+    loop {
+        // Route changes to the services they concern; then sync what is queued.
+        loop {
+            match svc_changes.try_recv() {
+                Ok(Change::Applied(s) | Change::Deleted(s)) => queue.add(key_of(s.as_ref())),
+                Ok(Change::Resync)
+                | Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => all(&ctx, &queue),
+                Err(_) => break,
+            }
+        }
+        loop {
+            match pod_changes.try_recv() {
+                Ok(Change::Applied(p) | Change::Deleted(p)) => services_of(&ctx, &p, &queue),
+                Ok(Change::Resync)
+                | Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => all(&ctx, &queue),
+                Err(_) => break,
+            }
+        }
+        let key = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            c = svc_changes.recv() => { if let Ok(Change::Applied(s) | Change::Deleted(s)) = c { queue.add(key_of(s.as_ref())) } else { all(&ctx, &queue) } continue }
+            c = pod_changes.recv() => { if let Ok(Change::Applied(p) | Change::Deleted(p)) = c { services_of(&ctx, &p, &queue) } else { all(&ctx, &queue) } continue }
+            key = queue.next() => match key { Some(k) => k, None => return },
+        };
+        if let Err(e) = sync(&ctx, &key).await {
+            tracing::debug!(service = %key, cause = %e, "endpoints sync failed; retrying");
+            queue.add_after(key.clone(), Duration::from_secs(1));
+        }
+        queue.done(&key);
+    }
+}
+
+fn all(ctx: &Ctx, queue: &WorkQueue<String>) {
+    for s in ctx.services.state() {
+        queue.add(key_of(s.as_ref()));
+    }
+}
+
+fn services_of(ctx: &Ctx, pod: &Pod, queue: &WorkQueue<String>) {
+    let labels = pod.metadata.labels.clone().unwrap_or_default();
+    for s in ctx.services.state() {
+        if s.metadata.namespace != pod.metadata.namespace {
+            continue;
+        }
+        let selector = s
+            .spec
+            .as_ref()
+            .and_then(|sp| sp.selector.clone())
+            .unwrap_or_default();
+        if !selector.is_empty() && selector.iter().all(|(k, v)| labels.get(k) == Some(v)) {
+            queue.add(key_of(s.as_ref()));
+        }
+    }
+}
+
+async fn sync(ctx: &Ctx, key: &str) -> kube::Result<()> {
+    let (ns, name) = split_key(key);
+    let ns = ns.unwrap_or_default();
+    let api: Api<Endpoints> = Api::namespaced(ctx.client.clone(), ns);
+    let Some(service) = ctx.services.get(&ObjectRef::new(name).within(ns)) else {
+        // The service is gone: its Endpoints go with it.
+        return match api.delete(name, &Default::default()).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+            Err(e) => Err(e),
+        };
+    };
+    let Some(selector) = service
+        .spec
+        .as_ref()
+        .and_then(|s| s.selector.clone())
+        .filter(|s| !s.is_empty())
+    else {
+        return Ok(()); // Endpoints of selector-less services belong to their users.
+    };
+    let pods: Vec<Arc<Pod>> = ctx
+        .pods
+        .state()
+        .into_iter()
+        .filter(|p| p.metadata.namespace.as_deref() == Some(ns))
+        .filter(|p| {
+            let labels = p.metadata.labels.clone().unwrap_or_default();
+            selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+        })
+        .collect();
+    let subsets = subsets_for(&service, &pods);
+    let existing = ctx.endpoints.get(&ObjectRef::new(name).within(ns));
+    let labels = service.metadata.labels.clone();
+    match existing {
+        Some(current)
+            if current.subsets.clone().unwrap_or_default() == subsets
+                && current.metadata.labels == labels =>
+        {
+            Ok(())
+        }
+        Some(current) => {
+            let mut next = (*current).clone();
+            next.subsets = (!subsets.is_empty()).then_some(subsets);
+            next.metadata.labels = labels;
+            api.replace(name, &PostParams::default(), &next)
+                .await
+                .map(|_| ())
+        }
+        None => {
+            let endpoints = Endpoints {
+                metadata: ObjectMeta {
+                    name: Some(name.into()),
+                    namespace: Some(ns.into()),
+                    labels,
+                    ..Default::default()
+                },
+                subsets: (!subsets.is_empty()).then_some(subsets),
+            };
+            match api.create(&PostParams::default(), &endpoints).await {
+                Ok(_) => Ok(()),
+                Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+                Err(e) => Err(e),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn ready_pods_are_addresses_and_the_rest_not_ready_addresses() {
+        let svc: Service = serde_json::from_value(
+            json!({"metadata": {"name": "web"}, "spec": {"selector": {"app": "web"},
+            "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]}}),
+        )
+        .unwrap();
+        let pod = |name: &str, ip: &str, ready: bool| {
+            Arc::new(serde_json::from_value::<Pod>(json!({"metadata": {"name": name, "namespace": "ns", "uid": name},
+                "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "x", "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]}]},
+                "status": {"podIP": ip, "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]}})).unwrap())
+        };
+        let subsets = subsets_for(
+            &svc,
+            &[
+                pod("b", "127.0.0.3", true),
+                pod("a", "127.0.0.2", true),
+                pod("c", "127.0.0.4", false),
+            ],
+        );
+        assert_eq!(subsets.len(), 1);
+        let s = &subsets[0];
+        let ips: Vec<&str> = s
+            .addresses
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|a| a.ip.as_str())
+            .collect();
+        assert_eq!(ips, ["127.0.0.2", "127.0.0.3"]);
+        assert_eq!(s.not_ready_addresses.as_ref().unwrap()[0].ip, "127.0.0.4");
+        assert_eq!(
+            s.ports.as_ref().unwrap()[0].port,
+            8080,
+            "named target ports resolve to the container port"
+        );
+    }
+}
