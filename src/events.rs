@@ -19,6 +19,9 @@ use serde_json::json;
 
 use crate::clock::{format_micro_time, format_time, Clock};
 
+/// How many distinct events a recorder remembers for aggregation.
+const SEEN_CACHE_SIZE: usize = 4096;
+
 /// `Normal` or `Warning`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum EventType {
@@ -143,7 +146,13 @@ impl Recorder {
         };
         match result {
             Ok(seen) => {
-                self.seen.lock().insert(key, seen);
+                let mut cache = self.seen.lock();
+                // Bounded, like upstream's LRU of 4096 events: forgetting only costs a new event
+                // instead of a count bump.
+                if cache.len() >= SEEN_CACHE_SIZE {
+                    cache.clear();
+                }
+                cache.insert(key, seen);
             }
             Err(e) => tracing::warn!(cause = %e, reason, message, "cannot record event"),
         }

@@ -86,6 +86,8 @@ struct ClientArgs {
 enum Bench {
     /// Writes and watch delivery over loopback HTTP.
     Api(kubespec::bench::ApiBenchArgs),
+    /// Scheduling decisions in process, and create -> bound over the API.
+    Scheduler(kubespec::bench::SchedulerBenchArgs),
 }
 
 fn parse_time_scale(s: &str) -> Result<f64, String> {
@@ -239,6 +241,9 @@ async fn main() -> std::process::ExitCode {
         }
         Command::Component(Component::Scheduler(args)) => component_scheduler(args).await,
         Command::Bench(Bench::Api(args)) => kubespec::bench::api(args).await.map_err(Into::into),
+        Command::Bench(Bench::Scheduler(args)) => {
+            kubespec::bench::scheduler(args).await.map_err(Into::into)
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -32,6 +32,8 @@ pub const DEFAULT_SCHEDULER: &str = "default-scheduler";
 const MIN_FEASIBLE_NODES_TO_FIND: usize = 100;
 /// Upstream's floor for the adaptive percentage.
 const MIN_FEASIBLE_NODES_PERCENTAGE: usize = 5;
+/// How many bindings may be in flight at once.
+const MAX_BINDINGS_IN_FLIGHT: usize = 64;
 /// How long an unschedulable pod waits at most before it is retried anyway (upstream 5 min).
 const MAX_UNSCHEDULABLE_DURATION: Duration = Duration::from_secs(300);
 
@@ -236,12 +238,20 @@ pub async fn run(client: Client, clock: Clock, host: String, shutdown: Cancellat
             q.push(key_of(p.as_ref()));
         }
     }
-    let ctx = BindCtx {
+    let ctx = Arc::new(BindCtx {
         client: client.clone(),
         recorder,
         clock: clock.clone(),
-    };
+    });
+    // Binding runs beside scheduling (upstream's binding cycle): the loop assumes the pod on its
+    // node at once and goes on; a failed binding comes back here to be forgotten and retried.
+    let (failed_tx, mut failed_rx) = tokio::sync::mpsc::unbounded_channel::<(String, Arc<Pod>)>();
+    let inflight = Arc::new(tokio::sync::Semaphore::new(MAX_BINDINGS_IN_FLIGHT));
     loop {
+        while let Ok((key, pod)) = failed_rx.try_recv() {
+            cache.forget_pod(&pod);
+            q.push(key);
+        }
         // Take in every change already waiting; when there is nothing to schedule, wait for one.
         let mut flush = false;
         loop {
@@ -262,6 +272,10 @@ pub async fn run(client: Client, clock: Clock, host: String, shutdown: Cancellat
                     _ = shutdown.cancelled() => return,
                     c = node_changes.recv() => on_node_change(&mut cache, &nodes, c, &mut flush),
                     c = pod_changes.recv() => q.on_pod_change(&mut cache, c, &mut flush),
+                    Some((key, pod)) = failed_rx.recv() => {
+                        cache.forget_pod(&pod);
+                        q.push(key);
+                    }
                     _ = clock.sleep(Duration::from_secs(1)) => q.tick(clock.now()),
                 }
             }
@@ -291,11 +305,18 @@ pub async fn run(client: Client, clock: Clock, host: String, shutdown: Cancellat
             Ok(node) => {
                 cache.place_pod(&pod, &node);
                 q.succeeded(&key);
-                if let Err(e) = bind(&ctx, &pod, &node).await {
-                    tracing::debug!(pod = %key, cause = %e, "binding failed; retrying");
-                    cache.forget_pod(&pod);
-                    q.push(key);
-                }
+                let Ok(permit) = inflight.clone().acquire_owned().await else {
+                    return;
+                };
+                let ctx = ctx.clone();
+                let failed = failed_tx.clone();
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    if let Err(e) = bind(&ctx, &pod, &node).await {
+                        tracing::debug!(pod = %key, cause = %e, "binding failed; retrying");
+                        let _ = failed.send((key, pod));
+                    }
+                });
             }
             Err(fit) => {
                 q.failed(key.clone(), clock.now());
