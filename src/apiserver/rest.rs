@@ -704,7 +704,13 @@ impl ApiServer {
                 (None, None) => String::new(),
             };
             meta_mut(&mut obj).insert("name".into(), json!(name));
-            let admitted = (kind.admit)(kind, Operation::Create, obj.clone(), None)?;
+            // Only a generated name may need another attempt (and so the object again).
+            let candidate = if attempt + 1 < attempts {
+                obj.clone()
+            } else {
+                std::mem::take(&mut obj)
+            };
+            let admitted = (kind.admit)(kind, Operation::Create, candidate, None)?;
             let warnings = check_unknown_fields(query, &admitted.unknown_fields)?;
             if dry_run(query) {
                 let value = admitted.value;

@@ -67,10 +67,17 @@ pub fn admit<T: Strategy>(
     value: Value,
     old: Option<&Value>,
 ) -> ApiResult<Admitted> {
-    let mut typed: T = decode_typed(kind, value.clone())?;
-    let reencoded = serde_json::to_value(&typed).map_err(ApiError::internal)?;
+    // One typed decode that also reports the fields the type does not have.
     let mut unknown_fields = Vec::new();
-    unknown_paths(&value, &reencoded, "", &mut unknown_fields);
+    let mut typed: T =
+        serde_ignored::deserialize(&value, |path| unknown_fields.push(render_path(&path)))
+            .map_err(|e| {
+                ApiError::bad_request(format!(
+                    "{} in version \"{}\" cannot be handled as a {}: {e}",
+                    kind.kind, kind.version, kind.kind
+                ))
+            })?;
+    drop(value);
     if op == Operation::Create {
         typed.prepare_for_create();
     }
@@ -94,41 +101,23 @@ pub fn admit<T: Strategy>(
     })
 }
 
-fn decode_typed<T: DeserializeOwned>(kind: &Kind, value: Value) -> ApiResult<T> {
-    serde_json::from_value(value).map_err(|e| {
-        ApiError::bad_request(format!(
-            "{} in version \"{}\" cannot be handled as a {}: {e}",
-            kind.kind, kind.version, kind.kind
-        ))
-    })
-}
-
-/// Collect the paths of fields present in `input` but absent after a typed round trip: the fields
-/// the kind does not have. `null`s are not unknown fields, they are absent values.
-fn unknown_paths(input: &Value, known: &Value, path: &str, out: &mut Vec<String>) {
-    match (input, known) {
-        (Value::Object(a), Value::Object(b)) => {
-            for (k, v) in a {
-                let p = if path.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{path}.{k}")
-                };
-                match b.get(k) {
-                    Some(known) => unknown_paths(v, known, &p, out),
-                    None if v.is_null() => {}
-                    // Empty maps/lists of optional fields may be dropped by the encoder.
-                    None if v.as_object().is_some_and(Map::is_empty) => {}
-                    None => out.push(p),
-                }
+/// A field path as upstream's strict decoding names it: `spec.containers[0].colour`.
+fn render_path(path: &serde_ignored::Path<'_>) -> String {
+    use serde_ignored::Path;
+    match path {
+        Path::Root => String::new(),
+        Path::Seq { parent, index } => format!("{}[{index}]", render_path(parent)),
+        Path::Map { parent, key } => {
+            let p = render_path(parent);
+            if p.is_empty() {
+                key.clone()
+            } else {
+                format!("{p}.{key}")
             }
         }
-        (Value::Array(a), Value::Array(b)) => {
-            for (i, (x, y)) in a.iter().zip(b).enumerate() {
-                unknown_paths(x, y, &format!("{path}[{i}]"), out);
-            }
-        }
-        _ => {}
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => render_path(parent),
     }
 }
 

@@ -10,6 +10,11 @@ use kubespec::clock::Clock;
 use kubespec::cluster::{ClusterConfig, RunningCluster};
 use tracing_subscriber::EnvFilter;
 
+// mimalloc: the apiserver's hot path allocates many small JSON maps; glibc malloc was the top
+// profile entry.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A declarative test-and-conformance harness for the Kubernetes pod lifecycle.
 #[derive(Parser, Debug)]
 #[command(name = "kubespec", version, about)]

@@ -135,43 +135,63 @@ impl LeaderElector {
             tracing::info!(lease = %self.config.name, identity = %self.config.identity, "became leader");
             self.event("became leader").await;
             let leading = CancellationToken::new();
-            let task = tokio::spawn(work(leading.clone()));
-            // Leader: renew every retry period; give up if a renewal cannot succeed within the
-            // renew deadline.
-            let released = loop {
+            // The work runs inside this future, not as a task of its own: when a replica is
+            // killed (this future dropped), its control loops die with it, as with a crashed
+            // process; the guard also stops the watches they spawned.
+            let _guard = leading.clone().drop_guard();
+            let work_done = work(leading.clone());
+            tokio::pin!(work_done);
+            let released = {
+                let renewing = self.keep_renewing(&shutdown);
+                tokio::pin!(renewing);
                 tokio::select! {
-                    _ = shutdown.cancelled() => break true,
-                    _ = self.clock.sleep(self.config.retry_period) => {}
-                }
-                let deadline = self.clock.now()
-                    + chrono::Duration::from_std(self.config.renew_deadline).unwrap_or_default();
-                let mut renewed = false;
-                while self.clock.now() < deadline {
-                    if self.try_acquire_or_renew().await {
-                        renewed = true;
-                        break;
+                    released = &mut renewing => released,
+                    _ = &mut work_done => {
+                        // The work ended by itself: keep the lease until told to stop or lost.
+                        renewing.await
                     }
-                    tokio::select! {
-                        _ = shutdown.cancelled() => break,
-                        _ = self.clock.sleep(self.config.retry_period / 2) => {}
-                    }
-                }
-                if shutdown.is_cancelled() {
-                    break true;
-                }
-                if !renewed {
-                    tracing::warn!(lease = %self.config.name, identity = %self.config.identity, "leadership lost: renew deadline exceeded");
-                    break false;
                 }
             };
             leading.cancel();
-            let _ = task.await;
+            // Let the work finish its current step (it watches `leading`).
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), &mut work_done).await;
             if released {
                 self.release().await;
                 self.event("stopped leading").await;
                 return;
             }
             self.event("stopped leading").await;
+        }
+    }
+
+    /// Renew every retry period until `shutdown` (true) or until a renewal cannot succeed within
+    /// the renew deadline (false: leadership lost).
+    async fn keep_renewing(&mut self, shutdown: &CancellationToken) -> bool {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return true,
+                _ = self.clock.sleep(self.config.retry_period) => {}
+            }
+            let deadline = self.clock.now()
+                + chrono::Duration::from_std(self.config.renew_deadline).unwrap_or_default();
+            let mut renewed = false;
+            while self.clock.now() < deadline {
+                if self.try_acquire_or_renew().await {
+                    renewed = true;
+                    break;
+                }
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = self.clock.sleep(self.config.retry_period / 2) => {}
+                }
+            }
+            if shutdown.is_cancelled() {
+                return true;
+            }
+            if !renewed {
+                tracing::warn!(lease = %self.config.name, identity = %self.config.identity, "leadership lost: renew deadline exceeded");
+                return false;
+            }
         }
     }
 

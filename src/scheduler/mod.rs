@@ -80,7 +80,7 @@ impl Cache {
     pub fn upsert_node(&mut self, node: Node) {
         let name = node.metadata.name.clone().unwrap_or_default();
         match self.index.get(&name) {
-            Some(&i) => self.nodes[i].node = node,
+            Some(&i) => self.nodes[i].set_node(node),
             None => {
                 self.index.insert(name, self.nodes.len());
                 self.nodes.push(NodeInfo::new(node));
@@ -135,6 +135,7 @@ impl Cache {
             });
         }
         let want = feasible_nodes_to_find(all);
+        let info = plugins::PodInfo::new(pod);
         let mut feasible: Vec<usize> = Vec::with_capacity(want);
         let mut failures: Vec<Filtered> = Vec::new();
         let start = self.next_start % all;
@@ -142,7 +143,7 @@ impl Cache {
         for offset in 0..all {
             let i = (start + offset) % all;
             examined += 1;
-            match plugins::filter(pod, &self.nodes[i]) {
+            match plugins::filter_info(&info, &self.nodes[i]) {
                 Ok(()) => {
                     feasible.push(i);
                     if feasible.len() >= want {

@@ -547,12 +547,16 @@ pub struct NodeInfo {
     pub non_zero_requested: Resources,
     /// Host ports in use on the node.
     pub used_ports: BTreeSet<HostPort>,
+    /// The node's allocatable resources and pod count, parsed once per node update.
+    alloc: (Resources, i64),
 }
 
 impl NodeInfo {
     /// A node with no pods.
     pub fn new(node: Node) -> Self {
+        let alloc = node_allocatable(&node);
         NodeInfo {
+            alloc,
             node,
             pods: Vec::new(),
             requested: Resources::default(),
@@ -581,8 +585,14 @@ impl NodeInfo {
     }
 
     /// Allocatable resources and the number of pods the node admits.
-    pub fn allocatable(&self) -> (Resources, i64) {
-        node_allocatable(&self.node)
+    pub fn allocatable(&self) -> (&Resources, i64) {
+        (&self.alloc.0, self.alloc.1)
+    }
+
+    /// Replace the node object (a status or spec update), keeping its pods.
+    pub fn set_node(&mut self, node: Node) {
+        self.alloc = node_allocatable(&node);
+        self.node = node;
     }
 
     /// Account a pod bound to this node. Adding a pod already present (same uid, or same
@@ -952,10 +962,11 @@ pub fn filter_node_affinity(pod: &Pod, node: &NodeInfo) -> Result<(), Filtered> 
 /// NodePorts: the pod's host ports must be free on the node (a `0.0.0.0` binding conflicts with
 /// every address).
 pub fn filter_node_ports(pod: &Pod, node: &NodeInfo) -> Result<(), Filtered> {
-    if pod_host_ports(pod)
-        .iter()
-        .any(|p| port_conflicts(&node.used_ports, p))
-    {
+    ports_free(&pod_host_ports(pod), node)
+}
+
+fn ports_free(ports: &[HostPort], node: &NodeInfo) -> Result<(), Filtered> {
+    if ports.iter().any(|p| port_conflicts(&node.used_ports, p)) {
         Err(Filtered::new(NODE_PORTS, REASON_NODE_PORTS, false))
     } else {
         Ok(())
@@ -966,8 +977,11 @@ pub fn filter_node_ports(pod: &Pod, node: &NodeInfo) -> Result<(), Filtered> {
 /// against allocatable minus what the bound pods request. All shortfalls are reported, in that
 /// order; a pod that requests nothing is only checked for the pod count.
 pub fn filter_node_resources_fit(pod: &Pod, node: &NodeInfo) -> Result<(), Filtered> {
+    resources_fit(&pod_requests(pod), node)
+}
+
+fn resources_fit(want: &Resources, node: &NodeInfo) -> Result<(), Filtered> {
     let (alloc, allowed_pods) = node.allocatable();
-    let want = pod_requests(pod);
     let used = &node.requested;
     let mut reasons = Vec::new();
     if node.pod_count() as i64 + 1 > allowed_pods {
@@ -1014,10 +1028,37 @@ pub fn filter_node_resources_fit(pod: &Pod, node: &NodeInfo) -> Result<(), Filte
     }
 }
 
+/// What the filters need from a pod, computed once per scheduling attempt rather than once per
+/// node (upstream's PreFilter state).
+pub struct PodInfo<'a> {
+    pod: &'a Pod,
+    requests: Resources,
+    host_ports: Vec<HostPort>,
+    prefilter: PreFilterNodes,
+}
+
+impl<'a> PodInfo<'a> {
+    /// Precompute a pod's requests, host ports and NodeAffinity pre-filter.
+    pub fn new(pod: &'a Pod) -> Self {
+        Self {
+            pod,
+            requests: pod_requests(pod),
+            host_ports: pod_host_ports(pod),
+            prefilter: prefilter_node_names(pod),
+        }
+    }
+}
+
 /// Run NodeAffinity's PreFilter and then every filter in upstream's order; `Ok(())` if the pod
 /// fits, else the first rejection.
 pub fn filter(pod: &Pod, node: &NodeInfo) -> Result<(), Filtered> {
-    match prefilter_node_names(pod) {
+    filter_info(&PodInfo::new(pod), node)
+}
+
+/// [`filter`] with the pod's share precomputed.
+pub fn filter_info(info: &PodInfo<'_>, node: &NodeInfo) -> Result<(), Filtered> {
+    let pod = info.pod;
+    match &info.prefilter {
         PreFilterNodes::All => {}
         PreFilterNodes::Conflict => {
             return Err(Filtered::new(NODE_AFFINITY, REASON_AFFINITY_CONFLICT, true));
@@ -1036,8 +1077,8 @@ pub fn filter(pod: &Pod, node: &NodeInfo) -> Result<(), Filtered> {
     filter_node_name(pod, node)?;
     filter_taint_toleration(pod, node)?;
     filter_node_affinity(pod, node)?;
-    filter_node_ports(pod, node)?;
-    filter_node_resources_fit(pod, node)?;
+    ports_free(&info.host_ports, node)?;
+    resources_fit(&info.requests, node)?;
     Ok(())
 }
 
