@@ -7,6 +7,12 @@
 //! - [`apiserver`]: REST, discovery, admission and watch serving; the only user of the store.
 //! - [`cluster`]: assembles components into a running reference cluster (`kubespec up`) and
 //!   writes its kubeconfig.
+//! - [`controllers`]: the controller-manager's control loops, on informers and work queues.
+//! - [`scheduler`]: filter/score plugins and the binding loop.
+//! - [`leader`]: Lease-based leader election for controller-manager and scheduler replicas.
+//! - [`events`]: Event recorders (core/v1 and events.k8s.io/v1) as upstream components use them.
+//! - [`labels`]: label selector matching shared by admission and the controllers.
+//! - [`bench`]: load generators behind `kubespec bench`.
 //!
 //! Every component other than the apiserver is an HTTP client of it, and can run alone as
 //! `kubespec component <name>`.

@@ -1,0 +1,180 @@
+//! `kubespec up` as a user runs it, and real kubectl binaries pointed at it.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const KUBECTL_DIR: &str = "/usr/lib/google-cloud-sdk/bin";
+
+/// The kubectl binary of a version (`1.27`), or a failure saying how to get it.
+pub fn kubectl_binary(version: &str) -> PathBuf {
+    let dir = std::env::var("KUBESPEC_KUBECTL_DIR").unwrap_or_else(|_| KUBECTL_DIR.to_string());
+    let path = Path::new(&dir).join(format!("kubectl.{version}"));
+    assert!(
+        path.exists(),
+        "kubectl {version} is missing at {}: these tests need the real kubectl binaries that the \
+         google-cloud-cli Debian package ships side by side (kubectl.1.27 ... kubectl.1.33); install \
+         google-cloud-cli with the 'kubectl' component, or set KUBESPEC_KUBECTL_DIR to a directory \
+         holding kubectl.<version> binaries",
+        path.display()
+    );
+    path
+}
+
+/// `kubespec up` as a user runs it, stopped when dropped.
+pub struct Up {
+    child: Child,
+    dir: tempfile::TempDir,
+    url: String,
+}
+
+impl Up {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = dir.path().join("kubeconfig");
+        let mut child = Command::new(assert_cmd::cargo::cargo_bin!("kubespec"))
+            .args(["up", "--port", "0", "--write-kubeconfig"])
+            .arg(&kubeconfig)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("kubespec up starts");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("kubespec up prints its ready line within 30 s");
+        assert!(
+            line.starts_with("kubespec reference cluster ready at http://127.0.0.1:"),
+            "{line}"
+        );
+        assert!(
+            line.contains(&kubeconfig.display().to_string()),
+            "the ready line names the kubeconfig: {line}"
+        );
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .map(String::from)
+            .expect("the ready line carries the URL");
+        Self { child, dir, url }
+    }
+
+    /// The apiserver URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.dir.path().join("kubeconfig")
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One kubectl version pointed at one cluster, with its own discovery cache.
+pub struct Kubectl {
+    binary: PathBuf,
+    kubeconfig: PathBuf,
+    home: tempfile::TempDir,
+}
+
+pub struct Output {
+    pub ok: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Kubectl {
+    pub fn new(version: &str, up: &Up) -> Self {
+        Self {
+            binary: kubectl_binary(version),
+            kubeconfig: up.kubeconfig(),
+            home: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.binary);
+        cmd.args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("HOME", self.home.path())
+            .env_remove("KUBECTL_EXTERNAL_DIFF");
+        cmd
+    }
+
+    pub fn run_with(&self, args: &[&str], envs: &[(&str, &str)]) -> Output {
+        let mut cmd = self.command(args);
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        // Every kubectl run has a deadline: a command that hangs fails the test, it never stalls it.
+        let out = assert_cmd::Command::from_std(cmd)
+            .timeout(Duration::from_secs(60))
+            .output()
+            .expect("kubectl runs");
+        if out.status.code().is_none() {
+            panic!(
+                "kubectl {} did not finish within 60 s (killed)",
+                args.join(" ")
+            );
+        }
+        Output {
+            ok: out.status.success(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.run_with(args, &[])
+    }
+
+    /// Run and require success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.ok,
+            "kubectl {} failed:\n{}\n{}",
+            args.join(" "),
+            out.stdout,
+            out.stderr
+        );
+        out.stdout
+    }
+
+    /// Run until stdout equals `expected`, for at most 20 s.
+    pub fn wait_for(&self, args: &[&str], expected: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let mut last = String::new();
+        while std::time::Instant::now() < deadline {
+            last = self.ok(args);
+            if last.trim() == expected {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "kubectl {} still prints {last:?} after 20 s, expected {expected:?}",
+            args.join(" ")
+        );
+    }
+
+    pub fn file(&self, name: &str, content: &str) -> String {
+        let path = self.home.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        path.display().to_string()
+    }
+}
