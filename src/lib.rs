@@ -23,6 +23,7 @@ pub mod clock;
 pub mod cluster;
 pub mod controllers;
 pub mod events;
+pub mod kubelet;
 pub mod labels;
 pub mod leader;
 pub mod scheduler;

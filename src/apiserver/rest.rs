@@ -228,6 +228,7 @@ async fn handle(
         }
         ("GET", Some(name), None) => server.get(&target, name, query, as_table).await,
         ("GET", Some(name), Some("scale")) => server.get_scale(&target, name).await,
+        ("GET", Some(name), Some("log")) => server.pod_log(&target, name, query).await,
         ("GET", Some(name), Some("status")) => server.get(&target, name, query, false).await,
         ("POST", None, None) => {
             let obj = decode_body(headers, &body)?;
@@ -1476,6 +1477,134 @@ impl ApiServer {
             }
         }
         Err(ApiError::conflict(kind, name))
+    }
+}
+
+impl ApiServer {
+    /// `pods/log`: find the pod's kubelet from its Node and proxy its container log endpoint.
+    async fn pod_log(&self, target: &Target, name: &str, query: &Query) -> ApiResult<Response> {
+        let pod = self.load(target, name).await?.value.clone();
+        let ns = target.namespace.clone().unwrap_or_default();
+        let containers: Vec<String> = pod["spec"]["containers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .chain(
+                pod["spec"]["initContainers"]
+                    .as_array()
+                    .into_iter()
+                    .flatten(),
+            )
+            .filter_map(|c| c["name"].as_str().map(String::from))
+            .collect();
+        let container = match query.get("container").filter(|c| !c.is_empty()) {
+            Some(c) if containers.contains(c) => c.clone(),
+            Some(c) => {
+                return Err(ApiError::bad_request(format!(
+                    "container {c} is not valid for pod {name}"
+                )))
+            }
+            None if containers.len() == 1 => containers[0].clone(),
+            None => {
+                return Err(ApiError::bad_request(format!(
+                    "a container name must be specified for pod {name}, choose one of: [{}]",
+                    containers.join(" ")
+                )))
+            }
+        };
+        let previous = query_flag(query, "previous");
+        let statuses = pod["status"]["containerStatuses"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .chain(
+                pod["status"]["initContainerStatuses"]
+                    .as_array()
+                    .into_iter()
+                    .flatten(),
+            );
+        let status = statuses
+            .into_iter()
+            .find(|s| s["name"] == container.as_str())
+            .cloned()
+            .unwrap_or(Value::Null);
+        if previous && status["lastState"]["terminated"].is_null() {
+            return Err(ApiError::bad_request(format!(
+                "previous terminated container \"{container}\" in pod \"{name}\" not found"
+            )));
+        }
+        if !previous
+            && status["state"]["running"].is_null()
+            && status["state"]["terminated"].is_null()
+        {
+            let reason = status["state"]["waiting"]["reason"]
+                .as_str()
+                .unwrap_or("ContainerCreating");
+            return Err(ApiError::bad_request(format!(
+                "container \"{container}\" in pod \"{name}\" is waiting to start: {reason}"
+            )));
+        }
+        let node_name = pod["spec"]["nodeName"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let node_kind = registry::core("nodes");
+        let node = self
+            .store
+            .get(&node_kind.key(None, &node_name))
+            .await
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| ApiError::not_found(node_kind, &node_name))?;
+        let port = node.value["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"]
+            .as_u64()
+            .unwrap_or(0);
+        let ip = node.value["status"]["addresses"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|a| a["type"] == "InternalIP")
+            .and_then(|a| a["address"].as_str())
+            .unwrap_or("127.0.0.1")
+            .to_string();
+        let mut params = Vec::new();
+        for key in ["previous", "follow", "tailLines"] {
+            if let Some(v) = query.get(key) {
+                params.push(format!("{key}={v}"));
+            }
+        }
+        let path = format!(
+            "/containerLogs/{ns}/{name}/{container}?{}",
+            params.join("&")
+        );
+        let stream = tokio::net::TcpStream::connect((ip.as_str(), port as u16))
+            .await
+            .map_err(|e| {
+                ApiError::internal(format!(
+                    "cannot reach the kubelet of node {node_name} at {ip}:{port}: {e}"
+                ))
+            })?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .map_err(|e| ApiError::internal(format!("kubelet {node_name}: {e}")))?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let request = axum::http::Request::get(path)
+            .header("host", format!("{ip}:{port}"))
+            .body(http_body_util::Empty::<Bytes>::new())
+            .map_err(ApiError::internal)?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| ApiError::internal(format!("kubelet {node_name}: {e}")))?;
+        if !response.status().is_success() {
+            return Err(ApiError::bad_request(format!(
+                "container \"{container}\" in pod \"{name}\" is not available"
+            )));
+        }
+        let body = axum::body::Body::new(response.into_body());
+        Ok((StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], body).into_response())
     }
 }
 

@@ -61,6 +61,9 @@ struct UpArgs {
     /// Scheduler replicas (one leads at a time).
     #[arg(long, default_value_t = 1)]
     schedulers: usize,
+    /// Nodes, each run by a reference kubelet (`node-1`, `node-2`, ...).
+    #[arg(long, default_value_t = 1)]
+    nodes: usize,
     /// Where to write the kubeconfig.
     #[arg(long, default_value = "kubespec.kubeconfig")]
     write_kubeconfig: PathBuf,
@@ -75,6 +78,29 @@ enum Component {
     ControllerManager(ClientArgs),
     /// One scheduler replica, campaigning for its lease.
     Scheduler(ClientArgs),
+    /// A kubelet for one node.
+    Kubelet(KubeletArgs),
+}
+
+#[derive(Args, Debug)]
+struct KubeletArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    /// The node's name.
+    #[arg(long)]
+    node_name: String,
+    /// Register the Node; with `--register-node=false` the Node must exist already.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    register_node: bool,
+    /// CPU capacity.
+    #[arg(long, default_value = "4")]
+    cpu: String,
+    /// Memory capacity.
+    #[arg(long, default_value = "8Gi")]
+    memory: String,
+    /// Second octet of this node's pod IPs (127.<N>.x.y); give each node its own.
+    #[arg(long, default_value_t = 10)]
+    pod_cidr_octet: u8,
 }
 
 #[derive(Args, Debug)]
@@ -156,6 +182,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     let mut cfg = config(&args.serve)?;
     cfg.controller_managers = args.controller_managers;
     cfg.schedulers = args.schedulers;
+    cfg.nodes = args.nodes;
     let cluster = RunningCluster::start(cfg).await?;
     cluster.write_kubeconfig(&args.write_kubeconfig)?;
     println!(
@@ -229,6 +256,24 @@ async fn component_scheduler(args: ClientArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn component_kubelet(args: KubeletArgs) -> anyhow::Result<()> {
+    let client = client_from(&args.client).await?;
+    let mut config = kubespec::kubelet::KubeletConfig::new(&args.node_name, 0);
+    config.register_node = args.register_node;
+    config.cpu = args.cpu;
+    config.memory = args.memory;
+    config.pod_cidr = [127, args.pod_cidr_octet];
+    println!("kubespec kubelet for node {} starting", args.node_name);
+    kubespec::kubelet::run(
+        client,
+        Clock::new(args.client.time_scale),
+        config,
+        stop_on_ctrl_c(),
+    )
+    .await;
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
@@ -245,6 +290,7 @@ async fn main() -> std::process::ExitCode {
             component_controller_manager(args).await
         }
         Command::Component(Component::Scheduler(args)) => component_scheduler(args).await,
+        Command::Component(Component::Kubelet(args)) => component_kubelet(args).await,
         Command::Bench(Bench::Api(args)) => kubespec::bench::api(args).await.map_err(Into::into),
         Command::Bench(Bench::Scheduler(args)) => {
             kubespec::bench::scheduler(args).await.map_err(Into::into)

@@ -75,6 +75,12 @@ pub struct ClusterConfig {
     pub retry_period: Duration,
     /// Node lifecycle timing.
     pub node_lifecycle: NodeLifecycleConfig,
+    /// How many nodes (each a reference kubelet) the cluster has, named `node-1`, `node-2`, ...
+    pub nodes: usize,
+    /// CPU capacity of each node.
+    pub node_cpu: String,
+    /// Memory capacity of each node.
+    pub node_memory: String,
 }
 
 impl Default for ClusterConfig {
@@ -89,6 +95,9 @@ impl Default for ClusterConfig {
             renew_deadline: Duration::from_secs(10),
             retry_period: Duration::from_secs(2),
             node_lifecycle: NodeLifecycleConfig::default(),
+            nodes: 0,
+            node_cpu: "4".into(),
+            node_memory: "8Gi".into(),
         }
     }
 }
@@ -151,6 +160,7 @@ pub struct RunningCluster {
     tasks: Vec<JoinHandle<()>>,
     controller_managers: Vec<Replica>,
     schedulers: Vec<Replica>,
+    kubelets: Vec<crate::kubelet::KubeletHandle>,
 }
 
 impl RunningCluster {
@@ -219,14 +229,29 @@ impl RunningCluster {
                 handle,
             });
         }
+        let mut tasks = vec![task];
+        let mut kubelets = Vec::new();
+        for i in 0..config.nodes {
+            let mut kc = crate::kubelet::KubeletConfig::new(
+                &format!("node-{}", i + 1),
+                u8::try_from(i).unwrap_or(u8::MAX),
+            );
+            kc.cpu = config.node_cpu.clone();
+            kc.memory = config.node_memory.clone();
+            let (handle, task) =
+                crate::kubelet::start(client_for(&url)?, clock.clone(), kc, shutdown.child_token());
+            kubelets.push(handle);
+            tasks.push(task);
+        }
         Ok(Self {
             addr,
             clock,
             apiserver,
             shutdown,
-            tasks: vec![task],
+            tasks,
             controller_managers,
             schedulers,
+            kubelets,
         })
     }
 
@@ -238,6 +263,11 @@ impl RunningCluster {
     /// The scheduler replicas.
     pub fn schedulers(&self) -> &[Replica] {
         &self.schedulers
+    }
+
+    /// The kubelets, one per node.
+    pub fn kubelets(&self) -> &[crate::kubelet::KubeletHandle] {
+        &self.kubelets
     }
 
     /// The apiserver's address.

@@ -35,7 +35,7 @@ impl Up {
         let dir = tempfile::tempdir().unwrap();
         let kubeconfig = dir.path().join("kubeconfig");
         let mut child = Command::new(assert_cmd::cargo::cargo_bin!("kubespec"))
-            .args(["up", "--port", "0", "--write-kubeconfig"])
+            .args(["up", "--port", "0", "--nodes", "0", "--write-kubeconfig"])
             .arg(&kubeconfig)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -1,0 +1,310 @@
+//! The reference kubelet: a node agent that is an API client like every component.
+//!
+//! It registers its Node, renews its Lease in `kube-node-lease`, posts node status, watches the
+//! pods bound to it (`fieldSelector=spec.nodeName=<node>`) and runs each through a pod worker
+//! (`worker`): volumes and configuration (`volumes`), images and containers through the
+//! [`runtime::Runtime`] (a simulator of real images), probes, restarts with back-off, status
+//! (`status`) and graceful termination. Its HTTP server (`server`) serves `/healthz`, `/pods` and
+//! container logs, which the apiserver proxies for `kubectl logs`.
+//!
+//! All timers run on the cluster clock.
+
+mod node;
+pub mod runtime;
+mod server;
+pub mod status;
+mod volumes;
+mod worker;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::Api;
+use kube::runtime::watcher;
+use kube::Client;
+use parking_lot::Mutex;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use self::runtime::{Runtime, SimRuntime};
+use crate::clock::Clock;
+use crate::controllers::runtime::{Change, Informer};
+use crate::events::Recorder;
+
+/// Kubelet settings (upstream defaults where upstream has them).
+#[derive(Clone, Debug)]
+pub struct KubeletConfig {
+    /// The node's name.
+    pub node_name: String,
+    /// Register the Node (`--register-node`); when false the Node must exist.
+    pub register_node: bool,
+    /// CPU capacity (`"4"`).
+    pub cpu: String,
+    /// Memory capacity (`"8Gi"`).
+    pub memory: String,
+    /// Pod capacity (110).
+    pub max_pods: i64,
+    /// The node's InternalIP (loopback).
+    pub node_ip: IpAddr,
+    /// The first two octets of this node's pod IPs (`[127, 11]` -> 127.11.x.y).
+    pub pod_cidr: [u8; 2],
+    /// How often node status is checked (10 s).
+    pub status_update_frequency: Duration,
+    /// How often node status is posted even without change (5 min).
+    pub status_report_frequency: Duration,
+    /// The node Lease's duration (40 s).
+    pub lease_duration_seconds: i32,
+    /// How often the Lease is renewed (10 s).
+    pub lease_renew_interval: Duration,
+    /// The port of the kubelet's HTTP server (0: any free port on the node IP).
+    pub port: u16,
+}
+
+impl KubeletConfig {
+    /// A node named `name`, the `index`-th of its cluster (which picks its pod IP range).
+    pub fn new(name: &str, index: u8) -> Self {
+        Self {
+            node_name: name.to_string(),
+            register_node: true,
+            cpu: "4".into(),
+            memory: "8Gi".into(),
+            max_pods: 110,
+            node_ip: IpAddr::from([127, 0, 0, 1]),
+            pod_cidr: [127, 10u8.saturating_add(index)],
+            status_update_frequency: Duration::from_secs(10),
+            status_report_frequency: Duration::from_secs(300),
+            lease_duration_seconds: 40,
+            lease_renew_interval: Duration::from_secs(10),
+            port: 0,
+        }
+    }
+}
+
+/// What the pod workers of one kubelet share.
+pub(crate) struct Shared {
+    client: Client,
+    clock: Clock,
+    runtime: Arc<dyn Runtime>,
+    recorder: Recorder,
+    config: KubeletConfig,
+    next_ip: Mutex<u32>,
+    /// Container ids and previous logs per (pod uid, container), for the log endpoint.
+    logs: Mutex<HashMap<(String, String), (Option<String>, Option<Vec<u8>>)>>,
+    /// Pods this kubelet runs, by `namespace/name`, with their uid.
+    pods: Mutex<HashMap<String, String>>,
+    /// The latest version of every pod this kubelet runs, by uid (for `/pods`).
+    pod_objects: Mutex<HashMap<String, Arc<Pod>>>,
+}
+
+impl Shared {
+    fn allocate_ip(&self) -> IpAddr {
+        let mut next = self.next_ip.lock();
+        *next = next.wrapping_add(1);
+        // Skip .0 and .255 in the last octet.
+        while *next % 256 == 0 || *next % 256 == 255 {
+            *next = next.wrapping_add(1);
+        }
+        let [a, b] = self.config.pod_cidr;
+        IpAddr::from([a, b, ((*next >> 8) & 0xff) as u8, (*next & 0xff) as u8])
+    }
+
+    fn remember_logs(
+        &self,
+        uid: &str,
+        pod: &Pod,
+        app: &[worker::ContainerSlot],
+        init: &[worker::ContainerSlot],
+    ) {
+        let key = format!(
+            "{}/{}",
+            pod.metadata.namespace.as_deref().unwrap_or_default(),
+            pod.metadata.name.as_deref().unwrap_or_default()
+        );
+        self.pods.lock().insert(key, uid.to_string());
+        let mut logs = self.logs.lock();
+        for slot in app.iter().chain(init) {
+            let (id, previous) = slot.log_state();
+            logs.insert((uid.to_string(), slot.name().to_string()), (id, previous));
+        }
+    }
+
+    fn forget_logs(&self, uid: &str) {
+        self.logs.lock().retain(|(u, _), _| u != uid);
+        self.pods.lock().retain(|_, u| u != uid);
+        self.pod_objects.lock().remove(uid);
+    }
+
+    /// Logs of a container of a pod this kubelet runs.
+    pub(crate) fn container_logs(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+        previous: bool,
+    ) -> Option<Vec<u8>> {
+        let uid = self
+            .pods
+            .lock()
+            .get(&format!("{namespace}/{pod}"))
+            .cloned()?;
+        let (id, prev) = self
+            .logs
+            .lock()
+            .get(&(uid, container.to_string()))
+            .cloned()?;
+        if previous {
+            prev
+        } else {
+            id.and_then(|id| self.runtime.logs(&id))
+        }
+    }
+}
+
+/// A running kubelet's handles: stop it, or make it fall silent (as a hung node).
+#[derive(Clone)]
+pub struct KubeletHandle {
+    /// The node's name.
+    pub node_name: String,
+    paused: watch::Sender<bool>,
+}
+
+impl KubeletHandle {
+    /// Stop (or resume) heartbeats and status reports, as a node whose kubelet hangs.
+    pub fn set_silent(&self, silent: bool) {
+        self.paused.send_replace(silent);
+    }
+}
+
+/// Run a kubelet until `shutdown`.
+pub async fn run(client: Client, clock: Clock, config: KubeletConfig, shutdown: CancellationToken) {
+    let (handle, task) = start(client, clock, config, shutdown);
+    drop(handle);
+    task.await.ok();
+}
+
+/// Start a kubelet; returns its handle and the task that runs it.
+pub fn start(
+    client: Client,
+    clock: Clock,
+    config: KubeletConfig,
+    shutdown: CancellationToken,
+) -> (KubeletHandle, tokio::task::JoinHandle<()>) {
+    let (paused, paused_rx) = watch::channel(false);
+    let handle = KubeletHandle {
+        node_name: config.node_name.clone(),
+        paused,
+    };
+    let runtime: Arc<dyn Runtime> = SimRuntime::new(clock.clone());
+    let shared = Arc::new(Shared {
+        recorder: Recorder::core(client.clone(), clock.clone(), "kubelet", &config.node_name),
+        client,
+        clock,
+        runtime,
+        config,
+        next_ip: Mutex::new(1),
+        logs: Mutex::new(HashMap::new()),
+        pods: Mutex::new(HashMap::new()),
+        pod_objects: Mutex::new(HashMap::new()),
+    });
+    let task = tokio::spawn(agent(shared, paused_rx, shutdown));
+    (handle, task)
+}
+
+async fn agent(shared: Arc<Shared>, paused: watch::Receiver<bool>, shutdown: CancellationToken) {
+    let config = shared.config.clone();
+    let port = match server::start(shared.clone(), shutdown.clone()).await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(node = %config.node_name, cause = %e, "cannot start the kubelet server");
+            return;
+        }
+    };
+    let Some(_node) = node::register(
+        &shared.client,
+        &shared.clock,
+        &config,
+        port,
+        &shared.recorder,
+        &shutdown,
+    )
+    .await
+    else {
+        return;
+    };
+    tokio::spawn(node::heartbeat(
+        shared.client.clone(),
+        shared.clock.clone(),
+        config.clone(),
+        paused.clone(),
+        shutdown.clone(),
+    ));
+    tokio::spawn(node::report_status(
+        shared.client.clone(),
+        shared.clock.clone(),
+        config.clone(),
+        port,
+        || serde_json::json!([]),
+        paused.clone(),
+        shutdown.clone(),
+    ));
+
+    // Pods bound to this node.
+    let api: Api<Pod> = Api::all(shared.client.clone());
+    let informer = Informer::start(
+        api,
+        watcher::Config::default().fields(&format!("spec.nodeName={}", config.node_name)),
+        shutdown.clone(),
+    );
+    let mut changes = informer.subscribe();
+    informer.ready().await;
+    let mut workers: HashMap<String, watch::Sender<Option<Arc<Pod>>>> = HashMap::new();
+    let dispatch =
+        |pod: Arc<Pod>, workers: &mut HashMap<String, watch::Sender<Option<Arc<Pod>>>>| {
+            let uid = pod.metadata.uid.clone().unwrap_or_default();
+            shared.pod_objects.lock().insert(uid.clone(), pod.clone());
+            match workers.get(&uid) {
+                Some(tx) if !tx.is_closed() => {
+                    tx.send_replace(Some(pod));
+                }
+                _ => {
+                    let (tx, rx) = watch::channel(Some(pod));
+                    tokio::spawn(worker::run(shared.clone(), rx));
+                    workers.insert(uid, tx);
+                }
+            }
+        };
+    for pod in informer.store().state() {
+        dispatch(pod, &mut workers);
+    }
+    loop {
+        let change = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            c = changes.recv() => c,
+        };
+        match change {
+            Ok(Change::Applied(pod)) => {
+                // A silent (hung) kubelet does not act on new pods either.
+                if !*paused.borrow() {
+                    dispatch(pod, &mut workers);
+                }
+            }
+            Ok(Change::Deleted(pod)) => {
+                if let Some(tx) = workers.remove(pod.metadata.uid.as_deref().unwrap_or_default()) {
+                    tx.send_replace(None);
+                }
+            }
+            Ok(Change::Resync) | Err(_) => {
+                for pod in informer.store().state() {
+                    dispatch(pod, &mut workers);
+                }
+            }
+        }
+        workers.retain(|_, tx| !tx.is_closed());
+    }
+    for (_, tx) in workers.drain() {
+        tx.send_replace(None);
+    }
+}

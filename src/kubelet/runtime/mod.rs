@@ -1,0 +1,756 @@
+//! The container runtime: a CRI-shaped [`Runtime`] trait and [`SimRuntime`], a simulator whose
+//! containers behave like the real images in the [`catalog`]: HTTP servers listen on real sockets
+//! on the pod's IP (an address in 127.0.0.0/8), shell scripts run against an in-memory
+//! filesystem that volumes populate, and stdout/stderr are captured for `kubectl logs`.
+//!
+//! Signals follow what the real images do: pause and nginx exit 0 on SIGTERM, Go programs
+//! (agnhost) die by the signal (143), and `sh` as PID 1 ignores SIGTERM, so it is killed when the
+//! grace period ends (137).
+
+pub mod catalog;
+pub mod sh;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::Query;
+use axum::routing::get;
+use axum::Router;
+use chrono::{DateTime, Utc};
+use parking_lot::Mutex;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use self::catalog::{Behaviour, Image, ImageError};
+use crate::clock::Clock;
+
+/// A container's in-memory filesystem.
+#[derive(Default, Debug)]
+pub struct Fs {
+    files: Mutex<BTreeMap<String, Vec<u8>>>,
+}
+
+fn normalize_path(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for p in path.split('/') {
+        match p {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+impl Fs {
+    /// A filesystem holding `files` (absolute paths).
+    pub fn with_files(files: BTreeMap<String, Vec<u8>>) -> Self {
+        Self {
+            files: Mutex::new(
+                files
+                    .into_iter()
+                    .map(|(k, v)| (normalize_path(&k), v))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Read a file.
+    pub fn read(&self, path: &str) -> Option<Vec<u8>> {
+        self.files.lock().get(&normalize_path(path)).cloned()
+    }
+
+    /// Write (or append to) a file.
+    pub fn write(&self, path: &str, data: &[u8], append: bool) {
+        let mut files = self.files.lock();
+        let entry = files.entry(normalize_path(path)).or_default();
+        if !append {
+            entry.clear();
+        }
+        entry.extend_from_slice(data);
+    }
+
+    /// Remove a file or a directory tree; false if nothing was there.
+    pub fn remove(&self, path: &str) -> bool {
+        let p = normalize_path(path);
+        let prefix = format!("{p}/");
+        let mut files = self.files.lock();
+        let before = files.len();
+        files.retain(|k, _| k != &p && !k.starts_with(&prefix));
+        files.len() != before
+    }
+
+    /// Whether a file exists.
+    pub fn is_file(&self, path: &str) -> bool {
+        self.files.lock().contains_key(&normalize_path(path))
+    }
+
+    /// Whether a directory exists (implicitly: something lives under it, or it was made).
+    pub fn is_dir(&self, path: &str) -> bool {
+        let p = normalize_path(path);
+        if p == "/"
+            || ["/tmp", "/etc", "/var", "/usr", "/bin", "/dev", "/proc"].contains(&p.as_str())
+        {
+            return true;
+        }
+        let prefix = format!("{p}/");
+        self.files.lock().keys().any(|k| k.starts_with(&prefix))
+    }
+
+    /// Make a directory (kept alive by a marker entry).
+    pub fn mkdir(&self, path: &str) {
+        let p = normalize_path(path);
+        self.files.lock().entry(format!("{p}/.dir")).or_default();
+    }
+}
+
+/// What a container is doing.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ProcessState {
+    /// Created, not started.
+    Created,
+    /// Running since.
+    Running {
+        /// Start time (cluster clock).
+        started_at: DateTime<Utc>,
+    },
+    /// Exited.
+    Exited {
+        /// Exit code.
+        code: i32,
+        /// Start time.
+        started_at: DateTime<Utc>,
+        /// Exit time.
+        finished_at: DateTime<Utc>,
+    },
+    /// The process could not be started (StartError).
+    StartFailed {
+        /// The runtime's message.
+        message: String,
+        /// When it was tried.
+        at: DateTime<Utc>,
+    },
+}
+
+/// Everything needed to create a container.
+#[derive(Clone, Debug)]
+pub struct ContainerConfig {
+    /// Pod name (agnhost hostname endpoints answer it).
+    pub pod_name: String,
+    /// The pod's IP; servers listen there.
+    pub pod_ip: IpAddr,
+    /// Container name.
+    pub name: String,
+    /// The pulled image.
+    pub image: Image,
+    /// `command`.
+    pub command: Vec<String>,
+    /// `args`.
+    pub args: Vec<String>,
+    /// Environment.
+    pub env: Vec<(String, String)>,
+    /// Files the volumes put in place (absolute paths).
+    pub files: BTreeMap<String, Vec<u8>>,
+}
+
+/// Runtime errors.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// No container with that id.
+    #[error("container {0} not found")]
+    NotFound(String),
+}
+
+/// A CRI-shaped container runtime.
+#[async_trait::async_trait]
+pub trait Runtime: Send + Sync {
+    /// Pull an image (taking the image's pull time).
+    async fn pull_image(&self, image: &str) -> Result<Image, ImageError>;
+    /// The image if it is already on this node.
+    fn local_image(&self, image: &str) -> Option<Image>;
+    /// Create a container; returns its id.
+    fn create_container(&self, config: ContainerConfig) -> String;
+    /// Start a created container.
+    async fn start_container(&self, id: &str) -> Result<(), RuntimeError>;
+    /// SIGTERM, then SIGKILL after `grace` (cluster time) if it still runs.
+    async fn stop_container(&self, id: &str, grace: Duration);
+    /// The container's state.
+    fn state(&self, id: &str) -> Option<ProcessState>;
+    /// A receiver that changes whenever any container of this runtime exits.
+    fn exits(&self) -> watch::Receiver<u64>;
+    /// Run a command in the container: (exit code, stdout+stderr).
+    async fn exec(&self, id: &str, argv: &[String]) -> Result<(i32, Vec<u8>), RuntimeError>;
+    /// The container's captured output.
+    fn logs(&self, id: &str) -> Option<Vec<u8>>;
+    /// Forget a stopped container.
+    fn remove_container(&self, id: &str);
+    /// Running containers, for metrics.
+    fn running(&self) -> usize;
+}
+
+struct Container {
+    config: ContainerConfig,
+    fs: Arc<Fs>,
+    logs: Arc<Mutex<Vec<u8>>>,
+    state: Arc<Mutex<ProcessState>>,
+    term: CancellationToken,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// The simulator.
+pub struct SimRuntime {
+    clock: Clock,
+    images: Mutex<HashMap<String, Image>>,
+    containers: Mutex<HashMap<String, Container>>,
+    exits: watch::Sender<u64>,
+    next_id: std::sync::atomic::AtomicU64,
+}
+
+impl SimRuntime {
+    /// An empty runtime (no images, no containers).
+    pub fn new(clock: Clock) -> Arc<Self> {
+        Arc::new(Self {
+            clock,
+            images: Mutex::new(HashMap::new()),
+            containers: Mutex::new(HashMap::new()),
+            exits: watch::channel(0).0,
+            next_id: std::sync::atomic::AtomicU64::new(1),
+        })
+    }
+}
+
+/// What a running script sees of its container.
+struct ContainerShell {
+    fs: Arc<Fs>,
+    out: Arc<Mutex<Vec<u8>>>,
+    env: HashMap<String, String>,
+    clock: Clock,
+}
+
+#[async_trait::async_trait]
+impl sh::Shell for ContainerShell {
+    async fn sleep(&self, seconds: f64) {
+        if seconds.is_finite() && seconds > 0.0 {
+            self.clock
+                .sleep(Duration::from_secs_f64(seconds.min(1e9)))
+                .await;
+        } else if seconds.is_infinite() {
+            std::future::pending::<()>().await;
+        }
+    }
+    fn read(&self, path: &str) -> Option<Vec<u8>> {
+        self.fs.read(path)
+    }
+    fn write(&self, path: &str, data: &[u8], append: bool) -> Result<(), String> {
+        if path == "/dev/null" {
+            return Ok(());
+        }
+        self.fs.write(path, data, append);
+        Ok(())
+    }
+    fn remove(&self, path: &str) -> Result<(), String> {
+        if self.fs.remove(path) {
+            Ok(())
+        } else {
+            Err(format!(
+                "rm: can't remove '{path}': No such file or directory"
+            ))
+        }
+    }
+    fn exists(&self, path: &str) -> bool {
+        self.fs.is_file(path) || self.fs.is_dir(path)
+    }
+    fn is_file(&self, path: &str) -> bool {
+        self.fs.is_file(path)
+    }
+    fn is_dir(&self, path: &str) -> bool {
+        self.fs.is_dir(path)
+    }
+    fn mkdir(&self, path: &str) -> Result<(), String> {
+        self.fs.mkdir(path);
+        Ok(())
+    }
+    fn stdout(&self, data: &[u8]) {
+        self.out.lock().extend_from_slice(data);
+    }
+    fn stderr(&self, data: &[u8]) {
+        self.out.lock().extend_from_slice(data);
+    }
+    fn env(&self, name: &str) -> Option<String> {
+        self.env.get(name).cloned()
+    }
+    fn now_unix(&self) -> i64 {
+        self.clock.now().timestamp()
+    }
+}
+
+const NGINX_PAGE: &str = "<!DOCTYPE html>\n<html>\n<head>\n<title>Welcome to nginx!</title>\n</head>\n<body>\n<h1>Welcome to nginx!</h1>\n</body>\n</html>\n";
+
+/// Serve `router` on the pod IP until `term`; `Err` with the bind error.
+async fn serve(
+    ip: IpAddr,
+    port: u16,
+    router: Router,
+    term: CancellationToken,
+) -> Result<(), String> {
+    let listener = tokio::net::TcpListener::bind((ip, port))
+        .await
+        .map_err(|e| format!("listen tcp {ip}:{port}: bind: {e}"))?;
+    let _ = axum::serve(listener, router)
+        .with_graceful_shutdown(async move { term.cancelled().await })
+        .await;
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl Runtime for SimRuntime {
+    async fn pull_image(&self, image: &str) -> Result<Image, ImageError> {
+        let resolved = catalog::resolve(image)?;
+        self.clock.sleep(resolved.pull_time).await;
+        self.images
+            .lock()
+            .insert(resolved.reference.clone(), resolved.clone());
+        Ok(resolved)
+    }
+
+    fn local_image(&self, image: &str) -> Option<Image> {
+        let (repo, tag) = catalog::normalize(image).ok()?;
+        self.images.lock().get(&format!("{repo}:{tag}")).cloned()
+    }
+
+    fn create_container(&self, config: ContainerConfig) -> String {
+        let id = format!(
+            "{:064x}",
+            self.next_id
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed) as u128
+                * 0x9e37_79b9_7f4a_7c15
+        );
+        let fs = Arc::new(Fs::with_files(config.files.clone()));
+        self.containers.lock().insert(
+            id.clone(),
+            Container {
+                config,
+                fs,
+                logs: Arc::new(Mutex::new(Vec::new())),
+                state: Arc::new(Mutex::new(ProcessState::Created)),
+                term: CancellationToken::new(),
+                task: None,
+            },
+        );
+        id
+    }
+
+    async fn start_container(&self, id: &str) -> Result<(), RuntimeError> {
+        let (config, fs, logs, state, term) = {
+            let containers = self.containers.lock();
+            let c = containers
+                .get(id)
+                .ok_or_else(|| RuntimeError::NotFound(id.into()))?;
+            (
+                c.config.clone(),
+                c.fs.clone(),
+                c.logs.clone(),
+                c.state.clone(),
+                c.term.clone(),
+            )
+        };
+        let clock = self.clock.clone();
+        let started_at = clock.now();
+        let behaviour = catalog::behaviour(&config.image, &config.command, &config.args);
+        // A direct command the image does not have fails to start, as with a real runtime.
+        let script = match &behaviour {
+            Behaviour::Shell(argv) => match sh::from_command(argv) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    let first = argv.first().cloned().unwrap_or_default();
+                    let message = if matches!(
+                        first.as_str(),
+                        "sh" | "/bin/sh" | "bash" | "/bin/bash"
+                    ) {
+                        logs.lock()
+                            .extend_from_slice(format!("sh: syntax error: {e}\n").as_bytes());
+                        None
+                    } else {
+                        Some(format!(
+                            "failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: \"{first}\": executable file not found in $PATH: unknown"
+                        ))
+                    };
+                    if let Some(message) = message {
+                        *state.lock() = ProcessState::StartFailed {
+                            message,
+                            at: started_at,
+                        };
+                        self.exits.send_modify(|n| *n += 1);
+                        return Ok(());
+                    }
+                    *state.lock() = ProcessState::Exited {
+                        code: 2,
+                        started_at,
+                        finished_at: started_at,
+                    };
+                    self.exits.send_modify(|n| *n += 1);
+                    return Ok(());
+                }
+            },
+            _ => None,
+        };
+        *state.lock() = ProcessState::Running { started_at };
+        let exits = self.exits.clone();
+        let env: HashMap<String, String> = config.env.iter().cloned().collect();
+        let ip = config.pod_ip;
+        let pod_name = config.pod_name.clone();
+        let task_state = state.clone();
+        let task = tokio::spawn(async move {
+            let code: i32 = match behaviour {
+                Behaviour::Pause => {
+                    term.cancelled().await;
+                    0
+                }
+                Behaviour::Nginx => {
+                    let router = Router::new().route(
+                        "/",
+                        get(|| async { ([("content-type", "text/html")], NGINX_PAGE) }),
+                    );
+                    match serve(ip, 80, router, term.clone()).await {
+                        Ok(()) => 0,
+                        Err(e) => {
+                            logs.lock().extend_from_slice(
+                                format!("nginx: [emerg] bind() to {ip}:80 failed ({e})\n")
+                                    .as_bytes(),
+                            );
+                            1
+                        }
+                    }
+                }
+                Behaviour::AgnhostLiveness => {
+                    let c = clock.clone();
+                    let router = Router::new().route(
+                        "/healthz",
+                        get(move || {
+                            let elapsed = (c.now() - started_at).num_milliseconds() as f64 / 1000.0;
+                            async move {
+                                if elapsed < 10.0 {
+                                    (axum::http::StatusCode::OK, "ok".to_string())
+                                } else {
+                                    (
+                                        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                                        format!("error: {elapsed}"),
+                                    )
+                                }
+                            }
+                        }),
+                    );
+                    logs.lock()
+                        .extend_from_slice(b"Started liveness server on :8080\n");
+                    match serve(ip, 8080, router, term.clone()).await {
+                        Ok(()) => 143,
+                        Err(_) => 1,
+                    }
+                }
+                Behaviour::AgnhostNetexec { http_port } => {
+                    let exit = CancellationToken::new();
+                    let exit_code = Arc::new(Mutex::new(None::<i32>));
+                    let (c, name, ec, ex) = (
+                        clock.clone(),
+                        pod_name.clone(),
+                        exit_code.clone(),
+                        exit.clone(),
+                    );
+                    let router = Router::new()
+                        .route(
+                            "/",
+                            get(move || {
+                                let now = c.now();
+                                async move {
+                                    format!("NOW: {}", now.format("%Y-%m-%d %H:%M:%S%.f %z UTC"))
+                                }
+                            }),
+                        )
+                        .route(
+                            "/echo",
+                            get(|Query(q): Query<HashMap<String, String>>| async move {
+                                q.get("msg").cloned().unwrap_or_default()
+                            }),
+                        )
+                        .route(
+                            "/hostname",
+                            get(move || {
+                                let n = name.clone();
+                                async move { n }
+                            }),
+                        )
+                        .route(
+                            "/exit",
+                            get(move |Query(q): Query<HashMap<String, String>>| {
+                                let code = q.get("code").and_then(|c| c.parse().ok()).unwrap_or(0);
+                                *ec.lock() = Some(code);
+                                ex.cancel();
+                                async move { format!("exiting with {code}") }
+                            }),
+                        );
+                    logs.lock().extend_from_slice(
+                        format!("Started HTTP server on port {http_port}\n").as_bytes(),
+                    );
+                    let stop = CancellationToken::new();
+                    let s = stop.clone();
+                    let (t, e) = (term.clone(), exit.clone());
+                    tokio::spawn(async move {
+                        tokio::select! { _ = t.cancelled() => {}, _ = e.cancelled() => {} }
+                        s.cancel();
+                    });
+                    match serve(ip, http_port, router, stop).await {
+                        Ok(()) => exit_code.lock().unwrap_or(143),
+                        Err(_) => 1,
+                    }
+                }
+                Behaviour::AgnhostServeHostname => {
+                    let name = pod_name.clone();
+                    let router = Router::new().route(
+                        "/",
+                        get(move || {
+                            let n = name.clone();
+                            async move { n }
+                        }),
+                    );
+                    match serve(ip, 9376, router, term.clone()).await {
+                        Ok(()) => 143,
+                        Err(_) => 1,
+                    }
+                }
+                Behaviour::Shell(_) => {
+                    let shell = ContainerShell {
+                        fs,
+                        out: logs.clone(),
+                        env,
+                        clock: clock.clone(),
+                    };
+                    match script {
+                        // PID 1 sh ignores SIGTERM: only the end of the grace period stops it.
+                        Some(script) => sh::run(&script, &shell).await,
+                        None => 2,
+                    }
+                }
+            };
+            let mut st = task_state.lock();
+            if matches!(*st, ProcessState::Running { .. }) {
+                *st = ProcessState::Exited {
+                    code,
+                    started_at,
+                    finished_at: clock.now(),
+                };
+            }
+            drop(st);
+            exits.send_modify(|n| *n += 1);
+        });
+        if let Some(c) = self.containers.lock().get_mut(id) {
+            c.task = Some(task);
+        }
+        Ok(())
+    }
+
+    async fn stop_container(&self, id: &str, grace: Duration) {
+        let (term, state) = {
+            let containers = self.containers.lock();
+            let Some(c) = containers.get(id) else { return };
+            (c.term.clone(), c.state.clone())
+        };
+        if !matches!(*state.lock(), ProcessState::Running { .. }) {
+            return;
+        }
+        term.cancel();
+        let mut exits = self.exits.subscribe();
+        let stopped = self
+            .clock
+            .timeout(grace, async {
+                while matches!(*state.lock(), ProcessState::Running { .. }) {
+                    if exits.changed().await.is_err() {
+                        break;
+                    }
+                }
+            })
+            .await;
+        if stopped.is_err() {
+            // SIGKILL.
+            let task = self
+                .containers
+                .lock()
+                .get_mut(id)
+                .and_then(|c| c.task.take());
+            if let Some(task) = task {
+                task.abort();
+            }
+            let mut st = state.lock();
+            if let ProcessState::Running { started_at } = *st {
+                *st = ProcessState::Exited {
+                    code: 137,
+                    started_at,
+                    finished_at: self.clock.now(),
+                };
+            }
+            drop(st);
+            self.exits.send_modify(|n| *n += 1);
+        }
+    }
+
+    fn state(&self, id: &str) -> Option<ProcessState> {
+        self.containers
+            .lock()
+            .get(id)
+            .map(|c| c.state.lock().clone())
+    }
+
+    fn exits(&self) -> watch::Receiver<u64> {
+        self.exits.subscribe()
+    }
+
+    async fn exec(&self, id: &str, argv: &[String]) -> Result<(i32, Vec<u8>), RuntimeError> {
+        let shell = {
+            let containers = self.containers.lock();
+            let c = containers
+                .get(id)
+                .ok_or_else(|| RuntimeError::NotFound(id.into()))?;
+            ContainerShell {
+                fs: c.fs.clone(),
+                out: Arc::new(Mutex::new(Vec::new())),
+                env: c.config.env.iter().cloned().collect(),
+                clock: self.clock.clone(),
+            }
+        };
+        let (code, mut out, err) = sh::exec(argv, &shell).await;
+        out.extend_from_slice(&err);
+        Ok((code, out))
+    }
+
+    fn logs(&self, id: &str) -> Option<Vec<u8>> {
+        self.containers
+            .lock()
+            .get(id)
+            .map(|c| c.logs.lock().clone())
+    }
+
+    fn remove_container(&self, id: &str) {
+        if let Some(mut c) = self.containers.lock().remove(id) {
+            c.term.cancel();
+            if let Some(t) = c.task.take() {
+                t.abort();
+            }
+        }
+    }
+
+    fn running(&self) -> usize {
+        self.containers
+            .lock()
+            .values()
+            .filter(|c| matches!(*c.state.lock(), ProcessState::Running { .. }))
+            .count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(image: &str, command: &[&str], ip: IpAddr) -> ContainerConfig {
+        ContainerConfig {
+            pod_name: "p".into(),
+            pod_ip: ip,
+            name: "c".into(),
+            image: catalog::resolve(image).unwrap(),
+            command: command.iter().map(|s| s.to_string()).collect(),
+            args: vec![],
+            env: vec![],
+            files: BTreeMap::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_shell_container_runs_its_script_and_reports_its_exit_code() {
+        let rt = SimRuntime::new(Clock::new(1000.0));
+        let id = rt.create_container(config(
+            "busybox",
+            &["sh", "-c", "echo hello; sleep 1; exit 3"],
+            "127.0.0.1".parse().unwrap(),
+        ));
+        rt.start_container(&id).await.unwrap();
+        let mut exits = rt.exits();
+        while !matches!(rt.state(&id), Some(ProcessState::Exited { .. })) {
+            exits.changed().await.unwrap();
+        }
+        assert!(matches!(
+            rt.state(&id),
+            Some(ProcessState::Exited { code: 3, .. })
+        ));
+        assert_eq!(rt.logs(&id).unwrap(), b"hello\n");
+    }
+
+    #[tokio::test]
+    async fn sh_ignores_sigterm_and_is_killed_after_the_grace_period() {
+        let rt = SimRuntime::new(Clock::new(1000.0));
+        let id = rt.create_container(config(
+            "busybox",
+            &["sh", "-c", "sleep 3600"],
+            "127.0.0.1".parse().unwrap(),
+        ));
+        rt.start_container(&id).await.unwrap();
+        rt.stop_container(&id, Duration::from_secs(30)).await;
+        assert!(matches!(
+            rt.state(&id),
+            Some(ProcessState::Exited { code: 137, .. })
+        ));
+        let pause = rt.create_container(config(
+            "registry.k8s.io/pause:3.10",
+            &[],
+            "127.0.0.1".parse().unwrap(),
+        ));
+        rt.start_container(&pause).await.unwrap();
+        rt.stop_container(&pause, Duration::from_secs(30)).await;
+        assert!(matches!(
+            rt.state(&pause),
+            Some(ProcessState::Exited { code: 0, .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_unknown_binary_fails_to_start() {
+        let rt = SimRuntime::new(Clock::real());
+        let id = rt.create_container(config(
+            "busybox",
+            &["python", "app.py"],
+            "127.0.0.1".parse().unwrap(),
+        ));
+        rt.start_container(&id).await.unwrap();
+        match rt.state(&id) {
+            Some(ProcessState::StartFailed { message, .. }) => assert!(
+                message.contains("exec: \"python\": executable file not found in $PATH"),
+                "{message}"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn agnhost_liveness_serves_healthz_on_the_pod_ip() {
+        let rt = SimRuntime::new(Clock::new(1.0));
+        let ip: IpAddr = "127.77.0.5".parse().unwrap();
+        let mut c = config("registry.k8s.io/e2e-test-images/agnhost:2.53", &[], ip);
+        c.args = vec!["liveness".into()];
+        let id = rt.create_container(c);
+        rt.start_container(&id).await.unwrap();
+        let mut body = String::new();
+        for _ in 0..50 {
+            if let Ok(mut s) = tokio::net::TcpStream::connect((ip, 8080)).await {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                s.write_all(b"GET /healthz HTTP/1.0\r\n\r\n").await.unwrap();
+                s.read_to_string(&mut body).await.unwrap();
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(body.starts_with("HTTP/1.0 200"), "{body}");
+        rt.stop_container(&id, Duration::from_secs(1)).await;
+    }
+}

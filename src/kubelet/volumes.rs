@@ -1,0 +1,430 @@
+//! Volumes and configuration: the files a pod's volumes hold (emptyDir, configMap, secret,
+//! downwardAPI, projected) and each container's environment (env, envFrom, fieldRef,
+//! resourceFieldRef), read through the API like the real kubelet does.
+
+use std::collections::{BTreeMap, HashMap};
+
+use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, Secret};
+use kube::api::Api;
+use kube::Client;
+
+/// Files per volume name, by path relative to the volume root.
+pub type VolumeFiles = HashMap<String, BTreeMap<String, Vec<u8>>>;
+
+/// A volume that cannot be set up (the FailedMount event's message).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MountError(pub String);
+
+async fn config_map(client: &Client, ns: &str, name: &str) -> kube::Result<Option<ConfigMap>> {
+    Api::<ConfigMap>::namespaced(client.clone(), ns)
+        .get_opt(name)
+        .await
+}
+
+async fn secret(client: &Client, ns: &str, name: &str) -> kube::Result<Option<Secret>> {
+    Api::<Secret>::namespaced(client.clone(), ns)
+        .get_opt(name)
+        .await
+}
+
+fn config_map_files(cm: &ConfigMap) -> BTreeMap<String, Vec<u8>> {
+    let mut files: BTreeMap<String, Vec<u8>> = cm
+        .data
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
+        .collect();
+    for (k, v) in cm.binary_data.iter().flatten() {
+        files.insert(k.clone(), v.0.clone());
+    }
+    files
+}
+
+fn secret_files(s: &Secret) -> BTreeMap<String, Vec<u8>> {
+    let mut files: BTreeMap<String, Vec<u8>> = s
+        .data
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.0.clone()))
+        .collect();
+    for (k, v) in s.string_data.iter().flatten() {
+        files.insert(k.clone(), v.clone().into_bytes());
+    }
+    files
+}
+
+fn select_items(
+    files: BTreeMap<String, Vec<u8>>,
+    items: Option<&Vec<k8s_openapi::api::core::v1::KeyToPath>>,
+) -> BTreeMap<String, Vec<u8>> {
+    match items {
+        None => files,
+        Some(items) => items
+            .iter()
+            .filter_map(|i| files.get(&i.key).map(|v| (i.path.clone(), v.clone())))
+            .collect(),
+    }
+}
+
+fn render_map(map: Option<&BTreeMap<String, String>>) -> Vec<u8> {
+    let lines: Vec<String> = map
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={v:?}"))
+        .collect();
+    lines.join("\n").into_bytes()
+}
+
+fn field_value(pod: &Pod, path: &str) -> Option<String> {
+    let m = &pod.metadata;
+    let spec = pod.spec.as_ref();
+    let status = pod.status.as_ref();
+    if let Some(key) = path
+        .strip_prefix("metadata.labels['")
+        .and_then(|k| k.strip_suffix("']"))
+    {
+        return Some(
+            m.labels
+                .as_ref()
+                .and_then(|l| l.get(key))
+                .cloned()
+                .unwrap_or_default(),
+        );
+    }
+    if let Some(key) = path
+        .strip_prefix("metadata.annotations['")
+        .and_then(|k| k.strip_suffix("']"))
+    {
+        return Some(
+            m.annotations
+                .as_ref()
+                .and_then(|l| l.get(key))
+                .cloned()
+                .unwrap_or_default(),
+        );
+    }
+    Some(match path {
+        "metadata.name" => m.name.clone().unwrap_or_default(),
+        "metadata.namespace" => m.namespace.clone().unwrap_or_default(),
+        "metadata.uid" => m.uid.clone().unwrap_or_default(),
+        "metadata.labels" => String::from_utf8_lossy(&render_map(m.labels.as_ref())).into_owned(),
+        "metadata.annotations" => {
+            String::from_utf8_lossy(&render_map(m.annotations.as_ref())).into_owned()
+        }
+        "spec.nodeName" => spec.and_then(|s| s.node_name.clone()).unwrap_or_default(),
+        "spec.serviceAccountName" => spec
+            .and_then(|s| s.service_account_name.clone())
+            .unwrap_or_default(),
+        "status.podIP" => status.and_then(|s| s.pod_ip.clone()).unwrap_or_default(),
+        "status.podIPs" => status.and_then(|s| s.pod_ip.clone()).unwrap_or_default(),
+        "status.hostIP" => status.and_then(|s| s.host_ip.clone()).unwrap_or_default(),
+        "status.hostIPs" => status.and_then(|s| s.host_ip.clone()).unwrap_or_default(),
+        _ => return None,
+    })
+}
+
+/// Set up every volume of the pod.
+///
+/// # Errors
+/// The first volume that cannot be set up, with upstream's FailedMount message.
+pub async fn mount(client: &Client, pod: &Pod) -> Result<VolumeFiles, MountError> {
+    let ns = pod.metadata.namespace.clone().unwrap_or_default();
+    let mut out = VolumeFiles::new();
+    for v in pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.volumes.as_ref())
+        .into_iter()
+        .flatten()
+    {
+        let fail = |what: &str, name: &str| {
+            MountError(format!(
+                "MountVolume.SetUp failed for volume \"{}\" : {what} \"{name}\" not found",
+                v.name
+            ))
+        };
+        let files = if let Some(cm) = &v.config_map {
+            match config_map(client, &ns, &cm.name)
+                .await
+                .map_err(|e| MountError(e.to_string()))?
+            {
+                Some(found) => select_items(config_map_files(&found), cm.items.as_ref()),
+                None if cm.optional == Some(true) => BTreeMap::new(),
+                None => return Err(fail("configmap", &cm.name)),
+            }
+        } else if let Some(s) = &v.secret {
+            let name = s.secret_name.clone().unwrap_or_default();
+            match secret(client, &ns, &name)
+                .await
+                .map_err(|e| MountError(e.to_string()))?
+            {
+                Some(found) => select_items(secret_files(&found), s.items.as_ref()),
+                None if s.optional == Some(true) => BTreeMap::new(),
+                None => return Err(fail("secret", &name)),
+            }
+        } else if let Some(d) = &v.downward_api {
+            d.items
+                .iter()
+                .flatten()
+                .filter_map(|i| {
+                    let value = field_value(pod, &i.field_ref.as_ref()?.field_path)?;
+                    Some((i.path.clone(), value.into_bytes()))
+                })
+                .collect()
+        } else if let Some(p) = &v.projected {
+            let mut files = BTreeMap::new();
+            for source in p.sources.iter().flatten() {
+                if let Some(cm) = &source.config_map {
+                    match config_map(client, &ns, &cm.name)
+                        .await
+                        .map_err(|e| MountError(e.to_string()))?
+                    {
+                        Some(found) => {
+                            files.extend(select_items(config_map_files(&found), cm.items.as_ref()))
+                        }
+                        None if cm.optional == Some(true) => {}
+                        None => return Err(fail("configmap", &cm.name)),
+                    }
+                }
+                if let Some(s) = &source.secret {
+                    match secret(client, &ns, &s.name)
+                        .await
+                        .map_err(|e| MountError(e.to_string()))?
+                    {
+                        Some(found) => {
+                            files.extend(select_items(secret_files(&found), s.items.as_ref()))
+                        }
+                        None if s.optional == Some(true) => {}
+                        None => return Err(fail("secret", &s.name)),
+                    }
+                }
+                if let Some(t) = &source.service_account_token {
+                    files.insert(
+                        t.path.clone(),
+                        b"kubespec-simulated-service-account-token".to_vec(),
+                    );
+                }
+            }
+            files
+        } else {
+            BTreeMap::new()
+        };
+        out.insert(v.name.clone(), files);
+    }
+    Ok(out)
+}
+
+/// The files a container sees, by absolute path, from its volume mounts.
+pub fn container_files(container: &Container, volumes: &VolumeFiles) -> BTreeMap<String, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    for m in container.volume_mounts.iter().flatten() {
+        let Some(vol) = volumes.get(&m.name) else {
+            continue;
+        };
+        let root = m.mount_path.trim_end_matches('/');
+        match m.sub_path.as_deref().filter(|s| !s.is_empty()) {
+            Some(sub) => {
+                if let Some(data) = vol.get(sub) {
+                    files.insert(root.to_string(), data.clone());
+                }
+            }
+            None => {
+                files.insert(format!("{root}/.dir"), Vec::new());
+                for (path, data) in vol {
+                    files.insert(format!("{root}/{path}"), data.clone());
+                }
+            }
+        }
+    }
+    files
+}
+
+/// Kubernetes' `$(VAR)` expansion of env values against earlier variables.
+fn expand(value: &str, env: &[(String, String)]) -> String {
+    let mut out = String::new();
+    let mut rest = value;
+    while let Some(i) = rest.find("$(") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        match after.find(')') {
+            Some(j) => {
+                let name = &after[..j];
+                match env.iter().rev().find(|(k, _)| k == name) {
+                    Some((_, v)) => out.push_str(v),
+                    None => out.push_str(&rest[i..i + 3 + j]),
+                }
+                rest = &after[j + 1..];
+            }
+            None => {
+                out.push_str(&rest[i..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn quantity_value(q: &str, divisor: &str) -> String {
+    let parse = |s: &str| -> f64 {
+        let (num, mult) = match s {
+            _ if s.ends_with("Ki") => (&s[..s.len() - 2], 1024.0),
+            _ if s.ends_with("Mi") => (&s[..s.len() - 2], 1024.0 * 1024.0),
+            _ if s.ends_with("Gi") => (&s[..s.len() - 2], 1024.0 * 1024.0 * 1024.0),
+            _ if s.ends_with('m') => (&s[..s.len() - 1], 0.001),
+            _ if s.ends_with('k') => (&s[..s.len() - 1], 1000.0),
+            _ if s.ends_with('M') => (&s[..s.len() - 1], 1e6),
+            _ if s.ends_with('G') => (&s[..s.len() - 1], 1e9),
+            _ => (s, 1.0),
+        };
+        num.parse::<f64>().unwrap_or(0.0) * mult
+    };
+    let d = if divisor.is_empty() {
+        1.0
+    } else {
+        parse(divisor)
+    };
+    // Upstream rounds up to a whole multiple of the divisor.
+    let v = if d > 0.0 { (parse(q) / d).ceil() } else { 0.0 };
+    format!("{}", v as i64)
+}
+
+/// A container's environment.
+///
+/// # Errors
+/// The CreateContainerConfigError message when a referenced ConfigMap, Secret or key is missing.
+pub async fn env(
+    client: &Client,
+    pod: &Pod,
+    container: &Container,
+    node_cpu: &str,
+    node_memory: &str,
+) -> Result<Vec<(String, String)>, String> {
+    let ns = pod.metadata.namespace.clone().unwrap_or_default();
+    let mut env: Vec<(String, String)> = Vec::new();
+    for from in container.env_from.iter().flatten() {
+        let prefix = from.prefix.clone().unwrap_or_default();
+        if let Some(r) = &from.config_map_ref {
+            match config_map(client, &ns, &r.name)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                Some(cm) => env.extend(
+                    cm.data
+                        .iter()
+                        .flatten()
+                        .map(|(k, v)| (format!("{prefix}{k}"), v.clone())),
+                ),
+                None if r.optional == Some(true) => {}
+                None => return Err(format!("configmap \"{}\" not found", r.name)),
+            }
+        }
+        if let Some(r) = &from.secret_ref {
+            match secret(client, &ns, &r.name)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                Some(s) => env.extend(secret_files(&s).into_iter().map(|(k, v)| {
+                    (
+                        format!("{prefix}{k}"),
+                        String::from_utf8_lossy(&v).into_owned(),
+                    )
+                })),
+                None if r.optional == Some(true) => {}
+                None => return Err(format!("secret \"{}\" not found", r.name)),
+            }
+        }
+    }
+    for e in container.env.iter().flatten() {
+        let value = match (&e.value, &e.value_from) {
+            (Some(v), _) => expand(v, &env),
+            (None, Some(from)) => {
+                if let Some(f) = &from.field_ref {
+                    field_value(pod, &f.field_path).unwrap_or_default()
+                } else if let Some(r) = &from.resource_field_ref {
+                    let resources = container.resources.clone().unwrap_or_default();
+                    let resource = r.resource.as_str();
+                    let (kind, name) = resource.split_once('.').unwrap_or(("limits", resource));
+                    let map = if kind == "requests" {
+                        resources.requests
+                    } else {
+                        resources.limits
+                    };
+                    let default = if name == "cpu" { node_cpu } else { node_memory };
+                    let q = map
+                        .as_ref()
+                        .and_then(|m| m.get(name))
+                        .map(|q| q.0.clone())
+                        .unwrap_or_else(|| {
+                            if kind == "requests" {
+                                "0".into()
+                            } else {
+                                default.to_string()
+                            }
+                        });
+                    quantity_value(&q, r.divisor.as_ref().map(|d| d.0.as_str()).unwrap_or(""))
+                } else if let Some(k) = &from.config_map_key_ref {
+                    match config_map(client, &ns, &k.name)
+                        .await
+                        .map_err(|e| e.to_string())?
+                    {
+                        Some(cm) => match cm.data.as_ref().and_then(|d| d.get(&k.key)) {
+                            Some(v) => v.clone(),
+                            None if k.optional == Some(true) => continue,
+                            None => {
+                                return Err(format!(
+                                    "couldn't find key {} in ConfigMap {ns}/{}",
+                                    k.key, k.name
+                                ))
+                            }
+                        },
+                        None if k.optional == Some(true) => continue,
+                        None => return Err(format!("configmap \"{}\" not found", k.name)),
+                    }
+                } else if let Some(k) = &from.secret_key_ref {
+                    match secret(client, &ns, &k.name)
+                        .await
+                        .map_err(|e| e.to_string())?
+                    {
+                        Some(s) => match secret_files(&s).get(&k.key) {
+                            Some(v) => String::from_utf8_lossy(v).into_owned(),
+                            None if k.optional == Some(true) => continue,
+                            None => {
+                                return Err(format!(
+                                    "couldn't find key {} in Secret {ns}/{}",
+                                    k.key, k.name
+                                ))
+                            }
+                        },
+                        None if k.optional == Some(true) => continue,
+                        None => return Err(format!("secret \"{}\" not found", k.name)),
+                    }
+                } else {
+                    String::new()
+                }
+            }
+            (None, None) => String::new(),
+        };
+        env.push((e.name.clone(), value));
+    }
+    Ok(env)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_values_expand_earlier_variables() {
+        let env = vec![("A".to_string(), "x".to_string())];
+        assert_eq!(expand("$(A)-$(B)", &env), "x-$(B)");
+        assert_eq!(expand("plain", &env), "plain");
+    }
+
+    #[test]
+    fn resource_fields_round_up_to_the_divisor() {
+        assert_eq!(quantity_value("250m", ""), "1");
+        assert_eq!(quantity_value("250m", "1m"), "250");
+        assert_eq!(quantity_value("64Mi", "1Mi"), "64");
+    }
+}

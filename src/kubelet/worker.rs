@@ -1,0 +1,1140 @@
+//! Pod workers: one task per pod UID drives the pod's volumes, images, init and app containers,
+//! restarts with back-off, probes and graceful termination, and reports its status.
+//!
+//! Updates to a pod arrive on a watch channel, so a burst of updates is merged into the latest;
+//! a deletion (deletionTimestamp) is terminal for the worker: once it starts killing, no later
+//! update brings the pod back.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use k8s_openapi::api::core::v1::{Container, ObjectReference, Pod, PodStatus, Probe};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
+use serde_json::json;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use super::runtime::catalog::{go_duration, Image, ImageError};
+use super::runtime::{ContainerConfig, ProcessState};
+use super::status::{self, ContainerInfo, PodObservation, RuntimeState};
+use super::volumes::{self, VolumeFiles};
+use super::Shared;
+use crate::events::{reference, EventType};
+
+/// Restart back-off: 10 s doubling to 300 s, reset after 600 s without a crash.
+const BACKOFF_INITIAL: Duration = Duration::from_secs(10);
+const BACKOFF_MAX: Duration = Duration::from_secs(300);
+const BACKOFF_RESET: Duration = Duration::from_secs(600);
+/// How often a worker looks at its pod even when nothing happened (volume retries, deadlines).
+const RESYNC: Duration = Duration::from_secs(10);
+
+/// What a prober tells its worker.
+#[derive(Debug)]
+enum ProbeNotice {
+    /// A result changed (readiness, startup).
+    Changed,
+    /// Liveness or startup failed past its threshold: restart the container.
+    Kill {
+        container: String,
+        id: String,
+        probe: &'static str,
+    },
+}
+
+/// Probe results the status reads; the prober never writes status itself.
+#[derive(Default)]
+struct ProbeResults {
+    ready: AtomicBool,
+    started: AtomicBool,
+}
+
+/// One container as this worker knows it.
+pub(super) struct ContainerSlot {
+    name: String,
+    image: String,
+    image_ref: Option<Image>,
+    id: Option<String>,
+    state: RuntimeState,
+    last_termination: Option<RuntimeState>,
+    restart_count: i32,
+    /// Exits seen (for the back-off sequence).
+    crashes: u32,
+    backoff_until: Option<DateTime<Utc>>,
+    last_backoff_step: Option<DateTime<Utc>>,
+    image_backoff: Option<(DateTime<Utc>, Duration)>,
+    probes: Arc<ProbeResults>,
+    probe_stop: Option<tokio_util::sync::CancellationToken>,
+    /// Previous instance's output, for `logs --previous`.
+    previous_logs: Option<Vec<u8>>,
+}
+
+impl ContainerSlot {
+    /// The container's name.
+    pub(super) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The current instance's id and the previous instance's output.
+    pub(super) fn log_state(&self) -> (Option<String>, Option<Vec<u8>>) {
+        (self.id.clone(), self.previous_logs.clone())
+    }
+
+    fn new(c: &Container) -> Self {
+        Self {
+            name: c.name.clone(),
+            image: c.image.clone().unwrap_or_default(),
+            image_ref: None,
+            id: None,
+            state: RuntimeState::Waiting {
+                reason: status::REASON_CONTAINER_CREATING.into(),
+                message: None,
+            },
+            last_termination: None,
+            restart_count: 0,
+            crashes: 0,
+            backoff_until: None,
+            last_backoff_step: None,
+            image_backoff: None,
+            probes: Arc::new(ProbeResults::default()),
+            probe_stop: None,
+            previous_logs: None,
+        }
+    }
+
+    fn running(&self) -> bool {
+        matches!(self.state, RuntimeState::Running { .. })
+    }
+
+    fn info(&self) -> ContainerInfo {
+        let running = self.running();
+        ContainerInfo {
+            name: self.name.clone(),
+            image: self.image.clone(),
+            image_id: self
+                .image_ref
+                .as_ref()
+                .map(|i| format!("{}@sha256:{:064x}", i.repository, fnv(&i.reference))),
+            container_id: self.id.as_ref().map(|id| format!("containerd://{id}")),
+            state: self.state.clone(),
+            last_termination: self.last_termination.clone(),
+            restart_count: self.restart_count,
+            ready: running && self.probes.ready.load(Ordering::Relaxed),
+            started: Some(running && self.probes.started.load(Ordering::Relaxed)),
+        }
+    }
+}
+
+fn fnv(s: &str) -> u128 {
+    s.bytes()
+        .fold(0x6c62_272e_07bb_0142_62b8_2175_6295_c58du128, |h, b| {
+            (h ^ b as u128).wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013b)
+        })
+}
+
+/// Worker state of one pod.
+struct PodWorker {
+    shared: Arc<Shared>,
+    uid: String,
+    ip: Option<IpAddr>,
+    start_time: Option<i64>,
+    volumes: Option<VolumeFiles>,
+    init: Vec<ContainerSlot>,
+    app: Vec<ContainerSlot>,
+    terminal: Option<(&'static str, &'static str, &'static str)>,
+    last_status: Option<PodStatus>,
+    probe_tx: mpsc::UnboundedSender<ProbeNotice>,
+    next_wake: Option<DateTime<Utc>>,
+}
+
+/// Run the worker of one pod until the pod is gone.
+pub(super) async fn run(shared: Arc<Shared>, mut updates: watch::Receiver<Option<Arc<Pod>>>) {
+    let Some(first) = updates.borrow().clone() else {
+        return;
+    };
+    let spec = first.spec.clone().unwrap_or_default();
+    let (probe_tx, mut probe_rx) = mpsc::unbounded_channel();
+    let mut w = PodWorker {
+        uid: first.metadata.uid.clone().unwrap_or_default(),
+        init: spec
+            .init_containers
+            .iter()
+            .flatten()
+            .map(ContainerSlot::new)
+            .collect(),
+        app: spec.containers.iter().map(ContainerSlot::new).collect(),
+        shared: shared.clone(),
+        ip: None,
+        start_time: None,
+        volumes: None,
+        terminal: None,
+        last_status: first.status.clone(),
+        probe_tx,
+        next_wake: None,
+    };
+    let mut exits = shared.runtime.exits();
+    loop {
+        let pod = updates.borrow().clone();
+        let Some(pod) = pod else {
+            // Gone from the API (forced deletion): stop everything at once.
+            w.kill_all(None, Duration::ZERO).await;
+            w.cleanup();
+            return;
+        };
+        if pod.metadata.deletion_timestamp.is_some() {
+            w.terminate(&pod).await;
+            return;
+        }
+        w.next_wake = None;
+        w.sync(&pod).await;
+        w.report(&pod).await;
+        let wake = w.next_wake.map(|t| {
+            let secs = (t - shared.clock.now()).num_milliseconds().max(0) as u64;
+            shared.clock.to_wall(Duration::from_millis(secs))
+        });
+        let resync = shared.clock.to_wall(RESYNC);
+        let sleep =
+            tokio::time::sleep_until(Instant::now() + wake.map_or(resync, |w| w.min(resync)));
+        tokio::select! {
+            changed = updates.changed() => if changed.is_err() { w.kill_all(None, Duration::ZERO).await; w.cleanup(); return; },
+            _ = exits.changed() => {}
+            notice = probe_rx.recv() => {
+                if let Some(ProbeNotice::Kill { container, id, probe }) = notice {
+                    w.kill_for_probe(&pod, &container, &id, probe).await;
+                }
+            }
+            _ = sleep => {}
+        }
+    }
+}
+
+fn restart_allowed(policy: &str, exit_code: i32) -> bool {
+    match policy {
+        "Never" => false,
+        "OnFailure" => exit_code != 0,
+        _ => true,
+    }
+}
+
+impl PodWorker {
+    fn pod_ref(pod: &Pod) -> ObjectReference {
+        reference(pod)
+    }
+
+    fn container_ref(pod: &Pod, name: &str, init: bool) -> ObjectReference {
+        let mut r = reference(pod);
+        let list = if init { "initContainers" } else { "containers" };
+        r.field_path = Some(format!("spec.{list}{{{name}}}"));
+        r
+    }
+
+    async fn event(&self, r: &ObjectReference, t: EventType, reason: &str, message: &str) {
+        self.shared.recorder.record(r, t, reason, "", message).await;
+    }
+
+    fn wake_at(&mut self, t: DateTime<Utc>) {
+        self.next_wake = Some(self.next_wake.map_or(t, |w| w.min(t)));
+    }
+
+    /// Observe exits the runtime reported, and decide restarts.
+    fn observe_exits(&mut self, policy: &str, init_phase: bool) {
+        let now = self.shared.clock.now();
+        let runtime = self.shared.runtime.clone();
+        let slots: &mut Vec<ContainerSlot> = if init_phase {
+            &mut self.init
+        } else {
+            &mut self.app
+        };
+        for slot in slots.iter_mut() {
+            let Some(id) = slot.id.clone() else { continue };
+            let (code, started, finished, reason, message) = match runtime.state(&id) {
+                Some(ProcessState::Exited {
+                    code,
+                    started_at,
+                    finished_at,
+                }) if slot.running() => {
+                    let reason = if code == 0 {
+                        status::REASON_COMPLETED
+                    } else {
+                        status::REASON_ERROR
+                    };
+                    (code, started_at, finished_at, reason, None)
+                }
+                Some(ProcessState::StartFailed { message, at })
+                    if !matches!(slot.state, RuntimeState::Terminated { .. })
+                        && slot.backoff_until.is_none() =>
+                {
+                    (128, at, at, status::REASON_START_ERROR, Some(message))
+                }
+                _ => continue,
+            };
+            if let Some(stop) = slot.probe_stop.take() {
+                stop.cancel();
+            }
+            slot.probes.ready.store(false, Ordering::Relaxed);
+            slot.probes.started.store(false, Ordering::Relaxed);
+            slot.state = RuntimeState::Terminated {
+                exit_code: code,
+                reason: reason.into(),
+                message,
+                started_at: started.timestamp(),
+                finished_at: finished.timestamp(),
+            };
+            slot.crashes += 1;
+            // Back-off: the first restart is immediate, then 10 s doubling to 300 s; a container
+            // that ran 10 minutes starts over.
+            let ran = finished - started;
+            if ran >= chrono::Duration::from_std(BACKOFF_RESET).unwrap_or_default()
+                || slot.last_backoff_step.is_some_and(|t| {
+                    now - t >= chrono::Duration::from_std(BACKOFF_RESET).unwrap_or_default()
+                })
+            {
+                slot.crashes = 1;
+            }
+            if restart_allowed(policy, code) || init_phase && restart_allowed(policy, code) {
+                let delay = if slot.crashes <= 1 {
+                    Duration::ZERO
+                } else {
+                    let steps = (slot.crashes - 2).min(10);
+                    (BACKOFF_INITIAL * 2u32.pow(steps)).min(BACKOFF_MAX)
+                };
+                slot.backoff_until =
+                    Some(now + chrono::Duration::from_std(delay).unwrap_or_default());
+                slot.last_backoff_step = Some(now);
+            }
+        }
+    }
+
+    async fn sync(&mut self, pod: &Pod) {
+        if self.terminal.is_some() {
+            return;
+        }
+        let spec = pod.spec.clone().unwrap_or_default();
+        let policy = spec
+            .restart_policy
+            .clone()
+            .unwrap_or_else(|| "Always".into());
+        let now = self.shared.clock.now();
+        if self.ip.is_none() {
+            self.ip = Some(self.shared.allocate_ip());
+            self.start_time = Some(now.timestamp());
+        }
+        // activeDeadlineSeconds.
+        if let (Some(ads), Some(start)) = (spec.active_deadline_seconds, self.start_time) {
+            if now.timestamp() >= start + ads {
+                self.event(
+                    &Self::pod_ref(pod),
+                    EventType::Normal,
+                    "DeadlineExceeded",
+                    "Pod was active on the node longer than the specified deadline",
+                )
+                .await;
+                self.kill_all(
+                    Some(pod),
+                    Duration::from_secs(
+                        spec.termination_grace_period_seconds.unwrap_or(30).max(0) as u64
+                    ),
+                )
+                .await;
+                self.terminal = Some((
+                    "Failed",
+                    "DeadlineExceeded",
+                    "Pod was active on the node longer than the specified deadline",
+                ));
+                return;
+            }
+            self.wake_at(DateTime::from_timestamp(start + ads, 0).unwrap_or(now));
+        }
+        // Volumes.
+        if self.volumes.is_none() {
+            match volumes::mount(&self.shared.client, pod).await {
+                Ok(v) => self.volumes = Some(v),
+                Err(volumes::MountError(message)) => {
+                    self.event(
+                        &Self::pod_ref(pod),
+                        EventType::Warning,
+                        "FailedMount",
+                        &message,
+                    )
+                    .await;
+                    self.wake_at(now + chrono::Duration::seconds(2));
+                    return;
+                }
+            }
+        }
+        // Init containers, one after another.
+        self.observe_exits(&policy, true);
+        for i in 0..self.init.len() {
+            let c = &spec
+                .init_containers
+                .as_ref()
+                .map(|v| v[i].clone())
+                .unwrap_or_default();
+            let sidecar = c.restart_policy.as_deref() == Some("Always");
+            let done = match &self.init[i].state {
+                RuntimeState::Terminated { exit_code: 0, .. } if !sidecar => true,
+                RuntimeState::Running { .. } if sidecar => {
+                    self.init[i].probes.started.load(Ordering::Relaxed) || c.startup_probe.is_none()
+                }
+                RuntimeState::Terminated { exit_code, .. }
+                    if !restart_allowed(if sidecar { "Always" } else { &policy }, *exit_code) =>
+                {
+                    // An init container that failed under restartPolicy Never fails the pod.
+                    self.terminal = Some(("Failed", "", ""));
+                    return;
+                }
+                _ => false,
+            };
+            if done {
+                continue;
+            }
+            if !self.init[i].running() {
+                self.start_container(pod, c, true, i).await;
+            }
+            if !(sidecar && self.init[i].running()) {
+                // Pending init container: app containers wait (PodInitializing).
+                return;
+            }
+        }
+        // App containers.
+        self.observe_exits(&policy, false);
+        for i in 0..self.app.len() {
+            let c = spec.containers[i].clone();
+            let slot = &self.app[i];
+            let needs_start = match &slot.state {
+                RuntimeState::Waiting { .. } => true,
+                RuntimeState::Terminated { exit_code, .. } => restart_allowed(&policy, *exit_code),
+                RuntimeState::Running { .. } => false,
+            };
+            if needs_start {
+                self.start_container(pod, &c, false, i).await;
+            }
+        }
+    }
+
+    /// Start (or restart) one container: back-off, image, config, create, start, probes.
+    async fn start_container(&mut self, pod: &Pod, c: &Container, init: bool, index: usize) {
+        let now = self.shared.clock.now();
+        let pod_name = pod.metadata.name.clone().unwrap_or_default();
+        let ns = pod.metadata.namespace.clone().unwrap_or_default();
+        let cref = Self::container_ref(pod, &c.name, init);
+        let image = c.image.clone().unwrap_or_default();
+        // Leaving a termination (for a back-off wait or a restart): it becomes lastState.
+        {
+            let slot = self.slot_mut(init, index);
+            if matches!(slot.state, RuntimeState::Terminated { .. }) {
+                slot.last_termination = Some(slot.state.clone());
+            }
+        }
+        let restarting = {
+            let slot = self.slot(init, index);
+            if let Some(until) = slot.backoff_until {
+                if until > now {
+                    let delay = slot
+                        .last_backoff_step
+                        .map(|s| until - s)
+                        .unwrap_or_default();
+                    let secs = delay.num_seconds().max(0);
+                    let uid = self.uid.clone();
+                    let message = format!(
+                        "back-off {}s restarting failed container={} pod={pod_name}_{ns}({uid})",
+                        secs, c.name
+                    );
+                    self.slot_mut(init, index).state = RuntimeState::Waiting {
+                        reason: status::REASON_CRASH_LOOP_BACK_OFF.into(),
+                        message: Some(message),
+                    };
+                    self.event(
+                        &cref,
+                        EventType::Warning,
+                        "BackOff",
+                        &format!(
+                            "Back-off restarting failed container {} in pod {pod_name}_{ns}({uid})",
+                            c.name
+                        ),
+                    )
+                    .await;
+                    self.wake_at(until);
+                    return;
+                }
+            }
+            // A container that had an instance before is being restarted.
+            slot.id.is_some()
+        };
+        // Image.
+        let Some(resolved) = self.ensure_image(pod, c, init, index, &cref, &image).await else {
+            return;
+        };
+        // Configuration.
+        let env = match volumes::env(
+            &self.shared.client,
+            pod,
+            c,
+            &self.shared.config.cpu,
+            &self.shared.config.memory,
+        )
+        .await
+        {
+            Ok(env) => env,
+            Err(message) => {
+                self.event(
+                    &cref,
+                    EventType::Warning,
+                    "Failed",
+                    &format!("Error: {message}"),
+                )
+                .await;
+                self.slot_mut(init, index).state = RuntimeState::Waiting {
+                    reason: status::REASON_CREATE_CONTAINER_CONFIG_ERROR.into(),
+                    message: Some(message),
+                };
+                self.wake_at(now + chrono::Duration::seconds(2));
+                return;
+            }
+        };
+        let files = self
+            .volumes
+            .as_ref()
+            .map(|v| volumes::container_files(c, v))
+            .unwrap_or_default();
+        let config = ContainerConfig {
+            pod_name: pod_name.clone(),
+            pod_ip: self.ip.unwrap_or(IpAddr::from([127, 0, 0, 1])),
+            name: c.name.clone(),
+            image: resolved.clone(),
+            command: c.command.clone().unwrap_or_default(),
+            args: c.args.clone().unwrap_or_default(),
+            env,
+            files,
+        };
+        let runtime = self.shared.runtime.clone();
+        if let Some(old) = self.slot(init, index).id.clone() {
+            let previous = runtime.logs(&old);
+            runtime.remove_container(&old);
+            self.slot_mut(init, index).previous_logs = previous;
+        }
+        let id = runtime.create_container(config);
+        self.event(
+            &cref,
+            EventType::Normal,
+            "Created",
+            &format!("Created container: {}", c.name),
+        )
+        .await;
+        let _ = runtime.start_container(&id).await;
+        {
+            let slot = self.slot_mut(init, index);
+            if restarting {
+                slot.restart_count += 1;
+            }
+            slot.id = Some(id.clone());
+            slot.image_ref = Some(resolved);
+            slot.backoff_until = None;
+            slot.probes = Arc::new(ProbeResults::default());
+        }
+        match runtime.state(&id) {
+            Some(ProcessState::StartFailed { message, .. }) => {
+                self.event(
+                    &cref,
+                    EventType::Warning,
+                    "Failed",
+                    &format!("Error: {message}"),
+                )
+                .await;
+                // observe_exits turns it into a StartError termination on the next pass.
+                self.slot_mut(init, index).state = RuntimeState::Running {
+                    started_at: now.timestamp(),
+                };
+                self.observe_exits(
+                    &pod.spec
+                        .as_ref()
+                        .and_then(|s| s.restart_policy.clone())
+                        .unwrap_or_else(|| "Always".into()),
+                    init,
+                );
+                return;
+            }
+            _ => {
+                self.slot_mut(init, index).state = RuntimeState::Running {
+                    started_at: now.timestamp(),
+                };
+            }
+        }
+        self.event(
+            &cref,
+            EventType::Normal,
+            "Started",
+            &format!("Started container {}", c.name),
+        )
+        .await;
+        self.start_probes(pod, c, init, index, &id);
+    }
+
+    async fn ensure_image(
+        &mut self,
+        _pod: &Pod,
+        c: &Container,
+        init: bool,
+        index: usize,
+        cref: &ObjectReference,
+        image: &str,
+    ) -> Option<Image> {
+        let now = self.shared.clock.now();
+        let runtime = self.shared.runtime.clone();
+        let policy = c
+            .image_pull_policy
+            .clone()
+            .unwrap_or_else(|| crate::apiserver::strategy::default_pull_policy(image).into());
+        if let Err(ImageError::InvalidName(message)) = super::runtime::catalog::normalize(image) {
+            self.event(cref, EventType::Warning, "InspectFailed", &message)
+                .await;
+            self.event(
+                cref,
+                EventType::Warning,
+                "Failed",
+                "Error: InvalidImageName",
+            )
+            .await;
+            self.slot_mut(init, index).state = RuntimeState::Waiting {
+                reason: status::REASON_INVALID_IMAGE_NAME.into(),
+                message: Some(message),
+            };
+            return None;
+        }
+        let local = runtime.local_image(image);
+        if policy != "Always" {
+            if let Some(found) = local {
+                self.event(
+                    cref,
+                    EventType::Normal,
+                    "Pulled",
+                    &format!("Container image \"{image}\" already present on machine"),
+                )
+                .await;
+                return Some(found);
+            }
+            if policy == "Never" {
+                let message =
+                    format!("Container image \"{image}\" is not present with pull policy of Never");
+                self.event(cref, EventType::Warning, "ErrImageNeverPull", &message)
+                    .await;
+                self.event(
+                    cref,
+                    EventType::Warning,
+                    "Failed",
+                    "Error: ErrImageNeverPull",
+                )
+                .await;
+                self.slot_mut(init, index).state = RuntimeState::Waiting {
+                    reason: status::REASON_ERR_IMAGE_NEVER_PULL.into(),
+                    message: Some(message),
+                };
+                return None;
+            }
+        }
+        if let Some((until, _)) = self.slot(init, index).image_backoff {
+            if until > now {
+                let last = match &self.slot(init, index).state {
+                    RuntimeState::Waiting { message, .. } => message.clone().unwrap_or_default(),
+                    _ => String::new(),
+                };
+                let detail = last
+                    .trim_start_matches("Back-off pulling image")
+                    .to_string();
+                let message = if last.starts_with("Back-off") {
+                    last.clone()
+                } else {
+                    format!("Back-off pulling image \"{image}\": ErrImagePull: {detail}")
+                };
+                self.event(
+                    cref,
+                    EventType::Normal,
+                    "BackOff",
+                    &format!("Back-off pulling image \"{image}\""),
+                )
+                .await;
+                self.event(
+                    cref,
+                    EventType::Warning,
+                    "Failed",
+                    "Error: ImagePullBackOff",
+                )
+                .await;
+                self.slot_mut(init, index).state = RuntimeState::Waiting {
+                    reason: status::REASON_IMAGE_PULL_BACK_OFF.into(),
+                    message: Some(message),
+                };
+                self.wake_at(until);
+                return None;
+            }
+        }
+        self.event(
+            cref,
+            EventType::Normal,
+            "Pulling",
+            &format!("Pulling image \"{image}\""),
+        )
+        .await;
+        let started = self.shared.clock.now();
+        match runtime.pull_image(image).await {
+            Ok(pulled) => {
+                let took = (self.shared.clock.now() - started)
+                    .to_std()
+                    .unwrap_or_default();
+                let d = go_duration(took);
+                self.event(cref, EventType::Normal, "Pulled", &format!("Successfully pulled image \"{image}\" in {d} ({d} including waiting). Image size: {} bytes.", pulled.size)).await;
+                self.slot_mut(init, index).image_backoff = None;
+                Some(pulled)
+            }
+            Err(e) => {
+                let message = e.to_string();
+                self.event(
+                    cref,
+                    EventType::Warning,
+                    "Failed",
+                    &format!("Failed to pull image \"{image}\": {message}"),
+                )
+                .await;
+                self.event(cref, EventType::Warning, "Failed", "Error: ErrImagePull")
+                    .await;
+                let now = self.shared.clock.now();
+                let slot = self.slot_mut(init, index);
+                let next = match slot.image_backoff {
+                    Some((_, d)) => (d * 2).min(BACKOFF_MAX),
+                    None => BACKOFF_INITIAL,
+                };
+                slot.image_backoff = Some((
+                    now + chrono::Duration::from_std(next).unwrap_or_default(),
+                    next,
+                ));
+                slot.state = RuntimeState::Waiting {
+                    reason: status::REASON_ERR_IMAGE_PULL.into(),
+                    message: Some(message),
+                };
+                let until = now + chrono::Duration::from_std(next).unwrap_or_default();
+                self.wake_at(until);
+                None
+            }
+        }
+    }
+
+    fn slot(&self, init: bool, index: usize) -> &ContainerSlot {
+        if init {
+            &self.init[index]
+        } else {
+            &self.app[index]
+        }
+    }
+
+    fn slot_mut(&mut self, init: bool, index: usize) -> &mut ContainerSlot {
+        if init {
+            &mut self.init[index]
+        } else {
+            &mut self.app[index]
+        }
+    }
+
+    fn start_probes(&mut self, pod: &Pod, c: &Container, init: bool, index: usize, id: &str) {
+        let stop = tokio_util::sync::CancellationToken::new();
+        let slot = self.slot_mut(init, index);
+        if let Some(old) = slot.probe_stop.replace(stop.clone()) {
+            old.cancel();
+        }
+        let results = slot.probes.clone();
+        if c.startup_probe.is_none() {
+            results.started.store(true, Ordering::Relaxed);
+        }
+        if c.readiness_probe.is_none() {
+            results.ready.store(true, Ordering::Relaxed);
+        }
+        let ip = self.ip.unwrap_or(IpAddr::from([127, 0, 0, 1]));
+        let ctx = ProbeCtx {
+            shared: self.shared.clone(),
+            pod_ref: Self::container_ref(pod, &c.name, init),
+            container: c.clone(),
+            id: id.to_string(),
+            ip,
+            results,
+            notify: self.probe_tx.clone(),
+            stop,
+        };
+        let ctx = Arc::new(ctx);
+        for kind in [
+            ProbeKind::Startup,
+            ProbeKind::Liveness,
+            ProbeKind::Readiness,
+        ] {
+            let probe = match kind {
+                ProbeKind::Startup => c.startup_probe.clone(),
+                ProbeKind::Liveness => c.liveness_probe.clone(),
+                ProbeKind::Readiness => c.readiness_probe.clone(),
+            };
+            if let Some(probe) = probe {
+                tokio::spawn(probe_loop(ctx.clone(), kind, probe));
+            }
+        }
+    }
+
+    async fn kill_for_probe(&mut self, pod: &Pod, container: &str, id: &str, probe: &'static str) {
+        let Some(slot) = self
+            .app
+            .iter()
+            .chain(self.init.iter())
+            .find(|s| s.name == container && s.id.as_deref() == Some(id))
+        else {
+            return;
+        };
+        if !slot.running() {
+            return;
+        }
+        let init = self.init.iter().any(|s| s.name == container);
+        let cref = Self::container_ref(pod, container, init);
+        self.event(
+            &cref,
+            EventType::Normal,
+            "Killing",
+            &format!("Container {container} failed {probe} probe, will be restarted"),
+        )
+        .await;
+        let grace = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.termination_grace_period_seconds)
+            .unwrap_or(30)
+            .max(0) as u64;
+        self.shared
+            .runtime
+            .stop_container(id, Duration::from_secs(grace))
+            .await;
+    }
+
+    async fn kill_all(&mut self, pod: Option<&Pod>, grace: Duration) {
+        let runtime = self.shared.runtime.clone();
+        let mut stops = Vec::new();
+        for slot in self.app.iter_mut().chain(self.init.iter_mut()) {
+            if let Some(stop) = slot.probe_stop.take() {
+                stop.cancel();
+            }
+            if let (true, Some(id)) = (slot.running(), slot.id.clone()) {
+                if let Some(pod) = pod {
+                    let init = false;
+                    let cref = Self::container_ref(pod, &slot.name, init);
+                    self.shared
+                        .recorder
+                        .record(
+                            &cref,
+                            EventType::Normal,
+                            "Killing",
+                            "",
+                            &format!("Stopping container {}", slot.name),
+                        )
+                        .await;
+                }
+                let rt = runtime.clone();
+                stops.push(async move { rt.stop_container(&id, grace).await });
+            }
+        }
+        futures::future::join_all(stops).await;
+        let policy_never = "Never";
+        self.observe_exits(policy_never, true);
+        self.observe_exits(policy_never, false);
+    }
+
+    fn cleanup(&mut self) {
+        for slot in self.app.iter().chain(self.init.iter()) {
+            if let Some(id) = &slot.id {
+                self.shared.runtime.remove_container(id);
+            }
+        }
+        self.shared.forget_logs(&self.uid);
+    }
+
+    /// Graceful termination: stop every container within the grace period, report, then remove
+    /// the pod from the API for good.
+    async fn terminate(&mut self, pod: &Pod) {
+        let grace = pod
+            .metadata
+            .deletion_grace_period_seconds
+            .or_else(|| {
+                pod.spec
+                    .as_ref()
+                    .and_then(|s| s.termination_grace_period_seconds)
+            })
+            .unwrap_or(30)
+            .max(0) as u64;
+        self.kill_all(Some(pod), Duration::from_secs(grace)).await;
+        self.report(pod).await;
+        let ns = pod.metadata.namespace.clone().unwrap_or_default();
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let api: Api<Pod> = Api::namespaced(self.shared.client.clone(), &ns);
+        let params = DeleteParams {
+            grace_period_seconds: Some(0),
+            preconditions: Some(Preconditions {
+                uid: Some(self.uid.clone()),
+                resource_version: None,
+            }),
+            ..Default::default()
+        };
+        if let Err(e) = api.delete(&name, &params).await {
+            tracing::debug!(pod = %name, cause = %e, "final delete failed");
+        }
+        self.cleanup();
+    }
+
+    async fn report(&mut self, pod: &Pod) {
+        self.shared
+            .remember_logs(&self.uid, pod, &self.app, &self.init);
+        let init: Vec<ContainerInfo> = self.init.iter().map(ContainerSlot::info).collect();
+        let app: Vec<ContainerInfo> = self.app.iter().map(ContainerSlot::info).collect();
+        let obs = PodObservation {
+            pod,
+            init_containers: init,
+            containers: app,
+            sandbox_ready: self.ip.is_some(),
+            pod_ip: self.ip.map(|ip| ip.to_string()),
+            host_ip: Some(self.shared.config.node_ip.to_string()),
+            start_time: self.start_time,
+            now: self.shared.clock.now().timestamp(),
+            terminal: self.terminal,
+        };
+        let previous = self.last_status.clone().or_else(|| pod.status.clone());
+        let next = status::pod_status(&obs, previous.as_ref());
+        if previous
+            .as_ref()
+            .is_some_and(|p| !status::status_changed(p, &next))
+        {
+            return;
+        }
+        let ns = pod.metadata.namespace.clone().unwrap_or_default();
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let api: Api<Pod> = Api::namespaced(self.shared.client.clone(), &ns);
+        let patch = json!({"metadata": {"uid": self.uid}, "status": next});
+        match api
+            .patch_status(&name, &PatchParams::default(), &Patch::Merge(patch))
+            .await
+        {
+            Ok(_) => self.last_status = Some(next),
+            Err(e) => tracing::debug!(pod = %name, cause = %e, "cannot report pod status"),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ProbeKind {
+    Startup,
+    Liveness,
+    Readiness,
+}
+
+impl ProbeKind {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Startup => "startup",
+            Self::Liveness => "liveness",
+            Self::Readiness => "readiness",
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            Self::Startup => "Startup",
+            Self::Liveness => "Liveness",
+            Self::Readiness => "Readiness",
+        }
+    }
+}
+
+struct ProbeCtx {
+    shared: Arc<Shared>,
+    pod_ref: ObjectReference,
+    container: Container,
+    id: String,
+    ip: IpAddr,
+    results: Arc<ProbeResults>,
+    notify: mpsc::UnboundedSender<ProbeNotice>,
+    stop: tokio_util::sync::CancellationToken,
+}
+
+fn port_of(c: &Container, port: &IntOrString) -> Option<u16> {
+    match port {
+        IntOrString::Int(n) => u16::try_from(*n).ok(),
+        IntOrString::String(name) => c
+            .ports
+            .iter()
+            .flatten()
+            .find(|p| p.name.as_deref() == Some(name.as_str()))
+            .and_then(|p| u16::try_from(p.container_port).ok())
+            .or_else(|| name.parse().ok()),
+    }
+}
+
+/// One probe attempt: Ok(()) on success, Err(detail) on failure.
+async fn probe_once(ctx: &ProbeCtx, probe: &Probe) -> Result<(), String> {
+    let timeout = Duration::from_secs(probe.timeout_seconds.unwrap_or(1).max(1) as u64);
+    let clock = &ctx.shared.clock;
+    if let Some(http) = &probe.http_get {
+        let port = port_of(&ctx.container, &http.port).ok_or_else(|| "invalid port".to_string())?;
+        let host = http
+            .host
+            .clone()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| ctx.ip.to_string());
+        let path = http.path.clone().unwrap_or_else(|| "/".into());
+        let url = format!("http://{host}:{port}{path}");
+        let attempt = async {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut s = tokio::net::TcpStream::connect((host.as_str(), port))
+                .await
+                .map_err(|e| {
+                    format!(
+                        "Get \"{url}\": dial tcp {host}:{port}: connect: {}",
+                        short_io(&e)
+                    )
+                })?;
+            let mut req = format!("GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: kube-probe/1.33\r\nAccept: */*\r\nConnection: close\r\n");
+            for h in http.http_headers.iter().flatten() {
+                req.push_str(&format!("{}: {}\r\n", h.name, h.value));
+            }
+            req.push_str("\r\n");
+            s.write_all(req.as_bytes())
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut buf = Vec::new();
+            let _ = s.read_to_end(&mut buf).await;
+            let text = String::from_utf8_lossy(&buf);
+            let code: u16 = text
+                .split_whitespace()
+                .nth(1)
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0);
+            if (200..400).contains(&code) {
+                Ok(())
+            } else {
+                Err(format!("HTTP probe failed with statuscode: {code}"))
+            }
+        };
+        return match clock.timeout(timeout, attempt).await {
+            Ok(r) => r,
+            Err(_) => Err(format!("Get \"{url}\": context deadline exceeded (Client.Timeout exceeded while awaiting headers)")),
+        };
+    }
+    if let Some(tcp) = &probe.tcp_socket {
+        let port = port_of(&ctx.container, &tcp.port).ok_or_else(|| "invalid port".to_string())?;
+        let host = tcp
+            .host
+            .clone()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| ctx.ip.to_string());
+        let attempt = tokio::net::TcpStream::connect((host.as_str(), port));
+        return match clock.timeout(timeout, attempt).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(format!("dial tcp {host}:{port}: connect: {}", short_io(&e))),
+            Err(_) => Err(format!("dial tcp {host}:{port}: i/o timeout")),
+        };
+    }
+    if let Some(exec) = &probe.exec {
+        let argv = exec.command.clone().unwrap_or_default();
+        return match clock
+            .timeout(timeout, ctx.shared.runtime.exec(&ctx.id, &argv))
+            .await
+        {
+            Ok(Ok((0, _))) => Ok(()),
+            Ok(Ok((_, out))) => Err(String::from_utf8_lossy(&out).trim_end().to_string()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("command \"{}\" timed out", argv.join(" "))),
+        };
+    }
+    Ok(())
+}
+
+fn short_io(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// A prober worker: one per (container instance, probe kind).
+async fn probe_loop(ctx: Arc<ProbeCtx>, kind: ProbeKind, probe: Probe) {
+    let clock = ctx.shared.clock.clone();
+    let period = Duration::from_secs(probe.period_seconds.unwrap_or(10).max(1) as u64);
+    let success_threshold = probe.success_threshold.unwrap_or(1).max(1) as u32;
+    let failure_threshold = probe.failure_threshold.unwrap_or(3).max(1) as u32;
+    let initial = Duration::from_secs(probe.initial_delay_seconds.unwrap_or(0).max(0) as u64);
+    tokio::select! {
+        _ = ctx.stop.cancelled() => return,
+        _ = clock.sleep(initial) => {}
+    }
+    let (mut successes, mut failures) = (0u32, 0u32);
+    loop {
+        // Liveness and readiness wait for the container to have started.
+        let started = ctx.results.started.load(Ordering::Relaxed);
+        if kind == ProbeKind::Startup || started {
+            if kind == ProbeKind::Startup && started {
+                return;
+            }
+            match probe_once(&ctx, &probe).await {
+                Ok(()) => {
+                    successes += 1;
+                    failures = 0;
+                    if successes >= success_threshold {
+                        match kind {
+                            ProbeKind::Readiness
+                                if !ctx.results.ready.swap(true, Ordering::Relaxed) =>
+                            {
+                                let _ = ctx.notify.send(ProbeNotice::Changed);
+                            }
+                            ProbeKind::Startup => {
+                                ctx.results.started.store(true, Ordering::Relaxed);
+                                let _ = ctx.notify.send(ProbeNotice::Changed);
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                Err(detail) => {
+                    failures += 1;
+                    successes = 0;
+                    if ctx.stop.is_cancelled() {
+                        return;
+                    }
+                    ctx.shared
+                        .recorder
+                        .record(
+                            &ctx.pod_ref,
+                            EventType::Warning,
+                            "Unhealthy",
+                            "",
+                            &format!("{} probe failed: {detail}", kind.title()),
+                        )
+                        .await;
+                    if failures >= failure_threshold {
+                        match kind {
+                            ProbeKind::Readiness => {
+                                if ctx.results.ready.swap(false, Ordering::Relaxed) {
+                                    let _ = ctx.notify.send(ProbeNotice::Changed);
+                                }
+                            }
+                            ProbeKind::Liveness | ProbeKind::Startup => {
+                                let _ = ctx.notify.send(ProbeNotice::Kill {
+                                    container: ctx.container.name.clone(),
+                                    id: ctx.id.clone(),
+                                    probe: kind.name(),
+                                });
+                                // Probing pauses until the new container exists.
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        tokio::select! {
+            _ = ctx.stop.cancelled() => return,
+            _ = clock.sleep(period) => {}
+        }
+    }
+}

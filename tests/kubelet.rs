@@ -1,0 +1,453 @@
+//! The reference kubelet end to end: real images' behaviour, probes, restarts and back-off,
+//! image pulls, volumes, restart policies and termination, observed only through the API.
+
+mod support;
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Endpoints, Pod, Secret, Service};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::Client;
+use kubespec::cluster::{ClusterConfig, RunningCluster};
+use serde_json::json;
+use support::{events_for, wait_for};
+
+async fn cluster(time_scale: f64, nodes: usize) -> RunningCluster {
+    RunningCluster::start(ClusterConfig {
+        time_scale,
+        nodes,
+        ..ClusterConfig::default()
+    })
+    .await
+    .expect("cluster starts")
+}
+
+async fn create_pod(client: &Client, pod: serde_json::Value) -> Api<Pod> {
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    pods.create(
+        &PostParams::default(),
+        &serde_json::from_value(pod).unwrap(),
+    )
+    .await
+    .unwrap();
+    pods
+}
+
+fn container_status(pod: &Pod) -> serde_json::Value {
+    serde_json::to_value(pod).unwrap()["status"]["containerStatuses"][0].clone()
+}
+
+fn ts(v: &serde_json::Value) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap_or("1970-01-01T00:00:00Z"))
+        .map(|t| t.timestamp())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn agnhost_liveness_fails_its_probe_and_restarts_with_growing_back_off() {
+    let cluster = cluster(20.0, 1).await;
+    let client = cluster.client().unwrap();
+    let pods = create_pod(&client, json!({"metadata": {"name": "liveness-http"}, "spec": {"containers": [{
+        "name": "liveness", "image": "registry.k8s.io/e2e-test-images/agnhost:2.53", "args": ["liveness"],
+        "livenessProbe": {"httpGet": {"path": "/healthz", "port": 8080}, "initialDelaySeconds": 3, "periodSeconds": 3}}]}}))
+    .await;
+    // Record every restart: (terminated at, restarted at), as the pod's status shows them.
+    let mut restarts: Vec<(i64, i64)> = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while restarts.len() < 4 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "4 restarts expected within 60 s; saw {restarts:?}"
+        );
+        let cs = container_status(&pods.get("liveness-http").await.unwrap());
+        let count = cs["restartCount"].as_i64().unwrap_or(0) as usize;
+        if count > restarts.len() && cs["state"]["running"].is_object() {
+            assert_eq!(count, restarts.len() + 1, "a restart went unobserved: {cs}");
+            restarts.push((
+                ts(&cs["lastState"]["terminated"]["finishedAt"]),
+                ts(&cs["state"]["running"]["startedAt"]),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // First restart at once, then 10, 20, 40 s of back-off (±10%, 1 s timestamp precision).
+    let gaps: Vec<i64> = restarts.iter().map(|(end, start)| start - end).collect();
+    assert!(gaps[0] <= 2, "first restart is immediate: {gaps:?}");
+    for (gap, want) in gaps[1..].iter().zip([10i64, 20, 40]) {
+        assert!(
+            (*gap - want).abs() <= (want / 10).max(2),
+            "back-off gaps {gaps:?}, wanted 0, 10, 20, 40"
+        );
+    }
+    let events = events_for(&client, "default", "liveness-http").await;
+    let has = |prefix: &str| events.iter().any(|e| e.starts_with(prefix));
+    assert!(
+        has("Unhealthy: Liveness probe failed: HTTP probe failed with statuscode: 500"),
+        "{events:?}"
+    );
+    assert!(
+        has("Killing: Container liveness failed liveness probe, will be restarted"),
+        "{events:?}"
+    );
+    assert!(
+        has("BackOff: Back-off restarting failed container liveness in pod liveness-http_default("),
+        "{events:?}"
+    );
+    assert!(has("Pulled: "), "{events:?}");
+    assert!(has("Created: Created container: liveness"), "{events:?}");
+    assert!(has("Started: Started container liveness"), "{events:?}");
+    cluster.stop().await;
+}
+
+#[tokio::test]
+async fn the_busybox_liveness_exec_example_restarts_after_about_thirty_seconds() {
+    let cluster = cluster(20.0, 1).await;
+    let client = cluster.client().unwrap();
+    let pods = create_pod(&client, json!({"metadata": {"name": "liveness-exec"}, "spec": {"containers": [{
+        "name": "liveness", "image": "registry.k8s.io/busybox:1.27.2",
+        "args": ["/bin/sh", "-c", "touch /tmp/healthy; sleep 30; rm -f /tmp/healthy; sleep 600"],
+        "livenessProbe": {"exec": {"command": ["cat", "/tmp/healthy"]}, "initialDelaySeconds": 5, "periodSeconds": 5}}]}}))
+    .await;
+    let cs = wait_for("a restart", Duration::from_secs(30), || async {
+        let p = pods.get("liveness-exec").await.unwrap();
+        let cs = container_status(&p);
+        if cs["restartCount"].as_i64().unwrap_or(0) >= 1 {
+            Ok(cs)
+        } else {
+            Err(cs.to_string())
+        }
+    })
+    .await;
+    // The file goes at 30 s; three failed probes 5 s apart get the container killed, and sh
+    // (PID 1 ignores SIGTERM) dies when the 30 s grace period ends.
+    let started = ts(&cs["lastState"]["terminated"]["startedAt"]);
+    let events = Api::<k8s_openapi::api::core::v1::Event>::default_namespaced(client.clone())
+        .list(
+            &kube::api::ListParams::default()
+                .fields("involvedObject.name=liveness-exec,reason=Killing"),
+        )
+        .await
+        .unwrap();
+    let killing = serde_json::to_value(&events.items[0]).unwrap();
+    let decided = ts(&killing["firstTimestamp"]) - started;
+    assert!(
+        (30..=50).contains(&decided),
+        "the liveness probe killed the container {decided} s after it started"
+    );
+    assert_eq!(
+        killing["message"],
+        "Container liveness failed liveness probe, will be restarted"
+    );
+    assert_eq!(cs["lastState"]["terminated"]["exitCode"], 137, "{cs}");
+    let events = events_for(&client, "default", "liveness-exec").await;
+    assert!(events.iter().any(|e| e.starts_with("Unhealthy: Liveness probe failed: cat: can't open '/tmp/healthy': No such file or directory")), "{events:?}");
+    cluster.stop().await;
+}
+
+#[tokio::test]
+async fn a_failing_readiness_probe_keeps_the_pod_out_of_ready_endpoints() {
+    let cluster = cluster(20.0, 1).await;
+    let client = cluster.client().unwrap();
+    let services: Api<Service> = Api::default_namespaced(client.clone());
+    services
+        .create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "web"}, "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}})).unwrap())
+        .await
+        .unwrap();
+    create_pod(&client, json!({"metadata": {"name": "ready", "labels": {"app": "web"}}, "spec": {"containers": [{
+        "name": "nginx", "image": "nginx:1.27", "readinessProbe": {"httpGet": {"path": "/", "port": 80}, "periodSeconds": 2}}]}})).await;
+    create_pod(&client, json!({"metadata": {"name": "unready", "labels": {"app": "web"}}, "spec": {"containers": [{
+        "name": "nginx", "image": "nginx:1.27", "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 2}}]}})).await;
+    let endpoints: Api<Endpoints> = Api::default_namespaced(client.clone());
+    wait_for(
+        "ready in addresses, unready in notReadyAddresses",
+        Duration::from_secs(30),
+        || async {
+            let Some(ep) = endpoints.get_opt("web").await.unwrap() else {
+                return Err("no endpoints".into());
+            };
+            let subsets = serde_json::to_value(&ep.subsets).unwrap();
+            let names = |key: &str| -> Vec<String> {
+                subsets
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|s| s[key].as_array().cloned().unwrap_or_default())
+                    .map(|a| a["targetRef"]["name"].as_str().unwrap_or("").to_string())
+                    .collect()
+            };
+            if names("addresses") == ["ready"] && names("notReadyAddresses") == ["unready"] {
+                Ok(())
+            } else {
+                Err(subsets.to_string())
+            }
+        },
+    )
+    .await;
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    let unready = serde_json::to_value(pods.get("unready").await.unwrap()).unwrap();
+    let ready_cond = unready["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Ready")
+        .unwrap()
+        .clone();
+    assert_eq!(ready_cond["status"], "False");
+    assert_eq!(ready_cond["reason"], "ContainersNotReady");
+    assert_eq!(
+        ready_cond["message"],
+        "containers with unready status: [nginx]"
+    );
+    assert_eq!(unready["status"]["phase"], "Running");
+    cluster.stop().await;
+}
+
+#[tokio::test]
+async fn a_nonexistent_image_backs_off_and_recovers_once_fixed() {
+    let cluster = cluster(20.0, 1).await;
+    let client = cluster.client().unwrap();
+    let pods = create_pod(&client, json!({"metadata": {"name": "typo"}, "spec": {"containers": [{"name": "app", "image": "nginx:no-such-tag"}]}})).await;
+    wait_for("ImagePullBackOff", Duration::from_secs(30), || async {
+        let cs = container_status(&pods.get("typo").await.unwrap());
+        if cs["state"]["waiting"]["reason"] == "ImagePullBackOff" {
+            Ok(())
+        } else {
+            Err(cs.to_string())
+        }
+    })
+    .await;
+    let events = events_for(&client, "default", "typo").await;
+    let has = |s: &str| events.iter().any(|e| e.starts_with(s));
+    assert!(
+        has("Failed: Failed to pull image \"nginx:no-such-tag\": rpc error: code = NotFound"),
+        "{events:?}"
+    );
+    assert!(has("Failed: Error: ErrImagePull"), "{events:?}");
+    assert!(
+        has("BackOff: Back-off pulling image \"nginx:no-such-tag\""),
+        "{events:?}"
+    );
+    assert!(has("Failed: Error: ImagePullBackOff"), "{events:?}");
+    pods.patch(
+        "typo",
+        &PatchParams::default(),
+        &Patch::Strategic(
+            json!({"spec": {"containers": [{"name": "app", "image": "nginx:1.27"}]}}),
+        ),
+    )
+    .await
+    .unwrap();
+    wait_for(
+        "the fixed image to run",
+        Duration::from_secs(60),
+        || async {
+            let cs = container_status(&pods.get("typo").await.unwrap());
+            if cs["state"]["running"].is_object() {
+                Ok(())
+            } else {
+                Err(cs.to_string())
+            }
+        },
+    )
+    .await;
+    cluster.stop().await;
+}
+
+#[tokio::test]
+async fn a_missing_secret_volume_holds_the_pod_until_the_secret_exists() {
+    let cluster = cluster(20.0, 1).await;
+    let client = cluster.client().unwrap();
+    let pods = create_pod(&client, json!({"metadata": {"name": "needs-secret"}, "spec": {
+        "volumes": [{"name": "creds", "secret": {"secretName": "creds"}}],
+        "containers": [{"name": "app", "image": "busybox:1.36", "command": ["sh", "-c", "cat /etc/creds/token; sleep 3600"],
+            "volumeMounts": [{"name": "creds", "mountPath": "/etc/creds"}]}]}}))
+    .await;
+    wait_for("FailedMount", Duration::from_secs(30), || async {
+        let events = events_for(&client, "default", "needs-secret").await;
+        let want = "FailedMount: MountVolume.SetUp failed for volume \"creds\" : secret \"creds\" not found";
+        if events.iter().any(|e| e.starts_with(want)) { Ok(()) } else { Err(format!("{events:?}")) }
+    })
+    .await;
+    let cs = container_status(&pods.get("needs-secret").await.unwrap());
+    assert_eq!(
+        cs["state"]["waiting"]["reason"], "ContainerCreating",
+        "{cs}"
+    );
+    Api::<Secret>::default_namespaced(client.clone())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(
+                json!({"metadata": {"name": "creds"}, "stringData": {"token": "s3cret"}}),
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    wait_for("the pod to run", Duration::from_secs(30), || async {
+        let cs = container_status(&pods.get("needs-secret").await.unwrap());
+        if cs["state"]["running"].is_object() {
+            Ok(())
+        } else {
+            Err(cs.to_string())
+        }
+    })
+    .await;
+    cluster.stop().await;
+}
+
+#[tokio::test]
+async fn restart_policies_decide_succeeded_and_failed() {
+    let cluster = cluster(20.0, 1).await;
+    let client = cluster.client().unwrap();
+    let pods = create_pod(&client, json!({"metadata": {"name": "fails"}, "spec": {"restartPolicy": "Never",
+        "containers": [{"name": "app", "image": "busybox:1.36", "command": ["sh", "-c", "exit 1"]}]}})).await;
+    create_pod(&client, json!({"metadata": {"name": "succeeds"}, "spec": {"restartPolicy": "OnFailure",
+        "containers": [{"name": "app", "image": "busybox:1.36", "command": ["sh", "-c", "echo done; exit 0"]}]}})).await;
+    for (name, phase, reason, code) in [
+        ("fails", "Failed", "Error", 1),
+        ("succeeds", "Succeeded", "Completed", 0),
+    ] {
+        let pod = wait_for(
+            &format!("{name} {phase}"),
+            Duration::from_secs(30),
+            || async {
+                let p = serde_json::to_value(pods.get(name).await.unwrap()).unwrap();
+                if p["status"]["phase"] == phase {
+                    Ok(p)
+                } else {
+                    Err(p["status"].to_string())
+                }
+            },
+        )
+        .await;
+        let t = &pod["status"]["containerStatuses"][0]["state"]["terminated"];
+        assert_eq!(
+            (t["reason"].as_str(), t["exitCode"].as_i64()),
+            (Some(reason), Some(code)),
+            "{pod}"
+        );
+        assert_eq!(pod["status"]["containerStatuses"][0]["restartCount"], 0);
+    }
+    cluster.stop().await;
+}
+
+#[tokio::test]
+async fn a_deleted_pod_terminates_within_its_grace_period() {
+    let cluster = cluster(20.0, 1).await;
+    let client = cluster.client().unwrap();
+    let pods = create_pod(&client, json!({"metadata": {"name": "stubborn"}, "spec": {"terminationGracePeriodSeconds": 10,
+        "containers": [{"name": "app", "image": "busybox:1.36", "command": ["sh", "-c", "sleep 3600"]}]}})).await;
+    wait_for("running", Duration::from_secs(30), || async {
+        let cs = container_status(&pods.get("stubborn").await.unwrap());
+        if cs["state"]["running"].is_object() {
+            Ok(())
+        } else {
+            Err(cs.to_string())
+        }
+    })
+    .await;
+    let clock = cluster.clock().clone();
+    let asked = clock.now();
+    pods.delete("stubborn", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_for("the pod gone", Duration::from_secs(30), || async {
+        if pods.get_opt("stubborn").await.unwrap().is_none() {
+            Ok(())
+        } else {
+            Err("still there".into())
+        }
+    })
+    .await;
+    let took = (clock.now() - asked).num_milliseconds() as f64 / 1000.0;
+    // sh ignores SIGTERM, so it is killed when the 10 s grace period ends.
+    assert!(
+        (9.0..=14.0).contains(&took),
+        "termination took {took:.1} cluster seconds"
+    );
+    let events = events_for(&client, "default", "stubborn").await;
+    assert!(
+        events.contains(&"Killing: Stopping container app".to_string()),
+        "{events:?}"
+    );
+    cluster.stop().await;
+}
+
+#[tokio::test]
+async fn a_silent_kubelet_loses_its_node_and_its_pods_move() {
+    let cluster = cluster(100.0, 2).await;
+    let client = cluster.client().unwrap();
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::default_namespaced(client.clone());
+    let mut d = support::deployment("web", 2, "nginx:1.27");
+    d.spec
+        .as_mut()
+        .unwrap()
+        .template
+        .spec
+        .as_mut()
+        .unwrap()
+        .node_selector = None;
+    deployments
+        .create(&PostParams::default(), &d)
+        .await
+        .unwrap();
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    let running_on = |node: &'static str| {
+        let pods = pods.clone();
+        move || {
+            let pods = pods.clone();
+            async move {
+                let list = pods.list(&Default::default()).await.unwrap().items;
+                let n = list
+                    .iter()
+                    .filter(|p| p.metadata.deletion_timestamp.is_none())
+                    .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node))
+                    .filter(|p| {
+                        p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+                    })
+                    .count();
+                Ok::<usize, String>(n)
+            }
+        }
+    };
+    wait_for("2 running pods", Duration::from_secs(30), || async {
+        let total = running_on("node-1")().await? + running_on("node-2")().await?;
+        if total == 2 {
+            Ok(())
+        } else {
+            Err(format!("{total}"))
+        }
+    })
+    .await;
+    cluster.kubelets()[0].set_silent(true);
+    wait_for(
+        "both pods running on node-2",
+        Duration::from_secs(60),
+        || async {
+            let n = running_on("node-2")().await?;
+            if n == 2 {
+                Ok(())
+            } else {
+                Err(format!("{n} on node-2"))
+            }
+        },
+    )
+    .await;
+    let node = serde_json::to_value(
+        Api::<k8s_openapi::api::core::v1::Node>::all(client.clone())
+            .get("node-1")
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let ready = node["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Ready")
+        .unwrap()
+        .clone();
+    assert_eq!(ready["status"], "Unknown");
+    cluster.stop().await;
+}
