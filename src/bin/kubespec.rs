@@ -98,9 +98,10 @@ struct KubeletArgs {
     /// Memory capacity.
     #[arg(long, default_value = "8Gi")]
     memory: String,
-    /// Second octet of this node's pod IPs (127.<N>.x.y); give each node its own.
-    #[arg(long, default_value_t = 10)]
-    pod_cidr_octet: u8,
+    /// Pod IP range of this node as `127.A.B` (pod IPs are 127.A.B.x and onwards); random if
+    /// not given.
+    #[arg(long, value_parser = parse_pod_cidr)]
+    pod_cidr: Option<[u8; 3]>,
 }
 
 #[derive(Args, Debug)]
@@ -129,6 +130,17 @@ fn parse_time_scale(s: &str) -> Result<f64, String> {
         ));
     }
     Ok(v)
+}
+
+fn parse_pod_cidr(s: &str) -> Result<[u8; 3], String> {
+    let parts: Vec<&str> = s.split('.').collect();
+    let octets: Option<Vec<u8>> = parts.iter().map(|p| p.parse().ok()).collect();
+    match octets.as_deref() {
+        Some([127, a, b]) => Ok([127, *a, *b]),
+        _ => Err(format!(
+            "{s:?} is not a loopback prefix of the form 127.A.B (e.g. 127.42.0)"
+        )),
+    }
 }
 
 fn check_loopback(ip: IpAddr) -> anyhow::Result<()> {
@@ -258,11 +270,13 @@ async fn component_scheduler(args: ClientArgs) -> anyhow::Result<()> {
 
 async fn component_kubelet(args: KubeletArgs) -> anyhow::Result<()> {
     let client = client_from(&args.client).await?;
-    let mut config = kubespec::kubelet::KubeletConfig::new(&args.node_name, 0);
+    let mut config = kubespec::kubelet::KubeletConfig::new(&args.node_name);
     config.register_node = args.register_node;
     config.cpu = args.cpu;
     config.memory = args.memory;
-    config.pod_cidr = [127, args.pod_cidr_octet];
+    if let Some(cidr) = args.pod_cidr {
+        config.pod_cidr = cidr;
+    }
     println!("kubespec kubelet for node {} starting", args.node_name);
     kubespec::kubelet::run(
         client,

@@ -232,10 +232,7 @@ impl RunningCluster {
         let mut tasks = vec![task];
         let mut kubelets = Vec::new();
         for i in 0..config.nodes {
-            let mut kc = crate::kubelet::KubeletConfig::new(
-                &format!("node-{}", i + 1),
-                u8::try_from(i).unwrap_or(u8::MAX),
-            );
+            let mut kc = crate::kubelet::KubeletConfig::new(&format!("node-{}", i + 1));
             kc.cpu = config.node_cpu.clone();
             kc.memory = config.node_memory.clone();
             let (handle, task) =

@@ -49,8 +49,10 @@ pub struct KubeletConfig {
     pub max_pods: i64,
     /// The node's InternalIP (loopback).
     pub node_ip: IpAddr,
-    /// The first two octets of this node's pod IPs (`[127, 11]` -> 127.11.x.y).
-    pub pod_cidr: [u8; 2],
+    /// The first three octets of this node's pod IPs (`[127, 42, 7]` -> 127.42.7.x, continuing
+    /// into the following third octets). Random by default, so that clusters sharing one
+    /// machine's loopback range do not hand out the same pod IPs.
+    pub pod_cidr: [u8; 3],
     /// How often node status is checked (10 s).
     pub status_update_frequency: Duration,
     /// How often node status is posted even without change (5 min).
@@ -64,8 +66,10 @@ pub struct KubeletConfig {
 }
 
 impl KubeletConfig {
-    /// A node named `name`, the `index`-th of its cluster (which picks its pod IP range).
-    pub fn new(name: &str, index: u8) -> Self {
+    /// A node named `name`.
+    pub fn new(name: &str) -> Self {
+        use rand::Rng;
+        let mut rng = rand::rng();
         Self {
             node_name: name.to_string(),
             register_node: true,
@@ -73,7 +77,7 @@ impl KubeletConfig {
             memory: "8Gi".into(),
             max_pods: 110,
             node_ip: IpAddr::from([127, 0, 0, 1]),
-            pod_cidr: [127, 10u8.saturating_add(index)],
+            pod_cidr: [127, rng.random_range(10..=250), rng.random_range(0..=200)],
             status_update_frequency: Duration::from_secs(10),
             status_report_frequency: Duration::from_secs(300),
             lease_duration_seconds: 40,
@@ -107,8 +111,9 @@ impl Shared {
         while *next % 256 == 0 || *next % 256 == 255 {
             *next = next.wrapping_add(1);
         }
-        let [a, b] = self.config.pod_cidr;
-        IpAddr::from([a, b, ((*next >> 8) & 0xff) as u8, (*next & 0xff) as u8])
+        let [a, b, c] = self.config.pod_cidr;
+        let third = c.wrapping_add(((*next >> 8) & 0xff) as u8);
+        IpAddr::from([a, b, third, (*next & 0xff) as u8])
     }
 
     fn remember_logs(

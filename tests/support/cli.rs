@@ -31,11 +31,19 @@ pub struct Up {
 }
 
 impl Up {
+    /// `kubespec up` with no nodes (the control plane alone).
     pub fn start() -> Self {
+        Self::start_with(&["--nodes", "0"])
+    }
+
+    /// `kubespec up` with extra flags.
+    pub fn start_with(flags: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let kubeconfig = dir.path().join("kubeconfig");
         let mut child = Command::new(assert_cmd::cargo::cargo_bin!("kubespec"))
-            .args(["up", "--port", "0", "--nodes", "0", "--write-kubeconfig"])
+            .args(["up", "--port", "0"])
+            .args(flags)
+            .arg("--write-kubeconfig")
             .arg(&kubeconfig)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

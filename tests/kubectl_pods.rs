@@ -1,0 +1,138 @@
+//! Real kubectl (1.27 and 1.33) reading pods that the reference kubelet runs: `get pods`
+//! READY/STATUS/RESTARTS, `logs` and `logs --previous`, `describe pod`.
+
+mod support;
+
+use support::cli::{Kubectl, Up};
+
+const PODS: &str = "apiVersion: v1
+kind: Pod
+metadata: {name: web}
+spec:
+  containers:
+  - {name: nginx, image: nginx:1.27}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: crasher}
+spec:
+  containers:
+  - name: app
+    image: busybox:1.36
+    command: [sh, -c, 'echo starting up; exit 1']
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: typo}
+spec:
+  containers:
+  - {name: app, image: nginx:no-such-tag}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: done}
+spec:
+  restartPolicy: Never
+  containers:
+  - {name: app, image: busybox:1.36, command: [sh, -c, 'echo all good']}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: broken}
+spec:
+  restartPolicy: Never
+  containers:
+  - {name: app, image: busybox:1.36, command: [sh, -c, 'echo oops; exit 3']}
+";
+
+fn row(k: &Kubectl, pod: &str) -> Vec<String> {
+    k.ok(&["get", "pod", pod, "--no-headers"])
+        .split_whitespace()
+        .map(String::from)
+        .collect()
+}
+
+fn pods_story(version: &str) {
+    // 20x: back-offs of tens of seconds pass in about a second.
+    let up = Up::start_with(&["--nodes", "1", "--time-scale", "20"]);
+    let k = Kubectl::new(version, &up);
+    let file = k.file("pods.yaml", PODS);
+    k.ok(&["apply", "-f", &file]);
+
+    let wait_row = |pod: &str, ready: &str, status: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let r = row(&k, pod);
+            if r.get(1).map(String::as_str) == Some(ready)
+                && r.get(2).map(String::as_str) == Some(status)
+            {
+                return r;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "pod {pod}: wanted READY {ready} STATUS {status}, got {r:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    assert_eq!(wait_row("web", "1/1", "Running")[3], "0");
+    let crash = wait_row("crasher", "0/1", "CrashLoopBackOff");
+    assert!(
+        crash[3].parse::<u32>().unwrap_or(0) >= 1,
+        "RESTARTS climbs: {crash:?}"
+    );
+    wait_row("typo", "0/1", "ImagePullBackOff");
+    wait_row("done", "0/1", "Completed");
+    wait_row("broken", "0/1", "Error");
+
+    // logs, and --previous after a restart.
+    assert_eq!(k.ok(&["logs", "done"]), "all good\n");
+    assert_eq!(k.ok(&["logs", "crasher", "--previous"]), "starting up\n");
+    let missing = k.run(&["logs", "typo"]);
+    assert!(!missing.ok);
+    assert_eq!(
+        missing.stderr.trim(),
+        "Error from server (BadRequest): container \"app\" in pod \"typo\" is waiting to start: ImagePullBackOff"
+    );
+
+    // describe pod shows the container's state, restarts and the kubelet's events.
+    let describe = k.ok(&["describe", "pod", "crasher"]);
+    for expected in [
+        "State:          Waiting",
+        "Reason:       CrashLoopBackOff",
+        "Last State:     Terminated",
+        "Exit Code:    1",
+        "Restart Count:  ",
+        "kubelet            Started container app",
+        "Back-off restarting failed container app in pod crasher_default(",
+    ] {
+        assert!(
+            describe.contains(expected),
+            "describe pod lacks {expected:?}:\n{describe}"
+        );
+    }
+    let describe = k.ok(&["describe", "pod", "web"]);
+    for expected in [
+        "Status:           Running",
+        "State:          Running",
+        "Ready:          True",
+        "Node:             node-1/127.0.0.1",
+        "default-scheduler  Successfully assigned default/web to node-1",
+        "kubelet            Created container: nginx",
+    ] {
+        assert!(
+            describe.contains(expected),
+            "describe pod lacks {expected:?}:\n{describe}"
+        );
+    }
+}
+
+#[test]
+fn kubectl_1_27_reads_pods_the_kubelet_runs() {
+    pods_story("1.27");
+}
+
+#[test]
+fn kubectl_1_33_reads_pods_the_kubelet_runs() {
+    pods_story("1.33");
+}
