@@ -10,6 +10,8 @@
 //! - [`controllers`]: the controller-manager's control loops, on informers and work queues.
 //! - [`scheduler`]: filter/score plugins and the binding loop.
 //! - [`leader`]: Lease-based leader election for controller-manager and scheduler replicas.
+//! - [`kubelet`]: the node agent: node status and Lease, pod workers, probes, volumes, and a
+//!   simulated container runtime that models real images.
 //! - [`events`]: Event recorders (core/v1 and events.k8s.io/v1) as upstream components use them.
 //! - [`labels`]: label selector matching shared by admission and the controllers.
 //! - [`bench`]: load generators behind `kubespec bench`.

@@ -451,3 +451,89 @@ async fn a_silent_kubelet_loses_its_node_and_its_pods_move() {
     assert_eq!(ready["status"], "Unknown");
     cluster.stop().await;
 }
+
+#[tokio::test]
+async fn init_containers_run_first_and_a_failing_one_holds_or_fails_the_pod() {
+    let cluster = cluster(20.0, 1).await;
+    let client = cluster.client().unwrap();
+    let pods = create_pod(&client, json!({"metadata": {"name": "ordered"}, "spec": {
+        "initContainers": [{"name": "setup", "image": "busybox:1.36", "command": ["sh", "-c", "echo preparing; sleep 5"]}],
+        "containers": [{"name": "app", "image": "busybox:1.36", "command": ["sh", "-c", "sleep 3600"]}]}}))
+    .await;
+    let pod = wait_for(
+        "the app container running after setup completed",
+        Duration::from_secs(30),
+        || async {
+            let p = serde_json::to_value(pods.get("ordered").await.unwrap()).unwrap();
+            if p["status"]["containerStatuses"][0]["state"]["running"].is_object() {
+                Ok(p)
+            } else {
+                Err(p["status"].to_string())
+            }
+        },
+    )
+    .await;
+    let init = &pod["status"]["initContainerStatuses"][0];
+    assert_eq!(init["state"]["terminated"]["reason"], "Completed", "{pod}");
+    assert!(
+        ts(&pod["status"]["containerStatuses"][0]["state"]["running"]["startedAt"])
+            >= ts(&init["state"]["terminated"]["finishedAt"])
+    );
+
+    create_pod(&client, json!({"metadata": {"name": "blocked"}, "spec": {
+        "initContainers": [{"name": "setup", "image": "busybox:1.36", "command": ["sh", "-c", "exit 1"]}],
+        "containers": [{"name": "app", "image": "busybox:1.36", "command": ["sh", "-c", "sleep 3600"]}]}}))
+    .await;
+    let pod = wait_for(
+        "the init container crash-looping",
+        Duration::from_secs(30),
+        || async {
+            let p = serde_json::to_value(pods.get("blocked").await.unwrap()).unwrap();
+            let init = &p["status"]["initContainerStatuses"][0];
+            if init["restartCount"].as_i64().unwrap_or(0) >= 2 {
+                Ok(p)
+            } else {
+                Err(p["status"].to_string())
+            }
+        },
+    )
+    .await;
+    assert_eq!(pod["status"]["phase"], "Pending");
+    assert_eq!(
+        pod["status"]["containerStatuses"][0]["state"]["waiting"]["reason"],
+        "PodInitializing"
+    );
+    let initialized = pod["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Initialized")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (
+            initialized["status"].as_str(),
+            initialized["reason"].as_str()
+        ),
+        (Some("False"), Some("ContainersNotInitialized"))
+    );
+    assert_eq!(
+        initialized["message"],
+        "containers with incomplete status: [setup]"
+    );
+
+    create_pod(&client, json!({"metadata": {"name": "doomed"}, "spec": {"restartPolicy": "Never",
+        "initContainers": [{"name": "setup", "image": "busybox:1.36", "command": ["sh", "-c", "exit 1"]}],
+        "containers": [{"name": "app", "image": "busybox:1.36", "command": ["sh", "-c", "sleep 3600"]}]}}))
+    .await;
+    wait_for("the pod Failed", Duration::from_secs(30), || async {
+        let p = serde_json::to_value(pods.get("doomed").await.unwrap()).unwrap();
+        if p["status"]["phase"] == "Failed" {
+            Ok(())
+        } else {
+            Err(p["status"].to_string())
+        }
+    })
+    .await;
+    cluster.stop().await;
+}

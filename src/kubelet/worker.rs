@@ -73,6 +73,17 @@ pub(super) struct ContainerSlot {
 }
 
 impl ContainerSlot {
+    /// A container not created yet: waiting ContainerCreating, or PodInitializing while the
+    /// pod has init containers to run.
+    fn for_pod(c: &Container, pod: &Pod) -> Self {
+        let mut slot = Self::new(c);
+        slot.state = RuntimeState::Waiting {
+            reason: status::default_waiting_reason(pod).into(),
+            message: None,
+        };
+        slot
+    }
+
     /// The container's name.
     pub(super) fn name(&self) -> &str {
         &self.name
@@ -163,9 +174,13 @@ pub(super) async fn run(shared: Arc<Shared>, mut updates: watch::Receiver<Option
             .init_containers
             .iter()
             .flatten()
-            .map(ContainerSlot::new)
+            .map(|c| ContainerSlot::for_pod(c, &first))
             .collect(),
-        app: spec.containers.iter().map(ContainerSlot::new).collect(),
+        app: spec
+            .containers
+            .iter()
+            .map(|c| ContainerSlot::for_pod(c, &first))
+            .collect(),
         shared: shared.clone(),
         ip: None,
         start_time: None,
