@@ -3,6 +3,7 @@
 //! exactly once, in order; every pod ends up bound) so a fast wrong answer cannot pass.
 
 mod api;
+mod kubelet;
 mod scheduler;
 
 use bytes::Bytes;
@@ -11,6 +12,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 pub use api::{api, run_api, ApiBenchArgs, ApiBenchReport};
+pub use kubelet::{kubelet, KubeletBenchArgs};
 pub use scheduler::{scheduler, SchedulerBenchArgs};
 
 /// Errors of a benchmark run.

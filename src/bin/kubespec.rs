@@ -120,6 +120,8 @@ enum Bench {
     Api(kubespec::bench::ApiBenchArgs),
     /// Scheduling decisions in process, and create -> bound over the API.
     Scheduler(kubespec::bench::SchedulerBenchArgs),
+    /// Many kubelets in one process: steady-state CPU and RSS, pod start latency under churn.
+    Kubelet(kubespec::bench::KubeletBenchArgs),
 }
 
 fn parse_time_scale(s: &str) -> Result<f64, String> {
@@ -308,6 +310,9 @@ async fn main() -> std::process::ExitCode {
         Command::Bench(Bench::Api(args)) => kubespec::bench::api(args).await.map_err(Into::into),
         Command::Bench(Bench::Scheduler(args)) => {
             kubespec::bench::scheduler(args).await.map_err(Into::into)
+        }
+        Command::Bench(Bench::Kubelet(args)) => {
+            kubespec::bench::kubelet(args).await.map_err(Into::into)
         }
     };
     match result {
