@@ -289,7 +289,6 @@ async fn subresources_status_scale_and_binding() {
         json!({"metadata": {"name": "p"}, "target": {"kind": "Node", "name": "node-1"}}),
     )
     .unwrap();
-    let pp = PostParams::default();
     let raw = http::Request::post("/api/v1/namespaces/default/pods/p/binding")
         .header("content-type", "application/json")
         .body(serde_json::to_vec(&binding).unwrap())
@@ -313,7 +312,6 @@ async fn subresources_status_scale_and_binding() {
         matches!(err, kube::Error::Api(ref s) if s.code == 409 && s.message.contains("is already assigned to node \"node-1\"")),
         "{err:?}"
     );
-    let _ = pp;
 
     let deployments: Api<Deployment> = Api::default_namespaced(client.clone());
     deployments

@@ -3,7 +3,7 @@
 
 mod support;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -891,6 +891,5 @@ async fn a_silent_node_goes_unknown_is_tainted_and_its_pods_are_replaced_elsewhe
             "{events:?}"
         );
     }
-    let _ = BTreeMap::<String, String>::new();
     cluster.stop().await;
 }

@@ -273,7 +273,7 @@ async fn monitor(ctx: &Ctx, health: &mut HashMap<String, Health>) {
                 }
             }
         }
-        reconcile_taints(ctx, &api, &current, now).await;
+        reconcile_taints(&api, &current, now).await;
     }
 }
 
@@ -335,7 +335,7 @@ async fn mark_pods_not_ready(ctx: &Ctx, node: &str) {
     }
 }
 
-async fn reconcile_taints(ctx: &Ctx, api: &Api<Node>, node: &Node, now: DateTime<Utc>) {
+async fn reconcile_taints(api: &Api<Node>, node: &Node, now: DateTime<Utc>) {
     let ready = ready_condition(node).map(|c| c.status.as_str());
     let wanted = condition_taints(ready);
     let existing = node
@@ -375,7 +375,6 @@ async fn reconcile_taints(ctx: &Ctx, api: &Api<Node>, node: &Node, now: DateTime
     {
         tracing::debug!(node = %name, cause = %e, "cannot update node taints");
     }
-    let _ = ctx;
 }
 
 async fn evict(ctx: &Ctx, evicted: &mut HashSet<String>) {
