@@ -93,7 +93,8 @@ pub async fn kubelet(args: KubeletBenchArgs) -> Result<()> {
         ..ClusterConfig::apiserver_only()
     };
     let mut config = config;
-    config.apiserver.history_limit = 200_000;
+    // Enough history for watches to resume, without keeping every version of 30,000 pods.
+    config.apiserver.history_limit = 50_000;
     let started = Instant::now();
     let cluster = RunningCluster::start(config).await?;
     let client = cluster.client()?;
