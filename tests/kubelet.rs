@@ -534,3 +534,125 @@ async fn init_containers_run_first_and_a_failing_one_holds_or_fails_the_pod() {
     .await;
     cluster.stop().await;
 }
+
+#[tokio::test]
+async fn a_static_pod_file_appears_as_a_mirror_pod_and_goes_with_the_file() {
+    let cluster = RunningCluster::start(ClusterConfig {
+        time_scale: 20.0,
+        controller_managers: 0,
+        schedulers: 0,
+        ..ClusterConfig::default()
+    })
+    .await
+    .unwrap();
+    let client = cluster.client().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = kubespec::kubelet::KubeletConfig::new("edge-1");
+    config.pod_manifest_path = Some(dir.path().to_path_buf());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let (_handle, _task) = kubespec::kubelet::start(
+        client.clone(),
+        cluster.clock().clone(),
+        config,
+        stop.clone(),
+    );
+    let manifest = dir.path().join("web.yaml");
+    std::fs::write(&manifest, "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  containers:\n  - name: nginx\n    image: nginx:1.27\n").unwrap();
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    let mirror = wait_for(
+        "the mirror pod web-edge-1 running",
+        Duration::from_secs(30),
+        || async {
+            match pods.get_opt("web-edge-1").await.unwrap() {
+                Some(p)
+                    if p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running") =>
+                {
+                    Ok(p)
+                }
+                other => Err(format!("{:?}", other.map(|p| p.status))),
+            }
+        },
+    )
+    .await;
+    let annotations = mirror.metadata.annotations.clone().unwrap_or_default();
+    assert!(
+        annotations.contains_key("kubernetes.io/config.mirror"),
+        "{annotations:?}"
+    );
+    assert_eq!(
+        annotations
+            .get("kubernetes.io/config.source")
+            .map(String::as_str),
+        Some("file")
+    );
+    let owner = &mirror.metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str()),
+        ("Node", "edge-1")
+    );
+    std::fs::remove_file(&manifest).unwrap();
+    wait_for("the mirror pod gone", Duration::from_secs(30), || async {
+        if pods.get_opt("web-edge-1").await.unwrap().is_none() {
+            Ok(())
+        } else {
+            Err("still there".into())
+        }
+    })
+    .await;
+    stop.cancel();
+    cluster.stop().await;
+}
+
+#[tokio::test]
+async fn a_manifest_url_is_polled_for_static_pods() {
+    let cluster = RunningCluster::start(ClusterConfig {
+        time_scale: 20.0,
+        controller_managers: 0,
+        schedulers: 0,
+        ..ClusterConfig::default()
+    })
+    .await
+    .unwrap();
+    let client = cluster.client().unwrap();
+    // A tiny manifest server on loopback.
+    let manifest = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: from-url\nspec:\n  containers:\n  - name: pause\n    image: registry.k8s.io/pause:3.10\n";
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let app = axum::Router::new().route(
+            "/pods.yaml",
+            axum::routing::get(move || async move { manifest }),
+        );
+        let _ = axum::serve(listener, app).await;
+    });
+    let mut config = kubespec::kubelet::KubeletConfig::new("edge-2");
+    config.manifest_url = Some(format!("http://{addr}/pods.yaml"));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let (_handle, _task) = kubespec::kubelet::start(
+        client.clone(),
+        cluster.clock().clone(),
+        config,
+        stop.clone(),
+    );
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    let mirror = wait_for(
+        "the mirror pod from-url-edge-2",
+        Duration::from_secs(30),
+        || async {
+            pods.get_opt("from-url-edge-2")
+                .await
+                .unwrap()
+                .ok_or_else(|| "not yet".to_string())
+        },
+    )
+    .await;
+    let source = mirror
+        .metadata
+        .annotations
+        .unwrap_or_default()
+        .get("kubernetes.io/config.source")
+        .cloned();
+    assert_eq!(source.as_deref(), Some("http"));
+    stop.cancel();
+    cluster.stop().await;
+}

@@ -102,6 +102,12 @@ struct KubeletArgs {
     /// not given.
     #[arg(long, value_parser = parse_pod_cidr)]
     pod_cidr: Option<[u8; 3]>,
+    /// A directory of static pod manifests, rescanned every 20 s.
+    #[arg(long)]
+    pod_manifest_path: Option<PathBuf>,
+    /// An http:// URL serving static pod manifests, polled every 20 s.
+    #[arg(long)]
+    manifest_url: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -279,6 +285,13 @@ async fn component_kubelet(args: KubeletArgs) -> anyhow::Result<()> {
     if let Some(cidr) = args.pod_cidr {
         config.pod_cidr = cidr;
     }
+    if let Some(dir) = &args.pod_manifest_path {
+        if !dir.is_dir() {
+            anyhow::bail!("--pod-manifest-path {} is not a directory", dir.display());
+        }
+    }
+    config.pod_manifest_path = args.pod_manifest_path;
+    config.manifest_url = args.manifest_url;
     println!("kubespec kubelet for node {} starting", args.node_name);
     kubespec::kubelet::run(
         client,

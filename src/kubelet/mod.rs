@@ -12,6 +12,7 @@
 mod node;
 pub mod runtime;
 mod server;
+mod static_pods;
 pub mod status;
 mod volumes;
 mod worker;
@@ -63,6 +64,10 @@ pub struct KubeletConfig {
     pub lease_renew_interval: Duration,
     /// The port of the kubelet's HTTP server (0: any free port on the node IP).
     pub port: u16,
+    /// A directory of static pod manifests (`--pod-manifest-path`).
+    pub pod_manifest_path: Option<std::path::PathBuf>,
+    /// A URL serving static pod manifests (`--manifest-url`).
+    pub manifest_url: Option<String>,
 }
 
 impl KubeletConfig {
@@ -83,6 +88,8 @@ impl KubeletConfig {
             lease_duration_seconds: 40,
             lease_renew_interval: Duration::from_secs(10),
             port: 0,
+            pod_manifest_path: None,
+            manifest_url: None,
         }
     }
 }
@@ -239,6 +246,20 @@ async fn agent(shared: Arc<Shared>, paused: watch::Receiver<bool>, shutdown: Can
     else {
         return;
     };
+    if let Some(dir) = config.pod_manifest_path.clone() {
+        tokio::spawn(static_pods::run(
+            shared.clone(),
+            static_pods::Source::Dir(dir),
+            shutdown.clone(),
+        ));
+    }
+    if let Some(url) = config.manifest_url.clone() {
+        tokio::spawn(static_pods::run(
+            shared.clone(),
+            static_pods::Source::Url(url),
+            shutdown.clone(),
+        ));
+    }
     tokio::spawn(node::heartbeat(
         shared.client.clone(),
         shared.clock.clone(),
