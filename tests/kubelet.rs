@@ -656,3 +656,92 @@ async fn a_manifest_url_is_polled_for_static_pods() {
     stop.cancel();
     cluster.stop().await;
 }
+
+#[tokio::test]
+async fn lifecycle_hooks_and_termination_messages() {
+    let cluster = cluster(20.0, 1).await;
+    let client = cluster.client().unwrap();
+    let pods = create_pod(&client, json!({"metadata": {"name": "hooked"}, "spec": {"containers": [{
+        "name": "app", "image": "busybox:1.36", "command": ["sh", "-c", "sleep 2; cat /tmp/hook; sleep 3600"],
+        "lifecycle": {"postStart": {"exec": {"command": ["sh", "-c", "echo post-start ran > /tmp/hook"]}},
+                      "preStop": {"exec": {"command": ["sh", "-c", "exit 3"]}}}}]}}))
+    .await;
+    wait_for(
+        "the postStart hook's file in the logs",
+        Duration::from_secs(30),
+        || async {
+            match pods.logs("hooked", &Default::default()).await {
+                Ok(l) if l == "post-start ran\n" => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await;
+    pods.delete("hooked", &DeleteParams::default().grace_period(2))
+        .await
+        .unwrap();
+    wait_for("FailedPreStopHook", Duration::from_secs(30), || async {
+        let events = events_for(&client, "default", "hooked").await;
+        if events.iter().any(|e| e.starts_with("FailedPreStopHook: Exec lifecycle hook ([\"sh\", \"-c\", \"exit 3\"]) for Container \"app\" in Pod \"hooked_default(")) {
+            Ok(())
+        } else {
+            Err(format!("{events:?}"))
+        }
+    })
+    .await;
+
+    create_pod(
+        &client,
+        json!({"metadata": {"name": "bad-hook"}, "spec": {"containers": [{
+        "name": "app", "image": "busybox:1.36", "command": ["sh", "-c", "sleep 3600"],
+        "lifecycle": {"postStart": {"exec": {"command": ["sh", "-c", "exit 1"]}}}}]}}),
+    )
+    .await;
+    wait_for(
+        "a restart after the failed postStart hook",
+        Duration::from_secs(30),
+        || async {
+            let cs = container_status(&pods.get("bad-hook").await.unwrap());
+            let events = events_for(&client, "default", "bad-hook").await;
+            let hook_failed = events
+                .iter()
+                .any(|e| e.starts_with("FailedPostStartHook: "));
+            if hook_failed && cs["restartCount"].as_i64().unwrap_or(0) >= 1 {
+                Ok(())
+            } else {
+                Err(format!("{cs} {events:?}"))
+            }
+        },
+    )
+    .await;
+
+    create_pod(&client, json!({"metadata": {"name": "explains"}, "spec": {"restartPolicy": "Never", "containers": [
+        {"name": "file", "image": "busybox:1.36", "command": ["sh", "-c", "echo it broke > /dev/termination-log; exit 1"]},
+        {"name": "logs", "image": "busybox:1.36", "terminationMessagePolicy": "FallbackToLogsOnError", "command": ["sh", "-c", "echo from the logs; exit 2"]}]}}))
+    .await;
+    let pod = wait_for(
+        "both containers terminated",
+        Duration::from_secs(30),
+        || async {
+            let p = serde_json::to_value(pods.get("explains").await.unwrap()).unwrap();
+            if p["status"]["phase"] == "Failed" {
+                Ok(p)
+            } else {
+                Err(p["status"].to_string())
+            }
+        },
+    )
+    .await;
+    let message = |name: &str| {
+        pod["status"]["containerStatuses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap()["state"]["terminated"]["message"]
+            .clone()
+    };
+    assert_eq!(message("file"), "it broke\n");
+    assert_eq!(message("logs"), "from the logs\n");
+    cluster.stop().await;
+}

@@ -70,6 +70,10 @@ pub(super) struct ContainerSlot {
     probe_stop: Option<tokio_util::sync::CancellationToken>,
     /// Previous instance's output, for `logs --previous`.
     previous_logs: Option<Vec<u8>>,
+    /// `terminationMessagePath`.
+    termination_message_path: String,
+    /// `terminationMessagePolicy: FallbackToLogsOnError`.
+    fallback_to_logs: bool,
 }
 
 impl ContainerSlot {
@@ -113,6 +117,12 @@ impl ContainerSlot {
             probes: Arc::new(ProbeResults::default()),
             probe_stop: None,
             previous_logs: None,
+            termination_message_path: c
+                .termination_message_path
+                .clone()
+                .unwrap_or_else(|| "/dev/termination-log".into()),
+            fallback_to_logs: c.termination_message_policy.as_deref()
+                == Some("FallbackToLogsOnError"),
         }
     }
 
@@ -226,6 +236,149 @@ pub(super) async fn run(shared: Arc<Shared>, mut updates: watch::Receiver<Option
     }
 }
 
+/// Run a lifecycle hook (exec, httpGet or sleep); on failure, upstream's event message.
+async fn run_hook(
+    shared: &Shared,
+    ip: Option<IpAddr>,
+    pod: &Pod,
+    c: &Container,
+    id: &str,
+    hook: &k8s_openapi::api::core::v1::LifecycleHandler,
+) -> Result<(), String> {
+    let pod_id = format!(
+        "{}_{}({})",
+        pod.metadata.name.as_deref().unwrap_or_default(),
+        pod.metadata.namespace.as_deref().unwrap_or_default(),
+        pod.metadata.uid.as_deref().unwrap_or_default()
+    );
+    if let Some(exec) = &hook.exec {
+        let argv = exec.command.clone().unwrap_or_default();
+        return match shared.runtime.exec(id, &argv).await {
+            Ok((0, _)) => Ok(()),
+            Ok((code, out)) => {
+                let out = String::from_utf8_lossy(&out).into_owned();
+                Err(format!(
+                    "Exec lifecycle hook ({argv:?}) for Container \"{}\" in Pod \"{pod_id}\" failed - error: command '{}' exited with {code}: {out}, message: {out:?}",
+                    c.name,
+                    argv.join(" ")
+                ))
+            }
+            Err(e) => Err(format!("Exec lifecycle hook ({argv:?}) for Container \"{}\" in Pod \"{pod_id}\" failed - error: {e}, message: \"\"", c.name)),
+        };
+    }
+    if let Some(http) = &hook.http_get {
+        let port = port_of(c, &http.port).unwrap_or(80);
+        let host = http
+            .host
+            .clone()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| {
+                ip.map(|i| i.to_string())
+                    .unwrap_or_else(|| "127.0.0.1".into())
+            });
+        let path = http.path.clone().unwrap_or_else(|| "/".into());
+        let result = async {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut s = tokio::net::TcpStream::connect((host.as_str(), port))
+                .await
+                .map_err(|e| e.to_string())?;
+            s.write_all(
+                format!("GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n")
+                    .as_bytes(),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            let mut buf = Vec::new();
+            let _ = s.read_to_end(&mut buf).await;
+            let code: u16 = String::from_utf8_lossy(&buf)
+                .split_whitespace()
+                .nth(1)
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0);
+            if (200..400).contains(&code) {
+                Ok(())
+            } else {
+                Err(format!("HTTP lifecycle hook returned status {code}"))
+            }
+        }
+        .await;
+        return result.map_err(|e| format!("HTTP lifecycle hook ({path}) for Container \"{}\" in Pod \"{pod_id}\" failed - error: {e}, message: \"\"", c.name));
+    }
+    if let Some(sleep) = &hook.sleep {
+        shared
+            .clock
+            .sleep(Duration::from_secs(sleep.seconds.max(0) as u64))
+            .await;
+    }
+    Ok(())
+}
+
+/// Stop a container as the kubelet does: the preStop hook first (within the grace period), then
+/// SIGTERM and, when the rest of the grace period runs out, SIGKILL.
+async fn stop_with_pre_stop(
+    shared: Arc<Shared>,
+    ip: Option<IpAddr>,
+    pod: Pod,
+    spec: Option<Container>,
+    id: String,
+    grace: Duration,
+) {
+    let started = shared.clock.now();
+    if let Some(c) = &spec {
+        if let Some(hook) = c.lifecycle.as_ref().and_then(|l| l.pre_stop.as_ref()) {
+            let outcome = shared
+                .clock
+                .timeout(grace, run_hook(&shared, ip, &pod, c, &id, hook))
+                .await;
+            if let Ok(Err(message)) = outcome {
+                let mut r = reference(&pod);
+                r.field_path = Some(format!("spec.containers{{{}}}", c.name));
+                shared
+                    .recorder
+                    .record(&r, EventType::Warning, "FailedPreStopHook", "", &message)
+                    .await;
+            }
+        }
+    }
+    let spent = (shared.clock.now() - started).to_std().unwrap_or_default();
+    shared
+        .runtime
+        .stop_container(&id, grace.saturating_sub(spent))
+        .await;
+}
+
+/// The message of a terminated container: its terminationMessagePath file (at most 4096 bytes),
+/// or with FallbackToLogsOnError and a failure, the end of its logs (80 lines, 2048 bytes).
+fn termination_message(
+    runtime: &dyn super::runtime::Runtime,
+    slot: &ContainerSlot,
+    id: &str,
+    code: i32,
+) -> Option<String> {
+    let from_file = runtime
+        .read_file(id, &slot.termination_message_path)
+        .filter(|m| !m.is_empty());
+    if let Some(mut m) = from_file {
+        m.truncate(4096);
+        return Some(String::from_utf8_lossy(&m).into_owned());
+    }
+    if slot.fallback_to_logs && code != 0 {
+        let logs = runtime.logs(id).unwrap_or_default();
+        let text = String::from_utf8_lossy(&logs).into_owned();
+        let lines: Vec<&str> = text.split_inclusive('\n').collect();
+        let mut tail = lines[lines.len().saturating_sub(80)..].concat();
+        if tail.len() > 2048 {
+            let cut = tail.len() - 2048;
+            let cut = (cut..tail.len())
+                .find(|i| tail.is_char_boundary(*i))
+                .unwrap_or(tail.len());
+            tail = tail[cut..].to_string();
+        }
+        return (!tail.is_empty()).then_some(tail);
+    }
+    None
+}
+
 fn restart_allowed(policy: &str, exit_code: i32) -> bool {
     match policy {
         "Never" => false,
@@ -276,7 +429,13 @@ impl PodWorker {
                     } else {
                         status::REASON_ERROR
                     };
-                    (code, started_at, finished_at, reason, None)
+                    (
+                        code,
+                        started_at,
+                        finished_at,
+                        reason,
+                        termination_message(runtime.as_ref(), slot, &id, code),
+                    )
                 }
                 Some(ProcessState::StartFailed { message, at })
                     if !matches!(slot.state, RuntimeState::Terminated { .. })
@@ -585,6 +744,26 @@ impl PodWorker {
             &format!("Started container {}", c.name),
         )
         .await;
+        if let Some(hook) = c.lifecycle.as_ref().and_then(|l| l.post_start.as_ref()) {
+            if let Err(message) = run_hook(&self.shared, self.ip, pod, c, &id, hook).await {
+                // A failed postStart hook kills the container; its restart policy decides the rest.
+                self.event(&cref, EventType::Warning, "FailedPostStartHook", &message)
+                    .await;
+                self.event(&cref, EventType::Normal, "Killing", "FailedPostStartHook")
+                    .await;
+                let grace = pod
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.termination_grace_period_seconds)
+                    .unwrap_or(30)
+                    .max(0) as u64;
+                self.shared
+                    .runtime
+                    .stop_container(&id, Duration::from_secs(grace))
+                    .await;
+                return;
+            }
+        }
         self.start_probes(pod, c, init, index, &id);
     }
 
@@ -820,14 +999,25 @@ impl PodWorker {
             .and_then(|s| s.termination_grace_period_seconds)
             .unwrap_or(30)
             .max(0) as u64;
-        self.shared
-            .runtime
-            .stop_container(id, Duration::from_secs(grace))
-            .await;
+        let spec = pod.spec.as_ref().and_then(|s| {
+            s.containers
+                .iter()
+                .chain(s.init_containers.iter().flatten())
+                .find(|c| c.name == container)
+                .cloned()
+        });
+        stop_with_pre_stop(
+            self.shared.clone(),
+            self.ip,
+            pod.clone(),
+            spec,
+            id.to_string(),
+            Duration::from_secs(grace),
+        )
+        .await;
     }
 
     async fn kill_all(&mut self, pod: Option<&Pod>, grace: Duration) {
-        let runtime = self.shared.runtime.clone();
         let mut stops = Vec::new();
         for slot in self.app.iter_mut().chain(self.init.iter_mut()) {
             if let Some(stop) = slot.probe_stop.take() {
@@ -848,8 +1038,20 @@ impl PodWorker {
                         )
                         .await;
                 }
-                let rt = runtime.clone();
-                stops.push(async move { rt.stop_container(&id, grace).await });
+                let spec = pod.and_then(|p| p.spec.as_ref()).and_then(|s| {
+                    s.containers
+                        .iter()
+                        .chain(s.init_containers.iter().flatten())
+                        .find(|c| c.name == slot.name)
+                        .cloned()
+                });
+                let (shared, ip, pod) = (self.shared.clone(), self.ip, pod.cloned());
+                stops.push(async move {
+                    match pod {
+                        Some(pod) => stop_with_pre_stop(shared, ip, pod, spec, id, grace).await,
+                        None => shared.runtime.stop_container(&id, grace).await,
+                    }
+                });
             }
         }
         futures::future::join_all(stops).await;

@@ -186,6 +186,8 @@ pub trait Runtime: Send + Sync {
     async fn exec(&self, id: &str, argv: &[String]) -> Result<(i32, Vec<u8>), RuntimeError>;
     /// The container's captured output.
     fn logs(&self, id: &str) -> Option<Vec<u8>>;
+    /// A file in the container's filesystem (termination messages).
+    fn read_file(&self, id: &str, path: &str) -> Option<Vec<u8>>;
     /// Forget a stopped container.
     fn remove_container(&self, id: &str);
     /// Running containers, for metrics.
@@ -630,6 +632,10 @@ impl Runtime for SimRuntime {
             .lock()
             .get(id)
             .map(|c| c.logs.lock().clone())
+    }
+
+    fn read_file(&self, id: &str, path: &str) -> Option<Vec<u8>> {
+        self.containers.lock().get(id).and_then(|c| c.fs.read(path))
     }
 
     fn remove_container(&self, id: &str) {
