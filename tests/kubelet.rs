@@ -745,3 +745,78 @@ async fn lifecycle_hooks_and_termination_messages() {
     assert_eq!(message("logs"), "from the logs\n");
     cluster.stop().await;
 }
+
+async fn kubelet_get(client: &Client, node: &str, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let node = serde_json::to_value(
+        Api::<k8s_openapi::api::core::v1::Node>::all(client.clone())
+            .get(node)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let port = node["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"]
+        .as_u64()
+        .unwrap() as u16;
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    s.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn the_kubelet_serves_health_pods_metrics_and_stats() {
+    let cluster = cluster(20.0, 1).await;
+    let client = cluster.client().unwrap();
+    let pods = create_pod(&client, json!({"metadata": {"name": "probed"}, "spec": {"containers": [{
+        "name": "nginx", "image": "nginx:1.27", "readinessProbe": {"httpGet": {"path": "/", "port": 80}, "periodSeconds": 1}}]}}))
+    .await;
+    wait_for("the pod ready", Duration::from_secs(30), || async {
+        let p = serde_json::to_value(pods.get("probed").await.unwrap()).unwrap();
+        if p["status"]["containerStatuses"][0]["ready"] == true {
+            Ok(())
+        } else {
+            Err(p["status"].to_string())
+        }
+    })
+    .await;
+    assert_eq!(kubelet_get(&client, "node-1", "/healthz").await, "ok");
+    let listed: serde_json::Value =
+        serde_json::from_str(&kubelet_get(&client, "node-1", "/pods").await).unwrap();
+    assert_eq!(listed["items"][0]["metadata"]["name"], "probed");
+    let metrics = kubelet_get(&client, "node-1", "/metrics").await;
+    assert!(metrics.contains("kubelet_running_pods 1\n"), "{metrics}");
+    assert!(
+        metrics.contains("kubelet_running_containers{container_state=\"running\"} 1\n"),
+        "{metrics}"
+    );
+    let probes = kubelet_get(&client, "node-1", "/metrics/probes").await;
+    assert!(
+        probes.contains(
+            "prober_probe_total{container=\"nginx\",namespace=\"default\",pod=\"probed\""
+        ),
+        "{probes}"
+    );
+    assert!(
+        probes.contains("probe_type=\"Readiness\",result=\"successful\"}"),
+        "{probes}"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&kubelet_get(&client, "node-1", "/stats/summary").await).unwrap();
+    assert_eq!(summary["node"]["nodeName"], "node-1");
+    assert_eq!(summary["pods"][0]["containers"][0]["name"], "nginx");
+    assert!(
+        summary["pods"][0]["containers"][0]["memory"]["workingSetBytes"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    cluster.stop().await;
+}

@@ -108,6 +108,13 @@ pub(crate) struct Shared {
     pods: Mutex<HashMap<String, String>>,
     /// The latest version of every pod this kubelet runs, by uid (for `/pods`).
     pod_objects: Mutex<HashMap<String, Arc<Pod>>>,
+    /// Probe results by (namespace, pod, uid, container, probe type, result), for `/metrics/probes`.
+    probe_counts: Mutex<
+        std::collections::BTreeMap<
+            (String, String, String, String, &'static str, &'static str),
+            u64,
+        >,
+    >,
 }
 
 impl Shared {
@@ -143,7 +150,26 @@ impl Shared {
         }
     }
 
+    fn count_probe(
+        &self,
+        pod: &k8s_openapi::api::core::v1::ObjectReference,
+        container: &str,
+        probe_type: &'static str,
+        ok: bool,
+    ) {
+        let key = (
+            pod.namespace.clone().unwrap_or_default(),
+            pod.name.clone().unwrap_or_default(),
+            pod.uid.clone().unwrap_or_default(),
+            container.to_string(),
+            probe_type,
+            if ok { "successful" } else { "failed" },
+        );
+        *self.probe_counts.lock().entry(key).or_default() += 1;
+    }
+
     fn forget_logs(&self, uid: &str) {
+        self.probe_counts.lock().retain(|k, _| k.2 != uid);
         self.logs.lock().retain(|(u, _), _| u != uid);
         self.pods.lock().retain(|_, u| u != uid);
         self.pod_objects.lock().remove(uid);
@@ -220,6 +246,7 @@ pub fn start(
         logs: Mutex::new(HashMap::new()),
         pods: Mutex::new(HashMap::new()),
         pod_objects: Mutex::new(HashMap::new()),
+        probe_counts: Mutex::new(std::collections::BTreeMap::new()),
     });
     let task = tokio::spawn(agent(shared, paused_rx, shutdown));
     (handle, task)

@@ -27,6 +27,9 @@ pub(super) async fn start(
     let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/pods", get(pods))
+        .route("/metrics", get(metrics))
+        .route("/metrics/probes", get(probe_metrics))
+        .route("/stats/summary", get(summary))
         .route(
             "/containerLogs/{namespace}/{pod}/{container}",
             get(container_logs),
@@ -50,6 +53,113 @@ async fn pods(State(shared): State<Arc<Shared>>) -> Response {
     let list =
         serde_json::json!({"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": items});
     ([("content-type", "application/json")], list.to_string()).into_response()
+}
+
+const PROMETHEUS: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Memory the simulator accounts to a running container, by image (bytes).
+fn simulated_memory(image: &str) -> u64 {
+    match image
+        .rsplit('/')
+        .next()
+        .unwrap_or(image)
+        .split(':')
+        .next()
+        .unwrap_or_default()
+    {
+        "pause" => 360_448,
+        "busybox" => 430_080,
+        "nginx" => 3_072_000,
+        "agnhost" => 7_340_032,
+        _ => 1_048_576,
+    }
+}
+
+/// Running pods and containers as the kubelet's own metrics report them.
+fn running(
+    shared: &Shared,
+) -> (
+    usize,
+    Vec<(Arc<k8s_openapi::api::core::v1::Pod>, Vec<(String, String)>)>,
+) {
+    let pods: Vec<Arc<k8s_openapi::api::core::v1::Pod>> =
+        shared.pod_objects.lock().values().cloned().collect();
+    let mut out = Vec::new();
+    let mut running_pods = 0;
+    for pod in pods {
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        let logs = shared.logs.lock();
+        let containers: Vec<(String, String)> = pod
+            .spec
+            .iter()
+            .flat_map(|s| s.containers.iter())
+            .filter_map(|c| {
+                let (id, _) = logs.get(&(uid.clone(), c.name.clone()))?;
+                let id = id.as_ref()?;
+                matches!(
+                    shared.runtime.state(id),
+                    Some(super::runtime::ProcessState::Running { .. })
+                )
+                .then(|| (c.name.clone(), c.image.clone().unwrap_or_default()))
+            })
+            .collect();
+        drop(logs);
+        if !containers.is_empty() {
+            running_pods += 1;
+        }
+        out.push((pod, containers));
+    }
+    (running_pods, out)
+}
+
+async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    let (pods, detail) = running(&shared);
+    let containers: usize = detail.iter().map(|(_, c)| c.len()).sum();
+    let body = format!(
+        "# HELP kubelet_running_pods [ALPHA] Number of pods that have a running pod sandbox\n# TYPE kubelet_running_pods gauge\nkubelet_running_pods {pods}\n\
+         # HELP kubelet_running_containers [ALPHA] Number of containers currently running\n# TYPE kubelet_running_containers gauge\nkubelet_running_containers{{container_state=\"running\"}} {containers}\n\
+         # HELP kubelet_node_name [ALPHA] The node's name. The count is always 1.\n# TYPE kubelet_node_name gauge\nkubelet_node_name{{node=\"{}\"}} 1\n",
+        shared.config.node_name
+    );
+    ([("content-type", PROMETHEUS)], body).into_response()
+}
+
+async fn probe_metrics(State(shared): State<Arc<Shared>>) -> Response {
+    let mut body = String::from("# HELP prober_probe_total [BETA] Cumulative number of a liveness, readiness or startup probe for a container by result.\n# TYPE prober_probe_total counter\n");
+    for ((ns, pod, uid, container, probe_type, result), n) in shared.probe_counts.lock().iter() {
+        body.push_str(&format!(
+            "prober_probe_total{{container=\"{container}\",namespace=\"{ns}\",pod=\"{pod}\",pod_uid=\"{uid}\",probe_type=\"{probe_type}\",result=\"{result}\"}} {n}\n"
+        ));
+    }
+    ([("content-type", PROMETHEUS)], body).into_response()
+}
+
+async fn summary(State(shared): State<Arc<Shared>>) -> Response {
+    let (_, detail) = running(&shared);
+    let now = crate::clock::format_time(shared.clock.now());
+    let mut node_memory = 0u64;
+    let pods: Vec<serde_json::Value> = detail
+        .iter()
+        .map(|(pod, containers)| {
+            let cs: Vec<serde_json::Value> = containers
+                .iter()
+                .map(|(name, image)| {
+                    let mem = simulated_memory(image);
+                    node_memory += mem;
+                    serde_json::json!({"name": name, "startTime": now, "cpu": {"time": now, "usageNanoCores": 0, "usageCoreNanoSeconds": 0},
+                        "memory": {"time": now, "workingSetBytes": mem, "usageBytes": mem, "rssBytes": mem}})
+                })
+                .collect();
+            serde_json::json!({"podRef": {"name": pod.metadata.name, "namespace": pod.metadata.namespace, "uid": pod.metadata.uid}, "startTime": now, "containers": cs})
+        })
+        .collect();
+    let summary = serde_json::json!({
+        "node": {"nodeName": shared.config.node_name, "startTime": now,
+            "cpu": {"time": now, "usageNanoCores": 0, "usageCoreNanoSeconds": 0},
+            "memory": {"time": now, "workingSetBytes": node_memory, "usageBytes": node_memory}},
+        "pods": pods,
+    });
+    ([("content-type", "application/json")], summary.to_string()).into_response()
 }
 
 fn tail(data: &[u8], lines: Option<usize>) -> Vec<u8> {

@@ -1293,7 +1293,14 @@ async fn probe_loop(ctx: Arc<ProbeCtx>, kind: ProbeKind, probe: Probe) {
             if kind == ProbeKind::Startup && started {
                 return;
             }
-            match probe_once(&ctx, &probe).await {
+            let outcome = probe_once(&ctx, &probe).await;
+            ctx.shared.count_probe(
+                &ctx.pod_ref,
+                &ctx.container.name,
+                kind.title(),
+                outcome.is_ok(),
+            );
+            match outcome {
                 Ok(()) => {
                     successes += 1;
                     failures = 0;
