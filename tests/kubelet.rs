@@ -820,3 +820,44 @@ async fn the_kubelet_serves_health_pods_metrics_and_stats() {
     );
     cluster.stop().await;
 }
+
+#[tokio::test]
+async fn an_empty_dir_written_by_an_init_container_is_read_by_the_app_and_config_maps_mount() {
+    let cluster = cluster(20.0, 1).await;
+    let client = cluster.client().unwrap();
+    Api::<k8s_openapi::api::core::v1::ConfigMap>::default_namespaced(client.clone())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(
+                json!({"metadata": {"name": "settings"}, "data": {"greeting": "hello"}}),
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let pods = create_pod(&client, json!({"metadata": {"name": "handoff"}, "spec": {
+        "volumes": [{"name": "work", "emptyDir": {}}, {"name": "settings", "configMap": {"name": "settings"}}],
+        "initContainers": [{"name": "prepare", "image": "busybox:1.36", "command": ["sh", "-c", "echo prepared > /work/state"],
+            "volumeMounts": [{"name": "work", "mountPath": "/work"}]}],
+        "containers": [{"name": "app", "image": "busybox:1.36", "command": ["sh", "-c", "cat /data/state /etc/settings/greeting; sleep 3600"],
+            "env": [{"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
+            "volumeMounts": [{"name": "work", "mountPath": "/data"}, {"name": "settings", "mountPath": "/etc/settings"}]}]}}))
+    .await;
+    wait_for("the app's logs", Duration::from_secs(30), || async {
+        match pods
+            .logs(
+                "handoff",
+                &kube::api::LogParams {
+                    container: Some("app".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+        {
+            Ok(l) if l == "prepared\nhello" || l == "prepared\nhello\n" => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    cluster.stop().await;
+}

@@ -214,29 +214,53 @@ pub async fn mount(client: &Client, pod: &Pod) -> Result<VolumeFiles, MountError
     Ok(out)
 }
 
-/// The files a container sees, by absolute path, from its volume mounts.
-pub fn container_files(container: &Container, volumes: &VolumeFiles) -> BTreeMap<String, Vec<u8>> {
+/// One filesystem per volume of a pod, shared by the containers that mount it.
+pub fn volume_filesystems(
+    volumes: &VolumeFiles,
+) -> HashMap<String, std::sync::Arc<super::runtime::Fs>> {
+    volumes
+        .iter()
+        .map(|(name, files)| {
+            let files = files
+                .iter()
+                .map(|(p, d)| (format!("/{p}"), d.clone()))
+                .collect();
+            (
+                name.clone(),
+                std::sync::Arc::new(super::runtime::Fs::with_files(files)),
+            )
+        })
+        .collect()
+}
+
+/// What a container's volume mounts put in its filesystem: subPath files (copied) and whole
+/// volumes (mounted, shared).
+pub fn container_mounts(
+    container: &Container,
+    volumes: &VolumeFiles,
+    filesystems: &HashMap<String, std::sync::Arc<super::runtime::Fs>>,
+) -> (
+    BTreeMap<String, Vec<u8>>,
+    Vec<(String, std::sync::Arc<super::runtime::Fs>)>,
+) {
     let mut files = BTreeMap::new();
+    let mut mounts = Vec::new();
     for m in container.volume_mounts.iter().flatten() {
-        let Some(vol) = volumes.get(&m.name) else {
-            continue;
-        };
         let root = m.mount_path.trim_end_matches('/');
         match m.sub_path.as_deref().filter(|s| !s.is_empty()) {
             Some(sub) => {
-                if let Some(data) = vol.get(sub) {
+                if let Some(data) = volumes.get(&m.name).and_then(|v| v.get(sub)) {
                     files.insert(root.to_string(), data.clone());
                 }
             }
             None => {
-                files.insert(format!("{root}/.dir"), Vec::new());
-                for (path, data) in vol {
-                    files.insert(format!("{root}/{path}"), data.clone());
+                if let Some(fs) = filesystems.get(&m.name) {
+                    mounts.push((root.to_string(), fs.clone()));
                 }
             }
         }
     }
-    files
+    (files, mounts)
 }
 
 /// Kubernetes' `$(VAR)` expansion of env values against earlier variables.

@@ -5,6 +5,7 @@
 //! a deletion (deletionTimestamp) is terminal for the worker: once it starts killing, no later
 //! update brings the pod back.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -163,6 +164,8 @@ struct PodWorker {
     ip: Option<IpAddr>,
     start_time: Option<i64>,
     volumes: Option<VolumeFiles>,
+    /// The pod's volumes as filesystems, shared by its containers.
+    volume_fs: HashMap<String, Arc<super::runtime::Fs>>,
     init: Vec<ContainerSlot>,
     app: Vec<ContainerSlot>,
     terminal: Option<(&'static str, &'static str, &'static str)>,
@@ -195,6 +198,7 @@ pub(super) async fn run(shared: Arc<Shared>, mut updates: watch::Receiver<Option
         ip: None,
         start_time: None,
         volumes: None,
+        volume_fs: HashMap::new(),
         terminal: None,
         last_status: first.status.clone(),
         probe_tx,
@@ -525,7 +529,10 @@ impl PodWorker {
         // Volumes.
         if self.volumes.is_none() {
             match volumes::mount(&self.shared.client, pod).await {
-                Ok(v) => self.volumes = Some(v),
+                Ok(v) => {
+                    self.volume_fs = volumes::volume_filesystems(&v);
+                    self.volumes = Some(v);
+                }
                 Err(volumes::MountError(message)) => {
                     self.event(
                         &Self::pod_ref(pod),
@@ -669,10 +676,10 @@ impl PodWorker {
                 return;
             }
         };
-        let files = self
+        let (files, mounts) = self
             .volumes
             .as_ref()
-            .map(|v| volumes::container_files(c, v))
+            .map(|v| volumes::container_mounts(c, v, &self.volume_fs))
             .unwrap_or_default();
         let config = ContainerConfig {
             pod_name: pod_name.clone(),
@@ -683,6 +690,7 @@ impl PodWorker {
             args: c.args.clone().unwrap_or_default(),
             env,
             files,
+            mounts,
         };
         let runtime = self.shared.runtime.clone();
         if let Some(old) = self.slot(init, index).id.clone() {

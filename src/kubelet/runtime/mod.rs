@@ -26,10 +26,14 @@ use tokio_util::sync::CancellationToken;
 use self::catalog::{Behaviour, Image, ImageError};
 use crate::clock::Clock;
 
-/// A container's in-memory filesystem.
+/// A container's in-memory filesystem, with volumes mounted into it: a volume's filesystem is
+/// shared by every container that mounts it (an emptyDir written by an init container is seen by
+/// the app container).
 #[derive(Default, Debug)]
 pub struct Fs {
     files: Mutex<BTreeMap<String, Vec<u8>>>,
+    /// Mount points (normalised absolute paths), longest first.
+    mounts: Vec<(String, Arc<Fs>)>,
 }
 
 fn normalize_path(path: &str) -> String {
@@ -49,6 +53,16 @@ fn normalize_path(path: &str) -> String {
 impl Fs {
     /// A filesystem holding `files` (absolute paths).
     pub fn with_files(files: BTreeMap<String, Vec<u8>>) -> Self {
+        Self::with_mounts(files, Vec::new())
+    }
+
+    /// A filesystem holding `files`, with other filesystems mounted at the given paths.
+    pub fn with_mounts(files: BTreeMap<String, Vec<u8>>, mounts: Vec<(String, Arc<Fs>)>) -> Self {
+        let mut mounts: Vec<(String, Arc<Fs>)> = mounts
+            .into_iter()
+            .map(|(p, fs)| (normalize_path(&p), fs))
+            .collect();
+        mounts.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
         Self {
             files: Mutex::new(
                 files
@@ -56,18 +70,38 @@ impl Fs {
                     .map(|(k, v)| (normalize_path(&k), v))
                     .collect(),
             ),
+            mounts,
         }
+    }
+
+    /// The filesystem that holds `path`, and the path inside it.
+    fn route(&self, path: &str) -> (&Fs, String) {
+        let p = normalize_path(path);
+        for (point, fs) in &self.mounts {
+            if p == *point {
+                return (fs, "/".into());
+            }
+            if let Some(rest) = p
+                .strip_prefix(point.as_str())
+                .filter(|r| r.starts_with('/'))
+            {
+                return (fs, rest.to_string());
+            }
+        }
+        (self, p)
     }
 
     /// Read a file.
     pub fn read(&self, path: &str) -> Option<Vec<u8>> {
-        self.files.lock().get(&normalize_path(path)).cloned()
+        let (fs, p) = self.route(path);
+        fs.files.lock().get(&p).cloned()
     }
 
     /// Write (or append to) a file.
     pub fn write(&self, path: &str, data: &[u8], append: bool) {
-        let mut files = self.files.lock();
-        let entry = files.entry(normalize_path(path)).or_default();
+        let (fs, p) = self.route(path);
+        let mut files = fs.files.lock();
+        let entry = files.entry(p).or_default();
         if !append {
             entry.clear();
         }
@@ -76,9 +110,13 @@ impl Fs {
 
     /// Remove a file or a directory tree; false if nothing was there.
     pub fn remove(&self, path: &str) -> bool {
-        let p = normalize_path(path);
-        let prefix = format!("{p}/");
-        let mut files = self.files.lock();
+        let (fs, p) = self.route(path);
+        let prefix = if p == "/" {
+            "/".to_string()
+        } else {
+            format!("{p}/")
+        };
+        let mut files = fs.files.lock();
         let before = files.len();
         files.retain(|k, _| k != &p && !k.starts_with(&prefix));
         files.len() != before
@@ -86,25 +124,35 @@ impl Fs {
 
     /// Whether a file exists.
     pub fn is_file(&self, path: &str) -> bool {
-        self.files.lock().contains_key(&normalize_path(path))
+        let (fs, p) = self.route(path);
+        fs.files.lock().contains_key(&p)
     }
 
-    /// Whether a directory exists (implicitly: something lives under it, or it was made).
+    /// Whether a directory exists (implicitly: something lives under it, it was made, or
+    /// something is mounted there).
     pub fn is_dir(&self, path: &str) -> bool {
-        let p = normalize_path(path);
+        let (fs, p) = self.route(path);
         if p == "/"
             || ["/tmp", "/etc", "/var", "/usr", "/bin", "/dev", "/proc"].contains(&p.as_str())
         {
             return true;
         }
         let prefix = format!("{p}/");
-        self.files.lock().keys().any(|k| k.starts_with(&prefix))
+        let full = normalize_path(path);
+        fs.files.lock().keys().any(|k| k.starts_with(&prefix))
+            || self
+                .mounts
+                .iter()
+                .any(|(m, _)| m.starts_with(&format!("{full}/")))
     }
 
     /// Make a directory (kept alive by a marker entry).
     pub fn mkdir(&self, path: &str) {
-        let p = normalize_path(path);
-        self.files.lock().entry(format!("{p}/.dir")).or_default();
+        let (fs, p) = self.route(path);
+        fs.files
+            .lock()
+            .entry(format!("{}/.dir", p.trim_end_matches('/')))
+            .or_default();
     }
 }
 
@@ -153,8 +201,10 @@ pub struct ContainerConfig {
     pub args: Vec<String>,
     /// Environment.
     pub env: Vec<(String, String)>,
-    /// Files the volumes put in place (absolute paths).
+    /// Files the volumes put in place (absolute paths; subPath mounts).
     pub files: BTreeMap<String, Vec<u8>>,
+    /// Volumes mounted whole, shared with the pod's other containers.
+    pub mounts: Vec<(String, Arc<Fs>)>,
 }
 
 /// Runtime errors.
@@ -331,7 +381,7 @@ impl Runtime for SimRuntime {
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed) as u128
                 * 0x9e37_79b9_7f4a_7c15
         );
-        let fs = Arc::new(Fs::with_files(config.files.clone()));
+        let fs = Arc::new(Fs::with_mounts(config.files.clone(), config.mounts.clone()));
         self.containers.lock().insert(
             id.clone(),
             Container {
@@ -670,7 +720,20 @@ mod tests {
             args: vec![],
             env: vec![],
             files: BTreeMap::new(),
+            mounts: Vec::new(),
         }
+    }
+
+    #[test]
+    fn mounted_volumes_are_shared_between_filesystems() {
+        let shared = Arc::new(Fs::default());
+        let a = Fs::with_mounts(BTreeMap::new(), vec![("/work".into(), shared.clone())]);
+        let b = Fs::with_mounts(BTreeMap::new(), vec![("/data/".into(), shared)]);
+        a.write("/work/ready", b"yes", false);
+        assert_eq!(b.read("/data/ready").as_deref(), Some(&b"yes"[..]));
+        assert!(b.is_dir("/data") && !a.is_file("/data/ready"));
+        assert!(b.remove("/data/ready"));
+        assert!(!a.is_file("/work/ready"));
     }
 
     #[tokio::test]
