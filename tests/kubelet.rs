@@ -861,3 +861,73 @@ async fn an_empty_dir_written_by_an_init_container_is_read_by_the_app_and_config
     .await;
     cluster.stop().await;
 }
+
+#[tokio::test]
+async fn user_image_models_run_like_the_images_they_describe() {
+    let models =
+        kubespec::kubelet::runtime::models::load(std::path::Path::new("fixtures/images.yaml"))
+            .unwrap();
+    let cluster = RunningCluster::start(ClusterConfig {
+        time_scale: 20.0,
+        nodes: 1,
+        image_models: models.images,
+        ..ClusterConfig::default()
+    })
+    .await
+    .unwrap();
+    let client = cluster.client().unwrap();
+    let pods = create_pod(
+        &client,
+        json!({"metadata": {"name": "checkout"}, "spec": {"containers": [{
+        "name": "app", "image": "example.com/shop/checkout:1.1",
+        "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 2}}]}}),
+    )
+    .await;
+    create_pod(&client, json!({"metadata": {"name": "migrate"}, "spec": {"restartPolicy": "Never", "containers": [{"name": "app", "image": "example.com/shop/migrate"}]}})).await;
+    create_pod(&client, json!({"metadata": {"name": "old"}, "spec": {"containers": [{"name": "app", "image": "example.com/shop/checkout:0.9"}]}})).await;
+    wait_for(
+        "checkout ready, migrate done, old failing to pull",
+        Duration::from_secs(60),
+        || async {
+            let ready = container_status(&pods.get("checkout").await.unwrap())["ready"] == true;
+            let migrated = serde_json::to_value(pods.get("migrate").await.unwrap()).unwrap()
+                ["status"]["phase"]
+                == "Succeeded";
+            let old = container_status(&pods.get("old").await.unwrap())["state"]["waiting"]
+                ["reason"]
+                .clone();
+            if ready && migrated && (old == "ErrImagePull" || old == "ImagePullBackOff") {
+                Ok(())
+            } else {
+                Err(format!("{ready} {migrated} {old}"))
+            }
+        },
+    )
+    .await;
+    assert_eq!(
+        pods.logs("migrate", &Default::default()).await.unwrap(),
+        "migrate: applying 3 migrations\nmigrate: done\n"
+    );
+    // After 120 s its /healthz answers 503, and readiness follows.
+    wait_for(
+        "checkout unready after it degrades",
+        Duration::from_secs(30),
+        || async {
+            let cs = container_status(&pods.get("checkout").await.unwrap());
+            if cs["ready"] == false {
+                Ok(())
+            } else {
+                Err(cs.to_string())
+            }
+        },
+    )
+    .await;
+    let events = events_for(&client, "default", "checkout").await;
+    assert!(
+        events.iter().any(|e| e.starts_with(
+            "Unhealthy: Readiness probe failed: HTTP probe failed with statuscode: 503"
+        )),
+        "{events:?}"
+    );
+    cluster.stop().await;
+}

@@ -64,6 +64,9 @@ struct UpArgs {
     /// Nodes, each run by a reference kubelet (`node-1`, `node-2`, ...).
     #[arg(long, default_value_t = 1)]
     nodes: usize,
+    /// A YAML file modelling images of your own for the simulated runtime.
+    #[arg(long)]
+    image_models: Option<PathBuf>,
     /// Where to write the kubeconfig.
     #[arg(long, default_value = "kubespec.kubeconfig")]
     write_kubeconfig: PathBuf,
@@ -108,6 +111,9 @@ struct KubeletArgs {
     /// An http:// URL serving static pod manifests, polled every 20 s.
     #[arg(long)]
     manifest_url: Option<String>,
+    /// A YAML file modelling images of your own for the simulated runtime.
+    #[arg(long)]
+    image_models: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -203,6 +209,9 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     cfg.controller_managers = args.controller_managers;
     cfg.schedulers = args.schedulers;
     cfg.nodes = args.nodes;
+    if let Some(path) = &args.image_models {
+        cfg.image_models = kubespec::kubelet::runtime::models::load(path)?.images;
+    }
     let cluster = RunningCluster::start(cfg).await?;
     cluster.write_kubeconfig(&args.write_kubeconfig)?;
     println!(
@@ -292,6 +301,9 @@ async fn component_kubelet(args: KubeletArgs) -> anyhow::Result<()> {
     }
     config.pod_manifest_path = args.pod_manifest_path;
     config.manifest_url = args.manifest_url;
+    if let Some(path) = &args.image_models {
+        config.image_models = kubespec::kubelet::runtime::models::load(path)?.images;
+    }
     println!("kubespec kubelet for node {} starting", args.node_name);
     kubespec::kubelet::run(
         client,

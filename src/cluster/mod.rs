@@ -81,6 +81,8 @@ pub struct ClusterConfig {
     pub node_cpu: String,
     /// Memory capacity of each node.
     pub node_memory: String,
+    /// The user's image models for every node's runtime.
+    pub image_models: Vec<crate::kubelet::runtime::models::ImageModel>,
 }
 
 impl Default for ClusterConfig {
@@ -98,6 +100,7 @@ impl Default for ClusterConfig {
             nodes: 0,
             node_cpu: "4".into(),
             node_memory: "8Gi".into(),
+            image_models: Vec::new(),
         }
     }
 }
@@ -235,6 +238,7 @@ impl RunningCluster {
             let mut kc = crate::kubelet::KubeletConfig::new(&format!("node-{}", i + 1));
             kc.cpu = config.node_cpu.clone();
             kc.memory = config.node_memory.clone();
+            kc.image_models = config.image_models.clone();
             let (handle, task) =
                 crate::kubelet::start(client_for(&url)?, clock.clone(), kc, shutdown.child_token());
             kubelets.push(handle);

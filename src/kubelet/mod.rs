@@ -68,6 +68,8 @@ pub struct KubeletConfig {
     pub pod_manifest_path: Option<std::path::PathBuf>,
     /// A URL serving static pod manifests (`--manifest-url`).
     pub manifest_url: Option<String>,
+    /// The user's image models (see `runtime::models`), already validated.
+    pub image_models: Vec<runtime::models::ImageModel>,
 }
 
 impl KubeletConfig {
@@ -90,6 +92,7 @@ impl KubeletConfig {
             port: 0,
             pod_manifest_path: None,
             manifest_url: None,
+            image_models: Vec::new(),
         }
     }
 }
@@ -235,7 +238,8 @@ pub fn start(
         node_name: config.node_name.clone(),
         paused,
     };
-    let runtime: Arc<dyn Runtime> = SimRuntime::new(clock.clone());
+    let runtime: Arc<dyn Runtime> =
+        SimRuntime::with_models(clock.clone(), config.image_models.clone());
     let shared = Arc::new(Shared {
         recorder: Recorder::core(client.clone(), clock.clone(), "kubelet", &config.node_name),
         client,

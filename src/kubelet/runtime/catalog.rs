@@ -22,6 +22,8 @@ pub enum Behaviour {
     AgnhostServeHostname,
     /// A busybox shell command line (`sh -c ...` or a single command).
     Shell(Vec<String>),
+    /// An image the user modelled (see `models`).
+    Model(std::sync::Arc<super::models::ImageModel>),
 }
 
 /// A resolved image reference.

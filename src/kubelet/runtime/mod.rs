@@ -8,6 +8,7 @@
 //! grace period ends (137).
 
 pub mod catalog;
+pub mod models;
 pub mod sh;
 
 use std::collections::{BTreeMap, HashMap};
@@ -256,6 +257,8 @@ struct Container {
 /// The simulator.
 pub struct SimRuntime {
     clock: Clock,
+    /// Images the user modelled, consulted before the built-in catalog.
+    models: Vec<Arc<models::ImageModel>>,
     images: Mutex<HashMap<String, Image>>,
     containers: Mutex<HashMap<String, Container>>,
     exits: watch::Sender<u64>,
@@ -263,10 +266,48 @@ pub struct SimRuntime {
 }
 
 impl SimRuntime {
+    /// The user's model of an image: `Ok(None)` when the user models no such repository.
+    fn user_image(&self, image: &str) -> Result<Option<Image>, ImageError> {
+        let (repository, tag) = catalog::normalize(image)?;
+        let Some(model) = self.model_for(&repository) else {
+            return Ok(None);
+        };
+        let reference = format!("{repository}:{tag}");
+        if model.tags.as_ref().is_some_and(|tags| !tags.contains(&tag)) {
+            return Err(ImageError::NotFound(format!(
+                "rpc error: code = NotFound desc = failed to pull and unpack image \"{reference}\": failed to resolve reference \"{reference}\": {reference}: not found"
+            )));
+        }
+        Ok(Some(Image {
+            reference,
+            repository,
+            tag,
+            size: model.size_bytes,
+            pull_time: Duration::from_secs_f64(model.pull_seconds),
+        }))
+    }
+
+    fn model_for(&self, repository: &str) -> Option<Arc<models::ImageModel>> {
+        self.models
+            .iter()
+            .find(|m| {
+                catalog::normalize(&m.image)
+                    .map(|(r, _)| r == repository)
+                    .unwrap_or(false)
+            })
+            .cloned()
+    }
+
     /// An empty runtime (no images, no containers).
     pub fn new(clock: Clock) -> Arc<Self> {
+        Self::with_models(clock, Vec::new())
+    }
+
+    /// A runtime that also knows the user's image models.
+    pub fn with_models(clock: Clock, models: Vec<models::ImageModel>) -> Arc<Self> {
         Arc::new(Self {
             clock,
+            models: models.into_iter().map(Arc::new).collect(),
             images: Mutex::new(HashMap::new()),
             containers: Mutex::new(HashMap::new()),
             exits: watch::channel(0).0,
@@ -342,6 +383,81 @@ impl sh::Shell for ContainerShell {
 
 const NGINX_PAGE: &str = "<!DOCTYPE html>\n<html>\n<head>\n<title>Welcome to nginx!</title>\n</head>\n<body>\n<h1>Welcome to nginx!</h1>\n</body>\n</html>\n";
 
+/// Run a user-modelled image: start-up delay, log lines, HTTP routes and TCP ports, and an exit
+/// after a while (or until SIGTERM, which it obeys with 0).
+async fn run_model(
+    model: &models::ImageModel,
+    ip: IpAddr,
+    clock: &Clock,
+    started_at: DateTime<Utc>,
+    logs: &Arc<Mutex<Vec<u8>>>,
+    term: &CancellationToken,
+) -> i32 {
+    tokio::select! {
+        _ = term.cancelled() => return 0,
+        _ = clock.sleep(Duration::from_secs_f64(model.startup_delay_seconds)) => {}
+    }
+    for line in &model.logs {
+        logs.lock()
+            .extend_from_slice(format!("{line}\n").as_bytes());
+    }
+    let mut ports: std::collections::BTreeMap<u16, Vec<models::HttpRoute>> =
+        std::collections::BTreeMap::new();
+    for route in &model.http {
+        ports.entry(route.port).or_default().push(route.clone());
+    }
+    let stop = CancellationToken::new();
+    for (port, routes) in ports {
+        let mut router = Router::new();
+        for route in routes {
+            let c = clock.clone();
+            let path = route.path.clone();
+            router = router.route(
+                &path,
+                get(move || {
+                    let elapsed = (c.now() - started_at).num_milliseconds() as f64 / 1000.0;
+                    let code = axum::http::StatusCode::from_u16(route.status_at(elapsed))
+                        .unwrap_or(axum::http::StatusCode::OK);
+                    let body = route.body.clone();
+                    async move { (code, body) }
+                }),
+            );
+        }
+        let s = stop.clone();
+        tokio::spawn(async move {
+            if let Err(e) = serve(ip, port, router, s).await {
+                tracing::debug!(cause = %e, "a modelled image could not listen");
+            }
+        });
+    }
+    for port in model.tcp_ports.clone() {
+        let s = stop.clone();
+        tokio::spawn(async move {
+            let Ok(listener) = tokio::net::TcpListener::bind((ip, port)).await else {
+                return;
+            };
+            loop {
+                tokio::select! {
+                    _ = s.cancelled() => return,
+                    accepted = listener.accept() => drop(accepted),
+                }
+            }
+        });
+    }
+    let code = match &model.exit {
+        Some(exit) => tokio::select! {
+            _ = term.cancelled() => 0,
+            _ = clock.sleep(Duration::from_secs_f64(exit.after_seconds.max(0.0))) => exit.code,
+        },
+        None => {
+            term.cancelled().await;
+            0
+        }
+    };
+    stop.cancel();
+    code
+}
+
 /// Serve `router` on the pod IP until `term`; `Err` with the bind error.
 async fn serve(
     ip: IpAddr,
@@ -361,7 +477,10 @@ async fn serve(
 #[async_trait::async_trait]
 impl Runtime for SimRuntime {
     async fn pull_image(&self, image: &str) -> Result<Image, ImageError> {
-        let resolved = catalog::resolve(image)?;
+        let resolved = match self.user_image(image)? {
+            Some(found) => found,
+            None => catalog::resolve(image)?,
+        };
         self.clock.sleep(resolved.pull_time).await;
         self.images
             .lock()
@@ -370,6 +489,7 @@ impl Runtime for SimRuntime {
     }
 
     fn local_image(&self, image: &str) -> Option<Image> {
+        // User images and built-ins are cached alike once pulled.
         let (repo, tag) = catalog::normalize(image).ok()?;
         self.images.lock().get(&format!("{repo}:{tag}")).cloned()
     }
@@ -412,7 +532,10 @@ impl Runtime for SimRuntime {
         };
         let clock = self.clock.clone();
         let started_at = clock.now();
-        let behaviour = catalog::behaviour(&config.image, &config.command, &config.args);
+        let behaviour = match self.model_for(&config.image.repository) {
+            Some(model) => Behaviour::Model(model),
+            None => catalog::behaviour(&config.image, &config.command, &config.args),
+        };
         // A direct command the image does not have fails to start, as with a real runtime.
         let script = match &behaviour {
             Behaviour::Shell(argv) => match sh::from_command(argv) {
@@ -572,6 +695,9 @@ impl Runtime for SimRuntime {
                         Ok(()) => 143,
                         Err(_) => 1,
                     }
+                }
+                Behaviour::Model(model) => {
+                    run_model(&model, ip, &clock, started_at, &logs, &term).await
                 }
                 Behaviour::Shell(_) => {
                     let shell = ContainerShell {

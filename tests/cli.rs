@@ -1,0 +1,68 @@
+//! The command line as a user meets it: bad flags and bad files get clear messages.
+
+use assert_cmd::Command;
+
+fn kubespec() -> Command {
+    Command::new(assert_cmd::cargo::cargo_bin!("kubespec"))
+}
+
+#[test]
+fn a_bad_image_models_file_is_refused_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("models.yaml");
+    std::fs::write(&file, "images:\n- image: example.com/app\n  portz: [80]\n").unwrap();
+    let out = kubespec()
+        .args(["up", "--port", "0", "--image-models"])
+        .arg(&file)
+        .timeout(std::time::Duration::from_secs(30))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{}:3:", file.display()))
+            && stderr.contains("unknown field `portz`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_non_loopback_address_and_a_bad_time_scale_are_refused() {
+    let out = kubespec()
+        .args(["up", "--address", "10.0.0.1"])
+        .timeout(std::time::Duration::from_secs(30))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a loopback address"));
+    let out = kubespec()
+        .args(["up", "--time-scale", "0"])
+        .timeout(std::time::Duration::from_secs(30))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("must be a positive number"));
+}
+
+#[test]
+fn a_component_without_a_reachable_cluster_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        kubespec::cluster::kubeconfig_for("http://127.0.0.1:1"),
+    )
+    .unwrap();
+    let out = kubespec()
+        .args(["component", "scheduler", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot reach the cluster of") && stderr.contains("is it running?"),
+        "{stderr}"
+    );
+}
