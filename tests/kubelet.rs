@@ -931,3 +931,41 @@ async fn user_image_models_run_like_the_images_they_describe() {
     );
     cluster.stop().await;
 }
+
+#[tokio::test]
+async fn with_a_token_the_kubelet_serves_only_health_to_strangers() {
+    let mut config = ClusterConfig {
+        time_scale: 20.0,
+        nodes: 1,
+        ..ClusterConfig::default()
+    };
+    config.apiserver.kubelet_token = Some("s3cret".into());
+    let cluster = RunningCluster::start(config).await.unwrap();
+    let client = cluster.client().unwrap();
+    let pods = create_pod(&client, json!({"metadata": {"name": "talker"}, "spec": {"restartPolicy": "Never",
+        "containers": [{"name": "app", "image": "busybox:1.36", "command": ["sh", "-c", "echo hi"]}]}})).await;
+    wait_for("the pod done", Duration::from_secs(30), || async {
+        let p = serde_json::to_value(pods.get("talker").await.unwrap()).unwrap();
+        if p["status"]["phase"] == "Succeeded" {
+            Ok(())
+        } else {
+            Err(p["status"].to_string())
+        }
+    })
+    .await;
+    assert_eq!(kubelet_get(&client, "node-1", "/healthz").await, "ok");
+    assert_eq!(
+        kubelet_get(&client, "node-1", "/metrics").await,
+        "Unauthorized"
+    );
+    assert_eq!(
+        kubelet_get(&client, "node-1", "/containerLogs/default/talker/app").await,
+        "Unauthorized"
+    );
+    // The apiserver presents the token: kubectl logs still works.
+    assert_eq!(
+        pods.logs("talker", &Default::default()).await.unwrap(),
+        "hi\n"
+    );
+    cluster.stop().await;
+}

@@ -49,6 +49,9 @@ pub struct Config {
     pub history_limit: usize,
     /// The namespaces that exist from the start.
     pub initial_namespaces: Vec<String>,
+    /// The bearer token the apiserver presents to kubelets (for `pods/log`), when kubelets
+    /// require one.
+    pub kubelet_token: Option<String>,
 }
 
 impl Default for Config {
@@ -58,6 +61,7 @@ impl Default for Config {
             initial_namespaces: ["default", "kube-system", "kube-public", "kube-node-lease"]
                 .map(String::from)
                 .to_vec(),
+            kubelet_token: None,
         }
     }
 }
@@ -68,6 +72,8 @@ pub struct ApiServer {
     clock: Clock,
     /// Cancelled when the server stops: long-running requests (watches) end with it.
     shutdown: CancellationToken,
+    /// Bearer token for kubelet requests.
+    kubelet_token: Option<String>,
 }
 
 impl ApiServer {
@@ -87,6 +93,7 @@ impl ApiServer {
             store,
             clock,
             shutdown: CancellationToken::new(),
+            kubelet_token: config.kubelet_token.clone(),
         });
         for ns in &config.initial_namespaces {
             let body = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});

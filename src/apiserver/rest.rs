@@ -1590,8 +1590,11 @@ impl ApiServer {
         tokio::spawn(async move {
             let _ = conn.await;
         });
-        let request = axum::http::Request::get(path)
-            .header("host", format!("{ip}:{port}"))
+        let mut request = axum::http::Request::get(path).header("host", format!("{ip}:{port}"));
+        if let Some(token) = &self.kubelet_token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let request = request
             .body(http_body_util::Empty::<Bytes>::new())
             .map_err(ApiError::internal)?;
         let response = sender

@@ -67,6 +67,9 @@ struct UpArgs {
     /// A YAML file modelling images of your own for the simulated runtime.
     #[arg(long)]
     image_models: Option<PathBuf>,
+    /// Make every kubelet require this bearer token (the apiserver presents it for logs).
+    #[arg(long)]
+    kubelet_token: Option<String>,
     /// Where to write the kubeconfig.
     #[arg(long, default_value = "kubespec.kubeconfig")]
     write_kubeconfig: PathBuf,
@@ -114,6 +117,9 @@ struct KubeletArgs {
     /// A YAML file modelling images of your own for the simulated runtime.
     #[arg(long)]
     image_models: Option<PathBuf>,
+    /// Require this bearer token on every endpoint but /healthz.
+    #[arg(long)]
+    auth_token: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -209,6 +215,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     cfg.controller_managers = args.controller_managers;
     cfg.schedulers = args.schedulers;
     cfg.nodes = args.nodes;
+    cfg.apiserver.kubelet_token = args.kubelet_token.clone();
     if let Some(path) = &args.image_models {
         cfg.image_models = kubespec::kubelet::runtime::models::load(path)?.images;
     }
@@ -301,6 +308,7 @@ async fn component_kubelet(args: KubeletArgs) -> anyhow::Result<()> {
     }
     config.pod_manifest_path = args.pod_manifest_path;
     config.manifest_url = args.manifest_url;
+    config.auth_token = args.auth_token;
     if let Some(path) = &args.image_models {
         config.image_models = kubespec::kubelet::runtime::models::load(path)?.images;
     }

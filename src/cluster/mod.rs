@@ -239,6 +239,7 @@ impl RunningCluster {
             kc.cpu = config.node_cpu.clone();
             kc.memory = config.node_memory.clone();
             kc.image_models = config.image_models.clone();
+            kc.auth_token = config.apiserver.kubelet_token.clone();
             let (handle, task) =
                 crate::kubelet::start(client_for(&url)?, clock.clone(), kc, shutdown.child_token());
             kubelets.push(handle);

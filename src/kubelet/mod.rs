@@ -70,6 +70,8 @@ pub struct KubeletConfig {
     pub manifest_url: Option<String>,
     /// The user's image models (see `runtime::models`), already validated.
     pub image_models: Vec<runtime::models::ImageModel>,
+    /// When set, every kubelet endpoint but `/healthz` needs `Authorization: Bearer <token>`.
+    pub auth_token: Option<String>,
 }
 
 impl KubeletConfig {
@@ -93,6 +95,7 @@ impl KubeletConfig {
             pod_manifest_path: None,
             manifest_url: None,
             image_models: Vec::new(),
+            auth_token: None,
         }
     }
 }

@@ -34,6 +34,10 @@ pub(super) async fn start(
             "/containerLogs/{namespace}/{pod}/{container}",
             get(container_logs),
         )
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            authenticate,
+        ))
         .with_state(shared);
     tokio::spawn(async move {
         let _ = axum::serve(listener, router)
@@ -41,6 +45,25 @@ pub(super) async fn start(
             .await;
     });
     Ok(port)
+}
+
+/// With a token configured, everything but `/healthz` needs it as a bearer token.
+async fn authenticate(
+    State(shared): State<Arc<Shared>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Some(token) = &shared.config.auth_token {
+        let presented = request
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if request.uri().path() != "/healthz" && presented != Some(token.as_str()) {
+            return (StatusCode::UNAUTHORIZED, "Unauthorized").into_response();
+        }
+    }
+    next.run(request).await
 }
 
 async fn pods(State(shared): State<Arc<Shared>>) -> Response {
