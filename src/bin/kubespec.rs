@@ -49,6 +49,10 @@ struct ServeArgs {
     /// How many writes the store keeps for watches to resume from.
     #[arg(long, default_value_t = 100_000)]
     watch_history: usize,
+    /// The bearer token kubelets require (the apiserver presents it for logs; `up` gives it to
+    /// its kubelets).
+    #[arg(long)]
+    kubelet_token: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -67,9 +71,6 @@ struct UpArgs {
     /// A YAML file modelling images of your own for the simulated runtime.
     #[arg(long)]
     image_models: Option<PathBuf>,
-    /// Make every kubelet require this bearer token (the apiserver presents it for logs).
-    #[arg(long)]
-    kubelet_token: Option<String>,
     /// Where to write the kubeconfig.
     #[arg(long, default_value = "kubespec.kubeconfig")]
     write_kubeconfig: PathBuf,
@@ -177,6 +178,7 @@ fn config(args: &ServeArgs) -> anyhow::Result<ClusterConfig> {
         time_scale: args.time_scale,
         apiserver: apiserver::Config {
             history_limit: args.watch_history,
+            kubelet_token: args.kubelet_token.clone(),
             ..Default::default()
         },
         ..ClusterConfig::default()
@@ -215,7 +217,6 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     cfg.controller_managers = args.controller_managers;
     cfg.schedulers = args.schedulers;
     cfg.nodes = args.nodes;
-    cfg.apiserver.kubelet_token = args.kubelet_token.clone();
     if let Some(path) = &args.image_models {
         cfg.image_models = kubespec::kubelet::runtime::models::load(path)?.images;
     }
