@@ -289,28 +289,26 @@ fn expand(value: &str, env: &[(String, String)]) -> String {
     out
 }
 
-fn quantity_value(q: &str, divisor: &str) -> String {
-    let parse = |s: &str| -> f64 {
-        let (num, mult) = match s {
-            _ if s.ends_with("Ki") => (&s[..s.len() - 2], 1024.0),
-            _ if s.ends_with("Mi") => (&s[..s.len() - 2], 1024.0 * 1024.0),
-            _ if s.ends_with("Gi") => (&s[..s.len() - 2], 1024.0 * 1024.0 * 1024.0),
-            _ if s.ends_with('m') => (&s[..s.len() - 1], 0.001),
-            _ if s.ends_with('k') => (&s[..s.len() - 1], 1000.0),
-            _ if s.ends_with('M') => (&s[..s.len() - 1], 1e6),
-            _ if s.ends_with('G') => (&s[..s.len() - 1], 1e9),
-            _ => (s, 1.0),
-        };
-        num.parse::<f64>().unwrap_or(0.0) * mult
-    };
-    let d = if divisor.is_empty() {
-        1.0
+/// A resourceFieldRef value: the quantity in units of the divisor, rounded up as upstream does.
+fn quantity_value(resource: &str, q: &str, divisor: &str) -> String {
+    use crate::scheduler::plugins::{parse_bytes, parse_cpu_millis};
+    use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+    let divisor = if divisor.is_empty() { "1" } else { divisor };
+    let (value, unit) = if resource == "cpu" {
+        (
+            parse_cpu_millis(&Quantity(q.into())),
+            parse_cpu_millis(&Quantity(divisor.into())),
+        )
     } else {
-        parse(divisor)
+        (
+            parse_bytes(&Quantity(q.into())),
+            parse_bytes(&Quantity(divisor.into())),
+        )
     };
-    // Upstream rounds up to a whole multiple of the divisor.
-    let v = if d > 0.0 { (parse(q) / d).ceil() } else { 0.0 };
-    format!("{}", v as i64)
+    match (value, unit) {
+        (Some(v), Some(u)) if u > 0 => ((v + u - 1) / u).to_string(),
+        _ => "0".into(),
+    }
 }
 
 /// A container's environment.
@@ -386,7 +384,11 @@ pub async fn env(
                                 default.to_string()
                             }
                         });
-                    quantity_value(&q, r.divisor.as_ref().map(|d| d.0.as_str()).unwrap_or(""))
+                    quantity_value(
+                        name,
+                        &q,
+                        r.divisor.as_ref().map(|d| d.0.as_str()).unwrap_or(""),
+                    )
                 } else if let Some(k) = &from.config_map_key_ref {
                     match config_map(client, &ns, &k.name)
                         .await
@@ -447,8 +449,9 @@ mod tests {
 
     #[test]
     fn resource_fields_round_up_to_the_divisor() {
-        assert_eq!(quantity_value("250m", ""), "1");
-        assert_eq!(quantity_value("250m", "1m"), "250");
-        assert_eq!(quantity_value("64Mi", "1Mi"), "64");
+        assert_eq!(quantity_value("cpu", "250m", ""), "1");
+        assert_eq!(quantity_value("cpu", "250m", "1m"), "250");
+        assert_eq!(quantity_value("memory", "64Mi", "1Mi"), "64");
+        assert_eq!(quantity_value("memory", "1Gi", ""), "1073741824");
     }
 }

@@ -66,7 +66,8 @@ pub(super) struct ContainerSlot {
     crashes: u32,
     backoff_until: Option<DateTime<Utc>>,
     last_backoff_step: Option<DateTime<Utc>>,
-    image_backoff: Option<(DateTime<Utc>, Duration)>,
+    /// Until when pulls back off, the current back-off, and the last pull error.
+    image_backoff: Option<(DateTime<Utc>, Duration, String)>,
     probes: Arc<ProbeResults>,
     probe_stop: Option<tokio_util::sync::CancellationToken>,
     /// Previous instance's output, for `logs --previous`.
@@ -791,19 +792,16 @@ impl PodWorker {
             .clone()
             .unwrap_or_else(|| crate::apiserver::strategy::default_pull_policy(image).into());
         if let Err(ImageError::InvalidName(message)) = super::runtime::catalog::normalize(image) {
-            self.event(cref, EventType::Warning, "InspectFailed", &message)
-                .await;
-            self.event(
+            let detail = Some((EventType::Warning, "InspectFailed", message.as_str()));
+            self.cannot_start(
                 cref,
-                EventType::Warning,
-                "Failed",
-                "Error: InvalidImageName",
+                init,
+                index,
+                detail,
+                status::REASON_INVALID_IMAGE_NAME,
+                message.clone(),
             )
             .await;
-            self.slot_mut(init, index).state = RuntimeState::Waiting {
-                reason: status::REASON_INVALID_IMAGE_NAME.into(),
-                message: Some(message),
-            };
             return None;
         }
         let local = runtime.local_image(image);
@@ -821,54 +819,33 @@ impl PodWorker {
             if policy == "Never" {
                 let message =
                     format!("Container image \"{image}\" is not present with pull policy of Never");
-                self.event(cref, EventType::Warning, "ErrImageNeverPull", &message)
-                    .await;
-                self.event(
+                let detail = Some((EventType::Warning, "ErrImageNeverPull", message.as_str()));
+                self.cannot_start(
                     cref,
-                    EventType::Warning,
-                    "Failed",
-                    "Error: ErrImageNeverPull",
+                    init,
+                    index,
+                    detail,
+                    status::REASON_ERR_IMAGE_NEVER_PULL,
+                    message.clone(),
                 )
                 .await;
-                self.slot_mut(init, index).state = RuntimeState::Waiting {
-                    reason: status::REASON_ERR_IMAGE_NEVER_PULL.into(),
-                    message: Some(message),
-                };
                 return None;
             }
         }
-        if let Some((until, _)) = self.slot(init, index).image_backoff {
+        if let Some((until, _, error)) = self.slot(init, index).image_backoff.clone() {
             if until > now {
-                let last = match &self.slot(init, index).state {
-                    RuntimeState::Waiting { message, .. } => message.clone().unwrap_or_default(),
-                    _ => String::new(),
-                };
-                let detail = last
-                    .trim_start_matches("Back-off pulling image")
-                    .to_string();
-                let message = if last.starts_with("Back-off") {
-                    last.clone()
-                } else {
-                    format!("Back-off pulling image \"{image}\": ErrImagePull: {detail}")
-                };
-                self.event(
+                let back_off = format!("Back-off pulling image \"{image}\"");
+                let message = format!("{back_off}: ErrImagePull: {error}");
+                let detail = Some((EventType::Normal, "BackOff", back_off.as_str()));
+                self.cannot_start(
                     cref,
-                    EventType::Normal,
-                    "BackOff",
-                    &format!("Back-off pulling image \"{image}\""),
+                    init,
+                    index,
+                    detail,
+                    status::REASON_IMAGE_PULL_BACK_OFF,
+                    message,
                 )
                 .await;
-                self.event(
-                    cref,
-                    EventType::Warning,
-                    "Failed",
-                    "Error: ImagePullBackOff",
-                )
-                .await;
-                self.slot_mut(init, index).state = RuntimeState::Waiting {
-                    reason: status::REASON_IMAGE_PULL_BACK_OFF.into(),
-                    message: Some(message),
-                };
                 self.wake_at(until);
                 return None;
             }
@@ -893,34 +870,56 @@ impl PodWorker {
             }
             Err(e) => {
                 let message = e.to_string();
-                self.event(
+                let failed = format!("Failed to pull image \"{image}\": {message}");
+                let detail = Some((EventType::Warning, "Failed", failed.as_str()));
+                self.cannot_start(
                     cref,
-                    EventType::Warning,
-                    "Failed",
-                    &format!("Failed to pull image \"{image}\": {message}"),
+                    init,
+                    index,
+                    detail,
+                    status::REASON_ERR_IMAGE_PULL,
+                    message.clone(),
                 )
                 .await;
-                self.event(cref, EventType::Warning, "Failed", "Error: ErrImagePull")
-                    .await;
                 let now = self.shared.clock.now();
                 let slot = self.slot_mut(init, index);
-                let next = match slot.image_backoff {
-                    Some((_, d)) => (d * 2).min(BACKOFF_MAX),
+                let next = match &slot.image_backoff {
+                    Some((_, d, _)) => (*d * 2).min(BACKOFF_MAX),
                     None => BACKOFF_INITIAL,
                 };
-                slot.image_backoff = Some((
-                    now + chrono::Duration::from_std(next).unwrap_or_default(),
-                    next,
-                ));
-                slot.state = RuntimeState::Waiting {
-                    reason: status::REASON_ERR_IMAGE_PULL.into(),
-                    message: Some(message),
-                };
                 let until = now + chrono::Duration::from_std(next).unwrap_or_default();
+                slot.image_backoff = Some((until, next, message));
                 self.wake_at(until);
                 None
             }
         }
+    }
+
+    /// A container that cannot start yet: the kubelet's detail event (if any), then
+    /// `Failed: Error: <reason>`, and the container waiting with that reason.
+    async fn cannot_start(
+        &mut self,
+        cref: &ObjectReference,
+        init: bool,
+        index: usize,
+        detail: Option<(EventType, &str, &str)>,
+        reason: &str,
+        message: String,
+    ) {
+        if let Some((t, event_reason, event_message)) = detail {
+            self.event(cref, t, event_reason, event_message).await;
+        }
+        self.event(
+            cref,
+            EventType::Warning,
+            "Failed",
+            &format!("Error: {reason}"),
+        )
+        .await;
+        self.slot_mut(init, index).state = RuntimeState::Waiting {
+            reason: reason.into(),
+            message: Some(message),
+        };
     }
 
     fn slot(&self, init: bool, index: usize) -> &ContainerSlot {
