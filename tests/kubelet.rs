@@ -969,3 +969,64 @@ async fn with_a_token_the_kubelet_serves_only_health_to_strangers() {
     );
     cluster.stop().await;
 }
+
+#[tokio::test]
+async fn config_errors_invalid_images_and_the_downward_api() {
+    let cluster = cluster(20.0, 1).await;
+    let client = cluster.client().unwrap();
+    let pods = create_pod(&client, json!({"metadata": {"name": "needs-config"}, "spec": {"containers": [{
+        "name": "app", "image": "busybox:1.36", "command": ["sh", "-c", "sleep 3600"],
+        "env": [{"name": "MODE", "valueFrom": {"configMapKeyRef": {"name": "app-config", "key": "mode"}}}]}]}}))
+    .await;
+    create_pod(&client, json!({"metadata": {"name": "shouty"}, "spec": {"containers": [{"name": "app", "image": "Nginx:1.27"}]}})).await;
+    create_pod(&client, json!({"metadata": {"name": "introspect", "labels": {"tier": "web"}}, "spec": {"restartPolicy": "Never", "containers": [{
+        "name": "app", "image": "busybox:1.36", "command": ["sh", "-c", "echo $POD_NAME $POD_NAMESPACE $NODE; cat /etc/podinfo/labels"],
+        "resources": {"limits": {"memory": "64Mi"}},
+        "env": [
+            {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+            {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+            {"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],
+        "volumeMounts": [{"name": "podinfo", "mountPath": "/etc/podinfo"}]}],
+        "volumes": [{"name": "podinfo", "downwardAPI": {"items": [{"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}}]}}]}}))
+    .await;
+    wait_for(
+        "CreateContainerConfigError and InvalidImageName",
+        Duration::from_secs(30),
+        || async {
+            let config = container_status(&pods.get("needs-config").await.unwrap())["state"]
+                ["waiting"]
+                .clone();
+            let invalid =
+                container_status(&pods.get("shouty").await.unwrap())["state"]["waiting"].clone();
+            if config["reason"] == "CreateContainerConfigError"
+                && invalid["reason"] == "InvalidImageName"
+            {
+                Ok((config, invalid))
+            } else {
+                Err(format!("{config} {invalid}"))
+            }
+        },
+    )
+    .await;
+    let config = container_status(&pods.get("needs-config").await.unwrap());
+    assert_eq!(
+        config["state"]["waiting"]["message"],
+        "configmap \"app-config\" not found"
+    );
+    let events = events_for(&client, "default", "needs-config").await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.starts_with("Failed: Error: configmap \"app-config\" not found")),
+        "{events:?}"
+    );
+    let logs = wait_for("introspect's output", Duration::from_secs(30), || async {
+        match pods.logs("introspect", &Default::default()).await {
+            Ok(l) if !l.is_empty() => Ok(l),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    assert_eq!(logs, "introspect default node-1\ntier=\"web\"");
+    cluster.stop().await;
+}
