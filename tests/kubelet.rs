@@ -1030,3 +1030,54 @@ async fn config_errors_invalid_images_and_the_downward_api() {
     assert_eq!(logs, "introspect default node-1\ntier=\"web\"");
     cluster.stop().await;
 }
+
+#[tokio::test]
+async fn sidecars_start_before_the_app_and_active_deadlines_fail_pods() {
+    let cluster = cluster(20.0, 1).await;
+    let client = cluster.client().unwrap();
+    let pods = create_pod(&client, json!({"metadata": {"name": "with-sidecar"}, "spec": {
+        "initContainers": [{"name": "proxy", "image": "nginx:1.27", "restartPolicy": "Always"}],
+        "containers": [{"name": "app", "image": "busybox:1.36", "command": ["sh", "-c", "sleep 3600"]}]}}))
+    .await;
+    let pod = wait_for(
+        "sidecar and app both running",
+        Duration::from_secs(30),
+        || async {
+            let p = serde_json::to_value(pods.get("with-sidecar").await.unwrap()).unwrap();
+            let sidecar = &p["status"]["initContainerStatuses"][0]["state"]["running"];
+            let app = &p["status"]["containerStatuses"][0]["state"]["running"];
+            if sidecar.is_object() && app.is_object() {
+                Ok(p)
+            } else {
+                Err(p["status"].to_string())
+            }
+        },
+    )
+    .await;
+    let sidecar_start =
+        ts(&pod["status"]["initContainerStatuses"][0]["state"]["running"]["startedAt"]);
+    assert!(
+        sidecar_start
+            <= ts(&pod["status"]["containerStatuses"][0]["state"]["running"]["startedAt"])
+    );
+    assert_eq!(pod["status"]["phase"], "Running");
+
+    create_pod(&client, json!({"metadata": {"name": "deadline"}, "spec": {"activeDeadlineSeconds": 10, "terminationGracePeriodSeconds": 1,
+        "containers": [{"name": "app", "image": "busybox:1.36", "command": ["sh", "-c", "sleep 3600"]}]}}))
+    .await;
+    let p = wait_for("DeadlineExceeded", Duration::from_secs(30), || async {
+        let p = serde_json::to_value(pods.get("deadline").await.unwrap()).unwrap();
+        if p["status"]["phase"] == "Failed" {
+            Ok(p)
+        } else {
+            Err(p["status"].to_string())
+        }
+    })
+    .await;
+    assert_eq!(p["status"]["reason"], "DeadlineExceeded", "{p}");
+    assert_eq!(
+        p["status"]["message"],
+        "Pod was active on the node longer than the specified deadline"
+    );
+    cluster.stop().await;
+}
