@@ -1081,3 +1081,64 @@ async fn sidecars_start_before_the_app_and_active_deadlines_fail_pods() {
     );
     cluster.stop().await;
 }
+
+#[tokio::test]
+async fn without_registration_the_kubelet_waits_for_its_node() {
+    let cluster = RunningCluster::start(ClusterConfig {
+        time_scale: 20.0,
+        ..ClusterConfig::default()
+    })
+    .await
+    .unwrap();
+    let client = cluster.client().unwrap();
+    let mut config = kubespec::kubelet::KubeletConfig::new("pre-made");
+    config.register_node = false;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let (_handle, _task) = kubespec::kubelet::start(
+        client.clone(),
+        cluster.clock().clone(),
+        config,
+        stop.clone(),
+    );
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client.clone());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        nodes.get_opt("pre-made").await.unwrap().is_none(),
+        "the kubelet must not register the node itself"
+    );
+    nodes
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "pre-made"}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    wait_for(
+        "the kubelet to take the node over",
+        Duration::from_secs(30),
+        || async {
+            let n = serde_json::to_value(nodes.get("pre-made").await.unwrap()).unwrap();
+            if n["status"]["nodeInfo"]["kubeletVersion"] == "v1.33.0-kubespec"
+                && n["status"]["conditions"].as_array().is_some_and(|c| {
+                    c.iter()
+                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
+                })
+            {
+                Ok(())
+            } else {
+                Err(n["status"].to_string())
+            }
+        },
+    )
+    .await;
+    let events = events_for(&client, "default", "pre-made").await;
+    for reason in [
+        "Starting: Starting kubelet.",
+        "NodeHasSufficientMemory: Node pre-made status is now: NodeHasSufficientMemory",
+        "NodeReady: Node pre-made status is now: NodeReady",
+    ] {
+        assert!(events.iter().any(|e| e == reason), "{events:?}");
+    }
+    stop.cancel();
+    cluster.stop().await;
+}
