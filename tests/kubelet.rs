@@ -1142,3 +1142,46 @@ async fn without_registration_the_kubelet_waits_for_its_node() {
     stop.cancel();
     cluster.stop().await;
 }
+
+#[tokio::test]
+async fn logs_follow_streams_new_output() {
+    use futures::{AsyncBufReadExt, TryStreamExt};
+    let cluster = cluster(20.0, 1).await;
+    let client = cluster.client().unwrap();
+    let pods = create_pod(&client, json!({"metadata": {"name": "chatty"}, "spec": {"containers": [{
+        "name": "app", "image": "busybox:1.36", "command": ["sh", "-c", "echo first; sleep 10; echo second; sleep 3600"]}]}}))
+    .await;
+    wait_for("running", Duration::from_secs(30), || async {
+        let cs = container_status(&pods.get("chatty").await.unwrap());
+        if cs["state"]["running"].is_object() {
+            Ok(())
+        } else {
+            Err(cs.to_string())
+        }
+    })
+    .await;
+    let stream = pods
+        .log_stream(
+            "chatty",
+            &kube::api::LogParams {
+                follow: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let mut lines = stream.lines();
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let line = tokio::time::timeout(Duration::from_secs(20), lines.try_next())
+            .await
+            .unwrap_or_else(|_| panic!("no new log line within 20 s; saw {seen:?}"))
+            .unwrap();
+        match line {
+            Some(l) => seen.push(l),
+            None => panic!("the log stream ended early: {seen:?}"),
+        }
+    }
+    assert_eq!(seen, ["first", "second"]);
+    cluster.stop().await;
+}
