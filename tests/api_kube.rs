@@ -665,3 +665,49 @@ async fn a_watcher_that_falls_behind_compacted_history_relists_and_converges() {
     );
     cluster.stop().await;
 }
+
+#[tokio::test]
+async fn services_get_unique_cluster_ips_from_the_service_range() {
+    let cluster = cluster().await;
+    let services: Api<Service> = Api::default_namespaced(cluster.client().unwrap());
+    let svc = |name: &str, ip: Option<&str>| -> Service {
+        let mut spec = json!({"selector": {"app": name}, "ports": [{"port": 80}]});
+        if let Some(ip) = ip {
+            spec["clusterIP"] = json!(ip);
+        }
+        serde_json::from_value(json!({"metadata": {"name": name}, "spec": spec})).unwrap()
+    };
+    let a = services
+        .create(&PostParams::default(), &svc("a", None))
+        .await
+        .unwrap();
+    let b = services
+        .create(&PostParams::default(), &svc("b", None))
+        .await
+        .unwrap();
+    let ip = |s: &Service| s.spec.as_ref().unwrap().cluster_ip.clone().unwrap();
+    for s in [&a, &b] {
+        let addr: std::net::Ipv4Addr = ip(s).parse().unwrap();
+        let [o1, o2, _, _] = addr.octets();
+        assert!(
+            o1 == 10 && (96..112).contains(&o2),
+            "{addr} is outside 10.96.0.0/12"
+        );
+        assert_eq!(s.spec.as_ref().unwrap().cluster_ips, Some(vec![ip(s)]));
+    }
+    assert_ne!(ip(&a), ip(&b));
+    let err = services
+        .create(&PostParams::default(), &svc("c", Some(&ip(&a))))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 422 && s.message.contains("provided IP is already allocated")),
+        "{err:?}"
+    );
+    let headless = services
+        .create(&PostParams::default(), &svc("d", Some("None")))
+        .await
+        .unwrap();
+    assert_eq!(headless.spec.unwrap().cluster_ip.as_deref(), Some("None"));
+    cluster.stop().await;
+}

@@ -693,6 +693,9 @@ impl ApiServer {
                 meta.remove("generation");
             }
         }
+        if kind.resource == "services" {
+            self.allocate_cluster_ip(kind, &mut obj).await?;
+        }
         let attempts = if given_name.is_none() && generate.is_some() {
             GENERATE_NAME_RETRIES
         } else {
@@ -734,6 +737,64 @@ impl ApiServer {
             }
         }
         Err(ApiError::internal("could not generate a unique name"))
+    }
+
+    /// Give a new ClusterIP Service an address from the service range (10.96.0.0/12), unique
+    /// among Services, as upstream's allocator does; a requested address must be free.
+    async fn allocate_cluster_ip(&self, kind: &Kind, obj: &mut Value) -> ApiResult<()> {
+        let service_type = obj["spec"]["type"]
+            .as_str()
+            .unwrap_or("ClusterIP")
+            .to_string();
+        if service_type == "ExternalName" || !obj["spec"].is_object() {
+            return Ok(());
+        }
+        let requested = obj["spec"]["clusterIP"].as_str().unwrap_or("").to_string();
+        if requested == "None" {
+            obj["spec"]["clusterIPs"] = json!(["None"]);
+            return Ok(());
+        }
+        let taken: std::collections::HashSet<String> = self
+            .store
+            .list(&kind.prefix(None), None)
+            .await
+            .map_err(ApiError::internal)?
+            .items
+            .iter()
+            .filter_map(|o| o.value["spec"]["clusterIP"].as_str().map(String::from))
+            .collect();
+        let ip = if requested.is_empty() {
+            let mut rng = rand::rng();
+            // The first addresses of the range are kept for the kubernetes and DNS services.
+            (0..1000)
+                .map(|_| {
+                    let n: u32 = rng.random_range(16..(1 << 20) - 1);
+                    format!("10.{}.{}.{}", 96 + (n >> 16), (n >> 8) & 0xff, n & 0xff)
+                })
+                .find(|ip| !taken.contains(ip))
+                .ok_or_else(|| ApiError::internal("the service IP range is full"))?
+        } else {
+            if taken.contains(&requested) {
+                let name = meta_str(obj, "name").unwrap_or_default().to_string();
+                return Err(ApiError::invalid(
+                    kind,
+                    &name,
+                    &[super::Cause::invalid(
+                        "spec.clusterIPs",
+                        &format!("[]string{{{requested:?}}}"),
+                        &format!(
+                            "failed to allocate IP {requested}: provided IP is already allocated"
+                        ),
+                    )],
+                ));
+            }
+            requested
+        };
+        obj["spec"]["clusterIP"] = json!(ip);
+        obj["spec"]["clusterIPs"] = json!([ip]);
+        obj["spec"]["ipFamilies"] = json!(["IPv4"]);
+        obj["spec"]["ipFamilyPolicy"] = json!("SingleStack");
+        Ok(())
     }
 
     async fn create(&self, target: &Target, obj: Value, query: &Query) -> ApiResult<Response> {
