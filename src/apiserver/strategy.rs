@@ -446,6 +446,10 @@ impl Strategy for Pod {
             add_default_tolerations(spec);
             spec.service_account_name
                 .get_or_insert_with(|| "default".into());
+            // The deprecated alias upstream still fills in.
+            if spec.service_account.is_none() {
+                spec.service_account = spec.service_account_name.clone();
+            }
             spec.priority.get_or_insert(0);
             spec.enable_service_links.get_or_insert(true);
             spec.preemption_policy
@@ -896,6 +900,13 @@ mod tests {
             "/"
         );
         assert_eq!(v["spec"]["tolerations"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            (
+                v["spec"]["serviceAccountName"].as_str(),
+                v["spec"]["serviceAccount"].as_str()
+            ),
+            (Some("default"), Some("default"))
+        );
         assert!(admitted.unknown_fields.is_empty());
     }
 
