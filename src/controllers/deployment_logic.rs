@@ -1619,10 +1619,9 @@ impl Sim {
             .map(str::to_string)
             .collect();
         let active_or_latest = match active.len() {
-            0 => Some(
-                new.map(str::to_string)
-                    .unwrap_or_else(|| old_newest_first[0].clone()),
-            ),
+            0 => new
+                .map(str::to_string)
+                .or_else(|| old_newest_first.first().cloned()),
             1 => Some(active[0].clone()),
             _ => None,
         };
