@@ -1185,3 +1185,30 @@ async fn logs_follow_streams_new_output() {
     assert_eq!(seen, ["first", "second"]);
     cluster.stop().await;
 }
+
+#[tokio::test]
+async fn back_off_starts_over_for_a_container_that_ran_ten_minutes() {
+    // 100x: each 700 s run takes 7 s of wall time.
+    let cluster = cluster(100.0, 1).await;
+    let client = cluster.client().unwrap();
+    let pods = create_pod(
+        &client,
+        json!({"metadata": {"name": "long-runner"}, "spec": {"containers": [{
+        "name": "app", "image": "busybox:1.36", "command": ["sh", "-c", "sleep 700; exit 1"]}]}}),
+    )
+    .await;
+    let cs = wait_for("the second restart", Duration::from_secs(60), || async {
+        let cs = container_status(&pods.get("long-runner").await.unwrap());
+        if cs["restartCount"].as_i64().unwrap_or(0) >= 2 && cs["state"]["running"].is_object() {
+            Ok(cs)
+        } else {
+            Err(cs.to_string())
+        }
+    })
+    .await;
+    // Without the reset the second restart would wait 10 s; after a 700 s run it is immediate.
+    let gap =
+        ts(&cs["state"]["running"]["startedAt"]) - ts(&cs["lastState"]["terminated"]["finishedAt"]);
+    assert!(gap <= 2, "restarted {gap} s after a 700 s run: {cs}");
+    cluster.stop().await;
+}
