@@ -9,7 +9,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use serde::Deserialize;
 
-use super::{connect, Error, Result};
+use super::{connect, list_rv, Error, Result};
 use crate::cluster::{ClusterConfig, RunningCluster};
 
 /// `kubespec bench api` arguments.
@@ -141,25 +141,7 @@ pub async fn run_api(args: ApiBenchArgs) -> Result<ApiBenchReport> {
     let namespace = "default";
     let start_rv = {
         let mut sender = connect(addr).await?;
-        let req = Request::get(format!("/api/v1/namespaces/{namespace}/pods?limit=1"))
-            .body(Full::new(Bytes::new()))
-            .map_err(|e| Error::Http(e.to_string()))?;
-        let resp = sender
-            .send_request(req)
-            .await
-            .map_err(|e| Error::Http(e.to_string()))?;
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| Error::Http(e.to_string()))?
-            .to_bytes();
-        let v: serde_json::Value =
-            serde_json::from_slice(&body).map_err(|e| Error::Http(e.to_string()))?;
-        v["metadata"]["resourceVersion"]
-            .as_str()
-            .unwrap_or("0")
-            .to_string()
+        list_rv(&mut sender, &format!("/api/v1/namespaces/{namespace}/pods")).await?
     };
 
     // Ack times of each write, in nanoseconds since `epoch` (0 = not yet acknowledged).

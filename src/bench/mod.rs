@@ -7,7 +7,7 @@ mod kubelet;
 mod scheduler;
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
@@ -64,4 +64,27 @@ pub(crate) async fn connect(addr: std::net::SocketAddr) -> Result<Sender> {
         let _ = conn.await;
     });
     Ok(sender)
+}
+
+/// The resourceVersion of a list (a one-item page), to watch from.
+pub(crate) async fn list_rv(sender: &mut Sender, path: &str) -> Result<String> {
+    let req = hyper::Request::get(format!("{path}?limit=1"))
+        .body(Full::new(Bytes::new()))
+        .map_err(|e| Error::Http(e.to_string()))?;
+    let resp = sender
+        .send_request(req)
+        .await
+        .map_err(|e| Error::Http(e.to_string()))?;
+    let bytes = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| Error::Http(e.to_string()))?
+        .to_bytes();
+    let v: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| Error::Http(e.to_string()))?;
+    Ok(v["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap_or("0")
+        .to_string())
 }

@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{connect, Error, Result, Sender};
+use super::{connect, list_rv, Error, Result, Sender};
 use crate::cluster::{ClusterConfig, RunningCluster};
 use crate::scheduler::Cache;
 
@@ -164,28 +164,6 @@ async fn post(sender: &mut Sender, path: &str, body: &serde_json::Value) -> Resu
         });
     }
     Ok(())
-}
-
-async fn list_rv(sender: &mut Sender, path: &str) -> Result<String> {
-    let req = Request::get(format!("{path}?limit=1"))
-        .body(Full::new(Bytes::new()))
-        .map_err(|e| Error::Http(e.to_string()))?;
-    let resp = sender
-        .send_request(req)
-        .await
-        .map_err(|e| Error::Http(e.to_string()))?;
-    let bytes = resp
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| Error::Http(e.to_string()))?
-        .to_bytes();
-    let v: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|e| Error::Http(e.to_string()))?;
-    Ok(v["metadata"]["resourceVersion"]
-        .as_str()
-        .unwrap_or("0")
-        .to_string())
 }
 
 async fn create_all(

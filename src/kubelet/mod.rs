@@ -35,6 +35,15 @@ use crate::clock::Clock;
 use crate::controllers::runtime::{Change, Informer};
 use crate::events::Recorder;
 
+/// FNV-1a (128-bit): the stable ids the kubelet derives from names and contents (machine id,
+/// image digests, static pod config hashes).
+pub(crate) fn fnv128(data: &[u8]) -> u128 {
+    data.iter()
+        .fold(0x6c62_272e_07bb_0142_62b8_2175_6295_c58du128, |h, b| {
+            (h ^ *b as u128).wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013b)
+        })
+}
+
 /// Kubelet settings (upstream defaults where upstream has them).
 #[derive(Clone, Debug)]
 pub struct KubeletConfig {

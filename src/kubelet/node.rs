@@ -41,8 +41,8 @@ fn node_status(
         "addresses": [{"type": "InternalIP", "address": config.node_ip.to_string()}, {"type": "Hostname", "address": config.node_name}],
         "daemonEndpoints": {"kubeletEndpoint": {"Port": port}},
         "nodeInfo": {
-            "machineID": format!("{:032x}", fxhash(&config.node_name)),
-            "systemUUID": uuid::Uuid::from_u128(fxhash(&config.node_name)).to_string(),
+            "machineID": format!("{:032x}", super::fnv128(config.node_name.as_bytes())),
+            "systemUUID": uuid::Uuid::from_u128(super::fnv128(config.node_name.as_bytes())).to_string(),
             "bootID": uuid::Uuid::new_v4().to_string(),
             "kernelVersion": "6.1.0-kubespec",
             "osImage": "kubespec simulated node",
@@ -53,12 +53,6 @@ fn node_status(
             "architecture": go_arch(),
         },
         "images": images,
-    })
-}
-
-fn fxhash(s: &str) -> u128 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325u128, |h, b| {
-        (h ^ b as u128).wrapping_mul(0x0100_0000_01b3)
     })
 }
 

@@ -42,10 +42,7 @@ impl Source {
 const CHECK_FREQUENCY: Duration = Duration::from_secs(20);
 
 fn hash(data: &[u8]) -> String {
-    let h = data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3)
-    });
-    format!("{h:016x}{:016x}", h.rotate_left(29) ^ 0x9e37_79b9_7f4a_7c15)
+    format!("{:032x}", super::fnv128(data))
 }
 
 /// Parse manifests: YAML documents (or JSON), each a Pod or a PodList.

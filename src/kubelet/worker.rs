@@ -137,10 +137,13 @@ impl ContainerSlot {
         ContainerInfo {
             name: self.name.clone(),
             image: self.image.clone(),
-            image_id: self
-                .image_ref
-                .as_ref()
-                .map(|i| format!("{}@sha256:{:064x}", i.repository, fnv(&i.reference))),
+            image_id: self.image_ref.as_ref().map(|i| {
+                format!(
+                    "{}@sha256:{:064x}",
+                    i.repository,
+                    super::fnv128(i.reference.as_bytes())
+                )
+            }),
             container_id: self.id.as_ref().map(|id| format!("containerd://{id}")),
             state: self.state.clone(),
             last_termination: self.last_termination.clone(),
@@ -149,13 +152,6 @@ impl ContainerSlot {
             started: Some(running && self.probes.started.load(Ordering::Relaxed)),
         }
     }
-}
-
-fn fnv(s: &str) -> u128 {
-    s.bytes()
-        .fold(0x6c62_272e_07bb_0142_62b8_2175_6295_c58du128, |h, b| {
-            (h ^ b as u128).wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013b)
-        })
 }
 
 /// Worker state of one pod.
