@@ -95,9 +95,9 @@ fn pods_story(version: &str) {
         "Error from server (BadRequest): container \"app\" in pod \"typo\" is waiting to start: ImagePullBackOff"
     );
 
-    // describe pod shows the container's state, restarts and the kubelet's events.
-    let describe = k.ok(&["describe", "pod", "crasher"]);
-    for expected in [
+    // describe pod shows the container's state, restarts and the kubelet's events. At 20x the
+    // container runs for an instant between back-offs, so describe until it is caught waiting.
+    let wanted = [
         "State:          Waiting",
         "Reason:       CrashLoopBackOff",
         "Last State:     Terminated",
@@ -105,11 +105,19 @@ fn pods_story(version: &str) {
         "Restart Count:  ",
         "kubelet            Started container app",
         "Back-off restarting failed container app in pod crasher_default(",
-    ] {
+    ];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let describe = k.ok(&["describe", "pod", "crasher"]);
+        let missing: Vec<_> = wanted.iter().filter(|w| !describe.contains(*w)).collect();
+        if missing.is_empty() {
+            break;
+        }
         assert!(
-            describe.contains(expected),
-            "describe pod lacks {expected:?}:\n{describe}"
+            std::time::Instant::now() < deadline,
+            "describe pod lacks {missing:?} after 30 s:\n{describe}"
         );
+        std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let describe = k.ok(&["describe", "pod", "web"]);
     for expected in [

@@ -6,7 +6,8 @@
 
 use serde_json::Value;
 
-use super::error::ApiResult;
+use super::error::{ApiError, ApiResult};
+use crate::store::Draft;
 use super::strategy::{self, Admitted, Operation};
 
 /// How `metadata.generation` moves on updates.
@@ -122,6 +123,15 @@ impl Kind {
     /// Convert a stored object into its served form.
     pub fn present(&self, stored: &Value) -> Option<Value> {
         self.from_storage.map(|f| f(stored))
+    }
+
+    /// An admitted object, encoded for the store with the attributes its selectors match on.
+    ///
+    /// # Errors
+    /// 500 if the value cannot be encoded (it always can: it came from JSON).
+    pub fn draft(&self, value: Value) -> ApiResult<Draft> {
+        let attrs = super::selector::attrs(self, &value);
+        Draft::new(value, attrs).map_err(ApiError::internal)
     }
 }
 

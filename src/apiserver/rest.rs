@@ -354,7 +354,6 @@ fn store_error(kind: &Kind, name: &str, err: store::Error) -> ApiError {
             "too old resource version: {requested} ({})",
             oldest + 1
         )),
-        store::Error::Encode { .. } => ApiError::internal(err),
     }
 }
 
@@ -425,7 +424,10 @@ fn changed(old: &Value, new: &Value) -> bool {
 
 impl ApiServer {
     fn present(&self, kind: &Kind, obj: &Object) -> Bytes {
-        match kind.present(&obj.value) {
+        if kind.from_storage.is_none() {
+            return obj.json.clone();
+        }
+        match kind.present(&obj.value()) {
             Some(v) => Bytes::from(serde_json::to_vec(&v).unwrap_or_default()),
             None => obj.json.clone(),
         }
@@ -455,7 +457,7 @@ impl ApiServer {
             .map_err(|e| store_error(kind, name, e))?
             .ok_or_else(|| ApiError::not_found(kind, name))?;
         if as_table {
-            let value = self.present_value(kind, &obj.value);
+            let value = self.present_value(kind, &obj.value());
             let include = query
                 .get("includeObject")
                 .map(String::as_str)
@@ -511,18 +513,18 @@ impl ApiServer {
             .iter()
             .filter(|o| {
                 start.as_deref().is_none_or(|s| {
-                    let key = name_key(&o.value);
+                    let key = name_key(o);
                     key.as_str() > s
                 })
             })
-            .filter(|o| labels.matches(&o.value) && fields.matches(&o.value))
+            .filter(|o| labels.matches(&o.attrs) && fields.matches(&o.attrs))
             .collect();
         let mut continue_out = None;
         let mut remaining = None;
         if limit > 0 && items.len() > limit {
             let rest = items.len() - limit;
             items.truncate(limit);
-            let last = name_key(&items[limit - 1].value);
+            let last = name_key(items[limit - 1]);
             continue_out = Some(encode_continue(list.revision, &last));
             if !filtered {
                 remaining = Some(rest);
@@ -532,7 +534,7 @@ impl ApiServer {
         if as_table {
             let values: Vec<Value> = items
                 .iter()
-                .map(|o| self.present_value(kind, &o.value))
+                .map(|o| self.present_value(kind, &o.value()))
                 .collect();
             let refs: Vec<&Value> = values.iter().collect();
             let include = query
@@ -604,9 +606,9 @@ impl ApiServer {
             .get(&ns_kind.key(None, namespace))
             .await
             .map_err(ApiError::internal)?
-            .ok_or_else(|| ApiError::namespace_not_found(namespace))?;
-        if ns.value["status"]["phase"] == "Terminating"
-            || ns.value["metadata"]["deletionTimestamp"].is_string()
+            .ok_or_else(|| ApiError::namespace_not_found(namespace))?
+            .value();
+        if ns["status"]["phase"] == "Terminating" || ns["metadata"]["deletionTimestamp"].is_string()
         {
             return Err(ApiError::forbidden(
                 kind,
@@ -717,20 +719,10 @@ impl ApiServer {
             let admitted = (kind.admit)(kind, Operation::Create, candidate, None)?;
             let warnings = check_unknown_fields(query, &admitted.unknown_fields)?;
             if dry_run(query) {
-                let value = admitted.value;
-                let json = Bytes::from(serde_json::to_vec(&value).unwrap_or_default());
-                return Ok((
-                    Arc::new(Object {
-                        value,
-                        json,
-                        create_revision: 0,
-                        mod_revision: 0,
-                    }),
-                    warnings,
-                ));
+                return Ok((Arc::new(kind.draft(admitted.value)?.unstored()), warnings));
             }
             let key = kind.key(namespace.as_deref(), &name);
-            match self.store.create(&key, admitted.value).await {
+            match self.store.create(&key, kind.draft(admitted.value)?).await {
                 Ok(o) => return Ok((o, warnings)),
                 Err(store::Error::AlreadyExists { .. }) if attempt + 1 < attempts => continue,
                 Err(e) => return Err(store_error(kind, &name, e)),
@@ -761,7 +753,7 @@ impl ApiServer {
             .map_err(ApiError::internal)?
             .items
             .iter()
-            .filter_map(|o| o.value["spec"]["clusterIP"].as_str().map(String::from))
+            .filter_map(|o| o.value()["spec"]["clusterIP"].as_str().map(String::from))
             .collect();
         let ip = if requested.is_empty() {
             let mut rng = rand::rng();
@@ -818,7 +810,7 @@ impl ApiServer {
         precondition: Option<u64>,
     ) -> ApiResult<(Arc<Object>, Vec<String>)> {
         let kind = target.kind;
-        let old = &current.value;
+        let old = &current.value();
         new["apiVersion"] = json!(kind.api_version());
         new["kind"] = json!(kind.kind);
         if let Some(to_storage) = kind.to_storage {
@@ -913,7 +905,7 @@ impl ApiServer {
         }
         let written = self
             .store
-            .update(&key, value, Some(expected))
+            .update(&key, kind.draft(value)?, Some(expected))
             .await
             .map_err(|e| store_error(kind, name, e))?;
         Ok((written, warnings))
@@ -1021,9 +1013,9 @@ impl ApiServer {
         for _ in 0..PATCH_RETRIES {
             let current = self.load(target, name).await?;
             let original = if sub == Some("scale") {
-                scale_of(kind, &current.value)
+                scale_of(kind, &current.value())
             } else {
-                self.present_value(kind, &current.value)
+                self.present_value(kind, &current.value())
             };
             let patched = apply_patch(kind, content_type, &original, &patch)?;
             if sub == Some("scale") {
@@ -1117,7 +1109,7 @@ impl ApiServer {
                 }
                 Err(e) => return Err(e),
             };
-            let existing = self.present_value(kind, &current.value);
+            let existing = self.present_value(kind, &current.value());
             if !force {
                 let conflicts = apply_conflicts(&existing, &config, manager);
                 if !conflicts.is_empty() {
@@ -1184,7 +1176,7 @@ impl ApiServer {
             .map(String::from);
         for _ in 0..PATCH_RETRIES {
             let current = self.load(target, name).await?;
-            let value = &current.value;
+            let value = &current.value();
             if let Some(uid) = &precondition_uid {
                 if value["metadata"]["uid"].as_str() != Some(uid) {
                     return Err(ApiError::conflict_with(
@@ -1273,7 +1265,7 @@ impl ApiServer {
             }
             match self
                 .store
-                .update(&key, next, Some(current.mod_revision))
+                .update(&key, kind.draft(next)?, Some(current.mod_revision))
                 .await
             {
                 Ok(marked) => return Ok(self.deleted_response(kind, name, &marked, false)),
@@ -1320,7 +1312,7 @@ impl ApiServer {
                 "apiVersion": "v1",
                 "metadata": {},
                 "status": "Success",
-                "details": {"name": name, "group": kind.group, "kind": kind.resource, "uid": obj.value["metadata"]["uid"]},
+                "details": {"name": name, "group": kind.group, "kind": kind.resource, "uid": obj.value()["metadata"]["uid"]},
             }),
         )
     }
@@ -1333,7 +1325,7 @@ impl ApiServer {
         current: Arc<Object>,
     ) -> ApiResult<Response> {
         let kind = target.kind;
-        let mut marked = current.value.clone();
+        let mut marked = current.value();
         let already = marked["metadata"]["deletionTimestamp"].is_string();
         if !already {
             meta_mut(&mut marked).insert(
@@ -1348,7 +1340,7 @@ impl ApiServer {
             current
         } else {
             self.store
-                .update(&key, marked, Some(current.mod_revision))
+                .update(&key, kind.draft(marked)?, Some(current.mod_revision))
                 .await
                 .map_err(|e| store_error(kind, name, e))?
         };
@@ -1362,7 +1354,7 @@ impl ApiServer {
                 .await
                 .map_err(ApiError::internal)?;
             for o in list.items {
-                let key = k.key(Some(name), meta_str(&o.value, "name").unwrap_or_default());
+                let key = k.key(Some(name), object_name(&o));
                 match self.store.delete(&key, None).await {
                     Ok(_) | Err(store::Error::NotFound { .. }) => {}
                     Err(e) => return Err(ApiError::internal(e)),
@@ -1401,10 +1393,10 @@ impl ApiServer {
         for o in list
             .items
             .iter()
-            .filter(|o| labels.matches(&o.value) && fields.matches(&o.value))
+            .filter(|o| labels.matches(&o.attrs) && fields.matches(&o.attrs))
         {
-            let name = meta_str(&o.value, "name").unwrap_or_default().to_string();
-            let ns = meta_str(&o.value, "namespace").map(String::from);
+            let name = object_name(o).to_string();
+            let ns = o.attrs.fields.get(1).filter(|n| !n.is_empty()).map(|n| n.to_string());
             let t = Target {
                 kind,
                 namespace: ns,
@@ -1412,7 +1404,7 @@ impl ApiServer {
                 subresource: None,
             };
             match self.delete(&t, &name, options, query).await {
-                Ok(_) => deleted.push(self.present_value(kind, &o.value)),
+                Ok(_) => deleted.push(self.present_value(kind, &o.value())),
                 Err(e) if e.code == 404 => {}
                 Err(e) => return Err(e),
             }
@@ -1437,7 +1429,7 @@ impl ApiServer {
         let node = node.to_string();
         for _ in 0..PATCH_RETRIES {
             let current = self.load(target, name).await?;
-            let mut pod = current.value.clone();
+            let mut pod = current.value();
             if pod["metadata"]["deletionTimestamp"].is_string() {
                 return Err(ApiError::conflict_with(
                     kind,
@@ -1467,7 +1459,7 @@ impl ApiServer {
             let key = kind.key(target.namespace.as_deref(), name);
             match self
                 .store
-                .update(&key, pod, Some(current.mod_revision))
+                .update(&key, kind.draft(pod)?, Some(current.mod_revision))
                 .await
             {
                 Ok(_) => {
@@ -1487,7 +1479,7 @@ impl ApiServer {
         let current = self.load(target, name).await?;
         Ok(json_response(
             StatusCode::OK,
-            &scale_of(target.kind, &current.value),
+            &scale_of(target.kind, &current.value()),
         ))
     }
 
@@ -1513,7 +1505,7 @@ impl ApiServer {
                     return Err(ApiError::conflict(kind, name));
                 }
             }
-            let mut next = current.value.clone();
+            let mut next = current.value();
             next["spec"]["replicas"] = json!(replicas);
             match self
                 .write_update(
@@ -1530,7 +1522,7 @@ impl ApiServer {
                 Ok((written, _)) => {
                     return Ok(json_response(
                         StatusCode::OK,
-                        &scale_of(kind, &written.value),
+                        &scale_of(kind, &written.value()),
                     ))
                 }
                 Err(e) if e.code == 409 && e.reason == "Conflict" => continue,
@@ -1544,7 +1536,7 @@ impl ApiServer {
 impl ApiServer {
     /// `pods/log`: find the pod's kubelet from its Node and proxy its container log endpoint.
     async fn pod_log(&self, target: &Target, name: &str, query: &Query) -> ApiResult<Response> {
-        let pod = self.load(target, name).await?.value.clone();
+        let pod = self.load(target, name).await?.value();
         let ns = target.namespace.clone().unwrap_or_default();
         let containers: Vec<String> = pod["spec"]["containers"]
             .as_array()
@@ -1615,11 +1607,12 @@ impl ApiServer {
             .get(&node_kind.key(None, &node_name))
             .await
             .map_err(ApiError::internal)?
-            .ok_or_else(|| ApiError::not_found(node_kind, &node_name))?;
-        let port = node.value["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"]
+            .ok_or_else(|| ApiError::not_found(node_kind, &node_name))?
+            .value();
+        let port = node["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"]
             .as_u64()
             .unwrap_or(0);
-        let ip = node.value["status"]["addresses"]
+        let ip = node["status"]["addresses"]
             .as_array()
             .into_iter()
             .flatten()
@@ -1696,12 +1689,17 @@ fn scale_of(_kind: &Kind, obj: &Value) -> Value {
     })
 }
 
+/// The name of a stored object (its first selectable field).
+fn object_name(obj: &Object) -> &str {
+    obj.attrs.fields.first().map(|n| &**n).unwrap_or("")
+}
+
 /// The list ordering key of an object: `<namespace>/<name>`.
-fn name_key(obj: &Value) -> String {
+fn name_key(obj: &Object) -> String {
     format!(
         "{}/{}",
-        meta_str(obj, "namespace").unwrap_or(""),
-        meta_str(obj, "name").unwrap_or("")
+        obj.attrs.fields.get(1).map(|n| &**n).unwrap_or(""),
+        object_name(obj)
     )
 }
 

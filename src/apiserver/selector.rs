@@ -1,10 +1,46 @@
 //! Label and field selectors as the `labelSelector` and `fieldSelector` query parameters carry
-//! them, parsed once per request and matched against objects' JSON.
+//! them, parsed once per request and matched against the [`Attrs`] taken from each object when
+//! it was written (so lists and watches never decode objects to filter them).
 
 use serde_json::Value;
 
 use super::error::{ApiError, ApiResult};
 use super::registry::Kind;
+use crate::store::Attrs;
+
+/// The fields every kind can be selected by; the kind's own field labels follow them in
+/// [`Attrs::fields`].
+const COMMON_FIELDS: [&str; 2] = ["metadata.name", "metadata.namespace"];
+
+/// What selectors of `kind` match on, taken from an object's JSON.
+pub fn attrs(kind: &Kind, obj: &Value) -> Attrs {
+    let mut labels: Vec<(Box<str>, Box<str>)> = obj["metadata"]["labels"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.as_str().into(), v.as_str()?.into())))
+                .collect()
+        })
+        .unwrap_or_default();
+    labels.sort();
+    let fields = COMMON_FIELDS
+        .iter()
+        .chain(kind.field_labels.iter())
+        .map(|f| field_value(obj, f).into_boxed_str())
+        .collect();
+    Attrs {
+        labels: labels.into_boxed_slice(),
+        fields,
+    }
+}
+
+/// Where `field` sits in the [`Attrs::fields`] of `kind`.
+fn field_index(kind: &Kind, field: &str) -> Option<usize> {
+    COMMON_FIELDS
+        .iter()
+        .chain(kind.field_labels.iter())
+        .position(|f| *f == field)
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum LabelOp {
@@ -118,11 +154,10 @@ impl LabelSelector {
         self.requirements.is_empty()
     }
 
-    /// Whether an object (its JSON) carries matching labels.
-    pub fn matches(&self, obj: &Value) -> bool {
-        let labels = &obj["metadata"]["labels"];
+    /// Whether an object carries matching labels.
+    pub fn matches(&self, obj: &Attrs) -> bool {
         self.requirements.iter().all(|(key, op)| {
-            let value = labels.get(key).and_then(Value::as_str);
+            let value = obj.label(key);
             match op {
                 LabelOp::Equals(v) => value == Some(v.as_str()),
                 LabelOp::NotEquals(v) => value != Some(v.as_str()),
@@ -144,7 +179,8 @@ impl LabelSelector {
 /// A parsed field selector: `field=value`, `field==value` and `field!=value` terms.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FieldSelector {
-    terms: Vec<(String, bool, String)>,
+    /// (field, its index in [`Attrs::fields`], equal or not, value)
+    terms: Vec<(String, usize, bool, String)>,
 }
 
 impl FieldSelector {
@@ -171,14 +207,12 @@ impl FieldSelector {
                 )));
             };
             let field = field.trim();
-            if !matches!(field, "metadata.name" | "metadata.namespace")
-                && !kind.field_labels.contains(&field)
-            {
+            let Some(index) = field_index(kind, field) else {
                 return Err(ApiError::bad_request(format!(
                     "field label not supported: {field}"
                 )));
-            }
-            terms.push((field.to_string(), equal, value.trim().to_string()));
+            };
+            terms.push((field.to_string(), index, equal, value.trim().to_string()));
         }
         Ok(Self { terms })
     }
@@ -192,15 +226,15 @@ impl FieldSelector {
     pub fn pinned(&self, field: &str) -> Option<&str> {
         self.terms
             .iter()
-            .find(|(f, eq, _)| f == field && *eq)
-            .map(|(_, _, v)| v.as_str())
+            .find(|(f, _, eq, _)| f == field && *eq)
+            .map(|(_, _, _, v)| v.as_str())
     }
 
-    /// Whether an object (its stored JSON) matches every term.
-    pub fn matches(&self, obj: &Value) -> bool {
-        self.terms.iter().all(|(field, equal, want)| {
-            let have = field_value(obj, field);
-            (have == *want) == *equal
+    /// Whether an object matches every term.
+    pub fn matches(&self, obj: &Attrs) -> bool {
+        self.terms.iter().all(|(_, index, equal, want)| {
+            let have = obj.fields.get(*index).map(|f| &**f).unwrap_or("");
+            (have == want.as_str()) == *equal
         })
     }
 }
@@ -239,7 +273,10 @@ mod tests {
 
     #[test]
     fn label_selectors_parse_and_match() {
-        let obj = json!({"metadata": {"labels": {"app": "web", "tier": "fe", "n": "5"}}});
+        let obj = attrs(
+            registry::core("pods"),
+            &json!({"metadata": {"labels": {"app": "web", "tier": "fe", "n": "5"}}}),
+        );
         let yes = [
             "app=web",
             "app==web",
@@ -272,8 +309,11 @@ mod tests {
     fn field_selectors_check_supported_labels() {
         let pods = registry::core("pods");
         let sel = FieldSelector::parse(pods, "spec.nodeName=n1,status.phase!=Failed").unwrap();
-        assert!(sel.matches(&json!({"spec": {"nodeName": "n1"}, "status": {"phase": "Running"}})));
-        assert!(!sel.matches(&json!({"spec": {"nodeName": "n2"}})));
+        assert!(sel.matches(&attrs(
+            pods,
+            &json!({"spec": {"nodeName": "n1"}, "status": {"phase": "Running"}})
+        )));
+        assert!(!sel.matches(&attrs(pods, &json!({"spec": {"nodeName": "n2"}}))));
         assert_eq!(sel.pinned("spec.nodeName"), Some("n1"));
         let err = FieldSelector::parse(pods, "spec.colour=red").unwrap_err();
         assert_eq!(
@@ -281,7 +321,16 @@ mod tests {
             (400, "field label not supported: spec.colour")
         );
         let empty = FieldSelector::parse(pods, "spec.nodeName=").unwrap();
-        assert!(empty.matches(&json!({"spec": {}})));
+        assert!(empty.matches(&attrs(pods, &json!({"spec": {}}))));
+        let named = FieldSelector::parse(pods, "metadata.name=p,metadata.namespace=ns").unwrap();
+        assert!(named.matches(&attrs(
+            pods,
+            &json!({"metadata": {"name": "p", "namespace": "ns"}})
+        )));
+        assert!(!named.matches(&attrs(
+            pods,
+            &json!({"metadata": {"name": "q", "namespace": "ns"}})
+        )));
     }
 
     #[test]
@@ -292,8 +341,9 @@ mod tests {
             "involvedObject.name=p,involvedObject.namespace=ns,involvedObject.uid=u",
         )
         .unwrap();
-        assert!(
-            sel.matches(&json!({"involvedObject": {"name": "p", "namespace": "ns", "uid": "u"}}))
-        );
+        assert!(sel.matches(&attrs(
+            events,
+            &json!({"involvedObject": {"name": "p", "namespace": "ns", "uid": "u"}})
+        )));
     }
 }

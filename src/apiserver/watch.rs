@@ -8,7 +8,7 @@ use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::{FutureExt, StreamExt};
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::error::{ApiError, ApiResult};
@@ -16,7 +16,7 @@ use super::registry::Kind;
 use super::rest::{query_flag, Query};
 use super::selector::{FieldSelector, LabelSelector};
 use super::{table, ApiServer};
-use crate::store::{self, Event, EventType, Object, Revision};
+use crate::store::{self, Attrs, Event, EventType, Object, Revision};
 
 /// How often a watch that allows bookmarks gets one (cluster time), as upstream (about a minute).
 const BOOKMARK_PERIOD: Duration = Duration::from_secs(60);
@@ -34,15 +34,15 @@ struct Filter {
 }
 
 impl Filter {
-    fn matches(&self, obj: &Value) -> bool {
+    fn matches(&self, obj: &Attrs) -> bool {
         self.labels.matches(obj) && self.fields.matches(obj)
     }
 
     /// What a store event becomes for this watch: events moving an object into or out of the
     /// selection become ADDED or DELETED, as upstream's watch cache does.
     fn translate<'a>(&self, event: &'a Event) -> Option<(&'static str, &'a Object)> {
-        let now = self.matches(&event.object.value);
-        let before = event.prev.as_ref().is_some_and(|p| self.matches(&p.value));
+        let now = self.matches(&event.object.attrs);
+        let before = event.prev.as_ref().is_some_and(|p| self.matches(&p.attrs));
         match event.kind {
             EventType::Added => now.then_some(("ADDED", &event.object)),
             EventType::Modified => match (before, now) {
@@ -60,10 +60,8 @@ impl Filter {
         out.extend_from_slice(kind_of_event.as_bytes());
         out.extend_from_slice(b"\",\"object\":");
         if self.as_table {
-            let value = self
-                .kind
-                .present(&obj.value)
-                .unwrap_or_else(|| obj.value.clone());
+            let stored = obj.value();
+            let value = self.kind.present(&stored).unwrap_or(stored);
             let t = table::build_table(
                 self.kind.resource,
                 &[&value],
@@ -72,7 +70,11 @@ impl Filter {
                 server.clock().now(),
             );
             out.extend_from_slice(&serde_json::to_vec(&t).unwrap_or_default());
-        } else if let Some(v) = self.kind.present(&obj.value) {
+        } else if let Some(v) = self
+            .kind
+            .from_storage
+            .and_then(|_| self.kind.present(&obj.value()))
+        {
             out.extend_from_slice(&serde_json::to_vec(&v).unwrap_or_default());
         } else {
             out.extend_from_slice(&obj.json);
@@ -164,7 +166,7 @@ pub(super) async fn serve(
             .list(&prefix, None)
             .await
             .map_err(ApiError::internal)?;
-        for o in list.items.iter().filter(|o| filter.matches(&o.value)) {
+        for o in list.items.iter().filter(|o| filter.matches(&o.attrs)) {
             filter.encode(&server, "ADDED", o, &mut initial);
         }
         if send_initial && bookmarks {

@@ -3,12 +3,10 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-use bytes::Bytes;
 use parking_lot::Mutex;
-use serde_json::Value;
 use tokio::sync::watch;
 
-use super::{Error, Event, EventType, List, Object, Result, Revision, Store, WatchStream};
+use super::{Draft, Error, Event, EventType, List, Object, Result, Revision, Store, WatchStream};
 
 /// How many events a watch takes from the history under one lock.
 const WATCH_BATCH: usize = 1024;
@@ -62,35 +60,6 @@ impl MemoryStore {
                 history_limit: history_limit.max(1),
             }),
         }
-    }
-
-    fn stamp(
-        key: &str,
-        mut value: Value,
-        create_revision: Revision,
-        revision: Revision,
-    ) -> Result<Object> {
-        if let Some(map) = value.as_object_mut() {
-            let metadata = map
-                .entry("metadata")
-                .or_insert_with(|| Value::Object(Default::default()));
-            if let Some(meta) = metadata.as_object_mut() {
-                meta.insert(
-                    "resourceVersion".into(),
-                    Value::String(revision.to_string()),
-                );
-            }
-        }
-        let json = serde_json::to_vec(&value).map_err(|source| Error::Encode {
-            key: key.to_string(),
-            source,
-        })?;
-        Ok(Object {
-            value,
-            json: Bytes::from(json),
-            create_revision,
-            mod_revision: revision,
-        })
     }
 
     fn write(
@@ -186,7 +155,7 @@ impl Store for MemoryStore {
         })
     }
 
-    async fn create(&self, key: &str, value: Value) -> Result<Arc<Object>> {
+    async fn create(&self, key: &str, draft: Draft) -> Result<Arc<Object>> {
         let mut state = self.inner.state.lock();
         if state.objects.contains_key(key) {
             return Err(Error::AlreadyExists {
@@ -194,7 +163,7 @@ impl Store for MemoryStore {
             });
         }
         let revision = state.revision + 1;
-        let object = Arc::new(Self::stamp(key, value, revision, revision)?);
+        let object = Arc::new(draft.stamp(revision, revision));
         self.write(key, EventType::Added, object.clone(), None, &mut state);
         drop(state);
         self.inner.latest.send_replace(revision);
@@ -204,7 +173,7 @@ impl Store for MemoryStore {
     async fn update(
         &self,
         key: &str,
-        value: Value,
+        draft: Draft,
         expected: Option<Revision>,
     ) -> Result<Arc<Object>> {
         let mut state = self.inner.state.lock();
@@ -217,7 +186,7 @@ impl Store for MemoryStore {
             })?;
         Self::check_expected(key, &prev, expected)?;
         let revision = state.revision + 1;
-        let object = Arc::new(Self::stamp(key, value, prev.create_revision, revision)?);
+        let object = Arc::new(draft.stamp(prev.create_revision, revision));
         self.write(
             key,
             EventType::Modified,
@@ -241,12 +210,7 @@ impl Store for MemoryStore {
             })?;
         Self::check_expected(key, &prev, expected)?;
         let revision = state.revision + 1;
-        let object = Arc::new(Self::stamp(
-            key,
-            prev.value.clone(),
-            prev.create_revision,
-            revision,
-        )?);
+        let object = Arc::new(prev.restamp(revision));
         self.write(
             key,
             EventType::Deleted,
@@ -345,27 +309,35 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::store::Attrs;
 
-    fn rv(o: &Object) -> &str {
-        o.value["metadata"]["resourceVersion"].as_str().unwrap()
+    fn rv(o: &Object) -> String {
+        o.value()["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    fn d(value: serde_json::Value) -> Draft {
+        Draft::new(value, Attrs::default()).unwrap()
     }
 
     #[tokio::test]
     async fn writes_stamp_resource_versions_and_compare_and_swap() {
         let store = MemoryStore::new(100);
         let a = store
-            .create("/registry/pods/ns/a", json!({"metadata": {"name": "a"}}))
+            .create("/registry/pods/ns/a", d(json!({"metadata": {"name": "a"}})))
             .await
             .unwrap();
         assert_eq!(rv(&a), "1");
         assert!(matches!(
-            store.create("/registry/pods/ns/a", json!({})).await,
+            store.create("/registry/pods/ns/a", d(json!({}))).await,
             Err(Error::AlreadyExists { .. })
         ));
         let a2 = store
             .update(
                 "/registry/pods/ns/a",
-                json!({"metadata": {"name": "a", "x": 1}}),
+                d(json!({"metadata": {"name": "a", "x": 1}})),
                 Some(1),
             )
             .await
@@ -373,7 +345,7 @@ mod tests {
         assert_eq!(rv(&a2), "2");
         assert!(matches!(
             store
-                .update("/registry/pods/ns/a", json!({}), Some(1))
+                .update("/registry/pods/ns/a", d(json!({})), Some(1))
                 .await,
             Err(Error::Conflict {
                 expected: 1,
@@ -383,7 +355,7 @@ mod tests {
         ));
         let gone = store.delete("/registry/pods/ns/a", None).await.unwrap();
         assert_eq!(rv(&gone), "3");
-        assert_eq!(gone.value["metadata"]["x"], 1);
+        assert_eq!(gone.value()["metadata"]["x"], 1);
         assert!(store.get("/registry/pods/ns/a").await.unwrap().is_none());
     }
 
@@ -391,19 +363,19 @@ mod tests {
     async fn lists_by_prefix_at_current_and_past_revisions() {
         let store = MemoryStore::new(100);
         store
-            .create("/registry/pods/a/x", json!({"v": 1}))
+            .create("/registry/pods/a/x", d(json!({"v": 1})))
             .await
             .unwrap();
         store
-            .create("/registry/pods/ab/y", json!({"v": 1}))
+            .create("/registry/pods/ab/y", d(json!({"v": 1})))
             .await
             .unwrap();
         store
-            .update("/registry/pods/a/x", json!({"v": 2}), None)
+            .update("/registry/pods/a/x", d(json!({"v": 2})), None)
             .await
             .unwrap();
         store
-            .create("/registry/pods/a/z", json!({"v": 1}))
+            .create("/registry/pods/a/z", d(json!({"v": 1})))
             .await
             .unwrap();
         store.delete("/registry/pods/a/x", None).await.unwrap();
@@ -414,7 +386,7 @@ mod tests {
 
         let past = store.list("/registry/pods/a/", Some(3)).await.unwrap();
         assert_eq!(past.revision, 3);
-        let values: Vec<_> = past.items.iter().map(|o| o.value["v"].clone()).collect();
+        let values: Vec<_> = past.items.iter().map(|o| o.value()["v"].clone()).collect();
         assert_eq!(values, vec![json!(2)]);
     }
 
@@ -423,7 +395,7 @@ mod tests {
         let store = MemoryStore::new(3);
         for i in 0..5 {
             store
-                .create(&format!("/registry/pods/ns/p{i}"), json!({}))
+                .create(&format!("/registry/pods/ns/p{i}"), d(json!({})))
                 .await
                 .unwrap();
         }
@@ -454,11 +426,11 @@ mod tests {
         let writer = store.clone();
         tokio::spawn(async move {
             writer
-                .create("/registry/pods/other/a", json!({}))
+                .create("/registry/pods/other/a", d(json!({})))
                 .await
                 .unwrap();
             writer
-                .create("/registry/pods/ns/b", json!({}))
+                .create("/registry/pods/ns/b", d(json!({})))
                 .await
                 .unwrap();
             writer.delete("/registry/pods/ns/b", None).await.unwrap();
@@ -479,7 +451,7 @@ mod tests {
         let mut w = store.watch("/registry/", 0).await.unwrap();
         for i in 0..5 {
             store
-                .create(&format!("/registry/x/{i}"), json!({}))
+                .create(&format!("/registry/x/{i}"), d(json!({})))
                 .await
                 .unwrap();
         }

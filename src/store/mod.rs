@@ -56,32 +56,164 @@ pub enum Error {
         /// The oldest revision a watch or list may start from.
         oldest: Revision,
     },
-    /// The value could not be encoded.
-    #[error("cannot encode the value at {key}")]
-    Encode {
-        /// The key that was written.
-        key: String,
-        /// The encoder's error.
-        #[source]
-        source: serde_json::Error,
-    },
 }
 
 /// Result type of the store.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// One stored version of an object: its JSON value and the same value encoded once, so that
-/// lists and watches to many clients never encode it again.
+/// What selectors match on, taken from an object when it is written so that lists and watches
+/// can filter without decoding it. The store keeps it beside the object and never reads it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Attrs {
+    /// Labels, sorted by key.
+    pub labels: Box<[(Box<str>, Box<str>)]>,
+    /// Field values, in an order the writer defines.
+    pub fields: Box<[Box<str>]>,
+}
+
+impl Attrs {
+    /// The value of label `key`.
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels
+            .binary_search_by(|(k, _)| (**k).cmp(key))
+            .ok()
+            .map(|i| &*self.labels[i].1)
+    }
+}
+
+/// An object ready to be written: its JSON, in which the store fills in
+/// `metadata.resourceVersion`, and its [`Attrs`].
+#[derive(Debug, Clone)]
+pub struct Draft {
+    json: Vec<u8>,
+    /// Where the digits of the resourceVersion go (between the quotes of an empty string).
+    rv_at: usize,
+    attrs: Attrs,
+}
+
+/// A value no writer can guess, standing in for the resourceVersion while a draft is encoded.
+fn placeholder() -> &'static str {
+    static PLACEHOLDER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PLACEHOLDER.get_or_init(|| format!("kubespec-rv-{:032x}", rand::random::<u128>()))
+}
+
+impl Draft {
+    /// Encode `value` for the store; its `metadata.resourceVersion` is replaced by the revision of
+    /// the write.
+    ///
+    /// # Errors
+    /// When the value cannot be encoded as JSON.
+    pub fn new(mut value: Value, attrs: Attrs) -> Result<Self, serde_json::Error> {
+        if !value.is_object() {
+            value = Value::Object(Default::default());
+        }
+        if let Some(map) = value.as_object_mut() {
+            let metadata = map
+                .entry("metadata")
+                .or_insert_with(|| Value::Object(Default::default()));
+            if !metadata.is_object() {
+                *metadata = Value::Object(Default::default());
+            }
+            if let Some(meta) = metadata.as_object_mut() {
+                meta.insert(
+                    "resourceVersion".into(),
+                    Value::String(placeholder().to_string()),
+                );
+            }
+        }
+        let mut json = serde_json::to_vec(&value)?;
+        let mark = placeholder().as_bytes();
+        let rv_at = memchr::memmem::find(&json, mark).unwrap_or(json.len());
+        if rv_at < json.len() {
+            json.drain(rv_at..rv_at + mark.len());
+        }
+        Ok(Self { json, rv_at, attrs })
+    }
+
+    /// The object as stored at `revision` (created at `create_revision`).
+    pub fn stamp(self, create_revision: Revision, revision: Revision) -> Object {
+        let digits = revision.to_string();
+        let mut json = Vec::with_capacity(self.json.len() + digits.len());
+        json.extend_from_slice(&self.json[..self.rv_at]);
+        json.extend_from_slice(digits.as_bytes());
+        json.extend_from_slice(&self.json[self.rv_at..]);
+        Object {
+            json: Bytes::from(json),
+            attrs: self.attrs,
+            rv_at: self.rv_at,
+            rv_len: digits.len(),
+            create_revision,
+            mod_revision: revision,
+        }
+    }
+
+    /// The object as it would be, but never stored (a dry run): without a resourceVersion.
+    pub fn unstored(self) -> Object {
+        let mut json = self.json;
+        // Drop `,"resourceVersion":""` (or the leading form) so no empty version shows.
+        let field = b"\"resourceVersion\":\"\"";
+        let start = self.rv_at.saturating_sub(field.len() - 1);
+        if json.get(start..start + field.len()) == Some(&field[..]) {
+            let (from, to) = if start > 0 && json[start - 1] == b',' {
+                (start - 1, start + field.len())
+            } else if json.get(start + field.len()) == Some(&b',') {
+                (start, start + field.len() + 1)
+            } else {
+                (start, start + field.len())
+            };
+            json.drain(from..to);
+        }
+        Object {
+            json: Bytes::from(json),
+            attrs: self.attrs,
+            rv_at: 0,
+            rv_len: 0,
+            create_revision: 0,
+            mod_revision: 0,
+        }
+    }
+}
+
+/// One stored version of an object, kept only as its JSON encoding (lists and watches to many
+/// clients send it as is) and the attributes selectors match on.
 #[derive(Debug)]
 pub struct Object {
-    /// The object, with `metadata.resourceVersion` set to `mod_revision`.
-    pub value: Value,
-    /// `value` encoded as JSON.
+    /// The object as JSON, with `metadata.resourceVersion` set to `mod_revision`.
     pub json: Bytes,
+    /// What selectors match on.
+    pub attrs: Attrs,
+    rv_at: usize,
+    rv_len: usize,
     /// The revision that created the object.
     pub create_revision: Revision,
     /// The revision that last wrote the object.
     pub mod_revision: Revision,
+}
+
+impl Object {
+    /// The object decoded (Null only if the stored bytes were not JSON, which the store never
+    /// writes).
+    pub fn value(&self) -> Value {
+        serde_json::from_slice(&self.json).unwrap_or(Value::Null)
+    }
+
+    /// The same object stamped with another revision (what a delete reports).
+    pub fn restamp(&self, revision: Revision) -> Object {
+        let digits = revision.to_string();
+        let end = (self.rv_at + self.rv_len).min(self.json.len());
+        let mut json = Vec::with_capacity(self.json.len() + digits.len());
+        json.extend_from_slice(&self.json[..self.rv_at.min(end)]);
+        json.extend_from_slice(digits.as_bytes());
+        json.extend_from_slice(&self.json[end..]);
+        Object {
+            json: Bytes::from(json),
+            attrs: self.attrs.clone(),
+            rv_at: self.rv_at,
+            rv_len: digits.len(),
+            create_revision: self.create_revision,
+            mod_revision: revision,
+        }
+    }
 }
 
 /// What a write did, as a watch reports it.
@@ -141,11 +273,11 @@ pub trait Store: Send + Sync + 'static {
     /// `Expired` when `revision` is older than the retained history.
     async fn list(&self, prefix: &str, revision: Option<Revision>) -> Result<List>;
 
-    /// Create `value` at `key`.
+    /// Create the object at `key`.
     ///
     /// # Errors
     /// `AlreadyExists` when the key holds an object.
-    async fn create(&self, key: &str, value: Value) -> Result<Arc<Object>>;
+    async fn create(&self, key: &str, draft: Draft) -> Result<Arc<Object>>;
 
     /// Overwrite the object at `key`; when `expected` is given the object must still be at that
     /// revision.
@@ -155,7 +287,7 @@ pub trait Store: Send + Sync + 'static {
     async fn update(
         &self,
         key: &str,
-        value: Value,
+        draft: Draft,
         expected: Option<Revision>,
     ) -> Result<Arc<Object>>;
 
@@ -174,4 +306,46 @@ pub trait Store: Send + Sync + 'static {
 
     /// The revision of the latest write.
     fn current_revision(&self) -> Revision;
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn drafts_are_stamped_restamped_and_shown_unstored() {
+        let draft = Draft::new(
+            json!({"kind": "Pod", "metadata": {"name": "p", "resourceVersion": "9", "uid": "u"},
+                "involvedObject": {"resourceVersion": ""}}),
+            Attrs::default(),
+        )
+        .unwrap();
+        let stored = draft.clone().stamp(3, 12);
+        let v = stored.value();
+        assert_eq!(v["metadata"]["resourceVersion"], "12");
+        assert_eq!(v["metadata"]["uid"], "u");
+        assert_eq!(v["involvedObject"]["resourceVersion"], "");
+        let gone = stored.restamp(1000);
+        assert_eq!(gone.value()["metadata"]["resourceVersion"], "1000");
+        assert_eq!((gone.create_revision, gone.mod_revision), (3, 1000));
+        assert_eq!(gone.restamp(7).value()["metadata"]["resourceVersion"], "7");
+        let dry = draft.unstored().value();
+        assert!(dry["metadata"].get("resourceVersion").is_none(), "{dry}");
+        assert_eq!(dry["metadata"]["name"], "p");
+        // Whatever the value, the draft is an object with metadata.
+        let odd = Draft::new(json!([1, 2]), Attrs::default()).unwrap().stamp(1, 1);
+        assert_eq!(odd.value(), json!({"metadata": {"resourceVersion": "1"}}));
+    }
+
+    #[test]
+    fn attrs_find_labels_by_key() {
+        let attrs = Attrs {
+            labels: vec![("a".into(), "1".into()), ("b".into(), "2".into())].into(),
+            fields: Box::default(),
+        };
+        assert_eq!(attrs.label("b"), Some("2"));
+        assert_eq!(attrs.label("c"), None);
+    }
 }
