@@ -115,6 +115,19 @@ fn the_user_story(version: &str) {
         explain.contains("KIND:       Deployment") && explain.contains("FIELD: replicas <integer>"),
         "{explain}"
     );
+    // The same from the Swagger 2.0 document (/openapi/v2, protobuf).
+    let explain_v2 = k.ok(&[
+        "explain",
+        "--output",
+        "plaintext-openapiv2",
+        "pod.spec.containers.livenessProbe.httpGet.port",
+    ]);
+    assert!(
+        explain_v2.contains("KIND:     Pod")
+            && explain_v2.contains("FIELD:    port <string>")
+            && explain_v2.contains("IntOrString"),
+        "{explain_v2}"
+    );
 
     // Tables as on a real cluster, with the wide columns.
     let extra = k.file("node.yaml", NODE);

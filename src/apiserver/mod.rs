@@ -16,11 +16,13 @@
 //! - `table`: server-side Tables as kubectl prints them.
 //! - `discovery`: /version, /api, /apis.
 //! - `openapi`: OpenAPI v3 documents for `kubectl explain` and validation.
+//! - `openapi_v2`: the Swagger 2.0 document, as protobuf, that kubectl 1.27 reads on every apply.
 //! - `error`: Status errors.
 
 pub mod discovery;
 pub mod error;
 pub mod openapi;
+pub mod openapi_v2;
 pub mod protobuf;
 pub mod registry;
 mod rest;

@@ -17,7 +17,7 @@ use super::error::{ApiError, ApiResult, MAX_BODY_BYTES};
 use super::registry::{self, Generation, Kind};
 use super::selector::{FieldSelector, LabelSelector};
 use super::strategy::Operation;
-use super::{discovery, openapi, protobuf, strategic, table, watch, ApiServer};
+use super::{discovery, openapi, openapi_v2, protobuf, strategic, table, watch, ApiServer};
 use crate::clock::format_time;
 use crate::store::{self, Object};
 
@@ -133,11 +133,24 @@ async fn route(
             )
         }
         ["openapi", "v2"] | ["swagger-2.0.0.pb-v1"] => {
-            // An empty protobuf document: kubectl accepts it and skips client-side validation.
+            if method != Method::GET {
+                return Err(ApiError::method_not_allowed());
+            }
+            // Protobuf (gnostic's Document) unless the client asks for JSON only, as upstream.
+            let accept = headers
+                .get(header::ACCEPT)
+                .and_then(|a| a.to_str().ok())
+                .unwrap_or("");
+            if accept.contains("application/json") && !accept.contains("protobuf") {
+                return Ok(json_response(StatusCode::OK, openapi_v2::swagger()));
+            }
             return Ok((
                 StatusCode::OK,
-                [(header::CONTENT_TYPE, "application/octet-stream")],
-                Vec::<u8>::new(),
+                [(
+                    header::CONTENT_TYPE,
+                    "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+                )],
+                openapi_v2::document(),
             )
                 .into_response());
         }

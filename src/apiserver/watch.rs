@@ -8,8 +8,9 @@ use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::{FutureExt, StreamExt};
+use std::pin::Pin;
+use tokio::time::Sleep;
 use serde_json::json;
-use tokio::sync::mpsc;
 
 use super::error::{ApiError, ApiResult};
 use super::registry::Kind;
@@ -104,16 +105,95 @@ fn error_line(err: &ApiError) -> Vec<u8> {
     line
 }
 
-fn stream_response(rx: mpsc::Receiver<Bytes>) -> Response {
-    let body = Body::from_stream(
-        tokio_stream::wrappers::ReceiverStream::new(rx).map(Ok::<_, std::convert::Infallible>),
-    );
+fn stream_response(chunks: impl futures::Stream<Item = Bytes> + Send + 'static) -> Response {
+    let body = Body::from_stream(chunks.map(Ok::<_, std::convert::Infallible>));
     let mut response = (StatusCode::OK, body).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
     response
+}
+
+/// A watch after its initial events: the connection polls it for the next chunk, so an event
+/// goes from the write to the socket without passing through another task.
+struct Live {
+    server: Arc<ApiServer>,
+    filter: Filter,
+    events: store::WatchStream,
+    /// The last revision sent or skipped (what a bookmark reports).
+    last: Revision,
+    bookmarks: bool,
+    deadline: Pin<Box<Sleep>>,
+    bookmark_tick: Pin<Box<Sleep>>,
+    shutdown: tokio_util::sync::CancellationToken,
+    /// What goes out before anything else (initial events, or the error that ends the watch).
+    first: Option<Bytes>,
+    done: bool,
+}
+
+impl Live {
+    /// The next chunk of the response, or None when the watch ends.
+    async fn next_chunk(&mut self) -> Option<Bytes> {
+        if let Some(first) = self.first.take() {
+            return Some(first);
+        }
+        loop {
+            if self.done {
+                return None;
+            }
+            tokio::select! {
+                biased;
+                next = self.events.next() => {
+                    let mut out = Vec::new();
+                    let mut item = next;
+                    let mut taken = 0;
+                    loop {
+                        match item {
+                            Some(Ok(event)) => {
+                                self.last = event.revision;
+                                if let Some((t, obj)) = self.filter.translate(&event) {
+                                    self.filter.encode(&self.server, t, obj, &mut out);
+                                }
+                            }
+                            Some(Err(store::Error::Expired { requested, oldest })) => {
+                                let err = ApiError::expired(format!(
+                                    "too old resource version: {requested} ({})",
+                                    oldest + 1
+                                ));
+                                out.extend_from_slice(&error_line(&err));
+                                self.done = true;
+                                return Some(Bytes::from(out));
+                            }
+                            Some(Err(_)) | None => {
+                                self.done = true;
+                                break;
+                            }
+                        }
+                        taken += 1;
+                        if taken >= MAX_BATCH {
+                            break;
+                        }
+                        // Coalesce what is already there into one chunk.
+                        match self.events.next().now_or_never() {
+                            Some(i) => item = i,
+                            None => break,
+                        }
+                    }
+                    if !out.is_empty() {
+                        return Some(Bytes::from(out));
+                    }
+                }
+                _ = &mut self.deadline => return None,
+                _ = self.shutdown.cancelled() => return None,
+                _ = &mut self.bookmark_tick, if self.bookmarks => {
+                    let period = self.server.clock().to_wall(BOOKMARK_PERIOD);
+                    self.bookmark_tick = Box::pin(tokio::time::sleep(period));
+                    return Some(Bytes::from(self.filter.bookmark(self.last, false)));
+                }
+            }
+        }
+    }
 }
 
 /// Serve a watch request.
@@ -156,7 +236,6 @@ pub(super) async fn serve(
             })?),
         };
     let prefix = kind.prefix(namespace.as_deref());
-    let (tx, rx) = mpsc::channel::<Bytes>(64);
 
     // Initial state: synthetic ADDED events for what exists, when asked for.
     let mut initial = Vec::new();
@@ -183,74 +262,29 @@ pub(super) async fn serve(
                 "too old resource version: {requested} ({})",
                 oldest + 1
             ));
-            let _ = tx.try_send(Bytes::from(error_line(&err)));
-            return Ok(stream_response(rx));
+            let line = Bytes::from(error_line(&err));
+            return Ok(stream_response(futures::stream::once(async move { line })));
         }
         Err(e) => return Err(ApiError::internal(e)),
     };
-    if !initial.is_empty() {
-        let _ = tx.try_send(Bytes::from(initial));
-    }
     let clock = server.clock().clone();
-    let shutdown = server.shutdown.clone();
-    tokio::spawn(async move {
-        let mut events = events;
-        let mut last = start;
-        let deadline = clock.sleep(timeout).fuse();
-        futures::pin_mut!(deadline);
-        let mut bookmark_tick = Box::pin(clock.sleep(BOOKMARK_PERIOD));
-        loop {
-            tokio::select! {
-                _ = &mut deadline => break,
-                _ = shutdown.cancelled() => break,
-                _ = tx.closed() => break,
-                _ = &mut bookmark_tick, if bookmarks => {
-                    bookmark_tick = Box::pin(clock.sleep(BOOKMARK_PERIOD));
-                    if tx.send(Bytes::from(filter.bookmark(last, false))).await.is_err() {
-                        break;
-                    }
-                }
-                next = events.next() => {
-                    let mut out = Vec::new();
-                    let mut item = next;
-                    let mut taken = 0;
-                    loop {
-                        match item {
-                            Some(Ok(event)) => {
-                                last = event.revision;
-                                if let Some((t, obj)) = filter.translate(&event) {
-                                    filter.encode(&server, t, obj, &mut out);
-                                }
-                            }
-                            Some(Err(store::Error::Expired { requested, oldest })) => {
-                                let err = ApiError::expired(format!("too old resource version: {requested} ({})", oldest + 1));
-                                out.extend_from_slice(&error_line(&err));
-                                let _ = tx.send(Bytes::from(out)).await;
-                                return;
-                            }
-                            Some(Err(_)) | None => {
-                                if !out.is_empty() {
-                                    let _ = tx.send(Bytes::from(out)).await;
-                                }
-                                return;
-                            }
-                        }
-                        taken += 1;
-                        if taken >= MAX_BATCH {
-                            break;
-                        }
-                        // Coalesce what is already there into one chunk.
-                        match events.next().now_or_never() {
-                            Some(i) => item = i,
-                            None => break,
-                        }
-                    }
-                    if !out.is_empty() && tx.send(Bytes::from(out)).await.is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-    });
-    Ok(stream_response(rx))
+    let live = Live {
+        shutdown: server.shutdown.clone(),
+        deadline: Box::pin(tokio::time::sleep(clock.to_wall(timeout))),
+        bookmark_tick: Box::pin(tokio::time::sleep(clock.to_wall(BOOKMARK_PERIOD))),
+        server,
+        filter,
+        events,
+        last: start,
+        bookmarks,
+        first: (!initial.is_empty()).then(|| Bytes::from(initial)),
+        done: false,
+    };
+    Ok(stream_response(futures::stream::unfold(
+        live,
+        |mut live| async move {
+            let chunk = live.next_chunk().await?;
+            Some((chunk, live))
+        },
+    )))
 }

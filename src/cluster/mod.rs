@@ -360,15 +360,31 @@ pub fn kubeconfig_for(url: &str) -> String {
 /// # Errors
 /// [`Error::Client`].
 pub fn client_for(url: &str) -> Result<kube::Client> {
-    let uri = url
+    use kube::client::ConfigExt;
+
+    let uri: http::Uri = url
         .parse()
         .map_err(|e: http::uri::InvalidUri| Error::Client {
             url: url.to_string(),
             source: kube::Error::InferKubeconfig(kube::config::KubeconfigError::ParseClusterUrl(e)),
         })?;
     let config = kube::Config::new(uri);
-    kube::Client::try_from(config).map_err(|source| Error::Client {
-        url: url.to_string(),
-        source,
-    })
+    if config.cluster_url.scheme() != Some(&http::uri::Scheme::HTTP) {
+        return kube::Client::try_from(config).map_err(|source| Error::Client {
+            url: url.to_string(),
+            source,
+        });
+    }
+    // The reference cluster speaks plain HTTP on loopback: a client without a TLS stack (kube's
+    // default builds one per client, with the system's root certificates, which adds up with a
+    // thousand kubelets in one process).
+    let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(config.connect_timeout);
+    let http = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build(connector);
+    let service = tower::ServiceBuilder::new()
+        .layer(config.base_uri_layer())
+        .service(http);
+    Ok(kube::Client::new(service, config.default_namespace))
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use kube::api::Api;
-use kube::runtime::reflector::{self, Store};
+use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
 use kube::Resource;
@@ -56,8 +56,10 @@ where
     /// Start watching `api` (with `config`) until `shutdown`.
     pub fn start(api: Api<K>, config: watcher::Config, shutdown: CancellationToken) -> Self {
         let (reader, writer) = reflector::store();
-        let (changes, _) = broadcast::channel(4096);
+        // Subscribers that fall this far behind resync from the cache instead.
+        let (changes, _) = broadcast::channel(1024);
         let tx = changes.clone();
+        let cache = reader.clone();
         let stream = reflector::reflector(writer, watcher::watcher(api, config).default_backoff());
         tokio::spawn(async move {
             futures::pin_mut!(stream);
@@ -68,7 +70,13 @@ where
                 };
                 let change = match next {
                     None => break,
-                    Some(Ok(Event::Apply(o))) => Change::Applied(Arc::new(o)),
+                    // The cache's own copy (the reflector stored it just now), so subscribers
+                    // that keep the object do not hold a second one.
+                    Some(Ok(Event::Apply(o))) => Change::Applied(
+                        cache
+                            .get(&ObjectRef::from_obj(&o))
+                            .unwrap_or_else(|| Arc::new(o)),
+                    ),
                     Some(Ok(Event::Delete(o))) => Change::Deleted(Arc::new(o)),
                     Some(Ok(Event::InitDone)) => Change::Resync,
                     Some(Ok(Event::Init | Event::InitApply(_))) => continue,

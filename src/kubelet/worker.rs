@@ -176,18 +176,19 @@ pub(super) async fn run(shared: Arc<Shared>, mut updates: watch::Receiver<Option
     let Some(first) = updates.borrow().clone() else {
         return;
     };
-    let spec = first.spec.clone().unwrap_or_default();
     let (probe_tx, mut probe_rx) = mpsc::unbounded_channel();
+    let spec = first.spec.as_ref();
     let mut w = PodWorker {
         uid: first.metadata.uid.clone().unwrap_or_default(),
         init: spec
-            .init_containers
-            .iter()
+            .and_then(|s| s.init_containers.as_ref())
+            .into_iter()
             .flatten()
             .map(|c| ContainerSlot::for_pod(c, &first))
             .collect(),
         app: spec
-            .containers
+            .map(|s| s.containers.as_slice())
+            .unwrap_or_default()
             .iter()
             .map(|c| ContainerSlot::for_pod(c, &first))
             .collect(),
@@ -201,22 +202,25 @@ pub(super) async fn run(shared: Arc<Shared>, mut updates: watch::Receiver<Option
         probe_tx,
         next_wake: None,
     };
+    drop(first);
     let mut exits = shared.runtime.exits();
+    // The big steps run boxed: a worker waits most of its life, and its task should then hold
+    // only what waiting needs, not room for the largest step (thousands of workers add up).
     loop {
         let pod = updates.borrow().clone();
         let Some(pod) = pod else {
             // Gone from the API (forced deletion): stop everything at once.
-            w.kill_all(None, Duration::ZERO).await;
+            Box::pin(w.kill_all(None, Duration::ZERO)).await;
             w.cleanup();
             return;
         };
         if pod.metadata.deletion_timestamp.is_some() {
-            w.terminate(&pod).await;
+            Box::pin(w.terminate(&pod)).await;
             return;
         }
         w.next_wake = None;
-        w.sync(&pod).await;
-        w.report(&pod).await;
+        Box::pin(w.sync(&pod)).await;
+        Box::pin(w.report(&pod)).await;
         let wake = w.next_wake.map(|t| {
             let secs = (t - shared.clock.now()).num_milliseconds().max(0) as u64;
             shared.clock.to_wall(Duration::from_millis(secs))
@@ -225,11 +229,11 @@ pub(super) async fn run(shared: Arc<Shared>, mut updates: watch::Receiver<Option
         let sleep =
             tokio::time::sleep_until(Instant::now() + wake.map_or(resync, |w| w.min(resync)));
         tokio::select! {
-            changed = updates.changed() => if changed.is_err() { w.kill_all(None, Duration::ZERO).await; w.cleanup(); return; },
+            changed = updates.changed() => if changed.is_err() { Box::pin(w.kill_all(None, Duration::ZERO)).await; w.cleanup(); return; },
             _ = exits.changed() => {}
             notice = probe_rx.recv() => {
                 if let Some(ProbeNotice::Kill { container, id, probe }) = notice {
-                    w.kill_for_probe(&pod, &container, &id, probe).await;
+                    Box::pin(w.kill_for_probe(&pod, &container, &id, probe)).await;
                 }
             }
             _ = sleep => {}

@@ -537,8 +537,10 @@ fn pod_key(pod: &Pod) -> String {
 #[derive(Clone, Debug)]
 pub struct NodeInfo {
     pub node: Node,
-    /// The non-terminal pods bound to the node; their number is the node's pod count.
-    pub pods: Vec<Pod>,
+    /// What is accounted of each non-terminal pod bound to the node; their number is the node's
+    /// pod count. Only the figures are kept, not the pods (a cluster's worth of pods would
+    /// otherwise be copied here).
+    pub pods: Vec<PodEntry>,
     /// Sum of the pods' requests (what NodeResourcesFit filters and BalancedAllocation scores
     /// against).
     pub requested: Resources,
@@ -549,6 +551,27 @@ pub struct NodeInfo {
     pub used_ports: BTreeSet<HostPort>,
     /// The node's allocatable resources and pod count, parsed once per node update.
     alloc: (Resources, i64),
+}
+
+/// What a node's accounting keeps of one pod bound to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodEntry {
+    /// uid, or namespace/name when the pod has no uid.
+    key: String,
+    requests: Resources,
+    non_zero: Resources,
+    ports: Vec<HostPort>,
+}
+
+impl PodEntry {
+    fn of(pod: &Pod) -> Self {
+        PodEntry {
+            key: pod_key(pod),
+            requests: pod_requests(pod),
+            non_zero: pod_non_zero_requests(pod),
+            ports: pod_host_ports(pod),
+        }
+    }
 }
 
 impl NodeInfo {
@@ -600,38 +623,43 @@ impl NodeInfo {
     /// scheduler's informer turns a pod's move to Succeeded/Failed into a delete.
     pub fn add_pod(&mut self, pod: &Pod) {
         let key = pod_key(pod);
-        if let Some(i) = self.pods.iter().position(|p| pod_key(p) == key) {
+        if let Some(i) = self.pods.iter().position(|p| p.key == key) {
             self.pods.remove(i);
-            if is_terminal(pod) {
-                self.recompute();
-                return;
+            if !is_terminal(pod) {
+                self.pods.push(PodEntry::of(pod));
             }
-            self.pods.push(pod.clone());
             self.recompute();
             return;
         }
         if is_terminal(pod) {
             return;
         }
-        self.requested.add(&pod_requests(pod));
-        let nz = pod_non_zero_requests(pod);
-        self.non_zero_requested.milli_cpu = self
-            .non_zero_requested
-            .milli_cpu
-            .saturating_add(nz.milli_cpu);
-        self.non_zero_requested.memory = self.non_zero_requested.memory.saturating_add(nz.memory);
-        self.used_ports.extend(pod_host_ports(pod));
-        self.pods.push(pod.clone());
+        let entry = PodEntry::of(pod);
+        self.account(&entry);
+        self.pods.push(entry);
     }
 
     /// Forget a pod (matched by uid, or namespace/name when it has no uid).
     pub fn remove_pod(&mut self, pod: &Pod) {
         let key = pod_key(pod);
         let before = self.pods.len();
-        self.pods.retain(|p| pod_key(p) != key);
+        self.pods.retain(|p| p.key != key);
         if self.pods.len() != before {
             self.recompute();
         }
+    }
+
+    fn account(&mut self, entry: &PodEntry) {
+        self.requested.add(&entry.requests);
+        self.non_zero_requested.milli_cpu = self
+            .non_zero_requested
+            .milli_cpu
+            .saturating_add(entry.non_zero.milli_cpu);
+        self.non_zero_requested.memory = self
+            .non_zero_requested
+            .memory
+            .saturating_add(entry.non_zero.memory);
+        self.used_ports.extend(entry.ports.iter().cloned());
     }
 
     fn recompute(&mut self) {
@@ -640,8 +668,9 @@ impl NodeInfo {
         self.non_zero_requested = Resources::default();
         self.used_ports.clear();
         for p in &pods {
-            self.add_pod(p);
+            self.account(p);
         }
+        self.pods = pods;
     }
 }
 
