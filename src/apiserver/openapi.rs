@@ -23,7 +23,7 @@ use super::registry::{self, Kind};
 
 /// The schema name (`io.k8s.api.apps.v1.Deployment`) of each served kind, and the generator
 /// that adds it and everything it references.
-fn schema_names(
+pub(super) fn schema_names(
     generator: &mut schemars::SchemaGenerator,
 ) -> BTreeMap<(&'static str, &'static str, &'static str), String> {
     fn add<T: JsonSchema>(generator: &mut schemars::SchemaGenerator) -> String {
@@ -93,8 +93,9 @@ fn paths_for(kind: &Kind, schema_ref: &str) -> Vec<(String, Value)> {
 }
 
 /// Mark the fields strategic merge patch merges, as upstream's published schemas do; kubectl
-/// 1.28+ computes `apply` patches from these, so without them every list would look replaced.
-fn add_patch_extensions(definitions: &mut Map<String, Value>) {
+/// 1.28+ computes `apply` patches from these (1.27 from the v2 document, which shares this), so
+/// without them every list would look replaced.
+pub(super) fn add_patch_extensions(definitions: &mut Map<String, Value>) {
     for (owner, field, strategy, key) in super::strategic::openapi_extensions() {
         let suffix = format!(".{owner}");
         for (name, schema) in definitions.iter_mut() {

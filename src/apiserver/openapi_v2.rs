@@ -19,12 +19,6 @@
 use std::sync::OnceLock;
 
 use bytes::Bytes;
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{
-    ConfigMap, Endpoints, Event, Namespace, Node, Pod, Secret, Service, ServiceAccount,
-};
-use k8s_openapi::api::events::v1::Event as EventV1;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{DeleteOptions, Patch, Status};
 use prost::Message as _;
 use schemars::generate::SchemaSettings;
@@ -76,33 +70,6 @@ fn add<T: JsonSchema>(generator: &mut SchemaGenerator) -> String {
     T::schema_name().into_owned()
 }
 
-/// The definition name of each served kind, by (group, version, kind).
-fn served_kinds(
-    generator: &mut SchemaGenerator,
-) -> Vec<((&'static str, &'static str, &'static str), String)> {
-    vec![
-        (("", "v1", "Pod"), add::<Pod>(generator)),
-        (("", "v1", "Namespace"), add::<Namespace>(generator)),
-        (("", "v1", "Node"), add::<Node>(generator)),
-        (("", "v1", "Event"), add::<Event>(generator)),
-        (("", "v1", "Service"), add::<Service>(generator)),
-        (("", "v1", "Endpoints"), add::<Endpoints>(generator)),
-        (("", "v1", "ConfigMap"), add::<ConfigMap>(generator)),
-        (("", "v1", "Secret"), add::<Secret>(generator)),
-        (
-            ("", "v1", "ServiceAccount"),
-            add::<ServiceAccount>(generator),
-        ),
-        (("apps", "v1", "Deployment"), add::<Deployment>(generator)),
-        (("apps", "v1", "ReplicaSet"), add::<ReplicaSet>(generator)),
-        (
-            ("coordination.k8s.io", "v1", "Lease"),
-            add::<Lease>(generator),
-        ),
-        (("events.k8s.io", "v1", "Event"), add::<EventV1>(generator)),
-    ]
-}
-
 fn build_json() -> Value {
     // Plain schemars output: k8s-openapi's schemas put `description` beside `$ref` directly,
     // which is the Swagger shape; the draft-07/OpenAPI 3 transforms would wrap those in allOf.
@@ -113,7 +80,7 @@ fn build_json() -> Value {
             settings.transforms.clear();
         })
         .into_generator();
-    let kinds = served_kinds(&mut generator);
+    let kinds = super::openapi::schema_names(&mut generator);
     add::<Status>(&mut generator);
     add::<Patch>(&mut generator);
     add::<DeleteOptions>(&mut generator);
@@ -125,14 +92,11 @@ fn build_json() -> Value {
     if let Some(quantity) = definitions.get_mut(QUANTITY).and_then(Value::as_object_mut) {
         quantity.remove("format");
     }
-    add_patch_extensions(&mut definitions);
+    super::openapi::add_patch_extensions(&mut definitions);
 
     let mut paths = Map::new();
     for kind in registry::KINDS {
-        let Some((_, name)) = kinds
-            .iter()
-            .find(|(gvk, _)| *gvk == (kind.group, kind.version, kind.kind))
-        else {
+        let Some(name) = kinds.get(&(kind.group, kind.version, kind.kind)) else {
             continue;
         };
         if let Some(schema) = definitions.get_mut(name).and_then(Value::as_object_mut) {
@@ -306,29 +270,6 @@ fn to_swagger(schema: &mut Value) {
             obj.remove("allOf");
         }
         None => {}
-    }
-}
-
-/// Mark the fields strategic merge patch merges, as upstream's published schemas do: kubectl
-/// 1.27's `apply` computes its patches from these.
-fn add_patch_extensions(definitions: &mut Map<String, Value>) {
-    for (owner, field, strategy, key) in super::strategic::openapi_extensions() {
-        let suffix = format!(".{owner}");
-        for (name, schema) in definitions.iter_mut() {
-            if !name.ends_with(&suffix) {
-                continue;
-            }
-            if let Some(property) = schema
-                .get_mut("properties")
-                .and_then(|p| p.get_mut(field))
-                .and_then(Value::as_object_mut)
-            {
-                property.insert("x-kubernetes-patch-strategy".into(), json!(strategy));
-                if let Some(key) = key {
-                    property.insert("x-kubernetes-patch-merge-key".into(), json!(key));
-                }
-            }
-        }
     }
 }
 

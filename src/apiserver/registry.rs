@@ -7,8 +7,8 @@
 use serde_json::Value;
 
 use super::error::{ApiError, ApiResult};
-use crate::store::Draft;
 use super::strategy::{self, Admitted, Operation};
+use crate::store::Draft;
 
 /// How `metadata.generation` moves on updates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

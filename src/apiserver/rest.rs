@@ -1409,7 +1409,12 @@ impl ApiServer {
             .filter(|o| labels.matches(&o.attrs) && fields.matches(&o.attrs))
         {
             let name = object_name(o).to_string();
-            let ns = o.attrs.fields.get(1).filter(|n| !n.is_empty()).map(|n| n.to_string());
+            let ns = o
+                .attrs
+                .fields
+                .get(1)
+                .filter(|n| !n.is_empty())
+                .map(|n| n.to_string());
             let t = Target {
                 kind,
                 namespace: ns,

@@ -8,9 +8,9 @@ use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::{FutureExt, StreamExt};
+use serde_json::json;
 use std::pin::Pin;
 use tokio::time::Sleep;
-use serde_json::json;
 
 use super::error::{ApiError, ApiResult};
 use super::registry::Kind;

@@ -335,7 +335,9 @@ mod tests {
         assert!(dry["metadata"].get("resourceVersion").is_none(), "{dry}");
         assert_eq!(dry["metadata"]["name"], "p");
         // Whatever the value, the draft is an object with metadata.
-        let odd = Draft::new(json!([1, 2]), Attrs::default()).unwrap().stamp(1, 1);
+        let odd = Draft::new(json!([1, 2]), Attrs::default())
+            .unwrap()
+            .stamp(1, 1);
         assert_eq!(odd.value(), json!({"metadata": {"resourceVersion": "1"}}));
     }
 
