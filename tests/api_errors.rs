@@ -441,3 +441,58 @@ async fn bad_selectors_are_400() {
     assert_status(&r, 400, "BadRequest", "unable to parse requirement");
     cluster.stop().await;
 }
+
+#[tokio::test]
+async fn a_terminating_namespace_refuses_new_objects_with_403() {
+    let (cluster, client) = setup().await;
+    let ns = |phase: &str| {
+        serde_json::to_vec(&json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": "closing"}, "status": {"phase": phase}}))
+        .unwrap()
+    };
+    let created = send(
+        &client,
+        Method::POST,
+        "/api/v1/namespaces",
+        "application/json",
+        ns("Active"),
+    )
+    .await;
+    assert_eq!(created.code, 201, "{}", created.body);
+    let pods = "/api/v1/namespaces/closing/pods";
+    let ok = send(
+        &client,
+        Method::POST,
+        pods,
+        "application/json",
+        pod_json("first"),
+    )
+    .await;
+    assert_eq!(ok.code, 201, "{}", ok.body);
+
+    // The phase alone decides, as upstream's NamespaceLifecycle admission does.
+    let marked = send(
+        &client,
+        Method::PUT,
+        "/api/v1/namespaces/closing/status",
+        "application/json",
+        ns("Terminating"),
+    )
+    .await;
+    assert_eq!(marked.code, 200, "{}", marked.body);
+    let refused = send(
+        &client,
+        Method::POST,
+        pods,
+        "application/json",
+        pod_json("second"),
+    )
+    .await;
+    assert_eq!(refused.code, 403, "{}", refused.body);
+    assert_eq!(refused.body["reason"], "Forbidden");
+    assert_eq!(
+        refused.body["message"],
+        "pods \"second\" is forbidden: unable to create new content in namespace closing because it is being terminated"
+    );
+    cluster.stop().await;
+}

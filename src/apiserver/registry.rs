@@ -125,6 +125,13 @@ impl Kind {
         self.from_storage.map(|f| f(stored))
     }
 
+    /// The value of a selectable field in an object's attributes.
+    pub fn field<'a>(&self, attrs: &'a crate::store::Attrs, field: &str) -> Option<&'a str> {
+        super::selector::field_index(self, field)
+            .and_then(|i| attrs.fields.get(i))
+            .map(|v| &**v)
+    }
+
     /// An admitted object, encoded for the store with the attributes its selectors match on.
     ///
     /// # Errors

@@ -35,7 +35,7 @@ pub fn attrs(kind: &Kind, obj: &Value) -> Attrs {
 }
 
 /// Where `field` sits in the [`Attrs::fields`] of `kind`.
-fn field_index(kind: &Kind, field: &str) -> Option<usize> {
+pub(super) fn field_index(kind: &Kind, field: &str) -> Option<usize> {
     COMMON_FIELDS
         .iter()
         .chain(kind.field_labels.iter())
