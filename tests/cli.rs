@@ -66,3 +66,46 @@ fn a_component_without_a_reachable_cluster_says_so() {
         "{stderr}"
     );
 }
+
+#[test]
+fn bench_api_checks_every_watcher_saw_every_write() {
+    // A small run (not timed): the benchmark starts its cluster, writes, watches and checks
+    // delivery itself; both pacing modes.
+    for rate in ["0", "500"] {
+        let out = kubespec()
+            .args([
+                "bench",
+                "api",
+                "--writes",
+                "200",
+                "--clients",
+                "4",
+                "--watchers",
+                "2",
+            ])
+            .args(["--rate", rate])
+            .timeout(std::time::Duration::from_secs(120))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains("writes:        200 pods in"), "{stdout}");
+        assert!(
+            stdout.contains("400 events delivered, every watcher saw every write exactly once"),
+            "{stdout}"
+        );
+    }
+    let out = kubespec()
+        .args(["bench", "api", "--writes", "0"])
+        .timeout(std::time::Duration::from_secs(30))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--writes and --clients must be at least 1")
+    );
+}

@@ -132,6 +132,12 @@ pub async fn serve(
     tracing::info!(%addr, "apiserver listening");
     let token = server.shutdown.clone();
     let app = rest::router(server);
+    // No Nagle: a watch writes small chunks one after another, and each must leave at once.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(cause = %e, "cannot set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;

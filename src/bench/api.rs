@@ -23,6 +23,10 @@ pub struct ApiBenchArgs {
     /// Concurrent watchers of the namespace's pods.
     #[arg(long, default_value_t = 10)]
     pub watchers: usize,
+    /// Writes per second in all (open loop: write i is sent at i/rate s); 0 sends each write as
+    /// soon as the writer's previous one is answered.
+    #[arg(long, default_value_t = 0)]
+    pub rate: u64,
 }
 
 /// The figures of one `bench api` run.
@@ -182,6 +186,7 @@ pub async fn run_api(args: ApiBenchArgs) -> Result<ApiBenchReport> {
 
     let total = args.writes as u64;
     let clients = args.clients;
+    let rate = args.rate;
     let writers = on_own_thread("writers", move || async move {
         let mut senders = Vec::with_capacity(clients);
         for _ in 0..clients {
@@ -198,6 +203,10 @@ pub async fn run_api(args: ApiBenchArgs) -> Result<ApiBenchReport> {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     if i >= total {
                         break;
+                    }
+                    if rate > 0 {
+                        let due = started + Duration::from_secs_f64(i as f64 / rate as f64);
+                        tokio::time::sleep_until(due.into()).await;
                     }
                     let name = format!("bench-{i}");
                     let req = Request::post(format!("/api/v1/namespaces/{namespace}/pods"))

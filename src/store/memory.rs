@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use super::{Draft, Error, Event, EventType, List, Object, Result, Revision, Store, WatchStream};
 
 /// How many events a watch takes from the history under one lock.
-const WATCH_BATCH: usize = 1024;
+const WATCH_BATCH: usize = 256;
 
 /// An in-memory [`Store`] whose history keeps the last `history_limit` writes.
 #[derive(Clone)]
@@ -55,7 +55,12 @@ impl MemoryStore {
         let (latest, _) = watch::channel(0);
         Self {
             inner: Arc::new(Inner {
-                state: Mutex::new(State::default()),
+                // The history's ring is sized up front (up to a bound): growing it under the
+                // lock would stall every writer and watcher while it copies.
+                state: Mutex::new(State {
+                    history: VecDeque::with_capacity(history_limit.clamp(1, 1 << 17)),
+                    ..State::default()
+                }),
                 latest,
                 history_limit: history_limit.max(1),
             }),
