@@ -711,3 +711,48 @@ async fn services_get_unique_cluster_ips_from_the_service_range() {
     assert_eq!(headless.spec.unwrap().cluster_ip.as_deref(), Some("None"));
     cluster.stop().await;
 }
+
+#[tokio::test]
+async fn a_watch_ends_at_its_timeout_even_while_writes_never_pause() {
+    let cluster = cluster().await;
+    let client = cluster.client().unwrap();
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let writer = {
+        let pods = pods.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut i = 0;
+            while !stop.is_cancelled() {
+                pods.create(&PostParams::default(), &pod(&format!("flood-{i}"), &[]))
+                    .await
+                    .unwrap();
+                i += 1;
+            }
+            i
+        })
+    };
+    let started = std::time::Instant::now();
+    let mut stream = pods
+        .watch(&kube::api::WatchParams::default().timeout(1), "0")
+        .await
+        .unwrap()
+        .boxed();
+    let mut events = 0;
+    let ended = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(e) = stream.next().await {
+            e.unwrap();
+            events += 1;
+        }
+    })
+    .await;
+    stop.cancel();
+    let written = writer.await.unwrap();
+    assert!(
+        ended.is_ok(),
+        "a watch with timeoutSeconds=1 still open after 20 s ({events} events, {written} writes)"
+    );
+    assert!(events > 0, "the watch saw none of {written} writes");
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    cluster.stop().await;
+}

@@ -142,8 +142,17 @@ impl Live {
             if self.done {
                 return None;
             }
+            // The end of the watch and its bookmarks come first: a stream of writes that never
+            // pauses must not keep a watch past its timeout or the server's shutdown.
             tokio::select! {
                 biased;
+                _ = &mut self.deadline => return None,
+                _ = self.shutdown.cancelled() => return None,
+                _ = &mut self.bookmark_tick, if self.bookmarks => {
+                    let period = self.server.clock().to_wall(BOOKMARK_PERIOD);
+                    self.bookmark_tick = Box::pin(tokio::time::sleep(period));
+                    return Some(Bytes::from(self.filter.bookmark(self.last, false)));
+                }
                 next = self.events.next() => {
                     let mut out = Vec::new();
                     let mut item = next;
@@ -183,13 +192,6 @@ impl Live {
                     if !out.is_empty() {
                         return Some(Bytes::from(out));
                     }
-                }
-                _ = &mut self.deadline => return None,
-                _ = self.shutdown.cancelled() => return None,
-                _ = &mut self.bookmark_tick, if self.bookmarks => {
-                    let period = self.server.clock().to_wall(BOOKMARK_PERIOD);
-                    self.bookmark_tick = Box::pin(tokio::time::sleep(period));
-                    return Some(Bytes::from(self.filter.bookmark(self.last, false)));
                 }
             }
         }
