@@ -378,9 +378,13 @@ pub fn client_for(url: &str) -> Result<kube::Client> {
     // The reference cluster speaks plain HTTP on loopback: a client without a TLS stack (kube's
     // default builds one per client, with the system's root certificates, which adds up with a
     // thousand kubelets in one process).
-    let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    connector.set_nodelay(true);
+    let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+    http.set_nodelay(true);
+    // The same connect, read and write deadlines kube's default client sets.
+    let mut connector = hyper_timeout::TimeoutConnector::new(http);
     connector.set_connect_timeout(config.connect_timeout);
+    connector.set_read_timeout(config.read_timeout);
+    connector.set_write_timeout(config.write_timeout);
     let http = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build(connector);
     let service = tower::ServiceBuilder::new()
