@@ -241,6 +241,22 @@ pub(super) async fn run(shared: Arc<Shared>, mut updates: watch::Receiver<Option
     }
 }
 
+/// Send one HTTP/1.1 request (with `Connection: close`) and read the answer's status code (0 when
+/// the answer is not HTTP), as the kubelet's hook and probe clients do.
+async fn http_status(mut s: tokio::net::TcpStream, request: &str) -> Result<u16, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    s.write_all(request.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf).await;
+    Ok(String::from_utf8_lossy(&buf)
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0))
+}
+
 /// Run a lifecycle hook (exec, httpGet or sleep); on failure, upstream's event message.
 async fn run_hook(
     shared: &Shared,
@@ -283,23 +299,12 @@ async fn run_hook(
             });
         let path = http.path.clone().unwrap_or_else(|| "/".into());
         let result = async {
-            use tokio::io::{AsyncReadExt, AsyncWriteExt};
-            let mut s = tokio::net::TcpStream::connect((host.as_str(), port))
+            let s = tokio::net::TcpStream::connect((host.as_str(), port))
                 .await
                 .map_err(|e| e.to_string())?;
-            s.write_all(
-                format!("GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n")
-                    .as_bytes(),
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-            let mut buf = Vec::new();
-            let _ = s.read_to_end(&mut buf).await;
-            let code: u16 = String::from_utf8_lossy(&buf)
-                .split_whitespace()
-                .nth(1)
-                .and_then(|c| c.parse().ok())
-                .unwrap_or(0);
+            let request =
+                format!("GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n");
+            let code = http_status(s, &request).await?;
             if (200..400).contains(&code) {
                 Ok(())
             } else {
@@ -1209,8 +1214,7 @@ async fn probe_once(ctx: &ProbeCtx, probe: &Probe) -> Result<(), String> {
         let path = http.path.clone().unwrap_or_else(|| "/".into());
         let url = format!("http://{host}:{port}{path}");
         let attempt = async {
-            use tokio::io::{AsyncReadExt, AsyncWriteExt};
-            let mut s = tokio::net::TcpStream::connect((host.as_str(), port))
+            let s = tokio::net::TcpStream::connect((host.as_str(), port))
                 .await
                 .map_err(|e| {
                     format!(
@@ -1223,17 +1227,7 @@ async fn probe_once(ctx: &ProbeCtx, probe: &Probe) -> Result<(), String> {
                 req.push_str(&format!("{}: {}\r\n", h.name, h.value));
             }
             req.push_str("\r\n");
-            s.write_all(req.as_bytes())
-                .await
-                .map_err(|e| e.to_string())?;
-            let mut buf = Vec::new();
-            let _ = s.read_to_end(&mut buf).await;
-            let text = String::from_utf8_lossy(&buf);
-            let code: u16 = text
-                .split_whitespace()
-                .nth(1)
-                .and_then(|c| c.parse().ok())
-                .unwrap_or(0);
+            let code = http_status(s, &req).await?;
             if (200..400).contains(&code) {
                 Ok(())
             } else {
