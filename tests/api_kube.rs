@@ -756,3 +756,77 @@ async fn a_watch_ends_at_its_timeout_even_while_writes_never_pause() {
     assert!(started.elapsed() >= Duration::from_millis(900));
     cluster.stop().await;
 }
+
+/// One keep-alive connection: a list, then a watch on it that sees another client's write and
+/// ends at its timeout, then more requests. The server moves a streaming connection to the
+/// runtime that serves watches and back; a client sees one ordinary connection throughout.
+#[tokio::test]
+async fn one_connection_serves_requests_before_during_and_after_a_watch() {
+    use http_body_util::{BodyExt, Empty};
+
+    let cluster = cluster().await;
+    let client = cluster.client().unwrap();
+    let tcp = tokio::net::TcpStream::connect(cluster.addr())
+        .await
+        .unwrap();
+    let (mut conn, driver) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+            .await
+            .unwrap();
+    let driver = tokio::spawn(driver);
+    let get = |path: &str| {
+        hyper::Request::get(path)
+            .body(Empty::<hyper::body::Bytes>::new())
+            .unwrap()
+    };
+    let list = conn
+        .send_request(get("/api/v1/namespaces/default/pods"))
+        .await
+        .unwrap();
+    assert_eq!(list.status(), 200);
+    let list: serde_json::Value =
+        serde_json::from_slice(&list.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    let rv = list["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let watch = conn
+        .send_request(get(&format!(
+            "/api/v1/namespaces/default/pods?watch=true&resourceVersion={rv}&timeoutSeconds=2"
+        )))
+        .await
+        .unwrap();
+    assert_eq!(watch.status(), 200);
+    let pods: Api<Pod> = Api::default_namespaced(client);
+    pods.create(&PostParams::default(), &pod("seen-by-the-watch", &[]))
+        .await
+        .unwrap();
+    // The whole watch: the event, then the end of the stream at the timeout.
+    let body = tokio::time::timeout(Duration::from_secs(20), watch.into_body().collect())
+        .await
+        .expect("a watch with timeoutSeconds=2 ended within 20 s")
+        .unwrap()
+        .to_bytes();
+    let lines: Vec<serde_json::Value> = body
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["type"], "ADDED");
+    assert_eq!(lines[0]["object"]["metadata"]["name"], "seen-by-the-watch");
+
+    // The same connection goes on serving requests.
+    for _ in 0..3 {
+        let got = conn
+            .send_request(get("/api/v1/namespaces/default/pods/seen-by-the-watch"))
+            .await
+            .expect("the connection still serves requests after its watch");
+        assert_eq!(got.status(), 200);
+        got.into_body().collect().await.unwrap();
+    }
+    drop(conn);
+    driver.await.unwrap().unwrap();
+    cluster.stop().await;
+}

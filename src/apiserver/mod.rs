@@ -9,6 +9,7 @@
 //! - `registry`: the table of served kinds.
 //! - `rest`: routing and the verbs (get, list, create, update, patch, delete, subresources).
 //! - `watch`: watch streams with bookmarks, timeouts and selector transitions.
+//! - `serve`: connections, and the runtime watch connections move to while they stream.
 //! - `strategy`: decoding, defaulting and validation per kind.
 //! - `strategic`: strategic merge patch.
 //! - `protobuf`: protobuf request bodies.
@@ -27,6 +28,7 @@ pub mod protobuf;
 pub mod registry;
 mod rest;
 pub mod selector;
+mod serve;
 pub mod strategic;
 pub mod strategy;
 pub mod table;
@@ -132,17 +134,6 @@ pub async fn serve(
     tracing::info!(%addr, "apiserver listening");
     let token = server.shutdown.clone();
     let app = rest::router(server);
-    // No Nagle: a watch writes small chunks one after another, and each must leave at once.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(cause = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            // Watches never finish by themselves: end them so the graceful shutdown completes.
-            token.cancel();
-        })
-        .await
+    // Watches never finish by themselves: end them so the graceful shutdown completes.
+    serve::serve(listener, app, shutdown, move || token.cancel()).await
 }

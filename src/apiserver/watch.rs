@@ -16,6 +16,7 @@ use super::error::{ApiError, ApiResult};
 use super::registry::Kind;
 use super::rest::{query_flag, Query};
 use super::selector::{FieldSelector, LabelSelector};
+use super::serve::Streaming;
 use super::{table, ApiServer};
 use crate::store::{self, Attrs, Event, EventType, Object, Revision};
 
@@ -112,6 +113,7 @@ fn stream_response(chunks: impl futures::Stream<Item = Bytes> + Send + 'static) 
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
+    response.extensions_mut().insert(Streaming);
     response
 }
 

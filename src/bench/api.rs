@@ -50,6 +50,9 @@ pub struct ApiBenchReport {
     pub watch_max: Duration,
     /// Events delivered in all.
     pub delivered: usize,
+    /// How late a thread that only sleeps 1 ms at a time woke during the write phase
+    /// (p50, p99, p99.9, max): the machine's own floor under every latency above.
+    pub wake_lag: [Duration; 4],
 }
 
 impl ApiBenchReport {
@@ -76,6 +79,11 @@ impl std::fmt::Display for ApiBenchReport {
             f,
             "watch latency: p50 {:.2?}  p99 {:.2?}  p99.9 {:.2?}  max {:.2?} (201 received -> event received)",
             self.watch_p50, self.watch_p99, self.watch_p999, self.watch_max
+        )?;
+        let [p50, p99, p999, max] = self.wake_lag;
+        writeln!(
+            f,
+            "wake-up lag:   p50 {p50:.2?}  p99 {p99:.2?}  p99.9 {p999:.2?}  max {max:.2?} (a thread sleeping 1 ms at a time, same run: the machine's floor)"
         )?;
         write!(f, "watch check:   {} events delivered, every watcher saw every write exactly once, in order", self.delivered)
     }
@@ -188,6 +196,7 @@ pub async fn run_api(args: ApiBenchArgs) -> Result<ApiBenchReport> {
     // Every watch is open before the first write.
     let _ = ready_rx.await;
 
+    let probe = WakeProbe::start()?;
     let total = args.writes as u64;
     let clients = args.clients;
     let rate = args.rate;
@@ -252,11 +261,13 @@ pub async fn run_api(args: ApiBenchArgs) -> Result<ApiBenchReport> {
         Ok((latencies, elapsed))
     })?;
     let (mut write_latencies, elapsed) = join(writers).await?;
+    let mut wake_lags = probe.finish().await?;
     let mut watch_latencies = join(watchers).await?;
     let _ = server_rt.spawn(cluster.stop()).await;
     server_rt.shutdown_background();
     write_latencies.sort();
     watch_latencies.sort();
+    wake_lags.sort();
     Ok(ApiBenchReport {
         writes: args.writes,
         elapsed,
@@ -267,7 +278,47 @@ pub async fn run_api(args: ApiBenchArgs) -> Result<ApiBenchReport> {
         watch_p999: percentile(&watch_latencies, 0.999),
         watch_max: watch_latencies.last().copied().unwrap_or_default(),
         delivered: watch_latencies.len(),
+        wake_lag: [
+            percentile(&wake_lags, 0.5),
+            percentile(&wake_lags, 0.99),
+            percentile(&wake_lags, 0.999),
+            wake_lags.last().copied().unwrap_or_default(),
+        ],
     })
+}
+
+/// A thread that sleeps 1 ms at a time and records how late it wakes: what the machine's
+/// scheduler (and, in a VM, its host) adds to any wake-up, measured beside the load.
+struct WakeProbe {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Result<Vec<Duration>>>,
+}
+
+impl WakeProbe {
+    const PERIOD: Duration = Duration::from_millis(1);
+
+    fn start() -> Result<Self> {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("wake-probe".into())
+            .spawn(move || {
+                let mut lags = Vec::new();
+                while !flag.load(Ordering::Relaxed) {
+                    let before = Instant::now();
+                    std::thread::sleep(Self::PERIOD);
+                    lags.push(before.elapsed().saturating_sub(Self::PERIOD));
+                }
+                Ok(lags)
+            })
+            .map_err(|e| Error::Args(format!("cannot start a thread: {e}")))?;
+        Ok(Self { stop, thread })
+    }
+
+    async fn finish(self) -> Result<Vec<Duration>> {
+        self.stop.store(true, Ordering::Relaxed);
+        join(self.thread).await
+    }
 }
 
 /// Run a part of the load on a thread of its own (a single-threaded runtime), as a separate
