@@ -107,17 +107,24 @@ fn pod_body(namespace: &str, name: &str) -> Bytes {
     ))
 }
 
-/// The string value that follows the first occurrence of `"key":"` in a watch line.
+/// Reads the string value that follows the first occurrence of `"key":"` in a watch line.
 ///
 /// The watch lines are the server's own encoding of the bench's pods, whose keys are sorted and
 /// which carry no other `type`, `name` or `resourceVersion` keys before the ones wanted, so a scan
 /// finds the same values a full decode would, at a fraction of the load generator's CPU (which
 /// shares the cores with the server being measured).
-fn scan<'a>(line: &'a [u8], key: &str) -> Option<&'a str> {
-    let needle = format!("\"{key}\":\"");
-    let start = memchr::memmem::find(line, needle.as_bytes())? + needle.len();
-    let len = memchr::memchr(b'"', &line[start..])?;
-    std::str::from_utf8(&line[start..start + len]).ok()
+struct Scan(memchr::memmem::Finder<'static>);
+
+impl Scan {
+    fn new(key: &str) -> Self {
+        Self(memchr::memmem::Finder::new(format!("\"{key}\":\"").as_bytes()).into_owned())
+    }
+
+    fn value<'a>(&self, line: &'a [u8]) -> Option<&'a str> {
+        let start = self.0.find(line)? + self.0.needle().len();
+        let len = memchr::memchr(b'"', &line[start..])?;
+        std::str::from_utf8(&line[start..start + len]).ok()
+    }
 }
 
 /// Run `bench api`: start a reference apiserver, create pods from many clients, watch them from
@@ -376,6 +383,11 @@ async fn watch_all(
     let mut last_rv = 0u64;
     let mut buf: Vec<u8> = Vec::new();
     let mut latencies = Vec::with_capacity(total);
+    let (type_of, rv_of, name_of) = (
+        Scan::new("type"),
+        Scan::new("resourceVersion"),
+        Scan::new("name"),
+    );
     let deadline = Instant::now() + Duration::from_secs(600);
     while count < total {
         let frame = tokio::time::timeout_at(deadline.into(), body.frame())
@@ -397,7 +409,7 @@ async fn watch_all(
         let now = (Instant::now() - epoch).as_nanos() as u64;
         buf.extend_from_slice(&data);
         let mut start = 0;
-        while let Some(pos) = buf[start..].iter().position(|b| *b == b'\n') {
+        while let Some(pos) = memchr::memchr(b'\n', &buf[start..]) {
             let line = &buf[start..start + pos];
             start += pos + 1;
             if !line.starts_with(b"{") || !line.ends_with(b"}") {
@@ -406,16 +418,14 @@ async fn watch_all(
                     problem: format!("undecodable event: {}", String::from_utf8_lossy(line)),
                 });
             }
-            let type_ = scan(line, "type").unwrap_or("");
+            let type_ = type_of.value(line).unwrap_or("");
             if type_ != "ADDED" {
                 return Err(Error::Watch {
                     watcher,
                     problem: format!("unexpected {type_:?} event"),
                 });
             }
-            let rv: u64 = scan(line, "resourceVersion")
-                .and_then(|r| r.parse().ok())
-                .unwrap_or(0);
+            let rv: u64 = rv_of.value(line).and_then(|r| r.parse().ok()).unwrap_or(0);
             if rv <= last_rv {
                 return Err(Error::Watch {
                     watcher,
@@ -423,7 +433,7 @@ async fn watch_all(
                 });
             }
             last_rv = rv;
-            let name = scan(line, "name").unwrap_or("");
+            let name = name_of.value(line).unwrap_or("");
             let idx: usize = name
                 .strip_prefix("bench-")
                 .and_then(|n| n.parse().ok())

@@ -122,8 +122,11 @@ impl Draft {
             }
         }
         let mut json = serde_json::to_vec(&value)?;
+        static FINDER: std::sync::OnceLock<memchr::memmem::Finder<'static>> =
+            std::sync::OnceLock::new();
         let mark = placeholder().as_bytes();
-        let rv_at = memchr::memmem::find(&json, mark).unwrap_or(json.len());
+        let finder = FINDER.get_or_init(|| memchr::memmem::Finder::new(mark));
+        let rv_at = finder.find(&json).unwrap_or(json.len());
         if rv_at < json.len() {
             json.drain(rv_at..rv_at + mark.len());
         }
