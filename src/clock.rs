@@ -84,12 +84,13 @@ impl Default for Clock {
 
 /// Kubernetes' RFC 3339 timestamp form with second precision (`metav1.Time`).
 pub fn format_time(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    // The fixed RFC 3339 writer: no format string to interpret on every write.
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// Kubernetes' RFC 3339 timestamp form with microsecond precision (`metav1.MicroTime`).
 pub fn format_micro_time(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
 #[cfg(test)]
