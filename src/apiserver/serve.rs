@@ -5,8 +5,9 @@
 //! that task queues behind every request being handled: with 64 busy writers, a woken watch
 //! connection waited its turn behind up to 64 requests (milliseconds) before it could write an
 //! event the store already had. So while a connection streams a watch, its task lives on a small
-//! runtime that does nothing else, whose thread is idle until an event wakes it, and the
-//! operating system runs it at once. When the watch ends, the connection moves back.
+//! runtime that does nothing else: its two threads sleep until an event wakes them, and the
+//! operating system tends to run a waking thread before threads that have been running. When the
+//! watch ends, the connection moves back.
 //!
 //! A connection's future is moved between runtimes whole, between two polls. The first poll on
 //! the new runtime polls everything the connection waits on (socket, response body, timers)
