@@ -55,16 +55,7 @@ pub(super) fn schema_names(
 
 /// The paths of one kind: enough operations for kubectl to see the server validates fields.
 fn paths_for(kind: &Kind, schema_ref: &str) -> Vec<(String, Value)> {
-    let base = if kind.group.is_empty() {
-        format!("/api/{}", kind.version)
-    } else {
-        format!("/apis/{}/{}", kind.group, kind.version)
-    };
-    let collection = if kind.namespaced {
-        format!("{base}/namespaces/{{namespace}}/{}", kind.resource)
-    } else {
-        format!("{base}/{}", kind.resource)
-    };
+    let collection = kind.collection_path();
     let gvk = json!({"group": kind.group, "version": kind.version, "kind": kind.kind});
     let body = json!({"content": {"application/json": {"schema": {"$ref": schema_ref}}}});
     let ok = json!({"200": {"description": "OK", "content": {"application/json": {"schema": {"$ref": schema_ref}}}}});

@@ -285,16 +285,7 @@ fn capitalized(word: &str) -> String {
 /// object. Each operation names its kind in `x-kubernetes-group-version-kind` (a single map,
 /// as upstream's operations carry it); the write operations declare `fieldValidation`.
 fn paths_for(kind: &Kind, name: &str) -> Vec<(String, Value)> {
-    let base = if kind.group.is_empty() {
-        format!("/api/{}", kind.version)
-    } else {
-        format!("/apis/{}/{}", kind.group, kind.version)
-    };
-    let collection = if kind.namespaced {
-        format!("{base}/namespaces/{{namespace}}/{}", kind.resource)
-    } else {
-        format!("{base}/{}", kind.resource)
-    };
+    let collection = kind.collection_path();
     let group_word = match kind.group.split('.').next() {
         Some(word) if !word.is_empty() => word,
         _ => "core",

@@ -107,6 +107,21 @@ impl Kind {
         self.has_subresource("status")
     }
 
+    /// The URL path of the kind's collection as OpenAPI documents name it, with a
+    /// `{namespace}` parameter for namespaced kinds.
+    pub fn collection_path(&self) -> String {
+        let base = if self.group.is_empty() {
+            format!("/api/{}", self.version)
+        } else {
+            format!("/apis/{}/{}", self.group, self.version)
+        };
+        if self.namespaced {
+            format!("{base}/namespaces/{{namespace}}/{}", self.resource)
+        } else {
+            format!("{base}/{}", self.resource)
+        }
+    }
+
     /// The storage key prefix for a namespace (or all namespaces).
     pub fn prefix(&self, namespace: Option<&str>) -> String {
         match namespace {

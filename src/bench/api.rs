@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
 
-use super::{connect, list_rv, Error, Result};
+use super::{connect, exchange, list_rv, open_stream, Error, Result};
 use crate::cluster::{ClusterConfig, RunningCluster};
 
 /// `kubespec bench api` arguments.
@@ -97,8 +97,6 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[idx.min(sorted.len() - 1)]
 }
 
-type Sender = super::Sender;
-
 fn pod_body(namespace: &str, name: &str) -> Bytes {
     // Formatted rather than built as a JSON value: the load generator shares the cores with the
     // server and should cost as little as it can.
@@ -183,8 +181,8 @@ pub async fn run_api(args: ApiBenchArgs) -> Result<ApiBenchReport> {
         on_own_thread("watchers", move || async move {
             let mut streams = Vec::new();
             for w in 0..count {
-                let sender = connect(addr).await?;
-                streams.push((w, open_watch(sender, &path).await?));
+                let mut sender = connect(addr).await?;
+                streams.push((w, open_stream(&mut sender, &path).await?));
             }
             let _ = ready_tx.send(());
             let results = futures::future::join_all(
@@ -234,17 +232,7 @@ pub async fn run_api(args: ApiBenchArgs) -> Result<ApiBenchReport> {
                         .body(Full::new(pod_body(namespace, &name)))
                         .map_err(|e| Error::Http(e.to_string()))?;
                     let sent = Instant::now();
-                    let resp = sender
-                        .send_request(req)
-                        .await
-                        .map_err(|e| Error::Http(e.to_string()))?;
-                    let status = resp.status().as_u16();
-                    let body = resp
-                        .into_body()
-                        .collect()
-                        .await
-                        .map_err(|e| Error::Http(e.to_string()))?
-                        .to_bytes();
+                    let (status, body) = exchange(&mut sender, req).await?;
                     let done = Instant::now();
                     acked[i as usize].store((done - epoch).as_nanos() as u64, Ordering::Release);
                     if status != 201 {
@@ -355,19 +343,6 @@ async fn join<T: Send + 'static>(handle: std::thread::JoinHandle<Result<T>>) -> 
         .await
         .map_err(|e| Error::Http(e.to_string()))?
         .map_err(|_| Error::Args("a load thread panicked".into()))?
-}
-
-/// Start a watch; its events arrive on the returned body (the connection's driver task holds
-/// the connection open).
-async fn open_watch(mut sender: Sender, path: &str) -> Result<hyper::body::Incoming> {
-    let req = Request::get(path)
-        .body(Full::new(Bytes::new()))
-        .map_err(|e| Error::Http(e.to_string()))?;
-    let resp = sender
-        .send_request(req)
-        .await
-        .map_err(|e| Error::Http(e.to_string()))?;
-    Ok(resp.into_body())
 }
 
 /// Watch until `total` ADDED events arrived; check they are each write once, in order.

@@ -71,20 +71,43 @@ pub(crate) async fn list_rv(sender: &mut Sender, path: &str) -> Result<String> {
     let req = hyper::Request::get(format!("{path}?limit=1"))
         .body(Full::new(Bytes::new()))
         .map_err(|e| Error::Http(e.to_string()))?;
-    let resp = sender
-        .send_request(req)
-        .await
-        .map_err(|e| Error::Http(e.to_string()))?;
-    let bytes = resp
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| Error::Http(e.to_string()))?
-        .to_bytes();
+    let (_, bytes) = exchange(sender, req).await?;
     let v: serde_json::Value =
         serde_json::from_slice(&bytes).map_err(|e| Error::Http(e.to_string()))?;
     Ok(v["metadata"]["resourceVersion"]
         .as_str()
         .unwrap_or("0")
         .to_string())
+}
+
+/// Send a request and read the whole answer: its status and body.
+pub(crate) async fn exchange(
+    sender: &mut Sender,
+    req: hyper::Request<Full<Bytes>>,
+) -> Result<(u16, Bytes)> {
+    let resp = sender
+        .send_request(req)
+        .await
+        .map_err(|e| Error::Http(e.to_string()))?;
+    let status = resp.status().as_u16();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| Error::Http(e.to_string()))?
+        .to_bytes();
+    Ok((status, body))
+}
+
+/// Start a GET whose answer streams (a watch); its events arrive on the returned body (the
+/// connection's driver task holds the connection open).
+pub(crate) async fn open_stream(sender: &mut Sender, path: &str) -> Result<hyper::body::Incoming> {
+    let req = hyper::Request::get(path)
+        .body(Full::new(Bytes::new()))
+        .map_err(|e| Error::Http(e.to_string()))?;
+    let resp = sender
+        .send_request(req)
+        .await
+        .map_err(|e| Error::Http(e.to_string()))?;
+    Ok(resp.into_body())
 }

@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{connect, list_rv, Error, Result, Sender};
+use super::{connect, exchange, list_rv, open_stream, Error, Result, Sender};
 use crate::cluster::{ClusterConfig, RunningCluster};
 use crate::scheduler::Cache;
 
@@ -145,17 +145,7 @@ async fn post(sender: &mut Sender, path: &str, body: &serde_json::Value) -> Resu
         .header("content-type", "application/json")
         .body(Full::new(Bytes::from(body.to_string())))
         .map_err(|e| Error::Http(e.to_string()))?;
-    let resp = sender
-        .send_request(req)
-        .await
-        .map_err(|e| Error::Http(e.to_string()))?;
-    let status = resp.status().as_u16();
-    let bytes = resp
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| Error::Http(e.to_string()))?
-        .to_bytes();
+    let (status, bytes) = exchange(sender, req).await?;
     if status != 201 {
         return Err(Error::Write {
             name: path.to_string(),
@@ -221,14 +211,7 @@ struct Spec {
 
 /// Watch until `total` distinct pods have a node; return when the last one was seen.
 async fn watch_bound(mut sender: Sender, path: String, total: usize) -> Result<Instant> {
-    let req = Request::get(path)
-        .body(Full::new(Bytes::new()))
-        .map_err(|e| Error::Http(e.to_string()))?;
-    let resp = sender
-        .send_request(req)
-        .await
-        .map_err(|e| Error::Http(e.to_string()))?;
-    let mut body = resp.into_body();
+    let mut body = open_stream(&mut sender, &path).await?;
     let mut bound: HashSet<String> = HashSet::new();
     let mut buf: Vec<u8> = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(600);
