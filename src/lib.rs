@@ -2,6 +2,10 @@
 //! faithful reference cluster it runs against by default.
 //!
 //! # Layout
+//! - [`harness`]: `kubespec test`: Gherkin specs of the pod lifecycle, their steps, timeline,
+//!   event checks, snapshots and reports.
+//! - [`target`]: where scenarios run (embedded reference cluster, kubeconfig) and what each target
+//!   can do (capabilities).
 //! - [`clock`]: cluster time; every timer and timestamp reads it, never wall time.
 //! - [`store`]: the versioned (MVCC) key/value store with watch; knows no HTTP.
 //! - [`apiserver`]: REST, discovery, admission and watch serving; the only user of the store.
@@ -9,10 +13,13 @@
 //!   writes its kubeconfig.
 //! - [`controllers`]: the controller-manager's control loops, on informers and work queues.
 //! - [`scheduler`]: filter/score plugins and the binding loop.
+//! - [`runtime`]: the client-side runtime (informers, work queues) that the controllers, the
+//!   scheduler, the kubelet and the harness share.
 //! - [`leader`]: Lease-based leader election for controller-manager and scheduler replicas.
 //! - [`kubelet`]: the node agent: node status and Lease, pod workers, probes, volumes, and a
 //!   simulated container runtime that models real images.
 //! - [`events`]: Event recorders (core/v1 and events.k8s.io/v1) as upstream components use them.
+//! - [`k8s`]: one implementation of each Kubernetes rule more than one layer needs.
 //! - [`labels`]: label selector matching shared by admission and the controllers.
 //! - [`bench`]: load generators behind `kubespec bench`.
 //!
@@ -25,8 +32,12 @@ pub mod clock;
 pub mod cluster;
 pub mod controllers;
 pub mod events;
+pub mod harness;
+pub mod k8s;
 pub mod kubelet;
 pub mod labels;
 pub mod leader;
+pub mod runtime;
 pub mod scheduler;
 pub mod store;
+pub mod target;

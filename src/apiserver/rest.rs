@@ -1031,17 +1031,27 @@ impl ApiServer {
             } else {
                 self.present_value(kind, &current.value())
             };
-            let patched = apply_patch(kind, content_type, &original, &patch)?;
+            let mut patched = apply_patch(kind, content_type, &original, &patch)?;
             if sub == Some("scale") {
+                if !patch_names_resource_version(content_type, &patch) {
+                    if let Some(meta) = patched.get_mut("metadata").and_then(Value::as_object_mut) {
+                        meta.remove("resourceVersion");
+                    }
+                }
                 return self.update_scale(target, name, patched).await;
             }
+            // A resourceVersion is a precondition only when the patch itself names one; a
+            // patch without one is retried on a conflicting write, as upstream's
+            // GuaranteedUpdate does.
             let precondition = match meta_str(&patched, "resourceVersion").filter(|r| !r.is_empty())
             {
                 Some(rv) if rv != current.mod_revision.to_string() => {
                     return Err(ApiError::conflict(kind, name))
                 }
-                Some(_) => Some(current.mod_revision),
-                None => None,
+                Some(_) if patch_names_resource_version(content_type, &patch) => {
+                    Some(current.mod_revision)
+                }
+                _ => None,
             };
             match self
                 .write_update(
@@ -1940,6 +1950,21 @@ fn record_manager(
         "fieldsV1": fields,
     }));
     meta_mut(obj).insert("managedFields".into(), json!(entries));
+}
+
+
+/// Whether a JSON, merge or strategic merge patch sets `metadata.resourceVersion` itself.
+fn patch_names_resource_version(content_type: &str, patch: &Value) -> bool {
+    if content_type == "application/json-patch+json" {
+        return patch.as_array().is_some_and(|ops| {
+            ops.iter()
+                .any(|op| op["path"].as_str() == Some("/metadata/resourceVersion"))
+        });
+    }
+    patch
+        .get("metadata")
+        .and_then(|m| m.get("resourceVersion"))
+        .is_some_and(|rv| !rv.is_null())
 }
 
 #[cfg(test)]

@@ -258,7 +258,9 @@ pub async fn run_api(args: ApiBenchArgs) -> Result<ApiBenchReport> {
     let (mut write_latencies, elapsed) = join(writers).await?;
     let mut wake_lags = probe.finish().await?;
     let mut watch_latencies = join(watchers).await?;
-    let _ = server_rt.spawn(cluster.stop()).await;
+    let _ = server_rt
+        .spawn(async move { cluster.stop(Duration::from_secs(10)).await })
+        .await;
     server_rt.shutdown_background();
     write_latencies.sort();
     watch_latencies.sort();

@@ -128,7 +128,7 @@ pub async fn scheduler(args: SchedulerBenchArgs) -> Result<()> {
     let created = started.elapsed();
     let bound_at = watch.await.map_err(|e| Error::Http(e.to_string()))??;
     let end_to_end = bound_at.saturating_duration_since(started);
-    cluster.stop().await;
+    let _ = cluster.stop(Duration::from_secs(10)).await;
     println!(
         "end-to-end:  {} pods created in {:.2?}, all bound after {:.2?}: {:.0} pods/s create->bound (1 scheduler, {} clients)",
         args.pods,

@@ -25,6 +25,10 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run Gherkin specs of the pod lifecycle (features/ by default) against a target.
+    Test(TestArgs),
+    /// Print the step vocabulary: every phrase with an example and where it is defined.
+    Steps,
     /// Start the reference cluster on loopback, write a kubeconfig, and run until Ctrl-C.
     Up(UpArgs),
     /// Run one component of the reference cluster on its own.
@@ -33,6 +37,61 @@ enum Command {
     /// Measure the reference cluster.
     #[command(subcommand)]
     Bench(Bench),
+}
+
+#[derive(Args, Debug)]
+struct TestArgs {
+    /// Feature files or directories of them.
+    #[arg(default_value = "features")]
+    paths: Vec<PathBuf>,
+    /// Where scenarios run.
+    #[arg(long, value_enum, default_value_t = kubespec::harness::TargetKind::Embedded)]
+    target: kubespec::harness::TargetKind,
+    /// The kubeconfig of the cluster (kubeconfig target; default $KUBECONFIG, ~/.kube/config).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context (default: its current context).
+    #[arg(long)]
+    context: Option<String>,
+    /// Run only scenarios whose tags match this expression, e.g. "@smoke and not @slow".
+    #[arg(long)]
+    tags: Option<String>,
+    /// Run only scenarios whose name matches this regular expression.
+    #[arg(long)]
+    name: Option<String>,
+    /// How many scenarios run at once.
+    #[arg(long, default_value_t = 4)]
+    concurrency: usize,
+    /// Cluster seconds per wall second on the embedded target.
+    #[arg(long, default_value_t = kubespec::harness::runner::DEFAULT_TIME_SCALE, value_parser = parse_time_scale)]
+    time_scale: f64,
+    /// Write a JUnit XML report here.
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    /// Write a Cucumber JSON report here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Failed scenarios leave their timeline, events, objects and logs here.
+    #[arg(long, default_value = "kubespec-artifacts")]
+    artifacts: PathBuf,
+    /// Stop after the first failed scenario.
+    #[arg(long)]
+    fail_fast: bool,
+    /// Run a failed scenario again up to this many times.
+    #[arg(long, default_value_t = 0)]
+    retry: usize,
+    /// Accept the snapshots this run produces (review them with `git diff snapshots/`).
+    #[arg(long)]
+    update_snapshots: bool,
+    /// Keep the namespace of a failed scenario (kubeconfig target).
+    #[arg(long)]
+    keep_on_failure: bool,
+    /// Where snapshot files live.
+    #[arg(long, default_value = "snapshots")]
+    snapshots: PathBuf,
+    /// A YAML file modelling images of your own (embedded target).
+    #[arg(long)]
+    image_models: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -186,24 +245,13 @@ fn config(args: &ServeArgs) -> anyhow::Result<ClusterConfig> {
 }
 
 async fn client_from(args: &ClientArgs) -> anyhow::Result<kube::Client> {
-    let kubeconfig = kube::config::Kubeconfig::read_from(&args.kubeconfig)
-        .with_context(|| format!("cannot read the kubeconfig {}", args.kubeconfig.display()))?;
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-        .await
-        .with_context(|| {
-            format!(
-                "the kubeconfig {} names no usable cluster",
-                args.kubeconfig.display()
-            )
-        })?;
-    let client = kube::Client::try_from(config)?;
-    client.apiserver_version().await.with_context(|| {
-        format!(
-            "cannot reach the cluster of {} (is it running?)",
-            args.kubeconfig.display()
-        )
-    })?;
-    Ok(client)
+    let connection = kubespec::cluster::kubeconfig::connect(
+        Some(&args.kubeconfig),
+        None,
+        std::time::Duration::from_secs(10),
+    )
+    .await?;
+    Ok(connection.client)
 }
 
 async fn ctrl_c() {
@@ -229,7 +277,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         args.write_kubeconfig.display()
     );
     ctrl_c().await;
-    cluster.stop().await;
+    cluster.stop(std::time::Duration::from_secs(10)).await?;
     println!("kubespec reference cluster stopped");
     Ok(())
 }
@@ -324,6 +372,40 @@ async fn component_kubelet(args: KubeletArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn test(args: TestArgs) -> anyhow::Result<std::process::ExitCode> {
+    if args.target == kubespec::harness::TargetKind::Embedded
+        && (args.kubeconfig.is_some() || args.context.is_some())
+    {
+        bail!("--kubeconfig and --context only apply to --target kubeconfig");
+    }
+    let options = kubespec::harness::Options {
+        paths: args.paths,
+        target: args.target,
+        kubeconfig: args.kubeconfig,
+        context: args.context,
+        tags: args.tags,
+        name: args.name,
+        concurrency: args.concurrency,
+        time_scale: args.time_scale,
+        junit: args.junit,
+        json: args.json,
+        artifacts: args.artifacts,
+        fail_fast: args.fail_fast,
+        retry: args.retry,
+        update_snapshots: args.update_snapshots,
+        keep_on_failure: args.keep_on_failure,
+        snapshots: args.snapshots,
+        image_models: args.image_models,
+        progress: Default::default(),
+    };
+    let outcome = kubespec::harness::run(options).await?;
+    Ok(if outcome.success() {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    })
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
@@ -334,6 +416,19 @@ async fn main() -> std::process::ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Test(args) => {
+            return match test(args).await {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    std::process::ExitCode::from(2)
+                }
+            }
+        }
+        Command::Steps => {
+            print!("{}", kubespec::harness::steps_listing());
+            Ok(())
+        }
         Command::Up(args) => up(args).await,
         Command::Component(Component::Apiserver(args)) => component_apiserver(args).await,
         Command::Component(Component::ControllerManager(args)) => {

@@ -1,11 +1,17 @@
 //! Assembles the reference components into a running cluster on loopback and describes how to
 //! reach it (URL, kubeconfig, kube client).
 //!
-//! This module owns start-up order and shutdown; it must not reach into a component's state.
+//! This module owns start-up order, the readiness barrier, faults (stop or kill a leader, a
+//! kubelet; add a node; withdraw an image from the registry) and shutdown; it must not reach into
+//! a component's state.
+
+pub mod kubeconfig;
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -39,6 +45,57 @@ pub enum Error {
         /// The file system's error.
         #[source]
         source: std::io::Error,
+    },
+    /// The cluster did not become ready in time.
+    #[error("the cluster was not ready after {timeout:?}: still waiting for {missing}")]
+    NotReady {
+        /// How long it waited.
+        timeout: Duration,
+        /// What was still missing.
+        missing: String,
+    },
+    /// Components did not stop within the deadline and were aborted.
+    #[error("these components did not stop within {deadline:?} and were aborted: {late}")]
+    StopTimeout {
+        /// The deadline.
+        deadline: Duration,
+        /// The components aborted.
+        late: String,
+    },
+    /// No running replica holds the component's Lease.
+    #[error("no running {component} replica leads (the Lease is held by {holder})")]
+    NoLeader {
+        /// The component.
+        component: Elected,
+        /// Who holds the Lease.
+        holder: String,
+    },
+    /// The cluster has no node of that name.
+    #[error("the cluster has no node {0:?}")]
+    NoSuchNode(String),
+    /// The node's kubelet is not running.
+    #[error("the kubelet of node {0:?} is not running")]
+    KubeletNotRunning(String),
+    /// A node of that name exists already.
+    #[error("the cluster already has a node {0:?}")]
+    NodeExists(String),
+    /// A node's static pod directory could not be created.
+    #[error("cannot create the static pod directory {path}: {source}")]
+    StaticPodDir {
+        /// The directory.
+        path: String,
+        /// The file system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A request to the apiserver failed.
+    #[error("cannot {what}: {source}")]
+    Api {
+        /// What was being done.
+        what: String,
+        /// kube's error.
+        #[source]
+        source: kube::Error,
     },
     /// A kube client could not be built for the cluster.
     #[error("cannot build a client for {url}: {source}")]
@@ -83,6 +140,13 @@ pub struct ClusterConfig {
     pub node_memory: String,
     /// The user's image models for every node's runtime.
     pub image_models: Vec<crate::kubelet::runtime::models::ImageModel>,
+    /// When set, every node watches `<dir>/<node name>` for static pod manifests.
+    pub static_pod_dir: Option<std::path::PathBuf>,
+    /// How long a pod sandbox takes to start on every node (see
+    /// [`crate::kubelet::KubeletConfig::sandbox_start`]).
+    pub sandbox_start: Duration,
+    /// How long (wall time) [`RunningCluster::start`] waits for the cluster to be ready.
+    pub ready_timeout: Duration,
 }
 
 impl Default for ClusterConfig {
@@ -101,6 +165,9 @@ impl Default for ClusterConfig {
             node_cpu: "4".into(),
             node_memory: "8Gi".into(),
             image_models: Vec::new(),
+            static_pod_dir: None,
+            sandbox_start: Duration::from_millis(500),
+            ready_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -125,14 +192,50 @@ impl ClusterConfig {
     }
 }
 
+/// A component that runs as replicas campaigning for one Lease.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Elected {
+    /// kube-controller-manager (`kube-system/kube-controller-manager`).
+    ControllerManager,
+    /// kube-scheduler (`kube-system/kube-scheduler`).
+    Scheduler,
+}
+
+impl Elected {
+    /// The name of the component's Lease in `kube-system`.
+    pub fn lease_name(self) -> &'static str {
+        match self {
+            Self::ControllerManager => crate::controllers::COMPONENT,
+            Self::Scheduler => crate::scheduler::LEASE_NAME,
+        }
+    }
+}
+
+impl std::fmt::Display for Elected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::ControllerManager => "controller-manager",
+            Self::Scheduler => "scheduler",
+        })
+    }
+}
+
 /// One running replica of a component that campaigns for a lease.
 pub struct Replica {
     identity: String,
     stop: CancellationToken,
-    handle: JoinHandle<()>,
+    handle: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Replica {
+    fn new(identity: String, stop: CancellationToken, handle: JoinHandle<()>) -> Self {
+        Self {
+            identity,
+            stop,
+            handle: Mutex::new(Some(handle)),
+        }
+    }
+
     /// The replica's leader election identity.
     pub fn identity(&self) -> &str {
         &self.identity
@@ -145,13 +248,35 @@ impl Replica {
 
     /// Kill it: no release, the others wait out the lease.
     pub fn abort(&self) {
-        self.handle.abort();
+        if let Some(handle) = self.handle.lock().as_ref() {
+            handle.abort();
+        }
     }
 
     /// Whether it has stopped.
     pub fn is_finished(&self) -> bool {
-        self.handle.is_finished()
+        self.handle.lock().as_ref().is_none_or(JoinHandle::is_finished)
     }
+
+    /// Wait until it has stopped.
+    async fn join(&self) {
+        let handle = self.handle.lock().take();
+        if let Some(handle) = handle {
+            let _ = handle.await;
+        }
+    }
+}
+
+/// One node: its kubelet's settings and, while it runs, the kubelet.
+struct NodeAgent {
+    config: crate::kubelet::KubeletConfig,
+    running: Option<RunningKubelet>,
+}
+
+struct RunningKubelet {
+    handle: crate::kubelet::KubeletHandle,
+    stop: CancellationToken,
+    task: JoinHandle<()>,
 }
 
 /// A running reference cluster. Dropping it without [`RunningCluster::stop`] aborts its tasks.
@@ -160,17 +285,21 @@ pub struct RunningCluster {
     clock: Clock,
     apiserver: Arc<ApiServer>,
     shutdown: CancellationToken,
-    tasks: Vec<JoinHandle<()>>,
+    server: Mutex<Option<JoinHandle<()>>>,
     controller_managers: Vec<Replica>,
     schedulers: Vec<Replica>,
-    kubelets: Vec<crate::kubelet::KubeletHandle>,
+    nodes: Mutex<Vec<NodeAgent>>,
+    registry: Arc<crate::kubelet::runtime::Registry>,
+    node_template: ClusterConfig,
 }
 
 impl RunningCluster {
-    /// Start the cluster's components and return once the apiserver accepts connections.
+    /// Start the cluster's components and return once it is ready: the apiserver accepts
+    /// connections, every node is Ready and every elected component has a leader.
     ///
     /// # Errors
-    /// [`Error::Listen`] when the address cannot be bound.
+    /// [`Error::Listen`] when the address cannot be bound; [`Error::NotReady`] when the cluster
+    /// is not ready within `config.ready_timeout`.
     pub async fn start(config: ClusterConfig) -> Result<Self> {
         let clock = Clock::new(config.time_scale);
         let listener = TcpListener::bind(config.addr)
@@ -209,11 +338,7 @@ impl RunningCluster {
                 cm,
                 stop.clone(),
             ));
-            controller_managers.push(Replica {
-                identity,
-                stop,
-                handle,
-            });
+            controller_managers.push(Replica::new(identity, stop, handle));
         }
         let mut schedulers = Vec::new();
         for _ in 0..config.schedulers {
@@ -226,35 +351,104 @@ impl RunningCluster {
                 lease,
                 stop.clone(),
             ));
-            schedulers.push(Replica {
-                identity,
-                stop,
-                handle,
-            });
+            schedulers.push(Replica::new(identity, stop, handle));
         }
-        let mut tasks = vec![task];
-        let mut kubelets = Vec::new();
-        for i in 0..config.nodes {
-            let mut kc = crate::kubelet::KubeletConfig::new(&format!("node-{}", i + 1));
-            kc.cpu = config.node_cpu.clone();
-            kc.memory = config.node_memory.clone();
-            kc.image_models = config.image_models.clone();
-            kc.auth_token = config.apiserver.kubelet_token.clone();
-            let (handle, task) =
-                crate::kubelet::start(client_for(&url)?, clock.clone(), kc, shutdown.child_token());
-            kubelets.push(handle);
-            tasks.push(task);
-        }
-        Ok(Self {
+        let cluster = Self {
             addr,
             clock,
             apiserver,
             shutdown,
-            tasks,
+            server: Mutex::new(Some(task)),
             controller_managers,
             schedulers,
-            kubelets,
-        })
+            nodes: Mutex::new(Vec::new()),
+            registry: crate::kubelet::runtime::Registry::new(),
+            node_template: config.clone(),
+        };
+        for i in 0..config.nodes {
+            cluster.add_node(&format!("node-{}", i + 1), None, None)?;
+        }
+        cluster.ready(config.ready_timeout).await?;
+        Ok(cluster)
+    }
+
+    /// Wait until every running node is Ready and every elected component (with at least one
+    /// replica running) has a leader among its replicas. Watches, does not poll.
+    ///
+    /// # Errors
+    /// [`Error::NotReady`] naming what is still missing when `timeout` (wall time) passes.
+    pub async fn ready(&self, timeout: Duration) -> Result<()> {
+        use k8s_openapi::api::coordination::v1::Lease;
+        use k8s_openapi::api::core::v1::Node;
+        use kube::runtime::watcher;
+
+        let client = self.client()?;
+        let stop = self.shutdown.child_token();
+        let _guard = stop.clone().drop_guard();
+        let nodes = crate::runtime::Informer::start(
+            kube::Api::<Node>::all(client.clone()),
+            watcher::Config::default(),
+            stop.clone(),
+        );
+        let leases = crate::runtime::Informer::start(
+            kube::Api::<Lease>::namespaced(client, "kube-system"),
+            watcher::Config::default(),
+            stop.clone(),
+        );
+        let mut node_changes = nodes.subscribe();
+        let mut lease_changes = leases.subscribe();
+        let missing = || -> Vec<String> {
+            let mut missing = Vec::new();
+            let store = nodes.store();
+            for name in self.node_names(true) {
+                let ready = store
+                    .get(&kube::runtime::reflector::ObjectRef::new(&name))
+                    .is_some_and(|n| crate::k8s::node_is_ready(&n));
+                if !ready {
+                    missing.push(format!("node {name} Ready"));
+                }
+            }
+            for (component, replicas) in [
+                (Elected::ControllerManager, &self.controller_managers),
+                (Elected::Scheduler, &self.schedulers),
+            ] {
+                if replicas.iter().all(Replica::is_finished) {
+                    continue;
+                }
+                let holder = leases
+                    .store()
+                    .get(
+                        &kube::runtime::reflector::ObjectRef::new(component.lease_name())
+                            .within("kube-system"),
+                    )
+                    .and_then(|l| l.spec.as_ref()?.holder_identity.clone())
+                    .unwrap_or_default();
+                if !replicas.iter().any(|r| r.identity == holder) {
+                    missing.push(format!("a {component} leader"));
+                }
+            }
+            missing
+        };
+        let wait = async {
+            nodes.ready().await;
+            leases.ready().await;
+            loop {
+                if missing().is_empty() {
+                    return;
+                }
+                tokio::select! {
+                    _ = node_changes.recv() => {}
+                    _ = lease_changes.recv() => {}
+                }
+            }
+        };
+        match tokio::time::timeout(timeout, wait).await {
+            Ok(()) => Ok(()),
+            Err(_) => Err(Error::NotReady {
+                timeout,
+                missing: missing().join(", "),
+            }),
+        }
     }
 
     /// The controller-manager replicas.
@@ -267,9 +461,192 @@ impl RunningCluster {
         &self.schedulers
     }
 
-    /// The kubelets, one per node.
-    pub fn kubelets(&self) -> &[crate::kubelet::KubeletHandle] {
-        &self.kubelets
+    /// The replicas of `component`.
+    pub fn replicas(&self, component: Elected) -> &[Replica] {
+        match component {
+            Elected::ControllerManager => &self.controller_managers,
+            Elected::Scheduler => &self.schedulers,
+        }
+    }
+
+    /// The identity holding `component`'s Lease, read through the API (None when nobody holds it).
+    ///
+    /// # Errors
+    /// [`Error::Api`] when the Lease cannot be read.
+    pub async fn leader(&self, component: Elected) -> Result<Option<String>> {
+        use k8s_openapi::api::coordination::v1::Lease;
+        let leases = kube::Api::<Lease>::namespaced(self.client()?, "kube-system");
+        let lease = leases
+            .get_opt(component.lease_name())
+            .await
+            .map_err(|source| Error::Api {
+                what: format!("read the Lease kube-system/{}", component.lease_name()),
+                source,
+            })?;
+        Ok(lease
+            .and_then(|l| l.spec?.holder_identity)
+            .filter(|h| !h.is_empty()))
+    }
+
+    /// The replica of `component` that currently leads.
+    async fn leading_replica(&self, component: Elected) -> Result<&Replica> {
+        let holder = self.leader(component).await?;
+        self.replicas(component)
+            .iter()
+            .find(|r| Some(r.identity()) == holder.as_deref() && !r.is_finished())
+            .ok_or_else(|| Error::NoLeader {
+                component,
+                holder: holder.unwrap_or_else(|| "nobody".into()),
+            })
+    }
+
+    /// Stop the leading replica of `component` gracefully (it releases its Lease on the way
+    /// out) and wait until it has stopped; returns its identity.
+    ///
+    /// # Errors
+    /// [`Error::NoLeader`] when no running replica leads.
+    pub async fn stop_leader(&self, component: Elected) -> Result<String> {
+        let replica = self.leading_replica(component).await?;
+        replica.stop();
+        replica.join().await;
+        Ok(replica.identity.clone())
+    }
+
+    /// Kill the leading replica of `component` (no release: the others wait out the Lease);
+    /// returns its identity.
+    ///
+    /// # Errors
+    /// [`Error::NoLeader`] when no running replica leads.
+    pub async fn kill_leader(&self, component: Elected) -> Result<String> {
+        let replica = self.leading_replica(component).await?;
+        replica.abort();
+        replica.join().await;
+        Ok(replica.identity.clone())
+    }
+
+    /// The names of the cluster's nodes (only those whose kubelet runs, with `running`).
+    pub fn node_names(&self, running: bool) -> Vec<String> {
+        self.nodes
+            .lock()
+            .iter()
+            .filter(|n| !running || n.running.is_some())
+            .map(|n| n.config.node_name.clone())
+            .collect()
+    }
+
+    /// Handles of the running kubelets, one per node.
+    pub fn kubelets(&self) -> Vec<crate::kubelet::KubeletHandle> {
+        self.nodes
+            .lock()
+            .iter()
+            .filter_map(|n| Some(n.running.as_ref()?.handle.clone()))
+            .collect()
+    }
+
+    /// The registry every node pulls images from.
+    pub fn registry(&self) -> &Arc<crate::kubelet::runtime::Registry> {
+        &self.registry
+    }
+
+    /// Add a node run by a new reference kubelet (capacity as the cluster's nodes unless given).
+    /// Returns at once; the node registers and turns Ready on its own.
+    ///
+    /// # Errors
+    /// [`Error::NodeExists`] when a node of that name exists.
+    pub fn add_node(&self, name: &str, cpu: Option<&str>, memory: Option<&str>) -> Result<()> {
+        let mut nodes = self.nodes.lock();
+        if nodes.iter().any(|n| n.config.node_name == name) {
+            return Err(Error::NodeExists(name.to_string()));
+        }
+        let template = &self.node_template;
+        let mut kc = crate::kubelet::KubeletConfig::new(name);
+        kc.cpu = cpu.unwrap_or(&template.node_cpu).to_string();
+        kc.memory = memory.unwrap_or(&template.node_memory).to_string();
+        kc.image_models = template.image_models.clone();
+        kc.auth_token = template.apiserver.kubelet_token.clone();
+        kc.registry = self.registry.clone();
+        kc.sandbox_start = template.sandbox_start;
+        if let Some(dir) = &template.static_pod_dir {
+            let dir = dir.join(name);
+            std::fs::create_dir_all(&dir).map_err(|source| Error::StaticPodDir {
+                path: dir.display().to_string(),
+                source,
+            })?;
+            kc.pod_manifest_path = Some(dir);
+        }
+        let running = self.run_kubelet(&kc)?;
+        nodes.push(NodeAgent {
+            config: kc,
+            running: Some(running),
+        });
+        Ok(())
+    }
+
+    fn run_kubelet(&self, config: &crate::kubelet::KubeletConfig) -> Result<RunningKubelet> {
+        let stop = self.shutdown.child_token();
+        let (handle, task) = crate::kubelet::start(
+            self.client()?,
+            self.clock.clone(),
+            config.clone(),
+            stop.clone(),
+        );
+        Ok(RunningKubelet { handle, stop, task })
+    }
+
+    fn take_kubelet(&self, node: &str) -> Result<RunningKubelet> {
+        let mut nodes = self.nodes.lock();
+        let agent = nodes
+            .iter_mut()
+            .find(|n| n.config.node_name == node)
+            .ok_or_else(|| Error::NoSuchNode(node.to_string()))?;
+        agent
+            .running
+            .take()
+            .ok_or_else(|| Error::KubeletNotRunning(node.to_string()))
+    }
+
+    /// Stop `node`'s kubelet: it stops posting status and renewing its Lease, and its containers
+    /// stop with it (in the simulator a node's containers live in its kubelet). The Node object
+    /// stays; the node lifecycle controller notices as it would a node that went down.
+    ///
+    /// # Errors
+    /// [`Error::NoSuchNode`], [`Error::KubeletNotRunning`].
+    pub async fn stop_kubelet(&self, node: &str) -> Result<()> {
+        let kubelet = self.take_kubelet(node)?;
+        kubelet.stop.cancel();
+        let _ = kubelet.task.await;
+        Ok(())
+    }
+
+    /// Kill `node`'s kubelet abruptly (no request in flight is finished).
+    ///
+    /// # Errors
+    /// [`Error::NoSuchNode`], [`Error::KubeletNotRunning`].
+    pub async fn kill_kubelet(&self, node: &str) -> Result<()> {
+        let kubelet = self.take_kubelet(node)?;
+        kubelet.task.abort();
+        kubelet.stop.cancel();
+        let _ = kubelet.task.await;
+        Ok(())
+    }
+
+    /// Start `node`'s kubelet again (after a stop or kill, or restart a running one): it
+    /// registers again and runs the pods bound to the node from scratch, as after a reboot.
+    ///
+    /// # Errors
+    /// [`Error::NoSuchNode`].
+    pub async fn restart_kubelet(&self, node: &str) -> Result<()> {
+        match self.stop_kubelet(node).await {
+            Ok(()) | Err(Error::KubeletNotRunning(_)) => {}
+            Err(e) => return Err(e),
+        }
+        let mut nodes = self.nodes.lock();
+        let agent = nodes
+            .iter_mut()
+            .find(|n| n.config.node_name == node)
+            .ok_or_else(|| Error::NoSuchNode(node.to_string()))?;
+        agent.running = Some(self.run_kubelet(&agent.config)?);
+        Ok(())
     }
 
     /// The apiserver's address.
@@ -316,22 +693,61 @@ impl RunningCluster {
         client_for(&self.url())
     }
 
-    /// Stop every component and wait for them.
-    pub async fn stop(mut self) {
-        // Components first (leaders release their leases), then the apiserver.
-        for r in self.controller_managers.iter().chain(&self.schedulers) {
+    /// Stop every component gracefully (controller-managers and schedulers first, so leaders
+    /// release their Leases; then the kubelets; then the apiserver) and wait for them, at most
+    /// `deadline` of wall time; whatever has not stopped by then is aborted.
+    ///
+    /// # Errors
+    /// [`Error::StopTimeout`] naming the components that had to be aborted.
+    pub async fn stop(&self, deadline: Duration) -> Result<()> {
+        let until = tokio::time::Instant::now() + deadline;
+        let mut late = Vec::new();
+        let replicas: Vec<&Replica> = self
+            .controller_managers
+            .iter()
+            .chain(&self.schedulers)
+            .collect();
+        for r in &replicas {
             r.stop();
         }
-        for r in self
-            .controller_managers
-            .drain(..)
-            .chain(self.schedulers.drain(..))
-        {
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), r.handle).await;
+        for r in &replicas {
+            if tokio::time::timeout_at(until, r.join()).await.is_err() {
+                r.abort();
+                late.push(format!("replica {}", r.identity));
+            }
+        }
+        let kubelets: Vec<(String, RunningKubelet)> = self
+            .nodes
+            .lock()
+            .iter_mut()
+            .filter_map(|n| Some((n.config.node_name.clone(), n.running.take()?)))
+            .collect();
+        for (_, k) in &kubelets {
+            k.stop.cancel();
+        }
+        for (name, k) in kubelets {
+            let abort = k.task.abort_handle();
+            if tokio::time::timeout_at(until, k.task).await.is_err() {
+                abort.abort();
+                late.push(format!("kubelet {name}"));
+            }
         }
         self.shutdown.cancel();
-        for task in self.tasks.drain(..) {
-            let _ = task.await;
+        let server = self.server.lock().take();
+        if let Some(server) = server {
+            let abort = server.abort_handle();
+            if tokio::time::timeout_at(until, server).await.is_err() {
+                abort.abort();
+                late.push("apiserver".into());
+            }
+        }
+        if late.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::StopTimeout {
+                deadline,
+                late: late.join(", "),
+            })
         }
     }
 }
@@ -339,8 +755,13 @@ impl RunningCluster {
 impl Drop for RunningCluster {
     fn drop(&mut self) {
         self.shutdown.cancel();
-        for task in &self.tasks {
-            task.abort();
+        if let Some(server) = self.server.lock().as_ref() {
+            server.abort();
+        }
+        for n in self.nodes.lock().iter() {
+            if let Some(k) = &n.running {
+                k.task.abort();
+            }
         }
         for r in self.controller_managers.iter().chain(&self.schedulers) {
             r.abort();

@@ -14,7 +14,7 @@ use tokio::sync::broadcast::error::TryRecvError;
 use tokio_util::sync::CancellationToken;
 
 use super::deployment_logic::{self as logic, Action, CreateConflict};
-use super::runtime::{controller_of, key_of, split_key, Change, Informer, WorkQueue};
+use crate::runtime::{controller_of, key_of, split_key, Change, Informer, WorkQueue};
 use crate::clock::{format_time, Clock};
 use crate::events::{reference, EventType, Recorder};
 
@@ -25,6 +25,11 @@ struct Ctx {
     deployments: Store<Deployment>,
     replicasets: Store<ReplicaSet>,
     pods: Store<Pod>,
+    /// The resourceVersion of this controller's last write to each Deployment. A sync that
+    /// would start from an older cached copy waits for the cache instead (the write's watch
+    /// event queues the key again): planning from a copy that misses our own write would lose
+    /// that write's condition to a conflict.
+    written: parking_lot::Mutex<HashMap<String, u64>>,
 }
 
 /// Run the controller until `shutdown`.
@@ -57,6 +62,7 @@ pub async fn run(client: Client, clock: Clock, host: String, shutdown: Cancellat
         deployments: deployments.store(),
         replicasets: replicasets.store(),
         pods: pods.store(),
+        written: Default::default(),
     };
     let queue = WorkQueue::new(clock);
     enqueue_all(&ctx, &queue);
@@ -234,12 +240,33 @@ async fn claim_replica_sets(ctx: &Ctx, d: &Deployment) -> kube::Result<Vec<Repli
     Ok(owned)
 }
 
+fn remember(ctx: &Ctx, key: &str, written: &Deployment) {
+    if let Some(rv) = written
+        .metadata
+        .resource_version
+        .as_deref()
+        .and_then(|rv| rv.parse().ok())
+    {
+        ctx.written.lock().insert(key.to_string(), rv);
+    }
+}
+
 async fn sync(ctx: &Ctx, key: &str) -> kube::Result<Option<Duration>> {
     let (ns, name) = split_key(key);
     let ns = ns.unwrap_or_default();
     let Some(d) = ctx.deployments.get(&ObjectRef::new(name).within(ns)) else {
+        ctx.written.lock().remove(key);
         return Ok(None);
     };
+    let cached: u64 = d
+        .metadata
+        .resource_version
+        .as_deref()
+        .and_then(|rv| rv.parse().ok())
+        .unwrap_or(0);
+    if ctx.written.lock().get(key).is_some_and(|w| *w > cached) {
+        return Ok(None);
+    }
     let rss = claim_replica_sets(ctx, &d).await?;
     let new_rs_name = logic::find_new_replica_set(&d, &rss).and_then(|rs| rs.metadata.name.clone());
     let old_uids: Vec<String> = rss
@@ -358,6 +385,7 @@ async fn sync(ctx: &Ctx, key: &str) -> kube::Result<Option<Duration>> {
                 let written = d_api
                     .replace_status(name, &PostParams::default(), &next)
                     .await?;
+                remember(ctx, key, &written);
                 versions.insert(
                     "deploy".into(),
                     written
@@ -370,6 +398,7 @@ async fn sync(ctx: &Ctx, key: &str) -> kube::Result<Option<Duration>> {
             Action::UpdateDeployment(mut next) => {
                 carry("deploy".into(), &mut next.metadata, &versions);
                 let written = d_api.replace(name, &PostParams::default(), &next).await?;
+                remember(ctx, key, &written);
                 versions.insert(
                     "deploy".into(),
                     written

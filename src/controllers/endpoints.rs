@@ -16,7 +16,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::Client;
 use tokio_util::sync::CancellationToken;
 
-use super::runtime::{key_of, split_key, Change, Informer, WorkQueue};
+use crate::runtime::{key_of, split_key, Change, Informer, WorkQueue};
 use crate::clock::Clock;
 
 /// Whether a pod counts as a ready endpoint: Ready and not terminating.

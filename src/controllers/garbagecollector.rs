@@ -20,7 +20,7 @@ use kube::{Client, Resource};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use super::runtime::{Change, Informer};
+use crate::runtime::{Change, Informer};
 use crate::clock::Clock;
 
 /// One object the collector tracks, owner or dependent.

@@ -2,7 +2,6 @@
 //! replica run them. Each loop is an API client: it watches through informers and writes through
 //! the apiserver, never the store.
 //!
-//! - `runtime`: informers (watch-fed caches) and work queues shared by the loops.
 //! - `deployment` (+ `deployment_logic`, its pure decisions): Deployment -> ReplicaSets.
 //! - `replicaset`: ReplicaSet -> Pods.
 //! - `garbagecollector`: ownerReferences, propagation policies.
@@ -16,7 +15,6 @@ pub mod endpoints;
 pub mod garbagecollector;
 pub mod nodelifecycle;
 pub mod replicaset;
-pub mod runtime;
 pub mod serviceaccount;
 
 use kube::Client;
@@ -61,12 +59,13 @@ pub async fn run(
     config: ControllerManagerConfig,
     shutdown: CancellationToken,
 ) {
-    let elector = LeaderElector::new(
-        client.clone(),
-        clock.clone(),
-        config.lease.clone(),
-        COMPONENT,
-    );
+    // kube-controller-manager does not set ReleaseOnCancel: a replica told to stop leaves its
+    // Lease to expire, and the next leader takes over a lease duration later.
+    let lease = LeaseConfig {
+        release_on_cancel: false,
+        ..config.lease.clone()
+    };
+    let elector = LeaderElector::new(client.clone(), clock.clone(), lease, COMPONENT);
     elector
         .run(shutdown, move |leading| {
             let client = client.clone();

@@ -20,7 +20,7 @@ use kube::Client;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use super::runtime::Informer;
+use crate::runtime::Informer;
 use crate::clock::{format_time, Clock};
 use crate::events::{reference, EventType, Recorder};
 use crate::scheduler::plugins::tolerates;

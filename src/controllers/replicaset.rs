@@ -21,7 +21,7 @@ use parking_lot::Mutex;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use super::runtime::{controller_of, key_of, split_key, Change, Informer, WorkQueue};
+use crate::runtime::{controller_of, key_of, split_key, Change, Informer, WorkQueue};
 use crate::clock::Clock;
 use crate::events::{reference, EventType, Recorder};
 

@@ -8,7 +8,7 @@ use kube::runtime::reflector::ObjectRef;
 use kube::Client;
 use tokio_util::sync::CancellationToken;
 
-use super::runtime::Informer;
+use crate::runtime::Informer;
 use crate::clock::Clock;
 
 /// Run the controller until `shutdown`.

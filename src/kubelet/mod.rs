@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 use self::runtime::{Runtime, SimRuntime};
 use crate::clock::Clock;
-use crate::controllers::runtime::{Change, Informer};
+use crate::runtime::{Change, Informer};
 use crate::events::Recorder;
 
 /// FNV-1a (128-bit): the stable ids the kubelet derives from names and contents (machine id,
@@ -81,6 +81,12 @@ pub struct KubeletConfig {
     pub image_models: Vec<runtime::models::ImageModel>,
     /// When set, every kubelet endpoint but `/healthz` needs `Authorization: Bearer <token>`.
     pub auth_token: Option<String>,
+    /// How long a pod's sandbox takes to start before its first container (500 ms; containerd
+    /// takes about that on a real node).
+    pub sandbox_start: Duration,
+    /// The registry images are pulled from (one per cluster, so an image withdrawn from it is
+    /// gone for every node).
+    pub registry: Arc<runtime::Registry>,
 }
 
 impl KubeletConfig {
@@ -105,6 +111,8 @@ impl KubeletConfig {
             manifest_url: None,
             image_models: Vec::new(),
             auth_token: None,
+            registry: runtime::Registry::new(),
+            sandbox_start: Duration::from_millis(500),
         }
     }
 }
@@ -251,7 +259,11 @@ pub fn start(
         paused,
     };
     let runtime: Arc<dyn Runtime> =
-        SimRuntime::with_models(clock.clone(), config.image_models.clone());
+        SimRuntime::with_registry(
+            clock.clone(),
+            config.image_models.clone(),
+            config.registry.clone(),
+        );
     let shared = Arc::new(Shared {
         recorder: Recorder::core(client.clone(), clock.clone(), "kubelet", &config.node_name),
         client,

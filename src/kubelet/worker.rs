@@ -169,6 +169,8 @@ struct PodWorker {
     last_status: Option<PodStatus>,
     probe_tx: mpsc::UnboundedSender<ProbeNotice>,
     next_wake: Option<DateTime<Utc>>,
+    /// When the pod's sandbox is ready (containers start only then).
+    sandbox_ready: Option<DateTime<Utc>>,
 }
 
 /// Run the worker of one pod until the pod is gone.
@@ -201,6 +203,7 @@ pub(super) async fn run(shared: Arc<Shared>, mut updates: watch::Receiver<Option
         last_status: first.status.clone(),
         probe_tx,
         next_wake: None,
+        sandbox_ready: None,
     };
     drop(first);
     let mut exits = shared.runtime.exits();
@@ -551,6 +554,18 @@ impl PodWorker {
                     return;
                 }
             }
+        }
+        // The pod sandbox (pause container and network) takes its time before any container
+        // starts, as RunPodSandbox does on a real node.
+        let ready = *self
+            .sandbox_ready
+            .get_or_insert_with(|| {
+                now + chrono::Duration::from_std(self.shared.config.sandbox_start)
+                    .unwrap_or_default()
+            });
+        if now < ready {
+            self.wake_at(ready);
+            return;
         }
         // Init containers, one after another.
         self.observe_exits(&policy, true);
@@ -1118,12 +1133,17 @@ impl PodWorker {
             .remember_logs(&self.uid, pod, &self.app, &self.init);
         let init: Vec<ContainerInfo> = self.init.iter().map(ContainerSlot::info).collect();
         let app: Vec<ContainerInfo> = self.app.iter().map(ContainerSlot::info).collect();
+        // The pod gets its IP with its sandbox.
+        let sandbox = self.ip.is_some()
+            && self
+                .sandbox_ready
+                .is_some_and(|t| self.shared.clock.now() >= t);
         let obs = PodObservation {
             pod,
             init_containers: init,
             containers: app,
-            sandbox_ready: self.ip.is_some(),
-            pod_ip: self.ip.map(|ip| ip.to_string()),
+            sandbox_ready: sandbox,
+            pod_ip: self.ip.filter(|_| sandbox).map(|ip| ip.to_string()),
             host_ip: Some(self.shared.config.node_ip.to_string()),
             start_time: self.start_time,
             now: self.shared.clock.now().timestamp(),

@@ -3,7 +3,8 @@
 //! A candidate trusts its own observation time, not the stored `renewTime`: a lease held by
 //! another is valid until the moment this candidate last saw the record change plus
 //! `leaseDuration`. Writes are PUTs carrying the resourceVersion read, so two candidates racing
-//! for one lease get a 409 and only one wins. A graceful release writes an empty holder with a
+//! for one lease get a 409 and only one wins. A graceful release (only with
+//! [`LeaseConfig::release_on_cancel`], as kube-scheduler sets it) writes an empty holder with a
 //! one-second duration so a standby takes over at once.
 //!
 //! Every duration is cluster time (the injected [`Clock`]). This module only talks to the API.
@@ -36,6 +37,10 @@ pub struct LeaseConfig {
     pub renew_deadline: Duration,
     /// How often candidates try and the leader renews (2 s).
     pub retry_period: Duration,
+    /// Whether a leader that is told to stop releases the Lease (client-go's
+    /// `ReleaseOnCancel`). kube-scheduler sets it; kube-controller-manager does not: it exits on
+    /// SIGTERM without a word, and its successor waits out the lease.
+    pub release_on_cancel: bool,
 }
 
 impl LeaseConfig {
@@ -48,6 +53,7 @@ impl LeaseConfig {
             lease_duration: Duration::from_secs(15),
             renew_deadline: Duration::from_secs(10),
             retry_period: Duration::from_secs(2),
+            release_on_cancel: true,
         }
     }
 }
@@ -156,8 +162,12 @@ impl LeaderElector {
             // Let the work finish its current step (it watches `leading`).
             let _ = tokio::time::timeout(std::time::Duration::from_secs(5), &mut work_done).await;
             if released {
-                self.release().await;
-                self.event("stopped leading").await;
+                // Told to stop. With ReleaseOnCancel, client-go releases the lease and records
+                // "stopped leading"; without it (kube-controller-manager) the process just ends.
+                if self.config.release_on_cancel {
+                    self.release().await;
+                    self.event("stopped leading").await;
+                }
                 return;
             }
             self.event("stopped leading").await;

@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use self::plugins::{Filtered, NodeInfo};
 use crate::clock::{format_time, Clock};
-use crate::controllers::runtime::{key_of, Change, Informer};
+use crate::runtime::{key_of, Change, Informer};
 use crate::events::{reference, EventType, Recorder};
 
 /// The scheduler name this scheduler serves.
@@ -289,7 +289,7 @@ pub async fn run(client: Client, clock: Clock, host: String, shutdown: Cancellat
             continue;
         };
         q.queued.remove(&key);
-        let (ns, name) = crate::controllers::runtime::split_key(&key);
+        let (ns, name) = crate::runtime::split_key(&key);
         let Some(pod) = pod_store
             .get(&kube::runtime::reflector::ObjectRef::new(name).within(ns.unwrap_or_default()))
         else {

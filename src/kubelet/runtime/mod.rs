@@ -254,9 +254,51 @@ struct Container {
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
+/// The image registry the simulated nodes pull from: the built-in catalog and the user's models,
+/// minus the references an operator has withdrawn (as when a registry loses a tag or becomes
+/// unreachable). One registry is shared by every node of a cluster.
+#[derive(Debug, Default)]
+pub struct Registry {
+    withdrawn: Mutex<std::collections::HashSet<String>>,
+}
+
+impl Registry {
+    /// A registry that serves every image it models.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// Withdraw `image` (or make it available again): pulls of it fail as pulls of a reference
+    /// the registry does not have. Images already on a node stay there.
+    ///
+    /// # Errors
+    /// The image reference is not valid.
+    pub fn set_available(&self, image: &str, available: bool) -> Result<(), ImageError> {
+        let (repository, tag) = catalog::normalize(image)?;
+        let reference = format!("{repository}:{tag}");
+        let mut withdrawn = self.withdrawn.lock();
+        if available {
+            withdrawn.remove(&reference);
+        } else {
+            withdrawn.insert(reference);
+        }
+        Ok(())
+    }
+
+    fn check(&self, reference: &str) -> Result<(), ImageError> {
+        if self.withdrawn.lock().contains(reference) {
+            return Err(ImageError::NotFound(format!(
+                "rpc error: code = NotFound desc = failed to pull and unpack image \"{reference}\": failed to resolve reference \"{reference}\": {reference}: not found"
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// The simulator.
 pub struct SimRuntime {
     clock: Clock,
+    registry: Arc<Registry>,
     /// Images the user modelled, consulted before the built-in catalog.
     models: Vec<Arc<models::ImageModel>>,
     images: Mutex<HashMap<String, Image>>,
@@ -305,8 +347,18 @@ impl SimRuntime {
 
     /// A runtime that also knows the user's image models.
     pub fn with_models(clock: Clock, models: Vec<models::ImageModel>) -> Arc<Self> {
+        Self::with_registry(clock, models, Registry::new())
+    }
+
+    /// A simulator whose pulls go to `registry` (shared by the nodes of one cluster).
+    pub fn with_registry(
+        clock: Clock,
+        models: Vec<models::ImageModel>,
+        registry: Arc<Registry>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             clock,
+            registry,
             models: models.into_iter().map(Arc::new).collect(),
             images: Mutex::new(HashMap::new()),
             containers: Mutex::new(HashMap::new()),
@@ -481,6 +533,7 @@ impl Runtime for SimRuntime {
             Some(found) => found,
             None => catalog::resolve(image)?,
         };
+        self.registry.check(&resolved.reference)?;
         self.clock.sleep(resolved.pull_time).await;
         self.images
             .lock()

@@ -1,7 +1,10 @@
-//! The plumbing every control loop shares, shaped like upstream's shared informers and work
-//! queues: an [`Informer`] keeps a watch-fed cache of one resource and tells subscribers what
-//! changed; a [`WorkQueue`] holds object keys to reconcile, never the same key twice at once, with
-//! delayed re-adds on the cluster clock.
+//! The client-side runtime every API client of the cluster shares (controllers, scheduler,
+//! kubelet and the harness), shaped like upstream's shared informers and work queues: an
+//! [`Informer`] keeps a watch-fed cache of one resource and tells subscribers what changed; a
+//! [`WorkQueue`] holds object keys to reconcile, never the same key twice at once, with delayed
+//! re-adds on the cluster clock.
+//!
+//! It talks to the apiserver only through a kube client, and must not import any component.
 
 use std::collections::{HashSet, VecDeque};
 use std::fmt::Debug;

@@ -1,0 +1,261 @@
+//! Applying manifests (from a doc string or a file), creating configmaps and secrets, and
+//! deleting objects with a propagation policy.
+
+use std::collections::BTreeMap;
+
+use cucumber::gherkin::Step;
+use cucumber::{given, when};
+use kube::api::{Api, DeleteParams, PropagationPolicy};
+use kube::core::{ApiResource, DynamicObject};
+
+use crate::harness::manifest::{self, Origin};
+use crate::harness::params::Selector;
+use crate::harness::timeline::Kind;
+use crate::harness::vocabulary::{given, when, Phrase};
+use crate::harness::{describe, Failure, StepResult, World};
+
+pub const PHRASES: &[Phrase] = &[
+    given(
+        "I apply:",
+        "I apply:",
+        "Apply the YAML documents of the doc string in the scenario's namespace (server-side apply).",
+    )
+    .with_doc_string(),
+    when(
+        "I apply:",
+        "I apply:",
+        "Apply the YAML documents of the doc string in the scenario's namespace (server-side apply).",
+    )
+    .with_doc_string(),
+    given(
+        "I apply {word}",
+        "I apply fixtures/web-deployment.yaml",
+        "Apply a manifest file (path relative to the current directory).",
+    ),
+    when(
+        "I apply {word}",
+        "I apply fixtures/web-deployment.yaml",
+        "Apply a manifest file (path relative to the current directory).",
+    ),
+    given(
+        "a configmap {word} with:",
+        "a configmap app-config with:",
+        "Create a ConfigMap from a | key | value | table.",
+    )
+    .with_table(),
+    when(
+        "I create a configmap {word} with:",
+        "I create a configmap app-config with:",
+        "Create a ConfigMap from a | key | value | table.",
+    )
+    .with_table(),
+    given(
+        "a secret {word} with:",
+        "a secret db-credentials with:",
+        "Create an Opaque Secret from a | key | value | table (values in plain text).",
+    )
+    .with_table(),
+    when(
+        "I delete {object}",
+        "I delete deployment web",
+        "Delete the objects (default propagation).",
+    ),
+    when(
+        "I delete {object} with propagation policy {word}",
+        "I delete deployment web with propagation policy Foreground",
+        "Delete with propagation policy Foreground, Background or Orphan.",
+    ),
+];
+
+fn origin(w: &World, step: &Step) -> Origin {
+    Origin {
+        file: w
+            .feature_path
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "<feature>".into()),
+        // The doc string's text starts on the line after its opening quotes.
+        first_line: step.position.line + 2,
+    }
+}
+
+async fn apply_docs(w: &mut World, docs: Vec<manifest::Document>) -> StepResult {
+    let wait = w.default_wait();
+    let env = w.env().await?;
+    let (client, ns) = (env.client.clone(), env.namespace.clone());
+    let mut created = Vec::new();
+    for doc in &docs {
+        let applied = manifest::apply(&client, &ns, doc).await.map_err(Failure::new)?;
+        if let Some(kind) = Kind::parse(&applied.kind) {
+            env.timeline
+                .seen(kind, &ns, &applied.name, applied.resource_version.as_deref(), wait)
+                .await?;
+        }
+        created.push(format!("{}/{}", applied.kind.to_ascii_lowercase(), applied.name));
+    }
+    w.created.extend(created);
+    Ok(())
+}
+
+async fn apply_doc_string(w: &mut World, step: &Step) -> StepResult {
+    let text = step
+        .docstring
+        .as_deref()
+        .ok_or_else(|| Failure::new("this step needs the manifest in a \"\"\" doc string below it"))?;
+    let docs = manifest::parse(text, &origin(w, step)).map_err(Failure::new)?;
+    apply_docs(w, docs).await
+}
+
+#[given(expr = "I apply:")]
+async fn given_apply(w: &mut World, step: &Step) -> StepResult {
+    apply_doc_string(w, step).await
+}
+
+#[when(expr = "I apply:")]
+async fn when_apply(w: &mut World, step: &Step) -> StepResult {
+    apply_doc_string(w, step).await
+}
+
+async fn apply_file(w: &mut World, path: &str) -> StepResult {
+    let docs = manifest::read(std::path::Path::new(path)).map_err(Failure::new)?;
+    apply_docs(w, docs).await
+}
+
+#[given(expr = "I apply {word}")]
+async fn given_apply_file(w: &mut World, path: String) -> StepResult {
+    apply_file(w, &path).await
+}
+
+#[when(expr = "I apply {word}")]
+async fn when_apply_file(w: &mut World, path: String) -> StepResult {
+    apply_file(w, &path).await
+}
+
+fn table(step: &Step) -> Result<BTreeMap<String, String>, Failure> {
+    let rows = &step
+        .table
+        .as_ref()
+        .ok_or_else(|| Failure::new("this step needs a | key | value | table below it"))?
+        .rows;
+    let mut data = BTreeMap::new();
+    for (i, row) in rows.iter().enumerate() {
+        if i == 0 && row.first().map(|c| c.trim()) == Some("key") {
+            continue;
+        }
+        match row.as_slice() {
+            [k, v] => {
+                data.insert(k.trim().to_string(), v.clone());
+            }
+            _ => {
+                return Err(Failure::new(format!(
+                    "row {} of the table has {} cells; expected | key | value |",
+                    i + 1,
+                    row.len()
+                )))
+            }
+        }
+    }
+    Ok(data)
+}
+
+async fn create_configmap(w: &mut World, name: String, step: &Step) -> StepResult {
+    let data = table(step)?;
+    let doc = manifest::Document {
+        value: serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": data}),
+        location: origin(w, step).file + &format!(":{}", step.position.line),
+    };
+    apply_docs(w, vec![doc]).await
+}
+
+#[given(expr = "a configmap {word} with:")]
+async fn configmap(w: &mut World, name: String, step: &Step) -> StepResult {
+    create_configmap(w, name, step).await
+}
+
+#[when(expr = "I create a configmap {word} with:")]
+async fn create_configmap_later(w: &mut World, name: String, step: &Step) -> StepResult {
+    create_configmap(w, name, step).await
+}
+
+#[given(expr = "a secret {word} with:")]
+async fn secret(w: &mut World, name: String, step: &Step) -> StepResult {
+    let data = table(step)?;
+    let doc = manifest::Document {
+        value: serde_json::json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": {"name": name}, "stringData": data}),
+        location: origin(w, step).file + &format!(":{}", step.position.line),
+    };
+    apply_docs(w, vec![doc]).await
+}
+
+fn resource_of(kind: Kind) -> ApiResource {
+    use k8s_openapi::api::{apps::v1 as apps, core::v1 as core};
+    match kind {
+        Kind::Pod => ApiResource::erase::<core::Pod>(&()),
+        Kind::ReplicaSet => ApiResource::erase::<apps::ReplicaSet>(&()),
+        Kind::Deployment => ApiResource::erase::<apps::Deployment>(&()),
+        Kind::Service => ApiResource::erase::<core::Service>(&()),
+        Kind::Endpoints => ApiResource::erase::<core::Endpoints>(&()),
+        Kind::Event => ApiResource::erase::<core::Event>(&()),
+        Kind::Node => ApiResource::erase::<core::Node>(&()),
+        Kind::Lease => ApiResource::erase::<k8s_openapi::api::coordination::v1::Lease>(&()),
+    }
+}
+
+async fn delete(w: &mut World, selector: &Selector, policy: Option<PropagationPolicy>) -> StepResult {
+    let wait = w.default_wait();
+    let env = w.env().await?;
+    let targets: Vec<(Kind, String)> = env.timeline.read(|s| {
+        describe::current(s, &env.namespace, selector)
+            .into_iter()
+            .map(|o| (o.kind(), o.name().to_string()))
+            .collect()
+    });
+    if targets.is_empty() {
+        return Err(Failure::new(format!("there is no {selector} to delete")));
+    }
+    let params = DeleteParams {
+        propagation_policy: policy,
+        ..Default::default()
+    };
+    for (kind, name) in targets {
+        let resource = resource_of(kind);
+        let api: Api<DynamicObject> = if kind == Kind::Node {
+            Api::all_with(env.client.clone(), &resource)
+        } else {
+            Api::namespaced_with(env.client.clone(), &env.namespace, &resource)
+        };
+        match api.delete(&name, &params).await {
+            Ok(either) => {
+                // Read your writes: a graceful deletion leaves the object with a new version.
+                if let Some(o) = either.left() {
+                    let ns = if kind == Kind::Node { "" } else { env.namespace.as_str() };
+                    let rv = o.metadata.resource_version.as_deref();
+                    env.timeline.seen(kind, ns, &name, rv, wait).await?;
+                }
+            }
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(e) => return Err(Failure::new(format!("cannot delete {kind} {name}: {e}"))),
+        }
+    }
+    Ok(())
+}
+
+#[when(expr = "I delete {object}")]
+async fn delete_default(w: &mut World, selector: Selector) -> StepResult {
+    delete(w, &selector, None).await
+}
+
+#[when(expr = "I delete {object} with propagation policy {word}")]
+async fn delete_with_policy(w: &mut World, selector: Selector, policy: String) -> StepResult {
+    let policy = match policy.as_str() {
+        "Foreground" => PropagationPolicy::Foreground,
+        "Background" => PropagationPolicy::Background,
+        "Orphan" => PropagationPolicy::Orphan,
+        other => {
+            return Err(Failure::new(format!(
+                "{other:?} is not a propagation policy (Foreground, Background or Orphan)"
+            )))
+        }
+    };
+    delete(w, &selector, Some(policy)).await
+}

@@ -1,0 +1,93 @@
+//! Step definitions, one file per domain concept. Each file lists its phrases (`PHRASES`) next
+//! to the definitions; see [`super::vocabulary`].
+
+pub mod cluster;
+mod deployments;
+mod events;
+mod leader;
+mod manifests;
+mod nodes;
+mod pods;
+mod probes;
+mod services;
+mod snapshots;
+mod time;
+
+use std::time::Duration;
+
+use super::describe;
+use super::params::Selector;
+use super::timeline::{Check, Object, State};
+use super::vocabulary::Phrase;
+use super::world::Env;
+
+/// The vocabulary by concept.
+pub fn concepts() -> Vec<(&'static str, &'static [Phrase])> {
+    vec![
+        ("cluster", cluster::PHRASES),
+        ("manifests", manifests::PHRASES),
+        ("deployments", deployments::PHRASES),
+        ("pods", pods::PHRASES),
+        ("probes", probes::PHRASES),
+        ("services", services::PHRASES),
+        ("nodes", nodes::PHRASES),
+        ("leader election", leader::PHRASES),
+        ("events", events::PHRASES),
+        ("time", time::PHRASES),
+        ("snapshots", snapshots::PHRASES),
+    ]
+}
+
+/// Wait until every object the selector means now (at least one) passes `check`; on timeout,
+/// report every such object with its last events.
+pub(super) async fn wait_each(
+    env: &Env,
+    within: Duration,
+    selector: &Selector,
+    expected: &str,
+    check: impl Fn(&State, &Object) -> Result<(), String>,
+) -> Result<(), super::Failure> {
+    let ns = env.namespace.clone();
+    let clock = env.timeline.clock().clone();
+    let expected = format!("{selector} {expected}");
+    env.timeline
+        .wait(within, &expected, |s: &State| {
+            let objects = describe::current(s, &ns, selector);
+            if objects.is_empty() {
+                return Check::NotYet(format!("no {selector} exists; the timeline shows:\n{}", overview(s, &ns, clock.now())));
+            }
+            let failing: Vec<(&Object, String)> = objects
+                .iter()
+                .filter_map(|o| check(s, o).err().map(|why| (*o, why)))
+                .collect();
+            if failing.is_empty() {
+                return Check::Done(());
+            }
+            let mut saw = String::new();
+            for (o, why) in &failing {
+                saw.push_str(&format!("  {} {}: {why}\n", o.kind().as_str().to_ascii_lowercase(), o.name()));
+            }
+            let objs: Vec<&Object> = failing.iter().map(|(o, _)| *o).collect();
+            saw.push_str("the timeline shows:\n");
+            saw.push_str(&describe::objects_report(s, &objs, clock.now()));
+            Check::NotYet(saw)
+        })
+        .await?;
+    Ok(())
+}
+
+/// A short overview of the scenario's pods and workloads.
+pub(super) fn overview(s: &State, namespace: &str, now: chrono::DateTime<chrono::Utc>) -> String {
+    use super::timeline::Kind;
+    let mut objects: Vec<&Object> = Vec::new();
+    for kind in [Kind::Deployment, Kind::ReplicaSet, Kind::Pod] {
+        objects.extend(
+            s.of_kind(kind)
+                .filter(|o| o.meta().namespace.as_deref() == Some(namespace)),
+        );
+    }
+    if objects.is_empty() {
+        return "  (no deployments, replicasets or pods in the namespace)".into();
+    }
+    describe::objects_report(s, &objects, now)
+}

@@ -1,0 +1,392 @@
+//! Pods: phases, readiness, container states and restarts, conditions, and what kubectl's
+//! columns show.
+
+use cucumber::then;
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
+
+use crate::harness::params::{Phase, Pods, Selector, Within};
+use crate::harness::timeline::Object;
+use crate::harness::vocabulary::{then, Phrase};
+use crate::harness::{describe, Failure, StepResult, World};
+
+pub const PHRASES: &[Phrase] = &[
+    then(
+        "within {duration} {pods} is/are {phase}",
+        "within 30s pod web-* is Running",
+        "Every pod the selector means (at least one) is in this phase.",
+    ),
+    then(
+        "within {duration} {pods} is/are ready",
+        "within 30s the pods of deployment web are ready",
+        "Every pod the selector means (at least one) has Ready=True.",
+    ),
+    then(
+        "within {duration} {pods} is/are not ready",
+        "within 30s pod web-* is not ready",
+        "Every pod the selector means (at least one) has Ready other than True.",
+    ),
+    then(
+        "within {duration} container {word} of {pods} is running",
+        "within 30s container app of pod web-* is running",
+        "The container's state is running.",
+    ),
+    then(
+        "within {duration} container {word} of {pods} is waiting with reason {word}",
+        "within 2m container app of pod crash is waiting with reason CrashLoopBackOff",
+        "The container waits for this reason (ContainerCreating, CrashLoopBackOff, ImagePullBackOff, ...).",
+    ),
+    then(
+        "within {duration} container {word} of {pods} has terminated with reason {word} and exit code {int}",
+        "within 30s container job of pod once has terminated with reason Completed and exit code 0",
+        "The container's current (or, while it waits to restart, last) termination.",
+    ),
+    then(
+        "within {duration} container {word} of {pods} has restarted {int} time(s)",
+        "within 2m container app of pod crash has restarted 3 times",
+        "restartCount is exactly this.",
+    ),
+    then(
+        "within {duration} container {word} of {pods} has restarted at least {int} time(s)",
+        "within 2m container app of pod crash has restarted at least 2 times",
+        "restartCount is at least this.",
+    ),
+    then(
+        "within {duration} {pods} has/have condition {word} {word}",
+        "within 30s pod web-* has condition Ready False",
+        "A pod condition's type and status.",
+    ),
+    then(
+        "within {duration} {pods} has/have condition {word} {word} with reason {word}",
+        "within 30s pod big has condition PodScheduled False with reason Unschedulable",
+        "A pod condition's type, status and reason.",
+    ),
+    then(
+        "within {duration} {pods} shows/show {word} {word}",
+        "within 2m pod crash shows STATUS CrashLoopBackOff",
+        "A column of kubectl get pods (READY, STATUS, RESTARTS, NODE, ...); RESTARTS 2 also matches \"2 (5s ago)\".",
+    ),
+];
+
+fn pod(o: &Object) -> Result<&Pod, String> {
+    match o {
+        Object::Pod(p) => Ok(p),
+        other => Err(format!("is a {}, not a pod", other.kind())),
+    }
+}
+
+fn container<'a>(p: &'a Pod, name: &str) -> Result<&'a ContainerStatus, String> {
+    let status = p.status.as_ref();
+    status
+        .and_then(|s| s.container_statuses.as_ref())
+        .into_iter()
+        .flatten()
+        .chain(status.and_then(|s| s.init_container_statuses.as_ref()).into_iter().flatten())
+        .find(|c| c.name == name)
+        .ok_or_else(|| {
+            let declared = p
+                .spec
+                .as_ref()
+                .map(|s| {
+                    s.containers
+                        .iter()
+                        .chain(s.init_containers.iter().flatten())
+                        .any(|c| c.name == name)
+                })
+                .unwrap_or(false);
+            if declared {
+                format!("container {name} has no status yet")
+            } else {
+                format!("has no container {name}")
+            }
+        })
+}
+
+#[then(expr = "within {duration} {pods} is/are {phase}")]
+async fn in_phase(w: &mut World, within: Within, pods: Pods, phase: Phase) -> StepResult {
+    let selector = pods.0;
+    let env = w.env().await?;
+    super::wait_each(env, within.0, &selector, &format!("in phase {}", phase.as_str()), |_, o| {
+        let p = pod(o)?;
+        let have = p.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("");
+        if have == phase.as_str() {
+            Ok(())
+        } else {
+            Err(format!("is {have}"))
+        }
+    })
+    .await
+}
+
+#[then(expr = "within {duration} {pods} is/are ready")]
+async fn ready(w: &mut World, within: Within, pods: Pods) -> StepResult {
+    let selector = pods.0;
+    let env = w.env().await?;
+    super::wait_each(env, within.0, &selector, "to be ready", |_, o| {
+        if crate::k8s::pod_is_ready(pod(o)?) {
+            Ok(())
+        } else {
+            Err("is not ready".into())
+        }
+    })
+    .await
+}
+
+#[then(expr = "within {duration} {pods} is/are not ready")]
+async fn not_ready(w: &mut World, within: Within, pods: Pods) -> StepResult {
+    let selector = pods.0;
+    let env = w.env().await?;
+    super::wait_each(env, within.0, &selector, "not to be ready", |_, o| {
+        if crate::k8s::pod_is_ready(pod(o)?) {
+            Err("is ready".into())
+        } else {
+            Ok(())
+        }
+    })
+    .await
+}
+
+#[then(expr = "within {duration} container {word} of {pods} is running")]
+async fn running(w: &mut World, within: Within, name: String, pods: Pods) -> StepResult {
+    let selector = pods.0;
+    let env = w.env().await?;
+    super::wait_each(env, within.0, &selector, &format!("with container {name} running"), |_, o| {
+        let c = container(pod(o)?, &name)?;
+        if c.state.as_ref().and_then(|s| s.running.as_ref()).is_some() {
+            Ok(())
+        } else {
+            Err(format!("container {name} is {}", state_of(c)))
+        }
+    })
+    .await
+}
+
+fn state_of(c: &ContainerStatus) -> String {
+    match &c.state {
+        Some(s) if s.running.is_some() => "running".into(),
+        Some(s) if s.waiting.is_some() => format!(
+            "waiting ({})",
+            s.waiting.as_ref().and_then(|w| w.reason.clone()).unwrap_or_default()
+        ),
+        Some(s) if s.terminated.is_some() => {
+            let t = s.terminated.as_ref();
+            format!(
+                "terminated ({}, exit code {})",
+                t.and_then(|t| t.reason.clone()).unwrap_or_default(),
+                t.map(|t| t.exit_code).unwrap_or_default()
+            )
+        }
+        _ => "in no state".into(),
+    }
+}
+
+#[then(expr = "within {duration} container {word} of {pods} is waiting with reason {word}")]
+async fn waiting(
+    w: &mut World,
+    within: Within,
+    name: String,
+    pods: Pods,
+    reason: String,
+) -> StepResult {
+    let selector = pods.0;
+    let env = w.env().await?;
+    super::wait_each(
+        env,
+        within.0,
+        &selector,
+        &format!("with container {name} waiting ({reason})"),
+        |_, o| {
+            let c = container(pod(o)?, &name)?;
+            let have = c
+                .state
+                .as_ref()
+                .and_then(|s| s.waiting.as_ref())
+                .and_then(|w| w.reason.as_deref());
+            if have == Some(reason.as_str()) {
+                Ok(())
+            } else {
+                Err(format!("container {name} is {}", state_of(c)))
+            }
+        },
+    )
+    .await
+}
+
+#[then(
+    expr = "within {duration} container {word} of {pods} has terminated with reason {word} and exit code {int}"
+)]
+async fn terminated(
+    w: &mut World,
+    within: Within,
+    name: String,
+    pods: Pods,
+    reason: String,
+    code: i32,
+) -> StepResult {
+    let selector = pods.0;
+    let env = w.env().await?;
+    super::wait_each(
+        env,
+        within.0,
+        &selector,
+        &format!("with container {name} terminated ({reason}, exit code {code})"),
+        |_, o| {
+            let c = container(pod(o)?, &name)?;
+            let t = c
+                .state
+                .as_ref()
+                .and_then(|s| s.terminated.as_ref())
+                .or_else(|| c.last_state.as_ref().and_then(|s| s.terminated.as_ref()));
+            match t {
+                Some(t) if t.reason.as_deref() == Some(reason.as_str()) && t.exit_code == code => Ok(()),
+                Some(t) => Err(format!(
+                    "container {name} terminated with reason {} and exit code {}",
+                    t.reason.as_deref().unwrap_or("<none>"),
+                    t.exit_code
+                )),
+                None => Err(format!("container {name} is {}", state_of(c))),
+            }
+        },
+    )
+    .await
+}
+
+async fn restarts(
+    w: &mut World,
+    within: Within,
+    name: String,
+    selector: Selector,
+    n: i32,
+    at_least: bool,
+) -> StepResult {
+    let env = w.env().await?;
+    let what = if at_least { "at least " } else { "" };
+    super::wait_each(
+        env,
+        within.0,
+        &selector,
+        &format!("with container {name} restarted {what}{n} times"),
+        |_, o| {
+            let c = container(pod(o)?, &name)?;
+            let ok = if at_least { c.restart_count >= n } else { c.restart_count == n };
+            if ok {
+                Ok(())
+            } else {
+                Err(format!("container {name} has restarted {} times", c.restart_count))
+            }
+        },
+    )
+    .await
+}
+
+#[then(expr = "within {duration} container {word} of {pods} has restarted {int} time(s)")]
+async fn restarted(w: &mut World, within: Within, name: String, pods: Pods, n: i32) -> StepResult {
+    let selector = pods.0;
+    restarts(w, within, name, selector, n, false).await
+}
+
+#[then(expr = "within {duration} container {word} of {pods} has restarted at least {int} time(s)")]
+async fn restarted_at_least(
+    w: &mut World,
+    within: Within,
+    name: String,
+    pods: Pods,
+    n: i32,
+) -> StepResult {
+    let selector = pods.0;
+    restarts(w, within, name, selector, n, true).await
+}
+
+async fn condition(
+    w: &mut World,
+    within: Within,
+    selector: Selector,
+    type_: String,
+    status: String,
+    reason: Option<String>,
+) -> StepResult {
+    let env = w.env().await?;
+    let expected = match &reason {
+        Some(r) => format!("with condition {type_}={status} ({r})"),
+        None => format!("with condition {type_}={status}"),
+    };
+    super::wait_each(env, within.0, &selector, &expected, |_, o| {
+        let p = pod(o)?;
+        let c = p
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .and_then(|cs| cs.iter().find(|c| c.type_ == type_));
+        match c {
+            Some(c)
+                if c.status == status
+                    && reason.as_ref().is_none_or(|r| c.reason.as_deref() == Some(r.as_str())) =>
+            {
+                Ok(())
+            }
+            Some(c) => Err(format!(
+                "condition {type_} is {} with reason {}{}",
+                c.status,
+                c.reason.as_deref().unwrap_or("<none>"),
+                c.message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default()
+            )),
+            None => Err(format!("has no condition {type_}")),
+        }
+    })
+    .await
+}
+
+#[then(expr = "within {duration} {pods} has/have condition {word} {word}")]
+async fn has_condition(
+    w: &mut World,
+    within: Within,
+    pods: Pods,
+    type_: String,
+    status: String,
+) -> StepResult {
+    let selector = pods.0;
+    condition(w, within, selector, type_, status, None).await
+}
+
+#[then(expr = "within {duration} {pods} has/have condition {word} {word} with reason {word}")]
+async fn has_condition_reason(
+    w: &mut World,
+    within: Within,
+    pods: Pods,
+    type_: String,
+    status: String,
+    reason: String,
+) -> StepResult {
+    let selector = pods.0;
+    condition(w, within, selector, type_, status, Some(reason)).await
+}
+
+#[then(expr = "within {duration} {pods} shows/show {word} {word}")]
+async fn shows(
+    w: &mut World,
+    within: Within,
+    pods: Pods,
+    column: String,
+    value: String,
+) -> StepResult {
+    let selector = pods.0;
+    let env = w.env().await?;
+    let clock = env.timeline.clock().clone();
+    let column = column.to_ascii_uppercase();
+    super::wait_each(env, within.0, &selector, &format!("to show {column} {value}"), |_, o| {
+        let p = pod(o)?;
+        let cols = describe::pod_columns(p, clock.now());
+        let Some((_, have)) = cols.iter().find(|(c, _)| *c == column) else {
+            return Err(format!(
+                "kubectl get pods has no column {column} (it has {})",
+                cols.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>().join(", ")
+            ));
+        };
+        if *have == value || have.starts_with(&format!("{value} (")) {
+            Ok(())
+        } else {
+            Err(format!("shows {column} {have}"))
+        }
+    })
+    .await
+    .map_err(|e: Failure| e)
+}

@@ -1,0 +1,60 @@
+//! One implementation of each Kubernetes rule that more than one layer needs (a Node's or a Pod's
+//! readiness, ...), as upstream's helpers define them. Pure functions over k8s-openapi types: no
+//! I/O, and nothing from any component.
+
+use k8s_openapi::api::core::v1::{Node, Pod};
+
+/// Whether the Node's `Ready` condition is `True` (upstream's `IsNodeReady`).
+pub fn node_is_ready(node: &Node) -> bool {
+    condition_status(
+        node.status.as_ref().and_then(|s| s.conditions.as_deref()),
+        "Ready",
+    )
+    .is_some_and(|s| s == "True")
+}
+
+/// Whether the Pod's `Ready` condition is `True` (upstream's `IsPodReady`).
+pub fn pod_is_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"))
+        .is_some_and(|c| c.status == "True")
+}
+
+fn condition_status<'a>(
+    conditions: Option<&'a [k8s_openapi::api::core::v1::NodeCondition]>,
+    type_: &str,
+) -> Option<&'a str> {
+    conditions?
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| c.status.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readiness_reads_the_ready_condition() {
+        let node: Node = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "n"},
+            "status": {"conditions": [{"type": "MemoryPressure", "status": "True"}, {"type": "Ready", "status": "Unknown"}]}
+        }))
+        .unwrap();
+        assert!(!node_is_ready(&node));
+        let node: Node = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "n"},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}]}
+        }))
+        .unwrap();
+        assert!(node_is_ready(&node));
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p"},
+            "status": {"conditions": [{"type": "Ready", "status": "False"}]}
+        }))
+        .unwrap();
+        assert!(!pod_is_ready(&pod));
+    }
+}
