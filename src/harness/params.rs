@@ -56,6 +56,26 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(seconds))
 }
 
+/// A list of durations: `0s, 10s, 20s and 40s`.
+#[derive(Clone, Debug, PartialEq, Eq, Parameter)]
+#[param(
+    name = "durations",
+    regex = r"\d+(?:\.\d+)?(?:ms|s|m)(?:, \d+(?:\.\d+)?(?:ms|s|m))*(?: and \d+(?:\.\d+)?(?:ms|s|m))?"
+)]
+pub struct Durations(pub Vec<Duration>);
+
+impl FromStr for Durations {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        s.replace(" and ", ", ")
+            .split(", ")
+            .map(parse_duration)
+            .collect::<Result<Vec<_>, _>>()
+            .map(Durations)
+    }
+}
+
 /// A pod phase.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Parameter)]
 #[param(name = "phase", regex = "Pending|Running|Succeeded|Failed|Unknown")]

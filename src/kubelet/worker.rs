@@ -148,7 +148,11 @@ impl ContainerSlot {
             state: self.state.clone(),
             last_termination: self.last_termination.clone(),
             restart_count: self.restart_count,
-            ready: running && self.probes.ready.load(Ordering::Relaxed),
+            // As the prober manager computes it: a container is ready only once it has started
+            // (its startup probe, if any, has succeeded).
+            ready: running
+                && self.probes.started.load(Ordering::Relaxed)
+                && self.probes.ready.load(Ordering::Relaxed),
             started: Some(running && self.probes.started.load(Ordering::Relaxed)),
         }
     }

@@ -4,14 +4,16 @@
 use std::collections::BTreeMap;
 
 use cucumber::gherkin::Step;
-use cucumber::{given, when};
+use cucumber::{given, then, when};
 use kube::api::{Api, DeleteParams, PropagationPolicy};
 use kube::core::{ApiResource, DynamicObject};
 
 use crate::harness::manifest::{self, Origin};
 use crate::harness::params::Selector;
 use crate::harness::timeline::Kind;
-use crate::harness::vocabulary::{given, when, Phrase};
+use crate::harness::params::Within;
+use crate::harness::timeline::Check;
+use crate::harness::vocabulary::{given, then, when, Phrase};
 use crate::harness::{describe, Failure, StepResult, World};
 
 pub const PHRASES: &[Phrase] = &[
@@ -64,6 +66,26 @@ pub const PHRASES: &[Phrase] = &[
         "I delete {object} with propagation policy {word}",
         "I delete deployment web with propagation policy Foreground",
         "Delete with propagation policy Foreground, Background or Orphan.",
+    ),
+    then(
+        "within {duration} no {object} exists",
+        "within 60s no pod web-* exists",
+        "Every object the selector meant is gone from the API.",
+    ),
+    then(
+        "within {duration} {object} exists/exist",
+        "within 30s replicaset web-* exists",
+        "At least one object the selector means exists.",
+    ),
+    then(
+        "within {duration} {object} has/have no owner",
+        "within 30s replicaset web-* has no owner",
+        "The objects have no controller ownerReference (orphaned).",
+    ),
+    then(
+        "within {duration} {object} is/are being deleted",
+        "within 10s deployment web is being deleted",
+        "The objects have a deletionTimestamp (finalizers hold them).",
     ),
 ];
 
@@ -258,4 +280,55 @@ async fn delete_with_policy(w: &mut World, selector: Selector, policy: String) -
         }
     };
     delete(w, &selector, Some(policy)).await
+}
+
+#[then(expr = "within {duration} no {object} exists")]
+async fn gone(w: &mut World, within: Within, selector: Selector) -> StepResult {
+    let env = w.env().await?;
+    let ns = env.namespace.clone();
+    let clock = env.timeline.clock().clone();
+    env.timeline
+        .wait(within.0, &format!("no {selector} to exist"), |s| {
+            let left = describe::current(s, &ns, &selector);
+            if left.is_empty() {
+                Check::Done(())
+            } else {
+                Check::NotYet(format!(
+                    "these still exist:\n{}",
+                    describe::objects_report(s, &left, clock.now())
+                ))
+            }
+        })
+        .await?;
+    Ok(())
+}
+
+#[then(expr = "within {duration} {object} exists/exist")]
+async fn exists(w: &mut World, within: Within, selector: Selector) -> StepResult {
+    let env = w.env().await?;
+    super::wait_each(env, within.0, &selector, "to exist", |_, _| Ok(())).await
+}
+
+#[then(expr = "within {duration} {object} has/have no owner")]
+async fn no_owner(w: &mut World, within: Within, selector: Selector) -> StepResult {
+    let env = w.env().await?;
+    super::wait_each(env, within.0, &selector, "to have no owner", |_, o| {
+        match describe::controller_uid(o) {
+            None => Ok(()),
+            Some(uid) => Err(format!("is controlled by the object with uid {uid}")),
+        }
+    })
+    .await
+}
+
+#[then(expr = "within {duration} {object} is/are being deleted")]
+async fn being_deleted(w: &mut World, within: Within, selector: Selector) -> StepResult {
+    let env = w.env().await?;
+    super::wait_each(env, within.0, &selector, "to be being deleted", |_, o| {
+        match &o.meta().deletion_timestamp {
+            Some(_) => Ok(()),
+            None => Err("has no deletionTimestamp".into()),
+        }
+    })
+    .await
 }

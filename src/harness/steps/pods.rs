@@ -4,7 +4,7 @@
 use cucumber::then;
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 
-use crate::harness::params::{Phase, Pods, Selector, Within};
+use crate::harness::params::{Durations, Phase, Pods, Selector, Within};
 use crate::harness::timeline::Object;
 use crate::harness::vocabulary::{then, Phrase};
 use crate::harness::{describe, Failure, StepResult, World};
@@ -49,6 +49,16 @@ pub const PHRASES: &[Phrase] = &[
         "within {duration} container {word} of {pods} has restarted at least {int} time(s)",
         "within 2m container app of pod crash has restarted at least 2 times",
         "restartCount is at least this.",
+    ),
+    then(
+        "within {duration} container {word} of {pods} has restarted after back-offs of {durations}",
+        "within 2m container app of pod crash has restarted after back-offs of 0s, 10s, 20s and 40s",
+        "The time from each exit to the next start, in order (a second either way, and up to 3s plus a fifth later).",
+    ),
+    then(
+        "the logs of container {word} of {pods} contain {string}",
+        "the logs of container app of pod reader contain \"hello\"",
+        "kubectl logs of the container (read once, now: wait for the state you need first) contain the text.",
     ),
     then(
         "within {duration} {pods} has/have condition {word} {word}",
@@ -389,4 +399,116 @@ async fn shows(
     })
     .await
     .map_err(|e: Failure| e)
+}
+
+/// The runs of a container the timeline saw, as (started, finished) in cluster time, oldest
+/// first (from its terminated state and last state in every version of the pod).
+fn runs(s: &crate::harness::timeline::State, uid: &str, container: &str) -> Vec<(f64, f64)> {
+    // Keyed by container id: an immediate restart starts within the same second.
+    let mut runs: Vec<(String, f64, f64)> = Vec::new();
+    let secs = |t: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time| {
+        t.0.as_millisecond() as f64 / 1000.0
+    };
+    for e in &s.entries {
+        let Some(Object::Pod(p)) = e.object.as_deref() else { continue };
+        if p.metadata.uid.as_deref() != Some(uid) {
+            continue;
+        }
+        let Ok(c) = container_status(p, container) else { continue };
+        for t in [
+            c.state.as_ref().and_then(|s| s.terminated.as_ref()),
+            c.last_state.as_ref().and_then(|s| s.terminated.as_ref()),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if let (Some(start), Some(end)) = (&t.started_at, &t.finished_at) {
+                let id = t.container_id.clone().unwrap_or_else(|| format!("{start:?}"));
+                if !runs.iter().any(|r| r.0 == id) {
+                    runs.push((id, secs(start), secs(end)));
+                }
+            }
+        }
+    }
+    runs.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.2.total_cmp(&b.2)));
+    runs.into_iter().map(|(_, s, e)| (s, e)).collect()
+}
+
+fn container_status<'a>(p: &'a Pod, name: &str) -> Result<&'a ContainerStatus, String> {
+    container(p, name)
+}
+
+#[then(expr = "within {duration} container {word} of {pods} has restarted after back-offs of {durations}")]
+async fn backoffs(
+    w: &mut World,
+    within: Within,
+    name: String,
+    pods: Pods,
+    expected: Durations,
+) -> StepResult {
+    let selector = pods.0;
+    let env = w.env().await?;
+    let want: Vec<f64> = expected.0.iter().map(|d| d.as_secs_f64()).collect();
+    super::wait_each(
+        env,
+        within.0,
+        &selector,
+        &format!("with container {name} restarted after back-offs of {want:?} seconds"),
+        |s, o| {
+            let runs = runs(s, o.uid(), &name);
+            // The gap before each run after the first: its start minus the previous run's end.
+            let gaps: Vec<f64> = runs.windows(2).map(|w| w[1].0 - w[0].1).collect();
+            if gaps.len() < want.len() {
+                return Err(format!(
+                    "{} runs seen so far, back-offs {gaps:?} seconds",
+                    runs.len()
+                ));
+            }
+            for (i, (have, want)) in gaps.iter().zip(&want).enumerate() {
+                // Timestamps have whole seconds; the kubelet restarts a little after the
+                // back-off ends.
+                if *have < want - 1.0 || *have > want + 3.0 + want / 5.0 {
+                    return Err(format!(
+                        "back-off {} was {have}s, expected {want}s (all: {gaps:?} seconds)",
+                        i + 1
+                    ));
+                }
+            }
+            Ok(())
+        },
+    )
+    .await
+}
+
+#[then(expr = "the logs of container {word} of {pods} contain {string}")]
+async fn logs_contain(w: &mut World, name: String, pods: Pods, text: String) -> StepResult {
+    let selector = pods.0;
+    let env = w.env().await?;
+    let names: Vec<String> = env.timeline.read(|s| {
+        describe::current(s, &env.namespace, &selector)
+            .iter()
+            .map(|o| o.name().to_string())
+            .collect()
+    });
+    if names.is_empty() {
+        return Err(Failure::new(format!("there is no {selector}")));
+    }
+    let api: kube::Api<Pod> = kube::Api::namespaced(env.client.clone(), &env.namespace);
+    for pod in names {
+        let params = kube::api::LogParams {
+            container: Some(name.clone()),
+            ..Default::default()
+        };
+        let logs = api
+            .logs(&pod, &params)
+            .await
+            .map_err(|e| Failure::new(format!("cannot read the logs of container {name} of pod {pod}: {e}")))?;
+        if !logs.contains(&text) {
+            return Err(Failure::new(format!(
+                "the logs of container {name} of pod {pod} do not contain {text:?}; they are:\n{}",
+                if logs.is_empty() { "(empty)".to_string() } else { logs }
+            )));
+        }
+    }
+    Ok(())
 }
