@@ -62,7 +62,8 @@ fn a_component_without_a_reachable_cluster_says_so() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("cannot reach the cluster of") && stderr.contains("is it running?"),
+        stderr.contains("cannot reach the cluster at http://127.0.0.1:1")
+            && stderr.contains("Is the cluster running?"),
         "{stderr}"
     );
 }

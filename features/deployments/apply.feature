@@ -14,7 +14,7 @@ Feature: A Deployment becomes Ready pods
       | Normal | ScalingReplicaSet | Scaled up replica set web-* from 0 to 3    | 1     |
     And within 10 seconds the pods of deployment web have events in this order:
       | type   | reason    | message                                       |
-      | Normal | Scheduled | Successfully assigned */web-* to node-1       |
+      | Normal | Scheduled | Successfully assigned */web-* to *              |
       | Normal | Pulling   | Pulling image "nginx:1.27"                    |
       | Normal | Pulled    | *image "nginx:1.27"*                          |
       | Normal | Created   | Created container: web                        |

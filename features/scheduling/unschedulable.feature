@@ -50,7 +50,7 @@ Feature: Pods the scheduler cannot place
     Then within 30 seconds pod picky has condition PodScheduled False with reason Unschedulable
     And within 30 seconds pod picky has events in this order:
       | type    | reason           | message                                                                         |
-      | Warning | FailedScheduling | 0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector.* |
+      | Warning | FailedScheduling | 0/* nodes are available: * node(s) didn't match Pod's node affinity/selector.* |
     And pod picky never had events:
       | reason    |
       | Scheduled |

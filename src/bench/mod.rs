@@ -5,6 +5,7 @@
 mod api;
 mod kubelet;
 mod scheduler;
+mod suite;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -14,6 +15,7 @@ use tokio::net::TcpStream;
 pub use api::{api, run_api, ApiBenchArgs, ApiBenchReport};
 pub use kubelet::{kubelet, KubeletBenchArgs};
 pub use scheduler::{scheduler, SchedulerBenchArgs};
+pub use suite::{suite, SuiteBenchArgs, SuiteBenchReport};
 
 /// Errors of a benchmark run.
 #[derive(Debug, thiserror::Error)]

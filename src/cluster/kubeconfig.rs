@@ -12,16 +12,15 @@ pub enum Error {
     #[error("no kubeconfig given and none found (pass --kubeconfig PATH, or set KUBECONFIG)")]
     NotFound,
     /// The file could not be read or parsed.
-    #[error("cannot read the kubeconfig {path}: {source}")]
+    #[error("cannot read the kubeconfig {path}: {cause}")]
     Read {
         /// The file.
         path: PathBuf,
-        /// kube's error.
-        #[source]
-        source: kube::config::KubeconfigError,
+        /// kube's error, in words (kube repeats its causes in its own messages).
+        cause: String,
     },
     /// The context does not exist or names no usable cluster or user.
-    #[error("the kubeconfig {path} has no usable context {context} (its contexts: {available}): {source}")]
+    #[error("the kubeconfig {path} has no usable context {context} (its contexts: {available}): {cause}")]
     Context {
         /// The file.
         path: PathBuf,
@@ -29,20 +28,18 @@ pub enum Error {
         context: String,
         /// The contexts the file has.
         available: String,
-        /// kube's error.
-        #[source]
-        source: kube::config::KubeconfigError,
+        /// kube's error, in words.
+        cause: String,
     },
     /// A client could not be built from the configuration.
-    #[error("cannot build a client for {server} from {path}: {source}")]
+    #[error("cannot build a client for {server} from {path}: {cause}")]
     Client {
         /// The server URL.
         server: String,
         /// The file.
         path: PathBuf,
-        /// kube's error.
-        #[source]
-        source: kube::Error,
+        /// kube's error, in words.
+        cause: String,
     },
     /// The cluster did not answer.
     #[error("cannot reach the cluster at {server} (kubeconfig {path}, context {context}): {cause}. Is the cluster running? For the reference cluster, start `kubespec up` first and pass the kubeconfig it writes")]
@@ -104,9 +101,12 @@ pub async fn connect(
     timeout: Duration,
 ) -> Result<Connection> {
     let path = locate(kubeconfig).ok_or(Error::NotFound)?;
-    let file = kube::config::Kubeconfig::read_from(&path).map_err(|source| Error::Read {
+    let file = kube::config::Kubeconfig::read_from(&path).map_err(|e| Error::Read {
         path: path.clone(),
-        source,
+        cause: match &e {
+            kube::config::KubeconfigError::ReadConfig(io, _) => io.to_string(),
+            other => other.to_string(),
+        },
     })?;
     let available = file
         .contexts
@@ -124,7 +124,7 @@ pub async fn connect(
     };
     let config = kube::Config::from_custom_kubeconfig(file, &options)
         .await
-        .map_err(|source| Error::Context {
+        .map_err(|e| Error::Context {
             path: path.clone(),
             context: context_name.clone(),
             available: if available.is_empty() {
@@ -132,14 +132,14 @@ pub async fn connect(
             } else {
                 available
             },
-            source,
+            cause: e.to_string(),
         })?;
     let server = config.cluster_url.to_string();
     let server = server.trim_end_matches('/').to_string();
-    let client = kube::Client::try_from(config).map_err(|source| Error::Client {
+    let client = kube::Client::try_from(config).map_err(|e| Error::Client {
         server: server.clone(),
         path: path.clone(),
-        source,
+        cause: e.to_string(),
     })?;
     let unreachable = |cause: String| Error::Unreachable {
         server: server.clone(),

@@ -19,6 +19,15 @@ pub struct Origin {
 }
 
 impl Origin {
+    /// Where a step's doc string text starts: the line after its opening quotes (gherkin keeps
+    /// the newline after them as the text's first character).
+    pub fn doc_string(file: &str, step_line: usize, text: &str) -> Self {
+        Self {
+            file: file.to_string(),
+            first_line: step_line + if text.starts_with('\n') { 1 } else { 2 },
+        }
+    }
+
     fn at(&self, line: usize) -> String {
         format!("{}:{}", self.file, self.first_line + line.saturating_sub(1))
     }

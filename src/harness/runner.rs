@@ -31,7 +31,7 @@ pub enum TargetKind {
 
 /// The default cluster seconds per wall second on the embedded target (see the README for how it
 /// was chosen).
-pub const DEFAULT_TIME_SCALE: f64 = 10.0;
+pub const DEFAULT_TIME_SCALE: f64 = 20.0;
 
 /// How to run.
 #[derive(Clone, Debug)]
@@ -83,7 +83,7 @@ impl Default for Options {
             context: None,
             tags: None,
             name: None,
-            concurrency: 4,
+            concurrency: 8,
             time_scale: DEFAULT_TIME_SCALE,
             junit: None,
             json: None,
@@ -147,11 +147,12 @@ impl Outcome {
 /// The vocabulary with each phrase's definition site, for `kubespec steps`.
 pub fn steps_listing() -> String {
     let collection = World::collection_for_listing();
-    let mut out = String::from(
-        "# kubespec step vocabulary\n\nCucumber expressions: {int} a number, {word} one word, {duration} 30s / 2m / 60 seconds,\n{phase} Pending|Running|Succeeded|Failed|Unknown, {probe} liveness|readiness|startup,\n{component} controller-manager|scheduler, {object} `pod web-*`, `deployment web`, `node node-1`,\n`service web`, `the pods of deployment web`; {pods} only the pod forms. `*` in a name matches anything.\n\n",
+    let mut out = format!(
+        "kubespec step vocabulary (each phrase with an example and where it is defined)\n\n{}\n",
+        vocabulary::PARAMETERS
     );
     for (concept, phrases) in vocabulary::concepts() {
-        out.push_str(&format!("## {concept}\n\n"));
+        out.push_str(&format!("== {concept} ==\n\n"));
         for p in phrases {
             let at = collection
                 .locate(p)
@@ -307,10 +308,7 @@ fn check_manifest(file: &str, step: &Step) -> Option<String> {
     use super::manifest;
     if step.value == "I apply:" {
         let text = step.docstring.as_deref()?;
-        let origin = manifest::Origin {
-            file: file.to_string(),
-            first_line: step.position.line + 2,
-        };
+        let origin = manifest::Origin::doc_string(file, step.position.line, text);
         return manifest::parse(text, &origin).err();
     }
     if let Some(path) = step.value.strip_prefix("I apply ") {
@@ -472,6 +470,7 @@ async fn build_target(opts: &Options) -> Result<Rc<dyn Target>, Error> {
             crate::target::kubeconfig::Kubeconfig::connect(
                 opts.kubeconfig.clone(),
                 opts.context.clone(),
+                opts.time_scale,
             )
             .await?,
         ),
@@ -556,7 +555,7 @@ pub async fn run(opts: Options) -> Result<Outcome, Error> {
         features.iter().map(|f| scenarios(f).len()).sum::<usize>(),
         files.len(),
         target.name(),
-        if opts.target == TargetKind::Embedded {
+        if opts.time_scale != 1.0 {
             format!(" (time scale {})", opts.time_scale)
         } else {
             String::new()

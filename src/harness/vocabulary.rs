@@ -92,11 +92,23 @@ pub fn all() -> Vec<Phrase> {
     concepts().into_iter().flat_map(|(_, p)| p.iter().copied()).collect()
 }
 
-/// The vocabulary as text, for `kubespec steps` and the README.
+/// What the parameters of the expressions match.
+pub const PARAMETERS: &str = "{int} a number, {word} one word, {string} \"quoted text\",\n\
+{duration} 30s / 2m / 60 seconds, {durations} 0s, 10s and 20s,\n\
+{phase} Pending|Running|Succeeded|Failed|Unknown, {probe} liveness|readiness|startup,\n\
+{component} controller-manager|scheduler,\n\
+{object} pod web-* | deployment web | replicaset web-* | service web | endpoints web |\n\
+         node node-1 | lease kube-scheduler | the pods of deployment web,\n\
+{pods} only the pod forms of {object}. `*` in a name matches any run of characters.\n\
+Keywords are for the reader: any of Given/When/Then/And/But runs the step of that text.\n";
+
+/// The vocabulary as text (without definition sites, which `kubespec steps` adds), as the
+/// README shows it.
 pub fn render() -> String {
-    let mut out = String::new();
+    let mut out = String::from(PARAMETERS);
+    out.push('\n');
     for (concept, phrases) in concepts() {
-        let _ = writeln!(out, "## {concept}\n");
+        let _ = writeln!(out, "== {concept} ==\n");
         for p in phrases {
             let _ = writeln!(out, "{} {}", p.keyword.as_str(), p.expression);
             let _ = writeln!(out, "    e.g. {} {}", p.keyword.as_str(), p.example);
@@ -114,4 +126,27 @@ pub fn render() -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    /// The README's vocabulary is this listing, so it cannot drift from the definitions.
+    #[test]
+    fn the_readme_shows_the_vocabulary() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+            .expect("README.md");
+        let begin = "<!-- vocabulary:begin (generated: KUBESPEC_WRITE_README=1 cargo test the_readme_shows_the_vocabulary) -->\n```text\n";
+        let end = "```\n<!-- vocabulary:end -->";
+        let (Some(b), Some(e)) = (readme.find(begin), readme.find(end)) else {
+            panic!("README.md lacks the vocabulary markers");
+        };
+        let shown = &readme[b + begin.len()..e];
+        let want = super::render();
+        if shown != want && std::env::var_os("KUBESPEC_WRITE_README").is_some() {
+            let updated = format!("{}{want}{}", &readme[..b + begin.len()], &readme[e..]);
+            std::fs::write(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"), updated).unwrap();
+            return;
+        }
+        assert_eq!(shown, want, "the README's vocabulary is stale: run KUBESPEC_WRITE_README=1 cargo test the_readme_shows_the_vocabulary");
+    }
 }

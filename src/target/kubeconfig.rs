@@ -1,6 +1,7 @@
 //! The kubeconfig target: any real cluster reached through a kubeconfig. Each scenario gets a
 //! namespace of its own, deleted afterwards (kept, on request, when the scenario failed). Time
-//! runs at wall speed and the cluster cannot be faulted: this target has no [`Capability`].
+//! runs at wall speed (or at the speed a `kubespec up --time-scale` cluster runs, when told) and
+//! the cluster cannot be faulted: this target has no [`Capability`].
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -17,15 +18,21 @@ use crate::cluster::kubeconfig::Connection;
 pub struct Kubeconfig {
     connection: Connection,
     ready_nodes: usize,
+    time_scale: f64,
 }
 
 impl Kubeconfig {
     /// Connect to the cluster of `path` (see [`crate::cluster::kubeconfig::locate`]) in
-    /// `context`, and count its Ready nodes.
+    /// `context`, and count its Ready nodes. `time_scale` is how fast the cluster's clock runs
+    /// (1 for any real cluster).
     ///
     /// # Errors
     /// The cluster cannot be reached (the error names the file, context and server).
-    pub async fn connect(path: Option<PathBuf>, context: Option<String>) -> Result<Self> {
+    pub async fn connect(
+        path: Option<PathBuf>,
+        context: Option<String>,
+        time_scale: f64,
+    ) -> Result<Self> {
         let connection = crate::cluster::kubeconfig::connect(
             path.as_deref(),
             context.as_deref(),
@@ -47,6 +54,7 @@ impl Kubeconfig {
         Ok(Self {
             connection,
             ready_nodes,
+            time_scale,
         })
     }
 
@@ -89,7 +97,7 @@ impl Target for Kubeconfig {
     }
 
     fn time_scale(&self) -> f64 {
-        1.0
+        self.time_scale
     }
 
     async fn provision(
@@ -109,7 +117,7 @@ impl Target for Kubeconfig {
         Ok(Box::new(KubeconfigCluster {
             client,
             namespace,
-            clock: Clock::real(),
+            clock: Clock::new(self.time_scale),
             server: self.connection.server.clone(),
         }))
     }

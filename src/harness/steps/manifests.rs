@@ -17,23 +17,12 @@ use crate::harness::vocabulary::{given, then, when, Phrase};
 use crate::harness::{describe, Failure, StepResult, World};
 
 pub const PHRASES: &[Phrase] = &[
-    given(
-        "I apply:",
-        "I apply:",
-        "Apply the YAML documents of the doc string in the scenario's namespace (server-side apply).",
-    )
-    .with_doc_string(),
     when(
         "I apply:",
         "I apply:",
         "Apply the YAML documents of the doc string in the scenario's namespace (server-side apply).",
     )
     .with_doc_string(),
-    given(
-        "I apply {word}",
-        "I apply fixtures/web-deployment.yaml",
-        "Apply a manifest file (path relative to the current directory).",
-    ),
     when(
         "I apply {word}",
         "I apply fixtures/web-deployment.yaml",
@@ -90,15 +79,12 @@ pub const PHRASES: &[Phrase] = &[
 ];
 
 fn origin(w: &World, step: &Step) -> Origin {
-    Origin {
-        file: w
-            .feature_path
-            .as_ref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|| "<feature>".into()),
-        // The doc string's text starts on the line after its opening quotes.
-        first_line: step.position.line + 2,
-    }
+    let file = w
+        .feature_path
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "<feature>".into());
+    Origin::doc_string(&file, step.position.line, step.docstring.as_deref().unwrap_or(""))
 }
 
 async fn apply_docs(w: &mut World, docs: Vec<manifest::Document>) -> StepResult {
@@ -128,11 +114,6 @@ async fn apply_doc_string(w: &mut World, step: &Step) -> StepResult {
     apply_docs(w, docs).await
 }
 
-#[given(expr = "I apply:")]
-async fn given_apply(w: &mut World, step: &Step) -> StepResult {
-    apply_doc_string(w, step).await
-}
-
 #[when(expr = "I apply:")]
 async fn when_apply(w: &mut World, step: &Step) -> StepResult {
     apply_doc_string(w, step).await
@@ -141,11 +122,6 @@ async fn when_apply(w: &mut World, step: &Step) -> StepResult {
 async fn apply_file(w: &mut World, path: &str) -> StepResult {
     let docs = manifest::read(std::path::Path::new(path)).map_err(Failure::new)?;
     apply_docs(w, docs).await
-}
-
-#[given(expr = "I apply {word}")]
-async fn given_apply_file(w: &mut World, path: String) -> StepResult {
-    apply_file(w, &path).await
 }
 
 #[when(expr = "I apply {word}")]

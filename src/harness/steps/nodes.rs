@@ -115,14 +115,12 @@ async fn static_pod(w: &mut World, file: String, node: String, step: &Step) -> S
         .docstring
         .clone()
         .ok_or_else(|| Failure::new("this step needs the pod manifest in a \"\"\" doc string"))?;
-    let origin = crate::harness::manifest::Origin {
-        file: w
-            .feature_path
-            .as_ref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|| "<feature>".into()),
-        first_line: step.position.line + 2,
-    };
+    let feature = w
+        .feature_path
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "<feature>".into());
+    let origin = crate::harness::manifest::Origin::doc_string(&feature, step.position.line, &text);
     // Check it as a manifest (the namespace is the scenario's, set below).
     crate::harness::manifest::parse(&text, &origin).map_err(Failure::new)?;
     let namespace = w.env().await?.namespace.clone();
