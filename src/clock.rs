@@ -20,12 +20,23 @@ pub struct Clock {
 }
 
 impl Clock {
+    /// The slowest a clock may run (cluster seconds per wall second).
+    pub const MIN_SCALE: f64 = 0.01;
+    /// The fastest a clock may run.
+    pub const MAX_SCALE: f64 = 1000.0;
+
+    /// Whether `scale` is one a clock can run at.
+    pub fn valid_scale(scale: f64) -> bool {
+        scale.is_finite() && (Self::MIN_SCALE..=Self::MAX_SCALE).contains(&scale)
+    }
+
     /// A clock that runs `scale` times faster than wall time, starting at the current wall time.
     ///
-    /// A scale that is not finite or not positive is treated as 1.
+    /// A scale that is not finite or not positive is treated as 1; others are kept within
+    /// [`Self::MIN_SCALE`]..=[`Self::MAX_SCALE`].
     pub fn new(scale: f64) -> Self {
         let scale = if scale.is_finite() && scale > 0.0 {
-            scale
+            scale.clamp(Self::MIN_SCALE, Self::MAX_SCALE)
         } else {
             1.0
         };
@@ -49,8 +60,10 @@ impl Clock {
     /// The current cluster time.
     pub fn now(&self) -> DateTime<Utc> {
         let elapsed = self.start_wall.elapsed().mul_f64(self.scale);
+        let elapsed = chrono::Duration::from_std(elapsed).unwrap_or_else(|_| chrono::Duration::zero());
         self.start_cluster
-            + chrono::Duration::from_std(elapsed).unwrap_or_else(|_| chrono::Duration::zero())
+            .checked_add_signed(elapsed)
+            .unwrap_or(chrono::DateTime::<Utc>::MAX_UTC)
     }
 
     /// The wall duration that corresponds to `cluster` of cluster time.

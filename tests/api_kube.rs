@@ -830,3 +830,66 @@ async fn one_connection_serves_requests_before_during_and_after_a_watch() {
     driver.await.unwrap().unwrap();
     cluster.stop(std::time::Duration::from_secs(10)).await.expect("the cluster stops");
 }
+
+/// A PATCH that names no resourceVersion is retried on a conflicting write, as upstream's
+/// GuaranteedUpdate retries: clients (kubectl, controllers) never see a 409 for it, even while
+/// another writer keeps changing the object. One that names a stale resourceVersion gets the 409.
+#[tokio::test]
+async fn patches_without_a_resource_version_survive_concurrent_writers() {
+    let cluster = cluster().await;
+    let client = cluster.client().unwrap();
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    pods.create(&PostParams::default(), &pod("busy", &[]))
+        .await
+        .unwrap();
+    // A writer that keeps replacing the pod's annotations with its own version.
+    let stop = tokio_util::sync::CancellationToken::new();
+    let writer = {
+        let pods = pods.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut n = 0u64;
+            while !stop.is_cancelled() {
+                n += 1;
+                let mut p = pods.get("busy").await.unwrap();
+                p.metadata
+                    .annotations
+                    .get_or_insert_with(Default::default)
+                    .insert("writer".into(), n.to_string());
+                let _ = pods.replace("busy", &PostParams::default(), &p).await;
+            }
+            n
+        })
+    };
+    let mut conflicts = 0;
+    for i in 0..200 {
+        let patch = json!({"metadata": {"labels": {"patched": i.to_string()}}});
+        let params = PatchParams::default();
+        for result in [
+            pods.patch("busy", &params, &Patch::Strategic(&patch)).await,
+            pods.patch("busy", &params, &Patch::Merge(&patch)).await,
+        ] {
+            match result {
+                Ok(_) => {}
+                Err(kube::Error::Api(e)) if e.code == 409 => conflicts += 1,
+                Err(e) => panic!("patch {i}: {e}"),
+            }
+        }
+    }
+    stop.cancel();
+    let writes = writer.await.unwrap();
+    assert!(writes > 10, "the other writer ran ({writes} writes)");
+    assert_eq!(conflicts, 0, "patches without a resourceVersion got 409s");
+
+    // A stale resourceVersion in the patch is a precondition: 409.
+    let stale = json!({"metadata": {"resourceVersion": "1", "labels": {"x": "y"}}});
+    let err = pods
+        .patch("busy", &PatchParams::default(), &Patch::Merge(&stale))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, kube::Error::Api(ref e) if e.code == 409), "{err}");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
+}

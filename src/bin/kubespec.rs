@@ -214,6 +214,13 @@ fn parse_time_scale(s: &str) -> Result<f64, String> {
             "{s} must be a positive number of cluster seconds per wall second"
         ));
     }
+    if !Clock::valid_scale(v) {
+        return Err(format!(
+            "{s} is out of range: the cluster clock runs between {} and {} times wall speed",
+            Clock::MIN_SCALE,
+            Clock::MAX_SCALE
+        ));
+    }
     Ok(v)
 }
 
@@ -444,13 +451,16 @@ async fn test(args: TestArgs) -> anyhow::Result<std::process::ExitCode> {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    // `test` and `bench suite` start and stop a cluster per scenario: the components' warnings
+    // about requests cut short by a stop are noise there (RUST_LOG still decides).
+    let quiet = matches!(cli.command, Command::Test(_) | Command::Bench(Bench::Suite(_)));
     tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
-        )
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+            EnvFilter::new(if quiet { "error" } else { "warn" })
+        }))
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     let result = match cli.command {
         Command::Test(args) => {
             return match test(args).await {

@@ -224,6 +224,7 @@ impl std::fmt::Display for Elected {
 pub struct Replica {
     identity: String,
     stop: CancellationToken,
+    abort: tokio::task::AbortHandle,
     handle: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -232,6 +233,7 @@ impl Replica {
         Self {
             identity,
             stop,
+            abort: handle.abort_handle(),
             handle: Mutex::new(Some(handle)),
         }
     }
@@ -241,31 +243,39 @@ impl Replica {
         &self.identity
     }
 
-    /// Stop gracefully: a leader releases its lease.
+    /// Stop as on SIGTERM: a kube-scheduler leader releases its lease; a
+    /// kube-controller-manager does not (upstream sets no ReleaseOnCancel for it).
     pub fn stop(&self) {
         self.stop.cancel();
     }
 
     /// Kill it: no release, the others wait out the lease.
     pub fn abort(&self) {
-        if let Some(handle) = self.handle.lock().as_ref() {
-            handle.abort();
-        }
+        self.abort.abort();
     }
 
     /// Whether it has stopped.
     pub fn is_finished(&self) -> bool {
-        self.handle.lock().as_ref().is_none_or(JoinHandle::is_finished)
+        self.abort.is_finished()
     }
 
-    /// Wait until it has stopped.
-    async fn join(&self) {
+    /// Wait until it has stopped, at most until `deadline`; then kill it. Returns whether it
+    /// stopped by itself.
+    async fn join(&self, deadline: tokio::time::Instant) -> bool {
         let handle = self.handle.lock().take();
-        if let Some(handle) = handle {
-            let _ = handle.await;
+        let Some(handle) = handle else {
+            return true;
+        };
+        if tokio::time::timeout_at(deadline, handle).await.is_ok() {
+            return true;
         }
+        self.abort.abort();
+        false
     }
 }
+
+/// How long a stopped component may take to finish before it is killed.
+const STOP_DEADLINE: Duration = Duration::from_secs(10);
 
 /// One node: its kubelet's settings and, while it runs, the kubelet.
 struct NodeAgent {
@@ -500,15 +510,17 @@ impl RunningCluster {
             })
     }
 
-    /// Stop the leading replica of `component` gracefully (it releases its Lease on the way
-    /// out) and wait until it has stopped; returns its identity.
+    /// Stop the leading replica of `component` as on SIGTERM (see [`Replica::stop`]) and wait
+    /// until it has stopped (it is killed if it takes longer than 10 s); returns its identity.
     ///
     /// # Errors
     /// [`Error::NoLeader`] when no running replica leads.
     pub async fn stop_leader(&self, component: Elected) -> Result<String> {
         let replica = self.leading_replica(component).await?;
         replica.stop();
-        replica.join().await;
+        replica
+            .join(tokio::time::Instant::now() + STOP_DEADLINE)
+            .await;
         Ok(replica.identity.clone())
     }
 
@@ -520,7 +532,9 @@ impl RunningCluster {
     pub async fn kill_leader(&self, component: Elected) -> Result<String> {
         let replica = self.leading_replica(component).await?;
         replica.abort();
-        replica.join().await;
+        replica
+            .join(tokio::time::Instant::now() + STOP_DEADLINE)
+            .await;
         Ok(replica.identity.clone())
     }
 
@@ -614,7 +628,10 @@ impl RunningCluster {
     pub async fn stop_kubelet(&self, node: &str) -> Result<()> {
         let kubelet = self.take_kubelet(node)?;
         kubelet.stop.cancel();
-        let _ = kubelet.task.await;
+        let abort = kubelet.task.abort_handle();
+        if tokio::time::timeout(STOP_DEADLINE, kubelet.task).await.is_err() {
+            abort.abort();
+        }
         Ok(())
     }
 
@@ -626,7 +643,7 @@ impl RunningCluster {
         let kubelet = self.take_kubelet(node)?;
         kubelet.task.abort();
         kubelet.stop.cancel();
-        let _ = kubelet.task.await;
+        let _ = tokio::time::timeout(STOP_DEADLINE, kubelet.task).await;
         Ok(())
     }
 
@@ -693,9 +710,9 @@ impl RunningCluster {
         client_for(&self.url())
     }
 
-    /// Stop every component gracefully (controller-managers and schedulers first, so leaders
-    /// release their Leases; then the kubelets; then the apiserver) and wait for them, at most
-    /// `deadline` of wall time; whatever has not stopped by then is aborted.
+    /// Stop every component as on SIGTERM (controller-managers and schedulers first, so a
+    /// leading scheduler releases its Lease; then the kubelets; then the apiserver) and wait for
+    /// them, at most `deadline` of wall time; whatever has not stopped by then is aborted.
     ///
     /// # Errors
     /// [`Error::StopTimeout`] naming the components that had to be aborted.
@@ -711,8 +728,7 @@ impl RunningCluster {
             r.stop();
         }
         for r in &replicas {
-            if tokio::time::timeout_at(until, r.join()).await.is_err() {
-                r.abort();
+            if !r.join(until).await {
                 late.push(format!("replica {}", r.identity));
             }
         }

@@ -194,16 +194,18 @@ pub fn in_order(occurrences: &[Occurrence], expected: &[Expected]) -> Result<(),
         match occurrences[at..].iter().position(|o| row.matches(o)) {
             Some(p) => at += p + 1,
             None => {
-                let earlier = occurrences[..at].iter().any(|o| row.matches(o));
+                let earlier = occurrences[..at].iter().filter(|o| row.matches(o)).count();
                 return Err(format!(
                     "row {} ({row}) {}",
                     i + 1,
-                    if i == 0 {
+                    if earlier == 0 {
                         "never occurred".to_string()
-                    } else if earlier {
-                        format!("occurred, but not after row {} ({})", i, expected[i - 1])
                     } else {
-                        "never occurred".to_string()
+                        format!(
+                            "occurred {earlier} time(s), but not after the match of row {} ({})",
+                            i,
+                            expected[i - 1]
+                        )
                     }
                 ));
             }
@@ -302,7 +304,7 @@ mod tests {
         ];
         assert!(in_order(&seen, &[row("Scheduled", "*"), row("Started", "*")]).is_ok());
         let err = in_order(&seen, &[row("Started", "*"), row("Pulled", "*")]).unwrap_err();
-        assert!(err.contains("not after row 1"), "{err}");
+        assert!(err.contains("not after the match of row 1"), "{err}");
         let err = in_order(&seen, &[row("Killing", "*")]).unwrap_err();
         assert!(err.contains("never occurred"), "{err}");
         assert_eq!(count(&seen, &row("Pulled", "z")), 1);

@@ -109,29 +109,28 @@ pub fn parse(text: &str, origin: &Origin) -> Result<Vec<Document>, String> {
     Ok(docs)
 }
 
-/// The 1-based line where each document's content starts.
+/// The 1-based line where each YAML document starts, one entry per document the YAML parser
+/// sees: every segment between `---` lines, empty ones too, except an empty first segment
+/// before the first `---`.
 fn document_starts(text: &str) -> Vec<usize> {
-    let mut starts = Vec::new();
-    let mut current: Option<usize> = None;
+    let mut segments: Vec<(usize, Option<usize>)> = vec![(1, None)];
     for (i, line) in text.lines().enumerate() {
         let line_no = i + 1;
         if line.starts_with("---") {
-            if let Some(s) = current.take() {
-                starts.push(s);
-            } else if !starts.is_empty() || i > 0 {
-                // An empty document before this separator.
-            }
-            current = None;
+            segments.push((line_no + 1, None));
             continue;
         }
-        if current.is_none() && !line.trim().is_empty() && !line.trim_start().starts_with('#') {
-            current = Some(line_no);
+        let content = !line.trim().is_empty() && !line.trim_start().starts_with('#');
+        if let Some(last) = segments.last_mut() {
+            if content && last.1.is_none() {
+                last.1 = Some(line_no);
+            }
         }
     }
-    if let Some(s) = current {
-        starts.push(s);
+    if segments.len() > 1 && segments[0].1.is_none() {
+        segments.remove(0);
     }
-    starts
+    segments.into_iter().map(|(start, first)| first.unwrap_or(start)).collect()
 }
 
 fn strip_location(msg: &str) -> String {
@@ -344,6 +343,13 @@ mod tests {
         let err = parse(text, &origin()).unwrap_err();
         assert!(err.contains("spec.replicas"), "{err}");
         assert!(err.starts_with("features/x.feature:15:"), "{err}");
+    }
+
+    #[test]
+    fn empty_documents_do_not_shift_the_lines() {
+        let text = "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n---\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n  namespace: x\n";
+        let err = parse(text, &origin()).unwrap_err();
+        assert!(err.starts_with("features/x.feature:21:"), "{err}");
     }
 
     #[test]

@@ -15,7 +15,9 @@
 //! - `steps`: the step definitions, one file per domain concept.
 //!
 //! Steps talk to clusters only through the Kubernetes API and the target's declared faults;
-//! the harness imports no component.
+//! the harness imports no controller, scheduler or kubelet code. It reads two pure pieces of
+//! the reference: kubectl's printers (`apiserver::table`, for kubectl's columns) and, through
+//! the embedded target, the image-model file loader.
 
 pub mod describe;
 pub mod events;

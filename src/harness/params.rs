@@ -159,13 +159,13 @@ impl FromStr for ProbeKind {
 /// A control-plane component elected by Lease.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Parameter)]
 #[param(name = "component", regex = "controller-manager|scheduler")]
-pub struct Component(pub crate::cluster::Elected);
+pub struct Component(pub crate::target::Elected);
 
 impl FromStr for Component {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        use crate::cluster::Elected;
+        use crate::target::Elected;
         Ok(Component(match s {
             "controller-manager" => Elected::ControllerManager,
             "scheduler" => Elected::Scheduler,

@@ -285,6 +285,15 @@ fn check(features: &[Feature]) -> Vec<String> {
                     }
                 }
             }
+            let texts = all_steps(f, rule, sc).into_iter().map(|s| s.value.as_str());
+            match topology_of(texts) {
+                Err(e) => problems.push(format!("{file}:{}: {e}", sc.position.line)),
+                Ok(t) if t.nodes == Some(0) => problems.push(format!(
+                    "{file}:{}: a cluster needs at least 1 node",
+                    sc.position.line
+                )),
+                Ok(_) => {}
+            }
             for step in all_steps(f, rule, sc) {
                 let at = format!("{file}:{}:{}", step.position.line, step.position.col);
                 if !seen.insert(at.clone()) {
@@ -483,10 +492,12 @@ async fn build_target(opts: &Options) -> Result<Rc<dyn Target>, Error> {
 /// [`Error`] when the run cannot start: a missing path, features with problems (every one is
 /// listed), a bad option, an unreachable cluster.
 pub async fn run(opts: Options) -> Result<Outcome, Error> {
-    if !(opts.time_scale.is_finite() && opts.time_scale > 0.0) {
+    if !crate::clock::Clock::valid_scale(opts.time_scale) {
         return Err(Error::Option(format!(
-            "--time-scale {} must be a positive number",
-            opts.time_scale
+            "--time-scale {} must be a positive number between {} and {}",
+            opts.time_scale,
+            crate::clock::Clock::MIN_SCALE,
+            crate::clock::Clock::MAX_SCALE
         )));
     }
     if opts.concurrency == 0 {

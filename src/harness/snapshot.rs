@@ -106,17 +106,18 @@ struct ReplicaSetStory {
 /// # Errors
 /// When the timeline never saw it.
 pub fn lifecycle(s: &State, namespace: &str, name: &str) -> Result<Lifecycle, String> {
-    let deployment = describe::ever(
-        s,
-        namespace,
-        &super::params::Selector::Named {
-            kind: Kind::Deployment,
-            pattern: name.to_string(),
-        },
-    )
-    .into_iter()
-    .next()
-    .ok_or_else(|| format!("the timeline never saw deployment {name}"))?;
+    // The latest Deployment of that name (a re-created one replaces the one before).
+    let deployment = s
+        .entries
+        .iter()
+        .rev()
+        .filter_map(|e| e.object.clone())
+        .find(|o| {
+            o.kind() == Kind::Deployment
+                && o.name() == name
+                && o.meta().namespace.as_deref() == Some(namespace)
+        })
+        .ok_or_else(|| format!("the timeline never saw deployment {name}"))?;
     let uid = deployment.uid().to_string();
     let mut sets: Vec<std::sync::Arc<Object>> = Vec::new();
     for e in &s.entries {
@@ -226,11 +227,33 @@ pub fn object(o: &Object, namespace: &str) -> Value {
     n.value(&v)
 }
 
+/// Whether `name` can name a snapshot file: letters, digits, `-` and `_`.
+///
+/// # Errors
+/// What is wrong with it.
+pub fn check_name(name: &str) -> Result<(), String> {
+    if !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        Ok(())
+    } else {
+        Err(format!("{name:?} is not a snapshot name: use letters, digits, - and _"))
+    }
+}
+
+/// The body of an insta snapshot file: what follows its `---` header block.
+fn body(text: &str) -> Option<&str> {
+    let rest = text.strip_prefix("---\n")?;
+    let end = rest.find("\n---\n")?;
+    Some(&rest[end + 5..])
+}
+
 /// The content of the stored snapshot `name` in `dir`, if there is one.
 pub fn stored(dir: &Path, name: &str) -> Option<serde_yaml::Value> {
     let text = std::fs::read_to_string(dir.join(format!("{name}.snap"))).ok()?;
-    let body = text.splitn(3, "---").nth(2)?;
-    serde_yaml::from_str(body).ok()
+    serde_yaml::from_str(body(&text)?).ok()
 }
 
 /// Whether `value` equals a stored snapshot's content.
@@ -244,14 +267,7 @@ pub fn equals<T: Serialize>(stored: &serde_yaml::Value, value: &T) -> bool {
 /// # Errors
 /// The snapshot differs or does not exist; the message says how to accept the new one.
 pub fn check<T: Serialize>(dir: &Path, name: &str, value: &T, description: &str) -> Result<(), String> {
-    if !name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
-        return Err(format!(
-            "{name:?} is not a snapshot name: use letters, digits, - and _"
-        ));
-    }
+    check_name(name)?;
     let mut settings = insta::Settings::clone_current();
     settings.set_snapshot_path(dir);
     settings.set_prepend_module_to_snapshot(false);
@@ -276,7 +292,7 @@ pub fn check<T: Serialize>(dir: &Path, name: &str, value: &T, description: &str)
             let diff = match &before {
                 Some(old) => {
                     // Compare in one YAML style: insta writes its own.
-                    let old_body = old.splitn(3, "---").nth(2).unwrap_or(old).trim_start();
+                    let old_body = body(old).unwrap_or(old).trim_start();
                     let old_body = serde_yaml::from_str::<serde_yaml::Value>(old_body)
                         .ok()
                         .and_then(|v| serde_yaml::to_string(&v).ok())

@@ -300,6 +300,7 @@ pub struct Timeline {
     clock: Clock,
     client: kube::Client,
     namespace: String,
+    control_plane: bool,
 }
 
 /// A wait that ran out.
@@ -350,6 +351,7 @@ impl Timeline {
             clock,
             client: client.clone(),
             namespace: namespace.to_string(),
+            control_plane,
         };
         let ns = namespace;
         t.watch::<Pod>("pods", Api::namespaced(client.clone(), ns), Object::Pod, |_| true);
@@ -387,13 +389,13 @@ impl Timeline {
                 "lease-events",
                 Api::namespaced(client.clone(), "kube-system"),
                 Object::Event,
-                |ev| matches!(ev, Object::Event(e) if e.involved_object.kind.as_deref() == Some("Lease")),
+                |ev| matches!(ev, Object::Event(e) if e.involved_object.kind.as_deref() == Some("Lease") || is_barrier(e)),
             );
             t.watch::<Event>(
                 "node-events",
                 Api::namespaced(client, "default"),
                 Object::Event,
-                |ev| matches!(ev, Object::Event(e) if e.involved_object.kind.as_deref() == Some("Node")),
+                |ev| matches!(ev, Object::Event(e) if e.involved_object.kind.as_deref() == Some("Node") || is_barrier(e)),
             );
         }
         t
@@ -512,6 +514,19 @@ impl Timeline {
         &self.clock
     }
 
+    /// Whether the events of Nodes and control-plane Leases are watched (only on targets that
+    /// run a cluster per scenario: on a shared cluster they belong to everyone).
+    pub fn watches_control_plane(&self) -> bool {
+        self.control_plane
+    }
+
+    /// The deadline of the harness's own waits (its watches listing, reading its writes,
+    /// barriers): 30 s of wall time, in cluster time. They wait on the machine, not on the
+    /// cluster's story, so they must not shrink as the clock speeds up.
+    pub fn internal_deadline(&self) -> Duration {
+        Duration::from_secs_f64(30.0 * self.clock.scale())
+    }
+
     /// Read the state.
     pub fn read<T>(&self, f: impl FnOnce(&State) -> T) -> T {
         f(&self.state.lock())
@@ -520,8 +535,9 @@ impl Timeline {
     /// Wait until every watch has finished its first list.
     ///
     /// # Errors
-    /// [`WaitError`] when that takes longer than `within` (cluster time).
-    pub async fn synced(&self, within: Duration) -> Result<(), WaitError> {
+    /// [`WaitError`] when that takes longer than [`Self::internal_deadline`].
+    pub async fn synced(&self) -> Result<(), WaitError> {
+        let within = self.internal_deadline();
         self.wait(within, "the timeline's watches to list their objects", |s| {
             if s.pending.is_empty() {
                 Check::Done(())
@@ -570,17 +586,17 @@ impl Timeline {
     }
 
     /// Read your writes: wait until the timeline has seen `kind` `namespace`/`name` at
-    /// resourceVersion `rv` or later (or deleted), so that a check after a write sees the write.
+    /// resourceVersion `rv` or later (or learnt from a relist that it was deleted since), so
+    /// that a check after a write sees the write.
     ///
     /// # Errors
-    /// [`WaitError`] when that takes longer than `within` (cluster time).
+    /// [`WaitError`] when that takes longer than [`Self::internal_deadline`].
     pub async fn seen(
         &self,
         kind: Kind,
         namespace: &str,
         name: &str,
         rv: Option<&str>,
-        within: Duration,
     ) -> Result<(), WaitError> {
         let Some(rv) = rv.and_then(|r| r.parse::<u64>().ok()) else {
             return Ok(());
@@ -590,12 +606,14 @@ impl Timeline {
             namespace: namespace.to_string(),
             name: name.to_string(),
         };
+        let from = self.state.lock().entries.len();
+        let within = self.internal_deadline();
         self.wait(within, &format!("the timeline to see {key} at resourceVersion {rv}"), |s| {
-            let seen = s
-                .entries
-                .iter()
-                .rev()
-                .any(|e| e.key == key && e.resource_version.is_some_and(|r| r >= rv));
+            let seen = s.entries.iter().rev().any(|e| {
+                e.key == key
+                    && (e.resource_version.is_some_and(|r| r >= rv)
+                        || (e.change == Change::DeletedWhileAway && e.seq >= from as u64))
+            });
             if seen {
                 Check::Done(())
             } else {
@@ -605,46 +623,63 @@ impl Timeline {
         .await
     }
 
-    /// A positive barrier for checks that something did *not* happen: write an Event into the
-    /// scenario's namespace and wait until the timeline has seen it. The events watch delivers
-    /// in resourceVersion order, so every Event written before the barrier has arrived too.
+    /// A positive barrier for checks that something did *not* happen: write an Event into
+    /// every namespace whose events the timeline watches and wait until each has arrived. Each
+    /// events watch delivers in resourceVersion order, so every Event written before the
+    /// barrier has arrived too.
     ///
     /// # Errors
-    /// When the barrier cannot be written or is not seen within `within` (cluster time).
-    pub async fn barrier(&self, within: Duration) -> Result<(), String> {
+    /// When a barrier cannot be written or is not seen within [`Self::internal_deadline`].
+    pub async fn barrier(&self) -> Result<(), String> {
+        let mut namespaces = vec![self.namespace.clone()];
+        if self.control_plane {
+            namespaces.extend(["kube-system".to_string(), "default".to_string()]);
+        }
         let name = format!("kubespec-barrier.{:x}", rand::random::<u64>());
         let now = crate::clock::format_micro_time(self.clock.now());
-        let event: Event = serde_json::from_value(serde_json::json!({
-            "metadata": {"name": name, "namespace": self.namespace},
-            "involvedObject": {"kind": "ConfigMap", "apiVersion": "v1", "namespace": self.namespace, "name": "kubespec-barrier"},
-            "reason": BARRIER_REASON,
-            "message": "The harness waits until it has seen everything written before this event.",
-            "type": "Normal",
-            "source": {"component": "kubespec"},
-            "reportingComponent": "kubespec",
-            "reportingInstance": "kubespec",
-            "eventTime": now,
-            "action": "Barrier",
-        }))
-        .map_err(|e| e.to_string())?;
-        let api: Api<Event> = Api::namespaced(self.client.clone(), &self.namespace);
-        api.create(&Default::default(), &event)
-            .await
-            .map_err(|e| format!("cannot write the barrier event: {e}"))?;
+        for ns in &namespaces {
+            let event: Event = serde_json::from_value(serde_json::json!({
+                "metadata": {"name": name, "namespace": ns},
+                "involvedObject": {"kind": "ConfigMap", "apiVersion": "v1", "namespace": ns, "name": "kubespec-barrier"},
+                "reason": BARRIER_REASON,
+                "message": "The harness waits until it has seen everything written before this event.",
+                "type": "Normal",
+                "source": {"component": "kubespec"},
+                "reportingComponent": "kubespec",
+                "reportingInstance": "kubespec",
+                "eventTime": now,
+                "action": "Barrier",
+            }))
+            .map_err(|e| e.to_string())?;
+            Api::<Event>::namespaced(self.client.clone(), ns)
+                .create(&Default::default(), &event)
+                .await
+                .map_err(|e| format!("cannot write the barrier event in {ns}: {e}"))?;
+        }
         let result = self
-            .wait(within, "the timeline to see the barrier event", |s| {
-                if s.objects.contains_key(&Key {
-                    kind: Kind::Event,
-                    namespace: self.namespace.clone(),
-                    name: name.clone(),
-                }) {
+            .wait(self.internal_deadline(), "the timeline to see its barrier events", |s| {
+                let missing: Vec<&String> = namespaces
+                    .iter()
+                    .filter(|ns| {
+                        !s.objects.contains_key(&Key {
+                            kind: Kind::Event,
+                            namespace: ns.to_string(),
+                            name: name.clone(),
+                        })
+                    })
+                    .collect();
+                if missing.is_empty() {
                     Check::Done(())
                 } else {
-                    Check::NotYet("the barrier event has not arrived".into())
+                    Check::NotYet(format!("no barrier event yet from {missing:?}"))
                 }
             })
             .await;
-        let _ = api.delete(&name, &Default::default()).await;
+        for ns in &namespaces {
+            let _ = Api::<Event>::namespaced(self.client.clone(), ns)
+                .delete(&name, &Default::default())
+                .await;
+        }
         result.map_err(|e| e.to_string())
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::timeline::Timeline;
 use super::Failure;
-use crate::cluster::Elected;
+use crate::target::Elected;
 use crate::target::{Cluster, Fault, ScenarioInfo, Target, Topology};
 
 /// What every scenario of a run shares.
@@ -151,10 +151,12 @@ impl World {
                 cluster.clock().clone(),
                 own_cluster,
             );
-            timeline
-                .synced(run.default_wait)
-                .await
-                .map_err(|e| Failure::new(e.to_string()))?;
+            if let Err(e) = timeline.synced().await {
+                drop(timeline);
+                // Do not leak what was provisioned (a namespace of a shared cluster).
+                let _ = cluster.teardown(false).await;
+                return Err(Failure::new(e.to_string()));
+            }
             self.env = Some(Env {
                 cluster,
                 client,

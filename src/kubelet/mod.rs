@@ -340,7 +340,10 @@ async fn agent(shared: Arc<Shared>, paused: watch::Receiver<bool>, shutdown: Can
         shutdown.clone(),
     );
     let mut changes = informer.subscribe();
-    informer.ready().await;
+    tokio::select! {
+        _ = shutdown.cancelled() => return,
+        _ = informer.ready() => {}
+    }
     let mut workers: HashMap<String, watch::Sender<Option<Arc<Pod>>>> = HashMap::new();
     let dispatch =
         |pod: Arc<Pod>, workers: &mut HashMap<String, watch::Sender<Option<Arc<Pod>>>>| {

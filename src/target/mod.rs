@@ -17,7 +17,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::clock::Clock;
-use crate::cluster::Elected;
+pub use crate::cluster::Elected;
 
 /// Errors provisioning, faulting or tearing down a target's cluster.
 #[derive(Debug, thiserror::Error)]

@@ -83,32 +83,25 @@ fn deployment<'a>(s: &'a State, ns: &str, name: &str) -> Option<&'a Deployment> 
 }
 
 async fn patch(w: &mut World, name: &str, body: serde_json::Value) -> StepResult {
-    let wait = w.default_wait();
     let env = w.env().await?;
     let api: Api<Deployment> = Api::namespaced(env.client.clone(), &env.namespace);
     let d = api
         .patch(name, &PatchParams::default(), &Patch::Strategic(body))
         .await
         .map_err(|e| Failure::new(format!("cannot change deployment {name}: {e}")))?;
-    seen(env, name, d.metadata.resource_version.as_deref(), wait).await
+    seen(env, name, d.metadata.resource_version.as_deref()).await
 }
 
 /// Wait until the timeline has seen the write that left deployment `name` at `rv`.
-async fn seen(
-    env: &crate::harness::world::Env,
-    name: &str,
-    rv: Option<&str>,
-    wait: std::time::Duration,
-) -> StepResult {
+async fn seen(env: &crate::harness::world::Env, name: &str, rv: Option<&str>) -> StepResult {
     env.timeline
-        .seen(Kind::Deployment, &env.namespace, name, rv, wait)
+        .seen(Kind::Deployment, &env.namespace, name, rv)
         .await
         .map_err(Into::into)
 }
 
 #[when(expr = "I scale deployment {word} to {int} replica(s)")]
 async fn scale(w: &mut World, name: String, replicas: i32) -> StepResult {
-    let wait = w.default_wait();
     let env = w.env().await?;
     let api: Api<Deployment> = Api::namespaced(env.client.clone(), &env.namespace);
     let scale = api
@@ -119,7 +112,7 @@ async fn scale(w: &mut World, name: String, replicas: i32) -> StepResult {
         )
         .await
         .map_err(|e| Failure::new(format!("cannot scale deployment {name}: {e}")))?;
-    seen(env, &name, scale.metadata.resource_version.as_deref(), wait).await
+    seen(env, &name, scale.metadata.resource_version.as_deref()).await
 }
 
 #[when(expr = "I set the image of deployment {word} to {word}")]
@@ -143,7 +136,6 @@ async fn set_image(w: &mut World, name: String, image: String) -> StepResult {
 
 #[when(expr = "I roll back deployment {word}")]
 async fn roll_back(w: &mut World, name: String) -> StepResult {
-    let wait = w.default_wait();
     let env = w.env().await?;
     // What kubectl rollout undo does: among the Deployment's ReplicaSets, take the one with the
     // second-highest revision and copy its pod template (without the pod-template-hash label)
@@ -174,7 +166,7 @@ async fn roll_back(w: &mut World, name: String) -> StepResult {
         .patch(&name, &PatchParams::default(), &Patch::<()>::Json(ops))
         .await
         .map_err(|e| Failure::new(format!("cannot roll back deployment {name}: {e}")))?;
-    seen(env, &name, d.metadata.resource_version.as_deref(), wait).await
+    seen(env, &name, d.metadata.resource_version.as_deref()).await
 }
 
 fn revision(meta: &kube::api::ObjectMeta) -> i64 {

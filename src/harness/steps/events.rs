@@ -3,14 +3,12 @@
 //! more, to every one the timeline saw), counting aggregated occurrences of Events about that
 //! object's uid.
 
-use std::time::Duration;
-
 use cucumber::gherkin::Step;
 use cucumber::then;
 
 use crate::harness::events::{self, Expected};
 use crate::harness::params::{Selector, Within};
-use crate::harness::timeline::{Check, Object, State};
+use crate::harness::timeline::{Check, Kind, Object, State};
 use crate::harness::vocabulary::{then, Phrase};
 use crate::harness::{describe, Failure, StepResult, World};
 
@@ -90,16 +88,25 @@ async fn in_order(w: &mut World, within: Within, selector: Selector, step: &Step
     Ok(())
 }
 
-async fn barrier(w: &mut World) -> Result<(), Failure> {
-    let wait = w.default_wait().max(Duration::from_secs(30));
+/// A barrier before a check that something did not happen (or happened exactly N times).
+async fn barrier(w: &mut World, selector: &Selector) -> Result<(), Failure> {
     let env = w.env().await?;
-    env.timeline.barrier(wait).await.map_err(Failure::new)
+    let control_plane = matches!(
+        selector,
+        Selector::Named { kind: Kind::Node | Kind::Lease, .. }
+    );
+    if control_plane && !env.timeline.watches_control_plane() {
+        return Err(Failure::new(format!(
+            "the events of {selector} are not watched on this target (a shared cluster's node and Lease events belong to everyone): such checks need a target that runs a cluster per scenario"
+        )));
+    }
+    env.timeline.barrier().await.map_err(Failure::new)
 }
 
 #[then(expr = "{object} has/have events exactly:")]
 async fn exactly(w: &mut World, selector: Selector, step: &Step) -> StepResult {
     let expected = rows(step, true)?;
-    barrier(w).await?;
+    barrier(w, &selector).await?;
     let env = w.env().await?;
     let ns = env.namespace.clone();
     env.timeline.read(|s| {
@@ -132,7 +139,7 @@ async fn exactly(w: &mut World, selector: Selector, step: &Step) -> StepResult {
 #[then(expr = "{object} never has/had events:")]
 async fn never(w: &mut World, selector: Selector, step: &Step) -> StepResult {
     let expected = rows(step, false)?;
-    barrier(w).await?;
+    barrier(w, &selector).await?;
     let env = w.env().await?;
     let ns = env.namespace.clone();
     env.timeline.read(|s| {

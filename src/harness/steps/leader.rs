@@ -49,9 +49,13 @@ fn holder(l: &Lease) -> (String, i32) {
 
 async fn fault(w: &mut World, c: Component, kill: bool) -> StepResult {
     let env = w.env().await?;
-    let before = env
-        .timeline
-        .read(|s| lease(s, c).map(holder))
+    // Read the Lease now, not from the timeline, which may lag a renewal behind.
+    let leases: kube::Api<Lease> = kube::Api::namespaced(env.client.clone(), "kube-system");
+    let before = leases
+        .get_opt(c.0.lease_name())
+        .await
+        .map_err(|e| Failure::new(format!("cannot read the Lease of the {}: {e}", c.0)))?
+        .map(|l| holder(&l))
         .unwrap_or_default();
     w.fault(if kill { Fault::KillLeader(c.0) } else { Fault::StopLeader(c.0) })
         .await?;

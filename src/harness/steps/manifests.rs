@@ -88,16 +88,20 @@ fn origin(w: &World, step: &Step) -> Origin {
 }
 
 async fn apply_docs(w: &mut World, docs: Vec<manifest::Document>) -> StepResult {
-    let wait = w.default_wait();
     let env = w.env().await?;
     let (client, ns) = (env.client.clone(), env.namespace.clone());
     let mut created = Vec::new();
     for doc in &docs {
         let applied = manifest::apply(&client, &ns, doc).await.map_err(Failure::new)?;
-        if let Some(kind) = Kind::parse(&applied.kind) {
-            env.timeline
-                .seen(kind, &ns, &applied.name, applied.resource_version.as_deref(), wait)
-                .await?;
+        // Read your writes, for the kinds the timeline watches where this object lives.
+        let scope = match Kind::parse(&applied.kind) {
+            Some(Kind::Node) => Some((Kind::Node, "")),
+            Some(Kind::Lease) | None => None,
+            Some(kind) => Some((kind, ns.as_str())),
+        };
+        if let Some((kind, namespace)) = scope {
+            let rv = applied.resource_version.as_deref();
+            env.timeline.seen(kind, namespace, &applied.name, rv).await?;
         }
         created.push(format!("{}/{}", applied.kind.to_ascii_lowercase(), applied.name));
     }
@@ -200,12 +204,14 @@ fn resource_of(kind: Kind) -> ApiResource {
 }
 
 async fn delete(w: &mut World, selector: &Selector, policy: Option<PropagationPolicy>) -> StepResult {
-    let wait = w.default_wait();
     let env = w.env().await?;
-    let targets: Vec<(Kind, String)> = env.timeline.read(|s| {
+    let targets: Vec<(Kind, String, String)> = env.timeline.read(|s| {
         describe::current(s, &env.namespace, selector)
             .into_iter()
-            .map(|o| (o.kind(), o.name().to_string()))
+            .map(|o| {
+                let ns = o.meta().namespace.clone().unwrap_or_default();
+                (o.kind(), ns, o.name().to_string())
+            })
             .collect()
     });
     if targets.is_empty() {
@@ -215,20 +221,19 @@ async fn delete(w: &mut World, selector: &Selector, policy: Option<PropagationPo
         propagation_policy: policy,
         ..Default::default()
     };
-    for (kind, name) in targets {
+    for (kind, ns, name) in targets {
         let resource = resource_of(kind);
-        let api: Api<DynamicObject> = if kind == Kind::Node {
+        let api: Api<DynamicObject> = if ns.is_empty() {
             Api::all_with(env.client.clone(), &resource)
         } else {
-            Api::namespaced_with(env.client.clone(), &env.namespace, &resource)
+            Api::namespaced_with(env.client.clone(), &ns, &resource)
         };
         match api.delete(&name, &params).await {
             Ok(either) => {
                 // Read your writes: a graceful deletion leaves the object with a new version.
                 if let Some(o) = either.left() {
-                    let ns = if kind == Kind::Node { "" } else { env.namespace.as_str() };
                     let rv = o.metadata.resource_version.as_deref();
-                    env.timeline.seen(kind, ns, &name, rv, wait).await?;
+                    env.timeline.seen(kind, &ns, &name, rv).await?;
                 }
             }
             Err(kube::Error::Api(e)) if e.code == 404 => {}

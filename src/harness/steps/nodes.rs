@@ -111,6 +111,17 @@ async fn joins_sized(w: &mut World, name: String, cpu: String, memory: String) -
 
 #[given(expr = "a static pod manifest {word} on node {word}:")]
 async fn static_pod(w: &mut World, file: String, node: String, step: &Step) -> StepResult {
+    let plain = !file.is_empty()
+        && file != "."
+        && file != ".."
+        && file
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    if !plain {
+        return Err(Failure::new(format!(
+            "{file:?} is not a file name: use letters, digits, '.', '-' and '_' (e.g. static-web.yaml)"
+        )));
+    }
     let text = step
         .docstring
         .clone()

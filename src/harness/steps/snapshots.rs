@@ -38,6 +38,7 @@ async fn settle(
     name: &str,
     project: impl Fn(&State, &str) -> Result<Value, String>,
 ) -> StepResult {
+    snapshot::check_name(name).map_err(Failure::new)?;
     let run = w.run()?.clone();
     let description = w
         .scenario
@@ -72,7 +73,7 @@ async fn settle(
             let mut last: Option<Value> = None;
             let deadline = clock.now() + chrono::Duration::from_std(wait).unwrap_or_default();
             loop {
-                env.timeline.barrier(wait).await.map_err(Failure::new)?;
+                env.timeline.barrier().await.map_err(Failure::new)?;
                 let v = env.timeline.read(|s| project(s, &ns)).map_err(Failure::new)?;
                 if last.as_ref() == Some(&v) || clock.now() > deadline {
                     break v;
