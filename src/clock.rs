@@ -60,7 +60,8 @@ impl Clock {
     /// The current cluster time.
     pub fn now(&self) -> DateTime<Utc> {
         let elapsed = self.start_wall.elapsed().mul_f64(self.scale);
-        let elapsed = chrono::Duration::from_std(elapsed).unwrap_or_else(|_| chrono::Duration::zero());
+        let elapsed =
+            chrono::Duration::from_std(elapsed).unwrap_or_else(|_| chrono::Duration::zero());
         self.start_cluster
             .checked_add_signed(elapsed)
             .unwrap_or(chrono::DateTime::<Utc>::MAX_UTC)

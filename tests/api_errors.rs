@@ -128,7 +128,10 @@ async fn malformed_body_is_400_bad_request() {
         "couldn't get version/kind; yaml parse error",
     );
     assert_eq!(pod_count(&client).await, 0, "nothing was written");
-    cluster.stop(std::time::Duration::from_secs(10)).await.expect("the cluster stops");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
 }
 
 #[tokio::test]
@@ -170,7 +173,10 @@ async fn unknown_resource_and_object_are_404() {
     )
     .await;
     assert_status(&r, 404, "NotFound", "deployments.apps \"web\" not found");
-    cluster.stop(std::time::Duration::from_secs(10)).await.expect("the cluster stops");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
 }
 
 #[tokio::test]
@@ -199,7 +205,10 @@ async fn unsupported_method_is_405() {
     )
     .await;
     assert_eq!(r.code, 405);
-    cluster.stop(std::time::Duration::from_secs(10)).await.expect("the cluster stops");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
 }
 
 #[tokio::test]
@@ -263,7 +272,10 @@ async fn duplicate_create_is_409_already_exists_and_stale_update_is_409_conflict
         json!({"a": "1"}),
         "the stale write changed nothing"
     );
-    cluster.stop(std::time::Duration::from_secs(10)).await.expect("the cluster stops");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
 }
 
 #[tokio::test]
@@ -294,7 +306,10 @@ async fn a_body_over_3_mib_is_413() {
     )
     .await;
     assert_eq!(r.code, 404);
-    cluster.stop(std::time::Duration::from_secs(10)).await.expect("the cluster stops");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
 }
 
 #[tokio::test]
@@ -311,7 +326,10 @@ async fn an_unknown_content_type_is_415() {
     )
     .await;
     assert_status(&r, 415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted media types include: application/json-patch+json");
-    cluster.stop(std::time::Duration::from_secs(10)).await.expect("the cluster stops");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
 }
 
 #[tokio::test]
@@ -368,7 +386,10 @@ async fn invalid_objects_are_422_with_field_causes() {
     );
     assert_eq!(r.body["details"]["group"], "apps");
     assert_eq!(pod_count(&client).await, 0);
-    cluster.stop(std::time::Duration::from_secs(10)).await.expect("the cluster stops");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
 }
 
 #[tokio::test]
@@ -410,7 +431,10 @@ async fn field_validation_strict_rejects_and_warn_warns() {
         r.body["spec"].get("bogusField").is_none(),
         "unknown fields are dropped"
     );
-    cluster.stop(std::time::Duration::from_secs(10)).await.expect("the cluster stops");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
 }
 
 #[tokio::test]
@@ -439,7 +463,10 @@ async fn bad_selectors_are_400() {
     )
     .await;
     assert_status(&r, 400, "BadRequest", "unable to parse requirement");
-    cluster.stop(std::time::Duration::from_secs(10)).await.expect("the cluster stops");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
 }
 
 #[tokio::test]
@@ -494,5 +521,8 @@ async fn a_terminating_namespace_refuses_new_objects_with_403() {
         refused.body["message"],
         "pods \"second\" is forbidden: unable to create new content in namespace closing because it is being terminated"
     );
-    cluster.stop(std::time::Duration::from_secs(10)).await.expect("the cluster stops");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
 }

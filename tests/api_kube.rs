@@ -223,7 +223,10 @@ async fn crud_on_every_served_resource() {
         "p.2",
     )
     .await;
-    cluster.stop(std::time::Duration::from_secs(10)).await.expect("the cluster stops");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
 }
 
 #[tokio::test]
@@ -252,7 +255,10 @@ async fn events_written_as_events_k8s_io_read_back_as_core_v1() {
         .await
         .unwrap();
     assert_eq!(by_field.items.len(), 1);
-    cluster.stop(std::time::Duration::from_secs(10)).await.expect("the cluster stops");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
 }
 
 #[tokio::test]
@@ -341,7 +347,10 @@ async fn subresources_status_scale_and_binding() {
         Some(2),
         "a spec change bumps generation"
     );
-    cluster.stop(std::time::Duration::from_secs(10)).await.expect("the cluster stops");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
 }
 
 #[tokio::test]
@@ -434,7 +443,10 @@ async fn graceful_delete_finalizers_and_namespace_deletion() {
         .items
         .iter()
         .all(|p| p.metadata.namespace.as_deref() != Some("scratch")));
-    cluster.stop(std::time::Duration::from_secs(10)).await.expect("the cluster stops");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
 }
 
 #[tokio::test]
@@ -482,7 +494,10 @@ async fn generate_name_and_label_selectors_and_pagination() {
         second.metadata.resource_version,
         first.metadata.resource_version
     );
-    cluster.stop(std::time::Duration::from_secs(10)).await.expect("the cluster stops");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
 }
 
 #[tokio::test]
@@ -563,7 +578,10 @@ async fn a_reflector_stays_in_sync_through_a_thousand_mixed_writes() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     reflector_task.abort();
-    cluster.stop(std::time::Duration::from_secs(10)).await.expect("the cluster stops");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
 }
 
 #[tokio::test]
@@ -610,7 +628,10 @@ async fn a_watch_from_a_compacted_revision_gets_an_in_stream_410() {
         stream.try_next().await.unwrap().is_none(),
         "the stream ends after the error"
     );
-    cluster.stop(std::time::Duration::from_secs(10)).await.expect("the cluster stops");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
 }
 
 #[tokio::test]
@@ -663,7 +684,10 @@ async fn a_watcher_that_falls_behind_compacted_history_relists_and_converges() {
         51,
         "the relist sees every pod: {relisted:?}"
     );
-    cluster.stop(std::time::Duration::from_secs(10)).await.expect("the cluster stops");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
 }
 
 #[tokio::test]
@@ -709,7 +733,10 @@ async fn services_get_unique_cluster_ips_from_the_service_range() {
         .await
         .unwrap();
     assert_eq!(headless.spec.unwrap().cluster_ip.as_deref(), Some("None"));
-    cluster.stop(std::time::Duration::from_secs(10)).await.expect("the cluster stops");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
 }
 
 #[tokio::test]
@@ -754,7 +781,10 @@ async fn a_watch_ends_at_its_timeout_even_while_writes_never_pause() {
     );
     assert!(events > 0, "the watch saw none of {written} writes");
     assert!(started.elapsed() >= Duration::from_millis(900));
-    cluster.stop(std::time::Duration::from_secs(10)).await.expect("the cluster stops");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
 }
 
 /// One keep-alive connection: a list, then a watch on it that sees another client's write and
@@ -828,7 +858,10 @@ async fn one_connection_serves_requests_before_during_and_after_a_watch() {
     }
     drop(conn);
     driver.await.unwrap().unwrap();
-    cluster.stop(std::time::Duration::from_secs(10)).await.expect("the cluster stops");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
 }
 
 /// A PATCH that names no resourceVersion is retried on a conflicting write, as upstream's
@@ -887,7 +920,10 @@ async fn patches_without_a_resource_version_survive_concurrent_writers() {
         .patch("busy", &PatchParams::default(), &Patch::Merge(&stale))
         .await
         .unwrap_err();
-    assert!(matches!(err, kube::Error::Api(ref e) if e.code == 409), "{err}");
+    assert!(
+        matches!(err, kube::Error::Api(ref e) if e.code == 409),
+        "{err}"
+    );
     cluster
         .stop(std::time::Duration::from_secs(10))
         .await

@@ -160,7 +160,10 @@ async fn a_deployment_becomes_a_replicaset_and_three_pods_bound_across_three_nod
             )]
         );
     }
-    cluster.stop(std::time::Duration::from_secs(10)).await.expect("the cluster stops");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
 }
 
 /// The number of live (non-terminating) pods and of ready ones among them.
@@ -324,7 +327,10 @@ async fn a_rolling_update_never_breaks_max_surge_or_max_unavailable() {
         })
         .collect();
     assert_eq!(images, vec!["nginx:1.28"; 4]);
-    cluster.stop(std::time::Duration::from_secs(10)).await.expect("the cluster stops");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
 }
 
 #[tokio::test]
@@ -387,7 +393,10 @@ async fn scale_to_zero_and_back() {
             format!("ScalingReplicaSet: Scaled up replica set {rs} from 0 to 3 (x2)"),
         ]
     );
-    cluster.stop(std::time::Duration::from_secs(10)).await.expect("the cluster stops");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
 }
 
 #[tokio::test]
@@ -501,7 +510,10 @@ async fn deletion_follows_each_propagation_policy() {
         rss[0].metadata.owner_references
     );
     assert_eq!(pods_of(&client, "orphan").await.len(), 2);
-    cluster.stop(std::time::Duration::from_secs(10)).await.expect("the cluster stops");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
 }
 
 #[tokio::test]
@@ -569,7 +581,10 @@ async fn an_unschedulable_pod_reports_why_and_schedules_once_a_node_fits() {
         },
     )
     .await;
-    cluster.stop(std::time::Duration::from_secs(10)).await.expect("the cluster stops");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
 }
 
 async fn holder(client: &Client, lease: &str) -> Option<(String, i32)> {
@@ -708,7 +723,10 @@ async fn a_controller_manager_leader_that_dies_is_replaced_within_lease_plus_ret
         !lease_events.contains(&format!("LeaderElection: {new_leader} stopped leading")),
         "{lease_events:?}"
     );
-    cluster.stop(std::time::Duration::from_secs(10)).await.expect("the cluster stops");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
 }
 
 #[tokio::test]
@@ -768,7 +786,10 @@ async fn a_scheduler_leader_that_dies_is_replaced_and_the_new_one_binds() {
     );
     let (new_leader, _) = holder(&client, "kube-scheduler").await.unwrap();
     assert_ne!(new_leader, leader);
-    cluster.stop(std::time::Duration::from_secs(10)).await.expect("the cluster stops");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
 }
 
 #[tokio::test]
@@ -893,5 +914,8 @@ async fn a_silent_node_goes_unknown_is_tainted_and_its_pods_are_replaced_elsewhe
             "{events:?}"
         );
     }
-    cluster.stop(std::time::Duration::from_secs(10)).await.expect("the cluster stops");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
 }

@@ -96,7 +96,10 @@ async fn agnhost_liveness_fails_its_probe_and_restarts_with_growing_back_off() {
     assert!(has("Pulled: "), "{events:?}");
     assert!(has("Created: Created container: liveness"), "{events:?}");
     assert!(has("Started: Started container liveness"), "{events:?}");
-    cluster.stop(std::time::Duration::from_secs(10)).await.expect("the cluster stops");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
 }
 
 #[tokio::test]
@@ -141,7 +144,10 @@ async fn the_busybox_liveness_exec_example_restarts_after_about_thirty_seconds()
     assert_eq!(cs["lastState"]["terminated"]["exitCode"], 137, "{cs}");
     let events = events_for(&client, "default", "liveness-exec").await;
     assert!(events.iter().any(|e| e.starts_with("Unhealthy: Liveness probe failed: cat: can't open '/tmp/healthy': No such file or directory")), "{events:?}");
-    cluster.stop(std::time::Duration::from_secs(10)).await.expect("the cluster stops");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
 }
 
 #[tokio::test]
@@ -199,7 +205,10 @@ async fn a_failing_readiness_probe_keeps_the_pod_out_of_ready_endpoints() {
         "containers with unready status: [nginx]"
     );
     assert_eq!(unready["status"]["phase"], "Running");
-    cluster.stop(std::time::Duration::from_secs(10)).await.expect("the cluster stops");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
 }
 
 #[tokio::test]
@@ -250,7 +259,10 @@ async fn a_nonexistent_image_backs_off_and_recovers_once_fixed() {
         },
     )
     .await;
-    cluster.stop(std::time::Duration::from_secs(10)).await.expect("the cluster stops");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
 }
 
 #[tokio::test]
@@ -292,7 +304,10 @@ async fn a_missing_secret_volume_holds_the_pod_until_the_secret_exists() {
         }
     })
     .await;
-    cluster.stop(std::time::Duration::from_secs(10)).await.expect("the cluster stops");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
 }
 
 #[tokio::test]
@@ -328,7 +343,10 @@ async fn restart_policies_decide_succeeded_and_failed() {
         );
         assert_eq!(pod["status"]["containerStatuses"][0]["restartCount"], 0);
     }
-    cluster.stop(std::time::Duration::from_secs(10)).await.expect("the cluster stops");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
 }
 
 #[tokio::test]
@@ -370,7 +388,10 @@ async fn a_deleted_pod_terminates_within_its_grace_period() {
         events.contains(&"Killing: Stopping container app".to_string()),
         "{events:?}"
     );
-    cluster.stop(std::time::Duration::from_secs(10)).await.expect("the cluster stops");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
 }
 
 #[tokio::test]
@@ -446,7 +467,10 @@ async fn a_silent_kubelet_loses_its_node_and_its_pods_move() {
         .unwrap()
         .clone();
     assert_eq!(ready["status"], "Unknown");
-    cluster.stop(std::time::Duration::from_secs(10)).await.expect("the cluster stops");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
 }
 
 #[tokio::test]
@@ -532,7 +556,10 @@ async fn init_containers_run_first_and_a_failing_one_holds_or_fails_the_pod() {
         }
     })
     .await;
-    cluster.stop(std::time::Duration::from_secs(10)).await.expect("the cluster stops");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
 }
 
 #[tokio::test]
@@ -600,7 +627,10 @@ async fn a_static_pod_file_appears_as_a_mirror_pod_and_goes_with_the_file() {
     })
     .await;
     stop.cancel();
-    cluster.stop(std::time::Duration::from_secs(10)).await.expect("the cluster stops");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
 }
 
 #[tokio::test]
@@ -654,7 +684,10 @@ async fn a_manifest_url_is_polled_for_static_pods() {
         .cloned();
     assert_eq!(source.as_deref(), Some("http"));
     stop.cancel();
-    cluster.stop(std::time::Duration::from_secs(10)).await.expect("the cluster stops");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
 }
 
 #[tokio::test]
@@ -743,7 +776,10 @@ async fn lifecycle_hooks_and_termination_messages() {
     };
     assert_eq!(message("file"), "it broke\n");
     assert_eq!(message("logs"), "from the logs\n");
-    cluster.stop(std::time::Duration::from_secs(10)).await.expect("the cluster stops");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
 }
 
 async fn kubelet_get(client: &Client, node: &str, path: &str) -> String {
@@ -818,7 +854,10 @@ async fn the_kubelet_serves_health_pods_metrics_and_stats() {
             .unwrap()
             > 0
     );
-    cluster.stop(std::time::Duration::from_secs(10)).await.expect("the cluster stops");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
 }
 
 #[tokio::test]
@@ -859,7 +898,10 @@ async fn an_empty_dir_written_by_an_init_container_is_read_by_the_app_and_config
         }
     })
     .await;
-    cluster.stop(std::time::Duration::from_secs(10)).await.expect("the cluster stops");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
 }
 
 #[tokio::test]
@@ -929,7 +971,10 @@ async fn user_image_models_run_like_the_images_they_describe() {
         )),
         "{events:?}"
     );
-    cluster.stop(std::time::Duration::from_secs(10)).await.expect("the cluster stops");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
 }
 
 #[tokio::test]
@@ -967,7 +1012,10 @@ async fn with_a_token_the_kubelet_serves_only_health_to_strangers() {
         pods.logs("talker", &Default::default()).await.unwrap(),
         "hi\n"
     );
-    cluster.stop(std::time::Duration::from_secs(10)).await.expect("the cluster stops");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
 }
 
 #[tokio::test]
@@ -1028,7 +1076,10 @@ async fn config_errors_invalid_images_and_the_downward_api() {
     })
     .await;
     assert_eq!(logs, "introspect default node-1\ntier=\"web\"");
-    cluster.stop(std::time::Duration::from_secs(10)).await.expect("the cluster stops");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
 }
 
 #[tokio::test]
@@ -1079,7 +1130,10 @@ async fn sidecars_start_before_the_app_and_active_deadlines_fail_pods() {
         p["status"]["message"],
         "Pod was active on the node longer than the specified deadline"
     );
-    cluster.stop(std::time::Duration::from_secs(10)).await.expect("the cluster stops");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
 }
 
 #[tokio::test]
@@ -1140,7 +1194,10 @@ async fn without_registration_the_kubelet_waits_for_its_node() {
         assert!(events.iter().any(|e| e == reason), "{events:?}");
     }
     stop.cancel();
-    cluster.stop(std::time::Duration::from_secs(10)).await.expect("the cluster stops");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
 }
 
 #[tokio::test]
@@ -1183,7 +1240,10 @@ async fn logs_follow_streams_new_output() {
         }
     }
     assert_eq!(seen, ["first", "second"]);
-    cluster.stop(std::time::Duration::from_secs(10)).await.expect("the cluster stops");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
 }
 
 #[tokio::test]
@@ -1210,5 +1270,8 @@ async fn back_off_starts_over_for_a_container_that_ran_ten_minutes() {
     let gap =
         ts(&cs["state"]["running"]["startedAt"]) - ts(&cs["lastState"]["terminated"]["finishedAt"]);
     assert!(gap <= 2, "restarted {gap} s after a 700 s run: {cs}");
-    cluster.stop(std::time::Duration::from_secs(10)).await.expect("the cluster stops");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
 }

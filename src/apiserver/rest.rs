@@ -1952,7 +1952,6 @@ fn record_manager(
     meta_mut(obj).insert("managedFields".into(), json!(entries));
 }
 
-
 /// Whether a JSON, merge or strategic merge patch sets `metadata.resourceVersion` itself.
 fn patch_names_resource_version(content_type: &str, patch: &Value) -> bool {
     if content_type == "application/json-patch+json" {

@@ -103,7 +103,11 @@ pub async fn suite(args: &SuiteBenchArgs, time_scale: f64) -> Result<SuiteBenchR
             serde_json::from_str(DEPLOYMENT).map_err(|e| Error::Args(e.to_string()))?;
         let applied = Instant::now();
         deployments_api
-            .patch("web", &PatchParams::apply("bench").force(), &Patch::Apply(&manifest))
+            .patch(
+                "web",
+                &PatchParams::apply("bench").force(),
+                &Patch::Apply(&manifest),
+            )
             .await
             .map_err(|e| Error::Http(e.to_string()))?;
         let mut ready = std::collections::HashSet::new();
@@ -111,7 +115,9 @@ pub async fn suite(args: &SuiteBenchArgs, time_scale: f64) -> Result<SuiteBenchR
         while ready.len() < 3 {
             let next = tokio::time::timeout_at(deadline, stream.next())
                 .await
-                .map_err(|_| Error::Args(format!("only {} of 3 pods Ready after 60 s", ready.len())))?;
+                .map_err(|_| {
+                    Error::Args(format!("only {} of 3 pods Ready after 60 s", ready.len()))
+                })?;
             match next {
                 Some(Ok(watcher::Event::Apply(p) | watcher::Event::InitApply(p))) => {
                     if crate::k8s::pod_is_ready(&p) {

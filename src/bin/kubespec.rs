@@ -403,7 +403,11 @@ async fn bench_suite(args: kubespec::bench::SuiteBenchArgs) -> anyhow::Result<()
             "whole feature suite (features/, {} scenarios): {:.2} s wall{}",
             outcome.passed + outcome.failed + outcome.skipped,
             started.elapsed().as_secs_f64(),
-            if outcome.success() { "" } else { " (SOME SCENARIOS FAILED)" }
+            if outcome.success() {
+                ""
+            } else {
+                " (SOME SCENARIOS FAILED)"
+            }
         );
         if !outcome.success() {
             bail!("the suite failed: its timing does not count");
@@ -427,7 +431,9 @@ async fn test(args: TestArgs) -> anyhow::Result<std::process::ExitCode> {
         name: args.name,
         concurrency: args.concurrency,
         time_scale: args.time_scale.unwrap_or(match args.target {
-            kubespec::harness::TargetKind::Embedded => kubespec::harness::runner::DEFAULT_TIME_SCALE,
+            kubespec::harness::TargetKind::Embedded => {
+                kubespec::harness::runner::DEFAULT_TIME_SCALE
+            }
             kubespec::harness::TargetKind::Kubeconfig => 1.0,
         }),
         junit: args.junit,
@@ -454,11 +460,15 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     // `test` and `bench suite` start and stop a cluster per scenario: the components' warnings
     // about requests cut short by a stop are noise there (RUST_LOG still decides).
-    let quiet = matches!(cli.command, Command::Test(_) | Command::Bench(Bench::Suite(_)));
+    let quiet = matches!(
+        cli.command,
+        Command::Test(_) | Command::Bench(Bench::Suite(_))
+    );
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-            EnvFilter::new(if quiet { "error" } else { "warn" })
-        }))
+        .with_env_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new(if quiet { "error" } else { "warn" })),
+        )
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {

@@ -180,7 +180,11 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         drop(listener);
-        std::fs::write(&path, crate::cluster::kubeconfig_for(&format!("http://127.0.0.1:{port}"))).unwrap();
+        std::fs::write(
+            &path,
+            crate::cluster::kubeconfig_for(&format!("http://127.0.0.1:{port}")),
+        )
+        .unwrap();
         let err = connect(Some(&path), None, Duration::from_secs(5))
             .await
             .err()

@@ -629,7 +629,10 @@ impl RunningCluster {
         let kubelet = self.take_kubelet(node)?;
         kubelet.stop.cancel();
         let abort = kubelet.task.abort_handle();
-        if tokio::time::timeout(STOP_DEADLINE, kubelet.task).await.is_err() {
+        if tokio::time::timeout(STOP_DEADLINE, kubelet.task)
+            .await
+            .is_err()
+        {
             abort.abort();
         }
         Ok(())

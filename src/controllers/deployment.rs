@@ -14,9 +14,9 @@ use tokio::sync::broadcast::error::TryRecvError;
 use tokio_util::sync::CancellationToken;
 
 use super::deployment_logic::{self as logic, Action, CreateConflict};
-use crate::runtime::{controller_of, key_of, split_key, Change, Informer, WorkQueue};
 use crate::clock::{format_time, Clock};
 use crate::events::{reference, EventType, Recorder};
+use crate::runtime::{controller_of, key_of, split_key, Change, Informer, WorkQueue};
 
 struct Ctx {
     client: Client,

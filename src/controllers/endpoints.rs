@@ -16,8 +16,8 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::Client;
 use tokio_util::sync::CancellationToken;
 
-use crate::runtime::{key_of, split_key, Change, Informer, WorkQueue};
 use crate::clock::Clock;
+use crate::runtime::{key_of, split_key, Change, Informer, WorkQueue};
 
 /// Whether a pod counts as a ready endpoint: Ready and not terminating.
 pub fn pod_is_ready(pod: &Pod) -> bool {

@@ -20,8 +20,8 @@ use kube::{Client, Resource};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::runtime::{Change, Informer};
 use crate::clock::Clock;
+use crate::runtime::{Change, Informer};
 
 /// One object the collector tracks, owner or dependent.
 #[derive(Clone, Debug)]

@@ -20,9 +20,9 @@ use kube::Client;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::runtime::Informer;
 use crate::clock::{format_time, Clock};
 use crate::events::{reference, EventType, Recorder};
+use crate::runtime::Informer;
 use crate::scheduler::plugins::tolerates;
 
 /// The unreachable taint key.

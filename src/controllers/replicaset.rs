@@ -21,9 +21,9 @@ use parking_lot::Mutex;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::runtime::{controller_of, key_of, split_key, Change, Informer, WorkQueue};
 use crate::clock::Clock;
 use crate::events::{reference, EventType, Recorder};
+use crate::runtime::{controller_of, key_of, split_key, Change, Informer, WorkQueue};
 
 /// Most pods one sync creates or deletes (upstream `burstReplicas`).
 const BURST_REPLICAS: usize = 500;

@@ -8,8 +8,8 @@ use kube::runtime::reflector::ObjectRef;
 use kube::Client;
 use tokio_util::sync::CancellationToken;
 
-use crate::runtime::Informer;
 use crate::clock::Clock;
+use crate::runtime::Informer;
 
 /// Run the controller until `shutdown`.
 pub async fn run(client: Client, clock: Clock, shutdown: CancellationToken) {

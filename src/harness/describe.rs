@@ -153,7 +153,11 @@ pub fn occurrences(ev: &Event) -> i32 {
 /// An event in one line: `Warning BackOff: Back-off restarting ... (x3)`.
 pub fn event_line(ev: &Event) -> String {
     let n = occurrences(ev);
-    let times = if n > 1 { format!(" (x{n})") } else { String::new() };
+    let times = if n > 1 {
+        format!(" (x{n})")
+    } else {
+        String::new()
+    };
     format!(
         "{} {}: {}{times}",
         ev.type_.as_deref().unwrap_or("Normal"),
@@ -235,7 +239,10 @@ pub fn pod_line(pod: &Pod, now: DateTime<Utc>) -> String {
                 Some(s) if s.running.is_some() => "running".to_string(),
                 Some(s) if s.waiting.is_some() => format!(
                     "waiting {}",
-                    s.waiting.as_ref().and_then(|w| w.reason.clone()).unwrap_or_default()
+                    s.waiting
+                        .as_ref()
+                        .and_then(|w| w.reason.clone())
+                        .unwrap_or_default()
                 ),
                 Some(s) if s.terminated.is_some() => {
                     let t = s.terminated.as_ref();

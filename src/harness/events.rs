@@ -29,8 +29,9 @@ impl Pattern {
     pub fn new(text: &str) -> Result<Self, String> {
         let text = text.trim();
         let regex = if text.len() >= 2 && text.starts_with('/') && text.ends_with('/') {
-            Regex::new(&text[1..text.len() - 1])
-                .map_err(|e| format!("the message pattern {text} is not a regular expression: {e}"))?
+            Regex::new(&text[1..text.len() - 1]).map_err(|e| {
+                format!("the message pattern {text} is not a regular expression: {e}")
+            })?
         } else {
             let escaped: Vec<String> = text.split('*').map(regex::escape).collect();
             Regex::new(&format!("^{}$", escaped.join(".*")))
@@ -92,7 +93,10 @@ pub fn parse_table(rows: &[Vec<String>], with_times: bool) -> Result<Vec<Expecte
     let Some((header, body)) = rows.split_first() else {
         return Err("the step needs a table: | type | reason | message |".into());
     };
-    let header: Vec<String> = header.iter().map(|h| h.trim().to_ascii_lowercase()).collect();
+    let header: Vec<String> = header
+        .iter()
+        .map(|h| h.trim().to_ascii_lowercase())
+        .collect();
     let col = |name: &str| header.iter().position(|h| h == name);
     let (ty, reason, message, times) = (col("type"), col("reason"), col("message"), col("times"));
     for h in &header {
@@ -229,7 +233,10 @@ pub fn listing(occurrences: &[Occurrence]) -> String {
     let mut repeat = 0;
     for o in occurrences {
         let line = format!("{} {}: {}", o.type_, o.reason, o.message.trim_end());
-        if last.as_ref().is_some_and(|(e, l)| *e == o.event && *l == line) {
+        if last
+            .as_ref()
+            .is_some_and(|(e, l)| *e == o.event && *l == line)
+        {
             repeat += 1;
             continue;
         }
@@ -287,9 +294,15 @@ mod tests {
 
     #[test]
     fn patterns_glob_or_regex() {
-        assert!(Pattern::new("Created pod: web-*").unwrap().matches("Created pod: web-abc"));
-        assert!(!Pattern::new("Created pod: web-*").unwrap().matches("Deleted pod: web-abc"));
-        assert!(Pattern::new("/^Back-off \\d+s/").unwrap().matches("Back-off 10s x"));
+        assert!(Pattern::new("Created pod: web-*")
+            .unwrap()
+            .matches("Created pod: web-abc"));
+        assert!(!Pattern::new("Created pod: web-*")
+            .unwrap()
+            .matches("Deleted pod: web-abc"));
+        assert!(Pattern::new("/^Back-off \\d+s/")
+            .unwrap()
+            .matches("Back-off 10s x"));
         assert!(Pattern::new("a (b) [c]").unwrap().matches("a (b) [c]"));
         assert!(Pattern::new("/(/").is_err());
     }
@@ -313,12 +326,26 @@ mod tests {
     #[test]
     fn tables_need_known_columns() {
         let t = |rows: &[&[&str]]| -> Vec<Vec<String>> {
-            rows.iter().map(|r| r.iter().map(|c| c.to_string()).collect()).collect()
+            rows.iter()
+                .map(|r| r.iter().map(|c| c.to_string()).collect())
+                .collect()
         };
-        let ok = parse_table(&t(&[&["type", "reason", "message"], &["Normal", "Pulled", "*"]]), false).unwrap();
+        let ok = parse_table(
+            &t(&[&["type", "reason", "message"], &["Normal", "Pulled", "*"]]),
+            false,
+        )
+        .unwrap();
         assert_eq!(ok.len(), 1);
-        assert!(parse_table(&t(&[&["kind", "reason"]]), false).unwrap_err().contains("unknown column"));
-        assert!(parse_table(&t(&[&["reason", "times"], &["X", "many"]]), true).unwrap_err().contains("not a number"));
-        assert!(parse_table(&t(&[&["reason"]]), true).unwrap_err().contains("times"));
+        assert!(parse_table(&t(&[&["kind", "reason"]]), false)
+            .unwrap_err()
+            .contains("unknown column"));
+        assert!(
+            parse_table(&t(&[&["reason", "times"], &["X", "many"]]), true)
+                .unwrap_err()
+                .contains("not a number")
+        );
+        assert!(parse_table(&t(&[&["reason"]]), true)
+            .unwrap_err()
+            .contains("times"));
     }
 }

@@ -91,17 +91,27 @@ pub fn parse(text: &str, origin: &Origin) -> Result<Vec<Document>, String> {
         let start = starts.get(i).copied().unwrap_or(1);
         let value = serde_yaml::Value::deserialize(de).map_err(|e| {
             let line = e.location().map(|l| l.line()).unwrap_or(start);
-            format!("{}: invalid YAML: {}", origin.at(line), strip_location(&e.to_string()))
+            format!(
+                "{}: invalid YAML: {}",
+                origin.at(line),
+                strip_location(&e.to_string())
+            )
         })?;
         if value.is_null() {
             continue;
         }
         let json: Value = serde_json::to_value(&value).map_err(|e| {
-            format!("{}: the document is not a Kubernetes object: {e}", origin.at(start))
+            format!(
+                "{}: the document is not a Kubernetes object: {e}",
+                origin.at(start)
+            )
         })?;
         let location = origin.at(start);
         check(&json, text, start, origin)?;
-        docs.push(Document { value: json, location });
+        docs.push(Document {
+            value: json,
+            location,
+        });
     }
     if docs.is_empty() {
         return Err(format!("{}: the manifest holds no object", origin.at(1)));
@@ -130,7 +140,10 @@ fn document_starts(text: &str) -> Vec<usize> {
     if segments.len() > 1 && segments[0].1.is_none() {
         segments.remove(0);
     }
-    segments.into_iter().map(|(start, first)| first.unwrap_or(start)).collect()
+    segments
+        .into_iter()
+        .map(|(start, first)| first.unwrap_or(start))
+        .collect()
 }
 
 fn strip_location(msg: &str) -> String {
@@ -143,7 +156,9 @@ fn strip_location(msg: &str) -> String {
 fn check(json: &Value, text: &str, start: usize, origin: &Origin) -> Result<(), String> {
     let here = origin.at(start);
     let Some(obj) = json.as_object() else {
-        return Err(format!("{here}: a manifest document must be a mapping (an object)"));
+        return Err(format!(
+            "{here}: a manifest document must be a mapping (an object)"
+        ));
     };
     let api_version = obj.get("apiVersion").and_then(Value::as_str);
     let kind = obj.get("kind").and_then(Value::as_str);
@@ -151,7 +166,10 @@ fn check(json: &Value, text: &str, start: usize, origin: &Origin) -> Result<(), 
         return Err(format!("{here}: the object needs apiVersion and kind"));
     };
     let meta = obj.get("metadata");
-    if meta.and_then(|m| m.get("name").or(m.get("generateName"))).is_none() {
+    if meta
+        .and_then(|m| m.get("name").or(m.get("generateName")))
+        .is_none()
+    {
         return Err(format!("{here}: {kind} needs metadata.name"));
     }
     if meta.and_then(|m| m.get("namespace")).is_some() {
@@ -187,7 +205,11 @@ fn check(json: &Value, text: &str, start: usize, origin: &Origin) -> Result<(), 
         format!(
             "{}: {kind} {}: {what}",
             origin.at(line_of(text, start, &segments)),
-            if path.is_empty() { "object".to_string() } else { format!("field {path}") }
+            if path.is_empty() {
+                "object".to_string()
+            } else {
+                format!("field {path}")
+            }
         )
     })
 }
@@ -285,27 +307,44 @@ pub async fn apply(
     let gvk = GroupVersionKind::gvk(group, version, kind);
     let (resource, caps) = kube::discovery::pinned_kind(client, &gvk)
         .await
-        .map_err(|e| format!("{}: the cluster does not serve {api_version} {kind}: {e}", doc.location))?;
+        .map_err(|e| {
+            format!(
+                "{}: the cluster does not serve {api_version} {kind}: {e}",
+                doc.location
+            )
+        })?;
     let api: Api<DynamicObject> = if caps.scope == kube::discovery::Scope::Namespaced {
         Api::namespaced_with(client.clone(), namespace, &resource)
     } else {
         Api::all_with(client.clone(), &resource)
     };
-    let mut object: DynamicObject = serde_json::from_value(value.clone())
-        .map_err(|e| format!("{}: {e}", doc.location))?;
+    let mut object: DynamicObject =
+        serde_json::from_value(value.clone()).map_err(|e| format!("{}: {e}", doc.location))?;
     if caps.scope == kube::discovery::Scope::Namespaced {
         object.metadata.namespace = Some(namespace.to_string());
     }
     let refused = |e: kube::Error| match e {
-        kube::Error::Api(s) => format!("{}: the cluster refused {}: {}", doc.location, doc.describe(), s.message),
+        kube::Error::Api(s) => format!(
+            "{}: the cluster refused {}: {}",
+            doc.location,
+            doc.describe(),
+            s.message
+        ),
         other => format!("{}: cannot apply {}: {other}", doc.location, doc.describe()),
     };
     let stored = match object.metadata.name.clone() {
         Some(name) => api
-            .patch(&name, &PatchParams::apply("kubespec").force(), &Patch::Apply(&object))
+            .patch(
+                &name,
+                &PatchParams::apply("kubespec").force(),
+                &Patch::Apply(&object),
+            )
             .await
             .map_err(refused)?,
-        None => api.create(&PostParams::default(), &object).await.map_err(refused)?,
+        None => api
+            .create(&PostParams::default(), &object)
+            .await
+            .map_err(refused)?,
     };
     Ok(Applied {
         kind: kind.to_string(),
@@ -319,7 +358,10 @@ mod tests {
     use super::*;
 
     fn origin() -> Origin {
-        Origin { file: "features/x.feature".into(), first_line: 10 }
+        Origin {
+            file: "features/x.feature".into(),
+            first_line: 10,
+        }
     }
 
     #[test]
@@ -336,7 +378,10 @@ mod tests {
         let text = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 2\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: web\n        image: nginx\n        imagePullPolcy: Always\n";
         let err = parse(text, &origin()).unwrap_err();
         assert!(err.starts_with("features/x.feature:25:"), "{err}");
-        assert!(err.contains("field spec.template.spec.containers[0].imagePullPolcy"), "{err}");
+        assert!(
+            err.contains("field spec.template.spec.containers[0].imagePullPolcy"),
+            "{err}"
+        );
         assert!(err.contains("unknown field"), "{err}");
 
         let text = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: lots\n  selector: {}\n  template: {}\n";
@@ -358,7 +403,11 @@ mod tests {
         assert!(err.contains("invalid YAML"), "{err}");
         let err = parse("kind: ConfigMap\nmetadata: {name: a}\n", &origin()).unwrap_err();
         assert!(err.contains("apiVersion and kind"), "{err}");
-        let err = parse("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  namespace: prod\n", &origin()).unwrap_err();
+        let err = parse(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  namespace: prod\n",
+            &origin(),
+        )
+        .unwrap_err();
         assert!(err.starts_with("features/x.feature:14:"), "{err}");
         assert!(parse("", &origin()).unwrap_err().contains("no object"));
     }

@@ -286,7 +286,10 @@ mod tests {
     fn durations_read_as_people_write_them() {
         assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
-        assert_eq!(parse_duration("60 seconds").unwrap(), Duration::from_secs(60));
+        assert_eq!(
+            parse_duration("60 seconds").unwrap(),
+            Duration::from_secs(60)
+        );
         assert_eq!(parse_duration("1 minute").unwrap(), Duration::from_secs(60));
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
         assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
@@ -311,11 +314,17 @@ mod tests {
     fn selectors_parse() {
         assert_eq!(
             "pod web-*".parse::<Selector>().unwrap(),
-            Selector::Named { kind: Kind::Pod, pattern: "web-*".into() }
+            Selector::Named {
+                kind: Kind::Pod,
+                pattern: "web-*".into()
+            }
         );
         assert_eq!(
             "the pods of deployment web".parse::<Selector>().unwrap(),
-            Selector::PodsOf { owner: Kind::Deployment, name: "web".into() }
+            Selector::PodsOf {
+                owner: Kind::Deployment,
+                name: "web".into()
+            }
         );
         assert!("gizmo x".parse::<Selector>().is_err());
     }

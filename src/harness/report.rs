@@ -10,10 +10,12 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::Instant;
 
-use cucumber::event::{self, Cucumber, Feature, Rule, RetryableScenario, Scenario, ScenarioFinished, StepError};
+use cucumber::event::{
+    self, Cucumber, Feature, RetryableScenario, Rule, Scenario, ScenarioFinished, StepError,
+};
 use cucumber::gherkin;
 use cucumber::parser;
-use cucumber::writer::{self, Json, JUnit};
+use cucumber::writer::{self, JUnit, Json};
 use cucumber::Event;
 
 use super::runner::Outcome;
@@ -67,7 +69,8 @@ impl Report {
     ) -> Result<Self, String> {
         let create = |p: &Path| -> Result<File, String> {
             if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
             }
             File::create(p).map_err(|e| format!("cannot write {}: {e}", p.display()))
         };
@@ -152,8 +155,16 @@ impl Report {
             o.passed,
             o.failed,
             o.skipped,
-            if o.retried > 0 { format!(", {} retried", o.retried) } else { String::new() },
-            if o.parse_errors > 0 { format!(", {} parse errors", o.parse_errors) } else { String::new() },
+            if o.retried > 0 {
+                format!(", {} retried", o.retried)
+            } else {
+                String::new()
+            },
+            if o.parse_errors > 0 {
+                format!(", {} parse errors", o.parse_errors)
+            } else {
+                String::new()
+            },
             self.started.elapsed().as_secs_f64()
         );
     }
@@ -233,7 +244,8 @@ impl Report {
                     (None, Some(reason)) => {
                         self.outcome.skipped += 1;
                         self.line(&format!("- skipped {location}  {}: {reason}", sc.name));
-                        self.skips.push(format!("{location}  {}: {reason}", sc.name));
+                        self.skips
+                            .push(format!("{location}  {}: {reason}", sc.name));
                     }
                     (None, None) => {
                         self.outcome.passed += 1;
@@ -256,7 +268,9 @@ fn panic_text(info: &event::Info) -> String {
 fn error_text(e: &StepError) -> String {
     match e {
         StepError::Panic(info) => panic_text(info),
-        StepError::NotFound => "undefined step: no step definition matches it (`kubespec steps` lists them)".into(),
+        StepError::NotFound => {
+            "undefined step: no step definition matches it (`kubespec steps` lists them)".into()
+        }
         other => other.to_string(),
     }
 }
@@ -264,13 +278,10 @@ fn error_text(e: &StepError) -> String {
 impl cucumber::Writer<World> for Report {
     type Cli = cucumber::cli::Empty;
 
-    async fn handle_event(
-        &mut self,
-        ev: parser::Result<Event<Cucumber<World>>>,
-        _: &Self::Cli,
-    ) {
+    async fn handle_event(&mut self, ev: parser::Result<Event<Cucumber<World>>>, _: &Self::Cli) {
         if let Some(j) = &mut self.junit {
-            j.handle_event(ev.clone(), &writer::junit::Cli::default()).await;
+            j.handle_event(ev.clone(), &writer::junit::Cli::default())
+                .await;
         }
         if let Some(j) = &mut self.json {
             j.handle_event(ev.clone(), &cucumber::cli::Empty).await;
@@ -313,7 +324,13 @@ pub async fn write_artifacts(
     let slug: String = scenario
         .name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .collect::<String>()
         .split('-')
         .filter(|s| !s.is_empty())
@@ -337,7 +354,11 @@ pub async fn write_artifacts(
         &format!(
             "{}\n{}:{}\n\n{failure}\n",
             scenario.name,
-            feature.path.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+            feature
+                .path
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
             scenario.position.line
         ),
     )?;
@@ -437,7 +458,12 @@ pub async fn write_artifacts(
                     previous,
                     ..Default::default()
                 };
-                let text = match tokio::time::timeout(std::time::Duration::from_secs(5), api.logs(&pod, &params)).await {
+                let text = match tokio::time::timeout(
+                    std::time::Duration::from_secs(5),
+                    api.logs(&pod, &params),
+                )
+                .await
+                {
                     Ok(Ok(t)) => t,
                     Ok(Err(e)) => format!("(no logs: {e})\n"),
                     Err(_) => "(no logs: the request timed out)\n".into(),
@@ -466,9 +492,16 @@ fn summarize(o: &Object) -> String {
             format!(
                 "phase={} node={} ready={}{}",
                 st.and_then(|s| s.phase.as_deref()).unwrap_or(""),
-                p.spec.as_ref().and_then(|s| s.node_name.as_deref()).unwrap_or(""),
+                p.spec
+                    .as_ref()
+                    .and_then(|s| s.node_name.as_deref())
+                    .unwrap_or(""),
                 crate::k8s::pod_is_ready(p),
-                if p.metadata.deletion_timestamp.is_some() { " deleting" } else { "" }
+                if p.metadata.deletion_timestamp.is_some() {
+                    " deleting"
+                } else {
+                    ""
+                }
             )
         }
         Object::Event(e) => super::describe::event_line(e),
@@ -485,12 +518,18 @@ fn summarize(o: &Object) -> String {
         Object::ReplicaSet(r) => format!(
             "spec.replicas={} ready={}",
             r.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
-            r.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0)
+            r.status
+                .as_ref()
+                .and_then(|s| s.ready_replicas)
+                .unwrap_or(0)
         ),
         Object::Node(n) => format!("ready={}", crate::k8s::node_is_ready(n)),
         Object::Lease(l) => format!(
             "holder={}",
-            l.spec.as_ref().and_then(|s| s.holder_identity.as_deref()).unwrap_or("")
+            l.spec
+                .as_ref()
+                .and_then(|s| s.holder_identity.as_deref())
+                .unwrap_or("")
         ),
         _ => String::new(),
     }

@@ -161,7 +161,9 @@ pub fn steps_listing() -> String {
             out.push_str(&format!("{} {}{at}\n", p.keyword.as_str(), p.expression));
             out.push_str(&format!("    e.g. {} {}\n", p.keyword.as_str(), p.example));
             match p.argument {
-                vocabulary::Argument::DocString => out.push_str("         with a \"\"\" doc string below\n"),
+                vocabulary::Argument::DocString => {
+                    out.push_str("         with a \"\"\" doc string below\n")
+                }
                 vocabulary::Argument::Table => out.push_str("         with a | table | below\n"),
                 vocabulary::Argument::None => {}
             }
@@ -214,23 +216,27 @@ fn feature_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
 /// Parse a feature file; `Err` is `file:line:col: ...`.
 fn parse_feature(path: &Path) -> Result<Feature, String> {
     use cucumber::feature::Ext as _;
-    let feature = Feature::parse_path(path, gherkin::GherkinEnv::default()).map_err(|e| match e {
-        gherkin::ParseFileError::Reading { source, .. } => {
-            format!("{}: cannot read: {source}", path.display())
-        }
-        gherkin::ParseFileError::Parsing { source, .. } => {
-            // gherkin prints "Error at <line>:<col>: <what was expected>".
-            let text = source.to_string();
-            match text.strip_prefix("Error at ").and_then(|t| t.split_once(": ")) {
-                Some((at, what)) => format!(
-                    "{}:{at}: Gherkin syntax error: {}",
-                    path.display(),
-                    what.replace('"', "")
-                ),
-                None => format!("{}: Gherkin syntax error: {text}", path.display()),
+    let feature =
+        Feature::parse_path(path, gherkin::GherkinEnv::default()).map_err(|e| match e {
+            gherkin::ParseFileError::Reading { source, .. } => {
+                format!("{}: cannot read: {source}", path.display())
             }
-        }
-    })?;
+            gherkin::ParseFileError::Parsing { source, .. } => {
+                // gherkin prints "Error at <line>:<col>: <what was expected>".
+                let text = source.to_string();
+                match text
+                    .strip_prefix("Error at ")
+                    .and_then(|t| t.split_once(": "))
+                {
+                    Some((at, what)) => format!(
+                        "{}:{at}: Gherkin syntax error: {}",
+                        path.display(),
+                        what.replace('"', "")
+                    ),
+                    None => format!("{}: Gherkin syntax error: {text}", path.display()),
+                }
+            }
+        })?;
     feature.expand_examples().map_err(|e| {
         format!(
             "{}:{}:{}: cannot expand the Examples of {:?}",
@@ -243,12 +249,20 @@ fn parse_feature(path: &Path) -> Result<Feature, String> {
 }
 
 /// The steps a scenario runs: the feature's background, the rule's, then its own.
-fn all_steps<'a>(feature: &'a Feature, rule: Option<&'a gherkin::Rule>, sc: &'a Scenario) -> Vec<&'a Step> {
+fn all_steps<'a>(
+    feature: &'a Feature,
+    rule: Option<&'a gherkin::Rule>,
+    sc: &'a Scenario,
+) -> Vec<&'a Step> {
     feature
         .background
         .iter()
         .flat_map(|b| &b.steps)
-        .chain(rule.and_then(|r| r.background.as_ref()).into_iter().flat_map(|b| &b.steps))
+        .chain(
+            rule.and_then(|r| r.background.as_ref())
+                .into_iter()
+                .flat_map(|b| &b.steps),
+        )
         .chain(&sc.steps)
         .collect()
 }
@@ -273,9 +287,18 @@ fn check(features: &[Feature]) -> Vec<String> {
     let mut problems = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for f in features {
-        let file = f.path.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+        let file = f
+            .path
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
         for (rule, sc) in scenarios(f) {
-            for tag in sc.tags.iter().chain(&f.tags).chain(rule.iter().flat_map(|r| &r.tags)) {
+            for tag in sc
+                .tags
+                .iter()
+                .chain(&f.tags)
+                .chain(rule.iter().flat_map(|r| &r.tags))
+            {
                 if let Some(cap) = tag.strip_prefix("needs:") {
                     if let Err(e) = cap.parse::<Capability>() {
                         let p = format!("{file}:{}: tag @{tag}: {e}", sc.position.line);
@@ -351,7 +374,9 @@ fn skip_reason(
             }
         }
     }
-    let texts = all_steps(feature, rule, sc).into_iter().map(|s| s.value.as_str());
+    let texts = all_steps(feature, rule, sc)
+        .into_iter()
+        .map(|s| s.value.as_str());
     match topology_of(texts) {
         Ok(topology) => target.unsupported(&topology),
         Err(e) => Some(e),
@@ -379,7 +404,11 @@ fn mark_skipped(target: &dyn Target, feature: &mut Feature) -> usize {
     if reasons.is_empty() {
         return 0;
     }
-    let background: Vec<Step> = feature.background.take().map(|b| b.steps).unwrap_or_default();
+    let background: Vec<Step> = feature
+        .background
+        .take()
+        .map(|b| b.steps)
+        .unwrap_or_default();
     let skip = |sc: &mut Scenario, reason: &str| {
         sc.steps = vec![Step {
             keyword: "Given ".into(),
@@ -403,7 +432,8 @@ fn mark_skipped(target: &dyn Target, feature: &mut Feature) -> usize {
         }
     }
     for (ri, rule) in feature.rules.iter_mut().enumerate() {
-        let rule_background: Vec<Step> = rule.background.take().map(|b| b.steps).unwrap_or_default();
+        let rule_background: Vec<Step> =
+            rule.background.take().map(|b| b.steps).unwrap_or_default();
         for (i, sc) in rule.scenarios.iter_mut().enumerate() {
             match reasons.iter().find(|(r, j, _)| *r == Some(ri) && *j == i) {
                 Some((_, _, reason)) => skip(sc, reason),
@@ -515,8 +545,9 @@ pub async fn run(opts: Options) -> Result<Outcome, Error> {
         .name
         .as_deref()
         .map(|n| {
-            regex::Regex::new(n)
-                .map_err(|e| Error::Option(format!("--name {n:?} is not a regular expression: {e}")))
+            regex::Regex::new(n).map_err(|e| {
+                Error::Option(format!("--name {n:?} is not a regular expression: {e}"))
+            })
         })
         .transpose()?;
     let files = feature_files(&opts.paths)?;
@@ -588,7 +619,11 @@ pub async fn run(opts: Options) -> Result<Outcome, Error> {
                 name: scenario.name.clone(),
                 location: format!(
                     "{}:{}",
-                    feature.path.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+                    feature
+                        .path
+                        .as_ref()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default(),
                     scenario.position.line
                 ),
             };
@@ -607,16 +642,19 @@ pub async fn run(opts: Options) -> Result<Outcome, Error> {
                 );
                 if failed {
                     if let Some(dir) = &ctx.artifacts {
-                        match report::write_artifacts(dir, feature, scenario, &finished, world).await {
+                        match report::write_artifacts(dir, feature, scenario, &finished, world)
+                            .await
+                        {
                             Ok(Some(at)) => notes.borrow_mut().push(format!(
                                 "artifacts of \"{}\": {}",
                                 scenario.name,
                                 at.display()
                             )),
                             Ok(None) => {}
-                            Err(e) => notes
-                                .borrow_mut()
-                                .push(format!("cannot write the artifacts of \"{}\": {e}", scenario.name)),
+                            Err(e) => notes.borrow_mut().push(format!(
+                                "cannot write the artifacts of \"{}\": {e}",
+                                scenario.name
+                            )),
                         }
                     }
                 }
@@ -737,7 +775,10 @@ impl Collection {
             }
         }
         let suggestions = suggest(&step.value, 3);
-        let mut msg = format!("undefined step: {}{}\n  the closest known steps are:", step.keyword, step.value);
+        let mut msg = format!(
+            "undefined step: {}{}\n  the closest known steps are:",
+            step.keyword, step.value
+        );
         for p in suggestions {
             msg.push_str(&format!(
                 "\n    {} {}    (e.g. {} {})",
@@ -771,8 +812,10 @@ pub fn suggest(text: &str, n: usize) -> Vec<Phrase> {
                 .max(strsim::normalized_damerau_levenshtein(&text, &expression));
             // Shared words count as much as spelling: a step with the right words in another
             // order or with other names is still the one meant.
-            let theirs: std::collections::HashSet<String> =
-                words(&example).union(&words(&expression)).cloned().collect();
+            let theirs: std::collections::HashSet<String> = words(&example)
+                .union(&words(&expression))
+                .cloned()
+                .collect();
             let shared = mine.intersection(&theirs).count() as f64;
             let overlap = shared / (mine.len().max(1) as f64);
             (spelling + overlap, p)
@@ -820,7 +863,11 @@ mod tests {
                 found.len()
             );
         }
-        for (t, steps) in [(Keyword::Given, &c.given), (Keyword::When, &c.when), (Keyword::Then, &c.then)] {
+        for (t, steps) in [
+            (Keyword::Given, &c.given),
+            (Keyword::When, &c.when),
+            (Keyword::Then, &c.then),
+        ] {
             for (loc, re) in steps.iter() {
                 let described = phrases
                     .iter()
@@ -840,6 +887,8 @@ mod tests {
         let s = suggest("a clustr with 3 nodes", 3);
         assert_eq!(s[0].expression, "a cluster with {int} node(s)");
         let s = suggest("within 60 seconds deployment web is rolled-out", 3);
-        assert!(s.iter().any(|p| p.expression == "within {duration} deployment {word} is rolled out"));
+        assert!(s
+            .iter()
+            .any(|p| p.expression == "within {duration} deployment {word} is rolled out"));
     }
 }

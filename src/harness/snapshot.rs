@@ -28,10 +28,19 @@ impl Normalizer {
     /// A normalizer for a scenario in `namespace`.
     pub fn new(namespace: &str) -> Self {
         let patterns = [
-            (r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "[uid]"),
-            (r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})", "[time]"),
+            (
+                r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+                "[uid]",
+            ),
+            (
+                r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})",
+                "[time]",
+            ),
             (r"\b(\d{1,3}\.){3}\d{1,3}\b", "[ip]"),
-            (r"\b\d+(\.\d+)?(ns|µs|us|ms|s|m|h)\b( \(\d+(\.\d+)?(ns|µs|us|ms|s|m|h) including waiting\))?", "[duration]"),
+            (
+                r"\b\d+(\.\d+)?(ns|µs|us|ms|s|m|h)\b( \(\d+(\.\d+)?(ns|µs|us|ms|s|m|h) including waiting\))?",
+                "[duration]",
+            ),
             (r"(containerd|docker)://[0-9a-f]{12,}", "[container-id]"),
         ];
         Self {
@@ -147,13 +156,23 @@ pub fn lifecycle(s: &State, namespace: &str, name: &str) -> Result<Lifecycle, St
     let pod_suffix = Regex::new(r"(\[rs-\d+\])-[bcdfghjklmnpqrstvwxz2456789]{5}\b")
         .map_err(|e| e.to_string())?;
     let line = |o: &events::Occurrence| -> String {
-        let text = n.text(&format!("{} {}: {}", o.type_, o.reason, o.message.trim_end()));
+        let text = n.text(&format!(
+            "{} {}: {}",
+            o.type_,
+            o.reason,
+            o.message.trim_end()
+        ));
         pod_suffix.replace_all(&text, "$1-[pod]").into_owned()
     };
-    let dep_events: Vec<String> = events::occurrences(s, &deployment).iter().map(line).collect();
+    let dep_events: Vec<String> = events::occurrences(s, &deployment)
+        .iter()
+        .map(line)
+        .collect();
     let mut replica_sets = Vec::new();
     for rs in &sets {
-        let Object::ReplicaSet(r) = rs.as_ref() else { continue };
+        let Object::ReplicaSet(r) = rs.as_ref() else {
+            continue;
+        };
         let lines: Vec<String> = events::occurrences(s, rs).iter().map(line).collect();
         replica_sets.push(ReplicaSetStory {
             name: n.text(rs.name()),
@@ -162,7 +181,12 @@ pub fn lifecycle(s: &State, namespace: &str, name: &str) -> Result<Lifecycle, St
                 .spec
                 .as_ref()
                 .and_then(|s| s.template.as_ref()?.spec.as_ref())
-                .map(|p| p.containers.iter().filter_map(|c| c.image.clone()).collect())
+                .map(|p| {
+                    p.containers
+                        .iter()
+                        .filter_map(|c| c.image.clone())
+                        .collect()
+                })
                 .unwrap_or_default(),
             replicas: r.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
             events: collapse(lines),
@@ -213,7 +237,13 @@ fn collapse(lines: Vec<String>) -> Vec<String> {
 pub fn object(o: &Object, namespace: &str) -> Value {
     let mut v = o.to_json();
     if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-        for field in ["managedFields", "resourceVersion", "uid", "creationTimestamp", "generateName"] {
+        for field in [
+            "managedFields",
+            "resourceVersion",
+            "uid",
+            "creationTimestamp",
+            "generateName",
+        ] {
             meta.remove(field);
         }
     }
@@ -239,7 +269,9 @@ pub fn check_name(name: &str) -> Result<(), String> {
     {
         Ok(())
     } else {
-        Err(format!("{name:?} is not a snapshot name: use letters, digits, - and _"))
+        Err(format!(
+            "{name:?} is not a snapshot name: use letters, digits, - and _"
+        ))
     }
 }
 
@@ -266,7 +298,12 @@ pub fn equals<T: Serialize>(stored: &serde_yaml::Value, value: &T) -> bool {
 ///
 /// # Errors
 /// The snapshot differs or does not exist; the message says how to accept the new one.
-pub fn check<T: Serialize>(dir: &Path, name: &str, value: &T, description: &str) -> Result<(), String> {
+pub fn check<T: Serialize>(
+    dir: &Path,
+    name: &str,
+    value: &T,
+    description: &str,
+) -> Result<(), String> {
     check_name(name)?;
     let mut settings = insta::Settings::clone_current();
     settings.set_snapshot_path(dir);

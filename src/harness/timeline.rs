@@ -185,7 +185,12 @@ pub struct Key {
 
 impl fmt::Display for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.kind.as_str().to_ascii_lowercase(), self.name)
+        write!(
+            f,
+            "{} {}",
+            self.kind.as_str().to_ascii_lowercase(),
+            self.name
+        )
     }
 }
 
@@ -265,12 +270,14 @@ impl State {
 
     /// Events in arrival order: every version of every Event object the watches delivered.
     pub fn event_entries(&self) -> impl Iterator<Item = (&Entry, &Event)> {
-        self.entries.iter().filter_map(|e| match e.object.as_deref() {
-            Some(Object::Event(ev)) if e.change != Change::Deleted && !is_barrier(ev) => {
-                Some((e, ev))
-            }
-            _ => None,
-        })
+        self.entries
+            .iter()
+            .filter_map(|e| match e.object.as_deref() {
+                Some(Object::Event(ev)) if e.change != Change::Deleted && !is_barrier(ev) => {
+                    Some((e, ev))
+                }
+                _ => None,
+            })
     }
 
     /// The number of entries (a position other readers can wait beyond).
@@ -354,7 +361,12 @@ impl Timeline {
             control_plane,
         };
         let ns = namespace;
-        t.watch::<Pod>("pods", Api::namespaced(client.clone(), ns), Object::Pod, |_| true);
+        t.watch::<Pod>(
+            "pods",
+            Api::namespaced(client.clone(), ns),
+            Object::Pod,
+            |_| true,
+        );
         t.watch::<ReplicaSet>(
             "replicasets",
             Api::namespaced(client.clone(), ns),
@@ -367,16 +379,24 @@ impl Timeline {
             Object::Deployment,
             |_| true,
         );
-        t.watch::<Service>("services", Api::namespaced(client.clone(), ns), Object::Service, |_| {
-            true
-        });
+        t.watch::<Service>(
+            "services",
+            Api::namespaced(client.clone(), ns),
+            Object::Service,
+            |_| true,
+        );
         t.watch::<Endpoints>(
             "endpoints",
             Api::namespaced(client.clone(), ns),
             Object::Endpoints,
             |_| true,
         );
-        t.watch::<Event>("events", Api::namespaced(client.clone(), ns), Object::Event, |_| true);
+        t.watch::<Event>(
+            "events",
+            Api::namespaced(client.clone(), ns),
+            Object::Event,
+            |_| true,
+        );
         t.watch::<Node>("nodes", Api::all(client.clone()), Object::Node, |_| true);
         if control_plane {
             t.watch::<Lease>(
@@ -419,7 +439,8 @@ impl Timeline {
         tokio::spawn(async move {
             // Back off on errors as every informer does (kube's default: 800 ms doubling to 30 s
             // of wall time; a lost connection to the reference cluster reconnects at once).
-            let stream = kube::runtime::WatchStreamExt::default_backoff(watcher::watcher(api, config));
+            let stream =
+                kube::runtime::WatchStreamExt::default_backoff(watcher::watcher(api, config));
             futures::pin_mut!(stream);
             loop {
                 let event = tokio::select! {
@@ -538,15 +559,19 @@ impl Timeline {
     /// [`WaitError`] when that takes longer than [`Self::internal_deadline`].
     pub async fn synced(&self) -> Result<(), WaitError> {
         let within = self.internal_deadline();
-        self.wait(within, "the timeline's watches to list their objects", |s| {
-            if s.pending.is_empty() {
-                Check::Done(())
-            } else {
-                let mut p: Vec<_> = s.pending.iter().copied().collect();
-                p.sort_unstable();
-                Check::NotYet(format!("still listing: {}", p.join(", ")))
-            }
-        })
+        self.wait(
+            within,
+            "the timeline's watches to list their objects",
+            |s| {
+                if s.pending.is_empty() {
+                    Check::Done(())
+                } else {
+                    let mut p: Vec<_> = s.pending.iter().copied().collect();
+                    p.sort_unstable();
+                    Check::NotYet(format!("still listing: {}", p.join(", ")))
+                }
+            },
+        )
         .await
     }
 
@@ -608,18 +633,22 @@ impl Timeline {
         };
         let from = self.state.lock().entries.len();
         let within = self.internal_deadline();
-        self.wait(within, &format!("the timeline to see {key} at resourceVersion {rv}"), |s| {
-            let seen = s.entries.iter().rev().any(|e| {
-                e.key == key
-                    && (e.resource_version.is_some_and(|r| r >= rv)
-                        || (e.change == Change::DeletedWhileAway && e.seq >= from as u64))
-            });
-            if seen {
-                Check::Done(())
-            } else {
-                Check::NotYet("its watch has not delivered the write yet".into())
-            }
-        })
+        self.wait(
+            within,
+            &format!("the timeline to see {key} at resourceVersion {rv}"),
+            |s| {
+                let seen = s.entries.iter().rev().any(|e| {
+                    e.key == key
+                        && (e.resource_version.is_some_and(|r| r >= rv)
+                            || (e.change == Change::DeletedWhileAway && e.seq >= from as u64))
+                });
+                if seen {
+                    Check::Done(())
+                } else {
+                    Check::NotYet("its watch has not delivered the write yet".into())
+                }
+            },
+        )
         .await
     }
 
@@ -657,23 +686,27 @@ impl Timeline {
                 .map_err(|e| format!("cannot write the barrier event in {ns}: {e}"))?;
         }
         let result = self
-            .wait(self.internal_deadline(), "the timeline to see its barrier events", |s| {
-                let missing: Vec<&String> = namespaces
-                    .iter()
-                    .filter(|ns| {
-                        !s.objects.contains_key(&Key {
-                            kind: Kind::Event,
-                            namespace: ns.to_string(),
-                            name: name.clone(),
+            .wait(
+                self.internal_deadline(),
+                "the timeline to see its barrier events",
+                |s| {
+                    let missing: Vec<&String> = namespaces
+                        .iter()
+                        .filter(|ns| {
+                            !s.objects.contains_key(&Key {
+                                kind: Kind::Event,
+                                namespace: ns.to_string(),
+                                name: name.clone(),
+                            })
                         })
-                    })
-                    .collect();
-                if missing.is_empty() {
-                    Check::Done(())
-                } else {
-                    Check::NotYet(format!("no barrier event yet from {missing:?}"))
-                }
-            })
+                        .collect();
+                    if missing.is_empty() {
+                        Check::Done(())
+                    } else {
+                        Check::NotYet(format!("no barrier event yet from {missing:?}"))
+                    }
+                },
+            )
             .await;
         for ns in &namespaces {
             let _ = Api::<Event>::namespaced(self.client.clone(), ns)

@@ -55,17 +55,35 @@ pub enum Argument {
 
 /// A phrase with its keyword.
 pub const fn given(expression: &'static str, example: &'static str, help: &'static str) -> Phrase {
-    Phrase { keyword: Keyword::Given, expression, example, help, argument: Argument::None }
+    Phrase {
+        keyword: Keyword::Given,
+        expression,
+        example,
+        help,
+        argument: Argument::None,
+    }
 }
 
 /// A When phrase.
 pub const fn when(expression: &'static str, example: &'static str, help: &'static str) -> Phrase {
-    Phrase { keyword: Keyword::When, expression, example, help, argument: Argument::None }
+    Phrase {
+        keyword: Keyword::When,
+        expression,
+        example,
+        help,
+        argument: Argument::None,
+    }
 }
 
 /// A Then phrase.
 pub const fn then(expression: &'static str, example: &'static str, help: &'static str) -> Phrase {
-    Phrase { keyword: Keyword::Then, expression, example, help, argument: Argument::None }
+    Phrase {
+        keyword: Keyword::Then,
+        expression,
+        example,
+        help,
+        argument: Argument::None,
+    }
 }
 
 impl Phrase {
@@ -89,7 +107,10 @@ pub fn concepts() -> Vec<(&'static str, &'static [Phrase])> {
 
 /// Every phrase.
 pub fn all() -> Vec<Phrase> {
-    concepts().into_iter().flat_map(|(_, p)| p.iter().copied()).collect()
+    concepts()
+        .into_iter()
+        .flat_map(|(_, p)| p.iter().copied())
+        .collect()
 }
 
 /// What the parameters of the expressions match.

@@ -85,7 +85,12 @@ impl World {
     }
 
     /// Attach the run's context (the before hook does this).
-    pub fn attach(&mut self, run: Rc<RunContext>, scenario: ScenarioInfo, feature: Option<PathBuf>) {
+    pub fn attach(
+        &mut self,
+        run: Rc<RunContext>,
+        scenario: ScenarioInfo,
+        feature: Option<PathBuf>,
+    ) {
         self.run = Some(run);
         self.scenario = Some(scenario);
         self.feature_path = feature;
@@ -127,10 +132,10 @@ impl World {
     pub async fn env(&mut self) -> Result<&Env, Failure> {
         if self.env.is_none() {
             let run = self.run()?.clone();
-            let scenario = self
-                .scenario
-                .clone()
-                .unwrap_or_else(|| ScenarioInfo { name: "scenario".into(), location: String::new() });
+            let scenario = self.scenario.clone().unwrap_or_else(|| ScenarioInfo {
+                name: "scenario".into(),
+                location: String::new(),
+            });
             if let Some(reason) = run.target.unsupported(&self.topology) {
                 return Err(Failure::new(format!(
                     "the {} target cannot run this scenario: {reason}",

@@ -32,8 +32,8 @@ use tokio_util::sync::CancellationToken;
 
 use self::runtime::{Runtime, SimRuntime};
 use crate::clock::Clock;
-use crate::runtime::{Change, Informer};
 use crate::events::Recorder;
+use crate::runtime::{Change, Informer};
 
 /// FNV-1a (128-bit): the stable ids the kubelet derives from names and contents (machine id,
 /// image digests, static pod config hashes).
@@ -258,12 +258,11 @@ pub fn start(
         node_name: config.node_name.clone(),
         paused,
     };
-    let runtime: Arc<dyn Runtime> =
-        SimRuntime::with_registry(
-            clock.clone(),
-            config.image_models.clone(),
-            config.registry.clone(),
-        );
+    let runtime: Arc<dyn Runtime> = SimRuntime::with_registry(
+        clock.clone(),
+        config.image_models.clone(),
+        config.registry.clone(),
+    );
     let shared = Arc::new(Shared {
         recorder: Recorder::core(client.clone(), clock.clone(), "kubelet", &config.node_name),
         client,

@@ -561,12 +561,9 @@ impl PodWorker {
         }
         // The pod sandbox (pause container and network) takes its time before any container
         // starts, as RunPodSandbox does on a real node.
-        let ready = *self
-            .sandbox_ready
-            .get_or_insert_with(|| {
-                now + chrono::Duration::from_std(self.shared.config.sandbox_start)
-                    .unwrap_or_default()
-            });
+        let ready = *self.sandbox_ready.get_or_insert_with(|| {
+            now + chrono::Duration::from_std(self.shared.config.sandbox_start).unwrap_or_default()
+        });
         if now < ready {
             self.wake_at(ready);
             return;

@@ -23,8 +23,8 @@ use tokio_util::sync::CancellationToken;
 
 use self::plugins::{Filtered, NodeInfo};
 use crate::clock::{format_time, Clock};
-use crate::runtime::{key_of, Change, Informer};
 use crate::events::{reference, EventType, Recorder};
+use crate::runtime::{key_of, Change, Informer};
 
 /// The scheduler name this scheduler serves.
 pub const DEFAULT_SCHEDULER: &str = "default-scheduler";

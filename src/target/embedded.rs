@@ -45,7 +45,9 @@ impl Target for Embedded {
 
     fn unsupported(&self, topology: &Topology) -> Option<String> {
         if topology.nodes.is_some_and(|n| n > MAX_NODES) {
-            return Some(format!("the embedded target runs at most {MAX_NODES} nodes"));
+            return Some(format!(
+                "the embedded target runs at most {MAX_NODES} nodes"
+            ));
         }
         for (what, n) in [
             ("controller-manager", topology.controller_managers),
@@ -80,7 +82,10 @@ impl Target for Embedded {
         let config = ClusterConfig {
             time_scale: self.time_scale,
             nodes: topology.nodes.unwrap_or(1),
-            node_cpu: topology.node_cpu.clone().unwrap_or(defaults.node_cpu.clone()),
+            node_cpu: topology
+                .node_cpu
+                .clone()
+                .unwrap_or(defaults.node_cpu.clone()),
             node_memory: topology
                 .node_memory
                 .clone()
@@ -177,7 +182,11 @@ impl Cluster for EmbeddedCluster {
                     })?;
                 format!(
                     "{image} is {} in the registry",
-                    if *available { "available" } else { "unavailable" }
+                    if *available {
+                        "available"
+                    } else {
+                        "unavailable"
+                    }
                 )
             }
             Fault::StaticPod {

@@ -151,7 +151,11 @@ impl Cluster for KubeconfigCluster {
     async fn fault(&self, fault: &Fault) -> Result<String> {
         Err(super::Error::Unsupported {
             target: "kubeconfig",
-            what: format!("{} (capability {})", describe_fault(fault), fault.capability()),
+            what: format!(
+                "{} (capability {})",
+                describe_fault(fault),
+                fault.capability()
+            ),
         })
     }
 

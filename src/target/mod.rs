@@ -316,9 +316,10 @@ pub(crate) async fn create_namespace(
             source,
         })?;
     let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
-    let exists = kube::runtime::wait::await_condition(accounts, "default", |sa: Option<&ServiceAccount>| {
-        sa.is_some()
-    });
+    let exists =
+        kube::runtime::wait::await_condition(accounts, "default", |sa: Option<&ServiceAccount>| {
+            sa.is_some()
+        });
     match tokio::time::timeout(timeout, exists).await {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => Err(Error::Timeout(format!(
@@ -345,9 +346,13 @@ mod tests {
 
     #[test]
     fn namespaces_are_dns_labels() {
-        let ns = namespace_for("Liveness failure: restart & CrashLoopBackOff (with back-off gaps)!");
+        let ns =
+            namespace_for("Liveness failure: restart & CrashLoopBackOff (with back-off gaps)!");
         assert!(ns.len() <= 63, "{ns}");
-        assert!(ns.starts_with("ks-liveness-failure-restart-crashloop"), "{ns}");
+        assert!(
+            ns.starts_with("ks-liveness-failure-restart-crashloop"),
+            "{ns}"
+        );
         assert!(ns
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));

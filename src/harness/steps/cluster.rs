@@ -86,7 +86,9 @@ fn shape(w: &mut World, text: &str) -> StepResult {
         .ok_or_else(|| crate::harness::Failure::new(format!("not a topology step: {text}")))?
         .map_err(crate::harness::Failure::new)?;
     if part.nodes == Some(0) {
-        return Err(crate::harness::Failure::new("a cluster needs at least 1 node"));
+        return Err(crate::harness::Failure::new(
+            "a cluster needs at least 1 node",
+        ));
     }
     w.shape(|t| merge(t, part))
 }

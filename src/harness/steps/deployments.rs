@@ -125,13 +125,20 @@ async fn set_image(w: &mut World, name: String, image: String) -> StepResult {
             .unwrap_or_default()
     });
     if containers.is_empty() {
-        return Err(Failure::new(format!("there is no deployment {name} with containers")));
+        return Err(Failure::new(format!(
+            "there is no deployment {name} with containers"
+        )));
     }
     let containers: Vec<_> = containers
         .iter()
         .map(|c| json!({"name": c, "image": image}))
         .collect();
-    patch(w, &name, json!({"spec": {"template": {"spec": {"containers": containers}}}})).await
+    patch(
+        w,
+        &name,
+        json!({"spec": {"template": {"spec": {"containers": containers}}}}),
+    )
+    .await
 }
 
 #[when(expr = "I roll back deployment {word}")]
@@ -150,7 +157,10 @@ async fn roll_back(w: &mut World, name: String) -> StepResult {
             .ok_or_else(|| format!("deployment {name} has no previous revision to roll back to"))?;
         let mut t = serde_json::to_value(&previous.spec.as_ref().map(|s| s.template.clone()))
             .map_err(|e| e.to_string())?;
-        if let Some(labels) = t.pointer_mut("/metadata/labels").and_then(|l| l.as_object_mut()) {
+        if let Some(labels) = t
+            .pointer_mut("/metadata/labels")
+            .and_then(|l| l.as_object_mut())
+        {
             labels.remove("pod-template-hash");
         }
         Ok(t)
@@ -201,11 +211,17 @@ async fn wait_deployment(
     env.timeline
         .wait(within.0, &format!("deployment {name} {expected}"), |s| {
             let Some(d) = deployment(s, &ns, name) else {
-                return Check::NotYet(format!("there is no deployment {name}; the timeline shows:\n{}", super::overview(s, &ns, clock.now())));
+                return Check::NotYet(format!(
+                    "there is no deployment {name}; the timeline shows:\n{}",
+                    super::overview(s, &ns, clock.now())
+                ));
             };
             match check(s, d) {
                 Ok(()) => Check::Done(()),
-                Err(why) => Check::NotYet(format!("{why}\nthe timeline shows:\n{}", super::overview(s, &ns, clock.now()))),
+                Err(why) => Check::NotYet(format!(
+                    "{why}\nthe timeline shows:\n{}",
+                    super::overview(s, &ns, clock.now())
+                )),
             }
         })
         .await?;
@@ -214,7 +230,10 @@ async fn wait_deployment(
 
 #[then(expr = "within {duration} deployment {word} is rolled out")]
 async fn rolled_out(w: &mut World, within: Within, name: String) -> StepResult {
-    wait_deployment(w, within, &name, "to be rolled out", |s, d| rollout_status(s, d)).await
+    wait_deployment(w, within, &name, "to be rolled out", |s, d| {
+        rollout_status(s, d)
+    })
+    .await
 }
 
 /// kubectl rollout status's verdict.
@@ -232,7 +251,9 @@ fn rollout_status(s: &State, d: &Deployment) -> Result<(), String> {
         .find(|c| c.type_ == "Progressing")
     {
         if c.reason.as_deref() == Some("ProgressDeadlineExceeded") {
-            return Err(format!("deployment {name:?} exceeded its progress deadline"));
+            return Err(format!(
+                "deployment {name:?} exceeded its progress deadline"
+            ));
         }
     }
     let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
@@ -240,13 +261,20 @@ fn rollout_status(s: &State, d: &Deployment) -> Result<(), String> {
     let replicas = status.replicas.unwrap_or(0);
     let available = status.available_replicas.unwrap_or(0);
     if updated < want {
-        return Err(format!("{updated} out of {want} new replicas have been updated"));
+        return Err(format!(
+            "{updated} out of {want} new replicas have been updated"
+        ));
     }
     if replicas > updated {
-        return Err(format!("{} old replicas are pending termination", replicas - updated));
+        return Err(format!(
+            "{} old replicas are pending termination",
+            replicas - updated
+        ));
     }
     if available < updated {
-        return Err(format!("{available} of {updated} updated replicas are available"));
+        return Err(format!(
+            "{available} of {updated} updated replicas are available"
+        ));
     }
     let _ = s;
     Ok(())
@@ -254,14 +282,24 @@ fn rollout_status(s: &State, d: &Deployment) -> Result<(), String> {
 
 #[then(expr = "within {duration} deployment {word} has {int} ready replica(s)")]
 async fn ready_replicas(w: &mut World, within: Within, name: String, n: i32) -> StepResult {
-    wait_deployment(w, within, &name, &format!("to have {n} ready replicas"), |_, d| {
-        let ready = d.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0);
-        if ready == n {
-            Ok(())
-        } else {
-            Err(format!("status.readyReplicas is {ready}"))
-        }
-    })
+    wait_deployment(
+        w,
+        within,
+        &name,
+        &format!("to have {n} ready replicas"),
+        |_, d| {
+            let ready = d
+                .status
+                .as_ref()
+                .and_then(|s| s.ready_replicas)
+                .unwrap_or(0);
+            if ready == n {
+                Ok(())
+            } else {
+                Err(format!("status.readyReplicas is {ready}"))
+            }
+        },
+    )
     .await
 }
 
@@ -286,7 +324,9 @@ async fn condition(
                 .and_then(|s| s.conditions.as_ref())
                 .and_then(|cs| cs.iter().find(|c| c.type_ == type_));
             match c {
-                Some(c) if c.status == status && c.reason.as_deref() == Some(reason.as_str()) => Ok(()),
+                Some(c) if c.status == status && c.reason.as_deref() == Some(reason.as_str()) => {
+                    Ok(())
+                }
                 Some(c) => Err(format!(
                     "condition {type_} is {} with reason {} ({})",
                     c.status,
@@ -302,14 +342,20 @@ async fn condition(
 
 #[then(expr = "within {duration} deployment {word} is at revision {int}")]
 async fn at_revision(w: &mut World, within: Within, name: String, rev: i64) -> StepResult {
-    wait_deployment(w, within, &name, &format!("to be at revision {rev}"), |_, d| {
-        let r = revision(&d.metadata);
-        if r == rev {
-            Ok(())
-        } else {
-            Err(format!("it is at revision {r}"))
-        }
-    })
+    wait_deployment(
+        w,
+        within,
+        &name,
+        &format!("to be at revision {rev}"),
+        |_, d| {
+            let r = revision(&d.metadata);
+            if r == rev {
+                Ok(())
+            } else {
+                Err(format!("it is at revision {r}"))
+            }
+        },
+    )
     .await
 }
 
@@ -350,7 +396,9 @@ async fn replica_sets(w: &mut World, within: Within, name: String, step: &Step) 
     for (i, row) in rows.iter().enumerate() {
         if i == 0 {
             if row.iter().map(|c| c.trim()).collect::<Vec<_>>() != ["image", "replicas"] {
-                return Err(Failure::new("the table's header must be | image | replicas |"));
+                return Err(Failure::new(
+                    "the table's header must be | image | replicas |",
+                ));
             }
             continue;
         }
@@ -369,24 +417,35 @@ async fn replica_sets(w: &mut World, within: Within, name: String, step: &Step) 
         .map(|(i, n)| format!("{i}={n}"))
         .collect::<Vec<_>>()
         .join(", ");
-    wait_deployment(w, within, &name, &format!("to have replica sets {expected}"), |s, d| {
-        let mut have: Vec<(String, i32)> = replica_sets_of(s, d)
-            .iter()
-            .map(|rs| (image_of(rs), rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)))
-            .collect();
-        have.sort();
-        if have == want {
-            Ok(())
-        } else {
-            Err(format!(
-                "its replica sets are {}",
-                have.iter()
-                    .map(|(i, n)| format!("{i}={n}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-        }
-    })
+    wait_deployment(
+        w,
+        within,
+        &name,
+        &format!("to have replica sets {expected}"),
+        |s, d| {
+            let mut have: Vec<(String, i32)> = replica_sets_of(s, d)
+                .iter()
+                .map(|rs| {
+                    (
+                        image_of(rs),
+                        rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
+                    )
+                })
+                .collect();
+            have.sort();
+            if have == want {
+                Ok(())
+            } else {
+                Err(format!(
+                    "its replica sets are {}",
+                    have.iter()
+                        .map(|(i, n)| format!("{i}={n}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            }
+        },
+    )
     .await
 }
 
@@ -421,14 +480,20 @@ async fn pods(w: &mut World, within: Within, name: String, n: usize) -> StepResu
 #[then(expr = "within {duration} deployment {word} has {int} ready pod(s)")]
 async fn ready_pods(w: &mut World, within: Within, name: String, n: usize) -> StepResult {
     let ns = w.env().await?.namespace.clone();
-    wait_deployment(w, within, &name, &format!("to have {n} ready pods"), |s, _| {
-        let pods = live_pods_of(s, &ns, &name);
-        let ready = pods.iter().filter(|p| crate::k8s::pod_is_ready(p)).count();
-        if ready == n && pods.len() == n {
-            Ok(())
-        } else {
-            Err(format!("it has {} pods, {ready} ready", pods.len()))
-        }
-    })
+    wait_deployment(
+        w,
+        within,
+        &name,
+        &format!("to have {n} ready pods"),
+        |s, _| {
+            let pods = live_pods_of(s, &ns, &name);
+            let ready = pods.iter().filter(|p| crate::k8s::pod_is_ready(p)).count();
+            if ready == n && pods.len() == n {
+                Ok(())
+            } else {
+                Err(format!("it has {} pods, {ready} ready", pods.len()))
+            }
+        },
+    )
     .await
 }

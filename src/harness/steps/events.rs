@@ -51,7 +51,9 @@ fn subjects(s: &State, ns: &str, selector: &Selector) -> Vec<std::sync::Arc<Obje
     if now.is_empty() {
         ever
     } else {
-        ever.into_iter().filter(|o| now.contains(&o.uid().to_string())).collect()
+        ever.into_iter()
+            .filter(|o| now.contains(&o.uid().to_string()))
+            .collect()
     }
 }
 
@@ -64,26 +66,38 @@ async fn in_order(w: &mut World, within: Within, selector: Selector, step: &Step
     let expected = rows(step, false)?;
     let env = w.env().await?;
     let ns = env.namespace.clone();
-    let summary = expected.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(", then ");
+    let summary = expected
+        .iter()
+        .map(|r| r.to_string())
+        .collect::<Vec<_>>()
+        .join(", then ");
     env.timeline
-        .wait(within.0, &format!("{selector} to have events in this order: {summary}"), |s| {
-            let objects = subjects(s, &ns, &selector);
-            if objects.is_empty() {
-                return Check::NotYet(format!("no {selector} exists"));
-            }
-            let mut saw = String::new();
-            for o in &objects {
-                let occ = events::occurrences(s, o);
-                if let Err(why) = events::in_order(&occ, &expected) {
-                    saw.push_str(&format!("  {}: {why}; its events:\n{}\n", name(o), events::listing(&occ)));
+        .wait(
+            within.0,
+            &format!("{selector} to have events in this order: {summary}"),
+            |s| {
+                let objects = subjects(s, &ns, &selector);
+                if objects.is_empty() {
+                    return Check::NotYet(format!("no {selector} exists"));
                 }
-            }
-            if saw.is_empty() {
-                Check::Done(())
-            } else {
-                Check::NotYet(saw.trim_end().to_string())
-            }
-        })
+                let mut saw = String::new();
+                for o in &objects {
+                    let occ = events::occurrences(s, o);
+                    if let Err(why) = events::in_order(&occ, &expected) {
+                        saw.push_str(&format!(
+                            "  {}: {why}; its events:\n{}\n",
+                            name(o),
+                            events::listing(&occ)
+                        ));
+                    }
+                }
+                if saw.is_empty() {
+                    Check::Done(())
+                } else {
+                    Check::NotYet(saw.trim_end().to_string())
+                }
+            },
+        )
         .await?;
     Ok(())
 }
@@ -93,7 +107,10 @@ async fn barrier(w: &mut World, selector: &Selector) -> Result<(), Failure> {
     let env = w.env().await?;
     let control_plane = matches!(
         selector,
-        Selector::Named { kind: Kind::Node | Kind::Lease, .. }
+        Selector::Named {
+            kind: Kind::Node | Kind::Lease,
+            ..
+        }
     );
     if control_plane && !env.timeline.watches_control_plane() {
         return Err(Failure::new(format!(
@@ -121,17 +138,27 @@ async fn exactly(w: &mut World, selector: Selector, step: &Step) -> StepResult {
                 let want = row.times.unwrap_or(0);
                 let have = events::count(&occ, row);
                 if have != want {
-                    wrong.push_str(&format!("  {}: {row} occurred {have} times, expected {want}\n", name(o)));
+                    wrong.push_str(&format!(
+                        "  {}: {row} occurred {have} times, expected {want}\n",
+                        name(o)
+                    ));
                 }
             }
             if !wrong.is_empty() {
-                wrong.push_str(&format!("  {}'s events:\n{}\n", name(o), events::listing(&occ)));
+                wrong.push_str(&format!(
+                    "  {}'s events:\n{}\n",
+                    name(o),
+                    events::listing(&occ)
+                ));
             }
         }
         if wrong.is_empty() {
             Ok(())
         } else {
-            Err(Failure::new(format!("event counts differ:\n{}", wrong.trim_end())))
+            Err(Failure::new(format!(
+                "event counts differ:\n{}",
+                wrong.trim_end()
+            )))
         }
     })
 }
@@ -157,13 +184,20 @@ async fn never(w: &mut World, selector: Selector, step: &Step) -> StepResult {
                 }
             }
             if !wrong.is_empty() {
-                wrong.push_str(&format!("  {}'s events:\n{}\n", name(o), events::listing(&occ)));
+                wrong.push_str(&format!(
+                    "  {}'s events:\n{}\n",
+                    name(o),
+                    events::listing(&occ)
+                ));
             }
         }
         if wrong.is_empty() {
             Ok(())
         } else {
-            Err(Failure::new(format!("events that must never occur did:\n{}", wrong.trim_end())))
+            Err(Failure::new(format!(
+                "events that must never occur did:\n{}",
+                wrong.trim_end()
+            )))
         }
     })
 }

@@ -57,8 +57,12 @@ async fn fault(w: &mut World, c: Component, kill: bool) -> StepResult {
         .map_err(|e| Failure::new(format!("cannot read the Lease of the {}: {e}", c.0)))?
         .map(|l| holder(&l))
         .unwrap_or_default();
-    w.fault(if kill { Fault::KillLeader(c.0) } else { Fault::StopLeader(c.0) })
-        .await?;
+    w.fault(if kill {
+        Fault::KillLeader(c.0)
+    } else {
+        Fault::StopLeader(c.0)
+    })
+    .await?;
     w.former_leaders.insert(c.0, before);
     Ok(())
 }
@@ -77,13 +81,15 @@ async fn stopped(w: &mut World, c: Component) -> StepResult {
 async fn leads(w: &mut World, within: Within, c: Component) -> StepResult {
     let env = w.env().await?;
     env.timeline
-        .wait(within.0, &format!("a {} to hold kube-system/{}", c.0, c.0.lease_name()), |s| {
-            match lease(s, c).map(holder) {
+        .wait(
+            within.0,
+            &format!("a {} to hold kube-system/{}", c.0, c.0.lease_name()),
+            |s| match lease(s, c).map(holder) {
                 Some((h, _)) if !h.is_empty() => Check::Done(()),
                 Some(_) => Check::NotYet("the Lease has no holder".into()),
                 None => Check::NotYet("there is no Lease".into()),
-            }
-        })
+            },
+        )
         .await?;
     Ok(())
 }
@@ -100,7 +106,11 @@ async fn another(w: &mut World, within: Within, c: Component) -> StepResult {
     env.timeline
         .wait(
             within.0,
-            &format!("a {} other than {former} to hold kube-system/{}", c.0, c.0.lease_name()),
+            &format!(
+                "a {} other than {former} to hold kube-system/{}",
+                c.0,
+                c.0.lease_name()
+            ),
             |s| match lease(s, c).map(holder) {
                 Some((h, t)) if !h.is_empty() && h != former && t > transitions => Check::Done(()),
                 Some((h, t)) => Check::NotYet(format!(

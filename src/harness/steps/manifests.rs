@@ -10,9 +10,9 @@ use kube::core::{ApiResource, DynamicObject};
 
 use crate::harness::manifest::{self, Origin};
 use crate::harness::params::Selector;
-use crate::harness::timeline::Kind;
 use crate::harness::params::Within;
 use crate::harness::timeline::Check;
+use crate::harness::timeline::Kind;
 use crate::harness::vocabulary::{given, then, when, Phrase};
 use crate::harness::{describe, Failure, StepResult, World};
 
@@ -84,7 +84,11 @@ fn origin(w: &World, step: &Step) -> Origin {
         .as_ref()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| "<feature>".into());
-    Origin::doc_string(&file, step.position.line, step.docstring.as_deref().unwrap_or(""))
+    Origin::doc_string(
+        &file,
+        step.position.line,
+        step.docstring.as_deref().unwrap_or(""),
+    )
 }
 
 async fn apply_docs(w: &mut World, docs: Vec<manifest::Document>) -> StepResult {
@@ -92,7 +96,9 @@ async fn apply_docs(w: &mut World, docs: Vec<manifest::Document>) -> StepResult 
     let (client, ns) = (env.client.clone(), env.namespace.clone());
     let mut created = Vec::new();
     for doc in &docs {
-        let applied = manifest::apply(&client, &ns, doc).await.map_err(Failure::new)?;
+        let applied = manifest::apply(&client, &ns, doc)
+            .await
+            .map_err(Failure::new)?;
         // Read your writes, for the kinds the timeline watches where this object lives.
         let scope = match Kind::parse(&applied.kind) {
             Some(Kind::Node) => Some((Kind::Node, "")),
@@ -101,19 +107,24 @@ async fn apply_docs(w: &mut World, docs: Vec<manifest::Document>) -> StepResult 
         };
         if let Some((kind, namespace)) = scope {
             let rv = applied.resource_version.as_deref();
-            env.timeline.seen(kind, namespace, &applied.name, rv).await?;
+            env.timeline
+                .seen(kind, namespace, &applied.name, rv)
+                .await?;
         }
-        created.push(format!("{}/{}", applied.kind.to_ascii_lowercase(), applied.name));
+        created.push(format!(
+            "{}/{}",
+            applied.kind.to_ascii_lowercase(),
+            applied.name
+        ));
     }
     w.created.extend(created);
     Ok(())
 }
 
 async fn apply_doc_string(w: &mut World, step: &Step) -> StepResult {
-    let text = step
-        .docstring
-        .as_deref()
-        .ok_or_else(|| Failure::new("this step needs the manifest in a \"\"\" doc string below it"))?;
+    let text = step.docstring.as_deref().ok_or_else(|| {
+        Failure::new("this step needs the manifest in a \"\"\" doc string below it")
+    })?;
     let docs = manifest::parse(text, &origin(w, step)).map_err(Failure::new)?;
     apply_docs(w, docs).await
 }
@@ -203,7 +214,11 @@ fn resource_of(kind: Kind) -> ApiResource {
     }
 }
 
-async fn delete(w: &mut World, selector: &Selector, policy: Option<PropagationPolicy>) -> StepResult {
+async fn delete(
+    w: &mut World,
+    selector: &Selector,
+    policy: Option<PropagationPolicy>,
+) -> StepResult {
     let env = w.env().await?;
     let targets: Vec<(Kind, String, String)> = env.timeline.read(|s| {
         describe::current(s, &env.namespace, selector)
@@ -305,11 +320,15 @@ async fn no_owner(w: &mut World, within: Within, selector: Selector) -> StepResu
 #[then(expr = "within {duration} {object} is/are being deleted")]
 async fn being_deleted(w: &mut World, within: Within, selector: Selector) -> StepResult {
     let env = w.env().await?;
-    super::wait_each(env, within.0, &selector, "to be being deleted", |_, o| {
-        match &o.meta().deletion_timestamp {
+    super::wait_each(
+        env,
+        within.0,
+        &selector,
+        "to be being deleted",
+        |_, o| match &o.meta().deletion_timestamp {
             Some(_) => Ok(()),
             None => Err("has no deletionTimestamp".into()),
-        }
-    })
+        },
+    )
     .await
 }

@@ -54,7 +54,10 @@ pub(super) async fn wait_each(
         .wait(within, &expected, |s: &State| {
             let objects = describe::current(s, &ns, selector);
             if objects.is_empty() {
-                return Check::NotYet(format!("no {selector} exists; the timeline shows:\n{}", overview(s, &ns, clock.now())));
+                return Check::NotYet(format!(
+                    "no {selector} exists; the timeline shows:\n{}",
+                    overview(s, &ns, clock.now())
+                ));
             }
             let failing: Vec<(&Object, String)> = objects
                 .iter()
@@ -65,7 +68,11 @@ pub(super) async fn wait_each(
             }
             let mut saw = String::new();
             for (o, why) in &failing {
-                saw.push_str(&format!("  {} {}: {why}\n", o.kind().as_str().to_ascii_lowercase(), o.name()));
+                saw.push_str(&format!(
+                    "  {} {}: {why}\n",
+                    o.kind().as_str().to_ascii_lowercase(),
+                    o.name()
+                ));
             }
             let objs: Vec<&Object> = failing.iter().map(|(o, _)| *o).collect();
             saw.push_str("the timeline shows:\n");

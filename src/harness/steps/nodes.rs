@@ -101,12 +101,28 @@ async fn restarts(w: &mut World, node: String) -> StepResult {
 
 #[when(expr = "a node {word} joins the cluster")]
 async fn joins(w: &mut World, name: String) -> StepResult {
-    fault(w, Fault::AddNode { name, cpu: None, memory: None }).await
+    fault(
+        w,
+        Fault::AddNode {
+            name,
+            cpu: None,
+            memory: None,
+        },
+    )
+    .await
 }
 
 #[when(expr = "a node {word} with {word} CPU and {word} memory joins the cluster")]
 async fn joins_sized(w: &mut World, name: String, cpu: String, memory: String) -> StepResult {
-    fault(w, Fault::AddNode { name, cpu: Some(cpu), memory: Some(memory) }).await
+    fault(
+        w,
+        Fault::AddNode {
+            name,
+            cpu: Some(cpu),
+            memory: Some(memory),
+        },
+    )
+    .await
 }
 
 #[given(expr = "a static pod manifest {word} on node {word}:")]
@@ -141,17 +157,39 @@ async fn static_pod(w: &mut World, file: String, node: String, step: &Step) -> S
         meta.insert("namespace".into(), namespace.into());
     }
     let manifest = serde_yaml::to_string(&value).map_err(|e| Failure::new(e.to_string()))?;
-    fault(w, Fault::StaticPod { node, file, manifest }).await
+    fault(
+        w,
+        Fault::StaticPod {
+            node,
+            file,
+            manifest,
+        },
+    )
+    .await
 }
 
 #[when(expr = "image {word} becomes unavailable")]
 async fn unavailable(w: &mut World, image: String) -> StepResult {
-    fault(w, Fault::ImageAvailable { image, available: false }).await
+    fault(
+        w,
+        Fault::ImageAvailable {
+            image,
+            available: false,
+        },
+    )
+    .await
 }
 
 #[when(expr = "image {word} becomes available again")]
 async fn available(w: &mut World, image: String) -> StepResult {
-    fault(w, Fault::ImageAvailable { image, available: true }).await
+    fault(
+        w,
+        Fault::ImageAvailable {
+            image,
+            available: true,
+        },
+    )
+    .await
 }
 
 fn node(o: &Object) -> Result<&Node, String> {
@@ -171,7 +209,10 @@ fn ready_condition(n: &Node) -> String {
 }
 
 fn selector(name: &str) -> Selector {
-    Selector::Named { kind: Kind::Node, pattern: name.to_string() }
+    Selector::Named {
+        kind: Kind::Node,
+        pattern: name.to_string(),
+    }
 }
 
 #[then(expr = "within {duration} node {word} is ready")]
@@ -191,14 +232,20 @@ async fn is_ready(w: &mut World, within: Within, name: String) -> StepResult {
 #[then(expr = "within {duration} node {word} is not ready")]
 async fn is_not_ready(w: &mut World, within: Within, name: String) -> StepResult {
     let env = w.env().await?;
-    super::wait_each(env, within.0, &selector(&name), "not to be ready", |_, o| {
-        let n = node(o)?;
-        if crate::k8s::node_is_ready(n) {
-            Err(ready_condition(n))
-        } else {
-            Ok(())
-        }
-    })
+    super::wait_each(
+        env,
+        within.0,
+        &selector(&name),
+        "not to be ready",
+        |_, o| {
+            let n = node(o)?;
+            if crate::k8s::node_is_ready(n) {
+                Err(ready_condition(n))
+            } else {
+                Ok(())
+            }
+        },
+    )
     .await
 }
 
@@ -224,7 +271,9 @@ async fn condition(
                 .and_then(|s| s.conditions.as_ref())
                 .and_then(|cs| cs.iter().find(|c| c.type_ == type_));
             match c {
-                Some(c) if c.status == status && c.reason.as_deref() == Some(reason.as_str()) => Ok(()),
+                Some(c) if c.status == status && c.reason.as_deref() == Some(reason.as_str()) => {
+                    Ok(())
+                }
                 Some(c) => Err(format!(
                     "condition {type_} is {} with reason {}",
                     c.status,
@@ -239,9 +288,11 @@ async fn condition(
 
 /// `key:effect` or `key=value:effect`.
 fn parse_taint(t: &str) -> Result<(String, Option<String>, String), Failure> {
-    let (kv, effect) = t
-        .rsplit_once(':')
-        .ok_or_else(|| Failure::new(format!("{t:?} is not a taint: write key:effect or key=value:effect")))?;
+    let (kv, effect) = t.rsplit_once(':').ok_or_else(|| {
+        Failure::new(format!(
+            "{t:?} is not a taint: write key:effect or key=value:effect"
+        ))
+    })?;
     let (key, value) = match kv.split_once('=') {
         Some((k, v)) => (k.to_string(), Some(v.to_string())),
         None => (kv.to_string(), None),
@@ -275,14 +326,20 @@ fn has_taint(n: &Node, key: &str, value: &Option<String>, effect: &str) -> bool 
 async fn has_taint_step(w: &mut World, within: Within, name: String, taint: String) -> StepResult {
     let (key, value, effect) = parse_taint(&taint)?;
     let env = w.env().await?;
-    super::wait_each(env, within.0, &selector(&name), &format!("to have taint {taint}"), |_, o| {
-        let n = node(o)?;
-        if has_taint(n, &key, &value, &effect) {
-            Ok(())
-        } else {
-            Err(format!("its taints are [{}]", taints(n).join(", ")))
-        }
-    })
+    super::wait_each(
+        env,
+        within.0,
+        &selector(&name),
+        &format!("to have taint {taint}"),
+        |_, o| {
+            let n = node(o)?;
+            if has_taint(n, &key, &value, &effect) {
+                Ok(())
+            } else {
+                Err(format!("its taints are [{}]", taints(n).join(", ")))
+            }
+        },
+    )
     .await
 }
 
@@ -290,13 +347,19 @@ async fn has_taint_step(w: &mut World, within: Within, name: String, taint: Stri
 async fn no_taint(w: &mut World, within: Within, name: String, taint: String) -> StepResult {
     let (key, value, effect) = parse_taint(&taint)?;
     let env = w.env().await?;
-    super::wait_each(env, within.0, &selector(&name), &format!("not to have taint {taint}"), |_, o| {
-        let n = node(o)?;
-        if has_taint(n, &key, &value, &effect) {
-            Err(format!("its taints are [{}]", taints(n).join(", ")))
-        } else {
-            Ok(())
-        }
-    })
+    super::wait_each(
+        env,
+        within.0,
+        &selector(&name),
+        &format!("not to have taint {taint}"),
+        |_, o| {
+            let n = node(o)?;
+            if has_taint(n, &key, &value, &effect) {
+                Err(format!("its taints are [{}]", taints(n).join(", ")))
+            } else {
+                Ok(())
+            }
+        },
+    )
     .await
 }

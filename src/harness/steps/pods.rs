@@ -90,7 +90,12 @@ fn container<'a>(p: &'a Pod, name: &str) -> Result<&'a ContainerStatus, String> 
         .and_then(|s| s.container_statuses.as_ref())
         .into_iter()
         .flatten()
-        .chain(status.and_then(|s| s.init_container_statuses.as_ref()).into_iter().flatten())
+        .chain(
+            status
+                .and_then(|s| s.init_container_statuses.as_ref())
+                .into_iter()
+                .flatten(),
+        )
         .find(|c| c.name == name)
         .ok_or_else(|| {
             let declared = p
@@ -115,15 +120,25 @@ fn container<'a>(p: &'a Pod, name: &str) -> Result<&'a ContainerStatus, String> 
 async fn in_phase(w: &mut World, within: Within, pods: Pods, phase: Phase) -> StepResult {
     let selector = pods.0;
     let env = w.env().await?;
-    super::wait_each(env, within.0, &selector, &format!("in phase {}", phase.as_str()), |_, o| {
-        let p = pod(o)?;
-        let have = p.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("");
-        if have == phase.as_str() {
-            Ok(())
-        } else {
-            Err(format!("is {have}"))
-        }
-    })
+    super::wait_each(
+        env,
+        within.0,
+        &selector,
+        &format!("in phase {}", phase.as_str()),
+        |_, o| {
+            let p = pod(o)?;
+            let have = p
+                .status
+                .as_ref()
+                .and_then(|s| s.phase.as_deref())
+                .unwrap_or("");
+            if have == phase.as_str() {
+                Ok(())
+            } else {
+                Err(format!("is {have}"))
+            }
+        },
+    )
     .await
 }
 
@@ -159,14 +174,20 @@ async fn not_ready(w: &mut World, within: Within, pods: Pods) -> StepResult {
 async fn running(w: &mut World, within: Within, name: String, pods: Pods) -> StepResult {
     let selector = pods.0;
     let env = w.env().await?;
-    super::wait_each(env, within.0, &selector, &format!("with container {name} running"), |_, o| {
-        let c = container(pod(o)?, &name)?;
-        if c.state.as_ref().and_then(|s| s.running.as_ref()).is_some() {
-            Ok(())
-        } else {
-            Err(format!("container {name} is {}", state_of(c)))
-        }
-    })
+    super::wait_each(
+        env,
+        within.0,
+        &selector,
+        &format!("with container {name} running"),
+        |_, o| {
+            let c = container(pod(o)?, &name)?;
+            if c.state.as_ref().and_then(|s| s.running.as_ref()).is_some() {
+                Ok(())
+            } else {
+                Err(format!("container {name} is {}", state_of(c)))
+            }
+        },
+    )
     .await
 }
 
@@ -175,7 +196,10 @@ fn state_of(c: &ContainerStatus) -> String {
         Some(s) if s.running.is_some() => "running".into(),
         Some(s) if s.waiting.is_some() => format!(
             "waiting ({})",
-            s.waiting.as_ref().and_then(|w| w.reason.clone()).unwrap_or_default()
+            s.waiting
+                .as_ref()
+                .and_then(|w| w.reason.clone())
+                .unwrap_or_default()
         ),
         Some(s) if s.terminated.is_some() => {
             let t = s.terminated.as_ref();
@@ -247,7 +271,9 @@ async fn terminated(
                 .and_then(|s| s.terminated.as_ref())
                 .or_else(|| c.last_state.as_ref().and_then(|s| s.terminated.as_ref()));
             match t {
-                Some(t) if t.reason.as_deref() == Some(reason.as_str()) && t.exit_code == code => Ok(()),
+                Some(t) if t.reason.as_deref() == Some(reason.as_str()) && t.exit_code == code => {
+                    Ok(())
+                }
                 Some(t) => Err(format!(
                     "container {name} terminated with reason {} and exit code {}",
                     t.reason.as_deref().unwrap_or("<none>"),
@@ -277,11 +303,18 @@ async fn restarts(
         &format!("with container {name} restarted {what}{n} times"),
         |_, o| {
             let c = container(pod(o)?, &name)?;
-            let ok = if at_least { c.restart_count >= n } else { c.restart_count == n };
+            let ok = if at_least {
+                c.restart_count >= n
+            } else {
+                c.restart_count == n
+            };
             if ok {
                 Ok(())
             } else {
-                Err(format!("container {name} has restarted {} times", c.restart_count))
+                Err(format!(
+                    "container {name} has restarted {} times",
+                    c.restart_count
+                ))
             }
         },
     )
@@ -329,7 +362,9 @@ async fn condition(
         match c {
             Some(c)
                 if c.status == status
-                    && reason.as_ref().is_none_or(|r| c.reason.as_deref() == Some(r.as_str())) =>
+                    && reason
+                        .as_ref()
+                        .is_none_or(|r| c.reason.as_deref() == Some(r.as_str())) =>
             {
                 Ok(())
             }
@@ -337,7 +372,10 @@ async fn condition(
                 "condition {type_} is {} with reason {}{}",
                 c.status,
                 c.reason.as_deref().unwrap_or("<none>"),
-                c.message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default()
+                c.message
+                    .as_deref()
+                    .map(|m| format!(" ({m})"))
+                    .unwrap_or_default()
             )),
             None => Err(format!("has no condition {type_}")),
         }
@@ -382,21 +420,30 @@ async fn shows(
     let env = w.env().await?;
     let clock = env.timeline.clock().clone();
     let column = column.to_ascii_uppercase();
-    super::wait_each(env, within.0, &selector, &format!("to show {column} {value}"), |_, o| {
-        let p = pod(o)?;
-        let cols = describe::pod_columns(p, clock.now());
-        let Some((_, have)) = cols.iter().find(|(c, _)| *c == column) else {
-            return Err(format!(
-                "kubectl get pods has no column {column} (it has {})",
-                cols.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>().join(", ")
-            ));
-        };
-        if *have == value || have.starts_with(&format!("{value} (")) {
-            Ok(())
-        } else {
-            Err(format!("shows {column} {have}"))
-        }
-    })
+    super::wait_each(
+        env,
+        within.0,
+        &selector,
+        &format!("to show {column} {value}"),
+        |_, o| {
+            let p = pod(o)?;
+            let cols = describe::pod_columns(p, clock.now());
+            let Some((_, have)) = cols.iter().find(|(c, _)| *c == column) else {
+                return Err(format!(
+                    "kubectl get pods has no column {column} (it has {})",
+                    cols.iter()
+                        .map(|(c, _)| c.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            };
+            if *have == value || have.starts_with(&format!("{value} (")) {
+                Ok(())
+            } else {
+                Err(format!("shows {column} {have}"))
+            }
+        },
+    )
     .await
     .map_err(|e: Failure| e)
 }
@@ -410,11 +457,15 @@ fn runs(s: &crate::harness::timeline::State, uid: &str, container: &str) -> Vec<
         t.0.as_millisecond() as f64 / 1000.0
     };
     for e in &s.entries {
-        let Some(Object::Pod(p)) = e.object.as_deref() else { continue };
+        let Some(Object::Pod(p)) = e.object.as_deref() else {
+            continue;
+        };
         if p.metadata.uid.as_deref() != Some(uid) {
             continue;
         }
-        let Ok(c) = container_status(p, container) else { continue };
+        let Ok(c) = container_status(p, container) else {
+            continue;
+        };
         for t in [
             c.state.as_ref().and_then(|s| s.terminated.as_ref()),
             c.last_state.as_ref().and_then(|s| s.terminated.as_ref()),
@@ -423,7 +474,10 @@ fn runs(s: &crate::harness::timeline::State, uid: &str, container: &str) -> Vec<
         .flatten()
         {
             if let (Some(start), Some(end)) = (&t.started_at, &t.finished_at) {
-                let id = t.container_id.clone().unwrap_or_else(|| format!("{start:?}"));
+                let id = t
+                    .container_id
+                    .clone()
+                    .unwrap_or_else(|| format!("{start:?}"));
                 if !runs.iter().any(|r| r.0 == id) {
                     runs.push((id, secs(start), secs(end)));
                 }
@@ -438,7 +492,9 @@ fn container_status<'a>(p: &'a Pod, name: &str) -> Result<&'a ContainerStatus, S
     container(p, name)
 }
 
-#[then(expr = "within {duration} container {word} of {pods} has restarted after back-offs of {durations}")]
+#[then(
+    expr = "within {duration} container {word} of {pods} has restarted after back-offs of {durations}"
+)]
 async fn backoffs(
     w: &mut World,
     within: Within,
@@ -499,14 +555,19 @@ async fn logs_contain(w: &mut World, name: String, pods: Pods, text: String) -> 
             container: Some(name.clone()),
             ..Default::default()
         };
-        let logs = api
-            .logs(&pod, &params)
-            .await
-            .map_err(|e| Failure::new(format!("cannot read the logs of container {name} of pod {pod}: {e}")))?;
+        let logs = api.logs(&pod, &params).await.map_err(|e| {
+            Failure::new(format!(
+                "cannot read the logs of container {name} of pod {pod}: {e}"
+            ))
+        })?;
         if !logs.contains(&text) {
             return Err(Failure::new(format!(
                 "the logs of container {name} of pod {pod} do not contain {text:?}; they are:\n{}",
-                if logs.is_empty() { "(empty)".to_string() } else { logs }
+                if logs.is_empty() {
+                    "(empty)".to_string()
+                } else {
+                    logs
+                }
             )));
         }
     }

@@ -14,13 +14,7 @@ pub const PHRASES: &[Phrase] = &[then(
 )];
 
 #[then(expr = "within {duration} the {probe} probe of {pods} has failed at least {int} time(s)")]
-async fn failed(
-    w: &mut World,
-    within: Within,
-    probe: ProbeKind,
-    pods: Pods,
-    n: i32,
-) -> StepResult {
+async fn failed(w: &mut World, within: Within, probe: ProbeKind, pods: Pods, n: i32) -> StepResult {
     let selector = pods.0;
     let env = w.env().await?;
     let row = Expected {

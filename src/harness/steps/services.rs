@@ -30,21 +30,33 @@ fn counts(e: &Endpoints) -> (usize, usize, Vec<String>) {
             ready += 1;
             names.push(format!(
                 "{} (ready)",
-                a.target_ref.as_ref().and_then(|r| r.name.clone()).unwrap_or_else(|| a.ip.clone())
+                a.target_ref
+                    .as_ref()
+                    .and_then(|r| r.name.clone())
+                    .unwrap_or_else(|| a.ip.clone())
             ));
         }
         for a in subset.not_ready_addresses.iter().flatten() {
             not_ready += 1;
             names.push(format!(
                 "{} (not ready)",
-                a.target_ref.as_ref().and_then(|r| r.name.clone()).unwrap_or_else(|| a.ip.clone())
+                a.target_ref
+                    .as_ref()
+                    .and_then(|r| r.name.clone())
+                    .unwrap_or_else(|| a.ip.clone())
             ));
         }
     }
     (ready, not_ready, names)
 }
 
-async fn wait_endpoints(w: &mut World, within: Within, name: String, n: usize, ready: bool) -> StepResult {
+async fn wait_endpoints(
+    w: &mut World,
+    within: Within,
+    name: String,
+    n: usize,
+    ready: bool,
+) -> StepResult {
     let env = w.env().await?;
     let ns = env.namespace.clone();
     let what = if ready { "ready" } else { "not-ready" };

@@ -53,18 +53,23 @@ async fn settle(
         Some(stored) => {
             let matched = env
                 .timeline
-                .wait(wait, &format!("the projection to equal snapshot {name}"), |s| {
-                    match project(s, &ns) {
+                .wait(
+                    wait,
+                    &format!("the projection to equal snapshot {name}"),
+                    |s| match project(s, &ns) {
                         Ok(v) if snapshot::equals(&stored, &v) => Check::Done(v),
                         Ok(_) => Check::NotYet("it differs".into()),
                         Err(e) => Check::NotYet(e),
-                    }
-                })
+                    },
+                )
                 .await;
             match matched {
                 Ok(v) => v,
                 // Let the check below report the difference.
-                Err(_) => env.timeline.read(|s| project(s, &ns)).map_err(Failure::new)?,
+                Err(_) => env
+                    .timeline
+                    .read(|s| project(s, &ns))
+                    .map_err(Failure::new)?,
             }
         }
         None => {
@@ -74,7 +79,10 @@ async fn settle(
             let deadline = clock.now() + chrono::Duration::from_std(wait).unwrap_or_default();
             loop {
                 env.timeline.barrier().await.map_err(Failure::new)?;
-                let v = env.timeline.read(|s| project(s, &ns)).map_err(Failure::new)?;
+                let v = env
+                    .timeline
+                    .read(|s| project(s, &ns))
+                    .map_err(Failure::new)?;
                 if last.as_ref() == Some(&v) || clock.now() > deadline {
                     break v;
                 }
