@@ -213,6 +213,40 @@ pub fn table_columns(
         .collect()
 }
 
+/// The images of a ReplicaSet's pod template, container by container.
+pub fn replica_set_images(rs: &k8s_openapi::api::apps::v1::ReplicaSet) -> Vec<String> {
+    rs.spec
+        .as_ref()
+        .and_then(|s| s.template.as_ref()?.spec.as_ref())
+        .map(|p| {
+            p.containers
+                .iter()
+                .filter_map(|c| c.image.clone())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A container's state in words: `running`, `waiting (CrashLoopBackOff)`,
+/// `terminated (Error, exit code 1)`.
+pub fn container_state(c: &k8s_openapi::api::core::v1::ContainerStatus) -> String {
+    let state = c.state.as_ref();
+    if state.and_then(|s| s.running.as_ref()).is_some() {
+        return "running".into();
+    }
+    if let Some(w) = state.and_then(|s| s.waiting.as_ref()) {
+        return format!("waiting ({})", w.reason.as_deref().unwrap_or(""));
+    }
+    if let Some(t) = state.and_then(|s| s.terminated.as_ref()) {
+        return format!(
+            "terminated ({}, exit code {})",
+            t.reason.as_deref().unwrap_or(""),
+            t.exit_code
+        );
+    }
+    "in no state".into()
+}
+
 /// One line about a pod: kubectl's READY, STATUS, RESTARTS and NODE, and its containers.
 pub fn pod_line(pod: &Pod, now: DateTime<Utc>) -> String {
     let cols = pod_columns(pod, now);
@@ -235,25 +269,7 @@ pub fn pod_line(pod: &Pod, now: DateTime<Utc>) -> String {
             .flatten()
             .chain(status.container_statuses.iter().flatten())
         {
-            let state = match &cs.state {
-                Some(s) if s.running.is_some() => "running".to_string(),
-                Some(s) if s.waiting.is_some() => format!(
-                    "waiting {}",
-                    s.waiting
-                        .as_ref()
-                        .and_then(|w| w.reason.clone())
-                        .unwrap_or_default()
-                ),
-                Some(s) if s.terminated.is_some() => {
-                    let t = s.terminated.as_ref();
-                    format!(
-                        "terminated {} (exit {})",
-                        t.and_then(|t| t.reason.clone()).unwrap_or_default(),
-                        t.map(|t| t.exit_code).unwrap_or_default()
-                    )
-                }
-                _ => "unknown".to_string(),
-            };
+            let state = container_state(cs);
             containers.push(format!(
                 "{} {state}, ready {}, restarts {}",
                 cs.name, cs.ready, cs.restart_count

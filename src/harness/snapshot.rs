@@ -177,17 +177,7 @@ pub fn lifecycle(s: &State, namespace: &str, name: &str) -> Result<Lifecycle, St
         replica_sets.push(ReplicaSetStory {
             name: n.text(rs.name()),
             revision: revision(rs).to_string(),
-            images: r
-                .spec
-                .as_ref()
-                .and_then(|s| s.template.as_ref()?.spec.as_ref())
-                .map(|p| {
-                    p.containers
-                        .iter()
-                        .filter_map(|c| c.image.clone())
-                        .collect()
-                })
-                .unwrap_or_default(),
+            images: describe::replica_set_images(r),
             replicas: r.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
             events: collapse(lines),
         });

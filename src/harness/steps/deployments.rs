@@ -322,19 +322,9 @@ async fn condition(
                 .status
                 .as_ref()
                 .and_then(|s| s.conditions.as_ref())
-                .and_then(|cs| cs.iter().find(|c| c.type_ == type_));
-            match c {
-                Some(c) if c.status == status && c.reason.as_deref() == Some(reason.as_str()) => {
-                    Ok(())
-                }
-                Some(c) => Err(format!(
-                    "condition {type_} is {} with reason {} ({})",
-                    c.status,
-                    c.reason.as_deref().unwrap_or("<none>"),
-                    c.message.as_deref().unwrap_or("")
-                )),
-                None => Err(format!("there is no condition {type_}")),
-            }
+                .and_then(|cs| cs.iter().find(|c| c.type_ == type_))
+                .map(|c| (c.status.as_str(), c.reason.as_deref(), c.message.as_deref()));
+            super::check_condition(&type_, c, &status, Some(&reason))
         },
     )
     .await
@@ -371,17 +361,7 @@ fn replica_sets_of<'a>(s: &'a State, d: &Deployment) -> Vec<&'a ReplicaSet> {
 }
 
 fn image_of(rs: &ReplicaSet) -> String {
-    rs.spec
-        .as_ref()
-        .and_then(|s| s.template.as_ref()?.spec.as_ref())
-        .map(|p| {
-            p.containers
-                .iter()
-                .filter_map(|c| c.image.clone())
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .unwrap_or_default()
+    describe::replica_set_images(rs).join(",")
 }
 
 #[then(expr = "within {duration} deployment {word} has replica sets:")]

@@ -120,31 +120,38 @@ async fn barrier(w: &mut World, selector: &Selector) -> Result<(), Failure> {
     env.timeline.barrier().await.map_err(Failure::new)
 }
 
-#[then(expr = "{object} has/have events exactly:")]
-async fn exactly(w: &mut World, selector: Selector, step: &Step) -> StepResult {
-    let expected = rows(step, true)?;
-    barrier(w, &selector).await?;
+/// After a barrier, check that each row occurred exactly `times` times for every object the
+/// selector means.
+async fn counts(
+    w: &mut World,
+    selector: &Selector,
+    expected: &[Expected],
+    headline: &str,
+) -> StepResult {
+    barrier(w, selector).await?;
     let env = w.env().await?;
     let ns = env.namespace.clone();
     env.timeline.read(|s| {
-        let objects = subjects(s, &ns, &selector);
+        let objects = subjects(s, &ns, selector);
         if objects.is_empty() {
             return Err(Failure::new(format!("no {selector} exists")));
         }
         let mut wrong = String::new();
         for o in &objects {
             let occ = events::occurrences(s, o);
-            for row in &expected {
+            let mut mine = String::new();
+            for row in expected {
                 let want = row.times.unwrap_or(0);
                 let have = events::count(&occ, row);
                 if have != want {
-                    wrong.push_str(&format!(
+                    mine.push_str(&format!(
                         "  {}: {row} occurred {have} times, expected {want}\n",
                         name(o)
                     ));
                 }
             }
-            if !wrong.is_empty() {
+            if !mine.is_empty() {
+                wrong.push_str(&mine);
                 wrong.push_str(&format!(
                     "  {}'s events:\n{}\n",
                     name(o),
@@ -155,49 +162,25 @@ async fn exactly(w: &mut World, selector: Selector, step: &Step) -> StepResult {
         if wrong.is_empty() {
             Ok(())
         } else {
-            Err(Failure::new(format!(
-                "event counts differ:\n{}",
-                wrong.trim_end()
-            )))
+            Err(Failure::new(format!("{headline}:\n{}", wrong.trim_end())))
         }
     })
 }
 
+#[then(expr = "{object} has/have events exactly:")]
+async fn exactly(w: &mut World, selector: Selector, step: &Step) -> StepResult {
+    let expected = rows(step, true)?;
+    counts(w, &selector, &expected, "event counts differ").await
+}
+
 #[then(expr = "{object} never has/had events:")]
 async fn never(w: &mut World, selector: Selector, step: &Step) -> StepResult {
-    let expected = rows(step, false)?;
-    barrier(w, &selector).await?;
-    let env = w.env().await?;
-    let ns = env.namespace.clone();
-    env.timeline.read(|s| {
-        let objects = subjects(s, &ns, &selector);
-        if objects.is_empty() {
-            return Err(Failure::new(format!("no {selector} exists")));
-        }
-        let mut wrong = String::new();
-        for o in &objects {
-            let occ = events::occurrences(s, o);
-            for row in &expected {
-                let have = events::count(&occ, row);
-                if have > 0 {
-                    wrong.push_str(&format!("  {}: {row} occurred {have} times\n", name(o)));
-                }
-            }
-            if !wrong.is_empty() {
-                wrong.push_str(&format!(
-                    "  {}'s events:\n{}\n",
-                    name(o),
-                    events::listing(&occ)
-                ));
-            }
-        }
-        if wrong.is_empty() {
-            Ok(())
-        } else {
-            Err(Failure::new(format!(
-                "events that must never occur did:\n{}",
-                wrong.trim_end()
-            )))
-        }
-    })
+    let expected: Vec<Expected> = rows(step, false)?
+        .into_iter()
+        .map(|r| Expected {
+            times: Some(0),
+            ..r
+        })
+        .collect();
+    counts(w, &selector, &expected, "events that must never occur did").await
 }

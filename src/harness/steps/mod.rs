@@ -83,6 +83,30 @@ pub(super) async fn wait_each(
     Ok(())
 }
 
+/// A condition as the check sees it: (status, reason, message).
+pub(super) type Seen<'a> = (&'a str, Option<&'a str>, Option<&'a str>);
+
+/// Whether the condition `type_` (found as `seen`) has `status` and, if given, `reason`; if
+/// not, what it is instead.
+pub(super) fn check_condition(
+    type_: &str,
+    seen: Option<Seen<'_>>,
+    status: &str,
+    reason: Option<&str>,
+) -> Result<(), String> {
+    match seen {
+        Some((s, r, _)) if s == status && reason.is_none_or(|want| r == Some(want)) => Ok(()),
+        Some((s, r, m)) => Err(format!(
+            "condition {type_} is {s} with reason {}{}",
+            r.unwrap_or("<none>"),
+            m.filter(|m| !m.is_empty())
+                .map(|m| format!(" ({m})"))
+                .unwrap_or_default()
+        )),
+        None => Err(format!("has no condition {type_}")),
+    }
+}
+
 /// A short overview of the scenario's pods and workloads.
 pub(super) fn overview(s: &State, namespace: &str, now: chrono::DateTime<chrono::Utc>) -> String {
     use super::timeline::Kind;

@@ -269,18 +269,9 @@ async fn condition(
                 .status
                 .as_ref()
                 .and_then(|s| s.conditions.as_ref())
-                .and_then(|cs| cs.iter().find(|c| c.type_ == type_));
-            match c {
-                Some(c) if c.status == status && c.reason.as_deref() == Some(reason.as_str()) => {
-                    Ok(())
-                }
-                Some(c) => Err(format!(
-                    "condition {type_} is {} with reason {}",
-                    c.status,
-                    c.reason.as_deref().unwrap_or("<none>")
-                )),
-                None => Err(format!("has no condition {type_}")),
-            }
+                .and_then(|cs| cs.iter().find(|c| c.type_ == type_))
+                .map(|c| (c.status.as_str(), c.reason.as_deref(), c.message.as_deref()));
+            super::check_condition(&type_, c, &status, Some(&reason))
         },
     )
     .await

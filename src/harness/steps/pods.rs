@@ -184,33 +184,14 @@ async fn running(w: &mut World, within: Within, name: String, pods: Pods) -> Ste
             if c.state.as_ref().and_then(|s| s.running.as_ref()).is_some() {
                 Ok(())
             } else {
-                Err(format!("container {name} is {}", state_of(c)))
+                Err(format!(
+                    "container {name} is {}",
+                    describe::container_state(c)
+                ))
             }
         },
     )
     .await
-}
-
-fn state_of(c: &ContainerStatus) -> String {
-    match &c.state {
-        Some(s) if s.running.is_some() => "running".into(),
-        Some(s) if s.waiting.is_some() => format!(
-            "waiting ({})",
-            s.waiting
-                .as_ref()
-                .and_then(|w| w.reason.clone())
-                .unwrap_or_default()
-        ),
-        Some(s) if s.terminated.is_some() => {
-            let t = s.terminated.as_ref();
-            format!(
-                "terminated ({}, exit code {})",
-                t.and_then(|t| t.reason.clone()).unwrap_or_default(),
-                t.map(|t| t.exit_code).unwrap_or_default()
-            )
-        }
-        _ => "in no state".into(),
-    }
 }
 
 #[then(expr = "within {duration} container {word} of {pods} is waiting with reason {word}")]
@@ -238,7 +219,10 @@ async fn waiting(
             if have == Some(reason.as_str()) {
                 Ok(())
             } else {
-                Err(format!("container {name} is {}", state_of(c)))
+                Err(format!(
+                    "container {name} is {}",
+                    describe::container_state(c)
+                ))
             }
         },
     )
@@ -279,7 +263,10 @@ async fn terminated(
                     t.reason.as_deref().unwrap_or("<none>"),
                     t.exit_code
                 )),
-                None => Err(format!("container {name} is {}", state_of(c))),
+                None => Err(format!(
+                    "container {name} is {}",
+                    describe::container_state(c)
+                )),
             }
         },
     )
@@ -353,32 +340,13 @@ async fn condition(
         None => format!("with condition {type_}={status}"),
     };
     super::wait_each(env, within.0, &selector, &expected, |_, o| {
-        let p = pod(o)?;
-        let c = p
+        let c = pod(o)?
             .status
             .as_ref()
             .and_then(|s| s.conditions.as_ref())
-            .and_then(|cs| cs.iter().find(|c| c.type_ == type_));
-        match c {
-            Some(c)
-                if c.status == status
-                    && reason
-                        .as_ref()
-                        .is_none_or(|r| c.reason.as_deref() == Some(r.as_str())) =>
-            {
-                Ok(())
-            }
-            Some(c) => Err(format!(
-                "condition {type_} is {} with reason {}{}",
-                c.status,
-                c.reason.as_deref().unwrap_or("<none>"),
-                c.message
-                    .as_deref()
-                    .map(|m| format!(" ({m})"))
-                    .unwrap_or_default()
-            )),
-            None => Err(format!("has no condition {type_}")),
-        }
+            .and_then(|cs| cs.iter().find(|c| c.type_ == type_))
+            .map(|c| (c.status.as_str(), c.reason.as_deref(), c.message.as_deref()));
+        super::check_condition(&type_, c, &status, reason.as_deref())
     })
     .await
 }
