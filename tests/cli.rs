@@ -45,6 +45,21 @@ fn a_non_loopback_address_and_a_bad_time_scale_are_refused() {
 }
 
 #[test]
+fn bench_suite_refuses_a_time_scale_it_cannot_run() {
+    let out = kubespec()
+        .args(["bench", "suite", "--runs", "1", "--time-scale", "0"])
+        .timeout(std::time::Duration::from_secs(30))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("must be a positive number between"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn a_component_without_a_reachable_cluster_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");

@@ -388,6 +388,13 @@ async fn bench_suite(args: kubespec::bench::SuiteBenchArgs) -> anyhow::Result<()
     let scale = args
         .time_scale
         .unwrap_or(kubespec::harness::runner::DEFAULT_TIME_SCALE);
+    if !Clock::valid_scale(scale) {
+        bail!(
+            "--time-scale {scale} must be a positive number between {} and {}",
+            Clock::MIN_SCALE,
+            Clock::MAX_SCALE
+        );
+    }
     let report = kubespec::bench::suite(&args, scale).await?;
     println!("time scale {scale}");
     println!("{}", report.render());

@@ -258,6 +258,19 @@ impl Report {
     }
 }
 
+/// Where a scenario is: `features/x.feature:12`.
+pub fn location(feature: &gherkin::Feature, scenario: &gherkin::Scenario) -> String {
+    format!(
+        "{}:{}",
+        feature
+            .path
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+        scenario.position.line
+    )
+}
+
 fn panic_text(info: &event::Info) -> String {
     info.downcast_ref::<String>()
         .cloned()
@@ -352,14 +365,9 @@ pub async fn write_artifacts(
     write(
         "failure.txt",
         &format!(
-            "{}\n{}:{}\n\n{failure}\n",
+            "{}\n{}\n\n{failure}\n",
             scenario.name,
-            feature
-                .path
-                .as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default(),
-            scenario.position.line
+            location(feature, scenario)
         ),
     )?;
     let Some(env) = world.env_if_provisioned() else {

@@ -617,15 +617,7 @@ pub async fn run(opts: Options) -> Result<Outcome, Error> {
             let ctx = before_ctx.clone();
             let info = ScenarioInfo {
                 name: scenario.name.clone(),
-                location: format!(
-                    "{}:{}",
-                    feature
-                        .path
-                        .as_ref()
-                        .map(|p| p.display().to_string())
-                        .unwrap_or_default(),
-                    scenario.position.line
-                ),
+                location: report::location(feature, scenario),
             };
             let path = feature.path.clone();
             async move { world.attach(ctx, info, path) }.boxed_local()

@@ -587,7 +587,11 @@ impl Timeline {
         mut check: impl FnMut(&State) -> Check<T>,
     ) -> Result<T, WaitError> {
         let mut changes = self.changed.subscribe();
-        let deadline = tokio::time::Instant::now() + self.clock.to_wall(within);
+        let now = tokio::time::Instant::now();
+        // A deadline past what the clock can hold is no deadline worth keeping apart.
+        let deadline = now
+            .checked_add(self.clock.to_wall(within))
+            .unwrap_or_else(|| now + Duration::from_secs(366 * 24 * 3600));
         loop {
             let saw = match check(&self.state.lock()) {
                 Check::Done(v) => return Ok(v),
