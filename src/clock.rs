@@ -68,8 +68,9 @@ impl Clock {
     }
 
     /// The wall duration that corresponds to `cluster` of cluster time.
+    /// A duration too long to represent is taken as forever ([`Duration::MAX`]).
     pub fn to_wall(&self, cluster: Duration) -> Duration {
-        cluster.div_f64(self.scale)
+        Duration::try_from_secs_f64(cluster.as_secs_f64() / self.scale).unwrap_or(Duration::MAX)
     }
 
     /// Sleep for `cluster` of cluster time.
@@ -96,6 +97,26 @@ impl Default for Clock {
     }
 }
 
+/// `t` plus `seconds` (which may come from a user), or `None` when that is not a time chrono
+/// can represent: callers decide what an overflow means instead of panicking.
+pub fn add_seconds(t: DateTime<Utc>, seconds: i64) -> Option<DateTime<Utc>> {
+    chrono::TimeDelta::try_seconds(seconds).and_then(|d| t.checked_add_signed(d))
+}
+
+/// `t` plus `d`, saturating at the latest representable time.
+pub fn add_duration(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    chrono::TimeDelta::from_std(d)
+        .ok()
+        .and_then(|d| t.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// The latest time an RFC 3339 timestamp (and so a `metav1.Time`) can carry:
+/// 9999-12-31T23:59:59Z.
+pub fn latest_time() -> DateTime<Utc> {
+    DateTime::from_timestamp(253_402_300_799, 0).unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
 /// Kubernetes' RFC 3339 timestamp form with second precision (`metav1.Time`).
 pub fn format_time(t: DateTime<Utc>) -> String {
     // The fixed RFC 3339 writer: no format string to interpret on every write.
@@ -110,6 +131,17 @@ pub fn format_micro_time(t: DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn arithmetic_on_user_durations_cannot_overflow() {
+        let t = Utc::now();
+        assert_eq!(add_seconds(t, i64::MAX), None);
+        assert_eq!(add_seconds(t, 9_000_000_000_000), None);
+        assert_eq!(add_seconds(t, 30), Some(t + chrono::Duration::seconds(30)));
+        assert_eq!(add_duration(t, Duration::MAX), DateTime::<Utc>::MAX_UTC);
+        let slow = Clock::new(Clock::MIN_SCALE);
+        assert_eq!(slow.to_wall(Duration::from_secs(u64::MAX)), Duration::MAX);
+    }
 
     #[test]
     fn scaled_clock_runs_faster_than_wall_time() {

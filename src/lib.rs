@@ -21,6 +21,7 @@
 //! - [`events`]: Event recorders (core/v1 and events.k8s.io/v1) as upstream components use them.
 //! - [`k8s`]: one implementation of each Kubernetes rule more than one layer needs.
 //! - [`labels`]: label selector matching shared by admission and the controllers.
+//! - [`server`]: HTTP serving limits (header timeout, connection cap) every server shares.
 //! - [`bench`]: load generators behind `kubespec bench`.
 //!
 //! Every component other than the apiserver is an HTTP client of it, and can run alone as
@@ -39,5 +40,6 @@ pub mod labels;
 pub mod leader;
 pub mod runtime;
 pub mod scheduler;
+pub mod server;
 pub mod store;
 pub mod target;

@@ -58,6 +58,24 @@ impl Cause {
         }
     }
 
+    /// A field may not be set (or not to this value).
+    pub fn forbidden(field: impl Into<String>, detail: &str) -> Self {
+        Self {
+            reason: "FieldValueForbidden",
+            field: field.into(),
+            message: format!("Forbidden: {detail}"),
+        }
+    }
+
+    /// A value is longer than `max` bytes.
+    pub fn too_long(field: impl Into<String>, max: usize) -> Self {
+        Self {
+            reason: "FieldValueTooLong",
+            field: field.into(),
+            message: format!("Too long: may not be more than {max} bytes"),
+        }
+    }
+
     /// A field may not be changed.
     pub fn immutable(field: impl Into<String>) -> Self {
         Self {
@@ -221,12 +239,38 @@ impl ApiError {
         Self::new(410, "Expired", message)
     }
 
-    /// 413 RequestEntityTooLarge.
+    /// 422 with no more said, as upstream's `NewGenericServerResponse` answers a JSON patch that
+    /// cannot be applied.
+    pub fn rejected() -> Self {
+        Self::new(
+            422,
+            "Invalid",
+            "the server rejected our request due to an error in our request",
+        )
+        .with_details(json!({}))
+    }
+
+    /// 504 Timeout: the request did not complete in time.
+    pub fn timeout() -> Self {
+        Self::new(
+            504,
+            "Timeout",
+            "Timeout: request did not complete within the allotted timeout",
+        )
+        .with_details(json!({}))
+    }
+
+    /// 413 RequestEntityTooLarge: the body is over [`MAX_BODY_BYTES`].
     pub fn too_large() -> Self {
+        Self::too_large_because(&format!("limit is {MAX_BODY_BYTES}"))
+    }
+
+    /// 413 RequestEntityTooLarge, for `why`.
+    pub fn too_large_because(why: &str) -> Self {
         Self::new(
             413,
             "RequestEntityTooLarge",
-            format!("Request entity too large: limit is {MAX_BODY_BYTES}"),
+            format!("Request entity too large: {why}"),
         )
     }
 

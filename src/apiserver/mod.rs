@@ -51,21 +51,27 @@ pub use error::{ApiError, Cause};
 pub struct Config {
     /// How many writes the store keeps for watches to resume from.
     pub history_limit: usize,
+    /// How many bytes of objects those writes may hold at most.
+    pub history_bytes: usize,
     /// The namespaces that exist from the start.
     pub initial_namespaces: Vec<String>,
     /// The bearer token the apiserver presents to kubelets (for `pods/log`), when kubelets
     /// require one.
     pub kubelet_token: Option<String>,
+    /// How many client connections the apiserver holds at once (more wait to be accepted).
+    pub max_connections: usize,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
             history_limit: 100_000,
+            history_bytes: crate::store::DEFAULT_HISTORY_BYTES,
             initial_namespaces: ["default", "kube-system", "kube-public", "kube-node-lease"]
                 .map(String::from)
                 .to_vec(),
             kubelet_token: None,
+            max_connections: crate::server::Limits::APISERVER,
         }
     }
 }
@@ -78,13 +84,18 @@ pub struct ApiServer {
     shutdown: CancellationToken,
     /// Bearer token for kubelet requests.
     kubelet_token: Option<String>,
+    /// How many connections [`serve`] holds at once.
+    max_connections: usize,
 }
 
 impl ApiServer {
     /// An apiserver over an in-memory store, with the initial namespaces created.
     pub async fn new(config: &Config, clock: Clock) -> Arc<Self> {
         Self::with_store(
-            Arc::new(MemoryStore::new(config.history_limit)),
+            Arc::new(MemoryStore::with_limits(
+                config.history_limit,
+                config.history_bytes,
+            )),
             config,
             clock,
         )
@@ -98,6 +109,7 @@ impl ApiServer {
             clock,
             shutdown: CancellationToken::new(),
             kubelet_token: config.kubelet_token.clone(),
+            max_connections: config.max_connections,
         });
         for ns in &config.initial_namespaces {
             let body = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
@@ -133,7 +145,8 @@ pub async fn serve(
     let addr: SocketAddr = listener.local_addr()?;
     tracing::info!(%addr, "apiserver listening");
     let token = server.shutdown.clone();
+    let limit = crate::server::Limits::new(server.max_connections);
     let app = rest::router(server);
     // Watches never finish by themselves: end them so the graceful shutdown completes.
-    serve::serve(listener, app, shutdown, move || token.cancel()).await
+    serve::serve(listener, app, limit, shutdown, move || token.cancel()).await
 }

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Request, State};
@@ -37,6 +38,21 @@ pub fn router(server: Arc<ApiServer>) -> Router {
     Router::new().fallback(dispatch).with_state(server)
 }
 
+/// How long a request's body may take to arrive (upstream's `--request-timeout`, 60 s).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Whether reading a body failed because it is over the limit.
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}
+
 /// The query parameters of a request.
 pub(super) type Query = HashMap<String, String>;
 
@@ -47,10 +63,20 @@ async fn dispatch(State(server): State<Arc<ApiServer>>, request: Request) -> Res
         .query()
         .and_then(|q| serde_urlencoded::from_str(q).ok())
         .unwrap_or_default();
-    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
-        Ok(b) => b,
-        Err(_) => return ApiError::too_large().into_response(),
-    };
+    // A body that does not arrive within the request timeout is given up on, as upstream's
+    // timeout filter does, instead of holding the connection for ever.
+    let body =
+        match tokio::time::timeout(REQUEST_TIMEOUT, axum::body::to_bytes(body, MAX_BODY_BYTES))
+            .await
+        {
+            Ok(Ok(b)) => b,
+            Ok(Err(e)) if is_length_limit(&e) => return ApiError::too_large().into_response(),
+            Ok(Err(e)) => {
+                return ApiError::bad_request(format!("cannot read the request body: {e}"))
+                    .into_response()
+            }
+            Err(_) => return ApiError::timeout().into_response(),
+        };
     let path = parts.uri.path().to_string();
     tracing::debug!(method = %parts.method, %path, "request");
     let result = route(&server, &parts.method, &path, &query, &parts.headers, body).await;
@@ -244,15 +270,15 @@ async fn handle(
         ("GET", Some(name), Some("log")) => server.pod_log(&target, name, query).await,
         ("GET", Some(name), Some("status")) => server.get(&target, name, query, false).await,
         ("POST", None, None) => {
-            let obj = decode_body(headers, &body)?;
+            let obj = decode_body(headers, &body).await?;
             server.create(&target, obj, query).await
         }
         ("POST", Some(name), Some("binding")) => {
-            let obj = decode_body(headers, &body)?;
+            let obj = decode_body(headers, &body).await?;
             server.bind(&target, name, obj).await
         }
         ("PUT", Some(name), sub) => {
-            let obj = decode_body(headers, &body)?;
+            let obj = decode_body(headers, &body).await?;
             server.update(&target, name, sub, obj, query).await
         }
         ("PATCH", Some(name), sub) => {
@@ -265,7 +291,7 @@ async fn handle(
             let options = if body.is_empty() {
                 Value::Null
             } else {
-                decode_body(headers, &body)?
+                decode_body(headers, &body).await?
             };
             server.delete(&target, name, &options, query).await
         }
@@ -273,7 +299,7 @@ async fn handle(
             let options = if body.is_empty() {
                 Value::Null
             } else {
-                decode_body(headers, &body)?
+                decode_body(headers, &body).await?
             };
             server.delete_collection(&target, &options, query).await
         }
@@ -313,14 +339,74 @@ const ACCEPTED_BODIES: &[&str] = &[
     "application/vnd.kubernetes.protobuf",
 ];
 
+/// The deepest flow nesting (`[`, `{`) a YAML body may have. Scanning a YAML document costs
+/// time quadratic in its flow depth, and no object is deeper than the decoder's recursion
+/// limit (128) anyway, so deeper bodies are refused before they are parsed.
+const MAX_YAML_DEPTH: usize = 1000;
+
+/// How long decoding one YAML body may take before the request is refused.
+const YAML_DECODE_DEADLINE: Duration = Duration::from_secs(10);
+
+/// The deepest flow nesting in `text`, counting brackets outside quotes and comments, stopping
+/// as soon as it passes `limit`.
+fn yaml_flow_depth(text: &[u8], limit: usize) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let (mut single, mut double, mut comment, mut escaped) = (false, false, false, false);
+    let mut previous = b'\n';
+    for &b in text {
+        if comment {
+            comment = b != b'\n';
+        } else if double {
+            double = escaped || b != b'"';
+            escaped = !escaped && b == b'\\';
+        } else if single {
+            single = b != b'\'';
+        } else {
+            match b {
+                b'"' => double = true,
+                b'\'' => single = true,
+                b'#' if previous.is_ascii_whitespace() => comment = true,
+                b'[' | b'{' => {
+                    depth += 1;
+                    deepest = deepest.max(depth);
+                    if deepest > limit {
+                        return deepest;
+                    }
+                }
+                b']' | b'}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        previous = b;
+    }
+    deepest
+}
+
+/// Decode a YAML body on a blocking thread (never on the threads that serve connections),
+/// refusing over-deep documents first and giving up after [`YAML_DECODE_DEADLINE`].
+async fn decode_yaml(body: &Bytes) -> Result<Value, String> {
+    if yaml_flow_depth(body, MAX_YAML_DEPTH) > MAX_YAML_DEPTH {
+        return Err(format!("yaml: exceeded max depth of {MAX_YAML_DEPTH}"));
+    }
+    let body = body.clone();
+    let decode = tokio::task::spawn_blocking(move || serde_yaml::from_slice::<Value>(&body));
+    match tokio::time::timeout(YAML_DECODE_DEADLINE, decode).await {
+        Ok(Ok(decoded)) => decoded.map_err(|e| e.to_string()),
+        Ok(Err(e)) => Err(format!("the YAML decoder failed: {e}")),
+        Err(_) => Err(format!(
+            "the YAML body took longer than {YAML_DECODE_DEADLINE:?} to decode"
+        )),
+    }
+}
+
 /// Decode a request body by its Content-Type.
-fn decode_body(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
+async fn decode_body(headers: &HeaderMap, body: &Bytes) -> ApiResult<Value> {
     let ct = content_type(headers);
     let value = match ct.as_str() {
         "application/json" | "" => serde_json::from_slice::<Value>(body).map_err(|e| {
             ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
         })?,
-        "application/yaml" => serde_yaml::from_slice::<Value>(body).map_err(|e| {
+        "application/yaml" => decode_yaml(body).await.map_err(|e| {
             ApiError::bad_request(format!("couldn't get version/kind; yaml parse error: {e}"))
         })?,
         "application/vnd.kubernetes.protobuf" => protobuf::decode_object(body)
@@ -992,7 +1078,7 @@ impl ApiServer {
         name: &str,
         sub: Option<&str>,
         content_type: &str,
-        body: &[u8],
+        body: &Bytes,
         query: &Query,
     ) -> ApiResult<Response> {
         let kind = target.kind;
@@ -1007,7 +1093,8 @@ impl ApiServer {
             "application/json-patch+json"
             | "application/merge-patch+json"
             | "application/strategic-merge-patch+json" => parse_json(body)?,
-            "application/apply-patch+yaml" => serde_yaml::from_slice::<Value>(body)
+            "application/apply-patch+yaml" => decode_yaml(body)
+                .await
                 .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?,
             other => {
                 return Err(ApiError::unsupported_media_type(
@@ -1098,14 +1185,38 @@ impl ApiServer {
                 "error decoding YAML: the applied configuration is not an object",
             ));
         }
-        Self::check_kind(kind, &config)?;
+        // The applied configuration must be of the endpoint's kind and name it (upstream's
+        // version check and checkName).
+        let api_version = config["apiVersion"].as_str().unwrap_or_default();
+        let applied_kind = config["kind"].as_str().unwrap_or_default();
+        if api_version != kind.api_version() || applied_kind != kind.kind {
+            let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+            return Err(ApiError::bad_request(format!(
+                "invalid object type: {group}/{version}, Kind={applied_kind}"
+            )));
+        }
+        // A configuration without a name keeps the live object's, so only a create needs one.
+        let applied_name = config["metadata"]["name"].as_str().unwrap_or_default();
+        let name_mismatch = || {
+            ApiError::bad_request(format!(
+                "the name of the object ({applied_name}) does not match the name on the URL ({name})"
+            ))
+        };
+        if !applied_name.is_empty() && applied_name != name {
+            return Err(name_mismatch());
+        }
+        let applied_rv = config["metadata"]["resourceVersion"]
+            .as_str()
+            .filter(|rv| !rv.is_empty());
         let force = query_flag(query, "force");
         for _ in 0..PATCH_RETRIES {
             let current = match self.load(target, name).await {
                 Ok(c) => c,
                 Err(e) if e.code == 404 => {
+                    if applied_name.is_empty() {
+                        return Err(name_mismatch());
+                    }
                     let mut obj = config.clone();
-                    meta_mut(&mut obj).insert("name".into(), json!(name));
                     record_manager(
                         &mut obj,
                         manager,
@@ -1133,12 +1244,18 @@ impl ApiServer {
                 }
                 Err(e) => return Err(e),
             };
-            let existing = self.present_value(kind, &current.value());
-            if !force {
-                let conflicts = apply_conflicts(&existing, &config, manager);
-                if !conflicts.is_empty() {
+            // A resourceVersion in the configuration is a precondition, as in an update.
+            if applied_rv.is_some_and(|rv| rv != current.mod_revision.to_string()) {
+                return Err(ApiError::conflict(kind, name));
+            }
+            let mut existing = self.present_value(kind, &current.value());
+            let conflicts = apply_conflicts(&existing, &config, manager);
+            if !conflicts.is_empty() {
+                if !force {
                     return Err(apply_conflict_error(kind, name, &conflicts));
                 }
+                // Forced: the fields move to this manager, out of their old owners' sets.
+                disown(&mut existing, &conflicts);
             }
             let mut merged = strategic::apply(kind.kind, &existing, &strip_meta_for_apply(&config))
                 .map_err(|e| ApiError::bad_request(format!("failed to apply: {e}")))?;
@@ -1277,7 +1394,11 @@ impl ApiServer {
             let shorter = current_grace.is_none_or(|g| grace < g);
             let meta = meta_mut(&mut next);
             if !already_deleting || shorter {
-                let at = now + chrono::Duration::seconds(grace);
+                // Any grace period is accepted; one that reaches past what a timestamp can
+                // say is marked with the latest timestamp instead of overflowing.
+                let at = crate::clock::add_seconds(now, grace)
+                    .filter(|at| *at <= crate::clock::latest_time())
+                    .unwrap_or_else(crate::clock::latest_time);
                 meta.insert("deletionTimestamp".into(), json!(format_time(at)));
                 meta.insert("deletionGracePeriodSeconds".into(), json!(grace));
             }
@@ -1316,8 +1437,13 @@ impl ApiServer {
         let grace = requested
             .or_else(|| value["spec"]["terminationGracePeriodSeconds"].as_i64())
             .unwrap_or(30);
-        // Upstream turns a requested 0 into 1 unless forced; the kubelet then deletes with 0.
-        grace.max(0)
+        // Upstream turns a negative grace period into 1 (and a requested 0 into 1 unless
+        // forced; the kubelet then deletes with 0).
+        if grace < 0 {
+            1
+        } else {
+            grace
+        }
     }
 
     fn deleted_response(&self, kind: &Kind, name: &str, obj: &Object, gone: bool) -> Response {
@@ -1640,50 +1766,39 @@ impl ApiServer {
             .value();
         let port = node["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"]
             .as_u64()
-            .unwrap_or(0);
-        let ip = node["status"]["addresses"]
+            .and_then(|p| u16::try_from(p).ok())
+            .filter(|p| *p > 0)
+            .ok_or_else(|| ApiError::internal(format!("node {node_name} names no kubelet port")))?;
+        // Only an IP address: the apiserver resolves no names a Node's author chose.
+        let ip: std::net::IpAddr = node["status"]["addresses"]
             .as_array()
             .into_iter()
             .flatten()
             .find(|a| a["type"] == "InternalIP")
             .and_then(|a| a["address"].as_str())
             .unwrap_or("127.0.0.1")
-            .to_string();
-        let mut params = Vec::new();
-        for key in ["previous", "follow", "tailLines"] {
-            if let Some(v) = query.get(key) {
-                params.push(format!("{key}={v}"));
-            }
-        }
-        let path = format!(
-            "/containerLogs/{ns}/{name}/{container}?{}",
-            params.join("&")
-        );
-        let stream = tokio::net::TcpStream::connect((ip.as_str(), port as u16))
-            .await
-            .map_err(|e| {
+            .parse()
+            .map_err(|_| {
                 ApiError::internal(format!(
-                    "cannot reach the kubelet of node {node_name} at {ip}:{port}: {e}"
+                    "node {node_name} names no usable InternalIP address for its kubelet"
                 ))
             })?;
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                .await
-                .map_err(|e| ApiError::internal(format!("kubelet {node_name}: {e}")))?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        let mut request = axum::http::Request::get(path).header("host", format!("{ip}:{port}"));
-        if let Some(token) = &self.kubelet_token {
-            request = request.header("authorization", format!("Bearer {token}"));
-        }
-        let request = request
-            .body(http_body_util::Empty::<Bytes>::new())
-            .map_err(ApiError::internal)?;
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| ApiError::internal(format!("kubelet {node_name}: {e}")))?;
+        let kubelet = std::net::SocketAddr::new(ip, port);
+        // Forwarded parameters are encoded, never spliced into the kubelet's URL.
+        let params: Vec<(&str, &str)> = ["previous", "follow", "tailLines"]
+            .into_iter()
+            .filter_map(|key| query.get(key).map(|v| (key, v.as_str())))
+            .collect();
+        let encoded = serde_urlencoded::to_string(&params).map_err(ApiError::internal)?;
+        let path = format!("/containerLogs/{ns}/{name}/{container}?{encoded}");
+        let authorization = match &self.kubelet_token {
+            Some(token) => {
+                vouch_for(kubelet, &node_name, token).await?;
+                Some(format!("Bearer {token}"))
+            }
+            None => None,
+        };
+        let response = kubelet_get(kubelet, &node_name, &path, authorization.as_deref()).await?;
         if !response.status().is_success() {
             return Err(ApiError::bad_request(format!(
                 "container \"{container}\" in pod \"{name}\" is not available"
@@ -1692,6 +1807,72 @@ impl ApiServer {
         let body = axum::body::Body::new(response.into_body());
         Ok((StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], body).into_response())
     }
+}
+
+/// How long the apiserver waits for a kubelet to answer (upstream's kubelet client: 5 s).
+const KUBELET_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// GET `path` from the kubelet at `kubelet`; the response streams (follow).
+async fn kubelet_get(
+    kubelet: std::net::SocketAddr,
+    node_name: &str,
+    path: &str,
+    authorization: Option<&str>,
+) -> ApiResult<hyper::Response<hyper::body::Incoming>> {
+    let unreachable = |e: &dyn std::fmt::Display| {
+        ApiError::internal(format!(
+            "cannot reach the kubelet of node {node_name} at {kubelet}: {e}"
+        ))
+    };
+    let connect = tokio::net::TcpStream::connect(kubelet);
+    let stream = match tokio::time::timeout(KUBELET_TIMEOUT, connect).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => return Err(unreachable(&e)),
+        Err(_) => return Err(unreachable(&"timed out")),
+    };
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(|e| unreachable(&e))?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let mut request = axum::http::Request::get(path).header("host", kubelet.to_string());
+    if let Some(authorization) = authorization {
+        request = request.header("authorization", authorization);
+    }
+    let request = request
+        .body(http_body_util::Empty::<Bytes>::new())
+        .map_err(ApiError::internal)?;
+    match tokio::time::timeout(KUBELET_TIMEOUT, sender.send_request(request)).await {
+        Ok(Ok(response)) => Ok(response),
+        Ok(Err(e)) => Err(unreachable(&e)),
+        Err(_) => Err(unreachable(&"no answer")),
+    }
+}
+
+/// Make sure `kubelet` is node `node_name`'s kubelet (it can answer a challenge only the holder
+/// of `token` can) before the token is sent there.
+async fn vouch_for(kubelet: std::net::SocketAddr, node_name: &str, token: &str) -> ApiResult<()> {
+    use crate::k8s::kubelet_auth;
+    let challenge = kubelet_auth::challenge();
+    let query = serde_urlencoded::to_string([("node", node_name), ("challenge", &challenge)])
+        .map_err(ApiError::internal)?;
+    let path = format!("{}?{query}", kubelet_auth::PATH);
+    let response = kubelet_get(kubelet, node_name, &path, None).await?;
+    let ok = response.status().is_success();
+    let limited = http_body_util::Limited::new(response.into_body(), 1024);
+    let answer = http_body_util::BodyExt::collect(limited)
+        .await
+        .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
+        .unwrap_or_default();
+    if ok && kubelet_auth::verify(token, node_name, &challenge, &answer) {
+        return Ok(());
+    }
+    tracing::warn!(node = node_name, %kubelet, "a Node names a kubelet address that is not its kubelet; not sending it the kubelet token");
+    Err(ApiError::internal(format!(
+        "the address node {node_name} names for its kubelet ({kubelet}) is not the cluster's kubelet for that node; refusing to send it credentials"
+    )))
 }
 
 /// An autoscaling/v1 Scale for a Deployment or ReplicaSet.
@@ -1750,6 +1931,62 @@ fn decode_continue(token: &str) -> ApiResult<(u64, String)> {
     Ok((rv, start))
 }
 
+/// The most operations a JSON patch may have (upstream's `maxJSONPatchOperations`).
+const MAX_JSON_PATCH_OPERATIONS: usize = 10_000;
+
+/// The most bytes the `copy` operations of one JSON patch may add together (upstream's
+/// `JSONPatchMaxCopyBytes`): without it a few operations that each double the object exhaust
+/// memory.
+const MAX_JSON_PATCH_COPY_BYTES: usize = 3 * 1024 * 1024;
+
+/// The length of `value` encoded as JSON, without encoding it.
+fn encoded_len(value: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 = self.0.saturating_add(buf.len());
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    match serde_json::to_writer(&mut count, value) {
+        Ok(()) => count.0,
+        Err(_) => usize::MAX,
+    }
+}
+
+/// Apply a JSON patch within upstream's limits. Upstream answers any failure to apply one with
+/// a bare 422 (the reason is not passed on), and so does this.
+fn apply_json_patch(original: &Value, ops: &[json_patch::PatchOperation]) -> ApiResult<Value> {
+    if ops.len() > MAX_JSON_PATCH_OPERATIONS {
+        return Err(ApiError::too_large_because(&format!(
+            "The allowed maximum operations in a JSON patch is {MAX_JSON_PATCH_OPERATIONS}, got {}",
+            ops.len()
+        )));
+    }
+    let mut doc = original.clone();
+    let mut copied = 0usize;
+    for op in ops {
+        if let json_patch::PatchOperation::Copy(copy) = op {
+            let size = doc.pointer(copy.from.as_str()).map_or(0, encoded_len);
+            copied = copied.saturating_add(size);
+            if copied > MAX_JSON_PATCH_COPY_BYTES {
+                tracing::debug!(copied, limit = MAX_JSON_PATCH_COPY_BYTES, "JSON patch refused: Unable to complete the copy, the accumulated size increase of copy exceeds the limit");
+                return Err(ApiError::rejected());
+            }
+        }
+        // On a copy of the object: a failed operation leaves nothing half-applied to undo.
+        json_patch::patch_unsafe(&mut doc, std::slice::from_ref(op)).map_err(|e| {
+            tracing::debug!(cause = %e, "JSON patch refused");
+            ApiError::rejected()
+        })?;
+    }
+    Ok(doc)
+}
+
 /// Apply a JSON, merge or strategic merge patch.
 fn apply_patch(
     kind: &Kind,
@@ -1764,15 +2001,7 @@ fn apply_patch(
                     "the server rejected our request due to an error in our request: {e}"
                 ))
             })?;
-            let mut doc = original.clone();
-            json_patch::patch(&mut doc, &ops).map_err(|e| {
-                ApiError::invalid(
-                    kind,
-                    meta_str(original, "name").unwrap_or(""),
-                    &[super::Cause::invalid("", "", &e.to_string())],
-                )
-            })?;
-            Ok(doc)
+            apply_json_patch(original, &ops.0)
         }
         "application/merge-patch+json" => {
             if !patch.is_object() {
@@ -1862,6 +2091,52 @@ fn apply_conflicts(existing: &Value, config: &Value, manager: &str) -> Vec<(Stri
         }
     }
     conflicts
+}
+
+/// Take each `(manager, path)` out of that manager's managed fields; a manager left owning
+/// nothing is dropped, as upstream drops it.
+fn disown(obj: &mut Value, conflicts: &[(String, String)]) {
+    let Some(entries) = obj["metadata"]["managedFields"].as_array_mut() else {
+        return;
+    };
+    for (manager, path) in conflicts {
+        for entry in entries
+            .iter_mut()
+            .filter(|e| e["manager"] == manager.as_str())
+        {
+            let paths = entry.get_mut("fieldsV1").and_then(|f| f.get_mut("f:paths"));
+            if let Some(paths) = paths.and_then(Value::as_array_mut) {
+                paths.retain(|p| p != path.as_str());
+            }
+            let parts: Vec<String> = path
+                .trim_start_matches('.')
+                .split('.')
+                .map(|p| format!("f:{p}"))
+                .collect();
+            remove_leaf(&mut entry["fieldsV1"], &parts);
+        }
+    }
+    entries.retain(|e| e["fieldsV1"].as_object().is_none_or(|f| !f.is_empty()));
+}
+
+/// Remove the leaf at `parts` from a fieldsV1 tree, and the parents it leaves empty.
+fn remove_leaf(tree: &mut Value, parts: &[String]) {
+    let Some((first, rest)) = parts.split_first() else {
+        return;
+    };
+    let Some(map) = tree.as_object_mut() else {
+        return;
+    };
+    if rest.is_empty() {
+        map.remove(first);
+        return;
+    }
+    if let Some(child) = map.get_mut(first) {
+        remove_leaf(child, rest);
+        if child.as_object().is_some_and(|c| c.is_empty()) {
+            map.remove(first);
+        }
+    }
 }
 
 /// Whether a fieldsV1 tree (`{"f:spec":{"f:replicas":{}}}`) contains a leaf path.
@@ -2001,5 +2276,21 @@ mod tests {
             )]
         );
         assert!(apply_conflicts(&existing, &config, "kubectl-client-side-apply").is_empty());
+    }
+
+    #[test]
+    fn a_forced_apply_takes_the_field_from_its_old_manager() {
+        let mut existing = json!({"metadata": {"managedFields": [
+            {"manager": "old", "operation": "Update", "fieldsV1": {"f:spec": {"f:replicas": {}, "f:paused": {}}}},
+            {"manager": "gone", "operation": "Update", "fieldsV1": {"f:spec": {"f:replicas": {}}}}]}});
+        let conflicts = vec![
+            ("old".to_string(), ".spec.replicas".to_string()),
+            ("gone".to_string(), ".spec.replicas".to_string()),
+        ];
+        disown(&mut existing, &conflicts);
+        assert_eq!(
+            existing["metadata"]["managedFields"],
+            json!([{"manager": "old", "operation": "Update", "fieldsV1": {"f:spec": {"f:paused": {}}}}])
+        );
     }
 }

@@ -136,10 +136,13 @@ fn place(response: Response, placement: &Arc<Placement>) -> Response {
 }
 
 /// Serve `app` on `listener` until `shutdown` completes, then let open connections finish
-/// (after `before_drain` has run, which ends the watches).
+/// (after `before_drain` has run, which ends the watches). At most `limit` connections are
+/// held at once, and a connection that does not send its headers in time is closed
+/// ([`crate::server`]).
 pub(super) async fn serve(
     mut listener: TcpListener,
     app: Router,
+    limit: crate::server::Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
     before_drain: impl FnOnce(),
 ) -> std::io::Result<()> {
@@ -149,6 +152,11 @@ pub(super) async fn serve(
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
+        // A slot first: beyond the cap, clients wait in the listen backlog.
+        let permit = tokio::select! {
+            permit = limit.acquire() => permit,
+            () = &mut shutdown => break,
+        };
         let (tcp, _peer) = tokio::select! {
             accepted = Listener::accept(&mut listener) => accepted,
             () = &mut shutdown => break,
@@ -170,11 +178,11 @@ pub(super) async fn serve(
                 }
             })
         };
-        let connection =
-            hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tcp), service);
+        let connection = limit.http1().serve_connection(TokioIo::new(tcp), service);
         let connection = graceful.watch(connection);
         requests.spawn(Roaming {
             connection: Some(Box::pin(async move {
+                let _permit = permit;
                 if let Err(e) = connection.await {
                     tracing::trace!(cause = %e, "connection ended with an error");
                 }

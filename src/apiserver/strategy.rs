@@ -12,6 +12,7 @@ use k8s_openapi::api::core::v1::{
     ConfigMap, Container, Endpoints, Event, Namespace, Node, Pod, PodSpec, PodTemplateSpec, Probe,
     Secret, Service, ServiceAccount, Toleration,
 };
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::de::DeserializeOwned;
@@ -55,6 +56,11 @@ pub trait Strategy: Serialize + DeserializeOwned {
     }
     /// The metadata.
     fn meta(&self) -> &ObjectMeta;
+    /// The resource quantities the object holds, with their field paths: each must parse, as
+    /// upstream's decoding requires.
+    fn quantities(&self) -> Vec<(String, &Quantity)> {
+        Vec::new()
+    }
 }
 
 /// Admission for kind `T`.
@@ -78,6 +84,21 @@ pub fn admit<T: Strategy>(
                 ))
             })?;
     drop(value);
+    // Upstream decodes quantities strictly: a malformed one is a decode error (400), before
+    // any defaulting or validation.
+    if typed
+        .quantities()
+        .iter()
+        .any(|(_, q)| crate::k8s::quantity::parse_nanos(&q.0).is_none())
+    {
+        return Err(ApiError::bad_request(format!(
+            "{} in version \"{}\" cannot be handled as a {}: {}",
+            kind.kind,
+            kind.version,
+            kind.kind,
+            crate::k8s::quantity::format_error()
+        )));
+    }
     if op == Operation::Create {
         typed.prepare_for_create();
     }
@@ -362,8 +383,73 @@ pub fn qos_class(spec: &PodSpec) -> &'static str {
     }
 }
 
+/// The quantities of a pod spec at `path`: container requests and limits, emptyDir size limits,
+/// overhead.
+fn pod_spec_quantities<'a>(spec: &'a PodSpec, path: &str) -> Vec<(String, &'a Quantity)> {
+    let mut out = Vec::new();
+    let lists = [
+        ("containers", Some(&spec.containers)),
+        ("initContainers", spec.init_containers.as_ref()),
+    ];
+    for (list, containers) in lists {
+        for (i, c) in containers.into_iter().flatten().enumerate() {
+            let Some(resources) = &c.resources else {
+                continue;
+            };
+            for (which, map) in [
+                ("requests", &resources.requests),
+                ("limits", &resources.limits),
+            ] {
+                for (name, q) in map.iter().flatten() {
+                    out.push((format!("{path}.{list}[{i}].resources.{which}[{name}]"), q));
+                }
+            }
+        }
+    }
+    for (i, v) in spec.volumes.iter().flatten().enumerate() {
+        if let Some(q) = v.empty_dir.as_ref().and_then(|e| e.size_limit.as_ref()) {
+            out.push((format!("{path}.volumes[{i}].emptyDir.sizeLimit"), q));
+        }
+    }
+    for (name, q) in spec.overhead.iter().flatten() {
+        out.push((format!("{path}.overhead[{name}]"), q));
+    }
+    out
+}
+
+/// The largest `activeDeadlineSeconds` upstream accepts (`math.MaxInt32`).
+const MAX_ACTIVE_DEADLINE_SECONDS: i64 = i32::MAX as i64;
+
 fn validate_pod_spec(spec: &PodSpec, path: &str, template: bool) -> Vec<Cause> {
     let mut causes = Vec::new();
+    // Requests and limits are never negative (`ValidateNonnegativeQuantity`).
+    for (field, q) in pod_spec_quantities(spec, path) {
+        if field.contains(".resources.")
+            && crate::k8s::quantity::parse_nanos(&q.0).is_some_and(|n| n < 0)
+        {
+            causes.push(Cause::invalid(
+                field,
+                &format!("{:?}", q.0),
+                "must be greater than or equal to 0",
+            ));
+        }
+    }
+    if let Some(ads) = spec.active_deadline_seconds {
+        if !(1..=MAX_ACTIVE_DEADLINE_SECONDS).contains(&ads) {
+            causes.push(Cause::invalid(
+                format!("{path}.activeDeadlineSeconds"),
+                &ads.to_string(),
+                &format!("must be between 1 and {MAX_ACTIVE_DEADLINE_SECONDS}, inclusive"),
+            ));
+        }
+        if template {
+            // Upstream's ReplicaSet (and so Deployment) template validation.
+            causes.push(Cause::forbidden(
+                format!("{path}.activeDeadlineSeconds"),
+                "activeDeadlineSeconds in ReplicaSet is not Supported",
+            ));
+        }
+    }
     if spec.containers.is_empty() {
         causes.push(Cause::required(format!("{path}.containers"), ""));
     }
@@ -476,6 +562,13 @@ impl Strategy for Pod {
         }
     }
 
+    fn quantities(&self) -> Vec<(String, &Quantity)> {
+        self.spec
+            .as_ref()
+            .map(|s| pod_spec_quantities(s, "spec"))
+            .unwrap_or_default()
+    }
+
     fn validate_update(&self, old: &Self) -> Vec<Cause> {
         let mut causes = self.validate();
         if let (Some(new), Some(old)) = (&self.spec, &old.spec) {
@@ -558,6 +651,13 @@ fn validate_workload(
     causes
 }
 
+fn template_quantities(template: Option<&PodTemplateSpec>) -> Vec<(String, &Quantity)> {
+    template
+        .and_then(|t| t.spec.as_ref())
+        .map(|s| pod_spec_quantities(s, "spec.template.spec"))
+        .unwrap_or_default()
+}
+
 fn default_int_or_percent(v: &mut Option<IntOrString>, default: &str) {
     v.get_or_insert_with(|| IntOrString::String(default.into()));
 }
@@ -622,6 +722,10 @@ impl Strategy for Deployment {
         causes
     }
 
+    fn quantities(&self) -> Vec<(String, &Quantity)> {
+        template_quantities(self.spec.as_ref().map(|s| &s.template))
+    }
+
     fn meta(&self) -> &ObjectMeta {
         &self.metadata
     }
@@ -647,6 +751,10 @@ impl Strategy for ReplicaSet {
             Some(spec) => validate_workload(spec.replicas, &spec.selector, spec.template.as_ref()),
             None => vec![Cause::required("spec", "")],
         }
+    }
+
+    fn quantities(&self) -> Vec<(String, &Quantity)> {
+        template_quantities(self.spec.as_ref().and_then(|s| s.template.as_ref()))
     }
 
     fn meta(&self) -> &ObjectMeta {
@@ -733,6 +841,15 @@ impl Strategy for Secret {
         self.type_.get_or_insert_with(|| "Opaque".into());
     }
 
+    fn validate(&self) -> Vec<Cause> {
+        let data = self.data.iter().flatten().map(|(_, v)| v.0.len());
+        let text = self.string_data.iter().flatten().map(|(_, v)| v.len());
+        if data.chain(text).fold(0usize, usize::saturating_add) > MAX_DATA_BYTES {
+            return vec![Cause::too_long("data", MAX_DATA_BYTES)];
+        }
+        Vec::new()
+    }
+
     fn meta(&self) -> &ObjectMeta {
         &self.metadata
     }
@@ -748,7 +865,49 @@ macro_rules! plain_strategy {
     )*};
 }
 
-plain_strategy!(Node, ConfigMap, ServiceAccount, Endpoints, Lease);
+plain_strategy!(ServiceAccount, Endpoints, Lease);
+
+impl Strategy for Node {
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+
+    fn quantities(&self) -> Vec<(String, &Quantity)> {
+        let status = self.status.as_ref();
+        let maps = [
+            ("status.capacity", status.and_then(|s| s.capacity.as_ref())),
+            (
+                "status.allocatable",
+                status.and_then(|s| s.allocatable.as_ref()),
+            ),
+        ];
+        maps.into_iter()
+            .flat_map(|(path, map)| {
+                map.into_iter()
+                    .flatten()
+                    .map(move |(name, q)| (format!("{path}[{name}]"), q))
+            })
+            .collect()
+    }
+}
+
+/// The most a ConfigMap's or Secret's data may hold (`MaxSecretSize`, 1 MiB).
+pub const MAX_DATA_BYTES: usize = 1024 * 1024;
+
+impl Strategy for ConfigMap {
+    fn validate(&self) -> Vec<Cause> {
+        let text = self.data.iter().flatten().map(|(_, v)| v.len());
+        let binary = self.binary_data.iter().flatten().map(|(_, v)| v.0.len());
+        if text.chain(binary).fold(0usize, usize::saturating_add) > MAX_DATA_BYTES {
+            return vec![Cause::too_long("[]", MAX_DATA_BYTES)];
+        }
+        Vec::new()
+    }
+
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+}
 
 impl Strategy for Event {
     fn validate(&self) -> Vec<Cause> {

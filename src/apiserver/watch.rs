@@ -223,11 +223,21 @@ pub(super) async fn serve(
     };
     let bookmarks = query_flag(query, "allowWatchBookmarks");
     let send_initial = query_flag(query, "sendInitialEvents");
-    let timeout = query
-        .get("timeoutSeconds")
-        .and_then(|t| t.parse::<u64>().ok())
-        .map(Duration::from_secs)
-        .unwrap_or(DEFAULT_TIMEOUT);
+    // Any int64 is accepted, as upstream: a negative timeout ends the watch at once, a huge one
+    // never (the timer saturates).
+    let timeout = match query.get("timeoutSeconds").map(|t| t.parse::<i64>()) {
+        None | Some(Ok(0)) => DEFAULT_TIMEOUT,
+        Some(Ok(seconds)) => Duration::from_secs(seconds.max(0).unsigned_abs()),
+        Some(Err(e)) => {
+            return Err(ApiError::bad_request(format!(
+                "timeoutSeconds: invalid value {:?}: {e}",
+                query
+                    .get("timeoutSeconds")
+                    .map(String::as_str)
+                    .unwrap_or_default()
+            )))
+        }
+    };
     let rv = query
         .get("resourceVersion")
         .map(String::as_str)

@@ -110,6 +110,13 @@ struct ServeArgs {
     /// How many writes the store keeps for watches to resume from.
     #[arg(long, default_value_t = 100_000)]
     watch_history: usize,
+    /// How many MiB of objects those writes may hold at most (older writes are forgotten first;
+    /// a watch that needs them gets 410 Expired and relists).
+    #[arg(long, default_value_t = 128)]
+    watch_history_mib: usize,
+    /// How many client connections the apiserver holds at once (more wait to be accepted).
+    #[arg(long, default_value_t = kubespec::server::Limits::APISERVER)]
+    max_connections: usize,
     /// The bearer token kubelets require (the apiserver presents it for logs; `up` gives it to
     /// its kubelets).
     #[arg(long)]
@@ -143,9 +150,9 @@ enum Component {
     Apiserver(ServeArgs),
     /// One controller-manager replica (deployment, replicaset, garbage collector, endpoints,
     /// node lifecycle, service account controllers), campaigning for its lease.
-    ControllerManager(ClientArgs),
+    ControllerManager(ControlPlaneArgs),
     /// One scheduler replica, campaigning for its lease.
-    Scheduler(ClientArgs),
+    Scheduler(ControlPlaneArgs),
     /// A kubelet for one node.
     Kubelet(KubeletArgs),
 }
@@ -192,6 +199,35 @@ struct ClientArgs {
     /// Cluster seconds per wall second; must match the apiserver's.
     #[arg(long, default_value_t = 1.0, value_parser = parse_time_scale)]
     time_scale: f64,
+}
+
+#[derive(Args, Debug)]
+struct ControlPlaneArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    /// Serve /healthz, /livez and /readyz on this loopback port (upstream serves them on 10257
+    /// for the controller-manager, 10259 for the scheduler); 0 picks a free one. A control loop
+    /// that died shows there as failed until it has been restarted.
+    #[arg(long)]
+    health_port: Option<u16>,
+}
+
+/// Serve `health` on `127.0.0.1:port` until the process ends; prints where.
+async fn serve_health(health: &kubespec::runtime::Health, port: Option<u16>) -> anyhow::Result<()> {
+    let Some(port) = port else {
+        return Ok(());
+    };
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .with_context(|| format!("cannot listen on 127.0.0.1:{port} for health checks (pass another --health-port, or 0 for a free one)"))?;
+    println!("health checks at http://{}/healthz", listener.local_addr()?);
+    tokio::spawn(kubespec::server::serve(
+        listener,
+        health.router(),
+        kubespec::server::Limits::new(kubespec::server::Limits::SMALL),
+        std::future::pending(),
+    ));
+    Ok(())
 }
 
 #[derive(Subcommand, Debug)]
@@ -249,6 +285,8 @@ fn config(args: &ServeArgs) -> anyhow::Result<ClusterConfig> {
         time_scale: args.time_scale,
         apiserver: apiserver::Config {
             history_limit: args.watch_history,
+            history_bytes: args.watch_history_mib.saturating_mul(1024 * 1024),
+            max_connections: args.max_connections,
             kubelet_token: args.kubelet_token.clone(),
             ..Default::default()
         },
@@ -321,16 +359,17 @@ fn stop_on_ctrl_c() -> tokio_util::sync::CancellationToken {
     token
 }
 
-async fn component_controller_manager(args: ClientArgs) -> anyhow::Result<()> {
-    let client = client_from(&args).await?;
+async fn component_controller_manager(args: ControlPlaneArgs) -> anyhow::Result<()> {
+    let client = client_from(&args.client).await?;
     let config = kubespec::controllers::ControllerManagerConfig::new();
+    serve_health(&config.health, args.health_port).await?;
     println!(
         "kubespec controller-manager {} campaigning for kube-system/kube-controller-manager",
         config.lease.identity
     );
     kubespec::controllers::run(
         client,
-        Clock::new(args.time_scale),
+        Clock::new(args.client.time_scale),
         config,
         stop_on_ctrl_c(),
     )
@@ -338,8 +377,10 @@ async fn component_controller_manager(args: ClientArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn component_scheduler(args: ClientArgs) -> anyhow::Result<()> {
-    let client = client_from(&args).await?;
+async fn component_scheduler(args: ControlPlaneArgs) -> anyhow::Result<()> {
+    let client = client_from(&args.client).await?;
+    let health = kubespec::runtime::Health::new();
+    serve_health(&health, args.health_port).await?;
     let lease = kubespec::leader::LeaseConfig::new(
         kubespec::scheduler::LEASE_NAME,
         kubespec::leader::new_identity(),
@@ -348,8 +389,14 @@ async fn component_scheduler(args: ClientArgs) -> anyhow::Result<()> {
         "kubespec scheduler {} campaigning for kube-system/kube-scheduler",
         lease.identity
     );
-    kubespec::scheduler::run_replica(client, Clock::new(args.time_scale), lease, stop_on_ctrl_c())
-        .await;
+    kubespec::scheduler::run_replica(
+        client,
+        Clock::new(args.client.time_scale),
+        lease,
+        health,
+        stop_on_ctrl_c(),
+    )
+    .await;
     Ok(())
 }
 

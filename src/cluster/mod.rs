@@ -24,6 +24,7 @@ use crate::clock::Clock;
 use crate::controllers::nodelifecycle::NodeLifecycleConfig;
 use crate::controllers::ControllerManagerConfig;
 use crate::leader::LeaseConfig;
+use crate::runtime::Health;
 
 /// Errors starting or describing a cluster.
 #[derive(Debug, thiserror::Error)]
@@ -223,15 +224,23 @@ impl std::fmt::Display for Elected {
 /// One running replica of a component that campaigns for a lease.
 pub struct Replica {
     identity: String,
+    /// Its control loops' health checks (what its `/healthz` would answer).
+    health: Health,
     stop: CancellationToken,
     abort: tokio::task::AbortHandle,
     handle: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Replica {
-    fn new(identity: String, stop: CancellationToken, handle: JoinHandle<()>) -> Self {
+    fn new(
+        identity: String,
+        stop: CancellationToken,
+        handle: JoinHandle<()>,
+        health: Health,
+    ) -> Self {
         Self {
             identity,
+            health,
             stop,
             abort: handle.abort_handle(),
             handle: Mutex::new(Some(handle)),
@@ -241,6 +250,11 @@ impl Replica {
     /// The replica's leader election identity.
     pub fn identity(&self) -> &str {
         &self.identity
+    }
+
+    /// Its control loops' health checks: a loop that died shows as failed until it runs again.
+    pub fn health(&self) -> &Health {
+        &self.health
     }
 
     /// Stop as on SIGTERM: a kube-scheduler leader releases its lease; a
@@ -337,9 +351,11 @@ impl RunningCluster {
         let mut controller_managers = Vec::new();
         for _ in 0..config.controller_managers {
             let identity = crate::leader::new_identity();
+            let health = Health::new();
             let cm = ControllerManagerConfig {
                 lease: config.lease(crate::controllers::COMPONENT, identity.clone()),
                 node_lifecycle: config.node_lifecycle.clone(),
+                health: health.clone(),
             };
             let stop = shutdown.child_token();
             let handle = tokio::spawn(crate::controllers::run(
@@ -348,20 +364,22 @@ impl RunningCluster {
                 cm,
                 stop.clone(),
             ));
-            controller_managers.push(Replica::new(identity, stop, handle));
+            controller_managers.push(Replica::new(identity, stop, handle, health));
         }
         let mut schedulers = Vec::new();
         for _ in 0..config.schedulers {
             let identity = crate::leader::new_identity();
             let lease = config.lease(crate::scheduler::LEASE_NAME, identity.clone());
             let stop = shutdown.child_token();
+            let health = Health::new();
             let handle = tokio::spawn(crate::scheduler::run_replica(
                 client_for(&url)?,
                 clock.clone(),
                 lease,
+                health.clone(),
                 stop.clone(),
             ));
-            schedulers.push(Replica::new(identity, stop, handle));
+            schedulers.push(Replica::new(identity, stop, handle, health));
         }
         let cluster = Self {
             addr,

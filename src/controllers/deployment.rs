@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::deployment_logic::{self as logic, Action, CreateConflict};
 use crate::clock::{format_time, Clock};
 use crate::events::{reference, EventType, Recorder};
-use crate::runtime::{controller_of, key_of, split_key, Change, Informer, WorkQueue};
+use crate::runtime::{controller_of, key_of, reconcile, split_key, Change, Informer, WorkQueue};
 
 struct Ctx {
     client: Client,
@@ -81,15 +81,7 @@ pub async fn run(client: Client, clock: Clock, host: String, shutdown: Cancellat
             c = pod_changes.recv() => { route_pod(&ctx, &queue, c.ok()); continue }
             key = queue.next() => match key { Some(k) => k, None => return },
         };
-        match sync(&ctx, &key).await {
-            Ok(Some(after)) => queue.add_after(key.clone(), after),
-            Ok(None) => {}
-            Err(e) => {
-                tracing::debug!(deployment = %key, cause = %e, "sync failed; retrying");
-                queue.add_after(key.clone(), Duration::from_secs(1));
-            }
-        }
-        queue.done(&key);
+        reconcile(&queue, key.clone(), logic::COMPONENT, sync(&ctx, &key)).await;
     }
 }
 

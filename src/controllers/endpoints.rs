@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{
     EndpointAddress, EndpointPort, EndpointSubset, Endpoints, ObjectReference, Pod, Service,
@@ -17,7 +16,10 @@ use kube::Client;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
-use crate::runtime::{key_of, split_key, Change, Informer, WorkQueue};
+use crate::runtime::{key_of, reconcile, split_key, Change, Informer, WorkQueue};
+
+/// The controller's name, as kube-controller-manager names it (logs, health checks).
+pub const CONTROLLER: &str = "endpoints-controller";
 
 /// Whether a pod counts as a ready endpoint: Ready and not terminating.
 pub fn pod_is_ready(pod: &Pod) -> bool {
@@ -192,11 +194,8 @@ pub async fn run(client: Client, clock: Clock, shutdown: CancellationToken) {
             c = pod_changes.recv() => { if let Ok(Change::Applied(p) | Change::Deleted(p)) = c { services_of(&ctx, &p, &queue) } else { all(&ctx, &queue) } continue }
             key = queue.next() => match key { Some(k) => k, None => return },
         };
-        if let Err(e) = sync(&ctx, &key).await {
-            tracing::debug!(service = %key, cause = %e, "endpoints sync failed; retrying");
-            queue.add_after(key.clone(), Duration::from_secs(1));
-        }
-        queue.done(&key);
+        let synced = async { sync(&ctx, &key).await.map(|()| None) };
+        reconcile(&queue, key.clone(), CONTROLLER, synced).await;
     }
 }
 

@@ -82,6 +82,9 @@ impl Caches {
     }
 }
 
+/// The controller's name, as kube-controller-manager names it (logs, health checks).
+pub const CONTROLLER: &str = "garbage-collector-controller";
+
 /// Run the collector until `shutdown`.
 pub async fn run(client: Client, clock: Clock, shutdown: CancellationToken) {
     let deployments = Informer::start(

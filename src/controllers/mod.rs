@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::leader::{LeaderElector, LeaseConfig};
+use crate::runtime::{supervise, Health};
 
 /// The component name controller-manager leader election events carry.
 pub const COMPONENT: &str = "kube-controller-manager";
@@ -33,6 +34,8 @@ pub struct ControllerManagerConfig {
     pub lease: LeaseConfig,
     /// Node lifecycle timing.
     pub node_lifecycle: nodelifecycle::NodeLifecycleConfig,
+    /// The health checks of this replica's control loops (its `/healthz`).
+    pub health: Health,
 }
 
 impl ControllerManagerConfig {
@@ -41,6 +44,7 @@ impl ControllerManagerConfig {
         Self {
             lease: LeaseConfig::new(COMPONENT, crate::leader::new_identity()),
             node_lifecycle: Default::default(),
+            health: Health::new(),
         }
     }
 }
@@ -74,19 +78,30 @@ pub async fn run(
             async move {
                 // Controller-manager events carry no host, as upstream's.
                 let host = String::new();
+                // Each loop is supervised: one that dies is restarted, and health says so
+                // meanwhile; the others go on.
+                let (c, k, h, l) = (&client, &clock, &host, &leading);
+                let health = &config.health;
                 tokio::join!(
-                    deployment::run(client.clone(), clock.clone(), host.clone(), leading.clone()),
-                    replicaset::run(client.clone(), clock.clone(), host.clone(), leading.clone()),
-                    garbagecollector::run(client.clone(), clock.clone(), leading.clone()),
-                    endpoints::run(client.clone(), clock.clone(), leading.clone()),
-                    nodelifecycle::run(
-                        client.clone(),
-                        clock.clone(),
-                        host.clone(),
-                        config.node_lifecycle.clone(),
-                        leading.clone()
-                    ),
-                    serviceaccount::run(client.clone(), clock.clone(), leading.clone()),
+                    supervise(deployment_logic::COMPONENT, health, k, l, || {
+                        deployment::run(c.clone(), k.clone(), h.clone(), l.clone())
+                    }),
+                    supervise(replicaset::CONTROLLER, health, k, l, || {
+                        replicaset::run(c.clone(), k.clone(), h.clone(), l.clone())
+                    }),
+                    supervise(garbagecollector::CONTROLLER, health, k, l, || {
+                        garbagecollector::run(c.clone(), k.clone(), l.clone())
+                    }),
+                    supervise(endpoints::CONTROLLER, health, k, l, || {
+                        endpoints::run(c.clone(), k.clone(), l.clone())
+                    }),
+                    supervise(nodelifecycle::CONTROLLER, health, k, l, || {
+                        let lifecycle = config.node_lifecycle.clone();
+                        nodelifecycle::run(c.clone(), k.clone(), h.clone(), lifecycle, l.clone())
+                    }),
+                    supervise(serviceaccount::CONTROLLER, health, k, l, || {
+                        serviceaccount::run(c.clone(), k.clone(), l.clone())
+                    }),
                 );
             }
         })

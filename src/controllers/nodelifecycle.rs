@@ -119,7 +119,10 @@ pub fn eviction_deadline(pod: &Pod, taints: &[Taint], now: DateTime<Utc>) -> Opt
             .as_ref()
             .and_then(|t| DateTime::from_timestamp(t.0.as_second(), 0))
             .unwrap_or(now);
-        let at = added + chrono::Duration::seconds(seconds);
+        // A tolerationSeconds beyond any representable time tolerates for ever.
+        let Some(at) = crate::clock::add_seconds(added, seconds) else {
+            continue;
+        };
         deadline = Some(deadline.map_or(at, |d| d.min(at)));
     }
     deadline
@@ -135,6 +138,9 @@ struct Ctx {
     leases: Store<Lease>,
     pods: Store<Pod>,
 }
+
+/// The controller's name, as kube-controller-manager names it (logs, health checks).
+pub const CONTROLLER: &str = "node-lifecycle-controller";
 
 /// Run both controllers until `shutdown`.
 pub async fn run(
@@ -496,6 +502,16 @@ mod tests {
             ),
             None
         );
+    }
+
+    #[test]
+    fn a_toleration_beyond_any_time_tolerates_for_ever() {
+        let p = pod(
+            json!([{"key": TAINT_UNREACHABLE, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": i64::MAX}]),
+        );
+        let now = t("2026-01-01T00:01:00Z");
+        let taints = [taint(TAINT_UNREACHABLE, "2026-01-01T00:00:00Z")];
+        assert_eq!(eviction_deadline(&p, &taints, now), None);
     }
 
     #[test]

@@ -23,7 +23,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::events::{reference, EventType, Recorder};
-use crate::runtime::{controller_of, key_of, split_key, Change, Informer, WorkQueue};
+use crate::runtime::{controller_of, key_of, reconcile, split_key, Change, Informer, WorkQueue};
+
+/// The controller's name, as kube-controller-manager names it (logs, health checks).
+pub const CONTROLLER: &str = "replicaset-controller";
 
 /// Most pods one sync creates or deletes (upstream `burstReplicas`).
 const BURST_REPLICAS: usize = 500;
@@ -195,15 +198,7 @@ pub async fn run(client: Client, clock: Clock, host: String, shutdown: Cancellat
             _ = shutdown.cancelled() => break,
             key = queue.next() => match key { Some(k) => k, None => break },
         };
-        match sync(&ctx, &key).await {
-            Ok(Some(after)) => queue.add_after(key.clone(), after),
-            Ok(None) => {}
-            Err(e) => {
-                tracing::debug!(replicaset = %key, cause = %e, "sync failed; retrying");
-                queue.add_after(key.clone(), Duration::from_secs(1));
-            }
-        }
-        queue.done(&key);
+        reconcile(&queue, key.clone(), CONTROLLER, sync(&ctx, &key)).await;
     }
     queue.shut_down();
     feeder.abort();

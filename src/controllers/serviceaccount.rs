@@ -11,6 +11,9 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::Clock;
 use crate::runtime::Informer;
 
+/// The controller's name, as kube-controller-manager names it (logs, health checks).
+pub const CONTROLLER: &str = "serviceaccount-controller";
+
 /// Run the controller until `shutdown`.
 pub async fn run(client: Client, clock: Clock, shutdown: CancellationToken) {
     let namespaces = Informer::start(

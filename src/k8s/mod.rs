@@ -2,6 +2,9 @@
 //! readiness, ...), as upstream's helpers define them. Pure functions over k8s-openapi types: no
 //! I/O, and nothing from any component.
 
+pub mod kubelet_auth;
+pub mod quantity;
+
 use k8s_openapi::api::core::v1::{Node, Pod};
 
 /// Whether the Node's `Ready` condition is `True` (upstream's `IsNodeReady`).

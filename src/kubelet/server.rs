@@ -26,6 +26,7 @@ pub(super) async fn start(
     let port = listener.local_addr()?.port();
     let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route(crate::k8s::kubelet_auth::PATH, get(vouch))
         .route("/pods", get(pods))
         .route("/metrics", get(metrics))
         .route("/metrics/probes", get(probe_metrics))
@@ -39,11 +40,12 @@ pub(super) async fn start(
             authenticate,
         ))
         .with_state(shared);
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await;
-    });
+    tokio::spawn(crate::server::serve(
+        listener,
+        router,
+        crate::server::Limits::new(crate::server::Limits::SMALL),
+        async move { shutdown.cancelled().await },
+    ));
     Ok(port)
 }
 
@@ -59,11 +61,24 @@ async fn authenticate(
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
-        if request.uri().path() != "/healthz" && presented != Some(token.as_str()) {
+        let open = ["/healthz", crate::k8s::kubelet_auth::PATH].contains(&request.uri().path());
+        if !open && presented != Some(token.as_str()) {
             return (StatusCode::UNAUTHORIZED, "Unauthorized").into_response();
         }
     }
     next.run(request).await
+}
+
+/// Prove to the apiserver that this is the node's kubelet (it holds the token), before the
+/// apiserver sends the token here.
+async fn vouch(
+    State(shared): State<Arc<Shared>>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let (Some(token), Some(challenge)) = (&shared.config.auth_token, query.get("challenge")) else {
+        return (StatusCode::NOT_FOUND, "no kubelet token is configured").into_response();
+    };
+    crate::k8s::kubelet_auth::answer(token, &shared.config.node_name, challenge).into_response()
 }
 
 async fn pods(State(shared): State<Arc<Shared>>) -> Response {

@@ -291,7 +291,7 @@ fn expand(value: &str, env: &[(String, String)]) -> String {
 
 /// A resourceFieldRef value: the quantity in units of the divisor, rounded up as upstream does.
 fn quantity_value(resource: &str, q: &str, divisor: &str) -> String {
-    use crate::scheduler::plugins::{parse_bytes, parse_cpu_millis};
+    use crate::k8s::quantity::{parse_bytes, parse_cpu_millis};
     use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
     let divisor = if divisor.is_empty() { "1" } else { divisor };
     let (value, unit) = if resource == "cpu" {

@@ -515,7 +515,7 @@ impl PodWorker {
         }
         // activeDeadlineSeconds.
         if let (Some(ads), Some(start)) = (spec.active_deadline_seconds, self.start_time) {
-            if now.timestamp() >= start + ads {
+            if now.timestamp() >= start.saturating_add(ads) {
                 self.event(
                     &Self::pod_ref(pod),
                     EventType::Normal,
@@ -537,7 +537,9 @@ impl PodWorker {
                 ));
                 return;
             }
-            self.wake_at(DateTime::from_timestamp(start + ads, 0).unwrap_or(now));
+            if let Some(deadline) = DateTime::from_timestamp(start.saturating_add(ads), 0) {
+                self.wake_at(deadline);
+            }
         }
         // Volumes.
         if self.volumes.is_none() {

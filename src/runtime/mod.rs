@@ -4,9 +4,17 @@
 //! [`WorkQueue`] holds object keys to reconcile, never the same key twice at once, with delayed
 //! re-adds on the cluster clock.
 //!
+//! [`supervise`] keeps control loops alive: a sync that fails or panics on one key is logged
+//! with that key and retried with back-off while the other keys go on, and a loop that dies is
+//! restarted, with [`Health`] saying so meanwhile.
+//!
 //! It talks to the apiserver only through a kube client, and must not import any component.
 
-use std::collections::{HashSet, VecDeque};
+mod supervise;
+
+pub use supervise::{panic_message, reconcile, supervise, Health};
+
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt::Debug;
 use std::hash::Hash;
 use std::sync::Arc;
@@ -125,8 +133,16 @@ struct QueueState<T> {
     queue: VecDeque<T>,
     dirty: HashSet<T>,
     processing: HashSet<T>,
+    /// Consecutive failures per key, for back-off.
+    failures: HashMap<T, u32>,
     shut: bool,
 }
+
+/// The first retry delay after a failure; it doubles per consecutive failure (client-go's
+/// default controller rate limiter: 5 ms doubling up to 1000 s).
+const BACKOFF_BASE: Duration = Duration::from_millis(5);
+/// The longest retry delay.
+const BACKOFF_MAX: Duration = Duration::from_secs(1000);
 
 impl<T: Clone + Eq + Hash + Send + Sync + 'static> WorkQueue<T> {
     /// An empty queue whose delays run on `clock`.
@@ -136,6 +152,7 @@ impl<T: Clone + Eq + Hash + Send + Sync + 'static> WorkQueue<T> {
                 queue: VecDeque::new(),
                 dirty: HashSet::new(),
                 processing: HashSet::new(),
+                failures: HashMap::new(),
                 shut: false,
             }),
             notify: Notify::new(),
@@ -167,6 +184,22 @@ impl<T: Clone + Eq + Hash + Send + Sync + 'static> WorkQueue<T> {
             queue.clock.sleep(delay).await;
             queue.add(key);
         });
+    }
+
+    /// Queue `key` again after a failure, later with every consecutive failure.
+    pub fn add_rate_limited(self: &Arc<Self>, key: T) {
+        let failures = {
+            let mut s = self.state.lock();
+            let n = s.failures.entry(key.clone()).or_insert(0);
+            *n = n.saturating_add(1);
+            *n
+        };
+        self.add_after(key, backoff(failures));
+    }
+
+    /// Forget `key`'s failures: its next failure starts the back-off again.
+    pub fn forget(&self, key: &T) {
+        self.state.lock().failures.remove(key);
     }
 
     /// The next key to process; `None` once the queue is shut down.
@@ -204,6 +237,14 @@ impl<T: Clone + Eq + Hash + Send + Sync + 'static> WorkQueue<T> {
         self.state.lock().shut = true;
         self.notify.notify_waiters();
     }
+}
+
+/// The retry delay after `failures` consecutive failures (1 or more).
+fn backoff(failures: u32) -> Duration {
+    BACKOFF_BASE
+        .checked_mul(2u32.saturating_pow(failures.saturating_sub(1).min(31)))
+        .unwrap_or(BACKOFF_MAX)
+        .min(BACKOFF_MAX)
 }
 
 /// `namespace/name` of an object, the key controllers queue.
@@ -260,6 +301,27 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(got.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn failures_back_off_exponentially_up_to_a_cap() {
+        assert_eq!(backoff(1), Duration::from_millis(5));
+        assert_eq!(backoff(2), Duration::from_millis(10));
+        assert_eq!(backoff(12), Duration::from_millis(10_240));
+        assert_eq!(backoff(30), BACKOFF_MAX);
+        assert_eq!(backoff(u32::MAX), BACKOFF_MAX);
+    }
+
+    #[tokio::test]
+    async fn a_failed_key_comes_back_and_success_forgets_its_failures() {
+        let q = WorkQueue::new(Clock::new(1000.0));
+        q.add_rate_limited("x".to_string());
+        q.add_rate_limited("x".to_string());
+        assert_eq!(q.state.lock().failures.get("x"), Some(&2));
+        let got = tokio::time::timeout(Duration::from_secs(2), q.next()).await;
+        assert_eq!(got.unwrap().as_deref(), Some("x"));
+        q.forget(&"x".to_string());
+        assert!(!q.state.lock().failures.contains_key("x"));
     }
 
     #[test]

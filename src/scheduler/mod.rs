@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use self::plugins::{Filtered, NodeInfo};
 use crate::clock::{format_time, Clock};
 use crate::events::{reference, EventType, Recorder};
-use crate::runtime::{key_of, Change, Informer};
+use crate::runtime::{key_of, panic_message, supervise, Change, Health, Informer};
 
 /// The scheduler name this scheduler serves.
 pub const DEFAULT_SCHEDULER: &str = "default-scheduler";
@@ -180,10 +180,14 @@ impl Cache {
 pub const LEASE_NAME: &str = "kube-scheduler";
 
 /// Run one scheduler replica until `shutdown`: campaign for the lease and schedule while leading.
+///
+/// The scheduling loop is supervised: when it dies it is restarted, and `health` says so
+/// meanwhile.
 pub async fn run_replica(
     client: Client,
     clock: Clock,
     lease: crate::leader::LeaseConfig,
+    health: Health,
     shutdown: CancellationToken,
 ) {
     let elector =
@@ -191,7 +195,14 @@ pub async fn run_replica(
     let host = crate::leader::hostname();
     elector
         .run(shutdown, move |leading| {
-            run(client.clone(), clock.clone(), host.clone(), leading)
+            let (client, clock, host, health) =
+                (client.clone(), clock.clone(), host.clone(), health.clone());
+            async move {
+                supervise(DEFAULT_SCHEDULER, &health, &clock, &leading, || {
+                    run(client.clone(), clock.clone(), host.clone(), leading.clone())
+                })
+                .await;
+            }
         })
         .await;
 }
@@ -302,7 +313,19 @@ pub async fn run(client: Client, clock: Clock, host: String, shutdown: Cancellat
         {
             continue;
         }
-        match cache.schedule(&pod) {
+        // One pod must not stop the scheduler: a decision that panics is logged with the pod
+        // and retried with back-off like a pod that did not fit.
+        let decision =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cache.schedule(&pod)));
+        let decision = match decision {
+            Ok(decision) => decision,
+            Err(panic) => {
+                tracing::error!(pod = %key, panic = %panic_message(panic.as_ref()), "scheduling panicked; retrying with back-off");
+                q.failed(key.clone(), clock.now());
+                continue;
+            }
+        };
+        match decision {
             Ok(node) => {
                 cache.place_pod(&pod, &node);
                 q.succeeded(&key);

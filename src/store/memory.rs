@@ -11,7 +11,8 @@ use super::{Draft, Error, Event, EventType, List, Object, Result, Revision, Stor
 /// How many events a watch takes from the history under one lock.
 const WATCH_BATCH: usize = 256;
 
-/// An in-memory [`Store`] whose history keeps the last `history_limit` writes.
+/// An in-memory [`Store`] whose history keeps the last `history_limit` writes, and no more of
+/// them than fit in its byte bound.
 #[derive(Clone)]
 pub struct MemoryStore {
     inner: Arc<Inner>,
@@ -22,7 +23,12 @@ struct Inner {
     state: Mutex<State>,
     latest: watch::Sender<Revision>,
     history_limit: usize,
+    /// The most bytes of objects the history holds.
+    history_bytes: usize,
 }
+
+/// The default bound on the bytes of objects a history holds.
+pub const DEFAULT_HISTORY_BYTES: usize = 128 * 1024 * 1024;
 
 #[derive(Default)]
 struct State {
@@ -30,6 +36,8 @@ struct State {
     objects: BTreeMap<String, Arc<Object>>,
     /// Writes with contiguous revisions, oldest first.
     history: VecDeque<Event>,
+    /// The bytes of the objects in `history`.
+    history_bytes: usize,
 }
 
 impl State {
@@ -41,17 +49,29 @@ impl State {
         }
     }
 
-    fn record(&mut self, event: Event, limit: usize) {
+    /// Keep `event`, then forget the oldest writes beyond `limit` writes or `bytes` bytes (the
+    /// newest write is always kept). A watch from a forgotten revision gets 410 Expired.
+    fn record(&mut self, event: Event, limit: usize, bytes: usize) {
+        self.history_bytes = self.history_bytes.saturating_add(event.object.json.len());
         self.history.push_back(event);
-        while self.history.len() > limit {
-            self.history.pop_front();
+        while self.history.len() > limit || (self.history_bytes > bytes && self.history.len() > 1) {
+            if let Some(old) = self.history.pop_front() {
+                self.history_bytes = self.history_bytes.saturating_sub(old.object.json.len());
+            }
         }
     }
 }
 
 impl MemoryStore {
-    /// A store that keeps the last `history_limit` writes for watches to resume from.
+    /// A store that keeps the last `history_limit` writes for watches to resume from (at most
+    /// [`DEFAULT_HISTORY_BYTES`] of them).
     pub fn new(history_limit: usize) -> Self {
+        Self::with_limits(history_limit, DEFAULT_HISTORY_BYTES)
+    }
+
+    /// A store that keeps the last `history_limit` writes, and no more than `history_bytes`
+    /// bytes of objects, for watches to resume from.
+    pub fn with_limits(history_limit: usize, history_bytes: usize) -> Self {
         let (latest, _) = watch::channel(0);
         Self {
             inner: Arc::new(Inner {
@@ -63,6 +83,7 @@ impl MemoryStore {
                 }),
                 latest,
                 history_limit: history_limit.max(1),
+                history_bytes,
             }),
         }
     }
@@ -94,6 +115,7 @@ impl MemoryStore {
                 prev,
             },
             self.inner.history_limit,
+            self.inner.history_bytes,
         );
     }
 
@@ -422,6 +444,31 @@ mod tests {
             store.list("/registry/pods/", Some(1)).await,
             Err(Error::Expired { .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn the_history_is_bounded_in_bytes_too() {
+        // Room for 100 writes but only ~3 objects of 1 KiB: big writes push old ones out.
+        let store = MemoryStore::with_limits(100, 3 * 1024 + 512);
+        let big = "x".repeat(1024);
+        for i in 0..10 {
+            store
+                .create(
+                    &format!("/registry/configmaps/ns/c{i}"),
+                    d(json!({"data": big})),
+                )
+                .await
+                .unwrap();
+        }
+        let state = store.inner.state.lock();
+        assert_eq!(state.history.len(), 3, "{}", state.history_bytes);
+        assert!(state.history_bytes <= 3 * 1024 + 512);
+        drop(state);
+        assert!(matches!(
+            store.watch("/registry/configmaps/", 5).await,
+            Err(Error::Expired { .. })
+        ));
+        assert!(store.watch("/registry/configmaps/", 7).await.is_ok());
     }
 
     #[tokio::test]

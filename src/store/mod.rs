@@ -18,7 +18,7 @@ use bytes::Bytes;
 use futures::stream::BoxStream;
 use serde_json::Value;
 
-pub use memory::MemoryStore;
+pub use memory::{MemoryStore, DEFAULT_HISTORY_BYTES};
 
 /// A store revision. Revision 0 means "nothing written yet".
 pub type Revision = u64;

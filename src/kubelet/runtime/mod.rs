@@ -300,7 +300,8 @@ pub struct SimRuntime {
     clock: Clock,
     registry: Arc<Registry>,
     /// Images the user modelled, consulted before the built-in catalog.
-    models: Vec<Arc<models::ImageModel>>,
+    /// By normalised repository.
+    models: HashMap<String, Arc<models::ImageModel>>,
     images: Mutex<HashMap<String, Image>>,
     containers: Mutex<HashMap<String, Container>>,
     exits: watch::Sender<u64>,
@@ -330,14 +331,7 @@ impl SimRuntime {
     }
 
     fn model_for(&self, repository: &str) -> Option<Arc<models::ImageModel>> {
-        self.models
-            .iter()
-            .find(|m| {
-                catalog::normalize(&m.image)
-                    .map(|(r, _)| r == repository)
-                    .unwrap_or(false)
-            })
-            .cloned()
+        self.models.get(repository).cloned()
     }
 
     /// An empty runtime (no images, no containers).
@@ -359,7 +353,13 @@ impl SimRuntime {
         Arc::new(Self {
             clock,
             registry,
-            models: models.into_iter().map(Arc::new).collect(),
+            models: models
+                .into_iter()
+                .filter_map(|m| {
+                    let (repository, _) = catalog::normalize(&m.image).ok()?;
+                    Some((repository, Arc::new(m)))
+                })
+                .collect(),
             images: Mutex::new(HashMap::new()),
             containers: Mutex::new(HashMap::new()),
             exits: watch::channel(0).0,
@@ -460,21 +460,28 @@ async fn run_model(
     }
     let stop = CancellationToken::new();
     for (port, routes) in ports {
-        let mut router = Router::new();
-        for route in routes {
-            let c = clock.clone();
-            let path = route.path.clone();
-            router = router.route(
-                &path,
-                get(move || {
-                    let elapsed = (c.now() - started_at).num_milliseconds() as f64 / 1000.0;
-                    let code = axum::http::StatusCode::from_u16(route.status_at(elapsed))
-                        .unwrap_or(axum::http::StatusCode::OK);
-                    let body = route.body.clone();
-                    async move { (code, body) }
-                }),
-            );
-        }
+        // Paths match exactly (not as route patterns), so any path the model names is served
+        // as written.
+        let routes: Arc<HashMap<String, models::HttpRoute>> =
+            Arc::new(routes.into_iter().map(|r| (r.path.clone(), r)).collect());
+        let c = clock.clone();
+        let router = Router::new().fallback(move |uri: axum::http::Uri| {
+            let route = routes.get(uri.path()).cloned();
+            let elapsed = (c.now() - started_at).num_milliseconds() as f64 / 1000.0;
+            async move {
+                match route {
+                    Some(route) => {
+                        let code = axum::http::StatusCode::from_u16(route.status_at(elapsed))
+                            .unwrap_or(axum::http::StatusCode::OK);
+                        (code, route.body)
+                    }
+                    None => (
+                        axum::http::StatusCode::NOT_FOUND,
+                        "404 page not found\n".into(),
+                    ),
+                }
+            }
+        });
         let s = stop.clone();
         tokio::spawn(async move {
             if let Err(e) = serve(ip, port, router, s).await {

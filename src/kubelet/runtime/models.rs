@@ -24,9 +24,14 @@
 //!   exit: {afterSeconds: 60, code: 1}
 //! ```
 
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use serde::Deserialize;
+
+/// The longest duration a model may name (10 years of cluster time): anything longer means
+/// "never" and is better left out.
+pub const MAX_SECONDS: f64 = 315_360_000.0;
 
 /// The file.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -185,48 +190,83 @@ pub fn parse(origin: &str, text: &str) -> Result<ImageModels, ModelsError> {
             message,
         }
     })?;
-    // Semantic checks, located by the image's line in the text.
+    // Semantic checks, located by the image's line in the text (found in one pass: the n-th
+    // `image:` entry is the n-th image).
+    let lines: Vec<usize> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| {
+            let l = l.trim_start();
+            l.starts_with("- image:") || l.starts_with("image:")
+        })
+        .map(|(n, _)| n + 1)
+        .collect();
+    let mut seen: HashMap<String, usize> = HashMap::with_capacity(models.images.len());
     for (i, m) in models.images.iter().enumerate() {
-        let line = text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| {
-                l.trim_start().starts_with("- image:") || l.trim_start().starts_with("image:")
-            })
-            .nth(i)
-            .map(|(n, _)| n + 1)
-            .unwrap_or(0);
+        let line = lines.get(i).copied().unwrap_or(0);
         let invalid = |message: String| ModelsError::Invalid {
             path: origin.to_string(),
             line,
             column: 1,
             message,
         };
-        if super::catalog::normalize(&m.image).is_err() {
+        let Ok((repository, _)) = super::catalog::normalize(&m.image) else {
             return Err(invalid(format!(
                 "image {:?} is not a valid image reference",
                 m.image
             )));
-        }
-        if m.pull_seconds < 0.0
-            || m.startup_delay_seconds < 0.0
-            || !m.pull_seconds.is_finite()
-            || !m.startup_delay_seconds.is_finite()
-        {
+        };
+        if let Some(first) = seen.insert(repository.clone(), line) {
             return Err(invalid(format!(
-                "image {}: durations must be zero or more seconds",
+                "image {} is modelled twice (first on line {first}): keep one model per repository and list its tags",
                 m.image
             )));
         }
+        let durations = [
+            ("pullSeconds", Some(m.pull_seconds)),
+            ("startupDelaySeconds", Some(m.startup_delay_seconds)),
+            (
+                "exit.afterSeconds",
+                m.exit.as_ref().map(|e| e.after_seconds),
+            ),
+        ];
+        let steps = m.http.iter().flat_map(|r| {
+            r.status
+                .iter()
+                .map(|s| ("http[].status[].afterSeconds", Some(s.after_seconds)))
+        });
+        for (field, value) in durations.into_iter().chain(steps) {
+            if let Some(v) = value {
+                if !(0.0..=MAX_SECONDS).contains(&v) {
+                    return Err(invalid(format!(
+                        "image {}: {field} is {v}; durations must be between 0 and {MAX_SECONDS} seconds (10 years)",
+                        m.image
+                    )));
+                }
+            }
+        }
+        let mut routes = HashSet::new();
         for route in &m.http {
             if route.port == 0 || !route.path.starts_with('/') {
                 return Err(invalid(format!("image {}: HTTP routes need a port above 0 and a path starting with '/' (got port {} path {:?})", m.image, route.port, route.path)));
             }
-            if route
-                .status
-                .iter()
-                .any(|s| !(100..=599).contains(&s.code) || s.after_seconds < 0.0)
+            if !route
+                .path
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && b != b'?' && b != b'#')
             {
+                return Err(invalid(format!(
+                    "image {}: HTTP route path {:?} is not a URL path (printable ASCII without spaces, '?' or '#'); it is matched exactly",
+                    m.image, route.path
+                )));
+            }
+            if !routes.insert((route.port, route.path.as_str())) {
+                return Err(invalid(format!(
+                    "image {}: HTTP route {} on port {} is listed twice",
+                    m.image, route.path, route.port
+                )));
+            }
+            if route.status.iter().any(|s| !(100..=599).contains(&s.code)) {
                 return Err(invalid(format!(
                     "image {}: status steps need a code in 100..=599 and afterSeconds ≥ 0",
                     m.image
@@ -234,7 +274,7 @@ pub fn parse(origin: &str, text: &str) -> Result<ImageModels, ModelsError> {
             }
         }
         if let Some(exit) = &m.exit {
-            if exit.after_seconds < 0.0 || !(0..=255).contains(&exit.code) {
+            if !(0..=255).contains(&exit.code) {
                 return Err(invalid(format!(
                     "image {}: exit needs afterSeconds ≥ 0 and a code in 0..=255",
                     m.image
@@ -265,6 +305,76 @@ mod tests {
         let err = parse("fixtures/images.yaml", &bad).unwrap_err().to_string();
         assert!(err.starts_with("fixtures/images.yaml:3:"), "{err}");
         assert!(err.contains("unknown field `tagz`"), "{err}");
+    }
+
+    #[test]
+    fn durations_that_no_clock_can_hold_are_refused() {
+        for (field, bad) in [
+            ("pullSeconds", "pullSeconds: 1e300"),
+            ("startupDelaySeconds", "startupDelaySeconds: 1e300"),
+            ("exit.afterSeconds", "exit: {afterSeconds: .inf, code: 1}"),
+            ("exit.afterSeconds", "exit: {afterSeconds: .nan, code: 1}"),
+        ] {
+            let text = GOOD.replace("  exit: {afterSeconds: 60, code: 1}", &format!("  {bad}"));
+            let err = parse("images.yaml", &text).unwrap_err().to_string();
+            assert!(
+                err.starts_with("images.yaml:2:1: image example.com/team/web: "),
+                "{err}"
+            );
+            assert!(
+                err.contains(field) && err.contains("between 0 and 315360000"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn routes_are_exact_paths_listed_once() {
+        let twice = GOOD.replace("  exit:", "  - port: 8080\n    path: /healthz\n  exit:");
+        let err = parse("images.yaml", &twice).unwrap_err().to_string();
+        assert!(
+            err.contains("HTTP route /healthz on port 8080 is listed twice"),
+            "{err}"
+        );
+        // Route-pattern syntax is just a path here: `/{` and `/{*rest}` beside `/{a}` load.
+        let patterns = GOOD.replace(
+            "  exit:",
+            "  - {port: 8080, path: \"/{\"}\n  - {port: 8080, path: \"/{*rest}\"}\n  - {port: 8080, path: \"/{a}\"}\n  exit:",
+        );
+        assert_eq!(
+            parse("images.yaml", &patterns).unwrap().images[0]
+                .http
+                .len(),
+            4
+        );
+        let spaced = GOOD.replace("path: /healthz", "path: \"/a b\"");
+        let err = parse("images.yaml", &spaced).unwrap_err().to_string();
+        assert!(err.contains("is not a URL path"), "{err}");
+    }
+
+    #[test]
+    fn an_image_modelled_twice_names_both_lines() {
+        let twice = format!("{GOOD}- image: example.com/team/web\n");
+        let err = parse("images.yaml", &twice).unwrap_err().to_string();
+        assert!(
+            err.starts_with(
+                "images.yaml:11:1: image example.com/team/web is modelled twice (first on line 2)"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn many_models_load_in_linear_time() {
+        // 200,000 models: the old line search was quadratic (minutes); this is one pass.
+        let mut text = String::from("images:\n");
+        for i in 0..200_000 {
+            text.push_str(&format!(
+                "- image: example.com/team/app-{i}\n  pullSeconds: 0.5\n"
+            ));
+        }
+        let models = parse("images.yaml", &text).unwrap();
+        assert_eq!(models.images.len(), 200_000);
     }
 
     #[test]

@@ -1,0 +1,174 @@
+//! HTTP serving the components share (the apiserver, the kubelet's server, health endpoints):
+//! connections that never finish their headers are closed, and no server holds more than a set
+//! number of connections at once, so a client that opens connections and sends nothing cannot
+//! take a server's descriptors or keep it from answering `/readyz`.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tower::ServiceExt;
+
+/// How long a client may take to send a request's headers (upstream's apiserver: 32 s,
+/// `ReadHeaderTimeout`). An idle kept-alive connection is closed after as long.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(32);
+
+/// The largest request head accepted (upstream: `MaxHeaderBytes`, 1 MiB).
+pub const MAX_HEADER_BYTES: usize = 1 << 20;
+
+/// A server's limits: how many connections it holds at once (further clients wait in the
+/// listen backlog until one closes), and how long a client may take to send its headers.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    connections: Arc<Semaphore>,
+    header_read_timeout: Duration,
+}
+
+impl Limits {
+    /// The apiserver's default: room for a thousand in-process kubelets' connections, well under
+    /// a process's 20,000 descriptors (each in-process connection takes two).
+    pub const APISERVER: usize = 8192;
+    /// A kubelet's server or a health endpoint: the apiserver's proxied requests and probes.
+    pub const SMALL: usize = 256;
+
+    /// At most `max` connections at once (at least one), headers within
+    /// [`HEADER_READ_TIMEOUT`].
+    pub fn new(max: usize) -> Self {
+        Self {
+            connections: Arc::new(Semaphore::new(max.max(1))),
+            header_read_timeout: HEADER_READ_TIMEOUT,
+        }
+    }
+
+    /// The same, with another header timeout.
+    pub fn with_header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.header_read_timeout = timeout;
+        self
+    }
+
+    /// Wait for a free connection slot.
+    pub async fn acquire(&self) -> Option<OwnedSemaphorePermit> {
+        self.connections.clone().acquire_owned().await.ok()
+    }
+
+    /// An HTTP/1.1 connection builder with these limits.
+    pub fn http1(&self) -> hyper::server::conn::http1::Builder {
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.header_read_timeout)
+            .max_buf_size(MAX_HEADER_BYTES);
+        builder
+    }
+}
+
+/// Serve `router` on `listener` within `limits` until `shutdown` completes; then let open
+/// connections finish.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limit: Limits,
+    shutdown: impl Future<Output = ()>,
+) {
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = limit.acquire() => permit,
+            () = &mut shutdown => break,
+        };
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        let (tcp, _) = match accepted {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of descriptors or the like: wait a moment instead of spinning.
+                tracing::warn!(cause = %e, "cannot accept a connection");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+            router.clone().oneshot(request.map(Body::new))
+        });
+        let connection = graceful.watch(limit.http1().serve_connection(TokioIo::new(tcp), service));
+        tokio::spawn(async move {
+            let _permit = permit;
+            if let Err(e) = connection.await {
+                tracing::trace!(cause = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn start(limits: Limits) -> (std::net::SocketAddr, tokio_util::sync::CancellationToken) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = tokio_util::sync::CancellationToken::new();
+        let router = Router::new().route("/healthz", axum::routing::get(|| async { "ok" }));
+        let s = stop.clone();
+        tokio::spawn(async move {
+            serve(listener, router, limits, async move { s.cancelled().await }).await
+        });
+        (addr, stop)
+    }
+
+    async fn healthz(addr: std::net::SocketAddr) -> String {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        out
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_never_sends_its_headers_is_closed() {
+        let timeout = Duration::from_millis(300);
+        let (addr, stop) = start(Limits::new(4).with_header_read_timeout(timeout)).await;
+        let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+        idle.write_all(b"GET /healthz HTTP/1.1\r\n").await.unwrap();
+        let mut buf = [0u8; 64];
+        let read = tokio::time::timeout(Duration::from_secs(10), idle.read(&mut buf))
+            .await
+            .expect("the server closes the connection within its header timeout");
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+        stop.cancel();
+    }
+
+    #[tokio::test]
+    async fn held_connections_beyond_the_cap_wait_and_do_not_break_the_server() {
+        let (addr, stop) = start(Limits::new(2)).await;
+        let _a = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut b = tokio::net::TcpStream::connect(addr).await.unwrap();
+        // Both slots are taken; a third client is queued, not refused ...
+        let third = tokio::spawn(healthz(addr));
+        // ... and is served as soon as one of the held connections goes away.
+        b.shutdown().await.unwrap();
+        drop(b);
+        let answer = tokio::time::timeout(Duration::from_secs(10), third)
+            .await
+            .expect("served once a slot frees")
+            .unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        stop.cancel();
+    }
+}

@@ -1,0 +1,629 @@
+//! Hostile input cannot crash, hang or exhaust the reference cluster, and gets upstream's
+//! answers: JSON patches that multiply an object, durations at the edge of int64, over-deep YAML,
+//! oversized ConfigMaps, malformed and negative quantities, server-side apply edge cases, a Node
+//! that names someone else's address as its kubelet, and a pod whose toleration outlives time.
+
+mod support;
+
+use std::time::Duration;
+
+use http::{Method, Request};
+use http_body_util::BodyExt;
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kubespec::cluster::{ClusterConfig, Elected, RunningCluster};
+use parking_lot::Mutex;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+struct Reply {
+    code: u16,
+    body: Value,
+}
+
+async fn send(client: &kube::Client, method: Method, path: &str, ct: &str, body: Vec<u8>) -> Reply {
+    let request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", ct)
+        .body(body)
+        .unwrap();
+    let response = client
+        .send(request.map(kube::client::Body::from))
+        .await
+        .expect("the apiserver answers (it must not drop the connection)");
+    let code = response.status().as_u16();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    Reply {
+        code,
+        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    }
+}
+
+async fn json(client: &kube::Client, method: Method, path: &str, ct: &str, body: Value) -> Reply {
+    send(client, method, path, ct, serde_json::to_vec(&body).unwrap()).await
+}
+
+fn assert_status(reply: &Reply, code: u16, reason: &str, message: &str) {
+    assert_eq!(reply.code, code, "HTTP code; body: {}", reply.body);
+    assert_eq!(reply.body["kind"], "Status", "{}", reply.body);
+    assert_eq!(reply.body["reason"], reason, "{}", reply.body);
+    let got = reply.body["message"].as_str().unwrap_or_default();
+    assert!(
+        got.contains(message),
+        "message {got:?} should contain {message:?}"
+    );
+}
+
+async fn apiserver(config: ClusterConfig) -> (RunningCluster, kube::Client) {
+    let cluster = RunningCluster::start(config).await.unwrap();
+    let client = cluster.client().unwrap();
+    (cluster, client)
+}
+
+const CONFIGMAPS: &str = "/api/v1/namespaces/default/configmaps";
+const PODS: &str = "/api/v1/namespaces/default/pods";
+
+fn pod(name: &str, spec: Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec})
+}
+
+#[tokio::test]
+async fn json_patches_cannot_multiply_an_object_or_run_forever() {
+    let (cluster, client) = apiserver(ClusterConfig::apiserver_only()).await;
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "seed"},
+        "data": {"a": "x".repeat(2048)}});
+    assert_eq!(
+        json(&client, Method::POST, CONFIGMAPS, "application/json", cm)
+            .await
+            .code,
+        201
+    );
+    // Each copy doubles `data`: 25 of them would ask for 64 GiB. Upstream stops the copies at
+    // 3 MiB and answers a bare 422.
+    let ops: Vec<Value> = (0..25)
+        .map(|i| json!({"op": "copy", "from": "/data", "path": format!("/data/k{i}")}))
+        .collect();
+    let r = json(
+        &client,
+        Method::PATCH,
+        &format!("{CONFIGMAPS}/seed"),
+        "application/json-patch+json",
+        json!(ops),
+    )
+    .await;
+    assert_status(
+        &r,
+        422,
+        "Invalid",
+        "the server rejected our request due to an error in our request",
+    );
+    // Nothing was written, and the server goes on.
+    let r = send(
+        &client,
+        Method::GET,
+        &format!("{CONFIGMAPS}/seed"),
+        "application/json",
+        vec![],
+    )
+    .await;
+    assert_eq!(
+        r.body["data"].as_object().map(|d| d.len()),
+        Some(1),
+        "{}",
+        r.body
+    );
+    // Too many operations: 413 with upstream's words.
+    let ops: Vec<Value> = (0..10_001)
+        .map(|_| json!({"op": "test", "path": "/kind", "value": "ConfigMap"}))
+        .collect();
+    let r = json(
+        &client,
+        Method::PATCH,
+        &format!("{CONFIGMAPS}/seed"),
+        "application/json-patch+json",
+        json!(ops),
+    )
+    .await;
+    assert_status(&r, 413, "RequestEntityTooLarge", "Request entity too large: The allowed maximum operations in a JSON patch is 10000, got 10001");
+    // A patch within the limits still applies.
+    let ops = json!([{"op": "copy", "from": "/data/a", "path": "/data/b"}]);
+    let r = json(
+        &client,
+        Method::PATCH,
+        &format!("{CONFIGMAPS}/seed"),
+        "application/json-patch+json",
+        ops,
+    )
+    .await;
+    assert_eq!(r.code, 200, "{}", r.body);
+    assert_eq!(r.body["data"]["b"], r.body["data"]["a"]);
+    cluster.stop(Duration::from_secs(10)).await.unwrap();
+}
+
+#[tokio::test]
+async fn durations_at_the_edge_of_int64_are_answered_not_crashed_on() {
+    let (cluster, client) = apiserver(ClusterConfig::apiserver_only()).await;
+    // activeDeadlineSeconds: upstream's bounds, upstream's words.
+    let bad = pod(
+        "ads",
+        json!({"activeDeadlineSeconds": i64::MAX, "containers": [{"name": "app", "image": "nginx"}]}),
+    );
+    let r = json(&client, Method::POST, PODS, "application/json", bad).await;
+    assert_status(&r, 422, "Invalid", "Pod \"ads\" is invalid: spec.activeDeadlineSeconds: Invalid value: 9223372036854775807: must be between 1 and 2147483647, inclusive");
+    let template = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+        "spec": {"selector": {"matchLabels": {"app": "d"}}, "template": {"metadata": {"labels": {"app": "d"}},
+        "spec": {"activeDeadlineSeconds": 30, "containers": [{"name": "app", "image": "nginx"}]}}}});
+    let r = json(
+        &client,
+        Method::POST,
+        "/apis/apps/v1/namespaces/default/deployments",
+        "application/json",
+        template,
+    )
+    .await;
+    assert_status(&r, 422, "Invalid", "spec.template.spec.activeDeadlineSeconds: Forbidden: activeDeadlineSeconds in ReplicaSet is not Supported");
+
+    // A grace period past the end of time: marked with the latest timestamp, still deletable.
+    let bound = pod(
+        "long-grace",
+        json!({"nodeName": "node-x", "containers": [{"name": "app", "image": "nginx"}]}),
+    );
+    assert_eq!(
+        json(&client, Method::POST, PODS, "application/json", bound)
+            .await
+            .code,
+        201
+    );
+    let r = json(&client, Method::DELETE, &format!("{PODS}/long-grace"), "application/json",
+        json!({"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 9_000_000_000_000i64})).await;
+    assert!(r.code == 200 || r.code == 202, "{}: {}", r.code, r.body);
+    assert_eq!(
+        r.body["metadata"]["deletionTimestamp"], "9999-12-31T23:59:59Z",
+        "{}",
+        r.body
+    );
+    let r = send(
+        &client,
+        Method::DELETE,
+        &format!("{PODS}/long-grace?gracePeriodSeconds=0"),
+        "application/json",
+        vec![],
+    )
+    .await;
+    assert_eq!(r.code, 200, "{}", r.body);
+    let r = send(
+        &client,
+        Method::GET,
+        &format!("{PODS}/long-grace"),
+        "application/json",
+        vec![],
+    )
+    .await;
+    assert_eq!(r.code, 404, "{}", r.body);
+
+    // A watch timeout no int64 holds is a 400; the largest one is a watch that stays open.
+    let r = send(
+        &client,
+        Method::GET,
+        &format!("{PODS}?watch=true&timeoutSeconds=18446744073709551615"),
+        "application/json",
+        vec![],
+    )
+    .await;
+    assert_status(&r, 400, "BadRequest", "timeoutSeconds");
+    let request = Request::get(format!(
+        "/api/v1/namespaces?watch=true&timeoutSeconds={}",
+        i64::MAX
+    ))
+    .body(kube::client::Body::empty())
+    .unwrap();
+    let response = client.send(request).await.expect("the watch is served");
+    assert_eq!(response.status().as_u16(), 200);
+    let mut body = response.into_body();
+    let first = tokio::time::timeout(Duration::from_secs(10), body.frame())
+        .await
+        .expect("the watch sends the initial events")
+        .expect("a frame")
+        .expect("not an error");
+    let text = String::from_utf8_lossy(first.data_ref().expect("data"));
+    assert!(text.contains("\"ADDED\""), "{text}");
+    drop(body);
+    cluster.stop(Duration::from_secs(10)).await.unwrap();
+}
+
+#[tokio::test]
+async fn quantities_are_checked_at_the_api() {
+    let (cluster, client) = apiserver(ClusterConfig::apiserver_only()).await;
+    let with_cpu = |name: &str, cpu: &str| {
+        pod(
+            name,
+            json!({"containers": [{"name": "app", "image": "nginx", "resources": {"requests": {"cpu": cpu}}}]}),
+        )
+    };
+    let r = json(
+        &client,
+        Method::POST,
+        PODS,
+        "application/json",
+        with_cpu("abc", "abc"),
+    )
+    .await;
+    assert_status(&r, 400, "BadRequest", "Pod in version \"v1\" cannot be handled as a Pod: quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'");
+    let r = json(
+        &client,
+        Method::POST,
+        PODS,
+        "application/json",
+        with_cpu("negative", "-1000"),
+    )
+    .await;
+    assert_status(&r, 422, "Invalid", "spec.containers[0].resources.requests[cpu]: Invalid value: \"-1000\": must be greater than or equal to 0");
+    let r = json(
+        &client,
+        Method::POST,
+        PODS,
+        "application/json",
+        with_cpu("fine", "250m"),
+    )
+    .await;
+    assert_eq!(r.code, 201, "{}", r.body);
+    cluster.stop(Duration::from_secs(10)).await.unwrap();
+}
+
+#[tokio::test]
+async fn configmaps_hold_at_most_a_mebibyte_and_deep_yaml_is_refused_early() {
+    let (cluster, client) = apiserver(ClusterConfig::apiserver_only()).await;
+    let big = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "big"},
+        "data": {"a": "x".repeat(1024 * 1024), "b": "y"}});
+    let r = json(&client, Method::POST, CONFIGMAPS, "application/json", big).await;
+    assert_status(
+        &r,
+        422,
+        "Invalid",
+        "ConfigMap \"big\" is invalid: []: Too long: may not be more than 1048576 bytes",
+    );
+    let fits = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "fits"},
+        "data": {"a": "x".repeat(1024 * 1024 - 16)}});
+    assert_eq!(
+        json(&client, Method::POST, CONFIGMAPS, "application/json", fits)
+            .await
+            .code,
+        201
+    );
+
+    // 100,000 levels of flow nesting: refused before the parser spends quadratic time on it.
+    let deep = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: deep}}\ndata: {}{}\n",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    let started = std::time::Instant::now();
+    let r = send(
+        &client,
+        Method::POST,
+        CONFIGMAPS,
+        "application/yaml",
+        deep.clone().into_bytes(),
+    )
+    .await;
+    assert_status(&r, 400, "BadRequest", "exceeded max depth of 1000");
+    let r = send(
+        &client,
+        Method::PATCH,
+        &format!("{CONFIGMAPS}/deep?fieldManager=t"),
+        "application/apply-patch+yaml",
+        deep.into_bytes(),
+    )
+    .await;
+    assert_status(
+        &r,
+        400,
+        "BadRequest",
+        "error decoding YAML: yaml: exceeded max depth of 1000",
+    );
+    tracing::info!(elapsed = ?started.elapsed(), "deep YAML refused");
+    // Ordinary YAML still decodes.
+    let yaml = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: plain # a comment with [ and {\ndata:\n  list: '[not a list'\n";
+    let r = send(
+        &client,
+        Method::POST,
+        CONFIGMAPS,
+        "application/yaml",
+        yaml.as_bytes().to_vec(),
+    )
+    .await;
+    assert_eq!(r.code, 201, "{}", r.body);
+    cluster.stop(Duration::from_secs(10)).await.unwrap();
+}
+
+#[tokio::test]
+async fn server_side_apply_checks_name_version_and_kind_and_forcing_moves_ownership() {
+    let (cluster, client) = apiserver(ClusterConfig::apiserver_only()).await;
+    let apply_as = |manager: &str, name: &str, force: bool| {
+        format!(
+            "{CONFIGMAPS}/{name}?fieldManager={manager}{}",
+            if force { "&force=true" } else { "" }
+        )
+    };
+    let apply = |name: &str, force: bool| apply_as("alice", name, force);
+    let ct = "application/apply-patch+yaml";
+    let cm = |name: &str, value: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"k": value}});
+    let r = json(
+        &client,
+        Method::PATCH,
+        &apply("web", false),
+        ct,
+        cm("web", "1"),
+    )
+    .await;
+    assert_eq!(r.code, 201, "{}", r.body);
+    let rv = r.body["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let r = json(
+        &client,
+        Method::PATCH,
+        &apply("web", false),
+        ct,
+        cm("other", "2"),
+    )
+    .await;
+    assert_status(
+        &r,
+        400,
+        "BadRequest",
+        "the name of the object (other) does not match the name on the URL (web)",
+    );
+    let wrong = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "web"}});
+    let r = json(&client, Method::PATCH, &apply("web", false), ct, wrong).await;
+    assert_status(
+        &r,
+        400,
+        "BadRequest",
+        "invalid object type: /v1, Kind=Secret",
+    );
+
+    // bob takes data.k by force; an apply that still names the old resourceVersion is a
+    // conflict.
+    let r = json(
+        &client,
+        Method::PATCH,
+        &apply_as("bob", "web", true),
+        ct,
+        cm("web", "bob"),
+    )
+    .await;
+    assert_eq!(r.code, 200, "{}", r.body);
+    let mut stale = cm("web", "3");
+    stale["metadata"]["resourceVersion"] = json!(rv);
+    let r = json(&client, Method::PATCH, &apply("web", true), ct, stale).await;
+    assert_status(&r, 409, "Conflict", "Operation cannot be fulfilled on configmaps \"web\": the object has been modified; please apply your changes to the latest version and try again");
+
+    // bob owns data.k now; alice forces it back and bob no longer owns it.
+    let r = json(
+        &client,
+        Method::PATCH,
+        &apply("web", false),
+        ct,
+        cm("web", "4"),
+    )
+    .await;
+    assert_eq!(r.code, 409, "{}", r.body);
+    let r = json(
+        &client,
+        Method::PATCH,
+        &apply("web", true),
+        ct,
+        cm("web", "4"),
+    )
+    .await;
+    assert_eq!(r.code, 200, "{}", r.body);
+    let managers = r.body["metadata"]["managedFields"].as_array().unwrap();
+    let bob_owns_k = managers
+        .iter()
+        .any(|m| m["manager"] == "bob" && m["fieldsV1"]["f:data"]["f:k"].is_object());
+    assert!(!bob_owns_k, "{managers:?}");
+    let alice_owns_k = managers
+        .iter()
+        .any(|m| m["manager"] == "alice" && m["fieldsV1"]["f:data"]["f:k"].is_object());
+    assert!(alice_owns_k, "{managers:?}");
+    cluster.stop(Duration::from_secs(10)).await.unwrap();
+}
+
+/// A server that records every request head it receives and answers `answer`.
+async fn impostor(answer: &'static str) -> (u16, Arc<Mutex<Vec<String>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tcp.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                s.lock().push(String::from_utf8_lossy(&head).into_owned());
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                    answer.len()
+                );
+                let _ = tcp.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    (port, seen)
+}
+
+/// A Node (pointing at `port` on loopback) and a running pod on it, written through the API.
+async fn node_and_running_pod(client: &kube::Client, port: u16) {
+    let node: Node = serde_json::from_value(json!({"metadata": {"name": "impostor"},
+        "status": {"addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": port}}}}))
+    .unwrap();
+    Api::<Node>::all(client.clone())
+        .create(&PostParams::default(), &node)
+        .await
+        .unwrap();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let p: Pod = serde_json::from_value(pod(
+        "victim",
+        json!({"nodeName": "impostor", "containers": [{"name": "app", "image": "nginx"}]}),
+    ))
+    .unwrap();
+    pods.create(&PostParams::default(), &p).await.unwrap();
+    let status = json!({"status": {"phase": "Running", "containerStatuses": [{"name": "app", "image": "nginx", "imageID": "", "ready": true,
+        "restartCount": 0, "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}}}]}});
+    pods.patch_status("victim", &PatchParams::default(), &Patch::Merge(status))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_kubelet_token_only_goes_to_the_clusters_own_kubelets() {
+    let mut config = ClusterConfig::apiserver_only();
+    config.apiserver.kubelet_token = Some("s3cret-kubelet-token".into());
+    let (cluster, client) = apiserver(config).await;
+    let (port, seen) = impostor("not a proof").await;
+    node_and_running_pod(&client, port).await;
+    let r = send(
+        &client,
+        Method::GET,
+        &format!("{PODS}/victim/log"),
+        "application/json",
+        vec![],
+    )
+    .await;
+    assert_status(
+        &r,
+        500,
+        "InternalError",
+        "is not the cluster's kubelet for that node; refusing to send it credentials",
+    );
+    let heads = seen.lock().clone();
+    assert!(
+        !heads.is_empty(),
+        "the apiserver challenged the address first"
+    );
+    assert!(heads.iter().all(|h| !h.contains("s3cret")), "{heads:?}");
+    cluster.stop(Duration::from_secs(10)).await.unwrap();
+}
+
+#[tokio::test]
+async fn forwarded_log_parameters_are_encoded_not_spliced() {
+    let (cluster, client) = apiserver(ClusterConfig::apiserver_only()).await;
+    let (port, seen) = impostor("a log line\n").await;
+    node_and_running_pod(&client, port).await;
+    let r = send(
+        &client,
+        Method::GET,
+        &format!("{PODS}/victim/log?tailLines=1%26follow%3Dtrue"),
+        "application/json",
+        vec![],
+    )
+    .await;
+    assert_eq!(r.code, 200);
+    let heads = seen.lock().clone();
+    let request_line = heads[0].lines().next().unwrap_or_default().to_string();
+    assert!(
+        request_line.contains("tailLines=1%26follow%3Dtrue"),
+        "{request_line}"
+    );
+    assert!(!request_line.contains("&follow=true"), "{request_line}");
+    cluster.stop(Duration::from_secs(10)).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_toleration_that_outlives_time_does_not_stop_the_controller_manager() {
+    let config = ClusterConfig {
+        time_scale: 20.0,
+        nodes: 1,
+        ..ClusterConfig::default()
+    };
+    let (cluster, client) = apiserver(config).await;
+    let nodes: Api<Node> = Api::all(client.clone());
+    let taint = json!({"spec": {"taints": [{"key": "example.com/drain", "effect": "NoExecute"}]}});
+    nodes
+        .patch("node-1", &PatchParams::default(), &Patch::Merge(taint))
+        .await
+        .unwrap();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let forever = pod(
+        "forever",
+        json!({"nodeName": "node-1", "containers": [{"name": "app", "image": "nginx"}],
+        "tolerations": [{"key": "example.com/drain", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": i64::MAX}]}),
+    );
+    pods.create(
+        &PostParams::default(),
+        &serde_json::from_value(forever).unwrap(),
+    )
+    .await
+    .unwrap();
+    let plain = pod(
+        "plain",
+        json!({"nodeName": "node-1", "containers": [{"name": "app", "image": "nginx"}]}),
+    );
+    pods.create(
+        &PostParams::default(),
+        &serde_json::from_value(plain).unwrap(),
+    )
+    .await
+    .unwrap();
+
+    // Barrier: the taint manager has looked at the pods on the node (it evicted the one that
+    // does not tolerate the taint).
+    support::wait_for(
+        "the untolerating pod to be evicted",
+        Duration::from_secs(30),
+        || async {
+            let events = support::events_for(&client, "default", "plain").await;
+            if events.iter().any(|e| e.starts_with("TaintManagerEviction")) {
+                Ok(())
+            } else {
+                Err(format!("{events:?}"))
+            }
+        },
+    )
+    .await;
+    // The controller-manager still works: a new Deployment gets its ReplicaSet ...
+    let deployment = support::deployment("after", 1, "nginx");
+    kube::Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(client.clone(), "default")
+        .create(&PostParams::default(), &deployment)
+        .await
+        .unwrap();
+    let replicasets: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
+    support::wait_for(
+        "a ReplicaSet for the new Deployment",
+        Duration::from_secs(30),
+        || async {
+            let list = replicasets
+                .list(&Default::default())
+                .await
+                .map_err(|e| e.to_string())?;
+            if list.items.is_empty() {
+                Err("none".to_string())
+            } else {
+                Ok(())
+            }
+        },
+    )
+    .await;
+    // ... the pod that tolerates the taint for ever is still there, and health is good.
+    let kept = pods.get("forever").await.unwrap();
+    assert!(kept.metadata.deletion_timestamp.is_none(), "{kept:?}");
+    let health = cluster.replicas(Elected::ControllerManager)[0]
+        .health()
+        .clone();
+    assert!(health.healthy(), "{:?}", health.failures());
+    cluster.stop(Duration::from_secs(10)).await.unwrap();
+}
