@@ -87,6 +87,9 @@ pub struct KubeletConfig {
     /// The registry images are pulled from (one per cluster, so an image withdrawn from it is
     /// gone for every node).
     pub registry: Arc<runtime::Registry>,
+    /// Container logs rotate at this size (upstream's `containerLogMaxSize`, 10 MiB); only the
+    /// current file is served, as upstream serves it.
+    pub container_log_max_size: usize,
 }
 
 impl KubeletConfig {
@@ -113,6 +116,7 @@ impl KubeletConfig {
             auth_token: None,
             registry: runtime::Registry::new(),
             sandbox_start: Duration::from_millis(500),
+            container_log_max_size: runtime::log::DEFAULT_MAX_SIZE,
         }
     }
 }
@@ -198,29 +202,20 @@ impl Shared {
         self.pod_objects.lock().remove(uid);
     }
 
-    /// Logs of a container of a pod this kubelet runs.
-    pub(crate) fn container_logs(
+    /// A container of a pod this kubelet runs: its current container id, and the log of its
+    /// previous instance.
+    pub(crate) fn container_log_source(
         &self,
         namespace: &str,
         pod: &str,
         container: &str,
-        previous: bool,
-    ) -> Option<Vec<u8>> {
+    ) -> Option<(Option<String>, Option<Vec<u8>>)> {
         let uid = self
             .pods
             .lock()
             .get(&format!("{namespace}/{pod}"))
             .cloned()?;
-        let (id, prev) = self
-            .logs
-            .lock()
-            .get(&(uid, container.to_string()))
-            .cloned()?;
-        if previous {
-            prev
-        } else {
-            id.and_then(|id| self.runtime.logs(&id))
-        }
+        self.logs.lock().get(&(uid, container.to_string())).cloned()
     }
 }
 
@@ -262,7 +257,8 @@ pub fn start(
         clock.clone(),
         config.image_models.clone(),
         config.registry.clone(),
-    );
+    )
+    .with_log_max_size(config.container_log_max_size);
     let shared = Arc::new(Shared {
         recorder: Recorder::core(client.clone(), clock.clone(), "kubelet", &config.node_name),
         client,

@@ -215,36 +215,52 @@ async fn container_logs(
     let previous = q.get("previous").is_some_and(|v| v == "true");
     let follow = q.get("follow").is_some_and(|v| v == "true");
     let tail_lines = q.get("tailLines").and_then(|t| t.parse::<usize>().ok());
-    let Some(current) = shared.container_logs(&namespace, &pod, &container, previous) else {
-        return (
+    let not_found = || {
+        (
             StatusCode::NOT_FOUND,
             format!("container \"{container}\" in pod \"{pod}\" not found"),
         )
-            .into_response();
+            .into_response()
     };
-    let first = tail(&current, tail_lines);
-    if !follow || previous {
+    let Some((id, prev)) = shared.container_log_source(&namespace, &pod, &container) else {
+        return not_found();
+    };
+    if previous {
+        let Some(prev) = prev else {
+            return not_found();
+        };
+        return ([("content-type", "text/plain")], tail(&prev, tail_lines)).into_response();
+    }
+    let Some(id) = id else {
+        return not_found();
+    };
+    let (Some(first), Some((_, mut offset))) = (
+        shared.runtime.log_tail(&id, tail_lines),
+        shared.runtime.log_from(&id, u64::MAX),
+    ) else {
+        return not_found();
+    };
+    if !follow {
         return ([("content-type", "text/plain")], first).into_response();
     }
-    // Follow: send what is there, then what is appended, until the container's logs go away.
+    // Follow: send the tail, then what is appended, until this container instance goes away.
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(16);
     tokio::spawn(async move {
-        let mut sent = current.len();
         if tx.send(Ok(first)).await.is_err() {
             return;
         }
         loop {
             tokio::time::sleep(Duration::from_millis(200)).await;
-            let Some(now) = shared.container_logs(&namespace, &pod, &container, false) else {
+            let current = shared.container_log_source(&namespace, &pod, &container);
+            if current.and_then(|(now, _)| now).as_deref() != Some(id.as_str()) {
+                // The container was replaced or removed: its log ends here.
+                return;
+            }
+            let Some((more, end)) = shared.runtime.log_from(&id, offset) else {
                 return;
             };
-            if now.len() > sent {
-                if tx.send(Ok(now[sent..].to_vec())).await.is_err() {
-                    return;
-                }
-                sent = now.len();
-            } else if now.len() < sent {
-                // A new container instance: its logs start over.
+            offset = end;
+            if !more.is_empty() && tx.send(Ok(more)).await.is_err() {
                 return;
             }
         }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use k8s_openapi::api::core::v1::{Container, ObjectReference, Pod, PodStatus, Probe};
+use k8s_openapi::api::core::v1::{Container, ObjectReference, Pod, PodSpec, PodStatus, Probe};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use serde_json::json;
@@ -169,7 +169,7 @@ struct PodWorker {
     volume_fs: HashMap<String, Arc<super::runtime::Fs>>,
     init: Vec<ContainerSlot>,
     app: Vec<ContainerSlot>,
-    terminal: Option<(&'static str, &'static str, &'static str)>,
+    terminal: Option<(&'static str, &'static str, String)>,
     last_status: Option<PodStatus>,
     probe_tx: mpsc::UnboundedSender<ProbeNotice>,
     next_wake: Option<DateTime<Utc>>,
@@ -178,6 +178,12 @@ struct PodWorker {
 }
 
 /// Run the worker of one pod until the pod is gone.
+/// How often the eviction manager looks at local storage (its housekeeping interval).
+const EVICTION_MONITORING_SECONDS: i64 = 10;
+
+/// The grace period of a local-storage eviction (`immediateEvictionGracePeriodSeconds`).
+const EVICTION_GRACE_SECONDS: u64 = 1;
+
 pub(super) async fn run(shared: Arc<Shared>, mut updates: watch::Receiver<Option<Arc<Pod>>>) {
     let Some(first) = updates.borrow().clone() else {
         return;
@@ -499,6 +505,40 @@ impl PodWorker {
         }
     }
 
+    /// Whether any emptyDir volume of the pod has a size limit.
+    fn has_storage_limits(&self, spec: &PodSpec) -> bool {
+        spec.volumes
+            .iter()
+            .flatten()
+            .any(|v| v.empty_dir.as_ref().is_some_and(|e| e.size_limit.is_some()))
+    }
+
+    /// The eviction message for the first emptyDir volume holding more than its size limit,
+    /// worded as upstream's eviction manager words it.
+    fn storage_limit_exceeded(&self, spec: &PodSpec) -> Option<String> {
+        spec.volumes.iter().flatten().find_map(|v| {
+            let limit = v.empty_dir.as_ref()?.size_limit.as_ref()?;
+            let bytes = crate::k8s::quantity::parse_bytes(limit)?;
+            let used = self.volume_fs.get(&v.name)?.used_bytes();
+            (i64::try_from(used).unwrap_or(i64::MAX) > bytes).then(|| {
+                format!(
+                    "Usage of EmptyDir volume {:?} exceeds the limit {:?}. ",
+                    v.name, limit.0
+                )
+            })
+        })
+    }
+
+    /// Evict the pod as the eviction manager does: a Warning `Evicted` event, its containers
+    /// stopped with a one-second grace period, and the pod Failed with reason `Evicted`.
+    async fn evict(&mut self, pod: &Pod, message: String) {
+        self.event(&Self::pod_ref(pod), EventType::Warning, "Evicted", &message)
+            .await;
+        self.kill_all(Some(pod), Duration::from_secs(EVICTION_GRACE_SECONDS))
+            .await;
+        self.terminal = Some(("Failed", "Evicted", message));
+    }
+
     async fn sync(&mut self, pod: &Pod) {
         if self.terminal.is_some() {
             return;
@@ -533,13 +573,21 @@ impl PodWorker {
                 self.terminal = Some((
                     "Failed",
                     "DeadlineExceeded",
-                    "Pod was active on the node longer than the specified deadline",
+                    "Pod was active on the node longer than the specified deadline".into(),
                 ));
                 return;
             }
             if let Some(deadline) = DateTime::from_timestamp(start.saturating_add(ads), 0) {
                 self.wake_at(deadline);
             }
+        }
+        // Local storage limits, as the eviction manager checks them (every 10 s).
+        if let Some(message) = self.storage_limit_exceeded(&spec) {
+            self.evict(pod, message).await;
+            return;
+        }
+        if self.has_storage_limits(&spec) {
+            self.wake_at(now + chrono::Duration::seconds(EVICTION_MONITORING_SECONDS));
         }
         // Volumes.
         if self.volumes.is_none() {
@@ -588,7 +636,7 @@ impl PodWorker {
                     if !restart_allowed(if sidecar { "Always" } else { &policy }, *exit_code) =>
                 {
                     // An init container that failed under restartPolicy Never fails the pod.
-                    self.terminal = Some(("Failed", "", ""));
+                    self.terminal = Some(("Failed", "", String::new()));
                     return;
                 }
                 _ => false,
@@ -1150,7 +1198,10 @@ impl PodWorker {
             host_ip: Some(self.shared.config.node_ip.to_string()),
             start_time: self.start_time,
             now: self.shared.clock.now().timestamp(),
-            terminal: self.terminal,
+            terminal: self
+                .terminal
+                .as_ref()
+                .map(|(phase, reason, message)| (*phase, *reason, message.as_str())),
         };
         let previous = self.last_status.clone().or_else(|| pod.status.clone());
         let next = status::pod_status(&obs, previous.as_ref());

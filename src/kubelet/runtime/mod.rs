@@ -8,6 +8,7 @@
 //! grace period ends (137).
 
 pub mod catalog;
+pub mod log;
 pub mod models;
 pub mod sh;
 
@@ -25,17 +26,37 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use self::catalog::{Behaviour, Image, ImageError};
+use self::log::Log;
 use crate::clock::Clock;
 
 /// A container's in-memory filesystem, with volumes mounted into it: a volume's filesystem is
 /// shared by every container that mounts it (an emptyDir written by an init container is seen by
 /// the app container).
-#[derive(Default, Debug)]
+///
+/// Each filesystem has a capacity (the node's disk, as far as this filesystem may use it): a
+/// write past it fails with "No space left on device", so a container appending to a file
+/// without end cannot exhaust the kubelet's memory.
+#[derive(Debug)]
 pub struct Fs {
     files: Mutex<BTreeMap<String, Vec<u8>>>,
     /// Mount points (normalised absolute paths), longest first.
     mounts: Vec<(String, Arc<Fs>)>,
+    /// Bytes held by `files`.
+    used: std::sync::atomic::AtomicUsize,
+    capacity: usize,
 }
+
+impl Default for Fs {
+    fn default() -> Self {
+        Self::with_files(BTreeMap::new())
+    }
+}
+
+/// How many bytes one writable filesystem (a container's, or one volume) may hold.
+pub const FS_CAPACITY: usize = 64 * 1024 * 1024;
+
+/// What a write past a filesystem's capacity fails with.
+pub const NO_SPACE: &str = "No space left on device";
 
 fn normalize_path(path: &str) -> String {
     let mut parts: Vec<&str> = Vec::new();
@@ -64,15 +85,22 @@ impl Fs {
             .map(|(p, fs)| (normalize_path(&p), fs))
             .collect();
         mounts.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        let files: BTreeMap<String, Vec<u8>> = files
+            .into_iter()
+            .map(|(k, v)| (normalize_path(&k), v))
+            .collect();
+        let used = files.values().map(Vec::len).sum();
         Self {
-            files: Mutex::new(
-                files
-                    .into_iter()
-                    .map(|(k, v)| (normalize_path(&k), v))
-                    .collect(),
-            ),
+            files: Mutex::new(files),
             mounts,
+            used: std::sync::atomic::AtomicUsize::new(used),
+            capacity: FS_CAPACITY,
         }
+    }
+
+    /// Bytes of files held by this filesystem (not by what is mounted into it).
+    pub fn used_bytes(&self) -> usize {
+        self.used.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The filesystem that holds `path`, and the path inside it.
@@ -99,14 +127,28 @@ impl Fs {
     }
 
     /// Write (or append to) a file.
-    pub fn write(&self, path: &str, data: &[u8], append: bool) {
+    ///
+    /// # Errors
+    /// [`NO_SPACE`] when the filesystem holding `path` would go past its capacity (nothing is
+    /// written).
+    pub fn write(&self, path: &str, data: &[u8], append: bool) -> Result<(), &'static str> {
+        use std::sync::atomic::Ordering;
         let (fs, p) = self.route(path);
         let mut files = fs.files.lock();
+        let old = files.get(&p).map_or(0, Vec::len);
+        let new = if append { old + data.len() } else { data.len() };
+        let used = fs.used.load(Ordering::Relaxed);
+        let after = used.saturating_sub(old).saturating_add(new);
+        if new > old && after > fs.capacity {
+            return Err(NO_SPACE);
+        }
         let entry = files.entry(p).or_default();
         if !append {
             entry.clear();
         }
         entry.extend_from_slice(data);
+        fs.used.store(after, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Remove a file or a directory tree; false if nothing was there.
@@ -119,7 +161,16 @@ impl Fs {
         };
         let mut files = fs.files.lock();
         let before = files.len();
-        files.retain(|k, _| k != &p && !k.starts_with(&prefix));
+        let mut freed = 0;
+        files.retain(|k, v| {
+            let keep = k != &p && !k.starts_with(&prefix);
+            if !keep {
+                freed += v.len();
+            }
+            keep
+        });
+        fs.used
+            .fetch_sub(freed, std::sync::atomic::Ordering::Relaxed);
         files.len() != before
     }
 
@@ -235,8 +286,13 @@ pub trait Runtime: Send + Sync {
     fn exits(&self) -> watch::Receiver<u64>;
     /// Run a command in the container: (exit code, stdout+stderr).
     async fn exec(&self, id: &str, argv: &[String]) -> Result<(i32, Vec<u8>), RuntimeError>;
-    /// The container's captured output.
+    /// The container's captured output (its current log file).
     fn logs(&self, id: &str) -> Option<Vec<u8>>;
+    /// The last `lines` lines of the container's log (all for `None`), without copying the rest.
+    fn log_tail(&self, id: &str, lines: Option<usize>) -> Option<Vec<u8>>;
+    /// What the container wrote after stream offset `offset`, and the new offset (see
+    /// [`log::Log::read_from`]).
+    fn log_from(&self, id: &str, offset: u64) -> Option<(Vec<u8>, u64)>;
     /// A file in the container's filesystem (termination messages).
     fn read_file(&self, id: &str, path: &str) -> Option<Vec<u8>>;
     /// Forget a stopped container.
@@ -248,7 +304,7 @@ pub trait Runtime: Send + Sync {
 struct Container {
     config: ContainerConfig,
     fs: Arc<Fs>,
-    logs: Arc<Mutex<Vec<u8>>>,
+    logs: Arc<Mutex<Log>>,
     state: Arc<Mutex<ProcessState>>,
     term: CancellationToken,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -306,9 +362,23 @@ pub struct SimRuntime {
     containers: Mutex<HashMap<String, Container>>,
     exits: watch::Sender<u64>,
     next_id: std::sync::atomic::AtomicU64,
+    /// Container logs rotate at this size (`containerLogMaxSize`).
+    log_max_size: usize,
 }
 
 impl SimRuntime {
+    /// The same runtime with container logs rotated at `bytes` (upstream's
+    /// `containerLogMaxSize`; 10 MiB by default).
+    pub fn with_log_max_size(self: Arc<Self>, bytes: usize) -> Arc<Self> {
+        match Arc::try_unwrap(self) {
+            Ok(mut runtime) => {
+                runtime.log_max_size = bytes;
+                Arc::new(runtime)
+            }
+            Err(shared) => shared,
+        }
+    }
+
     /// The user's model of an image: `Ok(None)` when the user models no such repository.
     fn user_image(&self, image: &str) -> Result<Option<Image>, ImageError> {
         let (repository, tag) = catalog::normalize(image)?;
@@ -364,14 +434,34 @@ impl SimRuntime {
             containers: Mutex::new(HashMap::new()),
             exits: watch::channel(0).0,
             next_id: std::sync::atomic::AtomicU64::new(1),
+            log_max_size: log::DEFAULT_MAX_SIZE,
         })
     }
+}
+
+/// Run `argv` as `kubectl exec` would, in a scratch container of its own with an empty
+/// filesystem and a fast clock; `(exit status, stdout, stderr)`, or `None` when it does not
+/// finish within `deadline` of wall time (it is then stopped). For the fuzz targets.
+#[doc(hidden)]
+pub async fn exec_in_scratch(
+    argv: &[String],
+    deadline: Duration,
+) -> Option<(i32, Vec<u8>, Vec<u8>)> {
+    let shell = ContainerShell {
+        fs: Arc::new(Fs::default()),
+        out: Arc::new(Mutex::new(Log::default())),
+        env: HashMap::new(),
+        clock: Clock::new(Clock::MAX_SCALE),
+    };
+    tokio::time::timeout(deadline, sh::exec(argv, &shell))
+        .await
+        .ok()
 }
 
 /// What a running script sees of its container.
 struct ContainerShell {
     fs: Arc<Fs>,
-    out: Arc<Mutex<Vec<u8>>>,
+    out: Arc<Mutex<Log>>,
     env: HashMap<String, String>,
     clock: Clock,
 }
@@ -394,8 +484,7 @@ impl sh::Shell for ContainerShell {
         if path == "/dev/null" {
             return Ok(());
         }
-        self.fs.write(path, data, append);
-        Ok(())
+        self.fs.write(path, data, append).map_err(str::to_string)
     }
     fn remove(&self, path: &str) -> Result<(), String> {
         if self.fs.remove(path) {
@@ -442,7 +531,7 @@ async fn run_model(
     ip: IpAddr,
     clock: &Clock,
     started_at: DateTime<Utc>,
-    logs: &Arc<Mutex<Vec<u8>>>,
+    logs: &Arc<Mutex<Log>>,
     term: &CancellationToken,
 ) -> i32 {
     tokio::select! {
@@ -567,7 +656,7 @@ impl Runtime for SimRuntime {
             Container {
                 config,
                 fs,
-                logs: Arc::new(Mutex::new(Vec::new())),
+                logs: Arc::new(Mutex::new(Log::new(self.log_max_size))),
                 state: Arc::new(Mutex::new(ProcessState::Created)),
                 term: CancellationToken::new(),
                 task: None,
@@ -853,7 +942,7 @@ impl Runtime for SimRuntime {
                 .ok_or_else(|| RuntimeError::NotFound(id.into()))?;
             ContainerShell {
                 fs: c.fs.clone(),
-                out: Arc::new(Mutex::new(Vec::new())),
+                out: Arc::new(Mutex::new(Log::default())),
                 env: c.config.env.iter().cloned().collect(),
                 clock: self.clock.clone(),
             }
@@ -867,7 +956,19 @@ impl Runtime for SimRuntime {
         self.containers
             .lock()
             .get(id)
-            .map(|c| c.logs.lock().clone())
+            .map(|c| c.logs.lock().contents())
+    }
+
+    fn log_tail(&self, id: &str, lines: Option<usize>) -> Option<Vec<u8>> {
+        let logs = self.containers.lock().get(id).map(|c| c.logs.clone())?;
+        let tail = logs.lock().tail(lines);
+        Some(tail)
+    }
+
+    fn log_from(&self, id: &str, offset: u64) -> Option<(Vec<u8>, u64)> {
+        let logs = self.containers.lock().get(id).map(|c| c.logs.clone())?;
+        let read = logs.lock().read_from(offset);
+        Some(read)
     }
 
     fn read_file(&self, id: &str, path: &str) -> Option<Vec<u8>> {
@@ -915,7 +1016,7 @@ mod tests {
         let shared = Arc::new(Fs::default());
         let a = Fs::with_mounts(BTreeMap::new(), vec![("/work".into(), shared.clone())]);
         let b = Fs::with_mounts(BTreeMap::new(), vec![("/data/".into(), shared)]);
-        a.write("/work/ready", b"yes", false);
+        a.write("/work/ready", b"yes", false).unwrap();
         assert_eq!(b.read("/data/ready").as_deref(), Some(&b"yes"[..]));
         assert!(b.is_dir("/data") && !a.is_file("/data/ready"));
         assert!(b.remove("/data/ready"));
@@ -940,6 +1041,37 @@ mod tests {
             Some(ProcessState::Exited { code: 3, .. })
         ));
         assert_eq!(rt.logs(&id).unwrap(), b"hello\n");
+    }
+
+    #[tokio::test]
+    async fn a_container_that_writes_without_end_holds_one_log_file() {
+        let rt = SimRuntime::new(Clock::new(1000.0)).with_log_max_size(64 * 1024);
+        let id = rt.create_container(config(
+            "busybox",
+            &["sh", "-c", "while true; do echo spam spam spam spam; done"],
+            "127.0.0.1".parse().unwrap(),
+        ));
+        rt.start_container(&id).await.unwrap();
+        // Barrier: it has written more than several files' worth.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let (_, written) = rt.log_from(&id, u64::MAX).unwrap();
+            if written > 5 * 64 * 1024 {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the loop wrote only {written} bytes in 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let logs = rt.logs(&id).unwrap();
+        assert!(logs.len() <= 64 * 1024, "{}", logs.len());
+        assert_eq!(
+            rt.log_tail(&id, Some(2)).unwrap(),
+            b"spam spam spam spam\nspam spam spam spam\n"
+        );
+        rt.stop_container(&id, Duration::from_secs(1)).await;
     }
 
     #[tokio::test]

@@ -1622,6 +1622,9 @@ struct Interp<'s> {
     nesting: usize,
     /// Captured (stdout, stderr) instead of the Shell's.
     capture: Option<(Vec<u8>, Vec<u8>)>,
+    /// Why the running command's output could not be written to a file (a full disk): the
+    /// command then fails, as a write error fails it on a real node.
+    write_error: Option<String>,
 }
 
 fn normalize(path: &str) -> String {
@@ -1675,6 +1678,7 @@ impl<'s> Interp<'s> {
             loops: 0,
             nesting,
             capture,
+            write_error: None,
         }
     }
 
@@ -1701,7 +1705,9 @@ impl<'s> Interp<'s> {
             },
             Sink::Null => {}
             Sink::File(p) => {
-                let _ = self.shell.write(p, data, true);
+                if let Err(why) = self.shell.write(p, data, true) {
+                    self.write_error.get_or_insert(why);
+                }
             }
         }
     }
@@ -2169,6 +2175,13 @@ impl<'s> Interp<'s> {
             "sleep" => self.cmd_sleep(args, fds).await,
             "sh" | "ash" => self.cmd_sh(&argv, &assigns, fds).await,
             _ => self.run_sync(cmd_name, &name, args, fds),
+        };
+        let status = match self.write_error.take() {
+            Some(why) => {
+                self.err(fds, &format!("sh: write error: {why}\n"));
+                1
+            }
+            None => status,
         };
         self.status = status & 255;
         Flow::Next
