@@ -33,6 +33,8 @@ pub mod clock;
 pub mod cluster;
 pub mod controllers;
 pub mod events;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod harness;
 pub mod k8s;
 pub mod kubelet;

@@ -4,6 +4,7 @@
 //! take a server's descriptors or keep it from answering `/readyz`.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,7 +29,33 @@ pub const MAX_HEADER_BYTES: usize = 1 << 20;
 #[derive(Clone, Debug)]
 pub struct Limits {
     connections: Arc<Semaphore>,
+    /// Connections open now (slots taken by an accepted connection).
+    open: Arc<AtomicUsize>,
     header_read_timeout: Duration,
+}
+
+/// A connection slot: taken before a connection is accepted, counted as open once it is.
+#[derive(Debug)]
+pub struct Slot {
+    _permit: OwnedSemaphorePermit,
+    open: Option<Arc<AtomicUsize>>,
+}
+
+impl Slot {
+    /// The slot now holds an accepted connection (until it is dropped).
+    pub fn occupy(mut self, limits: &Limits) -> Self {
+        limits.open.fetch_add(1, Ordering::Relaxed);
+        self.open = Some(limits.open.clone());
+        self
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some(open) = &self.open {
+            open.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
 }
 
 impl Limits {
@@ -43,8 +70,14 @@ impl Limits {
     pub fn new(max: usize) -> Self {
         Self {
             connections: Arc::new(Semaphore::new(max.max(1))),
+            open: Arc::new(AtomicUsize::new(0)),
             header_read_timeout: HEADER_READ_TIMEOUT,
         }
+    }
+
+    /// How many connections are open now.
+    pub fn in_use(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
     }
 
     /// The same, with another header timeout.
@@ -54,8 +87,12 @@ impl Limits {
     }
 
     /// Wait for a free connection slot.
-    pub async fn acquire(&self) -> Option<OwnedSemaphorePermit> {
-        self.connections.clone().acquire_owned().await.ok()
+    pub async fn acquire(&self) -> Option<Slot> {
+        let permit = self.connections.clone().acquire_owned().await.ok()?;
+        Some(Slot {
+            _permit: permit,
+            open: None,
+        })
     }
 
     /// An HTTP/1.1 connection builder with these limits.
@@ -97,6 +134,7 @@ pub async fn serve(
                 continue;
             }
         };
+        let permit = permit.map(|slot| slot.occupy(&limit));
         let router = router.clone();
         let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
             router.clone().oneshot(request.map(Body::new))
@@ -150,6 +188,24 @@ mod tests {
         let read = tokio::time::timeout(Duration::from_secs(10), idle.read(&mut buf))
             .await
             .expect("the server closes the connection within its header timeout");
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+        stop.cancel();
+    }
+
+    #[tokio::test]
+    async fn an_idle_kept_alive_connection_is_closed_too() {
+        let timeout = Duration::from_millis(300);
+        let (addr, stop) = start(Limits::new(4).with_header_read_timeout(timeout)).await;
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = vec![0u8; 4096];
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+        let read = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+            .await
+            .expect("the server closes an idle connection within its header timeout");
         assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
         stop.cancel();
     }

@@ -1283,10 +1283,13 @@ async fn an_empty_dir_over_its_size_limit_gets_its_pod_evicted_and_a_full_disk_r
     let kib = "x".repeat(1023);
     // Fills its 1Mi emptyDir a KiB at a time, and goes on.
     let fill = format!("while true; do echo {kib} >> /data/fill; done");
-    let pods = create_pod(&client, json!({"metadata": {"name": "filler"}, "spec": {"nodeName": "node-1",
+    let pods = create_pod(
+        &client,
+        json!({"metadata": {"name": "filler"}, "spec": {"nodeName": "node-1",
         "volumes": [{"name": "data", "emptyDir": {"sizeLimit": "1Mi"}}],
         "containers": [{"name": "app", "image": "busybox", "command": ["sh", "-c", fill],
-            "volumeMounts": [{"name": "data", "mountPath": "/data"}]}]}}))
+            "volumeMounts": [{"name": "data", "mountPath": "/data"}]}]}}),
+    )
     .await;
     let evicted = wait_for("the pod to be evicted", Duration::from_secs(60), || async {
         let p = pods.get("filler").await.map_err(|e| e.to_string())?;
@@ -1310,6 +1313,22 @@ async fn an_empty_dir_over_its_size_limit_gets_its_pod_evicted_and_a_full_disk_r
         "{events:?}"
     );
 
+    // A container over its ephemeral-storage limit (its writable layer and its log) is evicted.
+    create_pod(&client, json!({"metadata": {"name": "scratch-filler"}, "spec": {"nodeName": "node-1",
+        "containers": [{"name": "app", "image": "busybox", "command": ["sh", "-c", format!("while true; do echo {kib} >> /scratch; done")],
+            "resources": {"limits": {"ephemeral-storage": "1Mi"}}}]}}))
+    .await;
+    let evicted = wait_for("the scratch filler to be evicted", Duration::from_secs(60), || async {
+        let p = pods.get("scratch-filler").await.map_err(|e| e.to_string())?;
+        let status = serde_json::to_value(&p).unwrap()["status"].clone();
+        if status["reason"] == "Evicted" { Ok(status) } else { Err(status.to_string()) }
+    })
+    .await;
+    assert_eq!(
+        evicted["message"],
+        "Container app exceeded its local ephemeral storage limit \"1Mi\". "
+    );
+
     // A container that appends without end to its own filesystem fills the disk share it has
     // and then gets "No space left on device", instead of the kubelet's memory.
     create_pod(&client, json!({"metadata": {"name": "disk-filler"}, "spec": {"nodeName": "node-1",
@@ -1317,14 +1336,25 @@ async fn an_empty_dir_over_its_size_limit_gets_its_pod_evicted_and_a_full_disk_r
         "containers": [{"name": "app", "image": "busybox", "command": ["sh", "-c",
             format!("while echo {kib}{kib}{kib}{kib} >> /grow; do :; done; echo disk full; exit 3")]}]}}))
     .await;
-    let status = wait_for("the disk filler to stop on a full disk", Duration::from_secs(120), || async {
-        let p = pods.get("disk-filler").await.map_err(|e| e.to_string())?;
-        let cs = container_status(&p);
-        if cs["state"]["terminated"].is_object() { Ok(cs) } else { Err(cs.to_string()) }
-    })
+    let status = wait_for(
+        "the disk filler to stop on a full disk",
+        Duration::from_secs(120),
+        || async {
+            let p = pods.get("disk-filler").await.map_err(|e| e.to_string())?;
+            let cs = container_status(&p);
+            if cs["state"]["terminated"].is_object() {
+                Ok(cs)
+            } else {
+                Err(cs.to_string())
+            }
+        },
+    )
     .await;
     assert_eq!(status["state"]["terminated"]["exitCode"], 3, "{status}");
     let logs = pods.logs("disk-filler", &Default::default()).await.unwrap();
-    assert!(logs.contains("No space left on device") && logs.ends_with("disk full\n"), "{logs}");
+    assert!(
+        logs.contains("No space left on device") && logs.ends_with("disk full\n"),
+        "{logs}"
+    );
     cluster.stop(Duration::from_secs(10)).await.unwrap();
 }

@@ -26,7 +26,7 @@ pub mod openapi;
 pub mod openapi_v2;
 pub mod protobuf;
 pub mod registry;
-mod rest;
+pub(crate) mod rest;
 pub mod selector;
 mod serve;
 pub mod strategic;
@@ -84,8 +84,8 @@ pub struct ApiServer {
     shutdown: CancellationToken,
     /// Bearer token for kubelet requests.
     kubelet_token: Option<String>,
-    /// How many connections [`serve`] holds at once.
-    max_connections: usize,
+    /// How many connections [`serve`] holds at once, and how many it holds now.
+    limits: crate::server::Limits,
 }
 
 impl ApiServer {
@@ -109,7 +109,7 @@ impl ApiServer {
             clock,
             shutdown: CancellationToken::new(),
             kubelet_token: config.kubelet_token.clone(),
-            max_connections: config.max_connections,
+            limits: crate::server::Limits::new(config.max_connections),
         });
         for ns in &config.initial_namespaces {
             let body = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
@@ -125,6 +125,11 @@ impl ApiServer {
             }
         }
         server
+    }
+
+    /// How many client connections are open now.
+    pub fn open_connections(&self) -> usize {
+        self.limits.in_use()
     }
 
     /// The cluster clock the apiserver stamps objects with.
@@ -145,7 +150,7 @@ pub async fn serve(
     let addr: SocketAddr = listener.local_addr()?;
     tracing::info!(%addr, "apiserver listening");
     let token = server.shutdown.clone();
-    let limit = crate::server::Limits::new(server.max_connections);
+    let limit = server.limits.clone();
     let app = rest::router(server);
     // Watches never finish by themselves: end them so the graceful shutdown completes.
     serve::serve(listener, app, limit, shutdown, move || token.cancel()).await

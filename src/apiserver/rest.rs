@@ -400,7 +400,7 @@ async fn decode_yaml(body: &Bytes) -> Result<Value, String> {
 }
 
 /// Decode a request body by its Content-Type.
-async fn decode_body(headers: &HeaderMap, body: &Bytes) -> ApiResult<Value> {
+pub(crate) async fn decode_body(headers: &HeaderMap, body: &Bytes) -> ApiResult<Value> {
     let ct = content_type(headers);
     let value = match ct.as_str() {
         "application/json" | "" => serde_json::from_slice::<Value>(body).map_err(|e| {
@@ -1988,7 +1988,7 @@ fn apply_json_patch(original: &Value, ops: &[json_patch::PatchOperation]) -> Api
 }
 
 /// Apply a JSON, merge or strategic merge patch.
-fn apply_patch(
+pub(crate) fn apply_patch(
     kind: &Kind,
     content_type: &str,
     original: &Value,
@@ -2061,7 +2061,11 @@ fn value_at<'a>(obj: &'a Value, path: &str) -> Option<&'a Value> {
 }
 
 /// Fields the configuration would change that another manager owns.
-fn apply_conflicts(existing: &Value, config: &Value, manager: &str) -> Vec<(String, String)> {
+pub(crate) fn apply_conflicts(
+    existing: &Value,
+    config: &Value,
+    manager: &str,
+) -> Vec<(String, String)> {
     let managers = existing["metadata"]["managedFields"]
         .as_array()
         .cloned()
@@ -2095,7 +2099,7 @@ fn apply_conflicts(existing: &Value, config: &Value, manager: &str) -> Vec<(Stri
 
 /// Take each `(manager, path)` out of that manager's managed fields; a manager left owning
 /// nothing is dropped, as upstream drops it.
-fn disown(obj: &mut Value, conflicts: &[(String, String)]) {
+pub(crate) fn disown(obj: &mut Value, conflicts: &[(String, String)]) {
     let Some(entries) = obj["metadata"]["managedFields"].as_array_mut() else {
         return;
     };

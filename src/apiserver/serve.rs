@@ -178,6 +178,7 @@ pub(super) async fn serve(
                 }
             })
         };
+        let permit = permit.map(|slot| slot.occupy(&limit));
         let connection = limit.http1().serve_connection(TokioIo::new(tcp), service);
         let connection = graceful.watch(connection);
         requests.spawn(Roaming {

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::core::v1::{Container, ObjectReference, Pod, PodSpec, PodStatus, Probe};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use serde_json::json;
@@ -178,6 +179,11 @@ struct PodWorker {
 }
 
 /// Run the worker of one pod until the pod is gone.
+/// A container's `ephemeral-storage` limit.
+fn ephemeral_storage_limit(c: &Container) -> Option<&Quantity> {
+    c.resources.as_ref()?.limits.as_ref()?.get("ephemeral-storage")
+}
+
 /// How often the eviction manager looks at local storage (its housekeeping interval).
 const EVICTION_MONITORING_SECONDS: i64 = 10;
 
@@ -505,26 +511,47 @@ impl PodWorker {
         }
     }
 
-    /// Whether any emptyDir volume of the pod has a size limit.
+    /// Whether any emptyDir volume or container of the pod has a local storage limit.
     fn has_storage_limits(&self, spec: &PodSpec) -> bool {
-        spec.volumes
-            .iter()
-            .flatten()
+        let volumes = spec.volumes.iter().flatten();
+        volumes
+            .into_iter()
             .any(|v| v.empty_dir.as_ref().is_some_and(|e| e.size_limit.is_some()))
+            || spec
+                .containers
+                .iter()
+                .any(|c| ephemeral_storage_limit(c).is_some())
     }
 
-    /// The eviction message for the first emptyDir volume holding more than its size limit,
-    /// worded as upstream's eviction manager words it.
+    /// The eviction message for the first local storage limit exceeded (emptyDir size limits
+    /// first, then containers' ephemeral-storage limits, as upstream's eviction manager checks
+    /// them), worded as upstream words it.
     fn storage_limit_exceeded(&self, spec: &PodSpec) -> Option<String> {
-        spec.volumes.iter().flatten().find_map(|v| {
+        let over = |used: u64, limit: &Quantity| {
+            crate::k8s::quantity::parse_bytes(limit)
+                .is_some_and(|bytes| i64::try_from(used).unwrap_or(i64::MAX) > bytes)
+        };
+        let volume = spec.volumes.iter().flatten().find_map(|v| {
             let limit = v.empty_dir.as_ref()?.size_limit.as_ref()?;
-            let bytes = crate::k8s::quantity::parse_bytes(limit)?;
-            let used = self.volume_fs.get(&v.name)?.used_bytes();
-            (i64::try_from(used).unwrap_or(i64::MAX) > bytes).then(|| {
+            let used = self.volume_fs.get(&v.name)?.used_bytes() as u64;
+            over(used, limit).then(|| {
                 format!(
                     "Usage of EmptyDir volume {:?} exceeds the limit {:?}. ",
                     v.name, limit.0
                 )
+            })
+        });
+        volume.or_else(|| {
+            spec.containers.iter().find_map(|c| {
+                let limit = ephemeral_storage_limit(c)?;
+                let slot = self.app.iter().find(|s| s.name == c.name)?;
+                let used = self.shared.runtime.storage_usage(slot.id.as_deref()?)?;
+                over(used, limit).then(|| {
+                    format!(
+                        "Container {} exceeded its local ephemeral storage limit {:?}. ",
+                        c.name, limit.0
+                    )
+                })
             })
         })
     }

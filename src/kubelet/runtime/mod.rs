@@ -295,6 +295,8 @@ pub trait Runtime: Send + Sync {
     fn log_from(&self, id: &str, offset: u64) -> Option<(Vec<u8>, u64)>;
     /// A file in the container's filesystem (termination messages).
     fn read_file(&self, id: &str, path: &str) -> Option<Vec<u8>>;
+    /// The local storage the container uses: its writable layer and its log (bytes).
+    fn storage_usage(&self, id: &str) -> Option<u64>;
     /// Forget a stopped container.
     fn remove_container(&self, id: &str);
     /// Running containers, for metrics.
@@ -969,6 +971,13 @@ impl Runtime for SimRuntime {
         let logs = self.containers.lock().get(id).map(|c| c.logs.clone())?;
         let read = logs.lock().read_from(offset);
         Some(read)
+    }
+
+    fn storage_usage(&self, id: &str) -> Option<u64> {
+        let containers = self.containers.lock();
+        let c = containers.get(id)?;
+        let log = c.logs.lock().len();
+        Some((c.fs.used_bytes() + log) as u64)
     }
 
     fn read_file(&self, id: &str, path: &str) -> Option<Vec<u8>> {
