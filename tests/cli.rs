@@ -125,3 +125,107 @@ fn bench_api_checks_every_watcher_saw_every_write() {
         String::from_utf8_lossy(&out.stderr).contains("--writes and --clients must be at least 1")
     );
 }
+
+/// GET `path` from `addr` over plain HTTP/1.0; the status code and body.
+fn http_get(addr: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nhost: {addr}\r\n\r\n").unwrap();
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text);
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (code, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_controller_manager_serves_the_health_of_its_loops() {
+    use std::io::BufRead;
+    let cluster = kubespec::cluster::RunningCluster::start(
+        kubespec::cluster::ClusterConfig::apiserver_only(),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    cluster.write_kubeconfig(&kubeconfig).unwrap();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin!("kubespec"))
+        .args([
+            "component",
+            "controller-manager",
+            "--health-port",
+            "0",
+            "--kubeconfig",
+        ])
+        .arg(&kubeconfig)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read its output to the end (a closed pipe would stop it), passing on the health address.
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some(a) = line
+                .strip_prefix("health checks at http://")
+                .and_then(|a| a.strip_suffix("/healthz"))
+            {
+                let _ = tx.send(a.to_string());
+            }
+        }
+    });
+    let addr =
+        tokio::task::spawn_blocking(move || rx.recv_timeout(std::time::Duration::from_secs(30)))
+            .await
+            .unwrap()
+            .expect("the controller-manager prints where its health is served");
+    // Once it leads, every control loop is listed as passing.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let verbose = loop {
+        let a = addr.clone();
+        let (code, body) = tokio::task::spawn_blocking(move || http_get(&a, "/healthz?verbose"))
+            .await
+            .unwrap();
+        if code == 200 && body.contains("[+]deployment-controller ok") {
+            break body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "healthz after 30 s: {code} {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    for check in [
+        "replicaset-controller",
+        "garbage-collector-controller",
+        "endpoints-controller",
+        "node-lifecycle-controller",
+        "serviceaccount-controller",
+    ] {
+        assert!(verbose.contains(&format!("[+]{check} ok")), "{verbose}");
+    }
+    assert!(verbose.ends_with("healthz check passed\n"), "{verbose}");
+    let a = addr.clone();
+    let (code, body) = tokio::task::spawn_blocking(move || http_get(&a, "/healthz"))
+        .await
+        .unwrap();
+    assert_eq!((code, body.as_str()), (200, "ok"));
+    let _ = child.kill();
+    let _ = child.wait();
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
+}

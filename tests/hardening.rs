@@ -42,6 +42,14 @@ async fn send(client: &kube::Client, method: Method, path: &str, ct: &str, body:
     }
 }
 
+async fn get(client: &kube::Client, path: &str) -> Reply {
+    send(client, Method::GET, path, "application/json", Vec::new()).await
+}
+
+async fn delete(client: &kube::Client, path: &str) -> Reply {
+    send(client, Method::DELETE, path, "application/json", Vec::new()).await
+}
+
 async fn json(client: &kube::Client, method: Method, path: &str, ct: &str, body: Value) -> Reply {
     send(client, method, path, ct, serde_json::to_vec(&body).unwrap()).await
 }
@@ -101,14 +109,7 @@ async fn json_patches_cannot_multiply_an_object_or_run_forever() {
         "the server rejected our request due to an error in our request",
     );
     // Nothing was written, and the server goes on.
-    let r = send(
-        &client,
-        Method::GET,
-        &format!("{CONFIGMAPS}/seed"),
-        "application/json",
-        vec![],
-    )
-    .await;
+    let r = get(&client, &format!("{CONFIGMAPS}/seed")).await;
     assert_eq!(
         r.body["data"].as_object().map(|d| d.len()),
         Some(1),
@@ -185,32 +186,15 @@ async fn durations_at_the_edge_of_int64_are_answered_not_crashed_on() {
         "{}",
         r.body
     );
-    let r = send(
-        &client,
-        Method::DELETE,
-        &format!("{PODS}/long-grace?gracePeriodSeconds=0"),
-        "application/json",
-        vec![],
-    )
-    .await;
+    let r = delete(&client, &format!("{PODS}/long-grace?gracePeriodSeconds=0")).await;
     assert_eq!(r.code, 200, "{}", r.body);
-    let r = send(
-        &client,
-        Method::GET,
-        &format!("{PODS}/long-grace"),
-        "application/json",
-        vec![],
-    )
-    .await;
+    let r = get(&client, &format!("{PODS}/long-grace")).await;
     assert_eq!(r.code, 404, "{}", r.body);
 
     // A watch timeout no int64 holds is a 400; the largest one is a watch that stays open.
-    let r = send(
+    let r = get(
         &client,
-        Method::GET,
         &format!("{PODS}?watch=true&timeoutSeconds=18446744073709551615"),
-        "application/json",
-        vec![],
     )
     .await;
     assert_status(&r, 400, "BadRequest", "timeoutSeconds");
@@ -435,6 +419,42 @@ async fn server_side_apply_checks_name_version_and_kind_and_forcing_moves_owners
     cluster.stop(Duration::from_secs(10)).await.unwrap();
 }
 
+#[tokio::test]
+async fn a_body_that_never_arrives_is_given_up_on() {
+    let mut config = ClusterConfig::apiserver_only();
+    config.apiserver.request_timeout = Duration::from_millis(500);
+    let (cluster, _client) = apiserver(config).await;
+    let mut tcp = tokio::net::TcpStream::connect(cluster.addr())
+        .await
+        .unwrap();
+    // Headers promise 100 bytes; 10 come, then nothing.
+    tcp.write_all(b"POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"kind\": \"")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(10), async {
+        while !answer.windows(4).any(|w| w == b"\r\n\r\n") || !answer.ends_with(b"}") {
+            match tcp.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(
+        read.is_ok(),
+        "the apiserver answers instead of waiting for ever"
+    );
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 504"), "{text}");
+    assert!(
+        text.contains("Timeout: request did not complete within the allotted timeout"),
+        "{text}"
+    );
+    cluster.stop(Duration::from_secs(10)).await.unwrap();
+}
+
 /// A server that records every request head it receives and answers `answer`.
 async fn impostor(answer: &'static str) -> (u16, Arc<Mutex<Vec<String>>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -496,14 +516,7 @@ async fn the_kubelet_token_only_goes_to_the_clusters_own_kubelets() {
     let (cluster, client) = apiserver(config).await;
     let (port, seen) = impostor("not a proof").await;
     node_and_running_pod(&client, port).await;
-    let r = send(
-        &client,
-        Method::GET,
-        &format!("{PODS}/victim/log"),
-        "application/json",
-        vec![],
-    )
-    .await;
+    let r = get(&client, &format!("{PODS}/victim/log")).await;
     assert_status(
         &r,
         500,
@@ -524,12 +537,9 @@ async fn forwarded_log_parameters_are_encoded_not_spliced() {
     let (cluster, client) = apiserver(ClusterConfig::apiserver_only()).await;
     let (port, seen) = impostor("a log line\n").await;
     node_and_running_pod(&client, port).await;
-    let r = send(
+    let r = get(
         &client,
-        Method::GET,
         &format!("{PODS}/victim/log?tailLines=1%26follow%3Dtrue"),
-        "application/json",
-        vec![],
     )
     .await;
     assert_eq!(r.code, 200);

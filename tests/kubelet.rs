@@ -1276,6 +1276,24 @@ async fn back_off_starts_over_for_a_container_that_ran_ten_minutes() {
         .expect("the cluster stops");
 }
 
+/// Wait until the pod is Failed with reason Evicted; its status.
+async fn wait_evicted(pods: &Api<Pod>, name: &str) -> serde_json::Value {
+    wait_for(
+        &format!("{name} to be evicted"),
+        Duration::from_secs(60),
+        || async {
+            let p = pods.get(name).await.map_err(|e| e.to_string())?;
+            let status = serde_json::to_value(&p).unwrap()["status"].clone();
+            if status["phase"] == "Failed" && status["reason"] == "Evicted" {
+                Ok(status)
+            } else {
+                Err(status.to_string())
+            }
+        },
+    )
+    .await
+}
+
 #[tokio::test]
 async fn an_empty_dir_over_its_size_limit_gets_its_pod_evicted_and_a_full_disk_refuses_writes() {
     let cluster = cluster(20.0, 1).await;
@@ -1291,16 +1309,7 @@ async fn an_empty_dir_over_its_size_limit_gets_its_pod_evicted_and_a_full_disk_r
             "volumeMounts": [{"name": "data", "mountPath": "/data"}]}]}}),
     )
     .await;
-    let evicted = wait_for("the pod to be evicted", Duration::from_secs(60), || async {
-        let p = pods.get("filler").await.map_err(|e| e.to_string())?;
-        let status = serde_json::to_value(&p).unwrap()["status"].clone();
-        if status["phase"] == "Failed" && status["reason"] == "Evicted" {
-            Ok(status)
-        } else {
-            Err(status.to_string())
-        }
-    })
-    .await;
+    let evicted = wait_evicted(&pods, "filler").await;
     assert_eq!(
         evicted["message"],
         "Usage of EmptyDir volume \"data\" exceeds the limit \"1Mi\". "
@@ -1318,12 +1327,7 @@ async fn an_empty_dir_over_its_size_limit_gets_its_pod_evicted_and_a_full_disk_r
         "containers": [{"name": "app", "image": "busybox", "command": ["sh", "-c", format!("while true; do echo {kib} >> /scratch; done")],
             "resources": {"limits": {"ephemeral-storage": "1Mi"}}}]}}))
     .await;
-    let evicted = wait_for("the scratch filler to be evicted", Duration::from_secs(60), || async {
-        let p = pods.get("scratch-filler").await.map_err(|e| e.to_string())?;
-        let status = serde_json::to_value(&p).unwrap()["status"].clone();
-        if status["reason"] == "Evicted" { Ok(status) } else { Err(status.to_string()) }
-    })
-    .await;
+    let evicted = wait_evicted(&pods, "scratch-filler").await;
     assert_eq!(
         evicted["message"],
         "Container app exceeded its local ephemeral storage limit \"1Mi\". "

@@ -60,6 +60,8 @@ pub struct Config {
     pub kubelet_token: Option<String>,
     /// How many client connections the apiserver holds at once (more wait to be accepted).
     pub max_connections: usize,
+    /// How long a request's body may take to arrive (upstream's `--request-timeout`, 60 s).
+    pub request_timeout: std::time::Duration,
 }
 
 impl Default for Config {
@@ -72,6 +74,7 @@ impl Default for Config {
                 .to_vec(),
             kubelet_token: None,
             max_connections: crate::server::Limits::APISERVER,
+            request_timeout: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -86,6 +89,8 @@ pub struct ApiServer {
     kubelet_token: Option<String>,
     /// How many connections [`serve`] holds at once, and how many it holds now.
     limits: crate::server::Limits,
+    /// How long a request's body may take to arrive.
+    pub(crate) request_timeout: std::time::Duration,
 }
 
 impl ApiServer {
@@ -110,6 +115,7 @@ impl ApiServer {
             shutdown: CancellationToken::new(),
             kubelet_token: config.kubelet_token.clone(),
             limits: crate::server::Limits::new(config.max_connections),
+            request_timeout: config.request_timeout,
         });
         for ns in &config.initial_namespaces {
             let body = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});

@@ -38,9 +38,6 @@ pub fn router(server: Arc<ApiServer>) -> Router {
     Router::new().fallback(dispatch).with_state(server)
 }
 
-/// How long a request's body may take to arrive (upstream's `--request-timeout`, 60 s).
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
-
 /// Whether reading a body failed because it is over the limit.
 fn is_length_limit(e: &axum::Error) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
@@ -65,18 +62,20 @@ async fn dispatch(State(server): State<Arc<ApiServer>>, request: Request) -> Res
         .unwrap_or_default();
     // A body that does not arrive within the request timeout is given up on, as upstream's
     // timeout filter does, instead of holding the connection for ever.
-    let body =
-        match tokio::time::timeout(REQUEST_TIMEOUT, axum::body::to_bytes(body, MAX_BODY_BYTES))
-            .await
-        {
-            Ok(Ok(b)) => b,
-            Ok(Err(e)) if is_length_limit(&e) => return ApiError::too_large().into_response(),
-            Ok(Err(e)) => {
-                return ApiError::bad_request(format!("cannot read the request body: {e}"))
-                    .into_response()
-            }
-            Err(_) => return ApiError::timeout().into_response(),
-        };
+    let body = match tokio::time::timeout(
+        server.request_timeout,
+        axum::body::to_bytes(body, MAX_BODY_BYTES),
+    )
+    .await
+    {
+        Ok(Ok(b)) => b,
+        Ok(Err(e)) if is_length_limit(&e) => return ApiError::too_large().into_response(),
+        Ok(Err(e)) => {
+            return ApiError::bad_request(format!("cannot read the request body: {e}"))
+                .into_response()
+        }
+        Err(_) => return ApiError::timeout().into_response(),
+    };
     let path = parts.uri.path().to_string();
     tracing::debug!(method = %parts.method, %path, "request");
     let result = route(&server, &parts.method, &path, &query, &parts.headers, body).await;

@@ -181,7 +181,11 @@ struct PodWorker {
 /// Run the worker of one pod until the pod is gone.
 /// A container's `ephemeral-storage` limit.
 fn ephemeral_storage_limit(c: &Container) -> Option<&Quantity> {
-    c.resources.as_ref()?.limits.as_ref()?.get("ephemeral-storage")
+    c.resources
+        .as_ref()?
+        .limits
+        .as_ref()?
+        .get("ephemeral-storage")
 }
 
 /// How often the eviction manager looks at local storage (its housekeeping interval).
