@@ -103,14 +103,6 @@ pub fn add_seconds(t: DateTime<Utc>, seconds: i64) -> Option<DateTime<Utc>> {
     chrono::TimeDelta::try_seconds(seconds).and_then(|d| t.checked_add_signed(d))
 }
 
-/// `t` plus `d`, saturating at the latest representable time.
-pub fn add_duration(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
-    chrono::TimeDelta::from_std(d)
-        .ok()
-        .and_then(|d| t.checked_add_signed(d))
-        .unwrap_or(DateTime::<Utc>::MAX_UTC)
-}
-
 /// The latest time an RFC 3339 timestamp (and so a `metav1.Time`) can carry:
 /// 9999-12-31T23:59:59Z.
 pub fn latest_time() -> DateTime<Utc> {
@@ -138,7 +130,6 @@ mod tests {
         assert_eq!(add_seconds(t, i64::MAX), None);
         assert_eq!(add_seconds(t, 9_000_000_000_000), None);
         assert_eq!(add_seconds(t, 30), Some(t + chrono::Duration::seconds(30)));
-        assert_eq!(add_duration(t, Duration::MAX), DateTime::<Utc>::MAX_UTC);
         let slow = Clock::new(Clock::MIN_SCALE);
         assert_eq!(slow.to_wall(Duration::from_secs(u64::MAX)), Duration::MAX);
     }

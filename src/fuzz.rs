@@ -5,8 +5,6 @@
 
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::http::{HeaderMap, HeaderValue};
 use serde_json::{json, Value};
 
 use crate::apiserver::registry::{self, Kind};
@@ -39,27 +37,15 @@ fn split(data: &[u8]) -> (u8, &[u8]) {
     }
 }
 
-/// A request body in JSON, YAML or protobuf, decoded and admitted as a create and an update
-/// of a pod, a ConfigMap and a Deployment.
+/// A request body in JSON, YAML or protobuf, decoded (on this thread, so a panic in a decoder
+/// is seen) and admitted as a create and an update of a pod, a ConfigMap and a Deployment.
 pub fn body(data: &[u8]) {
     let (pick, payload) = split(data);
-    let content_type = [
-        "application/json",
-        "application/yaml",
-        "application/vnd.kubernetes.protobuf",
-    ][usize::from(pick) % 3];
-    let mut headers = HeaderMap::new();
-    headers.insert("content-type", HeaderValue::from_static(content_type));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build();
-    let Ok(runtime) = runtime else {
-        return;
+    let decoded = match pick % 3 {
+        0 => serde_json::from_slice::<Value>(payload).map_err(|e| e.to_string()),
+        1 => rest::decode_yaml_here(payload),
+        _ => crate::apiserver::protobuf::decode_object(payload).map_err(|e| e.to_string()),
     };
-    let decoded = runtime.block_on(rest::decode_body(
-        &headers,
-        &Bytes::copy_from_slice(payload),
-    ));
     let Ok(value) = decoded else {
         return;
     };

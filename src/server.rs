@@ -212,11 +212,25 @@ mod tests {
 
     #[tokio::test]
     async fn held_connections_beyond_the_cap_wait_and_do_not_break_the_server() {
-        let (addr, stop) = start(Limits::new(2)).await;
+        let limits = Limits::new(2);
+        let (addr, stop) = start(limits.clone()).await;
         let _a = tokio::net::TcpStream::connect(addr).await.unwrap();
         let mut b = tokio::net::TcpStream::connect(addr).await.unwrap();
-        // Both slots are taken; a third client is queued, not refused ...
+        // Barrier: both are accepted and hold the two slots.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while limits.in_use() < 2 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "in use: {}",
+                limits.in_use()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // A third client is queued, not refused, and not served while both are held ...
         let third = tokio::spawn(healthz(addr));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!third.is_finished(), "served beyond the cap");
+        assert_eq!(limits.in_use(), 2);
         // ... and is served as soon as one of the held connections goes away.
         b.shutdown().await.unwrap();
         drop(b);

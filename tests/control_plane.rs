@@ -521,13 +521,20 @@ async fn an_unschedulable_pod_reports_why_and_schedules_once_a_node_fits() {
     let cluster = cluster(1.0, 1, 1).await;
     let client = cluster.client().unwrap();
     add_node(&client, "small", "1").await;
-    add_node(&client, "cordoned", "8").await;
+    // Registered cordoned (one write): a cordon patched in after registration may reach the
+    // scheduler after the pod does, and the pod would rightly land there.
+    let cordoned: Node = serde_json::from_value(json!({
+        "metadata": {"name": "cordoned", "labels": {"kubernetes.io/hostname": "cordoned"}},
+        "spec": {"unschedulable": true},
+        "status": {
+            "capacity": {"cpu": "8", "memory": "8Gi", "pods": "110"},
+            "allocatable": {"cpu": "8", "memory": "8Gi", "pods": "110"},
+            "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status"}],
+        },
+    }))
+    .unwrap();
     Api::<Node>::all(client.clone())
-        .patch(
-            "cordoned",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"unschedulable": true}})),
-        )
+        .create(&PostParams::default(), &cordoned)
         .await
         .unwrap();
     let pods: Api<Pod> = Api::default_namespaced(client.clone());

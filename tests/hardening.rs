@@ -637,3 +637,108 @@ async fn a_toleration_that_outlives_time_does_not_stop_the_controller_manager() 
     assert!(health.healthy(), "{:?}", health.failures());
     cluster.stop(Duration::from_secs(10)).await.unwrap();
 }
+
+/// An impostor that passes every vouch challenge on to `real` (the node's own kubelet) and
+/// returns its answer; it records what it receives.
+async fn relaying_impostor(real: std::net::SocketAddr) -> (u16, Arc<Mutex<Vec<String>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tcp.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                s.lock().push(head.clone());
+                let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let mut upstream = tokio::net::TcpStream::connect(real).await.unwrap();
+                upstream
+                    .write_all(format!("GET {path} HTTP/1.0\r\nhost: {real}\r\n\r\n").as_bytes())
+                    .await
+                    .unwrap();
+                let mut relayed = Vec::new();
+                let _ = upstream.read_to_end(&mut relayed).await;
+                let _ = tcp.write_all(&relayed).await;
+            });
+        }
+    });
+    (port, seen)
+}
+
+#[tokio::test]
+async fn a_challenge_relayed_to_the_real_kubelet_does_not_pass() {
+    // Real time: the kubelet rewrites its Node's status only every 10 s.
+    let mut config = ClusterConfig {
+        time_scale: 1.0,
+        nodes: 1,
+        ..ClusterConfig::default()
+    };
+    config.apiserver.kubelet_token = Some("s3cret-kubelet-token".into());
+    let (cluster, client) = apiserver(config).await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let talker = pod(
+        "talker",
+        json!({"nodeName": "node-1", "restartPolicy": "Never",
+        "containers": [{"name": "app", "image": "busybox", "command": ["sh", "-c", "echo hi; sleep 3600"]}]}),
+    );
+    pods.create(
+        &PostParams::default(),
+        &serde_json::from_value(talker).unwrap(),
+    )
+    .await
+    .unwrap();
+    support::wait_for("the pod to run", Duration::from_secs(30), || async {
+        let p = pods.get("talker").await.map_err(|e| e.to_string())?;
+        let phase = p.status.and_then(|s| s.phase).unwrap_or_default();
+        if phase == "Running" {
+            Ok(())
+        } else {
+            Err(phase)
+        }
+    })
+    .await;
+    // Through the real kubelet, logs work.
+    let r = get(&client, &format!("{PODS}/talker/log")).await;
+    assert_eq!(r.code, 200, "{}", r.body);
+    // Someone points node-1 at a relay in front of the real kubelet.
+    let nodes: Api<Node> = Api::all(client.clone());
+    let node = nodes.get_status("node-1").await.unwrap();
+    let real_port = node
+        .status
+        .unwrap()
+        .daemon_endpoints
+        .unwrap()
+        .kubelet_endpoint
+        .unwrap()
+        .port;
+    let real = std::net::SocketAddr::from(([127, 0, 0, 1], u16::try_from(real_port).unwrap()));
+    let (port, seen) = relaying_impostor(real).await;
+    let moved = json!({"status": {"daemonEndpoints": {"kubeletEndpoint": {"Port": port}}}});
+    nodes
+        .patch_status("node-1", &PatchParams::default(), &Patch::Merge(moved))
+        .await
+        .unwrap();
+    let r = get(&client, &format!("{PODS}/talker/log")).await;
+    assert_status(
+        &r,
+        500,
+        "InternalError",
+        "is not the cluster's kubelet for that node; refusing to send it credentials",
+    );
+    let heads = seen.lock().clone();
+    assert!(
+        heads.iter().any(|h| h.contains("/kubespec/vouch")),
+        "the relay was challenged: {heads:?}"
+    );
+    assert!(heads.iter().all(|h| !h.contains("s3cret")), "{heads:?}");
+    cluster.stop(Duration::from_secs(10)).await.unwrap();
+}

@@ -1185,14 +1185,21 @@ async fn without_registration_the_kubelet_waits_for_its_node() {
         },
     )
     .await;
-    let events = events_for(&client, "default", "pre-made").await;
-    for reason in [
-        "Starting: Starting kubelet.",
-        "NodeHasSufficientMemory: Node pre-made status is now: NodeHasSufficientMemory",
-        "NodeReady: Node pre-made status is now: NodeReady",
-    ] {
-        assert!(events.iter().any(|e| e == reason), "{events:?}");
-    }
+    // Events are recorded after the status they report is written: wait for them.
+    wait_for("the start-up events", Duration::from_secs(30), || async {
+        let events = events_for(&client, "default", "pre-made").await;
+        let expected = [
+            "Starting: Starting kubelet.",
+            "NodeHasSufficientMemory: Node pre-made status is now: NodeHasSufficientMemory",
+            "NodeReady: Node pre-made status is now: NodeReady",
+        ];
+        if expected.iter().all(|r| events.iter().any(|e| e == r)) {
+            Ok(())
+        } else {
+            Err(format!("{events:?}"))
+        }
+    })
+    .await;
     stop.cancel();
     cluster
         .stop(std::time::Duration::from_secs(10))

@@ -346,12 +346,16 @@ const MAX_YAML_DEPTH: usize = 1000;
 /// How long decoding one YAML body may take before the request is refused.
 const YAML_DECODE_DEADLINE: Duration = Duration::from_secs(10);
 
-/// The deepest flow nesting in `text`, counting brackets outside quotes and comments, stopping
-/// as soon as it passes `limit`.
+/// The deepest flow nesting in `text`, counting brackets outside quoted scalars and comments,
+/// stopping as soon as it passes `limit`. A quote opens a quoted scalar only where a scalar
+/// starts (at a line's start or after `:`, `-`, `?`, `,`, `[`, `{`); elsewhere (`a: b'c`) it is
+/// part of a plain scalar, as YAML reads it.
 fn yaml_flow_depth(text: &[u8], limit: usize) -> usize {
     let (mut depth, mut deepest) = (0usize, 0usize);
     let (mut single, mut double, mut comment, mut escaped) = (false, false, false, false);
     let mut previous = b'\n';
+    // The last byte that was not a space or a tab (a newline counts: a line's start).
+    let mut significant = b'\n';
     for &b in text {
         if comment {
             comment = b != b'\n';
@@ -361,9 +365,11 @@ fn yaml_flow_depth(text: &[u8], limit: usize) -> usize {
         } else if single {
             single = b != b'\'';
         } else {
+            let scalar_start =
+                matches!(significant, b'\n' | b':' | b'-' | b'?' | b',' | b'[' | b'{');
             match b {
-                b'"' => double = true,
-                b'\'' => single = true,
+                b'"' if scalar_start => double = true,
+                b'\'' if scalar_start => single = true,
                 b'#' if previous.is_ascii_whitespace() => comment = true,
                 b'[' | b'{' => {
                     depth += 1;
@@ -377,21 +383,33 @@ fn yaml_flow_depth(text: &[u8], limit: usize) -> usize {
             }
         }
         previous = b;
+        if b != b' ' && b != b'\t' {
+            significant = b;
+        }
     }
     deepest
 }
 
-/// Decode a YAML body on a blocking thread (never on the threads that serve connections),
-/// refusing over-deep documents first and giving up after [`YAML_DECODE_DEADLINE`].
-async fn decode_yaml(body: &Bytes) -> Result<Value, String> {
+/// Decode a YAML body where it is: over-deep documents are refused before they are parsed.
+pub(crate) fn decode_yaml_here(body: &[u8]) -> Result<Value, String> {
     if yaml_flow_depth(body, MAX_YAML_DEPTH) > MAX_YAML_DEPTH {
         return Err(format!("yaml: exceeded max depth of {MAX_YAML_DEPTH}"));
     }
+    serde_yaml::from_slice::<Value>(body).map_err(|e| e.to_string())
+}
+
+/// Decode a YAML body on a blocking thread (never on the threads that serve connections),
+/// answering after [`YAML_DECODE_DEADLINE`] at the latest (the depth bound keeps the thread's
+/// work bounded, so it finishes soon after).
+async fn decode_yaml(body: &Bytes) -> Result<Value, String> {
     let body = body.clone();
-    let decode = tokio::task::spawn_blocking(move || serde_yaml::from_slice::<Value>(&body));
+    let decode = tokio::task::spawn_blocking(move || decode_yaml_here(&body));
     match tokio::time::timeout(YAML_DECODE_DEADLINE, decode).await {
-        Ok(Ok(decoded)) => decoded.map_err(|e| e.to_string()),
-        Ok(Err(e)) => Err(format!("the YAML decoder failed: {e}")),
+        Ok(Ok(decoded)) => decoded,
+        Ok(Err(e)) => {
+            tracing::error!(cause = %e, "the YAML decoder failed");
+            Err(format!("the YAML decoder failed: {e}"))
+        }
         Err(_) => Err(format!(
             "the YAML body took longer than {YAML_DECODE_DEADLINE:?} to decode"
         )),
@@ -399,7 +417,7 @@ async fn decode_yaml(body: &Bytes) -> Result<Value, String> {
 }
 
 /// Decode a request body by its Content-Type.
-pub(crate) async fn decode_body(headers: &HeaderMap, body: &Bytes) -> ApiResult<Value> {
+async fn decode_body(headers: &HeaderMap, body: &Bytes) -> ApiResult<Value> {
     let ct = content_type(headers);
     let value = match ct.as_str() {
         "application/json" | "" => serde_json::from_slice::<Value>(body).map_err(|e| {
@@ -1855,17 +1873,19 @@ async fn kubelet_get(
 async fn vouch_for(kubelet: std::net::SocketAddr, node_name: &str, token: &str) -> ApiResult<()> {
     use crate::k8s::kubelet_auth;
     let challenge = kubelet_auth::challenge();
-    let query = serde_urlencoded::to_string([("node", node_name), ("challenge", &challenge)])
-        .map_err(ApiError::internal)?;
+    let query =
+        serde_urlencoded::to_string([("challenge", &challenge)]).map_err(ApiError::internal)?;
     let path = format!("{}?{query}", kubelet_auth::PATH);
     let response = kubelet_get(kubelet, node_name, &path, None).await?;
     let ok = response.status().is_success();
     let limited = http_body_util::Limited::new(response.into_body(), 1024);
-    let answer = http_body_util::BodyExt::collect(limited)
+    let answer = tokio::time::timeout(KUBELET_TIMEOUT, http_body_util::BodyExt::collect(limited))
         .await
+        .ok()
+        .and_then(Result::ok)
         .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
         .unwrap_or_default();
-    if ok && kubelet_auth::verify(token, node_name, &challenge, &answer) {
+    if ok && kubelet_auth::verify(token, node_name, kubelet, &challenge, &answer) {
         return Ok(());
     }
     tracing::warn!(node = node_name, %kubelet, "a Node names a kubelet address that is not its kubelet; not sending it the kubelet token");
@@ -2255,6 +2275,16 @@ mod tests {
         assert!(name[14..].bytes().all(|b| NAME_ALPHABET.contains(&b)));
         let long = generate_name(&"a".repeat(80));
         assert_eq!(long.len(), 63);
+    }
+
+    #[test]
+    fn yaml_depth_counts_brackets_outside_quoted_scalars_only() {
+        assert_eq!(yaml_flow_depth(b"a: [[1], {b: [2]}]", 1000), 3);
+        assert_eq!(yaml_flow_depth(b"a: '[[[['\nb: \"{{{\\\"{\"", 1000), 0);
+        assert_eq!(yaml_flow_depth(b"a: 1 # [[[[\n", 1000), 0);
+        // A quote inside a plain scalar opens nothing: the brackets after it count.
+        assert_eq!(yaml_flow_depth(b"a: b'c [[[[[", 1000), 5);
+        assert_eq!(yaml_flow_depth(&[b'['; 5000], 1000), 1001);
     }
 
     #[test]

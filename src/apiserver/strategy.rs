@@ -842,9 +842,15 @@ impl Strategy for Secret {
     }
 
     fn validate(&self) -> Vec<Cause> {
-        let data = self.data.iter().flatten().map(|(_, v)| v.0.len());
-        let text = self.string_data.iter().flatten().map(|(_, v)| v.len());
-        if data.chain(text).fold(0usize, usize::saturating_add) > MAX_DATA_BYTES {
+        // stringData is merged into data first (its keys win), as upstream converts it.
+        let mut sizes: BTreeMap<&str, usize> = BTreeMap::new();
+        for (k, v) in self.data.iter().flatten() {
+            sizes.insert(k, v.0.len());
+        }
+        for (k, v) in self.string_data.iter().flatten() {
+            sizes.insert(k, v.len());
+        }
+        if sizes.values().fold(0usize, |a, b| a.saturating_add(*b)) > MAX_DATA_BYTES {
             return vec![Cause::too_long("data", MAX_DATA_BYTES)];
         }
         Vec::new()

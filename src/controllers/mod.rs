@@ -83,24 +83,24 @@ pub async fn run(
                 let (c, k, h, l) = (&client, &clock, &host, &leading);
                 let health = &config.health;
                 tokio::join!(
-                    supervise(deployment_logic::COMPONENT, health, k, l, || {
-                        deployment::run(c.clone(), k.clone(), h.clone(), l.clone())
+                    supervise(deployment_logic::COMPONENT, health, k, l, |run| {
+                        deployment::run(c.clone(), k.clone(), h.clone(), run)
                     }),
-                    supervise(replicaset::CONTROLLER, health, k, l, || {
-                        replicaset::run(c.clone(), k.clone(), h.clone(), l.clone())
+                    supervise(replicaset::CONTROLLER, health, k, l, |run| {
+                        replicaset::run(c.clone(), k.clone(), h.clone(), run)
                     }),
-                    supervise(garbagecollector::CONTROLLER, health, k, l, || {
-                        garbagecollector::run(c.clone(), k.clone(), l.clone())
+                    supervise(garbagecollector::CONTROLLER, health, k, l, |run| {
+                        garbagecollector::run(c.clone(), k.clone(), run)
                     }),
-                    supervise(endpoints::CONTROLLER, health, k, l, || {
-                        endpoints::run(c.clone(), k.clone(), l.clone())
+                    supervise(endpoints::CONTROLLER, health, k, l, |run| {
+                        endpoints::run(c.clone(), k.clone(), run)
                     }),
-                    supervise(nodelifecycle::CONTROLLER, health, k, l, || {
+                    supervise(nodelifecycle::CONTROLLER, health, k, l, |run| {
                         let lifecycle = config.node_lifecycle.clone();
-                        nodelifecycle::run(c.clone(), k.clone(), h.clone(), lifecycle, l.clone())
+                        nodelifecycle::run(c.clone(), k.clone(), h.clone(), lifecycle, run)
                     }),
-                    supervise(serviceaccount::CONTROLLER, health, k, l, || {
-                        serviceaccount::run(c.clone(), k.clone(), l.clone())
+                    supervise(serviceaccount::CONTROLLER, health, k, l, |run| {
+                        serviceaccount::run(c.clone(), k.clone(), run)
                     }),
                 );
             }

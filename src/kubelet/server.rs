@@ -26,7 +26,10 @@ pub(super) async fn start(
     let port = listener.local_addr()?.port();
     let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .route(crate::k8s::kubelet_auth::PATH, get(vouch))
+        .route(
+            crate::k8s::kubelet_auth::PATH,
+            get(move |state, query| vouch(state, query, port)),
+        )
         .route("/pods", get(pods))
         .route("/metrics", get(metrics))
         .route("/metrics/probes", get(probe_metrics))
@@ -74,11 +77,15 @@ async fn authenticate(
 async fn vouch(
     State(shared): State<Arc<Shared>>,
     Query(query): Query<HashMap<String, String>>,
+    port: u16,
 ) -> Response {
     let (Some(token), Some(challenge)) = (&shared.config.auth_token, query.get("challenge")) else {
         return (StatusCode::NOT_FOUND, "no kubelet token is configured").into_response();
     };
-    crate::k8s::kubelet_auth::answer(token, &shared.config.node_name, challenge).into_response()
+    // Signed with this kubelet's own address, the one its Node advertises.
+    let address = std::net::SocketAddr::new(shared.config.node_ip, port);
+    crate::k8s::kubelet_auth::answer(token, &shared.config.node_name, address, challenge)
+        .into_response()
 }
 
 async fn pods(State(shared): State<Arc<Shared>>) -> Response {
@@ -234,10 +241,7 @@ async fn container_logs(
     let Some(id) = id else {
         return not_found();
     };
-    let (Some(first), Some((_, mut offset))) = (
-        shared.runtime.log_tail(&id, tail_lines),
-        shared.runtime.log_from(&id, u64::MAX),
-    ) else {
+    let Some((first, mut offset)) = shared.runtime.log_tail(&id, tail_lines) else {
         return not_found();
     };
     if !follow {

@@ -178,7 +178,6 @@ struct PodWorker {
     sandbox_ready: Option<DateTime<Utc>>,
 }
 
-/// Run the worker of one pod until the pod is gone.
 /// A container's `ephemeral-storage` limit.
 fn ephemeral_storage_limit(c: &Container) -> Option<&Quantity> {
     c.resources
@@ -194,6 +193,7 @@ const EVICTION_MONITORING_SECONDS: i64 = 10;
 /// The grace period of a local-storage eviction (`immediateEvictionGracePeriodSeconds`).
 const EVICTION_GRACE_SECONDS: u64 = 1;
 
+/// Run the worker of one pod until the pod is gone.
 pub(super) async fn run(shared: Arc<Shared>, mut updates: watch::Receiver<Option<Arc<Pod>>>) {
     let Some(first) = updates.borrow().clone() else {
         return;
@@ -531,9 +531,10 @@ impl PodWorker {
     /// first, then containers' ephemeral-storage limits, as upstream's eviction manager checks
     /// them), worded as upstream words it.
     fn storage_limit_exceeded(&self, spec: &PodSpec) -> Option<String> {
+        // Only a positive limit counts, as upstream's `size.Sign() == 1`.
         let over = |used: u64, limit: &Quantity| {
             crate::k8s::quantity::parse_bytes(limit)
-                .is_some_and(|bytes| i64::try_from(used).unwrap_or(i64::MAX) > bytes)
+                .is_some_and(|bytes| bytes > 0 && i64::try_from(used).unwrap_or(i64::MAX) > bytes)
         };
         let volume = spec.volumes.iter().flatten().find_map(|v| {
             let limit = v.empty_dir.as_ref()?.size_limit.as_ref()?;

@@ -128,6 +128,10 @@ fn restart_delay(restarts: u32) -> Duration {
 
 /// Run the control loop `name` (made afresh by `start`) until `shutdown`; when it panics or ends
 /// before `shutdown`, log it, mark it failed in `health`, and start it again after a back-off.
+///
+/// Each run gets a token of its own (a child of `shutdown`), cancelled when the run ends: what
+/// a dead run started (informers, feeders) stops with it instead of running beside its
+/// successor.
 pub async fn supervise<F, Fut>(
     name: &str,
     health: &Health,
@@ -135,13 +139,15 @@ pub async fn supervise<F, Fut>(
     shutdown: &CancellationToken,
     mut start: F,
 ) where
-    F: FnMut() -> Fut,
+    F: FnMut(CancellationToken) -> Fut,
     Fut: Future<Output = ()>,
 {
     let mut restarts = 0u32;
     loop {
         health.pass(name);
-        let outcome = AssertUnwindSafe(start()).catch_unwind().await;
+        let run = shutdown.child_token();
+        let outcome = AssertUnwindSafe(start(run.clone())).catch_unwind().await;
+        run.cancel();
         if shutdown.is_cancelled() {
             health.remove(name);
             return;
@@ -226,34 +232,58 @@ mod tests {
     #[tokio::test]
     async fn a_dead_loop_shows_in_health_until_it_runs_again() {
         let health = Health::new();
-        let clock = Clock::new(1000.0);
+        // 1 s of back-off is 100 ms here: long enough to see the loop down.
+        let clock = Clock::new(10.0);
+        let first_run: Arc<Mutex<Option<CancellationToken>>> = Arc::default();
         let shutdown = CancellationToken::new();
         let starts = Arc::new(AtomicU32::new(0));
         let (running_tx, mut running_rx) = tokio::sync::mpsc::unbounded_channel();
         let task = {
-            let (health, clock, shutdown, starts) = (
+            let (health, clock, shutdown, starts, first_run) = (
                 health.clone(),
                 clock.clone(),
                 shutdown.clone(),
                 starts.clone(),
+                first_run.clone(),
             );
             tokio::spawn(async move {
-                supervise("deployment-controller", &health, &clock, &shutdown, || {
+                supervise("deployment-controller", &health, &clock, &shutdown, |run| {
                     let n = starts.fetch_add(1, Ordering::SeqCst);
                     let running_tx = running_tx.clone();
-                    let shutdown = shutdown.clone();
+                    let first_run = first_run.clone();
                     async move {
                         if n == 0 {
+                            *first_run.lock() = Some(run);
                             panic!("TimeDelta::seconds out of bounds");
                         }
                         let _ = running_tx.send(());
-                        shutdown.cancelled().await;
+                        run.cancelled().await;
                     }
                 })
                 .await
             })
         };
-        // The restarted loop runs again (after 1 s of cluster time: 1 ms here).
+        // While it is down, health says so ...
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while health.healthy() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "health never showed the dead loop"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let (code, body) = health.report(false);
+        assert_eq!(code, 500);
+        assert!(
+            body.contains("[-]deployment-controller failed: reason withheld"),
+            "{body}"
+        );
+        assert!(health.failures()[0]
+            .1
+            .contains("TimeDelta::seconds out of bounds"));
+        // ... and what the dead run started was told to stop.
+        assert!(first_run.lock().as_ref().is_some_and(|t| t.is_cancelled()));
+        // The restarted loop runs again, and health passes.
         tokio::time::timeout(Duration::from_secs(5), running_rx.recv())
             .await
             .expect("the loop restarts");

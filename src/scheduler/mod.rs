@@ -198,8 +198,8 @@ pub async fn run_replica(
             let (client, clock, host, health) =
                 (client.clone(), clock.clone(), host.clone(), health.clone());
             async move {
-                supervise(DEFAULT_SCHEDULER, &health, &clock, &leading, || {
-                    run(client.clone(), clock.clone(), host.clone(), leading.clone())
+                supervise(DEFAULT_SCHEDULER, &health, &clock, &leading, |run_token| {
+                    run(client.clone(), clock.clone(), host.clone(), run_token)
                 })
                 .await;
             }

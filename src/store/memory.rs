@@ -51,6 +51,11 @@ impl State {
 
     /// Keep `event`, then forget the oldest writes beyond `limit` writes or `bytes` bytes (the
     /// newest write is always kept). A watch from a forgotten revision gets 410 Expired.
+    ///
+    /// Only each write's new object is counted: the object it replaced is shared with the
+    /// write before it while that one is kept, and past the oldest kept write it is one object
+    /// per key at most, so the history holds little more than `bytes` in practice (at worst,
+    /// when every kept write replaced an object written before the history starts, twice).
     fn record(&mut self, event: Event, limit: usize, bytes: usize) {
         self.history_bytes = self.history_bytes.saturating_add(event.object.json.len());
         self.history.push_back(event);

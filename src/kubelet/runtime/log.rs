@@ -1,13 +1,11 @@
 //! A container's log as a node keeps it: the current file, rotated once it reaches its size
 //! limit, as the kubelet rotates container logs (`containerLogMaxSize`, 10 MiB by default).
-//! `kubectl logs` reads only the current file upstream, so rotated files are counted but not
-//! kept: a container that writes without end holds at most one file's worth of memory.
+//! `kubectl logs` reads only the current file upstream, so rotated files are not kept (only how
+//! many rotations there were): a container that writes without end holds at most one file's
+//! worth of memory, and its local storage usage is its current file.
 
 /// Upstream's `containerLogMaxSize` default (10 MiB).
 pub const DEFAULT_MAX_SIZE: usize = 10 * 1024 * 1024;
-
-/// Upstream's `containerLogMaxFiles` default.
-pub const DEFAULT_MAX_FILES: usize = 5;
 
 /// One container's log.
 #[derive(Debug)]

@@ -35,7 +35,8 @@ use crate::clock::Clock;
 ///
 /// Each filesystem has a capacity (the node's disk, as far as this filesystem may use it): a
 /// write past it fails with "No space left on device", so a container appending to a file
-/// without end cannot exhaust the kubelet's memory.
+/// without end holds at most [`FS_CAPACITY`] of the kubelet's memory (per filesystem: a node
+/// running many such containers still adds them up).
 #[derive(Debug)]
 pub struct Fs {
     files: Mutex<BTreeMap<String, Vec<u8>>>,
@@ -288,8 +289,9 @@ pub trait Runtime: Send + Sync {
     async fn exec(&self, id: &str, argv: &[String]) -> Result<(i32, Vec<u8>), RuntimeError>;
     /// The container's captured output (its current log file).
     fn logs(&self, id: &str) -> Option<Vec<u8>>;
-    /// The last `lines` lines of the container's log (all for `None`), without copying the rest.
-    fn log_tail(&self, id: &str, lines: Option<usize>) -> Option<Vec<u8>>;
+    /// The last `lines` lines of the container's log (all for `None`), without copying the rest,
+    /// and the stream offset of their end (to follow from).
+    fn log_tail(&self, id: &str, lines: Option<usize>) -> Option<(Vec<u8>, u64)>;
     /// What the container wrote after stream offset `offset`, and the new offset (see
     /// [`log::Log::read_from`]).
     fn log_from(&self, id: &str, offset: u64) -> Option<(Vec<u8>, u64)>;
@@ -365,20 +367,16 @@ pub struct SimRuntime {
     exits: watch::Sender<u64>,
     next_id: std::sync::atomic::AtomicU64,
     /// Container logs rotate at this size (`containerLogMaxSize`).
-    log_max_size: usize,
+    log_max_size: std::sync::atomic::AtomicUsize,
 }
 
 impl SimRuntime {
-    /// The same runtime with container logs rotated at `bytes` (upstream's
-    /// `containerLogMaxSize`; 10 MiB by default).
+    /// The same runtime, with the logs of containers created from now on rotated at `bytes`
+    /// (upstream's `containerLogMaxSize`; 10 MiB by default).
     pub fn with_log_max_size(self: Arc<Self>, bytes: usize) -> Arc<Self> {
-        match Arc::try_unwrap(self) {
-            Ok(mut runtime) => {
-                runtime.log_max_size = bytes;
-                Arc::new(runtime)
-            }
-            Err(shared) => shared,
-        }
+        self.log_max_size
+            .store(bytes, std::sync::atomic::Ordering::Relaxed);
+        self
     }
 
     /// The user's model of an image: `Ok(None)` when the user models no such repository.
@@ -436,7 +434,7 @@ impl SimRuntime {
             containers: Mutex::new(HashMap::new()),
             exits: watch::channel(0).0,
             next_id: std::sync::atomic::AtomicU64::new(1),
-            log_max_size: log::DEFAULT_MAX_SIZE,
+            log_max_size: log::DEFAULT_MAX_SIZE.into(),
         })
     }
 }
@@ -658,7 +656,9 @@ impl Runtime for SimRuntime {
             Container {
                 config,
                 fs,
-                logs: Arc::new(Mutex::new(Log::new(self.log_max_size))),
+                logs: Arc::new(Mutex::new(Log::new(
+                    self.log_max_size.load(std::sync::atomic::Ordering::Relaxed),
+                ))),
                 state: Arc::new(Mutex::new(ProcessState::Created)),
                 term: CancellationToken::new(),
                 task: None,
@@ -961,10 +961,10 @@ impl Runtime for SimRuntime {
             .map(|c| c.logs.lock().contents())
     }
 
-    fn log_tail(&self, id: &str, lines: Option<usize>) -> Option<Vec<u8>> {
+    fn log_tail(&self, id: &str, lines: Option<usize>) -> Option<(Vec<u8>, u64)> {
         let logs = self.containers.lock().get(id).map(|c| c.logs.clone())?;
-        let tail = logs.lock().tail(lines);
-        Some(tail)
+        let log = logs.lock();
+        Some((log.tail(lines), log.end()))
     }
 
     fn log_from(&self, id: &str, offset: u64) -> Option<(Vec<u8>, u64)> {
@@ -1076,9 +1076,12 @@ mod tests {
         }
         let logs = rt.logs(&id).unwrap();
         assert!(logs.len() <= 64 * 1024, "{}", logs.len());
-        assert_eq!(
-            rt.log_tail(&id, Some(2)).unwrap(),
-            b"spam spam spam spam\nspam spam spam spam\n"
+        // The tail is whole lines of it (one, just after a rotation; two otherwise).
+        let (tail, _) = rt.log_tail(&id, Some(2)).unwrap();
+        let tail = String::from_utf8(tail).unwrap();
+        assert!(
+            !tail.is_empty() && tail.lines().all(|l| l == "spam spam spam spam"),
+            "{tail:?}"
         );
         rt.stop_container(&id, Duration::from_secs(1)).await;
     }

@@ -268,7 +268,7 @@ pub fn parse(origin: &str, text: &str) -> Result<ImageModels, ModelsError> {
             }
             if route.status.iter().any(|s| !(100..=599).contains(&s.code)) {
                 return Err(invalid(format!(
-                    "image {}: status steps need a code in 100..=599 and afterSeconds ≥ 0",
+                    "image {}: status steps need a code in 100..=599",
                     m.image
                 )));
             }
@@ -276,7 +276,7 @@ pub fn parse(origin: &str, text: &str) -> Result<ImageModels, ModelsError> {
         if let Some(exit) = &m.exit {
             if !(0..=255).contains(&exit.code) {
                 return Err(invalid(format!(
-                    "image {}: exit needs afterSeconds ≥ 0 and a code in 0..=255",
+                    "image {}: exit needs a code in 0..=255",
                     m.image
                 )));
             }

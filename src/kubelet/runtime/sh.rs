@@ -2179,6 +2179,9 @@ impl<'s> Interp<'s> {
         let status = match self.write_error.take() {
             Some(why) => {
                 self.err(fds, &format!("sh: write error: {why}\n"));
+                // The message may have failed to go to the same full file: that is not the
+                // next command's failure.
+                self.write_error = None;
                 1
             }
             None => status,
