@@ -497,18 +497,33 @@ async fn deletion_follows_each_propagation_policy() {
         },
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let rss = rs_of("orphan").await;
+    // Barrier: the garbage collector has orphaned the ReplicaSet (its owner reference is gone);
+    // only then does "it and its pods are still there" mean they were kept.
+    let rss = wait_for(
+        "the ReplicaSet orphaned",
+        Duration::from_secs(30),
+        || async {
+            let rss = rs_of("orphan").await;
+            let orphaned = rss.iter().all(|rs| {
+                rs.metadata
+                    .owner_references
+                    .as_ref()
+                    .is_none_or(Vec::is_empty)
+            });
+            if orphaned {
+                Ok(rss)
+            } else {
+                Err(format!(
+                    "{:?}",
+                    rss.iter()
+                        .map(|r| &r.metadata.owner_references)
+                        .collect::<Vec<_>>()
+                ))
+            }
+        },
+    )
+    .await;
     assert_eq!(rss.len(), 1);
-    assert!(
-        rss[0]
-            .metadata
-            .owner_references
-            .as_ref()
-            .is_none_or(Vec::is_empty),
-        "{:?}",
-        rss[0].metadata.owner_references
-    );
     assert_eq!(pods_of(&client, "orphan").await.len(), 2);
     cluster
         .stop(std::time::Duration::from_secs(10))

@@ -116,7 +116,25 @@ fn rollout_story(version: &str) {
         "deployment.apps/web paused"
     );
     k.ok(&["set", "image", "deployment/web", "nginx=nginx:1.29"]);
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    // Barrier: the controller has seen the new template (observedGeneration caught up); only
+    // then can "no new ReplicaSet" mean anything.
+    let generation = k.ok(&[
+        "get",
+        "deploy",
+        "web",
+        "-o",
+        "jsonpath={.metadata.generation}",
+    ]);
+    k.wait_for(
+        &[
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "jsonpath={.status.observedGeneration}",
+        ],
+        generation.trim(),
+    );
     let rs_count = k.ok(&["get", "rs", "-o", "name"]).lines().count();
     assert_eq!(rs_count, 2, "a paused deployment starts no rollout");
     k.wait_for(

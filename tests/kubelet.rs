@@ -1148,14 +1148,19 @@ async fn without_registration_the_kubelet_waits_for_its_node() {
     let mut config = kubespec::kubelet::KubeletConfig::new("pre-made");
     config.register_node = false;
     let stop = tokio_util::sync::CancellationToken::new();
-    let (_handle, _task) = kubespec::kubelet::start(
+    let (handle, _task) = kubespec::kubelet::start(
         client.clone(),
         cluster.clock().clone(),
         config,
         stop.clone(),
     );
     let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client.clone());
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Barrier: the kubelet has looked for its Node twice (and found none).
+    let mut lookups = handle.node_lookups();
+    tokio::time::timeout(Duration::from_secs(30), lookups.wait_for(|n| *n >= 2))
+        .await
+        .expect("the kubelet looks for its Node within 30 s")
+        .expect("the kubelet runs");
     assert!(
         nodes.get_opt("pre-made").await.unwrap().is_none(),
         "the kubelet must not register the node itself"

@@ -4,8 +4,7 @@ use serde_json::{json, Value};
 
 use super::registry::{self, Kind};
 
-/// The Kubernetes version the reference cluster reproduces.
-pub const GIT_VERSION: &str = "v1.33.0-kubespec";
+use crate::k8s::{go_arch, GIT_VERSION};
 
 /// `/version`.
 pub fn version() -> Value {
@@ -24,15 +23,6 @@ pub fn version() -> Value {
         "compiler": "rustc",
         "platform": format!("{}/{}", std::env::consts::OS, go_arch()),
     })
-}
-
-/// The architecture as Go (and so Kubernetes) names it.
-pub fn go_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
-    }
 }
 
 /// `/api`.

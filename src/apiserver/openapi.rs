@@ -18,8 +18,8 @@ use schemars::generate::SchemaSettings;
 use schemars::JsonSchema;
 use serde_json::{json, Map, Value};
 
-use super::discovery::GIT_VERSION;
 use super::registry::{self, Kind};
+use crate::k8s::GIT_VERSION;
 
 /// The schema name (`io.k8s.api.apps.v1.Deployment`) of each served kind, and the generator
 /// that adds it and everything it references.

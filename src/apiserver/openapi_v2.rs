@@ -25,8 +25,8 @@ use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, SchemaGenerator};
 use serde_json::{json, Map, Value};
 
-use super::discovery::GIT_VERSION;
 use super::registry::{self, Kind};
+use crate::k8s::GIT_VERSION;
 
 /// Where definitions live, as `$ref`s name them.
 const DEFINITIONS: &str = "#/definitions/";

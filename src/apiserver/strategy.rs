@@ -21,6 +21,8 @@ use serde_json::{json, Map, Value};
 
 use super::error::{ApiError, ApiResult, Cause};
 use super::registry::Kind;
+use crate::k8s::default_pull_policy;
+use crate::k8s::qos::qos_class;
 
 /// Which write admission runs for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -238,19 +240,6 @@ fn go_map(map: &BTreeMap<String, String>) -> String {
 
 // ---------- pods ----------
 
-/// Upstream's image pull policy default: Always for `:latest` or no tag, else IfNotPresent.
-pub fn default_pull_policy(image: &str) -> &'static str {
-    let without_digest = image.split('@').next().unwrap_or(image);
-    if image.contains('@') {
-        return "IfNotPresent";
-    }
-    let last = without_digest.rsplit('/').next().unwrap_or(without_digest);
-    match last.split_once(':') {
-        Some((_, "latest")) | None => "Always",
-        Some(_) => "IfNotPresent",
-    }
-}
-
 fn default_probe(probe: &mut Option<Probe>) {
     if let Some(p) = probe {
         p.timeout_seconds.get_or_insert(1);
@@ -338,48 +327,6 @@ fn add_default_tolerations(spec: &mut PodSpec) {
                 value: None,
             });
         }
-    }
-}
-
-/// QoS class from requests and limits, as upstream computes it.
-pub fn qos_class(spec: &PodSpec) -> &'static str {
-    let containers: Vec<&Container> = spec
-        .containers
-        .iter()
-        .chain(spec.init_containers.iter().flatten())
-        .collect();
-    let mut any = false;
-    let mut guaranteed = true;
-    for c in &containers {
-        let requests = c
-            .resources
-            .as_ref()
-            .and_then(|r| r.requests.clone())
-            .unwrap_or_default();
-        let limits = c
-            .resources
-            .as_ref()
-            .and_then(|r| r.limits.clone())
-            .unwrap_or_default();
-        for res in ["cpu", "memory"] {
-            let req = requests.get(res);
-            let lim = limits.get(res);
-            if req.is_some() || lim.is_some() {
-                any = true;
-            }
-            match (req, lim) {
-                (_, None) => guaranteed = false,
-                (Some(r), Some(l)) if r != l => guaranteed = false,
-                _ => {}
-            }
-        }
-    }
-    if !any {
-        "BestEffort"
-    } else if guaranteed {
-        "Guaranteed"
-    } else {
-        "Burstable"
     }
 }
 

@@ -22,8 +22,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::{format_time, Clock};
 use crate::events::{reference, EventType, Recorder};
+use crate::k8s::tolerations::tolerates;
 use crate::runtime::Informer;
-use crate::scheduler::plugins::tolerates;
 
 /// The unreachable taint key.
 pub const TAINT_UNREACHABLE: &str = "node.kubernetes.io/unreachable";

@@ -1,9 +1,39 @@
-//! One implementation of each Kubernetes rule that more than one layer needs (a Node's or a Pod's
-//! readiness, ...), as upstream's helpers define them. Pure functions over k8s-openapi types: no
-//! I/O, and nothing from any component.
+//! One implementation of each Kubernetes rule that more than one layer needs, as upstream's
+//! helpers define them: quantities (`quantity`), QoS classes (`qos`), taints and tolerations
+//! (`tolerations`), a Node's or a Pod's readiness, the default pull policy, the version the
+//! cluster reports, and how the apiserver vouches for a kubelet (`kubelet_auth`). Pure functions
+//! over k8s-openapi types (no I/O), and nothing from any component.
 
 pub mod kubelet_auth;
+pub mod qos;
 pub mod quantity;
+pub mod tolerations;
+
+/// The version this reference cluster reports (`/version`, a Node's kubelet version).
+pub const GIT_VERSION: &str = "v1.33.0-kubespec";
+
+/// Go's name for this machine's architecture (`GOARCH`), as `/version` and a Node report it.
+pub fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+/// The imagePullPolicy a container gets when it names none (upstream's defaulting): `Always`
+/// for `:latest` or no tag, `IfNotPresent` otherwise (and for digests).
+pub fn default_pull_policy(image: &str) -> &'static str {
+    let without_digest = image.split('@').next().unwrap_or(image);
+    if image.contains('@') {
+        return "IfNotPresent";
+    }
+    let last = without_digest.rsplit('/').next().unwrap_or(without_digest);
+    match last.split_once(':') {
+        Some((_, "latest")) | None => "Always",
+        Some(_) => "IfNotPresent",
+    }
+}
 
 use k8s_openapi::api::core::v1::{Node, Pod};
 

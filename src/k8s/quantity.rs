@@ -159,3 +159,67 @@ pub fn parse_cpu_millis(q: &Quantity) -> Option<i64> {
 pub fn parse_bytes(q: &Quantity) -> Option<i64> {
     parse_nanos(&q.0).map(|n| nanos_to(n, NANO))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(s: &str) -> Quantity {
+        Quantity(s.to_string())
+    }
+
+    #[test]
+    fn cpu_quantities() {
+        assert_eq!(parse_cpu_millis(&q("100m")), Some(100));
+        assert_eq!(parse_cpu_millis(&q("1")), Some(1000));
+        assert_eq!(parse_cpu_millis(&q("1.5")), Some(1500));
+        assert_eq!(parse_cpu_millis(&q("0.1")), Some(100));
+        assert_eq!(parse_cpu_millis(&q(".5")), Some(500));
+        assert_eq!(parse_cpu_millis(&q("1e3")), Some(1_000_000));
+        assert_eq!(parse_cpu_millis(&q("2k")), Some(2_000_000));
+        assert_eq!(parse_cpu_millis(&q("250000u")), Some(250));
+        // Sub-milli amounts round up, as MilliValue() does.
+        assert_eq!(parse_cpu_millis(&q("0.5m")), Some(1));
+        assert_eq!(parse_cpu_millis(&q("1n")), Some(1));
+        assert_eq!(parse_cpu_millis(&q("0")), Some(0));
+        assert_eq!(parse_cpu_millis(&q("+2")), Some(2000));
+    }
+
+    #[test]
+    fn memory_quantities() {
+        assert_eq!(parse_bytes(&q("128Mi")), Some(128 * 1024 * 1024));
+        assert_eq!(parse_bytes(&q("1G")), Some(1_000_000_000));
+        assert_eq!(parse_bytes(&q("1e3")), Some(1000));
+        assert_eq!(parse_bytes(&q("1E3")), Some(1000));
+        assert_eq!(parse_bytes(&q("2Ki")), Some(2048));
+        assert_eq!(parse_bytes(&q("1.5Gi")), Some(1536 * 1024 * 1024));
+        assert_eq!(parse_bytes(&q("1E")), Some(1_000_000_000_000_000_000));
+        assert_eq!(parse_bytes(&q("1Ei")), Some(1 << 60));
+        assert_eq!(parse_bytes(&q("100m")), Some(1));
+        assert_eq!(parse_bytes(&q("0.1Ki")), Some(103));
+        assert_eq!(parse_bytes(&q("1.")), Some(1));
+        // Far beyond i64 saturates rather than wrapping.
+        assert_eq!(parse_bytes(&q("100Ei")), Some(i64::MAX));
+        assert_eq!(parse_bytes(&q("1e999999999999")), Some(i64::MAX));
+        assert_eq!(parse_bytes(&q("1e-999999999999")), Some(1));
+        assert_eq!(
+            parse_bytes(&q("123456789012345678901234567890123456789012")),
+            Some(i64::MAX)
+        );
+        assert_eq!(
+            parse_bytes(&q("0.000000000000000000000000000000000000000001")),
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn garbage_quantities() {
+        for bad in [
+            "", " ", "abc", "1x", "1.2.3", "--1", "Mi", "1 Mi", "1mi", "1KI", "e3", "1e", "1e+",
+            ".",
+        ] {
+            assert_eq!(parse_bytes(&q(bad)), None, "{bad:?}");
+            assert_eq!(parse_cpu_millis(&q(bad)), None, "{bad:?}");
+        }
+    }
+}

@@ -225,9 +225,17 @@ pub struct KubeletHandle {
     /// The node's name.
     pub node_name: String,
     paused: watch::Sender<bool>,
+    /// How many times the kubelet has looked for (or tried to register) its Node so far.
+    node_lookups: watch::Receiver<u32>,
 }
 
 impl KubeletHandle {
+    /// How many times the kubelet has looked for its Node (with `register_node: false`) or
+    /// tried to register it, so far: a barrier for "it looked and did nothing".
+    pub fn node_lookups(&self) -> watch::Receiver<u32> {
+        self.node_lookups.clone()
+    }
+
     /// Stop (or resume) heartbeats and status reports, as a node whose kubelet hangs.
     pub fn set_silent(&self, silent: bool) {
         self.paused.send_replace(silent);
@@ -249,9 +257,11 @@ pub fn start(
     shutdown: CancellationToken,
 ) -> (KubeletHandle, tokio::task::JoinHandle<()>) {
     let (paused, paused_rx) = watch::channel(false);
+    let (lookups, node_lookups) = watch::channel(0);
     let handle = KubeletHandle {
         node_name: config.node_name.clone(),
         paused,
+        node_lookups,
     };
     let runtime: Arc<dyn Runtime> = SimRuntime::with_registry(
         clock.clone(),
@@ -271,11 +281,16 @@ pub fn start(
         pod_objects: Mutex::new(HashMap::new()),
         probe_counts: Mutex::new(std::collections::BTreeMap::new()),
     });
-    let task = tokio::spawn(agent(shared, paused_rx, shutdown));
+    let task = tokio::spawn(agent(shared, paused_rx, lookups, shutdown));
     (handle, task)
 }
 
-async fn agent(shared: Arc<Shared>, paused: watch::Receiver<bool>, shutdown: CancellationToken) {
+async fn agent(
+    shared: Arc<Shared>,
+    paused: watch::Receiver<bool>,
+    lookups: watch::Sender<u32>,
+    shutdown: CancellationToken,
+) {
     let config = shared.config.clone();
     let port = match server::start(shared.clone(), shutdown.clone()).await {
         Ok(p) => p,
@@ -290,6 +305,7 @@ async fn agent(shared: Arc<Shared>, paused: watch::Receiver<bool>, shutdown: Can
         &config,
         port,
         &shared.recorder,
+        &lookups,
         &shutdown,
     )
     .await

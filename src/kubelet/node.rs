@@ -12,9 +12,9 @@ use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
 use super::KubeletConfig;
-use crate::apiserver::discovery::{go_arch, GIT_VERSION};
 use crate::clock::{format_micro_time, format_time, Clock};
 use crate::events::{reference, EventType, Recorder};
+use crate::k8s::{go_arch, GIT_VERSION};
 
 /// The node's conditions, with upstream's reasons and messages.
 fn conditions(now: &str, transition: &str) -> Value {
@@ -63,6 +63,7 @@ pub async fn register(
     config: &KubeletConfig,
     port: u16,
     recorder: &Recorder,
+    lookups: &tokio::sync::watch::Sender<u32>,
     shutdown: &CancellationToken,
 ) -> Option<Node> {
     let api: Api<Node> = Api::all(client.clone());
@@ -117,6 +118,7 @@ pub async fn register(
             }
             let _ = existing;
         }
+        lookups.send_modify(|n| *n = n.saturating_add(1));
         tokio::select! {
             _ = shutdown.cancelled() => return None,
             _ = clock.sleep(Duration::from_secs(2)) => {}

@@ -25,14 +25,12 @@
 //!   `started` as the prober manager reports them.
 //! - qosClass, podIP(s), hostIP(s) and startTime.
 
-use std::collections::BTreeMap;
-
+use crate::k8s::qos::qos_class;
 use k8s_openapi::api::core::v1::{
     Container, ContainerState, ContainerStateRunning, ContainerStateTerminated,
     ContainerStateWaiting, ContainerStatus, HostIP, Pod, PodCondition, PodIP, PodSpec, PodStatus,
     VolumeMountStatus,
 };
-use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
@@ -279,114 +277,6 @@ fn last_terminated(s: &ContainerStatus) -> Option<&ContainerStateTerminated> {
 // ---------------------------------------------------------------------------------------------
 // QoS
 // ---------------------------------------------------------------------------------------------
-
-/// Parses a resource quantity into billionths of a unit (`"100m"` -> 100_000_000).
-/// Returns None for malformed or absurdly large values.
-pub fn parse_quantity_nanos(q: &str) -> Option<i128> {
-    let q = q.trim();
-    let (negative, body) = match q.as_bytes().first()? {
-        b'-' => (true, &q[1..]),
-        b'+' => (false, &q[1..]),
-        _ => (false, q),
-    };
-    let num_end = body
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(body.len());
-    let (number, suffix) = body.split_at(num_end);
-    if number.is_empty() || number == "." || number.matches('.').count() > 1 {
-        return None;
-    }
-    let (int_part, frac_part) = number.split_once('.').unwrap_or((number, ""));
-    let digits: String = format!("{int_part}{frac_part}");
-    let mantissa: i128 = digits.parse().ok()?;
-    // value = mantissa * 2^bin * 10^dec / 10^frac_len, in units; we want nanos (+9).
-    let (bin, dec): (u32, i32) = match suffix {
-        "" => (0, 0),
-        "n" => (0, -9),
-        "u" => (0, -6),
-        "m" => (0, -3),
-        "k" => (0, 3),
-        "M" => (0, 6),
-        "G" => (0, 9),
-        "T" => (0, 12),
-        "P" => (0, 15),
-        "E" => (0, 18),
-        "Ki" => (10, 0),
-        "Mi" => (20, 0),
-        "Gi" => (30, 0),
-        "Ti" => (40, 0),
-        "Pi" => (50, 0),
-        "Ei" => (60, 0),
-        s if s.starts_with(['e', 'E']) => (0, s[1..].parse::<i32>().ok()?),
-        _ => return None,
-    };
-    let mut value = mantissa.checked_mul(1i128.checked_shl(bin)?)?;
-    let pow = 9 + dec - frac_part.len() as i32;
-    if pow >= 0 {
-        value = value.checked_mul(10i128.checked_pow(pow as u32)?)?;
-    } else {
-        let div = 10i128.checked_pow((-pow) as u32)?;
-        // Quantities round up to the smallest representable unit.
-        value = (value + div - 1) / div;
-    }
-    Some(if negative { -value } else { value })
-}
-
-/// The QoS class of a pod from its containers' cpu/memory requests and limits, as upstream
-/// computes it (zero quantities do not count; Guaranteed needs cpu and memory limits on every
-/// container and summed requests equal to summed limits).
-pub fn qos_class(spec: &PodSpec) -> &'static str {
-    let mut requests: BTreeMap<&str, i128> = BTreeMap::new();
-    let mut limits: BTreeMap<&str, i128> = BTreeMap::new();
-    let mut guaranteed = true;
-    let all = spec
-        .containers
-        .iter()
-        .chain(spec.init_containers.iter().flatten());
-    for c in all {
-        let res = c.resources.as_ref();
-        let add = |list: Option<&BTreeMap<String, Quantity>>,
-                   into: &mut BTreeMap<&str, i128>,
-                   found: &mut Vec<&'static str>| {
-            for name in ["cpu", "memory"] {
-                let Some(q) = list.and_then(|l| l.get(name)) else {
-                    continue;
-                };
-                let v = parse_quantity_nanos(&q.0).unwrap_or(0);
-                if v > 0 {
-                    *into.entry(name).or_insert(0) += v;
-                    found.push(name);
-                }
-            }
-        };
-        let mut ignored = Vec::new();
-        add(
-            res.and_then(|r| r.requests.as_ref()),
-            &mut requests,
-            &mut ignored,
-        );
-        let mut limits_found = Vec::new();
-        add(
-            res.and_then(|r| r.limits.as_ref()),
-            &mut limits,
-            &mut limits_found,
-        );
-        if !(limits_found.contains(&"cpu") && limits_found.contains(&"memory")) {
-            guaranteed = false;
-        }
-    }
-    if requests.is_empty() && limits.is_empty() {
-        return "BestEffort";
-    }
-    if guaranteed && requests.iter().any(|(k, v)| limits.get(k) != Some(v)) {
-        guaranteed = false;
-    }
-    if guaranteed && requests.len() == limits.len() {
-        "Guaranteed"
-    } else {
-        "Burstable"
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Container statuses
@@ -1877,39 +1767,5 @@ mod tests {
         assert_eq!(mounts[0].recursive_read_only.as_deref(), Some("Disabled"));
         assert_eq!(mounts[1].read_only, None);
         assert_eq!(mounts[1].recursive_read_only, None);
-    }
-
-    #[test]
-    fn qos_classes() {
-        let spec = |v: serde_json::Value| -> PodSpec { serde_json::from_value(v).unwrap() };
-        assert_eq!(
-            qos_class(&spec(json!({"containers": [{"name": "a"}]}))),
-            "BestEffort"
-        );
-        assert_eq!(
-            qos_class(&spec(json!({"containers": [{"name": "a", "resources": {
-                "requests": {"cpu": "100m", "memory": "64Mi"},
-                "limits": {"cpu": "0.1", "memory": "67108864"}}}]}))),
-            "Guaranteed"
-        );
-        assert_eq!(
-            qos_class(&spec(json!({"containers": [{"name": "a", "resources": {
-                "requests": {"cpu": "100m"}}}]}))),
-            "Burstable"
-        );
-        assert_eq!(
-            qos_class(&spec(json!({"containers": [
-                {"name": "a", "resources": {"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "1", "memory": "1Gi"}}},
-                {"name": "b"}
-            ]}))),
-            "Burstable"
-        );
-        assert_eq!(
-            parse_quantity_nanos("1.5Gi"),
-            Some(1_610_612_736_000_000_000)
-        );
-        assert_eq!(parse_quantity_nanos("1e3"), Some(1_000_000_000_000));
-        assert_eq!(parse_quantity_nanos("2k"), Some(2_000_000_000_000));
-        assert_eq!(parse_quantity_nanos("abc"), None);
     }
 }

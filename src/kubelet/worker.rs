@@ -893,7 +893,7 @@ impl PodWorker {
         let policy = c
             .image_pull_policy
             .clone()
-            .unwrap_or_else(|| crate::apiserver::strategy::default_pull_policy(image).into());
+            .unwrap_or_else(|| crate::k8s::default_pull_policy(image).into());
         if let Err(ImageError::InvalidName(message)) = super::runtime::catalog::normalize(image) {
             let detail = Some((EventType::Warning, "InspectFailed", message.as_str()));
             self.cannot_start(

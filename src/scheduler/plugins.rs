@@ -37,6 +37,9 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
+use crate::k8s::quantity::{nanos_to, parse_nanos, NANO};
+use crate::k8s::tolerations::tolerates;
+
 // ---------------------------------------------------------------------------------------------
 // Names and messages (upstream's exact strings)
 // ---------------------------------------------------------------------------------------------
@@ -105,10 +108,6 @@ pub const WEIGHT_BALANCED_ALLOCATION: i64 = 1;
 
 const TAINT_NODE_UNSCHEDULABLE: &str = "node.kubernetes.io/unschedulable";
 const BIND_ALL_HOST_IP: &str = "0.0.0.0";
-
-// Quantities: one parser for the whole crate, in `crate::k8s::quantity`.
-use crate::k8s::quantity::{nanos_to, parse_nanos, NANO};
-pub use crate::k8s::quantity::{parse_bytes, parse_cpu_millis};
 
 // ---------------------------------------------------------------------------------------------
 // Resources
@@ -529,28 +528,6 @@ impl NodeInfo {
 // ---------------------------------------------------------------------------------------------
 // Taints and tolerations
 // ---------------------------------------------------------------------------------------------
-
-/// Whether one toleration tolerates a taint (upstream's `ToleratesTaint`): an empty effect or key
-/// matches any; operator `Exists` ignores the value, `Equal` (or empty) compares it.
-pub fn tolerates(toleration: &Toleration, taint: &Taint) -> bool {
-    if let Some(effect) = toleration.effect.as_deref().filter(|e| !e.is_empty()) {
-        if effect != taint.effect {
-            return false;
-        }
-    }
-    if let Some(key) = toleration.key.as_deref().filter(|k| !k.is_empty()) {
-        if key != taint.key {
-            return false;
-        }
-    }
-    match toleration.operator.as_deref().unwrap_or("") {
-        "" | "Equal" => {
-            toleration.value.as_deref().unwrap_or("") == taint.value.as_deref().unwrap_or("")
-        }
-        "Exists" => true,
-        _ => false,
-    }
-}
 
 fn tolerations_tolerate(tolerations: &[Toleration], taint: &Taint) -> bool {
     tolerations.iter().any(|t| tolerates(t, taint))
@@ -1247,10 +1224,6 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn q(s: &str) -> Quantity {
-        Quantity(s.to_string())
-    }
-
     fn node(v: serde_json::Value) -> Node {
         serde_json::from_value(v).expect("node json")
     }
@@ -1280,63 +1253,6 @@ mod tests {
             "metadata": {"name": name, "namespace": "default", "uid": format!("uid-{name}")},
             "spec": {"containers": [{"name": "c", "image": "nginx"}]}
         }))
-    }
-
-    // ---- quantities
-
-    #[test]
-    fn cpu_quantities() {
-        assert_eq!(parse_cpu_millis(&q("100m")), Some(100));
-        assert_eq!(parse_cpu_millis(&q("1")), Some(1000));
-        assert_eq!(parse_cpu_millis(&q("1.5")), Some(1500));
-        assert_eq!(parse_cpu_millis(&q("0.1")), Some(100));
-        assert_eq!(parse_cpu_millis(&q(".5")), Some(500));
-        assert_eq!(parse_cpu_millis(&q("1e3")), Some(1_000_000));
-        assert_eq!(parse_cpu_millis(&q("2k")), Some(2_000_000));
-        assert_eq!(parse_cpu_millis(&q("250000u")), Some(250));
-        // Sub-milli amounts round up, as MilliValue() does.
-        assert_eq!(parse_cpu_millis(&q("0.5m")), Some(1));
-        assert_eq!(parse_cpu_millis(&q("1n")), Some(1));
-        assert_eq!(parse_cpu_millis(&q("0")), Some(0));
-        assert_eq!(parse_cpu_millis(&q("+2")), Some(2000));
-    }
-
-    #[test]
-    fn memory_quantities() {
-        assert_eq!(parse_bytes(&q("128Mi")), Some(128 * 1024 * 1024));
-        assert_eq!(parse_bytes(&q("1G")), Some(1_000_000_000));
-        assert_eq!(parse_bytes(&q("1e3")), Some(1000));
-        assert_eq!(parse_bytes(&q("1E3")), Some(1000));
-        assert_eq!(parse_bytes(&q("2Ki")), Some(2048));
-        assert_eq!(parse_bytes(&q("1.5Gi")), Some(1536 * 1024 * 1024));
-        assert_eq!(parse_bytes(&q("1E")), Some(1_000_000_000_000_000_000));
-        assert_eq!(parse_bytes(&q("1Ei")), Some(1 << 60));
-        assert_eq!(parse_bytes(&q("100m")), Some(1));
-        assert_eq!(parse_bytes(&q("0.1Ki")), Some(103));
-        assert_eq!(parse_bytes(&q("1.")), Some(1));
-        // Far beyond i64 saturates rather than wrapping.
-        assert_eq!(parse_bytes(&q("100Ei")), Some(i64::MAX));
-        assert_eq!(parse_bytes(&q("1e999999999999")), Some(i64::MAX));
-        assert_eq!(parse_bytes(&q("1e-999999999999")), Some(1));
-        assert_eq!(
-            parse_bytes(&q("123456789012345678901234567890123456789012")),
-            Some(i64::MAX)
-        );
-        assert_eq!(
-            parse_bytes(&q("0.000000000000000000000000000000000000000001")),
-            Some(1)
-        );
-    }
-
-    #[test]
-    fn garbage_quantities() {
-        for bad in [
-            "", " ", "abc", "1x", "1.2.3", "--1", "Mi", "1 Mi", "1mi", "1KI", "e3", "1e", "1e+",
-            ".",
-        ] {
-            assert_eq!(parse_bytes(&q(bad)), None, "{bad:?}");
-            assert_eq!(parse_cpu_millis(&q(bad)), None, "{bad:?}");
-        }
     }
 
     // ---- requests
