@@ -941,3 +941,52 @@ async fn a_silent_node_goes_unknown_is_tainted_and_its_pods_are_replaced_elsewhe
         .await
         .expect("the cluster stops");
 }
+
+#[tokio::test]
+async fn a_controller_manager_opens_one_watch_per_resource() {
+    let cluster = cluster(20.0, 1, 0).await;
+    let client = cluster.client().unwrap();
+    // Barriers: every control loop has started (each starts its informers before anything else).
+    add_node(&client, "node-a", "4").await;
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::default_namespaced(client.clone());
+    deployments
+        .create(
+            &PostParams::default(),
+            &support::deployment("web", 1, "nginx"),
+        )
+        .await
+        .unwrap();
+    let service: k8s_openapi::api::core::v1::Service = serde_json::from_value(json!({
+        "metadata": {"name": "web"}, "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}}))
+    .unwrap();
+    Api::<k8s_openapi::api::core::v1::Service>::default_namespaced(client.clone())
+        .create(&PostParams::default(), &service)
+        .await
+        .unwrap();
+    let replicasets: Api<k8s_openapi::api::apps::v1::ReplicaSet> =
+        Api::default_namespaced(client.clone());
+    let endpoints: Api<k8s_openapi::api::core::v1::Endpoints> =
+        Api::default_namespaced(client.clone());
+    let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+        Api::default_namespaced(client.clone());
+    wait_for("every control loop at work", Duration::from_secs(30), || async {
+        let rs = replicasets.list(&Default::default()).await.map_err(|e| e.to_string())?.items.len();
+        let ep = endpoints.get_opt("web").await.map_err(|e| e.to_string())?.is_some();
+        let sa = accounts.get_opt("default").await.map_err(|e| e.to_string())?.is_some();
+        let registered = events_for(&client, "default", "node-a")
+            .await
+            .iter()
+            .any(|e| e.starts_with("RegisteredNode"));
+        if rs > 0 && ep && sa && registered {
+            Ok(())
+        } else {
+            Err(format!("replicasets {rs}, endpoints {ep}, service account {sa}, node registered {registered}"))
+        }
+    })
+    .await;
+    // Deployments, ReplicaSets, Pods, Nodes, Services, Endpoints, Namespaces, ServiceAccounts
+    // and node Leases: one watch each, however many loops read them.
+    assert_eq!(cluster.apiserver().open_watches(), 9);
+    cluster.stop(Duration::from_secs(10)).await.unwrap();
+}

@@ -91,6 +91,8 @@ pub struct ApiServer {
     limits: crate::server::Limits,
     /// How long a request's body may take to arrive.
     pub(crate) request_timeout: std::time::Duration,
+    /// Watches streaming now.
+    watches: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl ApiServer {
@@ -116,6 +118,7 @@ impl ApiServer {
             kubelet_token: config.kubelet_token.clone(),
             limits: crate::server::Limits::new(config.max_connections),
             request_timeout: config.request_timeout,
+            watches: Arc::default(),
         });
         for ns in &config.initial_namespaces {
             let body = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
@@ -131,6 +134,11 @@ impl ApiServer {
             }
         }
         server
+    }
+
+    /// How many watches are streaming now.
+    pub fn open_watches(&self) -> usize {
+        self.watches.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// How many client connections are open now.
@@ -157,7 +165,11 @@ pub async fn serve(
     tracing::info!(%addr, "apiserver listening");
     let token = server.shutdown.clone();
     let limit = server.limits.clone();
+    let watches = server.watches.clone();
     let app = rest::router(server);
     // Watches never finish by themselves: end them so the graceful shutdown completes.
-    serve::serve(listener, app, limit, shutdown, move || token.cancel()).await
+    serve::serve(listener, app, limit, watches, shutdown, move || {
+        token.cancel()
+    })
+    .await
 }

@@ -15,7 +15,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -64,9 +64,10 @@ impl Drop for StreamingRuntime {
 }
 
 /// Whether a connection's current response streams (it then belongs on the streaming runtime).
-#[derive(Default)]
 struct Placement {
     streaming: AtomicBool,
+    /// The server's count of responses streaming now (watches).
+    watches: Arc<AtomicUsize>,
 }
 
 /// Sets its connection back to the request runtime when the streamed body is dropped.
@@ -75,6 +76,7 @@ struct EndOfStream(Arc<Placement>);
 impl Drop for EndOfStream {
     fn drop(&mut self) {
         self.0.streaming.store(false, Ordering::Release);
+        self.0.watches.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -126,6 +128,7 @@ fn place(response: Response, placement: &Arc<Placement>) -> Response {
         return response;
     }
     placement.streaming.store(true, Ordering::Release);
+    placement.watches.fetch_add(1, Ordering::Relaxed);
     let end = EndOfStream(placement.clone());
     response.map(|body| {
         Body::from_stream(body.into_data_stream().map(move |chunk| {
@@ -143,6 +146,7 @@ pub(super) async fn serve(
     mut listener: TcpListener,
     app: Router,
     limit: crate::server::Limits,
+    watches: Arc<AtomicUsize>,
     shutdown: impl Future<Output = ()> + Send + 'static,
     before_drain: impl FnOnce(),
 ) -> std::io::Result<()> {
@@ -165,7 +169,10 @@ pub(super) async fn serve(
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(cause = %e, "cannot set TCP_NODELAY");
         }
-        let placement = Arc::new(Placement::default());
+        let placement = Arc::new(Placement {
+            streaming: AtomicBool::new(false),
+            watches: watches.clone(),
+        });
         let service = {
             let app = app.clone();
             let placement = placement.clone();

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::deployment_logic::{self as logic, Action, CreateConflict};
 use crate::clock::{format_time, Clock};
 use crate::events::{reference, EventType, Recorder};
-use crate::runtime::{controller_of, key_of, reconcile, split_key, Change, Informer, WorkQueue};
+use crate::runtime::{controller_of, key_of, reconcile, split_key, Change, Informers, WorkQueue};
 
 struct Ctx {
     client: Client,
@@ -33,22 +33,16 @@ struct Ctx {
 }
 
 /// Run the controller until `shutdown`.
-pub async fn run(client: Client, clock: Clock, host: String, shutdown: CancellationToken) {
-    let deployments = Informer::start(
-        Api::<Deployment>::all(client.clone()),
-        Default::default(),
-        shutdown.clone(),
-    );
-    let replicasets = Informer::start(
-        Api::<ReplicaSet>::all(client.clone()),
-        Default::default(),
-        shutdown.clone(),
-    );
-    let pods = Informer::start(
-        Api::<Pod>::all(client.clone()),
-        Default::default(),
-        shutdown.clone(),
-    );
+pub async fn run(
+    client: Client,
+    clock: Clock,
+    host: String,
+    informers: &Informers,
+    shutdown: CancellationToken,
+) {
+    let deployments = informers.all::<Deployment>();
+    let replicasets = informers.all::<ReplicaSet>();
+    let pods = informers.all::<Pod>();
     let mut d_changes = deployments.subscribe();
     let mut rs_changes = replicasets.subscribe();
     let mut pod_changes = pods.subscribe();

@@ -16,7 +16,7 @@ use kube::Client;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
-use crate::runtime::{key_of, reconcile, split_key, Change, Informer, WorkQueue};
+use crate::runtime::{key_of, reconcile, split_key, Change, Informers, WorkQueue};
 
 /// The controller's name, as kube-controller-manager names it (logs, health checks).
 pub const CONTROLLER: &str = "endpoints-controller";
@@ -139,22 +139,10 @@ struct Ctx {
 }
 
 /// Run the controller until `shutdown`.
-pub async fn run(client: Client, clock: Clock, shutdown: CancellationToken) {
-    let services = Informer::start(
-        Api::<Service>::all(client.clone()),
-        Default::default(),
-        shutdown.clone(),
-    );
-    let pods = Informer::start(
-        Api::<Pod>::all(client.clone()),
-        Default::default(),
-        shutdown.clone(),
-    );
-    let endpoints = Informer::start(
-        Api::<Endpoints>::all(client.clone()),
-        Default::default(),
-        shutdown.clone(),
-    );
+pub async fn run(client: Client, clock: Clock, informers: &Informers, shutdown: CancellationToken) {
+    let services = informers.all::<Service>();
+    let pods = informers.all::<Pod>();
+    let endpoints = informers.all::<Endpoints>();
     let mut svc_changes = services.subscribe();
     let mut pod_changes = pods.subscribe();
     services.ready().await;

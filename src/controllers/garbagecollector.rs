@@ -21,7 +21,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
-use crate::runtime::{Change, Informer};
+use crate::runtime::{Change, Informers};
 
 /// One object the collector tracks, owner or dependent.
 #[derive(Clone, Debug)]
@@ -86,27 +86,11 @@ impl Caches {
 pub const CONTROLLER: &str = "garbage-collector-controller";
 
 /// Run the collector until `shutdown`.
-pub async fn run(client: Client, clock: Clock, shutdown: CancellationToken) {
-    let deployments = Informer::start(
-        Api::<Deployment>::all(client.clone()),
-        Default::default(),
-        shutdown.clone(),
-    );
-    let replicasets = Informer::start(
-        Api::<ReplicaSet>::all(client.clone()),
-        Default::default(),
-        shutdown.clone(),
-    );
-    let pods = Informer::start(
-        Api::<Pod>::all(client.clone()),
-        Default::default(),
-        shutdown.clone(),
-    );
-    let nodes = Informer::start(
-        Api::<Node>::all(client.clone()),
-        Default::default(),
-        shutdown.clone(),
-    );
+pub async fn run(client: Client, clock: Clock, informers: &Informers, shutdown: CancellationToken) {
+    let deployments = informers.all::<Deployment>();
+    let replicasets = informers.all::<ReplicaSet>();
+    let pods = informers.all::<Pod>();
+    let nodes = informers.all::<Node>();
     let mut d = deployments.subscribe();
     let mut r = replicasets.subscribe();
     let mut p = pods.subscribe();

@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::leader::{LeaderElector, LeaseConfig};
-use crate::runtime::{supervise, Health};
+use crate::runtime::{supervise, Health, Informers};
 
 /// The component name controller-manager leader election events carry.
 pub const COMPONENT: &str = "kube-controller-manager";
@@ -82,25 +82,28 @@ pub async fn run(
                 // meanwhile; the others go on.
                 let (c, k, h, l) = (&client, &clock, &host, &leading);
                 let health = &config.health;
+                // One watch per resource for all the loops, for as long as this replica leads.
+                let informers = Informers::new(client.clone(), leading.clone());
+                let i = &informers;
                 tokio::join!(
                     supervise(deployment_logic::COMPONENT, health, k, l, |run| {
-                        deployment::run(c.clone(), k.clone(), h.clone(), run)
+                        deployment::run(c.clone(), k.clone(), h.clone(), i, run)
                     }),
                     supervise(replicaset::CONTROLLER, health, k, l, |run| {
-                        replicaset::run(c.clone(), k.clone(), h.clone(), run)
+                        replicaset::run(c.clone(), k.clone(), h.clone(), i, run)
                     }),
                     supervise(garbagecollector::CONTROLLER, health, k, l, |run| {
-                        garbagecollector::run(c.clone(), k.clone(), run)
+                        garbagecollector::run(c.clone(), k.clone(), i, run)
                     }),
                     supervise(endpoints::CONTROLLER, health, k, l, |run| {
-                        endpoints::run(c.clone(), k.clone(), run)
+                        endpoints::run(c.clone(), k.clone(), i, run)
                     }),
                     supervise(nodelifecycle::CONTROLLER, health, k, l, |run| {
                         let lifecycle = config.node_lifecycle.clone();
-                        nodelifecycle::run(c.clone(), k.clone(), h.clone(), lifecycle, run)
+                        nodelifecycle::run(c.clone(), k.clone(), h.clone(), lifecycle, i, run)
                     }),
                     supervise(serviceaccount::CONTROLLER, health, k, l, |run| {
-                        serviceaccount::run(c.clone(), k.clone(), run)
+                        serviceaccount::run(c.clone(), k.clone(), i, run)
                     }),
                 );
             }

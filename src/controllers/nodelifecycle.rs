@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::{format_time, Clock};
 use crate::events::{reference, EventType, Recorder};
 use crate::k8s::tolerations::tolerates;
-use crate::runtime::Informer;
+use crate::runtime::Informers;
 
 /// The unreachable taint key.
 pub const TAINT_UNREACHABLE: &str = "node.kubernetes.io/unreachable";
@@ -148,23 +148,12 @@ pub async fn run(
     clock: Clock,
     host: String,
     config: NodeLifecycleConfig,
+    informers: &Informers,
     shutdown: CancellationToken,
 ) {
-    let nodes = Informer::start(
-        Api::<Node>::all(client.clone()),
-        Default::default(),
-        shutdown.clone(),
-    );
-    let leases = Informer::start(
-        Api::<Lease>::namespaced(client.clone(), "kube-node-lease"),
-        Default::default(),
-        shutdown.clone(),
-    );
-    let pods = Informer::start(
-        Api::<Pod>::all(client.clone()),
-        Default::default(),
-        shutdown.clone(),
-    );
+    let nodes = informers.all::<Node>();
+    let leases = informers.namespaced::<Lease>("kube-node-lease");
+    let pods = informers.all::<Pod>();
     nodes.ready().await;
     leases.ready().await;
     pods.ready().await;

@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::events::{reference, EventType, Recorder};
-use crate::runtime::{controller_of, key_of, reconcile, split_key, Change, Informer, WorkQueue};
+use crate::runtime::{controller_of, key_of, reconcile, split_key, Change, Informers, WorkQueue};
 
 /// The controller's name, as kube-controller-manager names it (logs, health checks).
 pub const CONTROLLER: &str = "replicaset-controller";
@@ -140,17 +140,15 @@ struct Ctx {
 }
 
 /// Run the controller until `shutdown`.
-pub async fn run(client: Client, clock: Clock, host: String, shutdown: CancellationToken) {
-    let rs_informer = Informer::start(
-        Api::<ReplicaSet>::all(client.clone()),
-        Default::default(),
-        shutdown.clone(),
-    );
-    let pod_informer = Informer::start(
-        Api::<Pod>::all(client.clone()),
-        Default::default(),
-        shutdown.clone(),
-    );
+pub async fn run(
+    client: Client,
+    clock: Clock,
+    host: String,
+    informers: &Informers,
+    shutdown: CancellationToken,
+) {
+    let rs_informer = informers.all::<ReplicaSet>();
+    let pod_informer = informers.all::<Pod>();
     let ctx = Arc::new(Ctx {
         recorder: Recorder::core(
             client.clone(),

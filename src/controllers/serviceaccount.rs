@@ -9,23 +9,15 @@ use kube::Client;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
-use crate::runtime::Informer;
+use crate::runtime::Informers;
 
 /// The controller's name, as kube-controller-manager names it (logs, health checks).
 pub const CONTROLLER: &str = "serviceaccount-controller";
 
 /// Run the controller until `shutdown`.
-pub async fn run(client: Client, clock: Clock, shutdown: CancellationToken) {
-    let namespaces = Informer::start(
-        Api::<Namespace>::all(client.clone()),
-        Default::default(),
-        shutdown.clone(),
-    );
-    let accounts = Informer::start(
-        Api::<ServiceAccount>::all(client.clone()),
-        Default::default(),
-        shutdown.clone(),
-    );
+pub async fn run(client: Client, clock: Clock, informers: &Informers, shutdown: CancellationToken) {
+    let namespaces = informers.all::<Namespace>();
+    let accounts = informers.all::<ServiceAccount>();
     let mut ns_changes = namespaces.subscribe();
     let mut sa_changes = accounts.subscribe();
     namespaces.ready().await;

@@ -60,6 +60,88 @@ pub struct Informer<K: Resource<DynamicType = ()> + 'static> {
     changes: broadcast::Sender<Change<K>>,
 }
 
+impl<K: Resource<DynamicType = ()> + 'static> Clone for Informer<K> {
+    fn clone(&self) -> Self {
+        Self {
+            store: self.store.clone(),
+            changes: self.changes.clone(),
+        }
+    }
+}
+
+/// The informers of one component, shared by its control loops (upstream's shared informer
+/// factory): one watch and one cache per resource (and namespace), however many loops read it.
+/// They run until the factory's `shutdown`; a loop that subscribes late finds the cache filled
+/// (every loop starts by looking at the whole cache).
+#[derive(Clone)]
+pub struct Informers {
+    client: kube::Client,
+    shutdown: CancellationToken,
+    started: Arc<Mutex<HashMap<(std::any::TypeId, String), Box<dyn std::any::Any + Send + Sync>>>>,
+}
+
+impl Informers {
+    /// A factory whose informers watch through `client` until `shutdown`.
+    pub fn new(client: kube::Client, shutdown: CancellationToken) -> Self {
+        Self {
+            client,
+            shutdown,
+            started: Arc::default(),
+        }
+    }
+
+    /// The informer of every `K` in the cluster, started on first use.
+    pub fn all<K>(&self) -> Informer<K>
+    where
+        K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    {
+        self.shared(String::new(), || Api::all(self.client.clone()))
+    }
+
+    /// The informer of the `K`s in `namespace`, started on first use.
+    pub fn namespaced<K>(&self, namespace: &str) -> Informer<K>
+    where
+        K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + DeserializeOwned
+            + Debug
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.shared(namespace.to_string(), || {
+            Api::namespaced(self.client.clone(), namespace)
+        })
+    }
+
+    fn shared<K>(&self, scope: String, api: impl FnOnce() -> Api<K>) -> Informer<K>
+    where
+        K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    {
+        let mut started = self.started.lock();
+        let key = (std::any::TypeId::of::<K>(), scope);
+        if let Some(informer) = started
+            .get(&key)
+            .and_then(|i| i.downcast_ref::<Informer<K>>())
+        {
+            return informer.clone();
+        }
+        let informer = Informer::start(api(), watcher::Config::default(), self.shutdown.clone());
+        started.insert(key, Box::new(informer.clone()));
+        informer
+    }
+
+    /// How many informers (watches) are running.
+    pub fn len(&self) -> usize {
+        self.started.lock().len()
+    }
+
+    /// Whether none is running yet.
+    pub fn is_empty(&self) -> bool {
+        self.started.lock().is_empty()
+    }
+}
+
 impl<K> Informer<K>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
