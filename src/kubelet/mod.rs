@@ -3,13 +3,14 @@
 //! It registers its Node, renews its Lease in `kube-node-lease`, posts node status, watches the
 //! pods bound to it (`fieldSelector=spec.nodeName=<node>`) and runs each through a pod worker
 //! (`worker`): volumes and configuration (`volumes`), images and containers through the
-//! [`runtime::Runtime`] (a simulator of real images), probes, restarts with back-off, status
-//! (`status`) and graceful termination. Its HTTP server (`server`) serves `/healthz`, `/pods` and
-//! container logs, which the apiserver proxies for `kubectl logs`.
+//! [`runtime::Runtime`] (a simulator of real images), probes (`prober`), restarts with back-off,
+//! status (`status`) and graceful termination. Its HTTP server (`server`) serves `/healthz`,
+//! `/pods` and container logs, which the apiserver proxies for `kubectl logs`.
 //!
 //! All timers run on the cluster clock.
 
 mod node;
+mod prober;
 pub mod runtime;
 mod server;
 mod static_pods;

@@ -1,0 +1,267 @@
+//! Probers: liveness, readiness and startup probes of one container (exec in the container,
+//! HTTP and TCP to the pod's IP), run on their own task beside the pod worker, which reads
+//! their results and acts on their notices (restart on a failed liveness or startup probe).
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Container, ObjectReference, Probe};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use tokio::sync::mpsc;
+
+use super::Shared;
+use crate::events::EventType;
+
+/// What a prober tells its worker.
+#[derive(Debug)]
+pub(super) enum ProbeNotice {
+    /// A result changed (readiness, startup).
+    Changed,
+    /// Liveness or startup failed past its threshold: restart the container.
+    Kill {
+        container: String,
+        id: String,
+        probe: &'static str,
+    },
+}
+
+/// Probe results the status reads; the prober never writes status itself.
+#[derive(Default)]
+pub(super) struct ProbeResults {
+    pub(super) ready: AtomicBool,
+    pub(super) started: AtomicBool,
+}
+
+/// Send one HTTP/1.1 request (with `Connection: close`) and read the answer's status code (0 when
+/// the answer is not HTTP), as the kubelet's hook and probe clients do.
+pub(super) async fn http_status(
+    mut s: tokio::net::TcpStream,
+    request: &str,
+) -> Result<u16, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    s.write_all(request.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf).await;
+    Ok(String::from_utf8_lossy(&buf)
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum ProbeKind {
+    Startup,
+    Liveness,
+    Readiness,
+}
+
+impl ProbeKind {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Startup => "startup",
+            Self::Liveness => "liveness",
+            Self::Readiness => "readiness",
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            Self::Startup => "Startup",
+            Self::Liveness => "Liveness",
+            Self::Readiness => "Readiness",
+        }
+    }
+}
+
+pub(super) struct ProbeCtx {
+    pub(super) shared: Arc<Shared>,
+    pub(super) pod_ref: ObjectReference,
+    pub(super) container: Container,
+    pub(super) id: String,
+    pub(super) ip: IpAddr,
+    pub(super) results: Arc<ProbeResults>,
+    pub(super) notify: mpsc::UnboundedSender<ProbeNotice>,
+    pub(super) stop: tokio_util::sync::CancellationToken,
+}
+
+pub(super) fn port_of(c: &Container, port: &IntOrString) -> Option<u16> {
+    match port {
+        IntOrString::Int(n) => u16::try_from(*n).ok(),
+        IntOrString::String(name) => c
+            .ports
+            .iter()
+            .flatten()
+            .find(|p| p.name.as_deref() == Some(name.as_str()))
+            .and_then(|p| u16::try_from(p.container_port).ok())
+            .or_else(|| name.parse().ok()),
+    }
+}
+
+/// One probe attempt: Ok(()) on success, Err(detail) on failure.
+pub(super) async fn probe_once(ctx: &ProbeCtx, probe: &Probe) -> Result<(), String> {
+    let timeout = Duration::from_secs(probe.timeout_seconds.unwrap_or(1).max(1) as u64);
+    let clock = &ctx.shared.clock;
+    if let Some(http) = &probe.http_get {
+        let port = port_of(&ctx.container, &http.port).ok_or_else(|| "invalid port".to_string())?;
+        let host = http
+            .host
+            .clone()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| ctx.ip.to_string());
+        let path = http.path.clone().unwrap_or_else(|| "/".into());
+        let url = format!("http://{host}:{port}{path}");
+        let attempt = async {
+            let s = tokio::net::TcpStream::connect((host.as_str(), port))
+                .await
+                .map_err(|e| {
+                    format!(
+                        "Get \"{url}\": dial tcp {host}:{port}: connect: {}",
+                        short_io(&e)
+                    )
+                })?;
+            let mut req = format!("GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: kube-probe/1.33\r\nAccept: */*\r\nConnection: close\r\n");
+            for h in http.http_headers.iter().flatten() {
+                req.push_str(&format!("{}: {}\r\n", h.name, h.value));
+            }
+            req.push_str("\r\n");
+            let code = http_status(s, &req).await?;
+            if (200..400).contains(&code) {
+                Ok(())
+            } else {
+                Err(format!("HTTP probe failed with statuscode: {code}"))
+            }
+        };
+        return match clock.timeout(timeout, attempt).await {
+            Ok(r) => r,
+            Err(_) => Err(format!("Get \"{url}\": context deadline exceeded (Client.Timeout exceeded while awaiting headers)")),
+        };
+    }
+    if let Some(tcp) = &probe.tcp_socket {
+        let port = port_of(&ctx.container, &tcp.port).ok_or_else(|| "invalid port".to_string())?;
+        let host = tcp
+            .host
+            .clone()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| ctx.ip.to_string());
+        let attempt = tokio::net::TcpStream::connect((host.as_str(), port));
+        return match clock.timeout(timeout, attempt).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(format!("dial tcp {host}:{port}: connect: {}", short_io(&e))),
+            Err(_) => Err(format!("dial tcp {host}:{port}: i/o timeout")),
+        };
+    }
+    if let Some(exec) = &probe.exec {
+        let argv = exec.command.clone().unwrap_or_default();
+        return match clock
+            .timeout(timeout, ctx.shared.runtime.exec(&ctx.id, &argv))
+            .await
+        {
+            Ok(Ok((0, _))) => Ok(()),
+            Ok(Ok((_, out))) => Err(String::from_utf8_lossy(&out).trim_end().to_string()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("command \"{}\" timed out", argv.join(" "))),
+        };
+    }
+    Ok(())
+}
+
+pub(super) fn short_io(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// A prober worker: one per (container instance, probe kind).
+pub(super) async fn probe_loop(ctx: Arc<ProbeCtx>, kind: ProbeKind, probe: Probe) {
+    let clock = ctx.shared.clock.clone();
+    let period = Duration::from_secs(probe.period_seconds.unwrap_or(10).max(1) as u64);
+    let success_threshold = probe.success_threshold.unwrap_or(1).max(1) as u32;
+    let failure_threshold = probe.failure_threshold.unwrap_or(3).max(1) as u32;
+    let initial = Duration::from_secs(probe.initial_delay_seconds.unwrap_or(0).max(0) as u64);
+    tokio::select! {
+        _ = ctx.stop.cancelled() => return,
+        _ = clock.sleep(initial) => {}
+    }
+    let (mut successes, mut failures) = (0u32, 0u32);
+    loop {
+        // Liveness and readiness wait for the container to have started.
+        let started = ctx.results.started.load(Ordering::Relaxed);
+        if kind == ProbeKind::Startup || started {
+            if kind == ProbeKind::Startup && started {
+                return;
+            }
+            let outcome = probe_once(&ctx, &probe).await;
+            ctx.shared.count_probe(
+                &ctx.pod_ref,
+                &ctx.container.name,
+                kind.title(),
+                outcome.is_ok(),
+            );
+            match outcome {
+                Ok(()) => {
+                    successes += 1;
+                    failures = 0;
+                    if successes >= success_threshold {
+                        match kind {
+                            ProbeKind::Readiness
+                                if !ctx.results.ready.swap(true, Ordering::Relaxed) =>
+                            {
+                                let _ = ctx.notify.send(ProbeNotice::Changed);
+                            }
+                            ProbeKind::Startup => {
+                                ctx.results.started.store(true, Ordering::Relaxed);
+                                let _ = ctx.notify.send(ProbeNotice::Changed);
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                Err(detail) => {
+                    failures += 1;
+                    successes = 0;
+                    if ctx.stop.is_cancelled() {
+                        return;
+                    }
+                    ctx.shared
+                        .recorder
+                        .record(
+                            &ctx.pod_ref,
+                            EventType::Warning,
+                            "Unhealthy",
+                            "",
+                            &format!("{} probe failed: {detail}", kind.title()),
+                        )
+                        .await;
+                    if failures >= failure_threshold {
+                        match kind {
+                            ProbeKind::Readiness => {
+                                if ctx.results.ready.swap(false, Ordering::Relaxed) {
+                                    let _ = ctx.notify.send(ProbeNotice::Changed);
+                                }
+                            }
+                            ProbeKind::Liveness | ProbeKind::Startup => {
+                                let _ = ctx.notify.send(ProbeNotice::Kill {
+                                    container: ctx.container.name.clone(),
+                                    id: ctx.id.clone(),
+                                    probe: kind.name(),
+                                });
+                                // Probing pauses until the new container exists.
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        tokio::select! {
+            _ = ctx.stop.cancelled() => return,
+            _ = clock.sleep(period) => {}
+        }
+    }
+}
