@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use crate::apiserver::patch;
 use crate::apiserver::registry::{self, Kind};
-use crate::apiserver::rest;
 use crate::apiserver::selector::{FieldSelector, LabelSelector};
 use crate::apiserver::strategy::Operation;
 
@@ -43,7 +43,7 @@ pub fn body(data: &[u8]) {
     let (pick, payload) = split(data);
     let decoded = match pick % 3 {
         0 => serde_json::from_slice::<Value>(payload).map_err(|e| e.to_string()),
-        1 => rest::decode_yaml_here(payload),
+        1 => crate::apiserver::body::decode_yaml_here(payload),
         _ => crate::apiserver::protobuf::decode_object(payload).map_err(|e| e.to_string()),
     };
     let Ok(value) = decoded else {
@@ -70,12 +70,12 @@ pub fn patch(data: &[u8]) {
     };
     let original = pod();
     let kind = registry::core("pods");
-    if let Ok(patched) = rest::apply_patch(kind, content_type, &original, &patch) {
+    if let Ok(patched) = patch::apply_patch(kind, content_type, &original, &patch) {
         let _ = (kind.admit)(kind, Operation::Update, patched, Some(&original));
     }
-    let conflicts = rest::apply_conflicts(&original, &patch, "fuzz");
+    let conflicts = patch::apply_conflicts(&original, &patch, "fuzz");
     let mut owned = original.clone();
-    rest::disown(&mut owned, &conflicts);
+    patch::disown(&mut owned, &conflicts);
     let _ = crate::apiserver::strategic::apply("Pod", &owned, &patch);
 }
 

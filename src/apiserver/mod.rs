@@ -8,6 +8,9 @@
 //! Layout:
 //! - `registry`: the table of served kinds.
 //! - `rest`: routing and the verbs (get, list, create, update, patch, delete, subresources).
+//! - `body`: request bodies (content type; JSON, YAML bounded in depth, protobuf).
+//! - `patch`: JSON patch within upstream's limits, merge patch, and apply's field ownership.
+//! - `proxy`: the apiserver as a kubelet client (`pods/log`), vouching before sending the token.
 //! - `watch`: watch streams with bookmarks, timeouts and selector transitions.
 //! - `serve`: connections, and the runtime watch connections move to while they stream.
 //! - `strategy`: decoding, defaulting and validation per kind.
@@ -20,11 +23,14 @@
 //! - `openapi_v2`: the Swagger 2.0 document, as protobuf, that kubectl 1.27 reads on every apply.
 //! - `error`: Status errors.
 
+pub(crate) mod body;
 pub mod discovery;
 pub mod error;
 pub mod openapi;
 pub mod openapi_v2;
+pub(crate) mod patch;
 pub mod protobuf;
+mod proxy;
 pub mod registry;
 pub(crate) mod rest;
 pub mod selector;

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Request, State};
@@ -14,11 +13,17 @@ use base64::Engine as _;
 use rand::Rng;
 use serde_json::{json, Map, Value};
 
+use super::body::{content_type, decode_body, decode_yaml};
 use super::error::{ApiError, ApiResult, MAX_BODY_BYTES};
+use super::patch::{
+    apply_conflict_error, apply_conflicts, apply_patch, disown, patch_names_resource_version,
+    record_manager, strip_meta_for_apply,
+};
+use super::proxy::{kubelet_get, vouch_for};
 use super::registry::{self, Generation, Kind};
 use super::selector::{FieldSelector, LabelSelector};
 use super::strategy::Operation;
-use super::{discovery, openapi, openapi_v2, protobuf, strategic, table, watch, ApiServer};
+use super::{discovery, openapi, openapi_v2, strategic, table, watch, ApiServer};
 use crate::clock::format_time;
 use crate::store::{self, Object};
 
@@ -320,124 +325,6 @@ fn wants_table(headers: &HeaderMap) -> bool {
         .is_some_and(|first| first.contains("as=Table"))
 }
 
-fn content_type(headers: &HeaderMap) -> String {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or(JSON)
-        .split(';')
-        .next()
-        .unwrap_or(JSON)
-        .trim()
-        .to_ascii_lowercase()
-}
-
-const ACCEPTED_BODIES: &[&str] = &[
-    "application/json",
-    "application/yaml",
-    "application/vnd.kubernetes.protobuf",
-];
-
-/// The deepest flow nesting (`[`, `{`) a YAML body may have. Scanning a YAML document costs
-/// time quadratic in its flow depth, and no object is deeper than the decoder's recursion
-/// limit (128) anyway, so deeper bodies are refused before they are parsed.
-const MAX_YAML_DEPTH: usize = 1000;
-
-/// How long decoding one YAML body may take before the request is refused.
-const YAML_DECODE_DEADLINE: Duration = Duration::from_secs(10);
-
-/// The deepest flow nesting in `text`, counting brackets outside quoted scalars and comments,
-/// stopping as soon as it passes `limit`. A quote opens a quoted scalar only where a scalar
-/// starts (at a line's start or after `:`, `-`, `?`, `,`, `[`, `{`); elsewhere (`a: b'c`) it is
-/// part of a plain scalar, as YAML reads it.
-fn yaml_flow_depth(text: &[u8], limit: usize) -> usize {
-    let (mut depth, mut deepest) = (0usize, 0usize);
-    let (mut single, mut double, mut comment, mut escaped) = (false, false, false, false);
-    let mut previous = b'\n';
-    // The last byte that was not a space or a tab (a newline counts: a line's start).
-    let mut significant = b'\n';
-    for &b in text {
-        if comment {
-            comment = b != b'\n';
-        } else if double {
-            double = escaped || b != b'"';
-            escaped = !escaped && b == b'\\';
-        } else if single {
-            single = b != b'\'';
-        } else {
-            let scalar_start =
-                matches!(significant, b'\n' | b':' | b'-' | b'?' | b',' | b'[' | b'{');
-            match b {
-                b'"' if scalar_start => double = true,
-                b'\'' if scalar_start => single = true,
-                b'#' if previous.is_ascii_whitespace() => comment = true,
-                b'[' | b'{' => {
-                    depth += 1;
-                    deepest = deepest.max(depth);
-                    if deepest > limit {
-                        return deepest;
-                    }
-                }
-                b']' | b'}' => depth = depth.saturating_sub(1),
-                _ => {}
-            }
-        }
-        previous = b;
-        if b != b' ' && b != b'\t' {
-            significant = b;
-        }
-    }
-    deepest
-}
-
-/// Decode a YAML body where it is: over-deep documents are refused before they are parsed.
-pub(crate) fn decode_yaml_here(body: &[u8]) -> Result<Value, String> {
-    if yaml_flow_depth(body, MAX_YAML_DEPTH) > MAX_YAML_DEPTH {
-        return Err(format!("yaml: exceeded max depth of {MAX_YAML_DEPTH}"));
-    }
-    serde_yaml::from_slice::<Value>(body).map_err(|e| e.to_string())
-}
-
-/// Decode a YAML body on a blocking thread (never on the threads that serve connections),
-/// answering after [`YAML_DECODE_DEADLINE`] at the latest (the depth bound keeps the thread's
-/// work bounded, so it finishes soon after).
-async fn decode_yaml(body: &Bytes) -> Result<Value, String> {
-    let body = body.clone();
-    let decode = tokio::task::spawn_blocking(move || decode_yaml_here(&body));
-    match tokio::time::timeout(YAML_DECODE_DEADLINE, decode).await {
-        Ok(Ok(decoded)) => decoded,
-        Ok(Err(e)) => {
-            tracing::error!(cause = %e, "the YAML decoder failed");
-            Err(format!("the YAML decoder failed: {e}"))
-        }
-        Err(_) => Err(format!(
-            "the YAML body took longer than {YAML_DECODE_DEADLINE:?} to decode"
-        )),
-    }
-}
-
-/// Decode a request body by its Content-Type.
-async fn decode_body(headers: &HeaderMap, body: &Bytes) -> ApiResult<Value> {
-    let ct = content_type(headers);
-    let value = match ct.as_str() {
-        "application/json" | "" => serde_json::from_slice::<Value>(body).map_err(|e| {
-            ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
-        })?,
-        "application/yaml" => decode_yaml(body).await.map_err(|e| {
-            ApiError::bad_request(format!("couldn't get version/kind; yaml parse error: {e}"))
-        })?,
-        "application/vnd.kubernetes.protobuf" => protobuf::decode_object(body)
-            .map_err(|e| ApiError::bad_request(format!("unable to decode protobuf body: {e}")))?,
-        other => return Err(ApiError::unsupported_media_type(other, ACCEPTED_BODIES)),
-    };
-    if !value.is_object() {
-        return Err(ApiError::bad_request(
-            "couldn't get version/kind; json parse error: the request body is not a JSON object",
-        ));
-    }
-    Ok(value)
-}
-
 /// A generated name: the prefix (cut to leave room) and five characters of the upstream alphabet.
 pub fn generate_name(base: &str) -> String {
     let base: String = base.chars().take(58).collect();
@@ -452,7 +339,7 @@ fn meta_str<'a>(obj: &'a Value, field: &str) -> Option<&'a str> {
     obj.get("metadata")?.get(field)?.as_str()
 }
 
-fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
+pub(super) fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
     if !obj["metadata"].is_object() {
         obj["metadata"] = json!({});
     }
@@ -1826,74 +1713,6 @@ impl ApiServer {
     }
 }
 
-/// How long the apiserver waits for a kubelet to answer (upstream's kubelet client: 5 s).
-const KUBELET_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// GET `path` from the kubelet at `kubelet`; the response streams (follow).
-async fn kubelet_get(
-    kubelet: std::net::SocketAddr,
-    node_name: &str,
-    path: &str,
-    authorization: Option<&str>,
-) -> ApiResult<hyper::Response<hyper::body::Incoming>> {
-    let unreachable = |e: &dyn std::fmt::Display| {
-        ApiError::internal(format!(
-            "cannot reach the kubelet of node {node_name} at {kubelet}: {e}"
-        ))
-    };
-    let connect = tokio::net::TcpStream::connect(kubelet);
-    let stream = match tokio::time::timeout(KUBELET_TIMEOUT, connect).await {
-        Ok(Ok(stream)) => stream,
-        Ok(Err(e)) => return Err(unreachable(&e)),
-        Err(_) => return Err(unreachable(&"timed out")),
-    };
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .map_err(|e| unreachable(&e))?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    let mut request = axum::http::Request::get(path).header("host", kubelet.to_string());
-    if let Some(authorization) = authorization {
-        request = request.header("authorization", authorization);
-    }
-    let request = request
-        .body(http_body_util::Empty::<Bytes>::new())
-        .map_err(ApiError::internal)?;
-    match tokio::time::timeout(KUBELET_TIMEOUT, sender.send_request(request)).await {
-        Ok(Ok(response)) => Ok(response),
-        Ok(Err(e)) => Err(unreachable(&e)),
-        Err(_) => Err(unreachable(&"no answer")),
-    }
-}
-
-/// Make sure `kubelet` is node `node_name`'s kubelet (it can answer a challenge only the holder
-/// of `token` can) before the token is sent there.
-async fn vouch_for(kubelet: std::net::SocketAddr, node_name: &str, token: &str) -> ApiResult<()> {
-    use crate::k8s::kubelet_auth;
-    let challenge = kubelet_auth::challenge();
-    let query =
-        serde_urlencoded::to_string([("challenge", &challenge)]).map_err(ApiError::internal)?;
-    let path = format!("{}?{query}", kubelet_auth::PATH);
-    let response = kubelet_get(kubelet, node_name, &path, None).await?;
-    let ok = response.status().is_success();
-    let limited = http_body_util::Limited::new(response.into_body(), 1024);
-    let answer = tokio::time::timeout(KUBELET_TIMEOUT, http_body_util::BodyExt::collect(limited))
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
-        .unwrap_or_default();
-    if ok && kubelet_auth::verify(token, node_name, kubelet, &challenge, &answer) {
-        return Ok(());
-    }
-    tracing::warn!(node = node_name, %kubelet, "a Node names a kubelet address that is not its kubelet; not sending it the kubelet token");
-    Err(ApiError::internal(format!(
-        "the address node {node_name} names for its kubelet ({kubelet}) is not the cluster's kubelet for that node; refusing to send it credentials"
-    )))
-}
-
 /// An autoscaling/v1 Scale for a Deployment or ReplicaSet.
 fn scale_of(_kind: &Kind, obj: &Value) -> Value {
     let selector = obj["spec"]["selector"]["matchLabels"]
@@ -1950,320 +1769,6 @@ fn decode_continue(token: &str) -> ApiResult<(u64, String)> {
     Ok((rv, start))
 }
 
-/// The most operations a JSON patch may have (upstream's `maxJSONPatchOperations`).
-const MAX_JSON_PATCH_OPERATIONS: usize = 10_000;
-
-/// The most bytes the `copy` operations of one JSON patch may add together (upstream's
-/// `JSONPatchMaxCopyBytes`): without it a few operations that each double the object exhaust
-/// memory.
-const MAX_JSON_PATCH_COPY_BYTES: usize = 3 * 1024 * 1024;
-
-/// The length of `value` encoded as JSON, without encoding it.
-fn encoded_len(value: &Value) -> usize {
-    struct Count(usize);
-    impl std::io::Write for Count {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0 = self.0.saturating_add(buf.len());
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut count = Count(0);
-    match serde_json::to_writer(&mut count, value) {
-        Ok(()) => count.0,
-        Err(_) => usize::MAX,
-    }
-}
-
-/// Apply a JSON patch within upstream's limits. Upstream answers any failure to apply one with
-/// a bare 422 (the reason is not passed on), and so does this.
-fn apply_json_patch(original: &Value, ops: &[json_patch::PatchOperation]) -> ApiResult<Value> {
-    if ops.len() > MAX_JSON_PATCH_OPERATIONS {
-        return Err(ApiError::too_large_because(&format!(
-            "The allowed maximum operations in a JSON patch is {MAX_JSON_PATCH_OPERATIONS}, got {}",
-            ops.len()
-        )));
-    }
-    let mut doc = original.clone();
-    let mut copied = 0usize;
-    for op in ops {
-        if let json_patch::PatchOperation::Copy(copy) = op {
-            let size = doc.pointer(copy.from.as_str()).map_or(0, encoded_len);
-            copied = copied.saturating_add(size);
-            if copied > MAX_JSON_PATCH_COPY_BYTES {
-                tracing::debug!(copied, limit = MAX_JSON_PATCH_COPY_BYTES, "JSON patch refused: Unable to complete the copy, the accumulated size increase of copy exceeds the limit");
-                return Err(ApiError::rejected());
-            }
-        }
-        // On a copy of the object: a failed operation leaves nothing half-applied to undo.
-        json_patch::patch_unsafe(&mut doc, std::slice::from_ref(op)).map_err(|e| {
-            tracing::debug!(cause = %e, "JSON patch refused");
-            ApiError::rejected()
-        })?;
-    }
-    Ok(doc)
-}
-
-/// Apply a JSON, merge or strategic merge patch.
-pub(crate) fn apply_patch(
-    kind: &Kind,
-    content_type: &str,
-    original: &Value,
-    patch: &Value,
-) -> ApiResult<Value> {
-    match content_type {
-        "application/json-patch+json" => {
-            let ops: json_patch::Patch = serde_json::from_value(patch.clone()).map_err(|e| {
-                ApiError::bad_request(format!(
-                    "the server rejected our request due to an error in our request: {e}"
-                ))
-            })?;
-            apply_json_patch(original, &ops.0)
-        }
-        "application/merge-patch+json" => {
-            if !patch.is_object() {
-                return Err(ApiError::bad_request(
-                    "error decoding patch: a merge patch must be a JSON object",
-                ));
-            }
-            let mut doc = original.clone();
-            json_patch::merge(&mut doc, patch);
-            Ok(doc)
-        }
-        _ => strategic::apply(kind.kind, original, patch).map_err(|e| {
-            ApiError::bad_request(format!("unable to apply the strategic merge patch: {e}"))
-        }),
-    }
-}
-
-fn strip_meta_for_apply(config: &Value) -> Value {
-    let mut c = config.clone();
-    if let Some(meta) = c.get_mut("metadata").and_then(Value::as_object_mut) {
-        meta.remove("managedFields");
-        meta.remove("resourceVersion");
-    }
-    c
-}
-
-/// Paths of the leaf fields an applied configuration sets (`.spec.replicas`), the way
-/// managedFields `fieldsV1` records them, flattened.
-fn applied_paths(config: &Value, prefix: &str, out: &mut Vec<(String, Value)>) {
-    match config {
-        Value::Object(map) => {
-            for (k, v) in map {
-                if prefix.is_empty() && matches!(k.as_str(), "apiVersion" | "kind") {
-                    continue;
-                }
-                if prefix == ".metadata"
-                    && matches!(
-                        k.as_str(),
-                        "name" | "namespace" | "managedFields" | "resourceVersion"
-                    )
-                {
-                    continue;
-                }
-                applied_paths(v, &format!("{prefix}.{k}"), out);
-            }
-        }
-        other => out.push((prefix.to_string(), other.clone())),
-    }
-}
-
-fn value_at<'a>(obj: &'a Value, path: &str) -> Option<&'a Value> {
-    let mut cur = obj;
-    for part in path.trim_start_matches('.').split('.') {
-        cur = cur.get(part)?;
-    }
-    Some(cur)
-}
-
-/// Fields the configuration would change that another manager owns.
-pub(crate) fn apply_conflicts(
-    existing: &Value,
-    config: &Value,
-    manager: &str,
-) -> Vec<(String, String)> {
-    let managers = existing["metadata"]["managedFields"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let mut paths = Vec::new();
-    applied_paths(config, "", &mut paths);
-    let mut conflicts = Vec::new();
-    for (path, value) in paths {
-        let Some(current) = value_at(existing, &path) else {
-            continue;
-        };
-        if *current == value {
-            continue;
-        }
-        for entry in &managers {
-            let owner = entry["manager"].as_str().unwrap_or("");
-            if owner == manager {
-                continue;
-            }
-            let owned = entry["fieldsV1"]["f:paths"]
-                .as_array()
-                .is_some_and(|a| a.iter().any(|p| p == &json!(path)))
-                || owns_path(&entry["fieldsV1"], &path);
-            if owned {
-                conflicts.push((owner.to_string(), path.clone()));
-            }
-        }
-    }
-    conflicts
-}
-
-/// Take each `(manager, path)` out of that manager's managed fields; a manager left owning
-/// nothing is dropped, as upstream drops it.
-pub(crate) fn disown(obj: &mut Value, conflicts: &[(String, String)]) {
-    let Some(entries) = obj["metadata"]["managedFields"].as_array_mut() else {
-        return;
-    };
-    for (manager, path) in conflicts {
-        for entry in entries
-            .iter_mut()
-            .filter(|e| e["manager"] == manager.as_str())
-        {
-            let paths = entry.get_mut("fieldsV1").and_then(|f| f.get_mut("f:paths"));
-            if let Some(paths) = paths.and_then(Value::as_array_mut) {
-                paths.retain(|p| p != path.as_str());
-            }
-            let parts: Vec<String> = path
-                .trim_start_matches('.')
-                .split('.')
-                .map(|p| format!("f:{p}"))
-                .collect();
-            remove_leaf(&mut entry["fieldsV1"], &parts);
-        }
-    }
-    entries.retain(|e| e["fieldsV1"].as_object().is_none_or(|f| !f.is_empty()));
-}
-
-/// Remove the leaf at `parts` from a fieldsV1 tree, and the parents it leaves empty.
-fn remove_leaf(tree: &mut Value, parts: &[String]) {
-    let Some((first, rest)) = parts.split_first() else {
-        return;
-    };
-    let Some(map) = tree.as_object_mut() else {
-        return;
-    };
-    if rest.is_empty() {
-        map.remove(first);
-        return;
-    }
-    if let Some(child) = map.get_mut(first) {
-        remove_leaf(child, rest);
-        if child.as_object().is_some_and(|c| c.is_empty()) {
-            map.remove(first);
-        }
-    }
-}
-
-/// Whether a fieldsV1 tree (`{"f:spec":{"f:replicas":{}}}`) contains a leaf path.
-fn owns_path(fields: &Value, path: &str) -> bool {
-    let mut cur = fields;
-    for part in path.trim_start_matches('.').split('.') {
-        match cur.get(format!("f:{part}")) {
-            Some(next) => cur = next,
-            None => return false,
-        }
-    }
-    true
-}
-
-fn fields_v1(config: &Value) -> Value {
-    match config {
-        Value::Object(map) => {
-            let mut out = Map::new();
-            for (k, v) in map {
-                if matches!(
-                    k.as_str(),
-                    "apiVersion"
-                        | "kind"
-                        | "managedFields"
-                        | "resourceVersion"
-                        | "name"
-                        | "namespace"
-                        | "status"
-                ) {
-                    continue;
-                }
-                out.insert(format!("f:{k}"), fields_v1(v));
-            }
-            Value::Object(out)
-        }
-        _ => json!({}),
-    }
-}
-
-fn apply_conflict_error(kind: &Kind, name: &str, conflicts: &[(String, String)]) -> ApiError {
-    let mut msg = if conflicts.len() == 1 {
-        "Apply failed with 1 conflict:".to_string()
-    } else {
-        format!("Apply failed with {} conflicts:", conflicts.len())
-    };
-    let api_version = kind.api_version();
-    let parts: Vec<String> = conflicts
-        .iter()
-        .map(|(m, p)| format!(" conflict with \"{m}\" using {api_version}: {p}"))
-        .collect();
-    msg.push_str(&parts.join("\n"));
-    let causes: Vec<Value> = conflicts
-        .iter()
-        .map(|(m, p)| json!({"reason": "FieldManagerConflict", "message": format!("conflict with \"{m}\" using {api_version}"), "field": p}))
-        .collect();
-    let mut err = ApiError::conflict_with(kind, name, "");
-    err.message = msg;
-    err.details = Some(json!({"causes": causes}));
-    err
-}
-
-/// Record (or replace) a manager's entry in managedFields.
-fn record_manager(
-    obj: &mut Value,
-    manager: &str,
-    operation: &str,
-    config: &Value,
-    kind: &Kind,
-    now: &str,
-) {
-    let mut entries = obj["metadata"]["managedFields"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    entries.retain(|e| !(e["manager"] == manager && e["operation"] == operation));
-    let mut fields = fields_v1(config);
-    if let Some(meta) = fields.get_mut("f:metadata").and_then(Value::as_object_mut) {
-        meta.retain(|k, _| k == "f:labels" || k == "f:annotations");
-    }
-    entries.push(json!({
-        "manager": manager,
-        "operation": operation,
-        "apiVersion": kind.api_version(),
-        "time": now,
-        "fieldsType": "FieldsV1",
-        "fieldsV1": fields,
-    }));
-    meta_mut(obj).insert("managedFields".into(), json!(entries));
-}
-
-/// Whether a JSON, merge or strategic merge patch sets `metadata.resourceVersion` itself.
-fn patch_names_resource_version(content_type: &str, patch: &Value) -> bool {
-    if content_type == "application/json-patch+json" {
-        return patch.as_array().is_some_and(|ops| {
-            ops.iter()
-                .any(|op| op["path"].as_str() == Some("/metadata/resourceVersion"))
-        });
-    }
-    patch
-        .get("metadata")
-        .and_then(|m| m.get("resourceVersion"))
-        .is_some_and(|rv| !rv.is_null())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2278,52 +1783,9 @@ mod tests {
     }
 
     #[test]
-    fn yaml_depth_counts_brackets_outside_quoted_scalars_only() {
-        assert_eq!(yaml_flow_depth(b"a: [[1], {b: [2]}]", 1000), 3);
-        assert_eq!(yaml_flow_depth(b"a: '[[[['\nb: \"{{{\\\"{\"", 1000), 0);
-        assert_eq!(yaml_flow_depth(b"a: 1 # [[[[\n", 1000), 0);
-        // A quote inside a plain scalar opens nothing: the brackets after it count.
-        assert_eq!(yaml_flow_depth(b"a: b'c [[[[[", 1000), 5);
-        assert_eq!(yaml_flow_depth(&[b'['; 5000], 1000), 1001);
-    }
-
-    #[test]
     fn continue_tokens_round_trip_and_reject_garbage() {
         let t = encode_continue(42, "ns/web");
         assert_eq!(decode_continue(&t).unwrap(), (42, "ns/web".to_string()));
         assert_eq!(decode_continue("not-a-token").unwrap_err().code, 400);
-    }
-
-    #[test]
-    fn apply_conflicts_name_the_other_manager() {
-        let existing = json!({"metadata": {"managedFields": [{"manager": "kubectl-client-side-apply", "operation": "Update",
-            "fieldsV1": {"f:spec": {"f:replicas": {}}}}]}, "spec": {"replicas": 3}});
-        let config =
-            json!({"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"replicas": 5}});
-        let conflicts = apply_conflicts(&existing, &config, "kubectl");
-        assert_eq!(
-            conflicts,
-            vec![(
-                "kubectl-client-side-apply".to_string(),
-                ".spec.replicas".to_string()
-            )]
-        );
-        assert!(apply_conflicts(&existing, &config, "kubectl-client-side-apply").is_empty());
-    }
-
-    #[test]
-    fn a_forced_apply_takes_the_field_from_its_old_manager() {
-        let mut existing = json!({"metadata": {"managedFields": [
-            {"manager": "old", "operation": "Update", "fieldsV1": {"f:spec": {"f:replicas": {}, "f:paused": {}}}},
-            {"manager": "gone", "operation": "Update", "fieldsV1": {"f:spec": {"f:replicas": {}}}}]}});
-        let conflicts = vec![
-            ("old".to_string(), ".spec.replicas".to_string()),
-            ("gone".to_string(), ".spec.replicas".to_string()),
-        ];
-        disown(&mut existing, &conflicts);
-        assert_eq!(
-            existing["metadata"]["managedFields"],
-            json!([{"manager": "old", "operation": "Update", "fieldsV1": {"f:spec": {"f:paused": {}}}}])
-        );
     }
 }
