@@ -455,15 +455,21 @@ async fn a_body_that_never_arrives_is_given_up_on() {
     cluster.stop(Duration::from_secs(10)).await.unwrap();
 }
 
-/// A server that records every request head it receives and answers `answer`.
-async fn impostor(answer: &'static str) -> (u16, Arc<Mutex<Vec<String>>>) {
+/// A server on loopback that records every request head it receives and answers with the whole
+/// HTTP response `answer` makes of it.
+async fn fake_kubelet<F, Fut>(answer: F) -> (u16, Arc<Mutex<Vec<String>>>)
+where
+    F: Fn(String) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Vec<u8>> + Send,
+{
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let s = seen.clone();
+    let answer = Arc::new(answer);
     tokio::spawn(async move {
         while let Ok((mut tcp, _)) = listener.accept().await {
-            let s = s.clone();
+            let (s, answer) = (s.clone(), answer.clone());
             tokio::spawn(async move {
                 let mut head = Vec::new();
                 let mut buf = [0u8; 1024];
@@ -473,16 +479,25 @@ async fn impostor(answer: &'static str) -> (u16, Arc<Mutex<Vec<String>>>) {
                         Ok(n) => head.extend_from_slice(&buf[..n]),
                     }
                 }
-                s.lock().push(String::from_utf8_lossy(&head).into_owned());
-                let reply = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
-                    answer.len()
-                );
-                let _ = tcp.write_all(reply.as_bytes()).await;
+                let head = String::from_utf8_lossy(&head).into_owned();
+                s.lock().push(head.clone());
+                let _ = tcp.write_all(&answer(head).await).await;
             });
         }
     });
     (port, seen)
+}
+
+/// A server that records every request head it receives and answers `body` with 200.
+async fn impostor(body: &'static str) -> (u16, Arc<Mutex<Vec<String>>>) {
+    fake_kubelet(move |_| async move {
+        format!(
+            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    })
+    .await
 }
 
 /// A Node (pointing at `port` on loopback) and a running pod on it, written through the API.
@@ -638,40 +653,21 @@ async fn a_toleration_that_outlives_time_does_not_stop_the_controller_manager() 
     cluster.stop(Duration::from_secs(10)).await.unwrap();
 }
 
-/// An impostor that passes every vouch challenge on to `real` (the node's own kubelet) and
-/// returns its answer; it records what it receives.
+/// An impostor that passes every request (the vouch challenge) on to `real` (the node's own
+/// kubelet) and returns its answer; it records what it receives.
 async fn relaying_impostor(real: std::net::SocketAddr) -> (u16, Arc<Mutex<Vec<String>>>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let s = seen.clone();
-    tokio::spawn(async move {
-        while let Ok((mut tcp, _)) = listener.accept().await {
-            let s = s.clone();
-            tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match tcp.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let head = String::from_utf8_lossy(&head).into_owned();
-                s.lock().push(head.clone());
-                let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
-                let mut upstream = tokio::net::TcpStream::connect(real).await.unwrap();
-                upstream
-                    .write_all(format!("GET {path} HTTP/1.0\r\nhost: {real}\r\n\r\n").as_bytes())
-                    .await
-                    .unwrap();
-                let mut relayed = Vec::new();
-                let _ = upstream.read_to_end(&mut relayed).await;
-                let _ = tcp.write_all(&relayed).await;
-            });
-        }
-    });
-    (port, seen)
+    fake_kubelet(move |head| async move {
+        let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+        let mut upstream = tokio::net::TcpStream::connect(real).await.unwrap();
+        upstream
+            .write_all(format!("GET {path} HTTP/1.0\r\nhost: {real}\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut relayed = Vec::new();
+        let _ = upstream.read_to_end(&mut relayed).await;
+        relayed
+    })
+    .await
 }
 
 #[tokio::test]
