@@ -50,6 +50,14 @@ async fn delete(client: &kube::Client, path: &str) -> Reply {
     send(client, Method::DELETE, path, "application/json", Vec::new()).await
 }
 
+async fn post(client: &kube::Client, path: &str, body: Value) -> Reply {
+    json(client, Method::POST, path, "application/json", body).await
+}
+
+async fn patch(client: &kube::Client, path: &str, content_type: &str, body: Value) -> Reply {
+    json(client, Method::PATCH, path, content_type, body).await
+}
+
 async fn json(client: &kube::Client, method: Method, path: &str, ct: &str, body: Value) -> Reply {
     send(client, method, path, ct, serde_json::to_vec(&body).unwrap()).await
 }
@@ -83,20 +91,14 @@ async fn json_patches_cannot_multiply_an_object_or_run_forever() {
     let (cluster, client) = apiserver(ClusterConfig::apiserver_only()).await;
     let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "seed"},
         "data": {"a": "x".repeat(2048)}});
-    assert_eq!(
-        json(&client, Method::POST, CONFIGMAPS, "application/json", cm)
-            .await
-            .code,
-        201
-    );
+    assert_eq!(post(&client, CONFIGMAPS, cm).await.code, 201);
     // Each copy doubles `data`: 25 of them would ask for 64 GiB. Upstream stops the copies at
     // 3 MiB and answers a bare 422.
     let ops: Vec<Value> = (0..25)
         .map(|i| json!({"op": "copy", "from": "/data", "path": format!("/data/k{i}")}))
         .collect();
-    let r = json(
+    let r = patch(
         &client,
-        Method::PATCH,
         &format!("{CONFIGMAPS}/seed"),
         "application/json-patch+json",
         json!(ops),
@@ -120,9 +122,8 @@ async fn json_patches_cannot_multiply_an_object_or_run_forever() {
     let ops: Vec<Value> = (0..10_001)
         .map(|_| json!({"op": "test", "path": "/kind", "value": "ConfigMap"}))
         .collect();
-    let r = json(
+    let r = patch(
         &client,
-        Method::PATCH,
         &format!("{CONFIGMAPS}/seed"),
         "application/json-patch+json",
         json!(ops),
@@ -131,9 +132,8 @@ async fn json_patches_cannot_multiply_an_object_or_run_forever() {
     assert_status(&r, 413, "RequestEntityTooLarge", "Request entity too large: The allowed maximum operations in a JSON patch is 10000, got 10001");
     // A patch within the limits still applies.
     let ops = json!([{"op": "copy", "from": "/data/a", "path": "/data/b"}]);
-    let r = json(
+    let r = patch(
         &client,
-        Method::PATCH,
         &format!("{CONFIGMAPS}/seed"),
         "application/json-patch+json",
         ops,
@@ -152,16 +152,14 @@ async fn durations_at_the_edge_of_int64_are_answered_not_crashed_on() {
         "ads",
         json!({"activeDeadlineSeconds": i64::MAX, "containers": [{"name": "app", "image": "nginx"}]}),
     );
-    let r = json(&client, Method::POST, PODS, "application/json", bad).await;
+    let r = post(&client, PODS, bad).await;
     assert_status(&r, 422, "Invalid", "Pod \"ads\" is invalid: spec.activeDeadlineSeconds: Invalid value: 9223372036854775807: must be between 1 and 2147483647, inclusive");
     let template = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
         "spec": {"selector": {"matchLabels": {"app": "d"}}, "template": {"metadata": {"labels": {"app": "d"}},
         "spec": {"activeDeadlineSeconds": 30, "containers": [{"name": "app", "image": "nginx"}]}}}});
-    let r = json(
+    let r = post(
         &client,
-        Method::POST,
         "/apis/apps/v1/namespaces/default/deployments",
-        "application/json",
         template,
     )
     .await;
@@ -172,12 +170,7 @@ async fn durations_at_the_edge_of_int64_are_answered_not_crashed_on() {
         "long-grace",
         json!({"nodeName": "node-x", "containers": [{"name": "app", "image": "nginx"}]}),
     );
-    assert_eq!(
-        json(&client, Method::POST, PODS, "application/json", bound)
-            .await
-            .code,
-        201
-    );
+    assert_eq!(post(&client, PODS, bound).await.code, 201);
     let r = json(&client, Method::DELETE, &format!("{PODS}/long-grace"), "application/json",
         json!({"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 9_000_000_000_000i64})).await;
     assert!(r.code == 200 || r.code == 202, "{}: {}", r.code, r.body);
@@ -227,32 +220,11 @@ async fn quantities_are_checked_at_the_api() {
             json!({"containers": [{"name": "app", "image": "nginx", "resources": {"requests": {"cpu": cpu}}}]}),
         )
     };
-    let r = json(
-        &client,
-        Method::POST,
-        PODS,
-        "application/json",
-        with_cpu("abc", "abc"),
-    )
-    .await;
+    let r = post(&client, PODS, with_cpu("abc", "abc")).await;
     assert_status(&r, 400, "BadRequest", "Pod in version \"v1\" cannot be handled as a Pod: quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'");
-    let r = json(
-        &client,
-        Method::POST,
-        PODS,
-        "application/json",
-        with_cpu("negative", "-1000"),
-    )
-    .await;
+    let r = post(&client, PODS, with_cpu("negative", "-1000")).await;
     assert_status(&r, 422, "Invalid", "spec.containers[0].resources.requests[cpu]: Invalid value: \"-1000\": must be greater than or equal to 0");
-    let r = json(
-        &client,
-        Method::POST,
-        PODS,
-        "application/json",
-        with_cpu("fine", "250m"),
-    )
-    .await;
+    let r = post(&client, PODS, with_cpu("fine", "250m")).await;
     assert_eq!(r.code, 201, "{}", r.body);
     cluster.stop(Duration::from_secs(10)).await.unwrap();
 }
@@ -262,7 +234,7 @@ async fn configmaps_hold_at_most_a_mebibyte_and_deep_yaml_is_refused_early() {
     let (cluster, client) = apiserver(ClusterConfig::apiserver_only()).await;
     let big = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "big"},
         "data": {"a": "x".repeat(1024 * 1024), "b": "y"}});
-    let r = json(&client, Method::POST, CONFIGMAPS, "application/json", big).await;
+    let r = post(&client, CONFIGMAPS, big).await;
     assert_status(
         &r,
         422,
@@ -271,12 +243,7 @@ async fn configmaps_hold_at_most_a_mebibyte_and_deep_yaml_is_refused_early() {
     );
     let fits = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "fits"},
         "data": {"a": "x".repeat(1024 * 1024 - 16)}});
-    assert_eq!(
-        json(&client, Method::POST, CONFIGMAPS, "application/json", fits)
-            .await
-            .code,
-        201
-    );
+    assert_eq!(post(&client, CONFIGMAPS, fits).await.code, 201);
 
     // 100,000 levels of flow nesting: refused before the parser spends quadratic time on it.
     let deep = format!(
