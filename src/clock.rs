@@ -103,6 +103,15 @@ pub fn add_seconds(t: DateTime<Utc>, seconds: i64) -> Option<DateTime<Utc>> {
     chrono::TimeDelta::try_seconds(seconds).and_then(|d| t.checked_add_signed(d))
 }
 
+/// `t` plus a duration of cluster time (a configured period, a back-off), saturating at the
+/// latest representable time instead of overflowing.
+pub fn add_std(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(d)
+        .ok()
+        .and_then(|d| t.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
 /// The latest time an RFC 3339 timestamp (and so a `metav1.Time`) can carry:
 /// 9999-12-31T23:59:59Z.
 pub fn latest_time() -> DateTime<Utc> {

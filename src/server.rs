@@ -4,11 +4,13 @@
 //! take a server's descriptors or keep it from answering `/readyz`.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
+use axum::serve::Listener;
 use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -95,6 +97,25 @@ impl Limits {
         })
     }
 
+    /// The next connection and its slot, or `None` once `shutdown` completes. The slot comes
+    /// first: beyond the cap, clients wait in the listen backlog. (The listener itself waits out
+    /// accept errors such as running out of descriptors, instead of spinning.)
+    pub async fn accept<L: Listener>(
+        &self,
+        listener: &mut L,
+        mut shutdown: Pin<&mut impl Future<Output = ()>>,
+    ) -> Option<(Option<Slot>, L::Io)> {
+        let slot = tokio::select! {
+            slot = self.acquire() => slot,
+            () = shutdown.as_mut() => return None,
+        };
+        let (io, _peer) = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = shutdown.as_mut() => return None,
+        };
+        Some((slot, io))
+    }
+
     /// An HTTP/1.1 connection builder with these limits.
     pub fn http1(&self) -> hyper::server::conn::http1::Builder {
         let mut builder = hyper::server::conn::http1::Builder::new();
@@ -116,24 +137,8 @@ pub async fn serve(
 ) {
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
-    loop {
-        let permit = tokio::select! {
-            permit = limit.acquire() => permit,
-            () = &mut shutdown => break,
-        };
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            () = &mut shutdown => break,
-        };
-        let (tcp, _) = match accepted {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                // Out of descriptors or the like: wait a moment instead of spinning.
-                tracing::warn!(cause = %e, "cannot accept a connection");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
+    let mut listener = listener;
+    while let Some((permit, tcp)) = limit.accept(&mut listener, shutdown.as_mut()).await {
         let permit = permit.map(|slot| slot.occupy(&limit));
         let router = router.clone();
         let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {

@@ -21,7 +21,6 @@ use std::task::{Context, Poll};
 
 use axum::body::Body;
 use axum::response::Response;
-use axum::serve::Listener;
 use axum::Router;
 use futures::StreamExt;
 use hyper::body::Incoming;
@@ -155,16 +154,7 @@ pub(super) async fn serve(
     let requests = Handle::current();
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
-    loop {
-        // A slot first: beyond the cap, clients wait in the listen backlog.
-        let permit = tokio::select! {
-            permit = limit.acquire() => permit,
-            () = &mut shutdown => break,
-        };
-        let (tcp, _peer) = tokio::select! {
-            accepted = Listener::accept(&mut listener) => accepted,
-            () = &mut shutdown => break,
-        };
+    while let Some((permit, tcp)) = limit.accept(&mut listener, shutdown.as_mut()).await {
         // No Nagle: a watch writes small chunks one after another, and each must leave at once.
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(cause = %e, "cannot set TCP_NODELAY");

@@ -2,14 +2,18 @@
 //!
 //! It registers its Node, renews its Lease in `kube-node-lease`, posts node status, watches the
 //! pods bound to it (`fieldSelector=spec.nodeName=<node>`) and runs each through a pod worker
-//! (`worker`): volumes and configuration (`volumes`), images and containers through the
-//! [`runtime::Runtime`] (a simulator of real images), probes (`prober`), restarts with back-off,
+//! (`worker`, whose life as explicit state is `pod_state`): volumes and configuration
+//! (`volumes`), images and containers through the [`runtime::Runtime`] (a simulator of real
+//! images), lifecycle hooks (`hooks`), probes (`prober`), restarts with back-off (`backoff`),
 //! status (`status`) and graceful termination. Its HTTP server (`server`) serves `/healthz`,
 //! `/pods` and container logs, which the apiserver proxies for `kubectl logs`.
 //!
 //! All timers run on the cluster clock.
 
+mod backoff;
+mod hooks;
 mod node;
+mod pod_state;
 mod prober;
 pub mod runtime;
 mod server;

@@ -19,9 +19,10 @@ use serde_json::json;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use super::prober::{
-    http_status, port_of, probe_loop, ProbeCtx, ProbeKind, ProbeNotice, ProbeResults,
-};
+use super::backoff::{self, RestartBackoff};
+use super::hooks::{run_hook, stop_with_pre_stop};
+use super::pod_state::{PodUpdate, WorkState};
+use super::prober::{probe_loop, ProbeCtx, ProbeKind, ProbeNotice, ProbeResults};
 use super::runtime::catalog::{go_duration, Image, ImageError};
 use super::runtime::{ContainerConfig, ProcessState};
 use super::status::{self, ContainerInfo, PodObservation, RuntimeState};
@@ -29,10 +30,6 @@ use super::volumes::{self, VolumeFiles};
 use super::Shared;
 use crate::events::{reference, EventType};
 
-/// Restart back-off: 10 s doubling to 300 s, reset after 600 s without a crash.
-const BACKOFF_INITIAL: Duration = Duration::from_secs(10);
-const BACKOFF_MAX: Duration = Duration::from_secs(300);
-const BACKOFF_RESET: Duration = Duration::from_secs(600);
 /// How often a worker looks at its pod even when nothing happened (volume retries, deadlines).
 const RESYNC: Duration = Duration::from_secs(10);
 
@@ -45,10 +42,8 @@ pub(super) struct ContainerSlot {
     state: RuntimeState,
     last_termination: Option<RuntimeState>,
     restart_count: i32,
-    /// Exits seen (for the back-off sequence).
-    crashes: u32,
-    backoff_until: Option<DateTime<Utc>>,
-    last_backoff_step: Option<DateTime<Utc>>,
+    /// CrashLoopBackOff.
+    backoff: RestartBackoff,
     /// Until when pulls back off, the current back-off, and the last pull error.
     image_backoff: Option<(DateTime<Utc>, Duration, String)>,
     probes: Arc<ProbeResults>,
@@ -95,9 +90,7 @@ impl ContainerSlot {
             },
             last_termination: None,
             restart_count: 0,
-            crashes: 0,
-            backoff_until: None,
-            last_backoff_step: None,
+            backoff: RestartBackoff::default(),
             image_backoff: None,
             probes: Arc::new(ProbeResults::default()),
             probe_stop: None,
@@ -211,18 +204,19 @@ pub(super) async fn run(shared: Arc<Shared>, mut updates: watch::Receiver<Option
     let mut exits = shared.runtime.exits();
     // The big steps run boxed: a worker waits most of its life, and its task should then hold
     // only what waiting needs, not room for the largest step (thousands of workers add up).
+    let mut state = WorkState::Syncing;
+    let mut closed = false;
     loop {
-        let pod = updates.borrow().clone();
-        let Some(pod) = pod else {
-            // Gone from the API (forced deletion): stop everything at once.
-            Box::pin(w.kill_all(None, Duration::ZERO)).await;
-            w.cleanup();
-            return;
+        // A closed channel: the kubelet forgot the pod, as when it is gone from the API.
+        let pod = if closed {
+            None
+        } else {
+            updates.borrow().clone()
         };
-        if pod.metadata.deletion_timestamp.is_some() {
-            Box::pin(w.terminate(&pod)).await;
-            return;
-        }
+        state = state.on_update(PodUpdate::of(pod.as_deref()));
+        let (WorkState::Syncing, Some(pod)) = (state, pod) else {
+            break;
+        };
         w.next_wake = None;
         Box::pin(w.sync(&pod)).await;
         Box::pin(w.report(&pod)).await;
@@ -234,7 +228,7 @@ pub(super) async fn run(shared: Arc<Shared>, mut updates: watch::Receiver<Option
         let sleep =
             tokio::time::sleep_until(Instant::now() + wake.map_or(resync, |w| w.min(resync)));
         tokio::select! {
-            changed = updates.changed() => if changed.is_err() { Box::pin(w.kill_all(None, Duration::ZERO)).await; w.cleanup(); return; },
+            changed = updates.changed() => closed = changed.is_err(),
             _ = exits.changed() => {}
             notice = probe_rx.recv() => {
                 if let Some(ProbeNotice::Kill { container, id, probe }) = notice {
@@ -244,106 +238,7 @@ pub(super) async fn run(shared: Arc<Shared>, mut updates: watch::Receiver<Option
             _ = sleep => {}
         }
     }
-}
-
-/// Run a lifecycle hook (exec, httpGet or sleep); on failure, upstream's event message.
-async fn run_hook(
-    shared: &Shared,
-    ip: Option<IpAddr>,
-    pod: &Pod,
-    c: &Container,
-    id: &str,
-    hook: &k8s_openapi::api::core::v1::LifecycleHandler,
-) -> Result<(), String> {
-    let pod_id = format!(
-        "{}_{}({})",
-        pod.metadata.name.as_deref().unwrap_or_default(),
-        pod.metadata.namespace.as_deref().unwrap_or_default(),
-        pod.metadata.uid.as_deref().unwrap_or_default()
-    );
-    if let Some(exec) = &hook.exec {
-        let argv = exec.command.clone().unwrap_or_default();
-        return match shared.runtime.exec(id, &argv).await {
-            Ok((0, _)) => Ok(()),
-            Ok((code, out)) => {
-                let out = String::from_utf8_lossy(&out).into_owned();
-                Err(format!(
-                    "Exec lifecycle hook ({argv:?}) for Container \"{}\" in Pod \"{pod_id}\" failed - error: command '{}' exited with {code}: {out}, message: {out:?}",
-                    c.name,
-                    argv.join(" ")
-                ))
-            }
-            Err(e) => Err(format!("Exec lifecycle hook ({argv:?}) for Container \"{}\" in Pod \"{pod_id}\" failed - error: {e}, message: \"\"", c.name)),
-        };
-    }
-    if let Some(http) = &hook.http_get {
-        let port = port_of(c, &http.port).unwrap_or(80);
-        let host = http
-            .host
-            .clone()
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| {
-                ip.map(|i| i.to_string())
-                    .unwrap_or_else(|| "127.0.0.1".into())
-            });
-        let path = http.path.clone().unwrap_or_else(|| "/".into());
-        let result = async {
-            let s = tokio::net::TcpStream::connect((host.as_str(), port))
-                .await
-                .map_err(|e| e.to_string())?;
-            let request =
-                format!("GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n");
-            let code = http_status(s, &request).await?;
-            if (200..400).contains(&code) {
-                Ok(())
-            } else {
-                Err(format!("HTTP lifecycle hook returned status {code}"))
-            }
-        }
-        .await;
-        return result.map_err(|e| format!("HTTP lifecycle hook ({path}) for Container \"{}\" in Pod \"{pod_id}\" failed - error: {e}, message: \"\"", c.name));
-    }
-    if let Some(sleep) = &hook.sleep {
-        shared
-            .clock
-            .sleep(Duration::from_secs(sleep.seconds.max(0) as u64))
-            .await;
-    }
-    Ok(())
-}
-
-/// Stop a container as the kubelet does: the preStop hook first (within the grace period), then
-/// SIGTERM and, when the rest of the grace period runs out, SIGKILL.
-async fn stop_with_pre_stop(
-    shared: Arc<Shared>,
-    ip: Option<IpAddr>,
-    pod: Pod,
-    spec: Option<Container>,
-    id: String,
-    grace: Duration,
-) {
-    let started = shared.clock.now();
-    if let Some(c) = &spec {
-        if let Some(hook) = c.lifecycle.as_ref().and_then(|l| l.pre_stop.as_ref()) {
-            let outcome = shared
-                .clock
-                .timeout(grace, run_hook(&shared, ip, &pod, c, &id, hook))
-                .await;
-            if let Ok(Err(message)) = outcome {
-                let mut r = reference(&pod);
-                r.field_path = Some(format!("spec.containers{{{}}}", c.name));
-                shared
-                    .recorder
-                    .record(&r, EventType::Warning, "FailedPreStopHook", "", &message)
-                    .await;
-            }
-        }
-    }
-    let spent = (shared.clock.now() - started).to_std().unwrap_or_default();
-    shared
-        .runtime
-        .stop_container(&id, grace.saturating_sub(spent))
-        .await;
+    Box::pin(w.terminate(state, &mut updates, closed)).await;
 }
 
 /// The message of a terminated container: its terminationMessagePath file (at most 4096 bytes),
@@ -378,6 +273,16 @@ fn termination_message(
     None
 }
 
+/// The pod's `terminationGracePeriodSeconds` (30 s by default).
+fn termination_grace(pod: &Pod) -> Duration {
+    let seconds = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.termination_grace_period_seconds)
+        .unwrap_or(30);
+    Duration::from_secs(u64::try_from(seconds).unwrap_or(0))
+}
+
 fn restart_allowed(policy: &str, exit_code: i32) -> bool {
     match policy {
         "Never" => false,
@@ -400,6 +305,12 @@ impl PodWorker {
 
     async fn event(&self, r: &ObjectReference, t: EventType, reason: &str, message: &str) {
         self.shared.recorder.record(r, t, reason, "", message).await;
+    }
+
+    /// The kubelet's `Failed` event: `Error: <what>`.
+    async fn failed(&self, r: &ObjectReference, what: &str) {
+        let message = format!("Error: {what}");
+        self.event(r, EventType::Warning, "Failed", &message).await;
     }
 
     fn wake_at(&mut self, t: DateTime<Utc>) {
@@ -438,7 +349,7 @@ impl PodWorker {
                 }
                 Some(ProcessState::StartFailed { message, at })
                     if !matches!(slot.state, RuntimeState::Terminated { .. })
-                        && slot.backoff_until.is_none() =>
+                        && !slot.backoff.pending() =>
                 {
                     (128, at, at, status::REASON_START_ERROR, Some(message))
                 }
@@ -456,28 +367,8 @@ impl PodWorker {
                 started_at: started.timestamp(),
                 finished_at: finished.timestamp(),
             };
-            slot.crashes += 1;
-            // Back-off: the first restart is immediate, then 10 s doubling to 300 s; a container
-            // that ran 10 minutes starts over.
-            let ran = finished - started;
-            if ran >= chrono::Duration::from_std(BACKOFF_RESET).unwrap_or_default()
-                || slot.last_backoff_step.is_some_and(|t| {
-                    now - t >= chrono::Duration::from_std(BACKOFF_RESET).unwrap_or_default()
-                })
-            {
-                slot.crashes = 1;
-            }
-            if restart_allowed(policy, code) || init_phase && restart_allowed(policy, code) {
-                let delay = if slot.crashes <= 1 {
-                    Duration::ZERO
-                } else {
-                    let steps = (slot.crashes - 2).min(10);
-                    (BACKOFF_INITIAL * 2u32.pow(steps)).min(BACKOFF_MAX)
-                };
-                slot.backoff_until =
-                    Some(now + chrono::Duration::from_std(delay).unwrap_or_default());
-                slot.last_backoff_step = Some(now);
-            }
+            slot.backoff
+                .on_exit(now, started, finished, restart_allowed(policy, code));
         }
     }
 
@@ -561,13 +452,7 @@ impl PodWorker {
                     "Pod was active on the node longer than the specified deadline",
                 )
                 .await;
-                self.kill_all(
-                    Some(pod),
-                    Duration::from_secs(
-                        spec.termination_grace_period_seconds.unwrap_or(30).max(0) as u64
-                    ),
-                )
-                .await;
+                self.kill_all(Some(pod), termination_grace(pod)).await;
                 self.terminal = Some((
                     "Failed",
                     "DeadlineExceeded",
@@ -609,9 +494,9 @@ impl PodWorker {
         }
         // The pod sandbox (pause container and network) takes its time before any container
         // starts, as RunPodSandbox does on a real node.
-        let ready = *self.sandbox_ready.get_or_insert_with(|| {
-            now + chrono::Duration::from_std(self.shared.config.sandbox_start).unwrap_or_default()
-        });
+        let ready = *self
+            .sandbox_ready
+            .get_or_insert_with(|| crate::clock::add_std(now, self.shared.config.sandbox_start));
         if now < ready {
             self.wake_at(ready);
             return;
@@ -670,7 +555,6 @@ impl PodWorker {
     async fn start_container(&mut self, pod: &Pod, c: &Container, init: bool, index: usize) {
         let now = self.shared.clock.now();
         let pod_name = pod.metadata.name.clone().unwrap_or_default();
-        let ns = pod.metadata.namespace.clone().unwrap_or_default();
         let cref = Self::container_ref(pod, &c.name, init);
         let image = c.image.clone().unwrap_or_default();
         // Leaving a termination (for a back-off wait or a restart): it becomes lastState.
@@ -680,41 +564,11 @@ impl PodWorker {
                 slot.last_termination = Some(slot.state.clone());
             }
         }
-        let restarting = {
-            let slot = self.slot(init, index);
-            if let Some(until) = slot.backoff_until {
-                if until > now {
-                    let delay = slot
-                        .last_backoff_step
-                        .map(|s| until - s)
-                        .unwrap_or_default();
-                    let secs = delay.num_seconds().max(0);
-                    let uid = self.uid.clone();
-                    let message = format!(
-                        "back-off {}s restarting failed container={} pod={pod_name}_{ns}({uid})",
-                        secs, c.name
-                    );
-                    self.slot_mut(init, index).state = RuntimeState::Waiting {
-                        reason: status::REASON_CRASH_LOOP_BACK_OFF.into(),
-                        message: Some(message),
-                    };
-                    self.event(
-                        &cref,
-                        EventType::Warning,
-                        "BackOff",
-                        &format!(
-                            "Back-off restarting failed container {} in pod {pod_name}_{ns}({uid})",
-                            c.name
-                        ),
-                    )
-                    .await;
-                    self.wake_at(until);
-                    return;
-                }
-            }
-            // A container that had an instance before is being restarted.
-            slot.id.is_some()
-        };
+        if self.backing_off(pod, c, init, index, &cref).await {
+            return;
+        }
+        // A container that had an instance before is being restarted.
+        let restarting = self.slot(init, index).id.is_some();
         // Image.
         let Some(resolved) = self.ensure_image(pod, c, init, index, &cref, &image).await else {
             return;
@@ -731,13 +585,7 @@ impl PodWorker {
         {
             Ok(env) => env,
             Err(message) => {
-                self.event(
-                    &cref,
-                    EventType::Warning,
-                    "Failed",
-                    &format!("Error: {message}"),
-                )
-                .await;
+                self.failed(&cref, &message).await;
                 self.slot_mut(init, index).state = RuntimeState::Waiting {
                     reason: status::REASON_CREATE_CONTAINER_CONFIG_ERROR.into(),
                     message: Some(message),
@@ -784,18 +632,12 @@ impl PodWorker {
             }
             slot.id = Some(id.clone());
             slot.image_ref = Some(resolved);
-            slot.backoff_until = None;
+            slot.backoff.started();
             slot.probes = Arc::new(ProbeResults::default());
         }
         match runtime.state(&id) {
             Some(ProcessState::StartFailed { message, .. }) => {
-                self.event(
-                    &cref,
-                    EventType::Warning,
-                    "Failed",
-                    &format!("Error: {message}"),
-                )
-                .await;
+                self.failed(&cref, &message).await;
                 // observe_exits turns it into a StartError termination on the next pass.
                 self.slot_mut(init, index).state = RuntimeState::Running {
                     started_at: now.timestamp(),
@@ -822,27 +664,65 @@ impl PodWorker {
             &format!("Started container {}", c.name),
         )
         .await;
-        if let Some(hook) = c.lifecycle.as_ref().and_then(|l| l.post_start.as_ref()) {
-            if let Err(message) = run_hook(&self.shared, self.ip, pod, c, &id, hook).await {
-                // A failed postStart hook kills the container; its restart policy decides the rest.
-                self.event(&cref, EventType::Warning, "FailedPostStartHook", &message)
-                    .await;
-                self.event(&cref, EventType::Normal, "Killing", "FailedPostStartHook")
-                    .await;
-                let grace = pod
-                    .spec
-                    .as_ref()
-                    .and_then(|s| s.termination_grace_period_seconds)
-                    .unwrap_or(30)
-                    .max(0) as u64;
-                self.shared
-                    .runtime
-                    .stop_container(&id, Duration::from_secs(grace))
-                    .await;
-                return;
-            }
+        if self.post_start(pod, c, &cref, &id).await {
+            self.start_probes(pod, c, init, index, &id);
         }
-        self.start_probes(pod, c, init, index, &id);
+    }
+
+    /// Run the container's postStart hook, if any. A failed hook kills the container (its
+    /// restart policy decides the rest): false then.
+    async fn post_start(&self, pod: &Pod, c: &Container, cref: &ObjectReference, id: &str) -> bool {
+        let Some(hook) = c.lifecycle.as_ref().and_then(|l| l.post_start.as_ref()) else {
+            return true;
+        };
+        let Err(message) = run_hook(&self.shared, self.ip, pod, c, id, hook).await else {
+            return true;
+        };
+        self.event(cref, EventType::Warning, "FailedPostStartHook", &message)
+            .await;
+        self.event(cref, EventType::Normal, "Killing", "FailedPostStartHook")
+            .await;
+        self.shared
+            .runtime
+            .stop_container(id, termination_grace(pod))
+            .await;
+        false
+    }
+
+    /// While the container's restart back-off lasts: CrashLoopBackOff, with the kubelet's
+    /// BackOff event, and a wake-up when it ends. True when the start must wait.
+    async fn backing_off(
+        &mut self,
+        pod: &Pod,
+        c: &Container,
+        init: bool,
+        index: usize,
+        cref: &ObjectReference,
+    ) -> bool {
+        let now = self.shared.clock.now();
+        let Some((until, step)) = self.slot(init, index).backoff.waiting(now) else {
+            return false;
+        };
+        let pod_name = pod.metadata.name.as_deref().unwrap_or_default();
+        let ns = pod.metadata.namespace.as_deref().unwrap_or_default();
+        let uid = &self.uid;
+        let secs = step.num_seconds().max(0);
+        let message = format!(
+            "back-off {secs}s restarting failed container={} pod={pod_name}_{ns}({uid})",
+            c.name
+        );
+        let event = format!(
+            "Back-off restarting failed container {} in pod {pod_name}_{ns}({uid})",
+            c.name
+        );
+        self.slot_mut(init, index).state = RuntimeState::Waiting {
+            reason: status::REASON_CRASH_LOOP_BACK_OFF.into(),
+            message: Some(message),
+        };
+        self.event(cref, EventType::Warning, "BackOff", &event)
+            .await;
+        self.wake_at(until);
+        true
     }
 
     async fn ensure_image(
@@ -952,11 +832,8 @@ impl PodWorker {
                 .await;
                 let now = self.shared.clock.now();
                 let slot = self.slot_mut(init, index);
-                let next = match &slot.image_backoff {
-                    Some((_, d, _)) => (*d * 2).min(BACKOFF_MAX),
-                    None => BACKOFF_INITIAL,
-                };
-                let until = now + chrono::Duration::from_std(next).unwrap_or_default();
+                let next = backoff::next_pull_backoff(slot.image_backoff.as_ref().map(|b| b.1));
+                let until = crate::clock::add_std(now, next);
                 slot.image_backoff = Some((until, next, message));
                 self.wake_at(until);
                 None
@@ -978,13 +855,7 @@ impl PodWorker {
         if let Some((t, event_reason, event_message)) = detail {
             self.event(cref, t, event_reason, event_message).await;
         }
-        self.event(
-            cref,
-            EventType::Warning,
-            "Failed",
-            &format!("Error: {reason}"),
-        )
-        .await;
+        self.failed(cref, reason).await;
         self.slot_mut(init, index).state = RuntimeState::Waiting {
             reason: reason.into(),
             message: Some(message),
@@ -1069,12 +940,6 @@ impl PodWorker {
             &format!("Container {container} failed {probe} probe, will be restarted"),
         )
         .await;
-        let grace = pod
-            .spec
-            .as_ref()
-            .and_then(|s| s.termination_grace_period_seconds)
-            .unwrap_or(30)
-            .max(0) as u64;
         let spec = pod.spec.as_ref().and_then(|s| {
             s.containers
                 .iter()
@@ -1088,7 +953,7 @@ impl PodWorker {
             pod.clone(),
             spec,
             id.to_string(),
-            Duration::from_secs(grace),
+            termination_grace(pod),
         )
         .await;
     }
@@ -1145,21 +1010,54 @@ impl PodWorker {
         self.shared.forget_logs(&self.uid);
     }
 
-    /// Graceful termination: stop every container within the grace period, report, then remove
-    /// the pod from the API for good.
-    async fn terminate(&mut self, pod: &Pod) {
-        let grace = pod
-            .metadata
-            .deletion_grace_period_seconds
-            .or_else(|| {
-                pod.spec
-                    .as_ref()
-                    .and_then(|s| s.termination_grace_period_seconds)
-            })
-            .unwrap_or(30)
-            .max(0) as u64;
-        self.kill_all(Some(pod), Duration::from_secs(grace)).await;
-        self.report(pod).await;
+    /// Termination, from `state` (terminating) on: stop every container within the grace period,
+    /// starting over when a later update shortens it; then report and remove the pod from the
+    /// API for good. A pod already gone from the API is only cleaned up.
+    async fn terminate(
+        &mut self,
+        mut state: WorkState,
+        updates: &mut watch::Receiver<Option<Arc<Pod>>>,
+        mut closed: bool,
+    ) {
+        let mut gone = true;
+        while let WorkState::Terminating {
+            grace,
+            gone: now_gone,
+        } = state
+        {
+            gone = now_gone;
+            let pod = if gone { None } else { updates.borrow().clone() };
+            let kill = self.kill_all(pod.as_deref(), grace);
+            tokio::pin!(kill);
+            state = loop {
+                tokio::select! {
+                    _ = &mut kill => break state.killed(),
+                    changed = updates.changed(), if !closed => {
+                        closed = changed.is_err();
+                        let update = if closed {
+                            PodUpdate::Gone
+                        } else {
+                            PodUpdate::of(updates.borrow().as_deref())
+                        };
+                        let next = state.on_update(update);
+                        if state.shortens_kill(next) {
+                            break next;
+                        }
+                        state = next;
+                    }
+                }
+            };
+        }
+        let pod = updates.borrow().clone();
+        if let (false, Some(pod)) = (gone, pod) {
+            self.report(&pod).await;
+            self.delete_for_good(&pod).await;
+        }
+        self.cleanup();
+    }
+
+    /// Remove a terminated pod from the API (grace period 0, only this incarnation).
+    async fn delete_for_good(&self, pod: &Pod) {
         let ns = pod.metadata.namespace.clone().unwrap_or_default();
         let name = pod.metadata.name.clone().unwrap_or_default();
         let api: Api<Pod> = Api::namespaced(self.shared.client.clone(), &ns);
@@ -1174,7 +1072,6 @@ impl PodWorker {
         if let Err(e) = api.delete(&name, &params).await {
             tracing::debug!(pod = %name, cause = %e, "final delete failed");
         }
-        self.cleanup();
     }
 
     async fn report(&mut self, pod: &Pod) {

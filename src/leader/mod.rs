@@ -101,6 +101,114 @@ fn same_record(a: &LeaseSpec, b: &LeaseSpec) -> bool {
         && a.lease_duration_seconds == b.lease_duration_seconds
 }
 
+/// Where a candidate stands between two attempts on the lease, as client-go's elector moves
+/// from acquiring to renewing. The loops in [`LeaderElector`] only wait and talk to the API;
+/// every decision is one of the pure steps below.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    /// Not leading: try every retry period.
+    Candidate,
+    /// Leading, the last renewal round succeeded: the next round starts a retry period later.
+    Leading,
+    /// Leading, inside a renewal round that must succeed before `deadline`; a failed attempt is
+    /// tried again half a retry period later.
+    Renewing { deadline: DateTime<Utc> },
+}
+
+/// What a step tells the loops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Transition {
+    Unchanged,
+    BecameLeader,
+    LostLeadership,
+}
+
+impl Role {
+    /// How long to wait before the next attempt.
+    fn pause(self, config: &LeaseConfig) -> Duration {
+        match self {
+            Role::Candidate | Role::Leading => config.retry_period,
+            Role::Renewing { .. } => config.retry_period / 2,
+        }
+    }
+
+    /// About to attempt at `now`: a leader opens a renewal round with the renew deadline; a round
+    /// whose deadline has passed has lost the lease.
+    fn before_attempt(self, now: DateTime<Utc>, config: &LeaseConfig) -> (Role, Transition) {
+        match self {
+            Role::Leading => {
+                let deadline = crate::clock::add_std(now, config.renew_deadline);
+                (Role::Renewing { deadline }, Transition::Unchanged)
+            }
+            Role::Renewing { deadline } if now >= deadline => {
+                (Role::Candidate, Transition::LostLeadership)
+            }
+            role => (role, Transition::Unchanged),
+        }
+    }
+
+    /// After an attempt that did (`held`) or did not leave this candidate holding the lease.
+    fn after_attempt(self, held: bool) -> (Role, Transition) {
+        match (self, held) {
+            (Role::Candidate, true) => (Role::Leading, Transition::BecameLeader),
+            (Role::Candidate, false) => (Role::Candidate, Transition::Unchanged),
+            // A round ends with its first success; failures stay in the round until its deadline.
+            (Role::Renewing { .. }, true) | (Role::Leading, _) => {
+                (Role::Leading, Transition::Unchanged)
+            }
+            (round @ Role::Renewing { .. }, false) => (round, Transition::Unchanged),
+        }
+    }
+}
+
+/// The record a candidate writes when there is no Lease yet.
+fn new_record(me: &str, duration: i32, now: DateTime<Utc>) -> LeaseSpec {
+    LeaseSpec {
+        holder_identity: Some(me.to_string()),
+        lease_duration_seconds: Some(duration),
+        acquire_time: Some(micro(now)),
+        renew_time: Some(micro(now)),
+        lease_transitions: Some(0),
+        ..Default::default()
+    }
+}
+
+/// The record `me` writes at `now` over `stored`, or `None` while another holder's lease is
+/// still valid. Validity runs from when this candidate first saw the record as it is (kept in
+/// `observed`, on this candidate's clock), not from the stored `renewTime`: clocks of holders
+/// are not trusted. Taking the lease over counts a transition; renewing keeps the acquire time.
+fn claim(
+    observed: &mut Option<(LeaseSpec, DateTime<Utc>)>,
+    stored: &LeaseSpec,
+    me: &str,
+    duration: i32,
+    now: DateTime<Utc>,
+) -> Option<LeaseSpec> {
+    if observed
+        .as_ref()
+        .is_none_or(|(seen, _)| !same_record(seen, stored))
+    {
+        *observed = Some((stored.clone(), now));
+    }
+    let observed_at = observed.as_ref().map_or(now, |(_, t)| *t);
+    let holder = stored.holder_identity.as_deref().unwrap_or_default();
+    let held_by_me = holder == me;
+    let held_for = stored.lease_duration_seconds.unwrap_or(duration).max(0);
+    let valid_until = observed_at + chrono::Duration::seconds(i64::from(held_for));
+    if !holder.is_empty() && !held_by_me && valid_until > now {
+        return None;
+    }
+    let mut spec = stored.clone();
+    spec.holder_identity = Some(me.to_string());
+    spec.lease_duration_seconds = Some(duration);
+    spec.renew_time = Some(micro(now));
+    if !held_by_me {
+        spec.acquire_time = Some(micro(now));
+        spec.lease_transitions = Some(stored.lease_transitions.unwrap_or(0) + 1);
+    }
+    Some(spec)
+}
+
 impl LeaderElector {
     /// A candidate that records LeaderElection events as `component`.
     pub fn new(client: Client, clock: Clock, config: LeaseConfig, component: &str) -> Self {
@@ -128,15 +236,8 @@ impl LeaderElector {
         Fut: Future<Output = ()> + Send + 'static,
     {
         loop {
-            // Candidate: try every retry period until we lead or are told to stop.
-            loop {
-                if self.try_acquire_or_renew().await {
-                    break;
-                }
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = self.clock.sleep(self.config.retry_period) => {}
-                }
+            if !self.campaign(&shutdown).await {
+                return;
             }
             tracing::info!(lease = %self.config.name, identity = %self.config.identity, "became leader");
             self.event("became leader").await;
@@ -174,34 +275,46 @@ impl LeaderElector {
         }
     }
 
-    /// Renew every retry period until `shutdown` (true) or until a renewal cannot succeed within
-    /// the renew deadline (false: leadership lost).
-    async fn keep_renewing(&mut self, shutdown: &CancellationToken) -> bool {
+    /// Try at once, then every retry period, until this candidate leads (true) or is told to
+    /// stop (false).
+    async fn campaign(&mut self, shutdown: &CancellationToken) -> bool {
+        let mut role = Role::Candidate;
         loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return true,
-                _ = self.clock.sleep(self.config.retry_period) => {}
-            }
-            let deadline = self.clock.now()
-                + chrono::Duration::from_std(self.config.renew_deadline).unwrap_or_default();
-            let mut renewed = false;
-            while self.clock.now() < deadline {
-                if self.try_acquire_or_renew().await {
-                    renewed = true;
-                    break;
-                }
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    _ = self.clock.sleep(self.config.retry_period / 2) => {}
-                }
-            }
-            if shutdown.is_cancelled() {
+            let held = self.try_acquire_or_renew().await;
+            let (next, transition) = role.after_attempt(held);
+            role = next;
+            if transition == Transition::BecameLeader {
                 return true;
             }
-            if !renewed {
+            if !self.pause(role, shutdown).await {
+                return false;
+            }
+        }
+    }
+
+    /// Renew every retry period until `shutdown` (true) or until a renewal round cannot succeed
+    /// within the renew deadline (false: leadership lost).
+    async fn keep_renewing(&mut self, shutdown: &CancellationToken) -> bool {
+        let mut role = Role::Leading;
+        loop {
+            if !self.pause(role, shutdown).await {
+                return true;
+            }
+            let (next, transition) = role.before_attempt(self.clock.now(), &self.config);
+            if transition == Transition::LostLeadership {
                 tracing::warn!(lease = %self.config.name, identity = %self.config.identity, "leadership lost: renew deadline exceeded");
                 return false;
             }
+            let held = self.try_acquire_or_renew().await;
+            role = next.after_attempt(held).0;
+        }
+    }
+
+    /// Wait the pause `role` calls for; false when told to stop meanwhile.
+    async fn pause(&self, role: Role, shutdown: &CancellationToken) -> bool {
+        tokio::select! {
+            _ = shutdown.cancelled() => false,
+            _ = self.clock.sleep(role.pause(&self.config)) => true,
         }
     }
 
@@ -227,8 +340,8 @@ impl LeaderElector {
     /// One attempt to take or keep the lease; true when this candidate holds it afterwards.
     async fn try_acquire_or_renew(&mut self) -> bool {
         let now = self.clock.now();
-        let me = self.config.identity.clone();
-        let duration = self.config.lease_duration.as_secs() as i32;
+        let me = self.config.identity.as_str();
+        let duration = i32::try_from(self.config.lease_duration.as_secs()).unwrap_or(i32::MAX);
         let current = match self.api.get_opt(&self.config.name).await {
             Ok(c) => c,
             Err(e) => {
@@ -237,14 +350,7 @@ impl LeaderElector {
             }
         };
         let Some(mut lease) = current else {
-            let spec = LeaseSpec {
-                holder_identity: Some(me),
-                lease_duration_seconds: Some(duration),
-                acquire_time: Some(micro(now)),
-                renew_time: Some(micro(now)),
-                lease_transitions: Some(0),
-                ..Default::default()
-            };
+            let spec = new_record(me, duration, now);
             let lease = Lease {
                 metadata: kube::api::ObjectMeta {
                     name: Some(self.config.name.clone()),
@@ -261,30 +367,10 @@ impl LeaderElector {
                 Err(_) => false,
             };
         };
-        let record = lease.spec.clone().unwrap_or_default();
-        let changed = self
-            .observed
-            .as_ref()
-            .is_none_or(|(seen, _)| !same_record(seen, &record));
-        if changed {
-            self.observed = Some((record.clone(), now));
-        }
-        let observed_at = self.observed.as_ref().map(|(_, t)| *t).unwrap_or(now);
-        let holder = record.holder_identity.clone().unwrap_or_default();
-        let held_by_me = holder == me;
-        let held_duration = record.lease_duration_seconds.unwrap_or(duration).max(0) as i64;
-        let valid_until = observed_at + chrono::Duration::seconds(held_duration);
-        if !holder.is_empty() && !held_by_me && valid_until > now {
+        let stored = lease.spec.clone().unwrap_or_default();
+        let Some(spec) = claim(&mut self.observed, &stored, me, duration, now) else {
             return false;
-        }
-        let mut spec = record.clone();
-        spec.holder_identity = Some(me);
-        spec.lease_duration_seconds = Some(duration);
-        spec.renew_time = Some(micro(now));
-        if !held_by_me {
-            spec.acquire_time = Some(micro(now));
-            spec.lease_transitions = Some(record.lease_transitions.unwrap_or(0) + 1);
-        }
+        };
         lease.spec = Some(spec.clone());
         match self
             .api
@@ -325,5 +411,142 @@ impl LeaderElector {
         {
             tracing::warn!(cause = %e, "cannot release the lease");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(seconds: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000 + seconds, 0).expect("a valid time")
+    }
+
+    fn config() -> LeaseConfig {
+        LeaseConfig::new("kube-scheduler", "me".into())
+    }
+
+    fn held_by(holder: &str, renewed: DateTime<Utc>, transitions: i32) -> LeaseSpec {
+        LeaseSpec {
+            holder_identity: Some(holder.into()),
+            lease_duration_seconds: Some(15),
+            acquire_time: Some(micro(t(-100))),
+            renew_time: Some(micro(renewed)),
+            lease_transitions: Some(transitions),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_candidate_leads_after_its_first_successful_attempt() {
+        assert_eq!(
+            Role::Candidate.after_attempt(false),
+            (Role::Candidate, Transition::Unchanged)
+        );
+        assert_eq!(
+            Role::Candidate.after_attempt(true),
+            (Role::Leading, Transition::BecameLeader)
+        );
+        assert_eq!(Role::Candidate.pause(&config()), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn a_lease_is_lost_when_renewals_fail_until_the_renew_deadline() {
+        let config = config();
+        // A round opens 2 s after the last renewal, with a 10 s deadline.
+        let (mut role, transition) = Role::Leading.before_attempt(t(2), &config);
+        assert_eq!(transition, Transition::Unchanged);
+        assert_eq!(role, Role::Renewing { deadline: t(12) });
+        // Failed attempts every second stay in the round while the deadline holds...
+        let mut now = t(2);
+        loop {
+            role = role.after_attempt(false).0;
+            assert_eq!(role.pause(&config), Duration::from_secs(1));
+            now += chrono::Duration::seconds(1);
+            let (next, transition) = role.before_attempt(now, &config);
+            if now < t(12) {
+                assert_eq!(transition, Transition::Unchanged, "at {now}");
+                role = next;
+            } else {
+                // ... and the first attempt at the deadline is not made: leadership is lost.
+                assert_eq!(
+                    (next, transition),
+                    (Role::Candidate, Transition::LostLeadership)
+                );
+                break;
+            }
+        }
+    }
+
+    #[test]
+    fn a_renewal_within_the_deadline_keeps_the_lease() {
+        let config = config();
+        let (role, _) = Role::Leading.before_attempt(t(2), &config);
+        let role = role.after_attempt(false).0;
+        let (role, transition) = role.before_attempt(t(11), &config);
+        assert_eq!(transition, Transition::Unchanged);
+        assert_eq!(
+            role.after_attempt(true),
+            (Role::Leading, Transition::Unchanged)
+        );
+        // The next round has a deadline of its own.
+        assert_eq!(
+            Role::Leading.before_attempt(t(13), &config).0,
+            Role::Renewing { deadline: t(23) }
+        );
+    }
+
+    #[test]
+    fn another_holders_lease_runs_from_when_it_was_observed_not_from_its_renew_time() {
+        let mut observed = None;
+        // The holder's clock says it renewed an hour ago; this candidate only now sees the record.
+        let stored = held_by("other", t(-3600), 3);
+        assert_eq!(claim(&mut observed, &stored, "me", 15, t(0)), None);
+        assert_eq!(claim(&mut observed, &stored, "me", 15, t(14)), None);
+        let taken = claim(&mut observed, &stored, "me", 15, t(15)).expect("expired");
+        assert_eq!(taken.holder_identity.as_deref(), Some("me"));
+        assert_eq!(taken.lease_transitions, Some(4));
+        assert_eq!(taken.acquire_time, Some(micro(t(15))));
+        assert_eq!(taken.renew_time, Some(micro(t(15))));
+    }
+
+    #[test]
+    fn a_changed_record_restarts_the_wait() {
+        let mut observed = None;
+        assert_eq!(
+            claim(&mut observed, &held_by("other", t(0), 1), "me", 15, t(0)),
+            None
+        );
+        // The holder renews at 10 s: its lease is valid for 15 s from this sighting.
+        let renewed = held_by("other", t(10), 1);
+        assert_eq!(claim(&mut observed, &renewed, "me", 15, t(10)), None);
+        assert_eq!(claim(&mut observed, &renewed, "me", 15, t(24)), None);
+        assert!(claim(&mut observed, &renewed, "me", 15, t(25)).is_some());
+    }
+
+    #[test]
+    fn renewing_keeps_acquire_time_and_transitions_and_a_released_lease_is_free() {
+        let mut observed = None;
+        let mine = held_by("me", t(0), 2);
+        let renewed = claim(&mut observed, &mine, "me", 15, t(2)).expect("mine to renew");
+        assert_eq!(renewed.acquire_time, mine.acquire_time);
+        assert_eq!(renewed.lease_transitions, Some(2));
+        assert_eq!(renewed.renew_time, Some(micro(t(2))));
+        let released = LeaseSpec {
+            holder_identity: Some(String::new()),
+            lease_duration_seconds: Some(1),
+            ..held_by("", t(0), 2)
+        };
+        let taken = claim(&mut None, &released, "me", 15, t(0)).expect("free");
+        assert_eq!(taken.lease_transitions, Some(3));
+        assert_eq!(taken.lease_duration_seconds, Some(15));
+    }
+
+    #[test]
+    fn the_first_record_has_no_transitions() {
+        let spec = new_record("me", 15, t(0));
+        assert_eq!(spec.holder_identity.as_deref(), Some("me"));
+        assert_eq!(spec.lease_transitions, Some(0));
+        assert_eq!(spec.acquire_time, spec.renew_time);
     }
 }
