@@ -1,0 +1,278 @@
+//! The utilities and special builtins a simple command runs: dispatch by name, `sleep`, nested
+//! `sh`, `echo`, `export`/`readonly`, `unset` and `set`; file utilities, `test`, `printf` and
+//! `date` have their own files.
+
+mod date;
+mod files;
+mod printf;
+mod test;
+
+use super::ast::valid_name;
+use super::interp::{Fds, Flow, Interp};
+use super::invocation::ShInvocation;
+use super::parser::set_option_ok;
+use super::{Script, MAX_SH_NESTING};
+use printf::unescape;
+
+/// Longest single call to [`Shell::sleep`](super::Shell::sleep); longer sleeps are made of several calls.
+const MAX_SLEEP_CHUNK: f64 = 1e9;
+
+impl Interp<'_> {
+    pub(super) fn run_sync(&mut self, cmd: &str, name: &str, args: &[String], fds: &Fds) -> i32 {
+        match cmd {
+            "true" | ":" => 0,
+            "false" => 1,
+            "echo" => self.cmd_echo(args, fds),
+            "printf" => self.cmd_printf(args, fds),
+            "cat" => self.cmd_cat(args, fds),
+            "touch" => self.cmd_touch(args, fds),
+            "rm" => self.cmd_rm(args, fds),
+            "mkdir" => self.cmd_mkdir(args, fds),
+            "test" => self.cmd_test(args, fds, false),
+            "[" => self.cmd_test(args, fds, true),
+            "date" => self.cmd_date(args, fds),
+            "ls" => self.cmd_ls(args, fds),
+            "export" | "readonly" => self.cmd_export(cmd, args, fds),
+            "unset" => self.cmd_unset(args),
+            "set" => self.cmd_set(args, fds),
+            _ => {
+                self.err(fds, &format!("sh: {name}: not found\n"));
+                127
+            }
+        }
+    }
+
+    pub(super) async fn cmd_sleep(&mut self, args: &[String], fds: &Fds) -> i32 {
+        if args.is_empty() {
+            self.err(fds, "sleep: missing operand\n");
+            return 1;
+        }
+        let mut total = 0.0f64;
+        for a in args {
+            match parse_duration(a) {
+                Some(s) => total += s,
+                None => {
+                    self.err(fds, &format!("sleep: invalid number '{a}'\n"));
+                    return 1;
+                }
+            }
+        }
+        let mut left = total;
+        let mut first = true;
+        loop {
+            if !first {
+                tokio::task::yield_now().await;
+            }
+            first = false;
+            let chunk = if left.is_finite() {
+                left.min(MAX_SLEEP_CHUNK)
+            } else {
+                MAX_SLEEP_CHUNK
+            };
+            self.shell.sleep(chunk.max(0.0)).await;
+            if left.is_finite() {
+                left -= chunk;
+                if left <= 0.0 {
+                    return 0;
+                }
+            }
+        }
+    }
+
+    pub(super) async fn cmd_sh(
+        &mut self,
+        argv: &[String],
+        assigns: &[(String, String)],
+        fds: &Fds,
+    ) -> i32 {
+        if self.nesting >= MAX_SH_NESTING {
+            self.err(fds, "sh: shells nested too deeply\n");
+            return 2;
+        }
+        let (script, errexit, xtrace, args) = match ShInvocation::parse(argv) {
+            Err(reason) => {
+                self.err(fds, &format!("sh: {reason}\n"));
+                return 2;
+            }
+            Ok(ShInvocation::Stdin) => return 0,
+            Ok(ShInvocation::Command {
+                script,
+                args,
+                errexit,
+                xtrace,
+            }) => (script, errexit, xtrace, args),
+            Ok(ShInvocation::File {
+                path,
+                args,
+                errexit,
+                xtrace,
+            }) => {
+                let p = self.path(&path);
+                if self.is_dir(&p) {
+                    self.err(fds, &format!("sh: can't open '{path}': Is a directory\n"));
+                    return 2;
+                }
+                match self.read(&p) {
+                    Some(data) => (
+                        String::from_utf8_lossy(&data).into_owned(),
+                        errexit,
+                        xtrace,
+                        args,
+                    ),
+                    None => {
+                        self.err(
+                            fds,
+                            &format!("sh: can't open '{path}': No such file or directory\n"),
+                        );
+                        return 2;
+                    }
+                }
+            }
+        };
+        let mut parsed = match Script::parse(&script) {
+            Ok(s) => s,
+            Err(e) => {
+                self.err(fds, &format!("sh: syntax error: {e}\n"));
+                return 2;
+            }
+        };
+        parsed.args = args;
+        parsed.errexit = errexit;
+        parsed.xtrace = xtrace;
+        let mut child = Interp::new(self.shell, &parsed, self.capture.take(), self.nesting + 1);
+        // The child sees the environment: exported variables, minus unset ones.
+        for (k, v) in &self.vars {
+            if v.is_none() || self.exported.contains(k) {
+                child.vars.insert(k.clone(), v.clone());
+            }
+        }
+        child.exported = self.exported.clone();
+        for (k, v) in assigns {
+            child.vars.insert(k.clone(), Some(v.clone()));
+            child.exported.insert(k.clone());
+        }
+        let flow = child.list(&parsed.body, fds, false).await;
+        self.capture = child.capture.take();
+        match flow {
+            Flow::Exit(c) => c & 255,
+            _ => child.status & 255,
+        }
+    }
+
+    fn cmd_echo(&mut self, args: &[String], fds: &Fds) -> i32 {
+        let mut newline = true;
+        let mut escapes = false;
+        let mut i = 0;
+        while let Some(a) = args.get(i) {
+            let opts = a
+                .strip_prefix('-')
+                .filter(|o| !o.is_empty() && o.chars().all(|c| matches!(c, 'n' | 'e' | 'E')));
+            let Some(opts) = opts else { break };
+            for c in opts.chars() {
+                match c {
+                    'n' => newline = false,
+                    'e' => escapes = true,
+                    _ => escapes = false,
+                }
+            }
+            i += 1;
+        }
+        let text = args.get(i..).unwrap_or(&[]).join(" ");
+        let mut out = Vec::new();
+        if escapes {
+            let (bytes, stop) = unescape(&text, true);
+            out = bytes;
+            if stop {
+                newline = false;
+            }
+        } else {
+            out.extend_from_slice(text.as_bytes());
+        }
+        if newline {
+            out.push(b'\n');
+        }
+        self.out(fds, &out);
+        0
+    }
+
+    fn cmd_export(&mut self, cmd: &str, args: &[String], fds: &Fds) -> i32 {
+        let mut status = 0;
+        for a in args {
+            if a == "-p" {
+                continue;
+            }
+            let (name, value) = match a.split_once('=') {
+                Some((n, v)) => (n, Some(v.to_string())),
+                None => (a.as_str(), None),
+            };
+            if !valid_name(name) {
+                self.err(fds, &format!("sh: {cmd}: {a}: bad variable name\n"));
+                status = 1;
+                continue;
+            }
+            if let Some(v) = value {
+                self.set_var(name, v);
+            }
+            if cmd == "export" {
+                self.exported.insert(name.to_string());
+            }
+        }
+        status
+    }
+
+    fn cmd_unset(&mut self, args: &[String]) -> i32 {
+        for a in args {
+            if a == "-v" || a == "-f" {
+                continue;
+            }
+            self.vars.insert(a.clone(), None);
+            self.exported.remove(a);
+        }
+        0
+    }
+
+    fn cmd_set(&mut self, args: &[String], fds: &Fds) -> i32 {
+        for a in args {
+            if !set_option_ok(a) {
+                self.err(fds, &format!("sh: set: illegal option {a}\n"));
+                return 2;
+            }
+            let on = a.starts_with('-');
+            for c in a.chars().skip(1) {
+                if c == 'e' {
+                    self.errexit = on;
+                } else {
+                    self.xtrace = on;
+                }
+            }
+        }
+        0
+    }
+}
+
+/// `sleep` operand: seconds (fractions allowed), with an optional s/m/h/d suffix, or infinity.
+fn parse_duration(a: &str) -> Option<f64> {
+    if a.eq_ignore_ascii_case("inf") || a.eq_ignore_ascii_case("infinity") {
+        return Some(f64::INFINITY);
+    }
+    let (num, mult) = match a.chars().last() {
+        Some('s') => (a.get(..a.len() - 1)?, 1.0),
+        Some('m') => (a.get(..a.len() - 1)?, 60.0),
+        Some('h') => (a.get(..a.len() - 1)?, 3600.0),
+        Some('d') => (a.get(..a.len() - 1)?, 86400.0),
+        _ => (a, 1.0),
+    };
+    // Only plain decimal numbers: Rust's parser would also accept "nan", "inf" and friends.
+    if num.is_empty()
+        || !num
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-'))
+    {
+        return None;
+    }
+    let v: f64 = num.parse().ok()?;
+    if !v.is_finite() || v < 0.0 {
+        return None;
+    }
+    Some(v * mult)
+}
