@@ -140,11 +140,9 @@ struct Ctx {
 
 /// Run the controller until `shutdown`.
 pub async fn run(client: Client, clock: Clock, informers: &Informers, shutdown: CancellationToken) {
-    let services = informers.all::<Service>();
-    let pods = informers.all::<Pod>();
+    let (services, mut svc_changes) = informers.subscribe_all::<Service>();
+    let (pods, mut pod_changes) = informers.subscribe_all::<Pod>();
     let endpoints = informers.all::<Endpoints>();
-    let mut svc_changes = services.subscribe();
-    let mut pod_changes = pods.subscribe();
     services.ready().await;
     pods.ready().await;
     endpoints.ready().await;

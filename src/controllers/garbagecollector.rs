@@ -87,14 +87,10 @@ pub const CONTROLLER: &str = "garbage-collector-controller";
 
 /// Run the collector until `shutdown`.
 pub async fn run(client: Client, clock: Clock, informers: &Informers, shutdown: CancellationToken) {
-    let deployments = informers.all::<Deployment>();
-    let replicasets = informers.all::<ReplicaSet>();
-    let pods = informers.all::<Pod>();
-    let nodes = informers.all::<Node>();
-    let mut d = deployments.subscribe();
-    let mut r = replicasets.subscribe();
-    let mut p = pods.subscribe();
-    let mut n = nodes.subscribe();
+    let (deployments, mut d) = informers.subscribe_all::<Deployment>();
+    let (replicasets, mut r) = informers.subscribe_all::<ReplicaSet>();
+    let (pods, mut p) = informers.subscribe_all::<Pod>();
+    let (nodes, mut n) = informers.subscribe_all::<Node>();
     deployments.ready().await;
     replicasets.ready().await;
     pods.ready().await;

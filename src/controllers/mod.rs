@@ -2,7 +2,8 @@
 //! replica run them. Each loop is an API client: it watches through informers and writes through
 //! the apiserver, never the store.
 //!
-//! - `deployment` (+ `deployment_logic`, its pure decisions): Deployment -> ReplicaSets.
+//! - `deployment`: Deployment -> ReplicaSets (its loop, and its pure decisions split as upstream's
+//!   `sync`, `rolling`, `recreate`, `rollback`, `progress` and `util`).
 //! - `replicaset`: ReplicaSet -> Pods.
 //! - `garbagecollector`: ownerReferences, propagation policies.
 //! - `endpoints`: Service -> Endpoints.
@@ -10,7 +11,6 @@
 //! - `serviceaccount`: the `default` ServiceAccount of every namespace.
 
 pub mod deployment;
-pub mod deployment_logic;
 pub mod endpoints;
 pub mod garbagecollector;
 pub mod nodelifecycle;
@@ -86,7 +86,7 @@ pub async fn run(
                 let informers = Informers::new(client.clone(), leading.clone());
                 let i = &informers;
                 tokio::join!(
-                    supervise(deployment_logic::COMPONENT, health, k, l, |run| {
+                    supervise(deployment::COMPONENT, health, k, l, |run| {
                         deployment::run(c.clone(), k.clone(), h.clone(), i, run)
                     }),
                     supervise(replicaset::CONTROLLER, health, k, l, |run| {

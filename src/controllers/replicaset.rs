@@ -147,8 +147,8 @@ pub async fn run(
     informers: &Informers,
     shutdown: CancellationToken,
 ) {
-    let rs_informer = informers.all::<ReplicaSet>();
-    let pod_informer = informers.all::<Pod>();
+    let (rs_informer, mut rs_changes) = informers.subscribe_all::<ReplicaSet>();
+    let (pod_informer, mut pod_changes) = informers.subscribe_all::<Pod>();
     let ctx = Arc::new(Ctx {
         recorder: Recorder::core(
             client.clone(),
@@ -163,8 +163,6 @@ pub async fn run(
         expectations: Mutex::new(HashMap::new()),
     });
     let queue = WorkQueue::new(clock);
-    let mut rs_changes = rs_informer.subscribe();
-    let mut pod_changes = pod_informer.subscribe();
     rs_informer.ready().await;
     pod_informer.ready().await;
     for rs in ctx.replicasets.state() {
@@ -246,13 +244,39 @@ async fn sync(ctx: &Ctx, key: &str) -> kube::Result<Option<Duration>> {
         ctx.expectations.lock().remove(key);
         return Ok(None);
     };
-    let rs_uid = rs.metadata.uid.clone().unwrap_or_default();
     let spec = rs.spec.clone().unwrap_or_default();
-    let selector = spec.selector.clone();
     let now = ctx.clock.now();
 
-    // Claim pods: ours, plus orphans that match (adopt); release ours that no longer match.
     let pods_api: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
+    let owned = claim_pods(ctx, &rs, ns, &pods_api).await?;
+    let active: Vec<Arc<Pod>> = owned.iter().filter(|p| is_active(p)).cloned().collect();
+
+    let satisfied = expectations_satisfied(ctx, key, &owned, &active, now);
+    let deleting = rs.metadata.deletion_timestamp.is_some();
+    if satisfied && !deleting {
+        let want = spec.replicas.unwrap_or(1).max(0) as usize;
+        if active.len() < want {
+            let missing = (want - active.len()).min(BURST_REPLICAS);
+            create_pods(ctx, &rs, ns, key, missing).await;
+        } else if active.len() > want {
+            let surplus = (active.len() - want).min(BURST_REPLICAS);
+            delete_pods(ctx, &rs, key, &pods_api, &active, surplus, now).await;
+        }
+    }
+
+    update_status(ctx, &rs, ns, name, &active, now).await
+}
+
+/// Claims pods: ours, plus orphans that match (adopt); releases ours that no longer match.
+/// Returns the pods this ReplicaSet owns afterwards.
+async fn claim_pods(
+    ctx: &Ctx,
+    rs: &Arc<ReplicaSet>,
+    ns: &str,
+    pods_api: &Api<Pod>,
+) -> kube::Result<Vec<Arc<Pod>>> {
+    let rs_uid = rs.metadata.uid.clone().unwrap_or_default();
+    let selector = rs.spec.clone().unwrap_or_default().selector;
     let mut owned: Vec<Arc<Pod>> = Vec::new();
     let deleting = rs.metadata.deletion_timestamp.is_some();
     for pod in ctx.pods.state() {
@@ -267,7 +291,7 @@ async fn sync(ctx: &Ctx, key: &str) -> kube::Result<Option<Duration>> {
                 if matches {
                     owned.push(pod);
                 } else if !deleting {
-                    release(&pods_api, &pod, &rs_uid).await?;
+                    release(pods_api, &pod, &rs_uid).await?;
                 }
             }
             Some(_) => {}
@@ -277,7 +301,7 @@ async fn sync(ctx: &Ctx, key: &str) -> kube::Result<Option<Duration>> {
                 && pod.metadata.deletion_timestamp.is_none() =>
             {
                 let mut refs = pod.metadata.owner_references.clone().unwrap_or_default();
-                refs.push(owner_ref(&rs));
+                refs.push(owner_ref(rs));
                 let patch = json!({"metadata": {"ownerReferences": refs, "uid": pod.metadata.uid}});
                 let pod_name = pod.metadata.name.clone().unwrap_or_default();
                 match pods_api
@@ -291,80 +315,99 @@ async fn sync(ctx: &Ctx, key: &str) -> kube::Result<Option<Duration>> {
             None => {}
         }
     }
-    let active: Vec<Arc<Pod>> = owned.iter().filter(|p| is_active(p)).cloned().collect();
+    Ok(owned)
+}
 
-    // Expectations: wait until the cache shows the last sync's writes.
-    let satisfied = {
+/// Expectations: whether the cache shows the last sync's writes (or they waited too long).
+fn expectations_satisfied(
+    ctx: &Ctx,
+    key: &str,
+    owned: &[Arc<Pod>],
+    active: &[Arc<Pod>],
+    now: DateTime<Utc>,
+) -> bool {
+    let mut exp = ctx.expectations.lock();
+    let entry = exp.entry(key.to_string()).or_default();
+    let names: HashSet<String> = owned
+        .iter()
+        .filter_map(|p| p.metadata.name.clone())
+        .collect();
+    let live_uids: HashSet<String> = active
+        .iter()
+        .filter_map(|p| p.metadata.uid.clone())
+        .collect();
+    entry.creates.retain(|n| !names.contains(n));
+    entry.deletes.retain(|u| live_uids.contains(u));
+    let expired = entry.since.is_some_and(|s| {
+        now - s > chrono::Duration::from_std(EXPECTATIONS_TIMEOUT).unwrap_or_default()
+    });
+    if expired {
+        *entry = Expectation::default();
+    }
+    entry.creates.is_empty() && entry.deletes.is_empty()
+}
+
+/// Deletes `surplus` of the active pods, best candidates first, expecting their deletion.
+async fn delete_pods(
+    ctx: &Ctx,
+    rs: &Arc<ReplicaSet>,
+    key: &str,
+    pods_api: &Api<Pod>,
+    active: &[Arc<Pod>],
+    surplus: usize,
+    now: DateTime<Utc>,
+) {
+    let victims = pods_to_delete(active, surplus);
+    {
         let mut exp = ctx.expectations.lock();
         let entry = exp.entry(key.to_string()).or_default();
-        let names: HashSet<String> = owned
-            .iter()
-            .filter_map(|p| p.metadata.name.clone())
-            .collect();
-        let live_uids: HashSet<String> = active
-            .iter()
-            .filter_map(|p| p.metadata.uid.clone())
-            .collect();
-        entry.creates.retain(|n| !names.contains(n));
-        entry.deletes.retain(|u| live_uids.contains(u));
-        let expired = entry.since.is_some_and(|s| {
-            now - s > chrono::Duration::from_std(EXPECTATIONS_TIMEOUT).unwrap_or_default()
-        });
-        if expired {
-            *entry = Expectation::default();
-        }
-        entry.creates.is_empty() && entry.deletes.is_empty()
-    };
-
-    let mut requeue = None;
-    if satisfied && !deleting {
-        let want = spec.replicas.unwrap_or(1).max(0) as usize;
-        if active.len() < want {
-            let missing = (want - active.len()).min(BURST_REPLICAS);
-            create_pods(ctx, &rs, ns, key, missing).await;
-        } else if active.len() > want {
-            let surplus = (active.len() - want).min(BURST_REPLICAS);
-            let victims = pods_to_delete(&active, surplus);
-            {
-                let mut exp = ctx.expectations.lock();
-                let entry = exp.entry(key.to_string()).or_default();
-                entry
-                    .deletes
-                    .extend(victims.iter().filter_map(|p| p.metadata.uid.clone()));
-                entry.since = Some(now);
+        entry
+            .deletes
+            .extend(victims.iter().filter_map(|p| p.metadata.uid.clone()));
+        entry.since = Some(now);
+    }
+    for pod in victims {
+        let pod_name = pod.metadata.name.clone().unwrap_or_default();
+        match pods_api.delete(&pod_name, &DeleteParams::default()).await {
+            Ok(_) => {
+                ctx.recorder
+                    .record(
+                        &reference(rs.as_ref()),
+                        EventType::Normal,
+                        "SuccessfulDelete",
+                        "",
+                        &format!("Deleted pod: {pod_name}"),
+                    )
+                    .await
             }
-            for pod in victims {
-                let pod_name = pod.metadata.name.clone().unwrap_or_default();
-                match pods_api.delete(&pod_name, &DeleteParams::default()).await {
-                    Ok(_) => {
-                        ctx.recorder
-                            .record(
-                                &reference(rs.as_ref()),
-                                EventType::Normal,
-                                "SuccessfulDelete",
-                                "",
-                                &format!("Deleted pod: {pod_name}"),
-                            )
-                            .await
-                    }
-                    Err(kube::Error::Api(s)) if s.code == 404 => {}
-                    Err(e) => {
-                        ctx.recorder
-                            .record(
-                                &reference(rs.as_ref()),
-                                EventType::Warning,
-                                "FailedDelete",
-                                "",
-                                &format!("Error deleting: {e}"),
-                            )
-                            .await
-                    }
-                }
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => {
+                ctx.recorder
+                    .record(
+                        &reference(rs.as_ref()),
+                        EventType::Warning,
+                        "FailedDelete",
+                        "",
+                        &format!("Error deleting: {e}"),
+                    )
+                    .await
             }
         }
     }
+}
 
-    // Status.
+/// Writes the ReplicaSet's status when its counts changed. Asks to look again in a second while
+/// ready pods wait out minReadySeconds, and at once when the write conflicted.
+async fn update_status(
+    ctx: &Ctx,
+    rs: &Arc<ReplicaSet>,
+    ns: &str,
+    name: &str,
+    active: &[Arc<Pod>],
+    now: DateTime<Utc>,
+) -> kube::Result<Option<Duration>> {
+    let spec = rs.spec.clone().unwrap_or_default();
+    let mut requeue = None;
     let min_ready = spec.min_ready_seconds.unwrap_or(0);
     let template_labels = spec
         .template
@@ -402,7 +445,7 @@ async fn sync(ctx: &Ctx, key: &str) -> kube::Result<Option<Duration>> {
     let old_status = rs.status.clone().unwrap_or_default();
     if !same_status(&old_status, &new_status) {
         let rs_api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), ns);
-        let mut updated = (*rs).clone();
+        let mut updated = (**rs).clone();
         updated.status = Some(new_status);
         match rs_api
             .replace_status(name, &PostParams::default(), &updated)

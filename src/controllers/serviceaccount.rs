@@ -16,10 +16,8 @@ pub const CONTROLLER: &str = "serviceaccount-controller";
 
 /// Run the controller until `shutdown`.
 pub async fn run(client: Client, clock: Clock, informers: &Informers, shutdown: CancellationToken) {
-    let namespaces = informers.all::<Namespace>();
-    let accounts = informers.all::<ServiceAccount>();
-    let mut ns_changes = namespaces.subscribe();
-    let mut sa_changes = accounts.subscribe();
+    let (namespaces, mut ns_changes) = informers.subscribe_all::<Namespace>();
+    let (accounts, mut sa_changes) = informers.subscribe_all::<ServiceAccount>();
     namespaces.ready().await;
     accounts.ready().await;
     loop {

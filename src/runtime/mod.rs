@@ -98,6 +98,18 @@ impl Informers {
         self.shared(String::new(), || Api::all(self.client.clone()))
     }
 
+    /// The informer of every `K` (as [`Informers::all`]) and a subscription to its changes from
+    /// now on: how a control loop starts, subscribing before it waits for the cache
+    /// ([`Informer::ready`]) so that no change after the first list escapes it.
+    pub fn subscribe_all<K>(&self) -> (Informer<K>, broadcast::Receiver<Change<K>>)
+    where
+        K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    {
+        let informer = self.all::<K>();
+        let changes = informer.subscribe();
+        (informer, changes)
+    }
+
     /// The informer of the `K`s in `namespace`, started on first use.
     pub fn namespaced<K>(&self, namespace: &str) -> Informer<K>
     where
