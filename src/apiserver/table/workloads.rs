@@ -33,20 +33,21 @@ pub(super) fn deployment_cells(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
 }
 
 pub(super) fn replicaset_cells(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
-    let (names, images) = container_cells(template_containers(obj));
-    vec![
-        s(name_of(obj)),
-        int_cell(opt_int(obj, &["spec", "replicas"]).unwrap_or(1)),
-        int_cell(int(obj, &["status", "replicas"])),
-        int_cell(int(obj, &["status", "readyReplicas"])),
-        s(age(obj, now)),
-        s(names),
-        s(images),
-        s(format_label_selector(field(obj, &["spec", "selector"]))),
-    ]
+    replica_cells(
+        obj,
+        now,
+        format_label_selector(field(obj, &["spec", "selector"])),
+    )
 }
 
+/// A replication controller's selector is a plain label map, not a `LabelSelector`.
 pub(super) fn replication_controller_cells(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
+    replica_cells(obj, now, format_labels(field(obj, &["spec", "selector"])))
+}
+
+/// The cells replica sets and replication controllers share, with the selector already
+/// rendered.
+fn replica_cells(obj: &Value, now: DateTime<Utc>, selector: String) -> Vec<Value> {
     let (names, images) = container_cells(template_containers(obj));
     vec![
         s(name_of(obj)),
@@ -56,7 +57,7 @@ pub(super) fn replication_controller_cells(obj: &Value, now: DateTime<Utc>) -> V
         s(age(obj, now)),
         s(names),
         s(images),
-        s(format_labels(field(obj, &["spec", "selector"]))),
+        s(selector),
     ]
 }
 
