@@ -23,6 +23,12 @@
 //! * Column names, types, formats and priorities are exact; the column
 //!   descriptions are our own short wording (upstream takes them from the
 //!   API's field documentation).
+//!
+//! Laid out by responsibility: `columns` holds every printer's column definitions, `format` the
+//! field readers and formatting the printers share, `pod`, `workloads`, `node`, `event` and
+//! `service` the cell computations of those printers; this file dispatches on the resource,
+//! prints the small resources (leases, namespaces, configmaps, secrets, serviceaccounts) and
+//! builds the Table.
 
 mod columns;
 mod event;
@@ -150,6 +156,10 @@ pub fn cells(resource: &str, obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
     }
 }
 
+// ---------------------------------------------------------------------------
+// Secrets.
+// ---------------------------------------------------------------------------
+
 fn secret_cells(secret: &Value, now: DateTime<Utc>) -> Vec<Value> {
     // The server folds stringData into data on write, so count the union.
     let mut keys: BTreeSet<&str> = BTreeSet::new();
@@ -165,6 +175,10 @@ fn secret_cells(secret: &Value, now: DateTime<Utc>) -> Vec<Value> {
         s(age(secret, now)),
     ]
 }
+
+// ---------------------------------------------------------------------------
+// The Table.
+// ---------------------------------------------------------------------------
 
 /// Whether `value` is an `includeObject` query value the real apiserver
 /// accepts (`""` means the default, `Metadata`).  The apiserver answers any
