@@ -10,6 +10,7 @@ use kube::api::{Api, DeleteParams, ListParams, PostParams, WatchEvent, WatchPara
 use serde_json::json;
 
 use super::{Error, Result};
+use crate::clock::Clock;
 use crate::cluster::{ClusterConfig, RunningCluster};
 
 /// `kubespec bench kubelet` arguments.
@@ -102,6 +103,18 @@ pub async fn kubelet(args: KubeletBenchArgs) -> Result<()> {
     if args.nodes == 0 || args.pods == 0 {
         return Err(Error::Args("--nodes and --pods must be at least 1".into()));
     }
+    let (cluster, client) = start_cluster(&args).await?;
+    let pods: Api<Pod> = Api::default_namespaced(client);
+    fill(&pods, &args).await?;
+    steady_state().await;
+    churn(&pods, cluster.clock(), &args).await?;
+    let _ = cluster.stop(Duration::from_secs(10)).await;
+    Ok(())
+}
+
+/// Start a cluster of `args.nodes` kubelets and a scheduler, and wait until every node has
+/// registered.
+async fn start_cluster(args: &KubeletBenchArgs) -> Result<(RunningCluster, kube::Client)> {
     let config = ClusterConfig {
         controller_managers: 0,
         schedulers: 1,
@@ -144,9 +157,11 @@ pub async fn kubelet(args: KubeletBenchArgs) -> Result<()> {
         args.nodes,
         started.elapsed()
     );
+    Ok((cluster, client))
+}
 
-    // Fill the cluster, a few hundred pods at a time.
-    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+/// Fill the cluster, a few hundred pods at a time, and wait until every pod is Ready.
+async fn fill(pods: &Api<Pod>, args: &KubeletBenchArgs) -> Result<()> {
     let fill = Instant::now();
     let mut created = 0;
     while created < args.pods {
@@ -166,7 +181,7 @@ pub async fn kubelet(args: KubeletBenchArgs) -> Result<()> {
     }
     let deadline = Instant::now() + Duration::from_secs(1200);
     loop {
-        let ready = count_ready(&pods).await?;
+        let ready = count_ready(pods).await?;
         if ready >= args.pods {
             break;
         }
@@ -184,8 +199,11 @@ pub async fn kubelet(args: KubeletBenchArgs) -> Result<()> {
         args.nodes,
         fill.elapsed()
     );
+    Ok(())
+}
 
-    // Steady state: CPU and memory over 10 s with nothing changing but heartbeats.
+/// Steady state: CPU and memory over 10 s with nothing changing but heartbeats.
+async fn steady_state() {
     let (_, cpu0) = usage();
     let t0 = Instant::now();
     tokio::time::sleep(Duration::from_secs(10)).await;
@@ -196,8 +214,10 @@ pub async fn kubelet(args: KubeletBenchArgs) -> Result<()> {
         rss as f64 / 1048576.0,
         steady_cpu
     );
+}
 
-    // Churn: create `churn` pods per second (and delete as many), measuring create -> Ready.
+/// Churn: create `churn` pods per second (and delete as many), measuring create -> Ready.
+async fn churn(pods: &Api<Pod>, clock: &Clock, args: &KubeletBenchArgs) -> Result<()> {
     let rv = pods
         .list(&ListParams::default().limit(1))
         .await
@@ -216,7 +236,7 @@ pub async fn kubelet(args: KubeletBenchArgs) -> Result<()> {
     let created_at: std::sync::Arc<
         parking_lot::Mutex<HashMap<String, (Instant, chrono::DateTime<chrono::Utc>)>>,
     > = Default::default();
-    let clock = cluster.clock().clone();
+    let clock = clock.clone();
     let total = args.churn * args.seconds as usize;
     let creator = {
         let pods = pods.clone();
@@ -276,6 +296,5 @@ pub async fn kubelet(args: KubeletBenchArgs) -> Result<()> {
         rss as f64 / 1048576.0,
         churn_cpu
     );
-    let _ = cluster.stop(Duration::from_secs(10)).await;
     Ok(())
 }

@@ -19,8 +19,8 @@ use cucumber::writer::{self, JUnit, Json};
 use cucumber::Event;
 
 use super::runner::Outcome;
-use super::timeline::{Change, Kind, Object};
-use super::world::World;
+use super::timeline::{Change, Kind, Object, State};
+use super::world::{Env, World};
 
 /// How to show progress.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -328,6 +328,42 @@ pub async fn write_artifacts(
     finished: &ScenarioFinished,
     world: &World,
 ) -> Result<Option<PathBuf>, String> {
+    let out = dir.join(artifact_dir_name(feature, scenario));
+    let write = |name: &str, text: &str| write_file(&out, name, text);
+    let failure = match finished {
+        ScenarioFinished::StepFailed(_, _, err) => error_text(err),
+        ScenarioFinished::BeforeHookFailed(info) => panic_text(info),
+        _ => String::new(),
+    };
+    write(
+        "failure.txt",
+        &format!(
+            "{}\n{}\n\n{failure}\n",
+            scenario.name,
+            location(feature, scenario)
+        ),
+    )?;
+    let Some(env) = world.env_if_provisioned() else {
+        return Ok(Some(out));
+    };
+    write("faults.txt", &(world.faults.join("\n") + "\n"))?;
+    let (timeline, events, objects, pods) = env.timeline.read(|s| {
+        (
+            timeline_text(s),
+            events_text(s),
+            objects_yaml(s),
+            pod_containers(s),
+        )
+    });
+    write("timeline.txt", &timeline)?;
+    write("events.txt", &events)?;
+    write("objects.yaml", &objects)?;
+    write_container_logs(env, pods, &out).await?;
+    Ok(Some(out))
+}
+
+/// `<feature file stem>-<line>-<scenario name as a slug>`.
+fn artifact_dir_name(feature: &gherkin::Feature, scenario: &gherkin::Scenario) -> String {
     let stem = feature
         .path
         .as_ref()
@@ -349,110 +385,126 @@ pub async fn write_artifacts(
         .filter(|s| !s.is_empty())
         .collect::<Vec<_>>()
         .join("-");
-    let out = dir.join(format!("{stem}-{}-{slug}", scenario.position.line));
-    let write = |name: &str, text: &str| -> Result<(), String> {
-        let path = out.join(name);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
-        }
-        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
-    };
-    let failure = match finished {
-        ScenarioFinished::StepFailed(_, _, err) => error_text(err),
-        ScenarioFinished::BeforeHookFailed(info) => panic_text(info),
-        _ => String::new(),
-    };
-    write(
-        "failure.txt",
-        &format!(
-            "{}\n{}\n\n{failure}\n",
-            scenario.name,
-            location(feature, scenario)
-        ),
-    )?;
-    let Some(env) = world.env_if_provisioned() else {
-        return Ok(Some(out));
-    };
-    write("faults.txt", &(world.faults.join("\n") + "\n"))?;
-    let (timeline, events, objects, pods) = env.timeline.read(|s| {
-        let mut timeline = String::from("SEQ  OBSERVED (cluster)            CHANGE              OBJECT  RV  SUMMARY\n");
-        for e in &s.entries {
-            let summary = e.object.as_deref().map(summarize).unwrap_or_default();
-            timeline.push_str(&format!(
-                "{:<4} {:<30} {:<19} {} {} {}\n",
-                e.seq,
-                crate::clock::format_micro_time(e.observed),
-                format!("{:?}", e.change),
-                if e.change == Change::Relisted {
-                    format!("(all {}s)", e.key.kind)
-                } else {
-                    e.key.to_string()
-                },
-                e.resource_version.map(|r| r.to_string()).unwrap_or_default(),
-                summary
-            ));
-        }
-        let mut evs: Vec<&k8s_openapi::api::core::v1::Event> = s
-            .of_kind(Kind::Event)
-            .filter_map(|o| match o {
-                Object::Event(e) if !super::timeline::is_barrier(e) => Some(e),
-                _ => None,
-            })
-            .collect();
-        evs.sort_by_key(|e| event_time(e));
-        let mut events = String::from("LAST SEEN (cluster)             TYPE     REASON                OBJECT                         MESSAGE\n");
-        for e in evs {
-            events.push_str(&format!(
-                "{:<31} {:<8} {:<21} {:<30} {}{}\n",
-                event_time(e),
-                e.type_.as_deref().unwrap_or(""),
-                e.reason.as_deref().unwrap_or(""),
-                format!(
-                    "{}/{}",
-                    e.involved_object.kind.as_deref().unwrap_or("").to_ascii_lowercase(),
-                    e.involved_object.name.as_deref().unwrap_or("")
-                ),
-                e.message.as_deref().unwrap_or("").trim_end(),
-                match super::describe::occurrences(e) {
-                    1 => String::new(),
-                    n => format!(" (x{n})"),
-                }
-            ));
-        }
-        let mut objects = String::new();
-        for o in s.objects.values() {
-            if o.kind() == Kind::Event {
-                continue;
+    format!("{stem}-{}-{slug}", scenario.position.line)
+}
+
+/// Write `text` to `<out>/<name>`, creating the directories it needs.
+fn write_file(out: &Path, name: &str, text: &str) -> Result<(), String> {
+    let path = out.join(name);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    }
+    std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// `timeline.txt`: every change the timeline recorded, in order, with a one-line summary.
+fn timeline_text(s: &State) -> String {
+    let mut timeline = String::from(
+        "SEQ  OBSERVED (cluster)            CHANGE              OBJECT  RV  SUMMARY\n",
+    );
+    for e in &s.entries {
+        let summary = e.object.as_deref().map(summarize).unwrap_or_default();
+        timeline.push_str(&format!(
+            "{:<4} {:<30} {:<19} {} {} {}\n",
+            e.seq,
+            crate::clock::format_micro_time(e.observed),
+            format!("{:?}", e.change),
+            if e.change == Change::Relisted {
+                format!("(all {}s)", e.key.kind)
+            } else {
+                e.key.to_string()
+            },
+            e.resource_version
+                .map(|r| r.to_string())
+                .unwrap_or_default(),
+            summary
+        ));
+    }
+    timeline
+}
+
+/// `events.txt`: the events (barriers left out), sorted by the time they were last seen.
+fn events_text(s: &State) -> String {
+    let mut evs: Vec<&k8s_openapi::api::core::v1::Event> = s
+        .of_kind(Kind::Event)
+        .filter_map(|o| match o {
+            Object::Event(e) if !super::timeline::is_barrier(e) => Some(e),
+            _ => None,
+        })
+        .collect();
+    evs.sort_by_key(|e| event_time(e));
+    let mut events = String::from("LAST SEEN (cluster)             TYPE     REASON                OBJECT                         MESSAGE\n");
+    for e in evs {
+        events.push_str(&format!(
+            "{:<31} {:<8} {:<21} {:<30} {}{}\n",
+            event_time(e),
+            e.type_.as_deref().unwrap_or(""),
+            e.reason.as_deref().unwrap_or(""),
+            format!(
+                "{}/{}",
+                e.involved_object
+                    .kind
+                    .as_deref()
+                    .unwrap_or("")
+                    .to_ascii_lowercase(),
+                e.involved_object.name.as_deref().unwrap_or("")
+            ),
+            e.message.as_deref().unwrap_or("").trim_end(),
+            match super::describe::occurrences(e) {
+                1 => String::new(),
+                n => format!(" (x{n})"),
             }
-            let mut v = o.to_json();
-            if let Some(m) = v.get_mut("metadata").and_then(|m| m.as_object_mut()) {
-                m.remove("managedFields");
-            }
-            objects.push_str("---\n");
-            objects.push_str(&serde_yaml::to_string(&v).unwrap_or_default());
+        ));
+    }
+    events
+}
+
+/// `objects.yaml`: every object but events, as YAML documents without managed fields.
+fn objects_yaml(s: &State) -> String {
+    let mut objects = String::new();
+    for o in s.objects.values() {
+        if o.kind() == Kind::Event {
+            continue;
         }
-        let pods: Vec<(String, Vec<(String, i32)>)> = s
-            .pods()
-            .map(|p| {
-                let statuses = p
-                    .status
-                    .iter()
-                    .flat_map(|st| {
-                        st.init_container_statuses
-                            .iter()
-                            .flatten()
-                            .chain(st.container_statuses.iter().flatten())
-                    })
-                    .map(|c| (c.name.clone(), c.restart_count))
-                    .collect();
-                (p.metadata.name.clone().unwrap_or_default(), statuses)
-            })
-            .collect();
-        (timeline, events, objects, pods)
-    });
-    write("timeline.txt", &timeline)?;
-    write("events.txt", &events)?;
-    write("objects.yaml", &objects)?;
+        let mut v = o.to_json();
+        if let Some(m) = v.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+            m.remove("managedFields");
+        }
+        objects.push_str("---\n");
+        objects.push_str(&serde_yaml::to_string(&v).unwrap_or_default());
+    }
+    objects
+}
+
+/// Each pod's name with its (init and app) containers' names and restart counts.
+fn pod_containers(s: &State) -> Vec<(String, Vec<(String, i32)>)> {
+    let pods: Vec<(String, Vec<(String, i32)>)> = s
+        .pods()
+        .map(|p| {
+            let statuses = p
+                .status
+                .iter()
+                .flat_map(|st| {
+                    st.init_container_statuses
+                        .iter()
+                        .flatten()
+                        .chain(st.container_statuses.iter().flatten())
+                })
+                .map(|c| (c.name.clone(), c.restart_count))
+                .collect();
+            (p.metadata.name.clone().unwrap_or_default(), statuses)
+        })
+        .collect();
+    pods
+}
+
+/// `logs/<pod>_<container>.log` for every container, and `<...>.previous.log` for those that
+/// restarted; a log that cannot be fetched within 5 s is written as the reason.
+async fn write_container_logs(
+    env: &Env,
+    pods: Vec<(String, Vec<(String, i32)>)>,
+    out: &Path,
+) -> Result<(), String> {
     let api: kube::Api<k8s_openapi::api::core::v1::Pod> =
         kube::Api::namespaced(env.client.clone(), &env.namespace);
     for (pod, containers) in pods {
@@ -477,11 +529,11 @@ pub async fn write_artifacts(
                     Err(_) => "(no logs: the request timed out)\n".into(),
                 };
                 let suffix = if previous { ".previous" } else { "" };
-                write(&format!("logs/{pod}_{container}{suffix}.log"), &text)?;
+                write_file(out, &format!("logs/{pod}_{container}{suffix}.log"), &text)?;
             }
         }
     }
-    Ok(Some(out))
+    Ok(())
 }
 
 fn event_time(e: &k8s_openapi::api::core::v1::Event) -> String {

@@ -522,60 +522,13 @@ async fn build_target(opts: &Options) -> Result<Rc<dyn Target>, Error> {
 /// [`Error`] when the run cannot start: a missing path, features with problems (every one is
 /// listed), a bad option, an unreachable cluster.
 pub async fn run(opts: Options) -> Result<Outcome, Error> {
-    if !crate::clock::Clock::valid_scale(opts.time_scale) {
-        return Err(Error::Option(format!(
-            "--time-scale {} must be a positive number between {} and {}",
-            opts.time_scale,
-            crate::clock::Clock::MIN_SCALE,
-            crate::clock::Clock::MAX_SCALE
-        )));
-    }
-    if opts.concurrency == 0 {
-        return Err(Error::Option("--concurrency must be at least 1".into()));
-    }
-    let tags = opts
-        .tags
-        .as_deref()
-        .map(|t| {
-            t.parse::<gherkin::tagexpr::TagOperation>()
-                .map_err(|e| Error::Option(format!("--tags {t:?} is not a tag expression: {e}")))
-        })
-        .transpose()?;
-    let name = opts
-        .name
-        .as_deref()
-        .map(|n| {
-            regex::Regex::new(n).map_err(|e| {
-                Error::Option(format!("--name {n:?} is not a regular expression: {e}"))
-            })
-        })
-        .transpose()?;
-    let files = feature_files(&opts.paths)?;
-    let mut features = Vec::new();
-    let mut problems = Vec::new();
-    for file in &files {
-        match parse_feature(file) {
-            Ok(f) => features.push(f),
-            Err(e) => problems.push(e),
-        }
-    }
-    retype(&mut features);
-    problems.extend(check(&features));
-    if !problems.is_empty() {
-        return Err(Error::Invalid(problems));
-    }
+    let (tags, name) = check_options(&opts)?;
+    let (files, mut features) = load_features(&opts.paths)?;
     let target = build_target(&opts).await?;
     for f in &mut features {
         mark_skipped(target.as_ref(), f);
     }
-    if opts.update_snapshots {
-        // insta reads this before its first assertion; nothing else runs yet.
-        std::env::set_var("INSTA_UPDATE", "always");
-    }
-    std::fs::create_dir_all(&opts.snapshots)
-        .map_err(|e| Error::Io(format!("cannot create {}: {e}", opts.snapshots.display())))?;
-    let snapshots = std::fs::canonicalize(&opts.snapshots)
-        .map_err(|e| Error::Io(format!("{}: {e}", opts.snapshots.display())))?;
+    let snapshots = snapshots_dir(&opts)?;
     let notes: Rc<RefCell<Vec<String>>> = Rc::default();
     let ctx = Rc::new(RunContext {
         target: target.clone(),
@@ -625,45 +578,8 @@ pub async fn run(opts: Options) -> Result<Outcome, Error> {
         .after(move |feature, _rule, scenario, finished, world| {
             let ctx = after_ctx.clone();
             let notes = after_notes.clone();
-            async move {
-                let Some(world) = world else { return };
-                let failed = !matches!(
-                    finished,
-                    cucumber::event::ScenarioFinished::StepPassed
-                        | cucumber::event::ScenarioFinished::StepSkipped
-                );
-                if failed {
-                    if let Some(dir) = &ctx.artifacts {
-                        match report::write_artifacts(dir, feature, scenario, &finished, world)
-                            .await
-                        {
-                            Ok(Some(at)) => notes.borrow_mut().push(format!(
-                                "artifacts of \"{}\": {}",
-                                scenario.name,
-                                at.display()
-                            )),
-                            Ok(None) => {}
-                            Err(e) => notes.borrow_mut().push(format!(
-                                "cannot write the artifacts of \"{}\": {e}",
-                                scenario.name
-                            )),
-                        }
-                    }
-                }
-                if let Some(env) = world.take_env() {
-                    let keep = failed && ctx.keep_on_failure;
-                    let timeline = env.timeline;
-                    drop(timeline);
-                    match env.cluster.teardown(keep).await {
-                        Ok(Some(note)) => notes.borrow_mut().push(note),
-                        Ok(None) => {}
-                        Err(e) => notes
-                            .borrow_mut()
-                            .push(format!("tearing down \"{}\": {e}", scenario.name)),
-                    }
-                }
-            }
-            .boxed_local()
+            async move { after_scenario(&ctx, &notes, feature, scenario, finished, world).await }
+                .boxed_local()
         });
     if opts.fail_fast {
         cucumber = cucumber.fail_fast();
@@ -683,6 +599,123 @@ pub async fn run(opts: Options) -> Result<Outcome, Error> {
     let outcome = writer.outcome();
     writer.summary();
     Ok(outcome)
+}
+
+/// Reject a time scale or concurrency the run cannot use, and parse the `--tags` and `--name`
+/// filters.
+fn check_options(
+    opts: &Options,
+) -> Result<(Option<gherkin::tagexpr::TagOperation>, Option<regex::Regex>), Error> {
+    if !crate::clock::Clock::valid_scale(opts.time_scale) {
+        return Err(Error::Option(format!(
+            "--time-scale {} must be a positive number between {} and {}",
+            opts.time_scale,
+            crate::clock::Clock::MIN_SCALE,
+            crate::clock::Clock::MAX_SCALE
+        )));
+    }
+    if opts.concurrency == 0 {
+        return Err(Error::Option("--concurrency must be at least 1".into()));
+    }
+    let tags = opts
+        .tags
+        .as_deref()
+        .map(|t| {
+            t.parse::<gherkin::tagexpr::TagOperation>()
+                .map_err(|e| Error::Option(format!("--tags {t:?} is not a tag expression: {e}")))
+        })
+        .transpose()?;
+    let name = opts
+        .name
+        .as_deref()
+        .map(|n| {
+            regex::Regex::new(n).map_err(|e| {
+                Error::Option(format!("--name {n:?} is not a regular expression: {e}"))
+            })
+        })
+        .transpose()?;
+    Ok((tags, name))
+}
+
+/// The feature files under `paths`, parsed and checked: `Error::Invalid` lists every problem
+/// found (syntax, undefined steps, manifests...).
+fn load_features(paths: &[PathBuf]) -> Result<(Vec<PathBuf>, Vec<Feature>), Error> {
+    let files = feature_files(paths)?;
+    let mut features = Vec::new();
+    let mut problems = Vec::new();
+    for file in &files {
+        match parse_feature(file) {
+            Ok(f) => features.push(f),
+            Err(e) => problems.push(e),
+        }
+    }
+    retype(&mut features);
+    problems.extend(check(&features));
+    if !problems.is_empty() {
+        return Err(Error::Invalid(problems));
+    }
+    Ok((files, features))
+}
+
+/// Create the snapshot directory and return its canonical path; with `--update-snapshots`, tell
+/// insta to overwrite what differs.
+fn snapshots_dir(opts: &Options) -> Result<PathBuf, Error> {
+    if opts.update_snapshots {
+        // insta reads this before its first assertion; nothing else runs yet.
+        std::env::set_var("INSTA_UPDATE", "always");
+    }
+    std::fs::create_dir_all(&opts.snapshots)
+        .map_err(|e| Error::Io(format!("cannot create {}: {e}", opts.snapshots.display())))?;
+    let snapshots = std::fs::canonicalize(&opts.snapshots)
+        .map_err(|e| Error::Io(format!("{}: {e}", opts.snapshots.display())))?;
+    Ok(snapshots)
+}
+
+/// After a scenario: a failed one leaves its artifacts (when enabled), then its cluster is torn
+/// down (kept on failure with `--keep-on-failure`); where the artifacts went and what teardown
+/// says become notes of the summary.
+async fn after_scenario(
+    ctx: &RunContext,
+    notes: &RefCell<Vec<String>>,
+    feature: &Feature,
+    scenario: &Scenario,
+    finished: &cucumber::event::ScenarioFinished,
+    world: Option<&mut World>,
+) {
+    let Some(world) = world else { return };
+    let failed = !matches!(
+        finished,
+        cucumber::event::ScenarioFinished::StepPassed
+            | cucumber::event::ScenarioFinished::StepSkipped
+    );
+    if failed {
+        if let Some(dir) = &ctx.artifacts {
+            match report::write_artifacts(dir, feature, scenario, finished, world).await {
+                Ok(Some(at)) => notes.borrow_mut().push(format!(
+                    "artifacts of \"{}\": {}",
+                    scenario.name,
+                    at.display()
+                )),
+                Ok(None) => {}
+                Err(e) => notes.borrow_mut().push(format!(
+                    "cannot write the artifacts of \"{}\": {e}",
+                    scenario.name
+                )),
+            }
+        }
+    }
+    if let Some(env) = world.take_env() {
+        let keep = failed && ctx.keep_on_failure;
+        let timeline = env.timeline;
+        drop(timeline);
+        match env.cluster.teardown(keep).await {
+            Ok(Some(note)) => notes.borrow_mut().push(note),
+            Ok(None) => {}
+            Err(e) => notes
+                .borrow_mut()
+                .push(format!("tearing down \"{}\": {e}", scenario.name)),
+        }
+    }
 }
 
 /// The registered steps, for checks and listings.

@@ -773,6 +773,213 @@ fn stamp_transition(cond: &mut PodCondition, old: &PodStatus, now: i64) {
 // Pod status
 // ---------------------------------------------------------------------------------------------
 
+/// What the steps of [`pod_status`] share: the observation, the pod's spec and container specs,
+/// and the statuses it starts from.
+struct StatusInputs<'a> {
+    obs: &'a PodObservation<'a>,
+    spec: Option<&'a PodSpec>,
+    /// The pod's API status.
+    api: &'a PodStatus,
+    /// The status last computed for the pod, or the API status when there is none.
+    old: &'a PodStatus,
+    init_specs: &'a [Container],
+    app_specs: &'a [Container],
+    deleting: bool,
+}
+
+impl StatusInputs<'_> {
+    /// Init container statuses in spec order, and app container statuses sorted by name.
+    fn container_statuses(&self) -> (Vec<ContainerStatus>, Vec<ContainerStatus>) {
+        let (obs, old, deleting) = (self.obs, self.old, self.deleting);
+        let (init_specs, app_specs) = (self.init_specs, self.app_specs);
+        let pod = obs.pod;
+        let default_reason = default_waiting_reason(pod);
+
+        let info_for = |list: &'_ [ContainerInfo], name: &str| -> Option<usize> {
+            list.iter().position(|i| i.name == name)
+        };
+
+        let init_statuses: Vec<ContainerStatus> = init_specs
+            .iter()
+            .map(|c| {
+                container_status(
+                    c,
+                    info_for(&obs.init_containers, &c.name).map(|i| &obs.init_containers[i]),
+                    find_status(old.init_container_statuses.as_deref(), &c.name),
+                    kind_of_init(c),
+                    default_reason,
+                    deleting,
+                )
+            })
+            .collect();
+        let mut app_statuses: Vec<ContainerStatus> = app_specs
+            .iter()
+            .map(|c| {
+                container_status(
+                    c,
+                    info_for(&obs.containers, &c.name).map(|i| &obs.containers[i]),
+                    find_status(old.container_statuses.as_deref(), &c.name),
+                    Kind::App,
+                    default_reason,
+                    deleting,
+                )
+            })
+            .collect();
+        // The kubelet reports app containers sorted by name (init containers stay in spec order).
+        app_statuses.sort_by(|a, b| a.name.cmp(&b.name));
+        (init_statuses, app_statuses)
+    }
+
+    /// The phase with its reason and message: upstream's `getPhase`, terminal phases never
+    /// reverting, the reason/message kept while the phase holds, and a kubelet verdict applied.
+    /// `any_running` tells whether any container still runs.
+    fn phase(
+        &self,
+        init_statuses: &[ContainerStatus],
+        app_statuses: &[ContainerStatus],
+        any_running: bool,
+    ) -> (String, Option<String>, Option<String>) {
+        let (obs, spec, api, old, deleting) =
+            (self.obs, self.spec, self.api, self.old, self.deleting);
+        let (init_specs, app_specs) = (self.init_specs, self.app_specs);
+        let restart_policy = spec
+            .and_then(|s| s.restart_policy.as_deref())
+            .unwrap_or("Always");
+        let pod_has_initialized = obs.containers.iter().any(|i| {
+            app_specs.iter().any(|c| c.name == i.name)
+                && (i.container_id.is_some()
+                    || !matches!(i.state, RuntimeState::Waiting { .. })
+                    || i.last_termination.is_some())
+        });
+        let pod_is_terminal = obs.terminal.is_some() || (deleting && !any_running);
+        let mut phase: String = compute_phase(
+            init_specs,
+            app_specs,
+            init_statuses,
+            app_statuses,
+            restart_policy,
+            pod_is_terminal,
+            pod_has_initialized,
+        )
+        .to_string();
+        if !is_terminal_phase(Some(&phase)) {
+            if is_terminal_phase(old.phase.as_deref()) {
+                phase = old.phase.clone().unwrap_or_default();
+            } else if is_terminal_phase(api.phase.as_deref()) {
+                phase = api.phase.clone().unwrap_or_default();
+            }
+        }
+        let (mut reason, mut message) = (None, None);
+        if old.phase.as_deref() == Some(phase.as_str()) {
+            reason = old
+                .reason
+                .clone()
+                .filter(|r| !r.is_empty())
+                .or_else(|| api.reason.clone());
+            message = old
+                .message
+                .clone()
+                .filter(|m| !m.is_empty())
+                .or_else(|| api.message.clone());
+        }
+        if let Some((p, r, m)) = obs.terminal {
+            phase = p.to_string();
+            reason = non_empty(r);
+            message = non_empty(m);
+        }
+        if is_terminal_phase(api.phase.as_deref()) && api.phase.as_deref() != Some(phase.as_str()) {
+            phase = api.phase.clone().unwrap_or_default();
+        }
+        (phase, reason, message)
+    }
+
+    /// The conditions the kubelet does not own, kept from the API status (DisruptionTarget from
+    /// the last computed status), then the kubelet's own in its order, each keeping its
+    /// lastTransitionTime while its status holds.
+    fn conditions(
+        &self,
+        init_statuses: &[ContainerStatus],
+        app_statuses: &[ContainerStatus],
+        phase: &str,
+    ) -> Vec<PodCondition> {
+        let (obs, spec, api, old) = (self.obs, self.spec, self.api, self.old);
+        let (init_specs, app_specs) = (self.init_specs, self.app_specs);
+        let mut conditions: Vec<PodCondition> = api
+            .conditions
+            .iter()
+            .flatten()
+            .filter(|c| !is_kubelet_condition(&c.type_))
+            .cloned()
+            .collect();
+        if let Some(dt) = find_condition(old.conditions.as_deref(), DISRUPTION_TARGET) {
+            match conditions.iter_mut().find(|c| c.type_ == DISRUPTION_TARGET) {
+                Some(existing) => *existing = dt.clone(),
+                None => conditions.push(dt.clone()),
+            }
+        }
+        let first_kubelet = conditions.len();
+        conditions.push(condition(
+            POD_READY_TO_START_CONTAINERS,
+            obs.sandbox_ready,
+            None,
+            None,
+        ));
+        conditions.push(initialized_condition(
+            init_specs,
+            app_specs,
+            init_statuses,
+            app_statuses,
+            phase,
+        ));
+        let containers_ready =
+            containers_ready_condition(init_specs, app_specs, init_statuses, app_statuses, phase);
+        let ready = ready_condition(spec, &conditions, &containers_ready);
+        conditions.push(ready);
+        conditions.push(containers_ready);
+        conditions.push(condition(POD_SCHEDULED, true, None, None));
+        for c in &mut conditions[first_kubelet..] {
+            stamp_transition(c, old, obs.now);
+        }
+        conditions
+    }
+
+    /// hostIP(s): the observed host IP, else those of the last computed (or API) status.
+    fn host_addresses(&self) -> (Option<String>, Option<Vec<HostIP>>) {
+        let (obs, api, old) = (self.obs, self.api, self.old);
+        match obs.host_ip.as_deref().filter(|ip| !ip.is_empty()) {
+            Some(ip) => (
+                Some(ip.to_string()),
+                Some(vec![HostIP { ip: ip.to_string() }]),
+            ),
+            None => {
+                let base = if old.host_ip.is_some() { old } else { api };
+                (base.host_ip.clone(), base.host_ips.clone())
+            }
+        }
+    }
+
+    /// podIP(s): the observed pod IP, else those of the last computed (or API) status, else the
+    /// host IP for a host-network pod.
+    fn pod_addresses(&self, host_ip: &Option<String>) -> (Option<String>, Option<Vec<PodIP>>) {
+        let (obs, spec, api, old) = (self.obs, self.spec, self.api, self.old);
+        let host_network = spec.and_then(|s| s.host_network).unwrap_or(false);
+        match obs.pod_ip.as_deref().filter(|ip| !ip.is_empty()) {
+            Some(ip) => (
+                Some(ip.to_string()),
+                Some(vec![PodIP { ip: ip.to_string() }]),
+            ),
+            None => {
+                let base = if old.pod_ip.is_some() { old } else { api };
+                match (&base.pod_ip, host_network, host_ip) {
+                    (Some(_), _, _) => (base.pod_ip.clone(), base.pod_ips.clone()),
+                    (None, true, Some(h)) => (Some(h.clone()), Some(vec![PodIP { ip: h.clone() }])),
+                    _ => (None, None),
+                }
+            }
+        }
+    }
+}
+
 /// The PodStatus the kubelet reports for `obs`.
 ///
 /// `previous` is the status the kubelet last computed for this pod (its status-manager cache);
@@ -788,167 +995,29 @@ pub fn pod_status(obs: &PodObservation<'_>, previous: Option<&PodStatus>) -> Pod
     let empty = PodStatus::default();
     let api = pod.status.as_ref().unwrap_or(&empty);
     let old = previous.unwrap_or(api);
-
-    let init_specs: &[Container] = spec
-        .and_then(|s| s.init_containers.as_deref())
-        .unwrap_or(&[]);
-    let app_specs: &[Container] = spec.map(|s| s.containers.as_slice()).unwrap_or(&[]);
-    let restart_policy = spec
-        .and_then(|s| s.restart_policy.as_deref())
-        .unwrap_or("Always");
-    let deleting = pod.metadata.deletion_timestamp.is_some();
-    let default_reason = default_waiting_reason(pod);
-
-    let info_for = |list: &'_ [ContainerInfo], name: &str| -> Option<usize> {
-        list.iter().position(|i| i.name == name)
+    let inputs = StatusInputs {
+        obs,
+        spec,
+        api,
+        old,
+        init_specs: spec
+            .and_then(|s| s.init_containers.as_deref())
+            .unwrap_or(&[]),
+        app_specs: spec.map(|s| s.containers.as_slice()).unwrap_or(&[]),
+        deleting: pod.metadata.deletion_timestamp.is_some(),
     };
 
-    // Container statuses.
-    let init_statuses: Vec<ContainerStatus> = init_specs
-        .iter()
-        .map(|c| {
-            container_status(
-                c,
-                info_for(&obs.init_containers, &c.name).map(|i| &obs.init_containers[i]),
-                find_status(old.init_container_statuses.as_deref(), &c.name),
-                kind_of_init(c),
-                default_reason,
-                deleting,
-            )
-        })
-        .collect();
-    let mut app_statuses: Vec<ContainerStatus> = app_specs
-        .iter()
-        .map(|c| {
-            container_status(
-                c,
-                info_for(&obs.containers, &c.name).map(|i| &obs.containers[i]),
-                find_status(old.container_statuses.as_deref(), &c.name),
-                Kind::App,
-                default_reason,
-                deleting,
-            )
-        })
-        .collect();
-    // The kubelet reports app containers sorted by name (init containers stay in spec order).
-    app_statuses.sort_by(|a, b| a.name.cmp(&b.name));
-
-    // Phase.
-    let pod_has_initialized = obs.containers.iter().any(|i| {
-        app_specs.iter().any(|c| c.name == i.name)
-            && (i.container_id.is_some()
-                || !matches!(i.state, RuntimeState::Waiting { .. })
-                || i.last_termination.is_some())
-    });
+    let (init_statuses, app_statuses) = inputs.container_statuses();
     let any_running = obs
         .init_containers
         .iter()
         .chain(obs.containers.iter())
         .any(|i| matches!(i.state, RuntimeState::Running { .. }));
-    let pod_is_terminal = obs.terminal.is_some() || (deleting && !any_running);
-    let mut phase: String = compute_phase(
-        init_specs,
-        app_specs,
-        &init_statuses,
-        &app_statuses,
-        restart_policy,
-        pod_is_terminal,
-        pod_has_initialized,
-    )
-    .to_string();
-    if !is_terminal_phase(Some(&phase)) {
-        if is_terminal_phase(old.phase.as_deref()) {
-            phase = old.phase.clone().unwrap_or_default();
-        } else if is_terminal_phase(api.phase.as_deref()) {
-            phase = api.phase.clone().unwrap_or_default();
-        }
-    }
-    let (mut reason, mut message) = (None, None);
-    if old.phase.as_deref() == Some(phase.as_str()) {
-        reason = old
-            .reason
-            .clone()
-            .filter(|r| !r.is_empty())
-            .or_else(|| api.reason.clone());
-        message = old
-            .message
-            .clone()
-            .filter(|m| !m.is_empty())
-            .or_else(|| api.message.clone());
-    }
-    if let Some((p, r, m)) = obs.terminal {
-        phase = p.to_string();
-        reason = non_empty(r);
-        message = non_empty(m);
-    }
-    if is_terminal_phase(api.phase.as_deref()) && api.phase.as_deref() != Some(phase.as_str()) {
-        phase = api.phase.clone().unwrap_or_default();
-    }
-
-    // Conditions.
-    let mut conditions: Vec<PodCondition> = api
-        .conditions
-        .iter()
-        .flatten()
-        .filter(|c| !is_kubelet_condition(&c.type_))
-        .cloned()
-        .collect();
-    if let Some(dt) = find_condition(old.conditions.as_deref(), DISRUPTION_TARGET) {
-        match conditions.iter_mut().find(|c| c.type_ == DISRUPTION_TARGET) {
-            Some(existing) => *existing = dt.clone(),
-            None => conditions.push(dt.clone()),
-        }
-    }
-    let first_kubelet = conditions.len();
-    conditions.push(condition(
-        POD_READY_TO_START_CONTAINERS,
-        obs.sandbox_ready,
-        None,
-        None,
-    ));
-    conditions.push(initialized_condition(
-        init_specs,
-        app_specs,
-        &init_statuses,
-        &app_statuses,
-        &phase,
-    ));
-    let containers_ready =
-        containers_ready_condition(init_specs, app_specs, &init_statuses, &app_statuses, &phase);
-    let ready = ready_condition(spec, &conditions, &containers_ready);
-    conditions.push(ready);
-    conditions.push(containers_ready);
-    conditions.push(condition(POD_SCHEDULED, true, None, None));
-    for c in &mut conditions[first_kubelet..] {
-        stamp_transition(c, old, obs.now);
-    }
-
-    // Addresses.
-    let (host_ip, host_ips) = match obs.host_ip.as_deref().filter(|ip| !ip.is_empty()) {
-        Some(ip) => (
-            Some(ip.to_string()),
-            Some(vec![HostIP { ip: ip.to_string() }]),
-        ),
-        None => {
-            let base = if old.host_ip.is_some() { old } else { api };
-            (base.host_ip.clone(), base.host_ips.clone())
-        }
-    };
-    let host_network = spec.and_then(|s| s.host_network).unwrap_or(false);
-    let (pod_ip, pod_ips) = match obs.pod_ip.as_deref().filter(|ip| !ip.is_empty()) {
-        Some(ip) => (
-            Some(ip.to_string()),
-            Some(vec![PodIP { ip: ip.to_string() }]),
-        ),
-        None => {
-            let base = if old.pod_ip.is_some() { old } else { api };
-            match (&base.pod_ip, host_network, &host_ip) {
-                (Some(_), _, _) => (base.pod_ip.clone(), base.pod_ips.clone()),
-                (None, true, Some(h)) => (Some(h.clone()), Some(vec![PodIP { ip: h.clone() }])),
-                _ => (None, None),
-            }
-        }
-    };
+    let (mut phase, mut reason, mut message) =
+        inputs.phase(&init_statuses, &app_statuses, any_running);
+    let conditions = inputs.conditions(&init_statuses, &app_statuses, &phase);
+    let (host_ip, host_ips) = inputs.host_addresses();
+    let (pod_ip, pod_ips) = inputs.pod_addresses(&host_ip);
 
     let start_time = old
         .start_time

@@ -622,6 +622,172 @@ async fn serve(
     Ok(())
 }
 
+/// The script a shell behaviour runs (`None` for the other behaviours), or `Err` with the state
+/// the container ends in when it cannot run: a direct command the image does not have fails to
+/// start, as with a real runtime, and a shell syntax error (logged) exits 2.
+fn shell_script(
+    behaviour: &Behaviour,
+    logs: &Mutex<Log>,
+    started_at: DateTime<Utc>,
+) -> Result<Option<sh::Script>, ProcessState> {
+    let Behaviour::Shell(argv) = behaviour else {
+        return Ok(None);
+    };
+    match sh::from_command(argv) {
+        Ok(s) => Ok(Some(s)),
+        Err(e) => {
+            let first = argv.first().cloned().unwrap_or_default();
+            if matches!(first.as_str(), "sh" | "/bin/sh" | "bash" | "/bin/bash") {
+                logs.lock()
+                    .extend_from_slice(format!("sh: syntax error: {e}\n").as_bytes());
+                Err(ProcessState::Exited {
+                    code: 2,
+                    started_at,
+                    finished_at: started_at,
+                })
+            } else {
+                Err(ProcessState::StartFailed {
+                    message: format!(
+                        "failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: \"{first}\": executable file not found in $PATH: unknown"
+                    ),
+                    at: started_at,
+                })
+            }
+        }
+    }
+}
+
+/// nginx: the welcome page on port 80 until `term`; exit 1, with nginx's bind error in the log,
+/// when the port is taken.
+async fn run_nginx(ip: IpAddr, logs: &Arc<Mutex<Log>>, term: &CancellationToken) -> i32 {
+    let router = Router::new().route(
+        "/",
+        get(|| async { ([("content-type", "text/html")], NGINX_PAGE) }),
+    );
+    match serve(ip, 80, router, term.clone()).await {
+        Ok(()) => 0,
+        Err(e) => {
+            logs.lock().extend_from_slice(
+                format!("nginx: [emerg] bind() to {ip}:80 failed ({e})\n").as_bytes(),
+            );
+            1
+        }
+    }
+}
+
+/// agnhost liveness: `/healthz` on port 8080 answers 200 for the first ten seconds after the
+/// start, then 500.
+async fn run_agnhost_liveness(
+    ip: IpAddr,
+    clock: &Clock,
+    started_at: DateTime<Utc>,
+    logs: &Arc<Mutex<Log>>,
+    term: &CancellationToken,
+) -> i32 {
+    let c = clock.clone();
+    let router = Router::new().route(
+        "/healthz",
+        get(move || {
+            let elapsed = (c.now() - started_at).num_milliseconds() as f64 / 1000.0;
+            async move {
+                if elapsed < 10.0 {
+                    (axum::http::StatusCode::OK, "ok".to_string())
+                } else {
+                    (
+                        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                        format!("error: {elapsed}"),
+                    )
+                }
+            }
+        }),
+    );
+    logs.lock()
+        .extend_from_slice(b"Started liveness server on :8080\n");
+    match serve(ip, 8080, router, term.clone()).await {
+        Ok(()) => 143,
+        Err(_) => 1,
+    }
+}
+
+/// agnhost netexec: `/`, `/echo`, `/hostname` and `/exit` on `http_port`; exits with the code
+/// `/exit` asked for, or 143 when terminated.
+async fn run_agnhost_netexec(
+    http_port: u16,
+    ip: IpAddr,
+    clock: &Clock,
+    pod_name: &str,
+    logs: &Arc<Mutex<Log>>,
+    term: &CancellationToken,
+) -> i32 {
+    let exit = CancellationToken::new();
+    let exit_code = Arc::new(Mutex::new(None::<i32>));
+    let (c, name, ec, ex) = (
+        clock.clone(),
+        pod_name.to_string(),
+        exit_code.clone(),
+        exit.clone(),
+    );
+    let router = Router::new()
+        .route(
+            "/",
+            get(move || {
+                let now = c.now();
+                async move { format!("NOW: {}", now.format("%Y-%m-%d %H:%M:%S%.f %z UTC")) }
+            }),
+        )
+        .route(
+            "/echo",
+            get(|Query(q): Query<HashMap<String, String>>| async move {
+                q.get("msg").cloned().unwrap_or_default()
+            }),
+        )
+        .route(
+            "/hostname",
+            get(move || {
+                let n = name.clone();
+                async move { n }
+            }),
+        )
+        .route(
+            "/exit",
+            get(move |Query(q): Query<HashMap<String, String>>| {
+                let code = q.get("code").and_then(|c| c.parse().ok()).unwrap_or(0);
+                *ec.lock() = Some(code);
+                ex.cancel();
+                async move { format!("exiting with {code}") }
+            }),
+        );
+    logs.lock()
+        .extend_from_slice(format!("Started HTTP server on port {http_port}\n").as_bytes());
+    let stop = CancellationToken::new();
+    let s = stop.clone();
+    let (t, e) = (term.clone(), exit.clone());
+    tokio::spawn(async move {
+        tokio::select! { _ = t.cancelled() => {}, _ = e.cancelled() => {} }
+        s.cancel();
+    });
+    match serve(ip, http_port, router, stop).await {
+        Ok(()) => exit_code.lock().unwrap_or(143),
+        Err(_) => 1,
+    }
+}
+
+/// agnhost serve-hostname: the pod's name on port 9376.
+async fn run_agnhost_serve_hostname(ip: IpAddr, pod_name: &str, term: &CancellationToken) -> i32 {
+    let name = pod_name.to_string();
+    let router = Router::new().route(
+        "/",
+        get(move || {
+            let n = name.clone();
+            async move { n }
+        }),
+    );
+    match serve(ip, 9376, router, term.clone()).await {
+        Ok(()) => 143,
+        Err(_) => 1,
+    }
+}
+
 #[async_trait::async_trait]
 impl Runtime for SimRuntime {
     async fn pull_image(&self, image: &str) -> Result<Image, ImageError> {
@@ -688,41 +854,13 @@ impl Runtime for SimRuntime {
             None => catalog::behaviour(&config.image, &config.command, &config.args),
         };
         // A direct command the image does not have fails to start, as with a real runtime.
-        let script = match &behaviour {
-            Behaviour::Shell(argv) => match sh::from_command(argv) {
-                Ok(s) => Some(s),
-                Err(e) => {
-                    let first = argv.first().cloned().unwrap_or_default();
-                    let message = if matches!(
-                        first.as_str(),
-                        "sh" | "/bin/sh" | "bash" | "/bin/bash"
-                    ) {
-                        logs.lock()
-                            .extend_from_slice(format!("sh: syntax error: {e}\n").as_bytes());
-                        None
-                    } else {
-                        Some(format!(
-                            "failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: \"{first}\": executable file not found in $PATH: unknown"
-                        ))
-                    };
-                    if let Some(message) = message {
-                        *state.lock() = ProcessState::StartFailed {
-                            message,
-                            at: started_at,
-                        };
-                        self.exits.send_modify(|n| *n += 1);
-                        return Ok(());
-                    }
-                    *state.lock() = ProcessState::Exited {
-                        code: 2,
-                        started_at,
-                        finished_at: started_at,
-                    };
-                    self.exits.send_modify(|n| *n += 1);
-                    return Ok(());
-                }
-            },
-            _ => None,
+        let script = match shell_script(&behaviour, &logs, started_at) {
+            Ok(script) => script,
+            Err(ended) => {
+                *state.lock() = ended;
+                self.exits.send_modify(|n| *n += 1);
+                return Ok(());
+            }
         };
         *state.lock() = ProcessState::Running { started_at };
         let exits = self.exits.clone();
@@ -736,116 +874,15 @@ impl Runtime for SimRuntime {
                     term.cancelled().await;
                     0
                 }
-                Behaviour::Nginx => {
-                    let router = Router::new().route(
-                        "/",
-                        get(|| async { ([("content-type", "text/html")], NGINX_PAGE) }),
-                    );
-                    match serve(ip, 80, router, term.clone()).await {
-                        Ok(()) => 0,
-                        Err(e) => {
-                            logs.lock().extend_from_slice(
-                                format!("nginx: [emerg] bind() to {ip}:80 failed ({e})\n")
-                                    .as_bytes(),
-                            );
-                            1
-                        }
-                    }
-                }
+                Behaviour::Nginx => run_nginx(ip, &logs, &term).await,
                 Behaviour::AgnhostLiveness => {
-                    let c = clock.clone();
-                    let router = Router::new().route(
-                        "/healthz",
-                        get(move || {
-                            let elapsed = (c.now() - started_at).num_milliseconds() as f64 / 1000.0;
-                            async move {
-                                if elapsed < 10.0 {
-                                    (axum::http::StatusCode::OK, "ok".to_string())
-                                } else {
-                                    (
-                                        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                                        format!("error: {elapsed}"),
-                                    )
-                                }
-                            }
-                        }),
-                    );
-                    logs.lock()
-                        .extend_from_slice(b"Started liveness server on :8080\n");
-                    match serve(ip, 8080, router, term.clone()).await {
-                        Ok(()) => 143,
-                        Err(_) => 1,
-                    }
+                    run_agnhost_liveness(ip, &clock, started_at, &logs, &term).await
                 }
                 Behaviour::AgnhostNetexec { http_port } => {
-                    let exit = CancellationToken::new();
-                    let exit_code = Arc::new(Mutex::new(None::<i32>));
-                    let (c, name, ec, ex) = (
-                        clock.clone(),
-                        pod_name.clone(),
-                        exit_code.clone(),
-                        exit.clone(),
-                    );
-                    let router = Router::new()
-                        .route(
-                            "/",
-                            get(move || {
-                                let now = c.now();
-                                async move {
-                                    format!("NOW: {}", now.format("%Y-%m-%d %H:%M:%S%.f %z UTC"))
-                                }
-                            }),
-                        )
-                        .route(
-                            "/echo",
-                            get(|Query(q): Query<HashMap<String, String>>| async move {
-                                q.get("msg").cloned().unwrap_or_default()
-                            }),
-                        )
-                        .route(
-                            "/hostname",
-                            get(move || {
-                                let n = name.clone();
-                                async move { n }
-                            }),
-                        )
-                        .route(
-                            "/exit",
-                            get(move |Query(q): Query<HashMap<String, String>>| {
-                                let code = q.get("code").and_then(|c| c.parse().ok()).unwrap_or(0);
-                                *ec.lock() = Some(code);
-                                ex.cancel();
-                                async move { format!("exiting with {code}") }
-                            }),
-                        );
-                    logs.lock().extend_from_slice(
-                        format!("Started HTTP server on port {http_port}\n").as_bytes(),
-                    );
-                    let stop = CancellationToken::new();
-                    let s = stop.clone();
-                    let (t, e) = (term.clone(), exit.clone());
-                    tokio::spawn(async move {
-                        tokio::select! { _ = t.cancelled() => {}, _ = e.cancelled() => {} }
-                        s.cancel();
-                    });
-                    match serve(ip, http_port, router, stop).await {
-                        Ok(()) => exit_code.lock().unwrap_or(143),
-                        Err(_) => 1,
-                    }
+                    run_agnhost_netexec(http_port, ip, &clock, &pod_name, &logs, &term).await
                 }
                 Behaviour::AgnhostServeHostname => {
-                    let name = pod_name.clone();
-                    let router = Router::new().route(
-                        "/",
-                        get(move || {
-                            let n = name.clone();
-                            async move { n }
-                        }),
-                    );
-                    match serve(ip, 9376, router, term.clone()).await {
-                        Ok(()) => 143,
-                        Err(_) => 1,
-                    }
+                    run_agnhost_serve_hostname(ip, &pod_name, &term).await
                 }
                 Behaviour::Model(model) => {
                     run_model(&model, ip, &clock, started_at, &logs, &term).await
