@@ -2,12 +2,13 @@
 //!
 //! Requests are routed by the registry of kinds (`registry.rs`); wire formats (JSON, YAML,
 //! protobuf request bodies, Tables, watch streams) are decoded and encoded at the edge
-//! (`rest.rs`, `watch.rs`), and everything behind sees objects as JSON that k8s-openapi types
+//! (`rest/`, `watch.rs`), and everything behind sees objects as JSON that k8s-openapi types
 //! admit (`strategy.rs`).
 //!
 //! Layout:
 //! - `registry`: the table of served kinds.
-//! - `rest`: routing and the verbs (get, list, create, update, patch, delete, subresources).
+//! - `rest`: routing and the verbs: `read` (get, list), `write` (create, update, patch, apply),
+//!   `delete`, `subresource` (binding, scale, log), with one retry-on-conflict for them all.
 //! - `body`: request bodies (content type; JSON, YAML bounded in depth, protobuf).
 //! - `patch`: JSON patch within upstream's limits, merge patch, and apply's field ownership.
 //! - `proxy`: the apiserver as a kubelet client (`pods/log`), vouching before sending the token.
@@ -15,12 +16,13 @@
 //! - `serve`: connections, and the runtime watch connections move to while they stream.
 //! - `strategy`: decoding, defaulting and validation per kind.
 //! - `strategic`: strategic merge patch.
-//! - `protobuf`: protobuf request bodies.
+//! - `protobuf`: protobuf request bodies (the schema in the data file `protobuf_schema.txt`).
 //! - `selector`: label and field selectors.
 //! - `table`: server-side Tables as kubectl prints them.
 //! - `discovery`: /version, /api, /apis.
 //! - `openapi`: OpenAPI v3 documents for `kubectl explain` and validation.
-//! - `openapi_v2`: the Swagger 2.0 document, as protobuf, that kubectl 1.27 reads on every apply.
+//! - `openapi_v2`: the Swagger 2.0 document, as protobuf, that kubectl 1.27 reads on every apply
+//!   (`definitions`, `paths`, gnostic's `messages`, and their `encode`ing).
 //! - `error`: Status errors.
 
 pub(crate) mod body;

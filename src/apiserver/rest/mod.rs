@@ -1,0 +1,440 @@
+//! Routing and the REST verbs. Decodes request bodies at the edge and encodes responses; every
+//! kind is served by the same code, driven by its registry entry.
+//!
+//! As upstream's `endpoints/handlers`, the verbs live beside the dispatcher: `read` (get, list),
+//! `write` (create, update, patch, apply), `delete` (delete, deletecollection) and
+//! `subresource` (binding, scale, log). Every read-modify-write (patch, apply, delete, binding,
+//! scale) retries through the one [`retry_on_conflict`].
+
+mod delete;
+mod read;
+mod subresource;
+mod write;
+
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use serde_json::{json, Map, Value};
+
+use super::body::{content_type, decode_body};
+use super::error::{ApiError, ApiResult, MAX_BODY_BYTES};
+use super::registry::{self, Kind};
+use super::selector::{FieldSelector, LabelSelector};
+use super::{discovery, openapi, openapi_v2, watch, ApiServer};
+use crate::store::{self, Object};
+
+/// How many times a read-modify-write is retried when the object changes under it.
+const CONFLICT_RETRIES: usize = 16;
+
+const JSON: &str = "application/json";
+
+/// The router: everything goes through one dispatcher driven by the registry.
+pub fn router(server: Arc<ApiServer>) -> Router {
+    Router::new().fallback(dispatch).with_state(server)
+}
+
+/// Whether reading a body failed because it is over the limit.
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}
+
+/// The query parameters of a request.
+pub(super) type Query = HashMap<String, String>;
+
+async fn dispatch(State(server): State<Arc<ApiServer>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let query: Query = parts
+        .uri
+        .query()
+        .and_then(|q| serde_urlencoded::from_str(q).ok())
+        .unwrap_or_default();
+    // A body that does not arrive within the request timeout is given up on, as upstream's
+    // timeout filter does, instead of holding the connection for ever.
+    let body = match tokio::time::timeout(
+        server.request_timeout,
+        axum::body::to_bytes(body, MAX_BODY_BYTES),
+    )
+    .await
+    {
+        Ok(Ok(b)) => b,
+        Ok(Err(e)) if is_length_limit(&e) => return ApiError::too_large().into_response(),
+        Ok(Err(e)) => {
+            return ApiError::bad_request(format!("cannot read the request body: {e}"))
+                .into_response()
+        }
+        Err(_) => return ApiError::timeout().into_response(),
+    };
+    let path = parts.uri.path().to_string();
+    tracing::debug!(method = %parts.method, %path, "request");
+    let result = route(&server, &parts.method, &path, &query, &parts.headers, body).await;
+    match result {
+        Ok(response) => response,
+        Err(err) => err.into_response(),
+    }
+}
+
+/// A parsed resource URL.
+pub(super) struct Target {
+    pub kind: &'static Kind,
+    pub namespace: Option<String>,
+    pub name: Option<String>,
+    pub subresource: Option<String>,
+}
+
+fn json_response(code: StatusCode, value: &Value) -> Response {
+    bytes_response(
+        code,
+        Bytes::from(serde_json::to_vec(value).unwrap_or_default()),
+    )
+}
+
+fn bytes_response(code: StatusCode, body: Bytes) -> Response {
+    let mut response = (code, body).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON));
+    response
+}
+
+async fn route(
+    server: &Arc<ApiServer>,
+    method: &Method,
+    path: &str,
+    query: &Query,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let segments: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    let get_only = |value: Value| -> ApiResult<Response> {
+        if method == Method::GET {
+            Ok(json_response(StatusCode::OK, &value))
+        } else {
+            Err(ApiError::method_not_allowed())
+        }
+    };
+    match segments.as_slice() {
+        ["version"] => return get_only(discovery::version()),
+        ["healthz" | "readyz" | "livez", ..] => {
+            return Ok((
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                "ok",
+            )
+                .into_response())
+        }
+        ["api"] => {
+            let host = headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("127.0.0.1");
+            return get_only(discovery::core_versions(host));
+        }
+        ["apis"] => return get_only(discovery::group_list()),
+        ["apis", group] => {
+            return get_only(discovery::group(group).ok_or_else(ApiError::unknown_path)?)
+        }
+        ["api", "v1"] => {
+            return get_only(discovery::resource_list("", "v1").ok_or_else(ApiError::unknown_path)?)
+        }
+        ["apis", group, version] => {
+            return get_only(
+                discovery::resource_list(group, version).ok_or_else(ApiError::unknown_path)?,
+            )
+        }
+        ["openapi", "v2"] | ["swagger-2.0.0.pb-v1"] => {
+            if method != Method::GET {
+                return Err(ApiError::method_not_allowed());
+            }
+            // Protobuf (gnostic's Document) unless the client asks for JSON only, as upstream.
+            let accept = headers
+                .get(header::ACCEPT)
+                .and_then(|a| a.to_str().ok())
+                .unwrap_or("");
+            if accept.contains("application/json") && !accept.contains("protobuf") {
+                return Ok(json_response(StatusCode::OK, openapi_v2::swagger()));
+            }
+            return Ok((
+                StatusCode::OK,
+                [(
+                    header::CONTENT_TYPE,
+                    "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+                )],
+                openapi_v2::document(),
+            )
+                .into_response());
+        }
+        ["openapi", "v3"] => return get_only(openapi::index()),
+        ["openapi", "v3", rest @ ..] => {
+            let doc = openapi::document(&rest.join("/")).ok_or_else(ApiError::unknown_path)?;
+            return if method == Method::GET {
+                Ok(bytes_response(StatusCode::OK, doc))
+            } else {
+                Err(ApiError::method_not_allowed())
+            };
+        }
+        _ => {}
+    }
+    let (group, version, rest) = match segments.as_slice() {
+        ["api", "v1", rest @ ..] => ("", "v1", rest),
+        ["apis", g, v, rest @ ..] => (*g, *v, rest),
+        _ => return Err(ApiError::unknown_path()),
+    };
+    let target = parse_target(group, version, rest)?;
+    handle(server, method, target, query, headers, body).await
+}
+
+fn parse_target(group: &str, version: &str, rest: &[&str]) -> ApiResult<Target> {
+    let namespaced_rest = match rest {
+        ["namespaces", ns, resource, tail @ ..]
+            if registry::lookup(group, version, resource).is_some_and(|k| k.namespaced) =>
+        {
+            Some((*ns, *resource, tail))
+        }
+        _ => None,
+    };
+    let (namespace, resource, tail) = match namespaced_rest {
+        Some((ns, resource, tail)) => (Some(ns.to_string()), resource, tail),
+        None => match rest {
+            [resource, tail @ ..] => (None, *resource, tail),
+            [] => return Err(ApiError::unknown_path()),
+        },
+    };
+    let kind = registry::lookup(group, version, resource).ok_or_else(ApiError::unknown_path)?;
+    let (name, subresource) = match tail {
+        [] => (None, None),
+        [name] => (Some(name.to_string()), None),
+        [name, sub] if kind.has_subresource(sub) || (kind.resource == "pods" && *sub == "log") => {
+            (Some(name.to_string()), Some(sub.to_string()))
+        }
+        _ => return Err(ApiError::unknown_path()),
+    };
+    if kind.namespaced && namespace.is_none() && name.is_some() {
+        // A namespaced object must be addressed inside its namespace.
+        return Err(ApiError::unknown_path());
+    }
+    Ok(Target {
+        kind,
+        namespace,
+        name,
+        subresource,
+    })
+}
+
+async fn handle(
+    server: &Arc<ApiServer>,
+    method: &Method,
+    target: Target,
+    query: &Query,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let as_table = wants_table(headers);
+    match (
+        method.as_str(),
+        target.name.as_deref(),
+        target.subresource.as_deref(),
+    ) {
+        ("GET", None, None) => {
+            if query_flag(query, "watch") {
+                watch::serve(
+                    server.clone(),
+                    target.kind,
+                    target.namespace,
+                    query,
+                    as_table,
+                )
+                .await
+            } else {
+                server.list(&target, query, as_table).await
+            }
+        }
+        ("GET", Some(name), None) => server.get(&target, name, query, as_table).await,
+        ("GET", Some(name), Some("scale")) => server.get_scale(&target, name).await,
+        ("GET", Some(name), Some("log")) => server.pod_log(&target, name, query).await,
+        ("GET", Some(name), Some("status")) => server.get(&target, name, query, false).await,
+        ("POST", None, None) => {
+            let obj = decode_body(headers, &body).await?;
+            server.create(&target, obj, query).await
+        }
+        ("POST", Some(name), Some("binding")) => {
+            let obj = decode_body(headers, &body).await?;
+            server.bind(&target, name, obj).await
+        }
+        ("PUT", Some(name), sub) => {
+            let obj = decode_body(headers, &body).await?;
+            server.update(&target, name, sub, obj, query).await
+        }
+        ("PATCH", Some(name), sub) => {
+            let content_type = content_type(headers);
+            server
+                .patch(&target, name, sub, &content_type, &body, query)
+                .await
+        }
+        ("DELETE", Some(name), None) => {
+            let options = if body.is_empty() {
+                Value::Null
+            } else {
+                decode_body(headers, &body).await?
+            };
+            server.delete(&target, name, &options, query).await
+        }
+        ("DELETE", None, None) => {
+            let options = if body.is_empty() {
+                Value::Null
+            } else {
+                decode_body(headers, &body).await?
+            };
+            server.delete_collection(&target, &options, query).await
+        }
+        _ => Err(ApiError::method_not_allowed()),
+    }
+}
+
+pub(super) fn query_flag(query: &Query, key: &str) -> bool {
+    matches!(query.get(key).map(String::as_str), Some("true" | "1"))
+}
+
+fn wants_table(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|h| h.to_str().ok())
+        .flat_map(|h| h.split(','))
+        .next()
+        .is_some_and(|first| first.contains("as=Table"))
+}
+
+fn meta_str<'a>(obj: &'a Value, field: &str) -> Option<&'a str> {
+    obj.get("metadata")?.get(field)?.as_str()
+}
+
+pub(super) fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
+    if !obj["metadata"].is_object() {
+        obj["metadata"] = json!({});
+    }
+    obj["metadata"]
+        .as_object_mut()
+        .expect("metadata was just made an object")
+}
+
+fn store_error(kind: &Kind, name: &str, err: store::Error) -> ApiError {
+    match err {
+        store::Error::NotFound { .. } => ApiError::not_found(kind, name),
+        store::Error::AlreadyExists { .. } => ApiError::already_exists(kind, name),
+        store::Error::Conflict { .. } => ApiError::conflict(kind, name),
+        store::Error::Expired { requested, oldest } => ApiError::expired(format!(
+            "too old resource version: {requested} ({})",
+            oldest + 1
+        )),
+    }
+}
+
+/// The label and field selectors of a list or deletecollection.
+fn selectors(kind: &Kind, query: &Query) -> ApiResult<(LabelSelector, FieldSelector)> {
+    let labels =
+        LabelSelector::parse(query.get("labelSelector").map(String::as_str).unwrap_or(""))?;
+    let fields = FieldSelector::parse(
+        kind,
+        query.get("fieldSelector").map(String::as_str).unwrap_or(""),
+    )?;
+    Ok((labels, fields))
+}
+
+fn dry_run(query: &Query) -> bool {
+    query.get("dryRun").is_some_and(|v| v == "All")
+}
+
+/// Objects differ in more than their resourceVersion and managed fields.
+fn changed(old: &Value, new: &Value) -> bool {
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.remove("resourceVersion");
+            m.remove("managedFields");
+        }
+        v
+    };
+    strip(old) != strip(new)
+}
+
+impl ApiServer {
+    fn present(&self, kind: &Kind, obj: &Object) -> Bytes {
+        if kind.from_storage.is_none() {
+            return obj.json.clone();
+        }
+        match kind.present(&obj.value()) {
+            Some(v) => Bytes::from(serde_json::to_vec(&v).unwrap_or_default()),
+            None => obj.json.clone(),
+        }
+    }
+
+    fn present_value(&self, kind: &Kind, value: &Value) -> Value {
+        kind.present(value).unwrap_or_else(|| value.clone())
+    }
+
+    fn object_response(&self, code: StatusCode, kind: &Kind, obj: &Object) -> Response {
+        bytes_response(code, self.present(kind, obj))
+    }
+
+    async fn load(&self, target: &Target, name: &str) -> ApiResult<Arc<Object>> {
+        let key = target.kind.key(target.namespace.as_deref(), name);
+        self.store
+            .get(&key)
+            .await
+            .map_err(|e| store_error(target.kind, name, e))?
+            .ok_or_else(|| ApiError::not_found(target.kind, name))
+    }
+}
+
+/// The name of a stored object (its first selectable field).
+fn object_name(obj: &Object) -> &str {
+    obj.attrs.fields.first().map(|n| &**n).unwrap_or("")
+}
+
+/// Run a read-modify-write until no other write beats it, as upstream's `GuaranteedUpdate`
+/// does: each attempt reads the object afresh and either finishes (`Break`) or, having lost
+/// the race, asks to go again (`Continue`). After [`CONFLICT_RETRIES`] lost races the object
+/// is reported as modified (409 Conflict). An attempt is a `move || async move { .. }` over
+/// references, so that each attempt is a future of its own.
+async fn retry_on_conflict<T, Attempt>(
+    kind: &Kind,
+    name: &str,
+    mut attempt: impl FnMut() -> Attempt,
+) -> ApiResult<T>
+where
+    Attempt: std::future::Future<Output = ApiResult<ControlFlow<T>>>,
+{
+    for _ in 0..CONFLICT_RETRIES {
+        if let ControlFlow::Break(done) = attempt().await? {
+            return Ok(done);
+        }
+    }
+    Err(ApiError::conflict(kind, name))
+}
+
+/// A write's outcome inside [`retry_on_conflict`]: a Conflict (another write got there first)
+/// means another attempt; anything else is final.
+fn again_on_conflict<T>(written: ApiResult<T>) -> ApiResult<ControlFlow<T>> {
+    match written {
+        Ok(done) => Ok(ControlFlow::Break(done)),
+        Err(e) if e.code == 409 && e.reason == "Conflict" => Ok(ControlFlow::Continue(())),
+        Err(e) => Err(e),
+    }
+}

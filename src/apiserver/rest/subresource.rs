@@ -1,0 +1,288 @@
+//! Subresources beyond status: `pods/binding`, `scale` and `pods/log` (proxied to the kubelet).
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+
+use crate::apiserver::error::{ApiError, ApiResult};
+use crate::apiserver::proxy::{kubelet_get, vouch_for};
+use crate::apiserver::registry::{self, Kind};
+use crate::apiserver::{ApiServer, Cause};
+use crate::clock::format_time;
+
+use super::{again_on_conflict, retry_on_conflict};
+use super::{json_response, meta_str, query_flag, store_error, Query, Target};
+
+impl ApiServer {
+    pub(super) async fn bind(
+        &self,
+        target: &Target,
+        name: &str,
+        binding: Value,
+    ) -> ApiResult<Response> {
+        let kind = target.kind;
+        let node = binding["target"]["name"]
+            .as_str()
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| ApiError::invalid(kind, name, &[Cause::required("target.name", "")]))?;
+        let node = &node.to_string();
+        retry_on_conflict(kind, name, move || async move {
+            let current = self.load(target, name).await?;
+            let mut pod = current.value();
+            if pod["metadata"]["deletionTimestamp"].is_string() {
+                return Err(ApiError::conflict_with(
+                    kind,
+                    name,
+                    &format!("pod {name} is being deleted, cannot be assigned to a host"),
+                ));
+            }
+            if let Some(existing) = pod["spec"]["nodeName"].as_str().filter(|n| !n.is_empty()) {
+                return Err(ApiError::conflict_with(
+                    kind,
+                    name,
+                    &format!("pod {name} is already assigned to node \"{existing}\""),
+                ));
+            }
+            pod["spec"]["nodeName"] = json!(node);
+            let now = format_time(self.clock.now());
+            let conditions = pod["status"]["conditions"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let mut conditions: Vec<Value> = conditions
+                .into_iter()
+                .filter(|c| c["type"] != "PodScheduled")
+                .collect();
+            conditions.push(json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": now}));
+            pod["status"]["conditions"] = json!(conditions);
+            let key = kind.key(target.namespace.as_deref(), name);
+            let written = self
+                .store
+                .update(&key, kind.draft(pod)?, Some(current.mod_revision))
+                .await
+                .map_err(|e| store_error(kind, name, e));
+            Ok(again_on_conflict(written)?.map_break(|_| {
+                json_response(
+                    StatusCode::CREATED,
+                    &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+                )
+            }))
+        })
+        .await
+    }
+
+    pub(super) async fn get_scale(&self, target: &Target, name: &str) -> ApiResult<Response> {
+        let current = self.load(target, name).await?;
+        Ok(json_response(
+            StatusCode::OK,
+            &scale_of(target.kind, &current.value()),
+        ))
+    }
+
+    pub(super) async fn update_scale(
+        &self,
+        target: &Target,
+        name: &str,
+        scale: Value,
+    ) -> ApiResult<Response> {
+        let kind = target.kind;
+        let replicas = scale["spec"]["replicas"].as_i64().unwrap_or(0);
+        if replicas < 0 {
+            let cause = Cause::invalid(
+                "spec.replicas",
+                &replicas.to_string(),
+                "must be greater than or equal to 0",
+            );
+            return Err(ApiError::invalid(
+                registry::lookup("autoscaling", "v1", "scale").unwrap_or(kind),
+                name,
+                &[cause],
+            ));
+        }
+        let scale = &scale;
+        retry_on_conflict(kind, name, move || async move {
+            let current = self.load(target, name).await?;
+            if let Some(rv) = meta_str(scale, "resourceVersion").filter(|r| !r.is_empty()) {
+                if rv != current.mod_revision.to_string() {
+                    return Err(ApiError::conflict(kind, name));
+                }
+            }
+            let mut next = current.value();
+            next["spec"]["replicas"] = json!(replicas);
+            let written = self
+                .write_update(
+                    target,
+                    name,
+                    None,
+                    &current,
+                    next,
+                    &Query::new(),
+                    Some(current.mod_revision),
+                )
+                .await;
+            Ok(again_on_conflict(written)?.map_break(|(written, _)| {
+                json_response(StatusCode::OK, &scale_of(kind, &written.value()))
+            }))
+        })
+        .await
+    }
+
+    /// `pods/log`: find the pod's kubelet from its Node and proxy its container log endpoint.
+    pub(super) async fn pod_log(
+        &self,
+        target: &Target,
+        name: &str,
+        query: &Query,
+    ) -> ApiResult<Response> {
+        let pod = self.load(target, name).await?.value();
+        let ns = target.namespace.clone().unwrap_or_default();
+        let container = log_container(&pod, name, query)?;
+        let previous = query_flag(query, "previous");
+        check_log_available(&pod, name, &container, previous)?;
+        let node_name = pod["spec"]["nodeName"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let kubelet = self.kubelet_address(&node_name).await?;
+        // Forwarded parameters are encoded, never spliced into the kubelet's URL.
+        let params: Vec<(&str, &str)> = ["previous", "follow", "tailLines"]
+            .into_iter()
+            .filter_map(|key| query.get(key).map(|v| (key, v.as_str())))
+            .collect();
+        let encoded = serde_urlencoded::to_string(&params).map_err(ApiError::internal)?;
+        let path = format!("/containerLogs/{ns}/{name}/{container}?{encoded}");
+        let authorization = match &self.kubelet_token {
+            Some(token) => {
+                vouch_for(kubelet, &node_name, token).await?;
+                Some(format!("Bearer {token}"))
+            }
+            None => None,
+        };
+        let response = kubelet_get(kubelet, &node_name, &path, authorization.as_deref()).await?;
+        if !response.status().is_success() {
+            return Err(ApiError::bad_request(format!(
+                "container \"{container}\" in pod \"{name}\" is not available"
+            )));
+        }
+        let body = axum::body::Body::new(response.into_body());
+        Ok((StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], body).into_response())
+    }
+
+    /// The address of a node's kubelet, from its Node's status.
+    async fn kubelet_address(&self, node_name: &str) -> ApiResult<std::net::SocketAddr> {
+        let node_kind = registry::core("nodes");
+        let node = self
+            .store
+            .get(&node_kind.key(None, node_name))
+            .await
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| ApiError::not_found(node_kind, node_name))?
+            .value();
+        let port = node["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"]
+            .as_u64()
+            .and_then(|p| u16::try_from(p).ok())
+            .filter(|p| *p > 0)
+            .ok_or_else(|| ApiError::internal(format!("node {node_name} names no kubelet port")))?;
+        // Only an IP address: the apiserver resolves no names a Node's author chose.
+        let ip: std::net::IpAddr = node["status"]["addresses"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|a| a["type"] == "InternalIP")
+            .and_then(|a| a["address"].as_str())
+            .unwrap_or("127.0.0.1")
+            .parse()
+            .map_err(|_| {
+                ApiError::internal(format!(
+                    "node {node_name} names no usable InternalIP address for its kubelet"
+                ))
+            })?;
+        Ok(std::net::SocketAddr::new(ip, port))
+    }
+}
+
+/// The container a log request names, or the pod's only container.
+fn log_container(pod: &Value, name: &str, query: &Query) -> ApiResult<String> {
+    let containers: Vec<String> = pod["spec"]["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .chain(
+            pod["spec"]["initContainers"]
+                .as_array()
+                .into_iter()
+                .flatten(),
+        )
+        .filter_map(|c| c["name"].as_str().map(String::from))
+        .collect();
+    match query.get("container").filter(|c| !c.is_empty()) {
+        Some(c) if containers.contains(c) => Ok(c.clone()),
+        Some(c) => Err(ApiError::bad_request(format!(
+            "container {c} is not valid for pod {name}"
+        ))),
+        None if containers.len() == 1 => Ok(containers[0].clone()),
+        None => Err(ApiError::bad_request(format!(
+            "a container name must be specified for pod {name}, choose one of: [{}]",
+            containers.join(" ")
+        ))),
+    }
+}
+
+/// A Bad Request unless the container has the log asked for: a previous run's, or its
+/// current one (it has started).
+fn check_log_available(pod: &Value, name: &str, container: &str, previous: bool) -> ApiResult<()> {
+    let statuses = pod["status"]["containerStatuses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .chain(
+            pod["status"]["initContainerStatuses"]
+                .as_array()
+                .into_iter()
+                .flatten(),
+        );
+    let status = statuses
+        .into_iter()
+        .find(|s| s["name"] == container)
+        .cloned()
+        .unwrap_or(Value::Null);
+    if previous && status["lastState"]["terminated"].is_null() {
+        return Err(ApiError::bad_request(format!(
+            "previous terminated container \"{container}\" in pod \"{name}\" not found"
+        )));
+    }
+    if !previous && status["state"]["running"].is_null() && status["state"]["terminated"].is_null()
+    {
+        let reason = status["state"]["waiting"]["reason"]
+            .as_str()
+            .unwrap_or("ContainerCreating");
+        return Err(ApiError::bad_request(format!(
+            "container \"{container}\" in pod \"{name}\" is waiting to start: {reason}"
+        )));
+    }
+    Ok(())
+}
+
+/// An autoscaling/v1 Scale for a Deployment or ReplicaSet.
+pub(super) fn scale_of(_kind: &Kind, obj: &Value) -> Value {
+    let selector = obj["spec"]["selector"]["matchLabels"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default();
+    let m = &obj["metadata"];
+    json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            "name": m["name"], "namespace": m["namespace"], "uid": m["uid"],
+            "resourceVersion": m["resourceVersion"], "creationTimestamp": m["creationTimestamp"],
+        },
+        "spec": {"replicas": obj["spec"]["replicas"].as_i64().unwrap_or(0)},
+        "status": {"replicas": obj["status"]["replicas"].as_i64().unwrap_or(0), "selector": selector},
+    })
+}

@@ -1,0 +1,754 @@
+//! The write verbs that admit an object: create (generated names, ClusterIP allocation),
+//! update, and patch and server-side apply on top of the same update.
+
+use std::ops::ControlFlow::{self, Break};
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::Response;
+use rand::Rng;
+use serde_json::{json, Value};
+
+use crate::apiserver::body::decode_yaml;
+use crate::apiserver::error::{ApiError, ApiResult};
+use crate::apiserver::patch::{
+    apply_conflict_error, apply_conflicts, apply_patch, disown, patch_names_resource_version,
+    record_manager, strip_meta_for_apply,
+};
+use crate::apiserver::registry::{self, Generation, Kind};
+use crate::apiserver::strategy::Operation;
+use crate::apiserver::{strategic, ApiServer, Cause};
+use crate::clock::format_time;
+use crate::store::{self, Object};
+
+use super::subresource::scale_of;
+use super::{again_on_conflict, retry_on_conflict};
+use super::{changed, dry_run, meta_mut, meta_str, query_flag, store_error, Query, Target};
+
+/// The alphabet of generated name suffixes (upstream's `utilrand.String`).
+const NAME_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+
+/// How many times a generated name is retried on a clash (upstream 1.32+).
+const GENERATE_NAME_RETRIES: usize = 8;
+
+/// A generated name: the prefix (cut to leave room) and five characters of the upstream alphabet.
+fn generate_name(base: &str) -> String {
+    let base: String = base.chars().take(58).collect();
+    let mut rng = rand::rng();
+    let suffix: String = (0..5)
+        .map(|_| NAME_ALPHABET[rng.random_range(0..NAME_ALPHABET.len())] as char)
+        .collect();
+    format!("{base}{suffix}")
+}
+
+/// How `fieldValidation` treats unknown fields.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FieldValidation {
+    Ignore,
+    Warn,
+    Strict,
+}
+
+fn field_validation(query: &Query) -> ApiResult<FieldValidation> {
+    match query.get("fieldValidation").map(String::as_str) {
+        None | Some("") | Some("Warn") => Ok(FieldValidation::Warn),
+        Some("Ignore") => Ok(FieldValidation::Ignore),
+        Some("Strict") => Ok(FieldValidation::Strict),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "fieldValidation parameter unsupported: {other}; must be Ignore, Warn or Strict"
+        ))),
+    }
+}
+
+/// Apply the fieldValidation policy: an error for Strict, warnings for Warn.
+fn check_unknown_fields(query: &Query, unknown: &[String]) -> ApiResult<Vec<String>> {
+    if unknown.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rendered: Vec<String> = unknown
+        .iter()
+        .map(|f| format!("unknown field \"{f}\""))
+        .collect();
+    match field_validation(query)? {
+        FieldValidation::Ignore => Ok(Vec::new()),
+        FieldValidation::Warn => Ok(rendered),
+        FieldValidation::Strict => Err(ApiError::bad_request(format!(
+            "strict decoding error: {}",
+            rendered.join(", ")
+        ))),
+    }
+}
+
+impl ApiServer {
+    /// The response to a write: the object written, with a `Warning` header for each warning
+    /// admission raised.
+    fn written_response(
+        &self,
+        code: StatusCode,
+        kind: &Kind,
+        (written, warnings): (Arc<Object>, Vec<String>),
+    ) -> Response {
+        with_warnings(self.object_response(code, kind, &written), &warnings)
+    }
+}
+
+fn with_warnings(mut response: Response, warnings: &[String]) -> Response {
+    for w in warnings {
+        let escaped = w.replace('\\', "\\\\").replace('"', "\\\"");
+        if let Ok(value) = HeaderValue::from_str(&format!("299 - \"{escaped}\"")) {
+            response.headers_mut().append("Warning", value);
+        }
+    }
+    response
+}
+
+impl ApiServer {
+    /// Create an object as the API would, without HTTP (the initial namespaces).
+    pub(in crate::apiserver) async fn create_internal(
+        &self,
+        kind: &'static Kind,
+        namespace: Option<String>,
+        body: Value,
+    ) -> ApiResult<Arc<Object>> {
+        let target = Target {
+            kind,
+            namespace,
+            name: None,
+            subresource: None,
+        };
+        let (obj, _) = self.create_object(&target, body, &Query::new()).await?;
+        Ok(obj)
+    }
+
+    async fn check_namespace_accepts(
+        &self,
+        kind: &Kind,
+        namespace: &str,
+        name: &str,
+    ) -> ApiResult<()> {
+        let ns_kind = registry::core("namespaces");
+        let ns = self
+            .store
+            .get(&ns_kind.key(None, namespace))
+            .await
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| ApiError::namespace_not_found(namespace))?;
+        // Upstream's NamespaceLifecycle admission looks at the phase alone (deletion sets it).
+        if ns_kind.field(&ns.attrs, "status.phase") == Some("Terminating") {
+            return Err(ApiError::forbidden(
+                kind,
+                name,
+                &format!("unable to create new content in namespace {namespace} because it is being terminated"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_kind(kind: &Kind, obj: &Value) -> ApiResult<()> {
+        let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+        let k = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+        if (!k.is_empty() && k != kind.kind)
+            || (!api_version.is_empty() && api_version != kind.api_version())
+        {
+            return Err(ApiError::bad_request(format!(
+                "the API version in the data ({api_version}) does not match the expected API version ({})",
+                kind.api_version()
+            )));
+        }
+        Ok(())
+    }
+
+    async fn create_object(
+        &self,
+        target: &Target,
+        mut obj: Value,
+        query: &Query,
+    ) -> ApiResult<(Arc<Object>, Vec<String>)> {
+        let kind = target.kind;
+        Self::check_kind(kind, &obj)?;
+        obj["apiVersion"] = json!(kind.api_version());
+        obj["kind"] = json!(kind.kind);
+        if let Some(to_storage) = kind.to_storage {
+            obj = to_storage(obj);
+        }
+        let namespace = if kind.namespaced {
+            let url_ns = target.namespace.clone().unwrap_or_default();
+            let body_ns = meta_str(&obj, "namespace").unwrap_or("").to_string();
+            if !body_ns.is_empty() && !url_ns.is_empty() && body_ns != url_ns {
+                return Err(ApiError::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                ));
+            }
+            let ns = if url_ns.is_empty() { body_ns } else { url_ns };
+            if ns.is_empty() {
+                return Err(ApiError::bad_request("the namespace of the provided object does not match the namespace sent on the request"));
+            }
+            meta_mut(&mut obj).insert("namespace".into(), json!(ns));
+            Some(ns)
+        } else {
+            None
+        };
+        let generate = meta_str(&obj, "generateName")
+            .filter(|g| !g.is_empty())
+            .map(String::from);
+        let given_name = meta_str(&obj, "name")
+            .filter(|n| !n.is_empty())
+            .map(String::from);
+        if let Some(ns) = &namespace {
+            let shown = given_name
+                .clone()
+                .or_else(|| generate.clone())
+                .unwrap_or_default();
+            self.check_namespace_accepts(kind, ns, &shown).await?;
+        }
+        {
+            let now = format_time(self.clock.now());
+            let meta = meta_mut(&mut obj);
+            // A version 4 uid from the thread's generator (no system call per object).
+            let uid = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+            meta.insert("uid".into(), json!(uid.to_string()));
+            meta.insert("creationTimestamp".into(), json!(now));
+            for f in [
+                "resourceVersion",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "selfLink",
+            ] {
+                meta.remove(f);
+            }
+            if kind.generation != Generation::None {
+                meta.insert("generation".into(), json!(1));
+            } else {
+                meta.remove("generation");
+            }
+        }
+        if kind.resource == "services" {
+            self.allocate_cluster_ip(kind, &mut obj).await?;
+        }
+        let attempts = if given_name.is_none() && generate.is_some() {
+            GENERATE_NAME_RETRIES
+        } else {
+            1
+        };
+        for attempt in 0..attempts {
+            let name = match (&given_name, &generate) {
+                (Some(n), _) => n.clone(),
+                (None, Some(g)) => generate_name(g),
+                (None, None) => String::new(),
+            };
+            meta_mut(&mut obj).insert("name".into(), json!(name));
+            // Only a generated name may need another attempt (and so the object again).
+            let candidate = if attempt + 1 < attempts {
+                obj.clone()
+            } else {
+                std::mem::take(&mut obj)
+            };
+            let admitted = (kind.admit)(kind, Operation::Create, candidate, None)?;
+            let warnings = check_unknown_fields(query, &admitted.unknown_fields)?;
+            if dry_run(query) {
+                return Ok((Arc::new(kind.draft(admitted.value)?.unstored()), warnings));
+            }
+            let key = kind.key(namespace.as_deref(), &name);
+            match self.store.create(&key, kind.draft(admitted.value)?).await {
+                Ok(o) => return Ok((o, warnings)),
+                Err(store::Error::AlreadyExists { .. }) if attempt + 1 < attempts => continue,
+                Err(e) => return Err(store_error(kind, &name, e)),
+            }
+        }
+        Err(ApiError::internal("could not generate a unique name"))
+    }
+
+    /// Give a new ClusterIP Service an address from the service range (10.96.0.0/12), unique
+    /// among Services, as upstream's allocator does; a requested address must be free.
+    async fn allocate_cluster_ip(&self, kind: &Kind, obj: &mut Value) -> ApiResult<()> {
+        let service_type = obj["spec"]["type"]
+            .as_str()
+            .unwrap_or("ClusterIP")
+            .to_string();
+        if service_type == "ExternalName" || !obj["spec"].is_object() {
+            return Ok(());
+        }
+        let requested = obj["spec"]["clusterIP"].as_str().unwrap_or("").to_string();
+        if requested == "None" {
+            obj["spec"]["clusterIPs"] = json!(["None"]);
+            return Ok(());
+        }
+        let taken: std::collections::HashSet<String> = self
+            .store
+            .list(&kind.prefix(None), None)
+            .await
+            .map_err(ApiError::internal)?
+            .items
+            .iter()
+            .filter_map(|o| o.value()["spec"]["clusterIP"].as_str().map(String::from))
+            .collect();
+        let ip = if requested.is_empty() {
+            let mut rng = rand::rng();
+            // The first addresses of the range are kept for the kubernetes and DNS services.
+            (0..1000)
+                .map(|_| {
+                    let n: u32 = rng.random_range(16..(1 << 20) - 1);
+                    format!("10.{}.{}.{}", 96 + (n >> 16), (n >> 8) & 0xff, n & 0xff)
+                })
+                .find(|ip| !taken.contains(ip))
+                .ok_or_else(|| ApiError::internal("the service IP range is full"))?
+        } else {
+            if taken.contains(&requested) {
+                let name = meta_str(obj, "name").unwrap_or_default().to_string();
+                return Err(ApiError::invalid(
+                    kind,
+                    &name,
+                    &[Cause::invalid(
+                        "spec.clusterIPs",
+                        &format!("[]string{{{requested:?}}}"),
+                        &format!(
+                            "failed to allocate IP {requested}: provided IP is already allocated"
+                        ),
+                    )],
+                ));
+            }
+            requested
+        };
+        obj["spec"]["clusterIP"] = json!(ip);
+        obj["spec"]["clusterIPs"] = json!([ip]);
+        obj["spec"]["ipFamilies"] = json!(["IPv4"]);
+        obj["spec"]["ipFamilyPolicy"] = json!("SingleStack");
+        Ok(())
+    }
+
+    pub(super) async fn create(
+        &self,
+        target: &Target,
+        obj: Value,
+        query: &Query,
+    ) -> ApiResult<Response> {
+        let created = self.create_object(target, obj, query).await?;
+        Ok(self.written_response(StatusCode::CREATED, target.kind, created))
+    }
+
+    /// Merge a requested new version with the stored one per the kind's status strategy and
+    /// metadata rules, admit it, and write it (unless nothing changed).
+    pub(super) async fn write_update(
+        &self,
+        target: &Target,
+        name: &str,
+        sub: Option<&str>,
+        current: &Arc<Object>,
+        new: Value,
+        query: &Query,
+        precondition: Option<u64>,
+    ) -> ApiResult<(Arc<Object>, Vec<String>)> {
+        let kind = target.kind;
+        let old = &current.value();
+        let merged = merge_update(kind, sub, old, new);
+        let admitted = (kind.admit)(kind, Operation::Update, merged, Some(old))?;
+        let warnings = check_unknown_fields(query, &admitted.unknown_fields)?;
+        let mut value = admitted.value;
+        // Keep the generation the update computed; defaulting must not reset it.
+        if let Some(g) = old["metadata"].get("generation") {
+            if value["metadata"].get("generation").is_none() {
+                meta_mut(&mut value).insert("generation".into(), g.clone());
+            }
+        }
+        if !changed(old, &value) || dry_run(query) {
+            return Ok((current.clone(), warnings));
+        }
+        let deleting = value["metadata"]["deletionTimestamp"].is_string();
+        let no_finalizers = value["metadata"]["finalizers"]
+            .as_array()
+            .is_none_or(Vec::is_empty);
+        let grace_done = value["metadata"]["deletionGracePeriodSeconds"]
+            .as_i64()
+            .unwrap_or(0)
+            == 0;
+        let key = kind.key(target.namespace.as_deref(), name);
+        let expected = precondition.unwrap_or(current.mod_revision);
+        if deleting && no_finalizers && grace_done {
+            // The last finalizer is gone: the deletion completes.
+            let gone = self
+                .store
+                .delete(&key, Some(expected))
+                .await
+                .map_err(|e| store_error(kind, name, e))?;
+            return Ok((gone, warnings));
+        }
+        let written = self
+            .store
+            .update(&key, kind.draft(value)?, Some(expected))
+            .await
+            .map_err(|e| store_error(kind, name, e))?;
+        Ok((written, warnings))
+    }
+
+    pub(super) async fn update(
+        &self,
+        target: &Target,
+        name: &str,
+        sub: Option<&str>,
+        obj: Value,
+        query: &Query,
+    ) -> ApiResult<Response> {
+        let kind = target.kind;
+        if sub == Some("scale") {
+            return self.update_scale(target, name, obj).await;
+        }
+        if !matches!(sub, None | Some("status")) {
+            return Err(ApiError::method_not_allowed());
+        }
+        Self::check_kind(kind, &obj)?;
+        if let Some(body_name) = meta_str(&obj, "name") {
+            if body_name != name {
+                return Err(ApiError::bad_request(format!(
+                    "the name of the object ({body_name}) does not match the name on the URL ({name})"
+                )));
+            }
+        }
+        if let (Some(body_ns), Some(url_ns)) =
+            (meta_str(&obj, "namespace"), target.namespace.as_deref())
+        {
+            if !body_ns.is_empty() && body_ns != url_ns {
+                return Err(ApiError::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                ));
+            }
+        }
+        let precondition =
+            match meta_str(&obj, "resourceVersion").filter(|r| !r.is_empty()) {
+                Some(rv) => Some(rv.parse::<u64>().map_err(|_| {
+                    ApiError::bad_request(format!("invalid resourceVersion {rv:?}"))
+                })?),
+                None => None,
+            };
+        let current = self.load(target, name).await?;
+        if precondition.is_some_and(|rv| rv != current.mod_revision) {
+            return Err(ApiError::conflict(kind, name));
+        }
+        let written = self
+            .write_update(target, name, sub, &current, obj, query, precondition)
+            .await?;
+        Ok(self.written_response(StatusCode::OK, kind, written))
+    }
+
+    pub(super) async fn patch(
+        &self,
+        target: &Target,
+        name: &str,
+        sub: Option<&str>,
+        content_type: &str,
+        body: &Bytes,
+        query: &Query,
+    ) -> ApiResult<Response> {
+        let kind = target.kind;
+        if !matches!(sub, None | Some("status") | Some("scale")) {
+            return Err(ApiError::method_not_allowed());
+        }
+        let patch = decode_patch(content_type, body).await?;
+        if content_type == "application/apply-patch+yaml" {
+            return self.apply(target, name, patch, query).await;
+        }
+        let patch = &patch;
+        retry_on_conflict(kind, name, move || async move {
+            let current = self.load(target, name).await?;
+            let original = if sub == Some("scale") {
+                scale_of(kind, &current.value())
+            } else {
+                self.present_value(kind, &current.value())
+            };
+            let mut patched = apply_patch(kind, content_type, &original, &patch)?;
+            if sub == Some("scale") {
+                if !patch_names_resource_version(content_type, &patch) {
+                    if let Some(meta) = patched.get_mut("metadata").and_then(Value::as_object_mut) {
+                        meta.remove("resourceVersion");
+                    }
+                }
+                return Ok(Break(self.update_scale(target, name, patched).await?));
+            }
+            // A resourceVersion is a precondition only when the patch itself names one; a
+            // patch without one is retried on a conflicting write, as upstream's
+            // GuaranteedUpdate does.
+            let precondition = match meta_str(&patched, "resourceVersion").filter(|r| !r.is_empty())
+            {
+                Some(rv) if rv != current.mod_revision.to_string() => {
+                    return Err(ApiError::conflict(kind, name))
+                }
+                Some(_) if patch_names_resource_version(content_type, &patch) => {
+                    Some(current.mod_revision)
+                }
+                _ => None,
+            };
+            let written = self
+                .write_update(
+                    target,
+                    name,
+                    sub,
+                    &current,
+                    patched,
+                    query,
+                    Some(current.mod_revision),
+                )
+                .await;
+            let outcome = match precondition {
+                Some(_) => Break(written?),
+                None => again_on_conflict(written)?,
+            };
+            Ok(outcome.map_break(|written| self.written_response(StatusCode::OK, kind, written)))
+        })
+        .await
+    }
+
+    /// Server-side apply: create the object from the applied configuration, or merge the
+    /// configuration into it, recording the field manager.
+    async fn apply(
+        &self,
+        target: &Target,
+        name: &str,
+        config: Value,
+        query: &Query,
+    ) -> ApiResult<Response> {
+        let kind = target.kind;
+        let manager = query.get("fieldManager").filter(|m| !m.is_empty()).ok_or_else(|| {
+            ApiError::bad_request("PATCH, application/apply-patch+yaml requires a non-empty fieldManager query parameter")
+        })?;
+        if !config.is_object() {
+            return Err(ApiError::bad_request(
+                "error decoding YAML: the applied configuration is not an object",
+            ));
+        }
+        // The applied configuration must be of the endpoint's kind and name it (upstream's
+        // version check and checkName).
+        let api_version = config["apiVersion"].as_str().unwrap_or_default();
+        let applied_kind = config["kind"].as_str().unwrap_or_default();
+        if api_version != kind.api_version() || applied_kind != kind.kind {
+            let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+            return Err(ApiError::bad_request(format!(
+                "invalid object type: {group}/{version}, Kind={applied_kind}"
+            )));
+        }
+        // A configuration without a name keeps the live object's, so only a create needs one.
+        let applied_name = config["metadata"]["name"].as_str().unwrap_or_default();
+        let name_mismatch = || {
+            ApiError::bad_request(format!(
+                "the name of the object ({applied_name}) does not match the name on the URL ({name})"
+            ))
+        };
+        if !applied_name.is_empty() && applied_name != name {
+            return Err(name_mismatch());
+        }
+        let applied_rv = config["metadata"]["resourceVersion"]
+            .as_str()
+            .filter(|rv| !rv.is_empty());
+        let force = query_flag(query, "force");
+        let config = &config;
+        retry_on_conflict(kind, name, move || async move {
+            let current = match self.load(target, name).await {
+                Ok(c) => c,
+                Err(e) if e.code == 404 => {
+                    if applied_name.is_empty() {
+                        return Err(name_mismatch());
+                    }
+                    return self.apply_create(target, config, manager, query).await;
+                }
+                Err(e) => return Err(e),
+            };
+            // A resourceVersion in the configuration is a precondition, as in an update.
+            if applied_rv.is_some_and(|rv| rv != current.mod_revision.to_string()) {
+                return Err(ApiError::conflict(kind, name));
+            }
+            let merged = self.apply_merge(kind, name, &current, config, manager, force)?;
+            let written = self
+                .write_update(
+                    target,
+                    name,
+                    None,
+                    &current,
+                    merged,
+                    query,
+                    Some(current.mod_revision),
+                )
+                .await;
+            Ok(again_on_conflict(written)?
+                .map_break(|written| self.written_response(StatusCode::OK, kind, written)))
+        })
+        .await
+    }
+
+    /// Apply to an object that does not exist: create it from the configuration. Losing the
+    /// race to another create (409) means another attempt, which then merges.
+    async fn apply_create(
+        &self,
+        target: &Target,
+        config: &Value,
+        manager: &str,
+        query: &Query,
+    ) -> ApiResult<ControlFlow<Response>> {
+        let kind = target.kind;
+        let mut obj = config.clone();
+        record_manager(
+            &mut obj,
+            manager,
+            "Apply",
+            config,
+            kind,
+            &format_time(self.clock.now()),
+        );
+        let t = Target {
+            kind,
+            namespace: target.namespace.clone(),
+            name: None,
+            subresource: None,
+        };
+        match self.create_object(&t, obj, query).await {
+            Ok(created) => Ok(Break(self.written_response(
+                StatusCode::CREATED,
+                kind,
+                created,
+            ))),
+            Err(e) if e.code == 409 => Ok(ControlFlow::Continue(())),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The live object with the applied configuration merged in and the manager's fields
+    /// recorded. Fields other managers own conflict, unless the apply is forced.
+    fn apply_merge(
+        &self,
+        kind: &Kind,
+        name: &str,
+        current: &Object,
+        config: &Value,
+        manager: &str,
+        force: bool,
+    ) -> ApiResult<Value> {
+        let mut existing = self.present_value(kind, &current.value());
+        let conflicts = apply_conflicts(&existing, config, manager);
+        if !conflicts.is_empty() {
+            if !force {
+                return Err(apply_conflict_error(kind, name, &conflicts));
+            }
+            // Forced: the fields move to this manager, out of their old owners' sets.
+            disown(&mut existing, &conflicts);
+        }
+        let mut merged = strategic::apply(kind.kind, &existing, &strip_meta_for_apply(config))
+            .map_err(|e| ApiError::bad_request(format!("failed to apply: {e}")))?;
+        record_manager(
+            &mut merged,
+            manager,
+            "Apply",
+            config,
+            kind,
+            &format_time(self.clock.now()),
+        );
+        Ok(merged)
+    }
+}
+
+/// The object an update writes, before admission: the request's new version merged with the
+/// stored one as the subresource says (`status` takes only the status, labels and annotations;
+/// the main resource keeps the stored status), with the metadata the server owns kept, and the
+/// generation bumped when the spec (or, for some kinds, the annotations) changed.
+fn merge_update(kind: &Kind, sub: Option<&str>, old: &Value, mut new: Value) -> Value {
+    new["apiVersion"] = json!(kind.api_version());
+    new["kind"] = json!(kind.kind);
+    if let Some(to_storage) = kind.to_storage {
+        new = to_storage(new);
+    }
+    let mut merged = match sub {
+        Some("status") => {
+            let mut m = old.clone();
+            m["status"] = new.get("status").cloned().unwrap_or(Value::Null);
+            for f in ["labels", "annotations"] {
+                if let Some(v) = new["metadata"].get(f) {
+                    meta_mut(&mut m).insert(f.into(), v.clone());
+                }
+            }
+            m
+        }
+        _ => {
+            if kind.has_status() {
+                match old.get("status") {
+                    Some(s) => new["status"] = s.clone(),
+                    None => {
+                        if let Some(o) = new.as_object_mut() {
+                            o.remove("status");
+                        }
+                    }
+                }
+            }
+            new
+        }
+    };
+    {
+        let meta = meta_mut(&mut merged);
+        for f in [
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "namespace",
+            "name",
+            "generation",
+        ] {
+            match old["metadata"].get(f) {
+                Some(v) => {
+                    meta.insert(f.into(), v.clone());
+                }
+                None => {
+                    meta.remove(f);
+                }
+            }
+        }
+        meta.remove("resourceVersion");
+    }
+    if kind.generation != Generation::None && sub.is_none() {
+        let spec_changed = merged.get("spec") != old.get("spec");
+        let annotations_changed = kind.generation == Generation::SpecOrAnnotations
+            && merged["metadata"].get("annotations") != old["metadata"].get("annotations");
+        if spec_changed || annotations_changed {
+            let g = old["metadata"]["generation"].as_i64().unwrap_or(0) + 1;
+            meta_mut(&mut merged).insert("generation".into(), json!(g));
+        }
+    }
+    merged
+}
+
+/// A PATCH body, decoded as its content type says.
+async fn decode_patch(content_type: &str, body: &Bytes) -> ApiResult<Value> {
+    let parse_json = |body: &[u8]| -> ApiResult<Value> {
+        serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))
+    };
+    Ok(match content_type {
+        "application/json-patch+json"
+        | "application/merge-patch+json"
+        | "application/strategic-merge-patch+json" => parse_json(body)?,
+        "application/apply-patch+yaml" => decode_yaml(body)
+            .await
+            .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?,
+        other => {
+            return Err(ApiError::unsupported_media_type(
+                other,
+                &[
+                    "application/json-patch+json",
+                    "application/merge-patch+json",
+                    "application/apply-patch+yaml",
+                    "application/strategic-merge-patch+json",
+                ],
+            ))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_names_use_the_upstream_alphabet() {
+        let name = generate_name("web-7d4b9c8f5-");
+        assert_eq!(name.len(), "web-7d4b9c8f5-".len() + 5);
+        assert!(name[14..].bytes().all(|b| NAME_ALPHABET.contains(&b)));
+        let long = generate_name(&"a".repeat(80));
+        assert_eq!(long.len(), 63);
+    }
+}
