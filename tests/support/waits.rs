@@ -56,15 +56,15 @@ impl Waits {
         self.timeline
             .wait(within, what, |s| match check(s) {
                 Ok(v) => Check::Done(v),
-                Err(saw) => Check::NotYet(saw),
+                Err(saw) => Check::NotYet(format!("last seen: {saw}")),
             })
             .await
             .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Wait until `check` succeeds, at most `within` of cluster time, for what the watches
-    /// cannot see themselves (logs, a kubelet's endpoints, kubectl's output): it runs now and
-    /// again after every change the watches see. On expiry, fail with `what` and what the last
+    /// cannot see themselves (a component's /healthz, kubectl's output): it runs now and again
+    /// after every change the watches see. On expiry, fail with `what` and what the last
     /// check saw.
     pub async fn until_async<T, F, Fut>(&self, within: Duration, what: &str, mut check: F) -> T
     where
@@ -164,48 +164,27 @@ impl Waits {
         }
     }
 
-    /// A positive barrier for a check that something did not happen: write an Event into each
-    /// namespace whose events are watched (`default`, `kube-system`) and wait until each has
-    /// arrived; a watch delivers in resourceVersion order, so every Event written before has
-    /// arrived too. (The timeline's own barrier writes one per namespace it watches, and with
-    /// the scenario namespace `default` it would write the one in `default` twice.)
-    pub async fn barrier(&self) {
-        let name = format!("test-barrier.{:x}", rand::random::<u64>());
-        let namespaces = ["default", "kube-system"];
-        for ns in namespaces {
-            let event: Event = serde_json::from_value(serde_json::json!({
-                "metadata": {"name": name, "namespace": ns},
-                "involvedObject": {"kind": "ConfigMap", "apiVersion": "v1", "namespace": ns, "name": "test-barrier"},
-                "reason": BARRIER_REASON,
-                "message": "The test waits until it has seen everything written before this event.",
-                "type": "Normal",
-            }))
-            .unwrap();
-            Api::<Event>::namespaced(self.client.clone(), ns)
-                .create(&Default::default(), &event)
-                .await
-                .unwrap_or_else(|e| panic!("cannot write the barrier event in {ns}: {e}"));
-        }
-        self.until(
-            Duration::from_secs(30).mul_f64(self.timeline.clock().scale()),
-            "the barrier events",
-            |s| {
-                let missing: Vec<&str> = namespaces
-                    .into_iter()
-                    .filter(|ns| s.get(Kind::Event, ns, &name).is_none())
-                    .collect();
-                if missing.is_empty() {
-                    Ok(())
-                } else {
-                    Err(format!("none yet from {missing:?}"))
-                }
-            },
-        )
-        .await;
-        for ns in namespaces {
-            let _ = Api::<Event>::namespaced(self.client.clone(), ns)
-                .delete(&name, &Default::default())
-                .await;
-        }
+    /// A positive barrier for a check that something did not happen among the Events of
+    /// `namespace`: write one there and wait until the watch has delivered it; a watch delivers
+    /// in resourceVersion order, so every Event written there before has arrived too.
+    pub async fn barrier(&self, namespace: &str) {
+        let events = Api::<Event>::namespaced(self.client.clone(), namespace);
+        let barrier: Event = serde_json::from_value(serde_json::json!({
+            "metadata": {"generateName": "test-barrier."},
+            "involvedObject": {"kind": "ConfigMap", "namespace": namespace, "name": "test-barrier"},
+            "reason": BARRIER_REASON,
+        }))
+        .unwrap();
+        let written = events
+            .create(&Default::default(), &barrier)
+            .await
+            .unwrap_or_else(|e| panic!("cannot write a barrier Event in {namespace}: {e}"));
+        let name = written.metadata.name.unwrap_or_default();
+        let rv = written.metadata.resource_version;
+        self.timeline
+            .seen(Kind::Event, namespace, &name, rv.as_deref())
+            .await
+            .unwrap_or_else(|e| panic!("the barrier: {e}"));
+        let _ = events.delete(&name, &Default::default()).await;
     }
 }
