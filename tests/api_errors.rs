@@ -1,10 +1,12 @@
 //! Bad input gets a Kubernetes Status with upstream's code, reason and message shape, and never
 //! leaves a half-written object behind.
 
+mod support;
+
 use http::{Method, Request};
 use http_body_util::BodyExt;
-use kubespec::cluster::{ClusterConfig, RunningCluster};
 use serde_json::{json, Value};
+use support::cluster;
 
 struct Reply {
     code: u16,
@@ -59,14 +61,6 @@ fn assert_status(reply: &Reply, code: u16, reason: &str, message_start: &str) {
     );
 }
 
-async fn setup() -> (RunningCluster, kube::Client) {
-    let cluster = RunningCluster::start(ClusterConfig::apiserver_only())
-        .await
-        .unwrap();
-    let client = cluster.client().unwrap();
-    (cluster, client)
-}
-
 fn pod_json(name: &str) -> Vec<u8> {
     serde_json::to_vec(
         &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
@@ -84,7 +78,8 @@ async fn pod_count(client: &kube::Client) -> usize {
 
 #[tokio::test]
 async fn malformed_body_is_400_bad_request() {
-    let (cluster, client) = setup().await;
+    let cluster = cluster().apiserver_only().start().await;
+    let client = cluster.client().unwrap();
     let r = send(
         &client,
         Method::POST,
@@ -136,7 +131,8 @@ async fn malformed_body_is_400_bad_request() {
 
 #[tokio::test]
 async fn unknown_resource_and_object_are_404() {
-    let (cluster, client) = setup().await;
+    let cluster = cluster().apiserver_only().start().await;
+    let client = cluster.client().unwrap();
     let r = send(
         &client,
         Method::GET,
@@ -181,7 +177,8 @@ async fn unknown_resource_and_object_are_404() {
 
 #[tokio::test]
 async fn unsupported_method_is_405() {
-    let (cluster, client) = setup().await;
+    let cluster = cluster().apiserver_only().start().await;
+    let client = cluster.client().unwrap();
     let r = send(
         &client,
         Method::PUT,
@@ -213,7 +210,8 @@ async fn unsupported_method_is_405() {
 
 #[tokio::test]
 async fn duplicate_create_is_409_already_exists_and_stale_update_is_409_conflict() {
-    let (cluster, client) = setup().await;
+    let cluster = cluster().apiserver_only().start().await;
+    let client = cluster.client().unwrap();
     let first = send(
         &client,
         Method::POST,
@@ -280,7 +278,8 @@ async fn duplicate_create_is_409_already_exists_and_stale_update_is_409_conflict
 
 #[tokio::test]
 async fn a_body_over_3_mib_is_413() {
-    let (cluster, client) = setup().await;
+    let cluster = cluster().apiserver_only().start().await;
+    let client = cluster.client().unwrap();
     let mut big = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "big"}});
     big["data"] = json!({"blob": "x".repeat(3 * 1024 * 1024 + 1)});
     let r = send(
@@ -314,7 +313,8 @@ async fn a_body_over_3_mib_is_413() {
 
 #[tokio::test]
 async fn an_unknown_content_type_is_415() {
-    let (cluster, client) = setup().await;
+    let cluster = cluster().apiserver_only().start().await;
+    let client = cluster.client().unwrap();
     let r = send(&client, Method::POST, PODS, "text/plain", b"hello".to_vec()).await;
     assert_status(&r, 415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf");
     let r = send(
@@ -334,7 +334,8 @@ async fn an_unknown_content_type_is_415() {
 
 #[tokio::test]
 async fn invalid_objects_are_422_with_field_causes() {
-    let (cluster, client) = setup().await;
+    let cluster = cluster().apiserver_only().start().await;
+    let client = cluster.client().unwrap();
     let no_containers = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": []}});
     let r = send(
         &client,
@@ -394,7 +395,8 @@ async fn invalid_objects_are_422_with_field_causes() {
 
 #[tokio::test]
 async fn field_validation_strict_rejects_and_warn_warns() {
-    let (cluster, client) = setup().await;
+    let cluster = cluster().apiserver_only().start().await;
+    let client = cluster.client().unwrap();
     let body = serde_json::to_vec(
         &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
         "spec": {"bogusField": 1, "containers": [{"name": "app", "image": "nginx"}]}}),
@@ -439,7 +441,8 @@ async fn field_validation_strict_rejects_and_warn_warns() {
 
 #[tokio::test]
 async fn bad_selectors_are_400() {
-    let (cluster, client) = setup().await;
+    let cluster = cluster().apiserver_only().start().await;
+    let client = cluster.client().unwrap();
     let r = send(
         &client,
         Method::GET,
@@ -471,7 +474,8 @@ async fn bad_selectors_are_400() {
 
 #[tokio::test]
 async fn a_terminating_namespace_refuses_new_objects_with_403() {
-    let (cluster, client) = setup().await;
+    let cluster = cluster().apiserver_only().start().await;
+    let client = cluster.client().unwrap();
     let ns = |phase: &str| {
         serde_json::to_vec(&json!({"apiVersion": "v1", "kind": "Namespace",
             "metadata": {"name": "closing"}, "status": {"phase": phase}}))

@@ -1,6 +1,8 @@
 //! kube-rs against the embedded apiserver: CRUD on every served resource, watch/reflector
 //! consistency, and recovery from compacted watch history.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -12,28 +14,12 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::api::events::v1::Event as EventV1;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::runtime::{reflector, watcher, WatchStreamExt};
+use kube::runtime::{reflector, watcher};
 use kube::Client;
-use kubespec::apiserver;
-use kubespec::cluster::{ClusterConfig, RunningCluster};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::json;
-
-async fn cluster() -> RunningCluster {
-    cluster_with_history(100_000).await
-}
-
-async fn cluster_with_history(history_limit: usize) -> RunningCluster {
-    let config = ClusterConfig {
-        apiserver: apiserver::Config {
-            history_limit,
-            ..Default::default()
-        },
-        ..ClusterConfig::apiserver_only()
-    };
-    RunningCluster::start(config).await.expect("cluster starts")
-}
+use support::cluster;
 
 fn pod(name: &str, labels: &[(&str, &str)]) -> Pod {
     serde_json::from_value(json!({
@@ -131,7 +117,7 @@ where
 
 #[tokio::test]
 async fn crud_on_every_served_resource() {
-    let cluster = cluster().await;
+    let cluster = cluster().apiserver_only().start().await;
     let client = cluster.client().unwrap();
     let ns = "default";
     crud(
@@ -231,7 +217,7 @@ async fn crud_on_every_served_resource() {
 
 #[tokio::test]
 async fn events_written_as_events_k8s_io_read_back_as_core_v1() {
-    let cluster = cluster().await;
+    let cluster = cluster().apiserver_only().start().await;
     let client = cluster.client().unwrap();
     let v1: Api<EventV1> = Api::namespaced(client.clone(), "default");
     v1.create(
@@ -263,7 +249,7 @@ async fn events_written_as_events_k8s_io_read_back_as_core_v1() {
 
 #[tokio::test]
 async fn subresources_status_scale_and_binding() {
-    let cluster = cluster().await;
+    let cluster = cluster().apiserver_only().start().await;
     let client = cluster.client().unwrap();
     let pods: Api<Pod> = Api::default_namespaced(client.clone());
     pods.create(&PostParams::default(), &pod("p", &[]))
@@ -355,7 +341,7 @@ async fn subresources_status_scale_and_binding() {
 
 #[tokio::test]
 async fn graceful_delete_finalizers_and_namespace_deletion() {
-    let cluster = cluster().await;
+    let cluster = cluster().apiserver_only().start().await;
     let client = cluster.client().unwrap();
     let namespaces: Api<Namespace> = Api::all(client.clone());
     namespaces
@@ -451,7 +437,7 @@ async fn graceful_delete_finalizers_and_namespace_deletion() {
 
 #[tokio::test]
 async fn generate_name_and_label_selectors_and_pagination() {
-    let cluster = cluster().await;
+    let cluster = cluster().apiserver_only().start().await;
     let client = cluster.client().unwrap();
     let pods: Api<Pod> = Api::default_namespaced(client);
     for i in 0..7 {
@@ -502,13 +488,17 @@ async fn generate_name_and_label_selectors_and_pagination() {
 
 #[tokio::test]
 async fn a_reflector_stays_in_sync_through_a_thousand_mixed_writes() {
-    let cluster = cluster().await;
+    let cluster = cluster().apiserver_only().start().await;
     let client = cluster.client().unwrap();
     let pods: Api<Pod> = Api::default_namespaced(client.clone());
     let (reader, writer) = reflector::store::<Pod>();
-    let stream = reflector(writer, watcher(pods.clone(), watcher::Config::default()))
-        .applied_objects()
-        .for_each(|_| async {});
+    // Every event the reflector applies is announced, so the wait below re-checks on each.
+    let (applied, mut changes) = tokio::sync::watch::channel(0u64);
+    let stream =
+        reflector(writer, watcher(pods.clone(), watcher::Config::default())).for_each(move |_| {
+            applied.send_modify(|n| *n += 1);
+            async {}
+        });
     let reflector_task = tokio::spawn(stream);
     reader.wait_until_ready().await.unwrap();
 
@@ -550,7 +540,8 @@ async fn a_reflector_stays_in_sync_through_a_thousand_mixed_writes() {
             }
         }
     }
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let within = Duration::from_secs(30);
+    let deadline = tokio::time::Instant::now() + cluster.clock().to_wall(within);
     let snapshot = |reader: &reflector::Store<Pod>| -> BTreeMap<String, String> {
         reader
             .state()
@@ -568,14 +559,16 @@ async fn a_reflector_stays_in_sync_through_a_thousand_mixed_writes() {
         if seen == expected {
             break;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "reflector did not converge within 30 s: expected {} pods, reflector has {} (first difference: {:?})",
-            expected.len(),
-            seen.len(),
-            expected.iter().find(|(k, v)| seen.get(*k) != Some(*v))
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        match tokio::time::timeout_at(deadline, changes.changed()).await {
+            Ok(r) => r.expect("the reflector runs"),
+            Err(_) if snapshot(&reader) == expected => break,
+            Err(_) => panic!(
+                "reflector did not converge within {within:?} (cluster time): expected {} pods, reflector has {} (first difference: {:?})",
+                expected.len(),
+                seen.len(),
+                expected.iter().find(|(k, v)| seen.get(*k) != Some(*v))
+            ),
+        }
     }
     reflector_task.abort();
     cluster
@@ -586,7 +579,7 @@ async fn a_reflector_stays_in_sync_through_a_thousand_mixed_writes() {
 
 #[tokio::test]
 async fn a_watch_from_a_compacted_revision_gets_an_in_stream_410() {
-    let cluster = cluster_with_history(20).await;
+    let cluster = cluster().apiserver_only().history_limit(20).start().await;
     let client: Client = cluster.client().unwrap();
     let pods: Api<Pod> = Api::default_namespaced(client.clone());
     pods.create(&PostParams::default(), &pod("first", &[]))
@@ -637,7 +630,7 @@ async fn a_watch_from_a_compacted_revision_gets_an_in_stream_410() {
 #[tokio::test]
 async fn a_watcher_that_falls_behind_compacted_history_relists_and_converges() {
     use kube::runtime::watcher::Event as WatchEvent;
-    let cluster = cluster_with_history(20).await;
+    let cluster = cluster().apiserver_only().history_limit(20).start().await;
     let pods: Api<Pod> = Api::default_namespaced(cluster.client().unwrap());
     pods.create(&PostParams::default(), &pod("first", &[]))
         .await
@@ -651,9 +644,9 @@ async fn a_watcher_that_falls_behind_compacted_history_relists_and_converges() {
             None => panic!("watcher ended before its initial list"),
         }
     }
-    // While nobody polls the watcher its watch times out, and 50 writes compact the history
-    // past the revision it will resume from.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // While nobody polls the watcher its watch times out (after 1 s of cluster time), and 50
+    // writes compact the history past the revision it will resume from.
+    cluster.clock().sleep(Duration::from_millis(1500)).await;
     for i in 0..50 {
         pods.create(&PostParams::default(), &pod(&format!("p{i}"), &[]))
             .await
@@ -661,11 +654,11 @@ async fn a_watcher_that_falls_behind_compacted_history_relists_and_converges() {
     }
     let mut saw_expired = false;
     let mut relisted = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let deadline = tokio::time::Instant::now() + cluster.clock().to_wall(Duration::from_secs(30));
     loop {
         let next = tokio::time::timeout_at(deadline, events.next())
             .await
-            .expect("the watcher relists within 30 s");
+            .expect("the watcher relists within 30 s (cluster time)");
         match next {
             Some(Err(watcher::Error::WatchError(status))) if status.code == 410 => {
                 saw_expired = true
@@ -692,7 +685,7 @@ async fn a_watcher_that_falls_behind_compacted_history_relists_and_converges() {
 
 #[tokio::test]
 async fn services_get_unique_cluster_ips_from_the_service_range() {
-    let cluster = cluster().await;
+    let cluster = cluster().apiserver_only().start().await;
     let services: Api<Service> = Api::default_namespaced(cluster.client().unwrap());
     let svc = |name: &str, ip: Option<&str>| -> Service {
         let mut spec = json!({"selector": {"app": name}, "ports": [{"port": 80}]});
@@ -741,7 +734,7 @@ async fn services_get_unique_cluster_ips_from_the_service_range() {
 
 #[tokio::test]
 async fn a_watch_ends_at_its_timeout_even_while_writes_never_pause() {
-    let cluster = cluster().await;
+    let cluster = cluster().apiserver_only().start().await;
     let client = cluster.client().unwrap();
     let pods: Api<Pod> = Api::default_namespaced(client.clone());
     let stop = tokio_util::sync::CancellationToken::new();
@@ -766,18 +759,20 @@ async fn a_watch_ends_at_its_timeout_even_while_writes_never_pause() {
         .unwrap()
         .boxed();
     let mut events = 0;
-    let ended = tokio::time::timeout(Duration::from_secs(20), async {
-        while let Some(e) = stream.next().await {
-            e.unwrap();
-            events += 1;
-        }
-    })
-    .await;
+    let ended = cluster
+        .clock()
+        .timeout(Duration::from_secs(20), async {
+            while let Some(e) = stream.next().await {
+                e.unwrap();
+                events += 1;
+            }
+        })
+        .await;
     stop.cancel();
     let written = writer.await.unwrap();
     assert!(
         ended.is_ok(),
-        "a watch with timeoutSeconds=1 still open after 20 s ({events} events, {written} writes)"
+        "a watch with timeoutSeconds=1 still open after 20 s of cluster time ({events} events, {written} writes)"
     );
     assert!(events > 0, "the watch saw none of {written} writes");
     assert!(started.elapsed() >= Duration::from_millis(900));
@@ -794,7 +789,7 @@ async fn a_watch_ends_at_its_timeout_even_while_writes_never_pause() {
 async fn one_connection_serves_requests_before_during_and_after_a_watch() {
     use http_body_util::{BodyExt, Empty};
 
-    let cluster = cluster().await;
+    let cluster = cluster().apiserver_only().start().await;
     let client = cluster.client().unwrap();
     let tcp = tokio::net::TcpStream::connect(cluster.addr())
         .await
@@ -869,7 +864,7 @@ async fn one_connection_serves_requests_before_during_and_after_a_watch() {
 /// another writer keeps changing the object. One that names a stale resourceVersion gets the 409.
 #[tokio::test]
 async fn patches_without_a_resource_version_survive_concurrent_writers() {
-    let cluster = cluster().await;
+    let cluster = cluster().apiserver_only().start().await;
     let client = cluster.client().unwrap();
     let pods: Api<Pod> = Api::default_namespaced(client.clone());
     pods.create(&PostParams::default(), &pod("busy", &[]))

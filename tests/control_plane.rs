@@ -10,14 +10,16 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
-use kube::api::{
-    Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
-};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchParams};
 use kube::Client;
+use kubespec::cluster::Elected;
+use kubespec::harness::timeline::{Change, Kind, Object, State};
 use serde_json::json;
+use support::seen;
 use support::*;
 
-async fn pods_of(client: &Client, app: &str) -> Vec<Pod> {
+/// The pods labelled `app=<app>`, read from the apiserver.
+async fn list_pods(client: &Client, app: &str) -> Vec<Pod> {
     Api::<Pod>::default_namespaced(client.clone())
         .list(&ListParams::default().labels(&format!("app={app}")))
         .await
@@ -27,8 +29,9 @@ async fn pods_of(client: &Client, app: &str) -> Vec<Pod> {
 
 #[tokio::test]
 async fn a_deployment_becomes_a_replicaset_and_three_pods_bound_across_three_nodes() {
-    let cluster = cluster(1.0, 1, 1).await;
+    let cluster = cluster().start().await;
     let client = cluster.client().unwrap();
+    let waits = Waits::on(&cluster).await;
     for n in ["node-a", "node-b", "node-c"] {
         add_node(&client, n, "1").await;
     }
@@ -38,23 +41,24 @@ async fn a_deployment_becomes_a_replicaset_and_three_pods_bound_across_three_nod
         .await
         .unwrap();
 
-    let pods = wait_for(
-        "3 pods bound to 3 different nodes",
-        Duration::from_secs(30),
-        || async {
-            let pods = pods_of(&client, "web").await;
-            let nodes: HashSet<String> = pods
-                .iter()
-                .filter_map(|p| p.spec.as_ref()?.node_name.clone())
-                .collect();
-            if pods.len() == 3 && nodes.len() == 3 {
-                Ok(pods)
-            } else {
-                Err(format!("{} pods on nodes {nodes:?}", pods.len()))
-            }
-        },
-    )
-    .await;
+    let pods: Vec<Pod> = waits
+        .until(
+            Duration::from_secs(30),
+            "3 pods bound to 3 different nodes",
+            |s| {
+                let pods = seen::pods_of(s, "web");
+                let nodes: HashSet<String> = pods
+                    .iter()
+                    .filter_map(|p| p.spec.as_ref()?.node_name.clone())
+                    .collect();
+                if pods.len() == 3 && nodes.len() == 3 {
+                    Ok(pods.into_iter().cloned().collect())
+                } else {
+                    Err(format!("{} pods on nodes {nodes:?}", pods.len()))
+                }
+            },
+        )
+        .await;
 
     let rss = Api::<ReplicaSet>::default_namespaced(client.clone())
         .list(&ListParams::default())
@@ -113,19 +117,20 @@ async fn a_deployment_becomes_a_replicaset_and_three_pods_bound_across_three_nod
         .iter()
         .map(|p| p.metadata.name.clone().unwrap())
         .collect();
-    let deploy_events = wait_for(
-        "the ScalingReplicaSet event",
-        Duration::from_secs(10),
-        || async {
-            let e = events_for(&client, "default", "web").await;
-            if e.is_empty() {
-                Err("none".into())
-            } else {
-                Ok(e)
-            }
-        },
-    )
-    .await;
+    let deploy_events = waits
+        .until(
+            Duration::from_secs(10),
+            "the ScalingReplicaSet event",
+            |s| {
+                let e = seen::events(s, "default", "web");
+                if e.is_empty() {
+                    Err("none".into())
+                } else {
+                    Ok(e)
+                }
+            },
+        )
+        .await;
     assert_eq!(
         deploy_events,
         vec![format!(
@@ -144,15 +149,16 @@ async fn a_deployment_becomes_a_replicaset_and_three_pods_bound_across_three_nod
     for pod in &pods {
         let name = pod.metadata.name.clone().unwrap();
         let node = pod.spec.as_ref().unwrap().node_name.clone().unwrap();
-        let events = wait_for("the Scheduled event", Duration::from_secs(10), || async {
-            let e = events_for(&client, "default", &name).await;
-            if e.is_empty() {
-                Err("none".into())
-            } else {
-                Ok(e)
-            }
-        })
-        .await;
+        let events = waits
+            .until(Duration::from_secs(10), "the Scheduled event", |s| {
+                let e = seen::events(s, "default", &name);
+                if e.is_empty() {
+                    Err("none".into())
+                } else {
+                    Ok(e)
+                }
+            })
+            .await;
         assert_eq!(
             events,
             vec![format!(
@@ -167,9 +173,9 @@ async fn a_deployment_becomes_a_replicaset_and_three_pods_bound_across_three_nod
 }
 
 /// The number of live (non-terminating) pods and of ready ones among them.
-fn census(pods: &HashMap<String, Pod>) -> (usize, usize) {
+fn census<'a>(pods: impl IntoIterator<Item = &'a Pod>) -> (usize, usize) {
     let live: Vec<&Pod> = pods
-        .values()
+        .into_iter()
         .filter(|p| p.metadata.deletion_timestamp.is_none())
         .collect();
     let ready = live
@@ -184,10 +190,67 @@ fn census(pods: &HashMap<String, Pod>) -> (usize, usize) {
     (live.len(), ready)
 }
 
+/// Whether Deployment `web` has rolled out `image` to all 4 replicas.
+fn rolled_out(s: &State, image: &str) -> Result<(), String> {
+    let Some(d) = seen::deployment(s, "web") else {
+        return Err("no deployment web".into());
+    };
+    let status = d.status.clone().unwrap_or_default();
+    let current_image = d
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap()
+        .containers[0]
+        .image
+        .clone()
+        .unwrap();
+    let done = current_image == image
+        && status.observed_generation == d.metadata.generation
+        && status.updated_replicas == Some(4)
+        && status.replicas == Some(4)
+        && status.available_replicas == Some(4);
+    if done {
+        Ok(())
+    } else {
+        Err(format!("{image}: {status:?}"))
+    }
+}
+
+/// The census after every pod change the watches saw from entry `from` on, starting from
+/// `pods`.
+fn census_history(s: &State, from: usize, mut pods: HashMap<String, Pod>) -> Vec<(usize, usize)> {
+    let mut history = Vec::new();
+    for entry in &s.entries[from..] {
+        if entry.key.kind != Kind::Pod {
+            continue;
+        }
+        match (entry.change, entry.object.as_deref()) {
+            (Change::Added | Change::Modified, Some(Object::Pod(p))) => {
+                pods.insert(entry.key.name.clone(), p.clone());
+            }
+            (Change::Deleted | Change::DeletedWhileAway, _) => {
+                pods.remove(&entry.key.name);
+            }
+            (Change::Relisted, _) => {
+                panic!("the pods watch lost its place: the history has a gap")
+            }
+            _ => continue,
+        }
+        history.push(census(pods.values()));
+    }
+    history
+}
+
 #[tokio::test]
 async fn a_rolling_update_never_breaks_max_surge_or_max_unavailable() {
-    let cluster = cluster(10.0, 1, 1).await;
+    // 10x: ten minutes of cluster time are one of wall time.
+    let cluster = cluster().time_scale(10.0).start().await;
     let client = cluster.client().unwrap();
+    let waits = Waits::on(&cluster).await;
     for n in ["node-a", "node-b", "node-c"] {
         add_node(&client, n, "2").await;
     }
@@ -208,98 +271,45 @@ async fn a_rolling_update_never_breaks_max_surge_or_max_unavailable() {
         .create(&PostParams::default(), &d)
         .await
         .unwrap();
-    let complete = |image: &'static str| {
-        let deployments = deployments.clone();
-        move || {
-            let deployments = deployments.clone();
-            async move {
-                let d = deployments.get("web").await.unwrap();
-                let s = d.status.clone().unwrap_or_default();
-                let current_image = d
-                    .spec
-                    .as_ref()
-                    .unwrap()
-                    .template
-                    .spec
-                    .as_ref()
-                    .unwrap()
-                    .containers[0]
-                    .image
-                    .clone()
-                    .unwrap();
-                let done = current_image == image
-                    && s.observed_generation == d.metadata.generation
-                    && s.updated_replicas == Some(4)
-                    && s.replicas == Some(4)
-                    && s.available_replicas == Some(4);
-                if done {
-                    Ok(())
-                } else {
-                    Err(format!("{image}: {s:?}"))
-                }
-            }
-        }
+    waits
+        .until(minutes(10), "the first rollout to complete", |s| {
+            rolled_out(s, "nginx:1.27")
+        })
+        .await;
+    // The pods' watch has caught up with the rollout: 4 pods, all ready.
+    let settled = |s: &State| match census(s.pods()) {
+        (4, 4) => Ok(()),
+        other => Err(format!("{other:?} (live, ready)")),
     };
-    wait_for(
-        "the first rollout to complete",
-        Duration::from_secs(60),
-        complete("nginx:1.27"),
-    )
-    .await;
+    waits
+        .until(minutes(5), "the pods to show 4 ready", settled)
+        .await;
 
     // Record every pod change from here on, then update the image.
-    let pods_api: Api<Pod> = Api::default_namespaced(client.clone());
-    let start = pods_api.list(&ListParams::default()).await.unwrap();
-    let rv = start.metadata.resource_version.clone().unwrap();
-    let mut state: HashMap<String, Pod> = start
-        .items
-        .into_iter()
-        .map(|p| (p.metadata.name.clone().unwrap(), p))
-        .collect();
-    let mut stream = pods_api
-        .watch(&WatchParams::default(), &rv)
-        .await
-        .unwrap()
-        .boxed();
+    let (from, start) = waits.read(|s| {
+        let pods: HashMap<String, Pod> = s
+            .pods()
+            .map(|p| (p.metadata.name.clone().unwrap(), p.clone()))
+            .collect();
+        (s.len(), pods)
+    });
     deployments
         .patch("web", &PatchParams::default(), &Patch::Strategic(json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "nginx:1.28"}]}}}})))
         .await
         .unwrap();
-    let history = std::sync::Arc::new(parking_lot::Mutex::new(Vec::new()));
-    let recorded = history.clone();
-    let recorder = tokio::spawn(async move {
-        while let Some(Ok(event)) = stream.next().await {
-            match event {
-                WatchEvent::Added(p) | WatchEvent::Modified(p) => {
-                    state.insert(p.metadata.name.clone().unwrap(), p);
-                }
-                WatchEvent::Deleted(p) => {
-                    state.remove(&p.metadata.name.clone().unwrap());
-                }
-                _ => continue,
-            }
-            recorded.lock().push(census(&state));
-        }
-    });
-    wait_for(
-        "the rolling update to complete",
-        Duration::from_secs(120),
-        complete("nginx:1.28"),
-    )
-    .await;
-    wait_for(
-        "the recorded history to settle on 4 ready pods",
-        Duration::from_secs(30),
-        || async {
-            match history.lock().last() {
-                Some(&(4, 4)) => Ok(()),
-                other => Err(format!("{other:?}")),
-            }
-        },
-    )
-    .await;
-    recorder.abort();
-    let history = history.lock().clone();
+    waits
+        .until(minutes(20), "the rolling update to complete", |s| {
+            rolled_out(s, "nginx:1.28")
+        })
+        .await;
+    waits
+        .until(
+            minutes(5),
+            "the recorded history to settle on 4 ready pods",
+            settled,
+        )
+        .await;
+    let history = waits.read(|s| census_history(s, from, start));
     // 4 old pods replaced by 4 new ones: at least 4 creations, 4 readinesses, 4 terminations
     // and 4 deletions were observed.
     assert!(
@@ -316,7 +326,7 @@ async fn a_rolling_update_never_breaks_max_surge_or_max_unavailable() {
             "step {i}: {ready} ready pods < replicas 4 - maxUnavailable 1; history {history:?}"
         );
     }
-    let images: Vec<String> = pods_of(&client, "web")
+    let images: Vec<String> = list_pods(&client, "web")
         .await
         .iter()
         .map(|p| {
@@ -335,8 +345,9 @@ async fn a_rolling_update_never_breaks_max_surge_or_max_unavailable() {
 
 #[tokio::test]
 async fn scale_to_zero_and_back() {
-    let cluster = cluster(10.0, 1, 1).await;
+    let cluster = cluster().time_scale(10.0).start().await;
     let client = cluster.client().unwrap();
+    let waits = Waits::on(&cluster).await;
     add_node(&client, "node-a", "4").await;
     let _kubelets = FakeKubelets::start(client.clone(), cluster.clock().clone(), &["node-a"]);
     let deployments: Api<Deployment> = Api::default_namespaced(client.clone());
@@ -345,20 +356,16 @@ async fn scale_to_zero_and_back() {
         .await
         .unwrap();
     let count = |n: usize| {
-        let client = client.clone();
-        move || {
-            let client = client.clone();
-            async move {
-                let pods = pods_of(&client, "web").await;
-                if pods.len() == n {
-                    Ok(())
-                } else {
-                    Err(format!("{} pods", pods.len()))
-                }
+        move |s: &State| {
+            let pods = seen::pods_of(s, "web");
+            if pods.len() == n {
+                Ok(())
+            } else {
+                Err(format!("{} pods", pods.len()))
             }
         }
     };
-    wait_for("3 pods", Duration::from_secs(30), count(3)).await;
+    waits.until(minutes(5), "3 pods", count(3)).await;
     deployments
         .patch_scale(
             "web",
@@ -367,7 +374,7 @@ async fn scale_to_zero_and_back() {
         )
         .await
         .unwrap();
-    wait_for("0 pods", Duration::from_secs(30), count(0)).await;
+    waits.until(minutes(5), "0 pods", count(0)).await;
     deployments
         .patch_scale(
             "web",
@@ -376,7 +383,7 @@ async fn scale_to_zero_and_back() {
         )
         .await
         .unwrap();
-    wait_for("3 pods again", Duration::from_secs(30), count(3)).await;
+    waits.until(minutes(5), "3 pods again", count(3)).await;
     let rss = Api::<ReplicaSet>::default_namespaced(client.clone())
         .list(&ListParams::default())
         .await
@@ -401,12 +408,12 @@ async fn scale_to_zero_and_back() {
 
 #[tokio::test]
 async fn deletion_follows_each_propagation_policy() {
-    let cluster = cluster(10.0, 1, 1).await;
+    let cluster = cluster().time_scale(10.0).start().await;
     let client = cluster.client().unwrap();
+    let waits = Waits::on(&cluster).await;
     add_node(&client, "node-a", "8").await;
     let _kubelets = FakeKubelets::start(client.clone(), cluster.clock().clone(), &["node-a"]);
     let deployments: Api<Deployment> = Api::default_namespaced(client.clone());
-    let replicasets: Api<ReplicaSet> = Api::default_namespaced(client.clone());
     for app in ["bg", "fg", "orphan"] {
         deployments
             .create(&PostParams::default(), &deployment(app, 2, "nginx:1.27"))
@@ -414,24 +421,30 @@ async fn deletion_follows_each_propagation_policy() {
             .unwrap();
     }
     for app in ["bg", "fg", "orphan"] {
-        wait_for("2 pods each", Duration::from_secs(30), || async {
-            let n = pods_of(&client, app).await.len();
-            if n == 2 {
+        waits
+            .until(minutes(5), "2 pods each", |s| {
+                let n = seen::pods_of(s, app).len();
+                if n == 2 {
+                    Ok(())
+                } else {
+                    Err(format!("{app}: {n} pods"))
+                }
+            })
+            .await;
+    }
+    // The ReplicaSets and pods of `app`, or what is left of them.
+    let gone = |app: &'static str| {
+        move |s: &State| {
+            let (d, r, p) = (
+                seen::deployment(s, app).is_some(),
+                seen::replicasets_of(s, app).len(),
+                seen::pods_of(s, app).len(),
+            );
+            if !d && r == 0 && p == 0 {
                 Ok(())
             } else {
-                Err(format!("{app}: {n} pods"))
+                Err(format!("deployment {d}, {r} replicasets, {p} pods"))
             }
-        })
-        .await;
-    }
-    let rs_of = |app: &'static str| {
-        let replicasets = replicasets.clone();
-        async move {
-            replicasets
-                .list(&ListParams::default().labels(&format!("app={app}")))
-                .await
-                .unwrap()
-                .items
         }
     };
 
@@ -441,19 +454,9 @@ async fn deletion_follows_each_propagation_policy() {
         .await
         .unwrap();
     assert!(deployments.get_opt("bg").await.unwrap().is_none());
-    wait_for(
-        "bg's ReplicaSet and pods collected",
-        Duration::from_secs(30),
-        || async {
-            let (r, p) = (rs_of("bg").await.len(), pods_of(&client, "bg").await.len());
-            if r == 0 && p == 0 {
-                Ok(())
-            } else {
-                Err(format!("{r} replicasets, {p} pods"))
-            }
-        },
-    )
-    .await;
+    waits
+        .until(minutes(5), "bg's ReplicaSet and pods collected", gone("bg"))
+        .await;
 
     // Foreground: the Deployment waits (foregroundDeletion) until its dependents are gone.
     deployments
@@ -466,44 +469,30 @@ async fn deletion_follows_each_propagation_policy() {
         held.metadata.finalizers,
         Some(vec!["foregroundDeletion".to_string()])
     );
-    wait_for(
-        "fg and all its dependents gone",
-        Duration::from_secs(30),
-        || async {
-            let d = deployments.get_opt("fg").await.unwrap().is_some();
-            let (r, p) = (rs_of("fg").await.len(), pods_of(&client, "fg").await.len());
-            if !d && r == 0 && p == 0 {
-                Ok(())
-            } else {
-                Err(format!("deployment {d}, {r} replicasets, {p} pods"))
-            }
-        },
-    )
-    .await;
+    waits
+        .until(minutes(5), "fg and all its dependents gone", gone("fg"))
+        .await;
 
     // Orphan: the Deployment goes, its ReplicaSet stays without an owner, pods stay.
     deployments
         .delete("orphan", &DeleteParams::orphan())
         .await
         .unwrap();
-    wait_for(
-        "orphan's Deployment gone",
-        Duration::from_secs(30),
-        || async {
-            match deployments.get_opt("orphan").await.unwrap() {
+    waits
+        .until(
+            minutes(5),
+            "orphan's Deployment gone",
+            |s| match seen::deployment(s, "orphan") {
                 None => Ok(()),
                 Some(d) => Err(format!("finalizers {:?}", d.metadata.finalizers)),
-            }
-        },
-    )
-    .await;
+            },
+        )
+        .await;
     // Barrier: the garbage collector has orphaned the ReplicaSet (its owner reference is gone);
     // only then does "it and its pods are still there" mean they were kept.
-    let rss = wait_for(
-        "the ReplicaSet orphaned",
-        Duration::from_secs(30),
-        || async {
-            let rss = rs_of("orphan").await;
+    waits
+        .until(minutes(5), "the ReplicaSet orphaned", |s| {
+            let rss = seen::replicasets_of(s, "orphan");
             let orphaned = rss.iter().all(|rs| {
                 rs.metadata
                     .owner_references
@@ -511,7 +500,7 @@ async fn deletion_follows_each_propagation_policy() {
                     .is_none_or(Vec::is_empty)
             });
             if orphaned {
-                Ok(rss)
+                Ok(())
             } else {
                 Err(format!(
                     "{:?}",
@@ -520,11 +509,15 @@ async fn deletion_follows_each_propagation_policy() {
                         .collect::<Vec<_>>()
                 ))
             }
-        },
-    )
-    .await;
+        })
+        .await;
+    let rss = Api::<ReplicaSet>::default_namespaced(client.clone())
+        .list(&ListParams::default().labels("app=orphan"))
+        .await
+        .unwrap()
+        .items;
     assert_eq!(rss.len(), 1);
-    assert_eq!(pods_of(&client, "orphan").await.len(), 2);
+    assert_eq!(list_pods(&client, "orphan").await.len(), 2);
     cluster
         .stop(std::time::Duration::from_secs(10))
         .await
@@ -533,8 +526,9 @@ async fn deletion_follows_each_propagation_policy() {
 
 #[tokio::test]
 async fn an_unschedulable_pod_reports_why_and_schedules_once_a_node_fits() {
-    let cluster = cluster(1.0, 1, 1).await;
+    let cluster = cluster().start().await;
     let client = cluster.client().unwrap();
+    let waits = Waits::on(&cluster).await;
     add_node(&client, "small", "1").await;
     // Registered cordoned (one write): a cordon patched in after registration may reach the
     // scheduler after the pod does, and the pod would rightly land there.
@@ -559,56 +553,55 @@ async fn an_unschedulable_pod_reports_why_and_schedules_once_a_node_fits() {
         .unwrap();
     pods.create(&PostParams::default(), &pod).await.unwrap();
     let expected = "0/2 nodes are available: 1 Insufficient cpu, 1 node(s) were unschedulable. preemption: 0/2 nodes are available: 1 No preemption victims found for incoming pod, 1 Preemption is not helpful for scheduling.";
-    wait_for(
-        "FailedScheduling with the reason counts",
-        Duration::from_secs(30),
-        || async {
-            let events = events_for(&client, "default", "big").await;
-            if events
-                .iter()
-                .any(|e| e == &format!("FailedScheduling: {expected}"))
-            {
-                Ok(())
-            } else {
-                Err(format!("{events:?}"))
+    waits
+        .until(
+            Duration::from_secs(30),
+            "FailedScheduling with the reason counts",
+            |s| {
+                let events = seen::events(s, "default", "big");
+                if events
+                    .iter()
+                    .any(|e| e == &format!("FailedScheduling: {expected}"))
+                {
+                    Ok(())
+                } else {
+                    Err(format!("{events:?}"))
+                }
+            },
+        )
+        .await;
+    let condition = waits
+        .until(Duration::from_secs(10), "PodScheduled=False", |s| {
+            let c = seen::pod(s, "big")
+                .and_then(|p| p.status.as_ref()?.conditions.as_ref())
+                .and_then(|cs| cs.iter().find(|c| c.type_ == "PodScheduled"));
+            match c {
+                Some(c) if c.status == "False" => Ok(c.clone()),
+                other => Err(format!("{other:?}")),
             }
-        },
-    )
-    .await;
-    let condition = wait_for("PodScheduled=False", Duration::from_secs(10), || async {
-        let p = pods.get("big").await.unwrap();
-        let c = p
-            .status
-            .and_then(|s| s.conditions)
-            .and_then(|cs| cs.into_iter().find(|c| c.type_ == "PodScheduled"));
-        match c {
-            Some(c) if c.status == "False" => Ok(c),
-            other => Err(format!("{other:?}")),
-        }
-    })
-    .await;
+        })
+        .await;
     assert_eq!(condition.reason.as_deref(), Some("Unschedulable"));
     assert_eq!(condition.message.as_deref(), Some(expected));
 
     add_node(&client, "large", "4").await;
-    wait_for(
-        "the pod bound to the new node",
-        Duration::from_secs(30),
-        || async {
-            let p = pods.get("big").await.unwrap();
-            match p.spec.and_then(|s| s.node_name) {
-                Some(n) if n == "large" => Ok(()),
+    waits
+        .until(
+            Duration::from_secs(30),
+            "the pod bound to the new node",
+            |s| match seen::pod(s, "big").and_then(|p| p.spec.as_ref()?.node_name.as_deref()) {
+                Some("large") => Ok(()),
                 other => Err(format!("{other:?}")),
-            }
-        },
-    )
-    .await;
+            },
+        )
+        .await;
     cluster
         .stop(std::time::Duration::from_secs(10))
         .await
         .expect("the cluster stops");
 }
 
+/// Holder and transitions of the Lease `kube-system/<lease>`, read from the apiserver.
 async fn holder(client: &Client, lease: &str) -> Option<(String, i32)> {
     let l = Api::<Lease>::namespaced(client.clone(), "kube-system")
         .get_opt(lease)
@@ -621,11 +614,31 @@ async fn holder(client: &Client, lease: &str) -> Option<(String, i32)> {
     ))
 }
 
+/// Wait until `identity`'s "became leader" event about the Lease `kube-system/<lease>` is seen.
+async fn became_leader(waits: &Waits, within: Duration, lease: &str, identity: &str) {
+    let expected = format!("LeaderElection: {identity} became leader");
+    waits
+        .until(within, &expected, |s| {
+            let events = seen::events(s, "kube-system", lease);
+            if events.contains(&expected) {
+                Ok(())
+            } else {
+                Err(format!("{events:?}"))
+            }
+        })
+        .await;
+}
+
 #[tokio::test]
 async fn a_controller_manager_leader_that_dies_is_replaced_within_lease_plus_retry() {
     // 20x: a 15 s lease is 0.75 s of wall time.
-    let cluster = cluster(20.0, 3, 1).await;
+    let cluster = cluster()
+        .time_scale(20.0)
+        .controller_managers(3)
+        .start()
+        .await;
     let client = cluster.client().unwrap();
+    let waits = Waits::on(&cluster).await;
     add_node(&client, "node-a", "8").await;
     let _kubelets = FakeKubelets::start(client.clone(), cluster.clock().clone(), &["node-a"]);
     let ids: Vec<String> = cluster
@@ -633,31 +646,31 @@ async fn a_controller_manager_leader_that_dies_is_replaced_within_lease_plus_ret
         .iter()
         .map(|r| r.identity().to_string())
         .collect();
-    let (leader, transitions) = wait_for(
-        "a controller-manager leader",
-        Duration::from_secs(10),
-        || async {
-            match holder(&client, "kube-controller-manager").await {
+    let (leader, transitions) = waits
+        .until(
+            Duration::from_secs(200),
+            "a controller-manager leader",
+            |s| match seen::lease_holder(s, "kube-controller-manager") {
                 Some((h, t)) if ids.contains(&h) => Ok((h, t)),
                 other => Err(format!("{other:?}")),
-            }
-        },
-    )
-    .await;
+            },
+        )
+        .await;
     let deployments: Api<Deployment> = Api::default_namespaced(client.clone());
     deployments
         .create(&PostParams::default(), &deployment("web", 1, "nginx:1.27"))
         .await
         .unwrap();
-    wait_for("1 pod", Duration::from_secs(30), || async {
-        let n = pods_of(&client, "web").await.len();
-        if n == 1 {
-            Ok(())
-        } else {
-            Err(format!("{n}"))
-        }
-    })
-    .await;
+    waits
+        .until(minutes(10), "1 pod", |s| {
+            let n = seen::pods_of(s, "web").len();
+            if n == 1 {
+                Ok(())
+            } else {
+                Err(format!("{n}"))
+            }
+        })
+        .await;
 
     // Kill the leader (no release) and change the desired state while nobody leads.
     let clock = cluster.clock().clone();
@@ -676,17 +689,16 @@ async fn a_controller_manager_leader_that_dies_is_replaced_within_lease_plus_ret
         )
         .await
         .unwrap();
-    let (new_leader, new_transitions) = wait_for(
-        "another replica to take the lease",
-        Duration::from_secs(20),
-        || async {
-            match holder(&client, "kube-controller-manager").await {
+    let (new_leader, new_transitions) = waits
+        .until(
+            Duration::from_secs(400),
+            "another replica to take the lease",
+            |s| match seen::lease_holder(s, "kube-controller-manager") {
                 Some((h, t)) if h != leader && !h.is_empty() => Ok((h, t)),
                 other => Err(format!("{other:?}")),
-            }
-        },
-    )
-    .await;
+            },
+        )
+        .await;
     let took = (clock.now() - killed_at).num_milliseconds() as f64 / 1000.0;
     // leaseDuration 15 s + retryPeriod 2 s, plus one observation round trip of slack.
     assert!(
@@ -695,52 +707,63 @@ async fn a_controller_manager_leader_that_dies_is_replaced_within_lease_plus_ret
     );
     assert_ne!(new_leader, leader);
     assert_eq!(new_transitions, transitions + 1);
-    wait_for(
-        "the new leader to reconcile the scale change",
-        Duration::from_secs(30),
-        || async {
-            let n = pods_of(&client, "web").await.len();
-            if n == 3 {
-                Ok(())
-            } else {
-                Err(format!("{n} pods"))
-            }
-        },
+    waits
+        .until(
+            minutes(10),
+            "the new leader to reconcile the scale change",
+            |s| {
+                let n = seen::pods_of(s, "web").len();
+                if n == 3 {
+                    Ok(())
+                } else {
+                    Err(format!("{n} pods"))
+                }
+            },
+        )
+        .await;
+    became_leader(
+        &waits,
+        Duration::from_secs(400),
+        "kube-controller-manager",
+        &new_leader,
     )
     .await;
-    let lease_events = events_for(&client, "kube-system", "kube-controller-manager").await;
-    assert!(
-        lease_events.contains(&format!("LeaderElection: {new_leader} became leader")),
-        "{lease_events:?}"
-    );
 
     // A graceful stop does not hand over early: kube-controller-manager does not release its
     // Lease on the way out (no ReleaseOnCancel upstream) and records no "stopped leading"; the
     // next leader waits out the lease as after a crash.
     let stopped_at = clock.now();
-    cluster
-        .controller_managers()
-        .iter()
-        .find(|r| r.identity() == new_leader)
-        .unwrap()
-        .stop();
-    let third = wait_for("a third leader", Duration::from_secs(20), || async {
-        match holder(&client, "kube-controller-manager").await {
-            Some((h, _)) if h != new_leader && h != leader && !h.is_empty() => Ok(h),
-            other => Err(format!("{other:?}")),
-        }
-    })
-    .await;
+    let stopped = cluster
+        .stop_leader(Elected::ControllerManager)
+        .await
+        .expect("the leader stops");
+    assert_eq!(stopped, new_leader);
+    let third = waits
+        .until(
+            Duration::from_secs(400),
+            "a third leader",
+            |s| match seen::lease_holder(s, "kube-controller-manager") {
+                Some((h, _)) if h != new_leader && h != leader && !h.is_empty() => Ok(h),
+                other => Err(format!("{other:?}")),
+            },
+        )
+        .await;
     let took = (clock.now() - stopped_at).num_milliseconds() as f64 / 1000.0;
     assert!(
         took >= 15.0 - 2.0 - 1.0,
         "the handover took only {took:.1} cluster seconds: the lease was released"
     );
-    let lease_events = events_for(&client, "kube-system", "kube-controller-manager").await;
-    assert!(
-        lease_events.contains(&format!("LeaderElection: {third} became leader")),
-        "{lease_events:?}"
-    );
+    became_leader(
+        &waits,
+        Duration::from_secs(400),
+        "kube-controller-manager",
+        &third,
+    )
+    .await;
+    // Barrier: the stopped replica has finished (stop_leader waited for it), and the watches
+    // have seen every Event written in kube-system before now.
+    waits.barrier("kube-system").await;
+    let lease_events = waits.read(|s| seen::events(s, "kube-system", "kube-controller-manager"));
     assert!(
         !lease_events.contains(&format!("LeaderElection: {new_leader} stopped leading")),
         "{lease_events:?}"
@@ -753,8 +776,9 @@ async fn a_controller_manager_leader_that_dies_is_replaced_within_lease_plus_ret
 
 #[tokio::test]
 async fn a_scheduler_leader_that_dies_is_replaced_and_the_new_one_binds() {
-    let cluster = cluster(20.0, 1, 2).await;
+    let cluster = cluster().time_scale(20.0).schedulers(2).start().await;
     let client = cluster.client().unwrap();
+    let waits = Waits::on(&cluster).await;
     add_node(&client, "node-a", "8").await;
     let _kubelets = FakeKubelets::start(client.clone(), cluster.clock().clone(), &["node-a"]);
     let ids: Vec<String> = cluster
@@ -762,13 +786,16 @@ async fn a_scheduler_leader_that_dies_is_replaced_and_the_new_one_binds() {
         .iter()
         .map(|r| r.identity().to_string())
         .collect();
-    let (leader, _) = wait_for("a scheduler leader", Duration::from_secs(10), || async {
-        match holder(&client, "kube-scheduler").await {
-            Some((h, t)) if ids.contains(&h) => Ok((h, t)),
-            other => Err(format!("{other:?}")),
-        }
-    })
-    .await;
+    let (leader, _) = waits
+        .until(
+            Duration::from_secs(200),
+            "a scheduler leader",
+            |s| match seen::lease_holder(s, "kube-scheduler") {
+                Some((h, t)) if ids.contains(&h) => Ok((h, t)),
+                other => Err(format!("{other:?}")),
+            },
+        )
+        .await;
     let clock = cluster.clock().clone();
     let killed_at = clock.now();
     cluster
@@ -781,26 +808,19 @@ async fn a_scheduler_leader_that_dies_is_replaced_and_the_new_one_binds() {
     pods.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "late"}, "spec": {"containers": [{"name": "app", "image": "nginx"}]}})).unwrap())
         .await
         .unwrap();
-    wait_for(
-        "the new scheduler leader to bind the pod",
-        Duration::from_secs(20),
-        || async {
-            match pods
-                .get("late")
-                .await
-                .unwrap()
-                .spec
-                .and_then(|s| s.node_name)
-            {
+    waits
+        .until(
+            Duration::from_secs(400),
+            "the new scheduler leader to bind the pod",
+            |s| match seen::pod(s, "late").and_then(|p| p.spec.as_ref()?.node_name.clone()) {
                 Some(n) => Ok(n),
                 None => Err(format!(
                     "unbound; lease {:?}",
-                    holder(&client, "kube-scheduler").await
+                    seen::lease_holder(s, "kube-scheduler")
                 )),
-            }
-        },
-    )
-    .await;
+            },
+        )
+        .await;
     let took = (clock.now() - killed_at).num_milliseconds() as f64 / 1000.0;
     assert!(
         took <= 15.0 + 2.0 + 3.0,
@@ -817,8 +837,9 @@ async fn a_scheduler_leader_that_dies_is_replaced_and_the_new_one_binds() {
 #[tokio::test]
 async fn a_silent_node_goes_unknown_is_tainted_and_its_pods_are_replaced_elsewhere() {
     // 100x: the 50 s grace is half a second, the 300 s toleration three seconds.
-    let cluster = cluster(100.0, 1, 1).await;
+    let cluster = cluster().time_scale(100.0).start().await;
     let client = cluster.client().unwrap();
+    let waits = Waits::on(&cluster).await;
     add_node(&client, "node-a", "8").await;
     let kubelets = FakeKubelets::start(
         client.clone(),
@@ -830,52 +851,54 @@ async fn a_silent_node_goes_unknown_is_tainted_and_its_pods_are_replaced_elsewhe
         .create(&PostParams::default(), &deployment("web", 2, "nginx:1.27"))
         .await
         .unwrap();
-    wait_for("2 pods on node-a", Duration::from_secs(30), || async {
-        let pods = pods_of(&client, "web").await;
-        let on_a = pods
-            .iter()
-            .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some("node-a"))
-            .count();
-        if on_a == 2 {
-            Ok(())
-        } else {
-            Err(format!("{on_a}"))
-        }
-    })
-    .await;
+    waits
+        .until(minutes(50), "2 pods on node-a", |s| {
+            let on_a = seen::pods_of(s, "web")
+                .iter()
+                .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some("node-a"))
+                .count();
+            if on_a == 2 {
+                Ok(())
+            } else {
+                Err(format!("{on_a}"))
+            }
+        })
+        .await;
     add_node(&client, "node-b", "8").await;
     kubelets.silence("node-a");
-    let nodes: Api<Node> = Api::all(client.clone());
-    let node = wait_for(
-        "node-a Ready=Unknown and tainted unreachable",
-        Duration::from_secs(30),
-        || async {
-            let n = nodes.get("node-a").await.unwrap();
-            let ready = n
-                .status
-                .as_ref()
-                .and_then(|s| s.conditions.as_ref())
-                .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"))
-                .cloned();
-            let tainted = n
-                .spec
-                .as_ref()
-                .and_then(|s| s.taints.as_ref())
-                .is_some_and(|ts| {
-                    ts.iter().any(|t| {
-                        t.key == "node.kubernetes.io/unreachable" && t.effect == "NoExecute"
-                    })
-                });
-            match ready {
-                Some(c) if c.status == "Unknown" && tainted => Ok(n),
-                other => Err(format!(
-                    "ready {other:?}, taints {:?}",
-                    n.spec.as_ref().and_then(|s| s.taints.clone())
-                )),
-            }
-        },
-    )
-    .await;
+    let node: Node = waits
+        .until(
+            minutes(50),
+            "node-a Ready=Unknown and tainted unreachable",
+            |s| {
+                let Some(n) = seen::node(s, "node-a") else {
+                    return Err("no node-a".into());
+                };
+                let ready = n
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.conditions.as_ref())
+                    .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"))
+                    .cloned();
+                let tainted = n
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.taints.as_ref())
+                    .is_some_and(|ts| {
+                        ts.iter().any(|t| {
+                            t.key == "node.kubernetes.io/unreachable" && t.effect == "NoExecute"
+                        })
+                    });
+                match ready {
+                    Some(c) if c.status == "Unknown" && tainted => Ok(n.clone()),
+                    other => Err(format!(
+                        "ready {other:?}, taints {:?}",
+                        n.spec.as_ref().and_then(|s| s.taints.clone())
+                    )),
+                }
+            },
+        )
+        .await;
     let ready = node
         .status
         .unwrap()
@@ -896,11 +919,9 @@ async fn a_silent_node_goes_unknown_is_tainted_and_its_pods_are_replaced_elsewhe
     );
 
     // After the 300 s default toleration, the pods are marked for deletion and replaced on node-b.
-    let evicted: Vec<String> = wait_for(
-        "2 Running pods on node-b",
-        Duration::from_secs(60),
-        || async {
-            let pods = pods_of(&client, "web").await;
+    let evicted: Vec<String> = waits
+        .until(minutes(100), "2 Running pods on node-b", |s| {
+            let pods = seen::pods_of(s, "web");
             let live_b: Vec<String> = pods
                 .iter()
                 .filter(|p| {
@@ -924,9 +945,8 @@ async fn a_silent_node_goes_unknown_is_tainted_and_its_pods_are_replaced_elsewhe
                     "node-b {live_b:?}, terminating on node-a {terminating_a:?}"
                 ))
             }
-        },
-    )
-    .await;
+        })
+        .await;
     for name in evicted {
         let events = events_for(&client, "default", &name).await;
         assert!(
@@ -942,11 +962,50 @@ async fn a_silent_node_goes_unknown_is_tainted_and_its_pods_are_replaced_elsewhe
         .expect("the cluster stops");
 }
 
+/// A watch on `api` from its current state (initial ADDED events first) until an object
+/// satisfies `found`, for at most `within` of cluster time. The watch is returned still open
+/// (the apiserver counts it until it is dropped).
+async fn watch_until<K>(
+    api: &Api<K>,
+    params: &WatchParams,
+    clock: &kubespec::clock::Clock,
+    within: Duration,
+    what: &str,
+    found: impl Fn(&K) -> bool,
+) -> impl futures::Stream<Item = kube::Result<kube::api::WatchEvent<K>>>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + 'static,
+{
+    use kube::api::WatchEvent;
+    let mut stream = api
+        .watch(&params.clone().timeout(u32::MAX), "0")
+        .await
+        .unwrap()
+        .boxed();
+    let mut seen = Vec::new();
+    let wait = async {
+        while let Some(event) = stream.next().await {
+            match event.unwrap() {
+                WatchEvent::Added(o) | WatchEvent::Modified(o) if found(&o) => return,
+                WatchEvent::Added(o) | WatchEvent::Modified(o) => {
+                    seen.push(o.meta().name.clone().unwrap_or_default())
+                }
+                _ => {}
+            }
+        }
+        panic!("the watch for {what} ended");
+    };
+    clock.timeout(within, wait).await.unwrap_or_else(|_| {
+        panic!("timed out after {within:?} (cluster time) waiting for {what}; saw {seen:?}")
+    });
+    stream
+}
+
 #[tokio::test]
 async fn a_controller_manager_opens_one_watch_per_resource() {
-    let cluster = cluster(20.0, 1, 0).await;
+    let cluster = cluster().time_scale(20.0).schedulers(0).start().await;
     let client = cluster.client().unwrap();
-    // Barriers: every control loop has started (each starts its informers before anything else).
+    let clock = cluster.clock().clone();
     add_node(&client, "node-a", "4").await;
     let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
         Api::default_namespaced(client.clone());
@@ -964,29 +1023,59 @@ async fn a_controller_manager_opens_one_watch_per_resource() {
         .create(&PostParams::default(), &service)
         .await
         .unwrap();
-    let replicasets: Api<k8s_openapi::api::apps::v1::ReplicaSet> =
-        Api::default_namespaced(client.clone());
-    let endpoints: Api<k8s_openapi::api::core::v1::Endpoints> =
-        Api::default_namespaced(client.clone());
-    let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> =
-        Api::default_namespaced(client.clone());
-    wait_for("every control loop at work", Duration::from_secs(30), || async {
-        let rs = replicasets.list(&Default::default()).await.map_err(|e| e.to_string())?.items.len();
-        let ep = endpoints.get_opt("web").await.map_err(|e| e.to_string())?.is_some();
-        let sa = accounts.get_opt("default").await.map_err(|e| e.to_string())?.is_some();
-        let registered = events_for(&client, "default", "node-a")
-            .await
-            .iter()
-            .any(|e| e.starts_with("RegisteredNode"));
-        if rs > 0 && ep && sa && registered {
-            Ok(())
-        } else {
-            Err(format!("replicasets {rs}, endpoints {ep}, service account {sa}, node registered {registered}"))
-        }
-    })
+    // Barriers: every control loop has started (each starts its informers before anything
+    // else), as its work shows. The test watches for that work itself, and holds those four
+    // watches open while it counts.
+    let within = minutes(10);
+    let all = WatchParams::default();
+    let replicasets = watch_until(
+        &Api::<ReplicaSet>::default_namespaced(client.clone()),
+        &all,
+        &clock,
+        within,
+        "a ReplicaSet",
+        |_| true,
+    )
+    .await;
+    let endpoints = watch_until(
+        &Api::<k8s_openapi::api::core::v1::Endpoints>::default_namespaced(client.clone()),
+        &all,
+        &clock,
+        within,
+        "the Endpoints web",
+        |e| e.metadata.name.as_deref() == Some("web"),
+    )
+    .await;
+    let accounts = watch_until(
+        &Api::<k8s_openapi::api::core::v1::ServiceAccount>::default_namespaced(client.clone()),
+        &all,
+        &clock,
+        within,
+        "the ServiceAccount default",
+        |a| a.metadata.name.as_deref() == Some("default"),
+    )
+    .await;
+    let registered = watch_until(
+        &Api::<k8s_openapi::api::core::v1::Event>::default_namespaced(client.clone()),
+        &WatchParams::default().fields("involvedObject.name=node-a"),
+        &clock,
+        within,
+        "the RegisteredNode event of node-a",
+        |e| {
+            e.reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with("RegisteredNode"))
+        },
+    )
     .await;
     // Deployments, ReplicaSets, Pods, Nodes, Services, Endpoints, Namespaces, ServiceAccounts
     // and node Leases: one watch each, however many loops read them.
-    assert_eq!(cluster.apiserver().open_watches(), 9);
+    let own = 4;
+    assert_eq!(
+        cluster.apiserver().open_watches(),
+        9 + own,
+        "9 watches of the controller-manager and the test's own {own}"
+    );
+    drop((replicasets, endpoints, accounts, registered));
     cluster.stop(Duration::from_secs(10)).await.unwrap();
 }

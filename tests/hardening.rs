@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use http::{Method, Request};
 use http_body_util::BodyExt;
-use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use kubespec::cluster::{ClusterConfig, Elected, RunningCluster};
+use kubespec::cluster::Elected;
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 use std::sync::Arc;
+use support::{cluster, minutes, seen, Waits};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 struct Reply {
@@ -73,12 +73,6 @@ fn assert_status(reply: &Reply, code: u16, reason: &str, message: &str) {
     );
 }
 
-async fn apiserver(config: ClusterConfig) -> (RunningCluster, kube::Client) {
-    let cluster = RunningCluster::start(config).await.unwrap();
-    let client = cluster.client().unwrap();
-    (cluster, client)
-}
-
 const CONFIGMAPS: &str = "/api/v1/namespaces/default/configmaps";
 const PODS: &str = "/api/v1/namespaces/default/pods";
 
@@ -88,7 +82,8 @@ fn pod(name: &str, spec: Value) -> Value {
 
 #[tokio::test]
 async fn json_patches_cannot_multiply_an_object_or_run_forever() {
-    let (cluster, client) = apiserver(ClusterConfig::apiserver_only()).await;
+    let cluster = cluster().apiserver_only().start().await;
+    let client = cluster.client().unwrap();
     let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "seed"},
         "data": {"a": "x".repeat(2048)}});
     assert_eq!(post(&client, CONFIGMAPS, cm).await.code, 201);
@@ -146,7 +141,8 @@ async fn json_patches_cannot_multiply_an_object_or_run_forever() {
 
 #[tokio::test]
 async fn durations_at_the_edge_of_int64_are_answered_not_crashed_on() {
-    let (cluster, client) = apiserver(ClusterConfig::apiserver_only()).await;
+    let cluster = cluster().apiserver_only().start().await;
+    let client = cluster.client().unwrap();
     // activeDeadlineSeconds: upstream's bounds, upstream's words.
     let bad = pod(
         "ads",
@@ -213,7 +209,8 @@ async fn durations_at_the_edge_of_int64_are_answered_not_crashed_on() {
 
 #[tokio::test]
 async fn quantities_are_checked_at_the_api() {
-    let (cluster, client) = apiserver(ClusterConfig::apiserver_only()).await;
+    let cluster = cluster().apiserver_only().start().await;
+    let client = cluster.client().unwrap();
     let with_cpu = |name: &str, cpu: &str| {
         pod(
             name,
@@ -231,7 +228,8 @@ async fn quantities_are_checked_at_the_api() {
 
 #[tokio::test]
 async fn configmaps_hold_at_most_a_mebibyte_and_deep_yaml_is_refused_early() {
-    let (cluster, client) = apiserver(ClusterConfig::apiserver_only()).await;
+    let cluster = cluster().apiserver_only().start().await;
+    let client = cluster.client().unwrap();
     let big = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "big"},
         "data": {"a": "x".repeat(1024 * 1024), "b": "y"}});
     let r = post(&client, CONFIGMAPS, big).await;
@@ -292,7 +290,8 @@ async fn configmaps_hold_at_most_a_mebibyte_and_deep_yaml_is_refused_early() {
 
 #[tokio::test]
 async fn server_side_apply_checks_name_version_and_kind_and_forcing_moves_ownership() {
-    let (cluster, client) = apiserver(ClusterConfig::apiserver_only()).await;
+    let cluster = cluster().apiserver_only().start().await;
+    let client = cluster.client().unwrap();
     let apply_as = |manager: &str, name: &str, force: bool| {
         format!(
             "{CONFIGMAPS}/{name}?fieldManager={manager}{}",
@@ -388,9 +387,11 @@ async fn server_side_apply_checks_name_version_and_kind_and_forcing_moves_owners
 
 #[tokio::test]
 async fn a_body_that_never_arrives_is_given_up_on() {
-    let mut config = ClusterConfig::apiserver_only();
-    config.apiserver.request_timeout = Duration::from_millis(500);
-    let (cluster, _client) = apiserver(config).await;
+    let cluster = cluster()
+        .apiserver_only()
+        .request_timeout(Duration::from_millis(500))
+        .start()
+        .await;
     let mut tcp = tokio::net::TcpStream::connect(cluster.addr())
         .await
         .unwrap();
@@ -493,9 +494,12 @@ async fn node_and_running_pod(client: &kube::Client, port: u16) {
 
 #[tokio::test]
 async fn the_kubelet_token_only_goes_to_the_clusters_own_kubelets() {
-    let mut config = ClusterConfig::apiserver_only();
-    config.apiserver.kubelet_token = Some("s3cret-kubelet-token".into());
-    let (cluster, client) = apiserver(config).await;
+    let cluster = cluster()
+        .apiserver_only()
+        .kubelet_token("s3cret-kubelet-token")
+        .start()
+        .await;
+    let client = cluster.client().unwrap();
     let (port, seen) = impostor("not a proof").await;
     node_and_running_pod(&client, port).await;
     let r = get(&client, &format!("{PODS}/victim/log")).await;
@@ -516,7 +520,8 @@ async fn the_kubelet_token_only_goes_to_the_clusters_own_kubelets() {
 
 #[tokio::test]
 async fn forwarded_log_parameters_are_encoded_not_spliced() {
-    let (cluster, client) = apiserver(ClusterConfig::apiserver_only()).await;
+    let cluster = cluster().apiserver_only().start().await;
+    let client = cluster.client().unwrap();
     let (port, seen) = impostor("a log line\n").await;
     node_and_running_pod(&client, port).await;
     let r = get(
@@ -537,12 +542,10 @@ async fn forwarded_log_parameters_are_encoded_not_spliced() {
 
 #[tokio::test]
 async fn a_toleration_that_outlives_time_does_not_stop_the_controller_manager() {
-    let config = ClusterConfig {
-        time_scale: 20.0,
-        nodes: 1,
-        ..ClusterConfig::default()
-    };
-    let (cluster, client) = apiserver(config).await;
+    // 20x: ten minutes of cluster time are half a minute of wall time.
+    let cluster = cluster().time_scale(20.0).nodes(1).start().await;
+    let client = cluster.client().unwrap();
+    let waits = Waits::on(&cluster).await;
     let nodes: Api<Node> = Api::all(client.clone());
     let taint = json!({"spec": {"taints": [{"key": "example.com/drain", "effect": "NoExecute"}]}});
     nodes
@@ -572,44 +575,58 @@ async fn a_toleration_that_outlives_time_does_not_stop_the_controller_manager() 
     .await
     .unwrap();
 
-    // Barrier: the taint manager has looked at the pods on the node (it evicted the one that
-    // does not tolerate the taint).
-    support::wait_for(
-        "the untolerating pod to be evicted",
-        Duration::from_secs(30),
-        || async {
-            let events = support::events_for(&client, "default", "plain").await;
+    // The taint manager evicts the pod that does not tolerate the taint.
+    let evicted = |name: &'static str| {
+        move |s: &kubespec::harness::timeline::State| {
+            let events = seen::events(s, "default", name);
             if events.iter().any(|e| e.starts_with("TaintManagerEviction")) {
                 Ok(())
             } else {
                 Err(format!("{events:?}"))
             }
-        },
+        }
+    };
+    waits
+        .until(
+            minutes(10),
+            "the untolerating pod to be evicted",
+            evicted("plain"),
+        )
+        .await;
+    // Barrier: a pass of the taint manager after the one that evicted it (which saw both
+    // pods) has run to its end: it evicts a pod created only now.
+    pods.create(
+        &PostParams::default(),
+        &serde_json::from_value(pod(
+            "later",
+            json!({"nodeName": "node-1", "containers": [{"name": "app", "image": "nginx"}]}),
+        ))
+        .unwrap(),
     )
-    .await;
+    .await
+    .unwrap();
+    waits
+        .until(
+            minutes(10),
+            "a later untolerating pod to be evicted",
+            evicted("later"),
+        )
+        .await;
     // The controller-manager still works: a new Deployment gets its ReplicaSet ...
     let deployment = support::deployment("after", 1, "nginx");
     kube::Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(client.clone(), "default")
         .create(&PostParams::default(), &deployment)
         .await
         .unwrap();
-    let replicasets: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
-    support::wait_for(
-        "a ReplicaSet for the new Deployment",
-        Duration::from_secs(30),
-        || async {
-            let list = replicasets
-                .list(&Default::default())
-                .await
-                .map_err(|e| e.to_string())?;
-            if list.items.is_empty() {
+    waits
+        .until(minutes(10), "a ReplicaSet for the new Deployment", |s| {
+            if seen::replicasets_of(s, "after").is_empty() {
                 Err("none".to_string())
             } else {
                 Ok(())
             }
-        },
-    )
-    .await;
+        })
+        .await;
     // ... the pod that tolerates the taint for ever is still there, and health is good.
     let kept = pods.get("forever").await.unwrap();
     assert!(kept.metadata.deletion_timestamp.is_none(), "{kept:?}");
@@ -640,13 +657,14 @@ async fn relaying_impostor(real: std::net::SocketAddr) -> (u16, Arc<Mutex<Vec<St
 #[tokio::test]
 async fn a_challenge_relayed_to_the_real_kubelet_does_not_pass() {
     // Real time: the kubelet rewrites its Node's status only every 10 s.
-    let mut config = ClusterConfig {
-        time_scale: 1.0,
-        nodes: 1,
-        ..ClusterConfig::default()
-    };
-    config.apiserver.kubelet_token = Some("s3cret-kubelet-token".into());
-    let (cluster, client) = apiserver(config).await;
+    let cluster = cluster()
+        .time_scale(1.0)
+        .nodes(1)
+        .kubelet_token("s3cret-kubelet-token")
+        .start()
+        .await;
+    let client = cluster.client().unwrap();
+    let waits = Waits::on(&cluster).await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     let talker = pod(
         "talker",
@@ -659,16 +677,18 @@ async fn a_challenge_relayed_to_the_real_kubelet_does_not_pass() {
     )
     .await
     .unwrap();
-    support::wait_for("the pod to run", Duration::from_secs(30), || async {
-        let p = pods.get("talker").await.map_err(|e| e.to_string())?;
-        let phase = p.status.and_then(|s| s.phase).unwrap_or_default();
-        if phase == "Running" {
-            Ok(())
-        } else {
-            Err(phase)
-        }
-    })
-    .await;
+    waits
+        .until(Duration::from_secs(30), "the pod to run", |s| {
+            let phase = seen::pod(s, "talker")
+                .and_then(|p| p.status.as_ref()?.phase.clone())
+                .unwrap_or_default();
+            if phase == "Running" {
+                Ok(())
+            } else {
+                Err(phase)
+            }
+        })
+        .await;
     // Through the real kubelet, logs work.
     let r = get(&client, &format!("{PODS}/talker/log")).await;
     assert_eq!(r.code, 200, "{}", r.body);

@@ -8,7 +8,7 @@ use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use support::cli::{Kubectl, Up};
+use support::cli::{Kubectl, Up, Watched};
 
 const DEPLOYMENT: &str = "apiVersion: apps/v1
 kind: Deployment
@@ -68,14 +68,25 @@ fn words(s: &str) -> Vec<String> {
 
 fn the_user_story(version: &str) {
     let up = Up::start();
+    let watched = up.watch();
     let k = Kubectl::new(version, &up);
 
     let version: serde_json::Value =
         serde_json::from_str(&k.ok(&["version", "-o", "json"])).unwrap();
     assert_eq!(version["serverVersion"]["gitVersion"], "v1.33.0-kubespec");
     assert_eq!(version["serverVersion"]["minor"], "33");
+    let changed = apply_configures_and_leaves_unchanged(&k);
+    validation_and_explain(&k);
+    tables(&k, &watched);
+    rollout_without_a_kubelet(&k, &watched);
+    get_watch(&k);
+    server_side_apply_and_edit(&k, &changed);
+    create_scale_delete(&k);
+    an_invalid_object(&k);
+}
 
-    // apply, then apply a changed manifest (the strategic merge patch path), then no change.
+/// apply, then apply a changed manifest (the strategic merge patch path), then no change.
+fn apply_configures_and_leaves_unchanged(k: &Kubectl) -> String {
     let manifest = k.file("web.yaml", DEPLOYMENT);
     assert_eq!(
         k.ok(&["apply", "-f", &manifest]).trim(),
@@ -97,9 +108,12 @@ fn the_user_story(version: &str) {
     );
     let fields = k.ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.template.spec.containers[0].image} {.spec.template.spec.containers[0].env[0].value} {.metadata.generation} {.spec.replicas}"]);
     assert_eq!(fields, "nginx:1.28 bonjour 2 3");
+    changed
+}
 
-    // The server validates fields (kubectl sends fieldValidation=Strict), and explain reads the
-    // server's OpenAPI v3 schemas.
+/// The server validates fields (kubectl sends fieldValidation=Strict), and explain reads the
+/// server's OpenAPI v3 schemas.
+fn validation_and_explain(k: &Kubectl) {
     let bogus = k.file("bogus.yaml", &changed_manifest_with_bogus_field());
     let out = k.run(&["apply", "-f", &bogus]);
     assert!(!out.ok);
@@ -128,13 +142,17 @@ fn the_user_story(version: &str) {
             && explain_v2.contains("IntOrString"),
         "{explain_v2}"
     );
+}
 
-    // Tables as on a real cluster, with the wide columns.
+/// Tables as on a real cluster, with the wide columns.
+fn tables(k: &Kubectl, watched: &Watched) {
     let extra = k.file("node.yaml", NODE);
     k.ok(&["apply", "-f", &extra]);
     k.ok(&["run", "solo", "--image=nginx:1.27"]);
     // The scheduler binds it to the one node.
     k.wait_for(
+        &watched,
+        Duration::from_secs(20),
         &["get", "pod", "solo", "-o", "jsonpath={.spec.nodeName}"],
         "node-1",
     );
@@ -201,10 +219,14 @@ fn the_user_story(version: &str) {
             "get -o yaml lacks {expected:?}:\n{yaml}"
         );
     }
+}
 
-    // Without a kubelet no pod gets ready, so the rolling update surges one new pod and waits;
-    // describe shows it, with the deployment's events found by involvedObject.
+/// Without a kubelet no pod gets ready, so the rolling update surges one new pod and waits;
+/// describe shows it, with the deployment's events found by involvedObject.
+fn rollout_without_a_kubelet(k: &Kubectl, watched: &Watched) {
     k.wait_for(
+        &watched,
+        Duration::from_secs(20),
         &[
             "get",
             "deploy",
@@ -245,8 +267,10 @@ fn the_user_story(version: &str) {
         Some("Normal Scheduled pod/solo Successfully assigned default/solo to node-1".to_string()),
         "{events}"
     );
+}
 
-    // get --watch prints rows as pods come and go.
+/// get --watch prints rows as pods come and go.
+fn get_watch(k: &Kubectl) {
     let mut watch = k
         .command(&["get", "pods", "--watch", "--output-watch-events"])
         .stdout(Stdio::piped())
@@ -286,8 +310,10 @@ fn the_user_story(version: &str) {
     );
     let _ = watch.kill();
     let _ = watch.wait();
+}
 
-    // Server-side apply.
+/// Server-side apply, then edit through a non-interactive editor.
+fn server_side_apply_and_edit(k: &Kubectl, changed: &str) {
     assert_eq!(
         k.ok(&["apply", "--server-side", "-f", &changed]).trim(),
         "deployment.apps/web serverside-applied"
@@ -313,8 +339,10 @@ fn the_user_story(version: &str) {
         ]),
         "nginx:1.29"
     );
+}
 
-    // create (protobuf bodies on 1.32+), scale, delete.
+/// create (protobuf bodies on 1.32+), scale, delete.
+fn create_scale_delete(k: &Kubectl) {
     assert_eq!(
         k.ok(&[
             "create",
@@ -350,8 +378,10 @@ fn the_user_story(version: &str) {
         gone.stderr.trim(),
         "Error from server (NotFound): deployments.apps \"web\" not found"
     );
+}
 
-    // An invalid object reads as on a real cluster.
+/// An invalid object reads as on a real cluster.
+fn an_invalid_object(k: &Kubectl) {
     let bad = k.file(
         "bad.yaml",
         &DEPLOYMENT

@@ -4,6 +4,7 @@
 mod support;
 
 use support::cli::{Kubectl, Up};
+use support::minutes;
 
 const PODS: &str = "apiVersion: v1
 kind: Pod
@@ -55,25 +56,25 @@ fn row(k: &Kubectl, pod: &str) -> Vec<String> {
 fn pods_story(version: &str) {
     // 20x: back-offs of tens of seconds pass in about a second.
     let up = Up::start_with(&["--nodes", "1", "--time-scale", "20"]);
+    let watched = up.watch();
     let k = Kubectl::new(version, &up);
     let file = k.file("pods.yaml", PODS);
     k.ok(&["apply", "-f", &file]);
 
+    // The row is read again after every change the watches see, for at most ten minutes of
+    // cluster time (half a minute of wall time).
     let wait_row = |pod: &str, ready: &str, status: &str| {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        loop {
+        let what = format!("pod {pod} with READY {ready} STATUS {status}");
+        watched.until_ok(minutes(10), &what, || {
             let r = row(&k, pod);
             if r.get(1).map(String::as_str) == Some(ready)
                 && r.get(2).map(String::as_str) == Some(status)
             {
-                return r;
+                Ok(r)
+            } else {
+                Err(format!("{r:?}"))
             }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "pod {pod}: wanted READY {ready} STATUS {status}, got {r:?}"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
+        })
     };
     assert_eq!(wait_row("web", "1/1", "Running")[3], "0");
     let crash = wait_row("crasher", "0/1", "CrashLoopBackOff");
@@ -106,19 +107,15 @@ fn pods_story(version: &str) {
         "kubelet            Started container app",
         "Back-off restarting failed container app in pod crasher_default(",
     ];
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
+    watched.until_ok(minutes(10), "describe pod crasher caught waiting", || {
         let describe = k.ok(&["describe", "pod", "crasher"]);
         let missing: Vec<_> = wanted.iter().filter(|w| !describe.contains(*w)).collect();
         if missing.is_empty() {
-            break;
+            Ok(())
+        } else {
+            Err(format!("describe pod lacks {missing:?}:\n{describe}"))
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "describe pod lacks {missing:?} after 30 s:\n{describe}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    });
     let describe = k.ok(&["describe", "pod", "web"]);
     for expected in [
         "Status:           Running",

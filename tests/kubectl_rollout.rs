@@ -4,36 +4,59 @@
 
 mod support;
 
-use support::cli::{Kubectl, Up};
+use std::time::Duration;
+
+use support::cli::{Kubectl, Up, Watched};
 use support::{add_node, FakeKubelets};
 
 fn rollout_story(version: &str) {
     let up = Up::start();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let _kubelets = runtime.block_on(async {
+    let watched = up.watch();
+    let _kubelets = watched.block_on(async {
         let client = kubespec::cluster::client_for(up.url()).unwrap();
         add_node(&client, "node-1", "8").await;
         FakeKubelets::start(client, kubespec::clock::Clock::real(), &["node-1"])
     });
     let k = Kubectl::new(version, &up);
-    let status = |k: &Kubectl| {
-        let out = k.ok(&["rollout", "status", "deployment/web", "--timeout=60s"]);
-        assert_eq!(
-            out.lines().last(),
-            Some("deployment \"web\" successfully rolled out"),
-            "{out}"
-        );
-    };
-    let image = |k: &Kubectl| {
-        k.ok(&[
-            "get",
-            "deploy",
-            "web",
-            "-o",
-            "jsonpath={.spec.template.spec.containers[0].image}",
-        ])
-    };
 
+    create_and_scale(&k, &watched);
+    set_image_and_undo(&k);
+    pause_and_resume(&k, &watched);
+    assert_eq!(
+        k.ok(&["delete", "deployment", "web"]).trim(),
+        "deployment.apps \"web\" deleted"
+    );
+    k.wait_for(
+        &watched,
+        Duration::from_secs(20),
+        &["get", "rs,pods", "-o", "name"],
+        "",
+    );
+}
+
+/// `rollout status` until the rollout of `web` is complete.
+fn status(k: &Kubectl) {
+    let out = k.ok(&["rollout", "status", "deployment/web", "--timeout=60s"]);
+    assert_eq!(
+        out.lines().last(),
+        Some("deployment \"web\" successfully rolled out"),
+        "{out}"
+    );
+}
+
+/// The image of `web`'s template.
+fn image(k: &Kubectl) -> String {
+    k.ok(&[
+        "get",
+        "deploy",
+        "web",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].image}",
+    ])
+}
+
+/// create, rollout status, scale.
+fn create_and_scale(k: &Kubectl, watched: &Watched) {
     assert_eq!(
         k.ok(&[
             "create",
@@ -45,7 +68,7 @@ fn rollout_story(version: &str) {
         .trim(),
         "deployment.apps/web created"
     );
-    status(&k);
+    status(k);
     assert_eq!(
         k.ok(&[
             "get",
@@ -61,8 +84,10 @@ fn rollout_story(version: &str) {
         k.ok(&["scale", "deployment", "web", "--replicas=5"]).trim(),
         "deployment.apps/web scaled"
     );
-    status(&k);
+    status(k);
     k.wait_for(
+        &watched,
+        Duration::from_secs(20),
         &[
             "get",
             "deploy",
@@ -72,14 +97,17 @@ fn rollout_story(version: &str) {
         ],
         "5",
     );
+}
 
+/// set image, rollout history, rollout undo.
+fn set_image_and_undo(k: &Kubectl) {
     assert_eq!(
         k.ok(&["set", "image", "deployment/web", "nginx=nginx:1.28"])
             .trim(),
         "deployment.apps/web image updated"
     );
-    status(&k);
-    assert_eq!(image(&k), "nginx:1.28");
+    status(k);
+    assert_eq!(image(k), "nginx:1.28");
     let history = k.ok(&["rollout", "history", "deployment/web"]);
     let lines: Vec<Vec<&str>> = history
         .lines()
@@ -97,8 +125,8 @@ fn rollout_story(version: &str) {
         k.ok(&["rollout", "undo", "deployment/web"]).trim(),
         "deployment.apps/web rolled back"
     );
-    status(&k);
-    assert_eq!(image(&k), "nginx:1.27");
+    status(k);
+    assert_eq!(image(k), "nginx:1.27");
     let history = k.ok(&["rollout", "history", "deployment/web"]);
     let revisions: Vec<&str> = history
         .lines()
@@ -110,7 +138,10 @@ fn rollout_story(version: &str) {
         ["2", "3"],
         "undo reuses revision 1's ReplicaSet as revision 3:\n{history}"
     );
+}
 
+/// A paused deployment starts no rollout until it is resumed.
+fn pause_and_resume(k: &Kubectl, watched: &Watched) {
     assert_eq!(
         k.ok(&["rollout", "pause", "deployment/web"]).trim(),
         "deployment.apps/web paused"
@@ -126,6 +157,8 @@ fn rollout_story(version: &str) {
         "jsonpath={.metadata.generation}",
     ]);
     k.wait_for(
+        &watched,
+        Duration::from_secs(20),
         &[
             "get",
             "deploy",
@@ -138,6 +171,8 @@ fn rollout_story(version: &str) {
     let rs_count = k.ok(&["get", "rs", "-o", "name"]).lines().count();
     assert_eq!(rs_count, 2, "a paused deployment starts no rollout");
     k.wait_for(
+        &watched,
+        Duration::from_secs(20),
         &[
             "get",
             "deploy",
@@ -151,14 +186,8 @@ fn rollout_story(version: &str) {
         k.ok(&["rollout", "resume", "deployment/web"]).trim(),
         "deployment.apps/web resumed"
     );
-    status(&k);
+    status(k);
     assert_eq!(k.ok(&["get", "rs", "-o", "name"]).lines().count(), 3);
-
-    assert_eq!(
-        k.ok(&["delete", "deployment", "web"]).trim(),
-        "deployment.apps \"web\" deleted"
-    );
-    k.wait_for(&["get", "rs,pods", "-o", "name"], "");
 }
 
 #[test]

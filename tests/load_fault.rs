@@ -3,6 +3,8 @@
 //! watcher may see a gap, a duplicate or a reordering, and once everyone has gone the server
 //! holds no connection and no watch.
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +12,6 @@ use std::time::Duration;
 use futures::TryStreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
-use kubespec::cluster::{ClusterConfig, RunningCluster};
 use parking_lot::Mutex;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
@@ -132,9 +133,7 @@ async fn watcher(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writers_and_faulty_watchers_lose_nothing_and_leave_nothing_behind() {
-    let cluster = RunningCluster::start(ClusterConfig::apiserver_only())
-        .await
-        .unwrap();
+    let cluster = support::cluster().apiserver_only().start().await;
     let admin = cluster.client().unwrap();
     let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(admin.clone());
     namespaces

@@ -1,10 +1,16 @@
-//! `kubespec up` as a user runs it, and real kubectl binaries pointed at it.
+//! `kubespec up` as a user runs it, real kubectl binaries pointed at it, and the test's watches
+//! on it.
 
+use std::future::Future;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
+
+use kubespec::harness::timeline::State;
+
+use super::Waits;
 
 const KUBECTL_DIR: &str = "/usr/lib/google-cloud-sdk/bin";
 
@@ -28,6 +34,7 @@ pub struct Up {
     child: Child,
     dir: tempfile::TempDir,
     url: String,
+    time_scale: f64,
 }
 
 impl Up {
@@ -72,7 +79,17 @@ impl Up {
             .find(|w| w.starts_with("http://"))
             .map(String::from)
             .expect("the ready line carries the URL");
-        Self { child, dir, url }
+        let time_scale = flags
+            .iter()
+            .position(|f| *f == "--time-scale")
+            .and_then(|i| flags.get(i + 1)?.parse().ok())
+            .unwrap_or(1.0);
+        Self {
+            child,
+            dir,
+            url,
+            time_scale,
+        }
     }
 
     /// The apiserver URL.
@@ -82,6 +99,55 @@ impl Up {
 
     pub fn kubeconfig(&self) -> PathBuf {
         self.dir.path().join("kubeconfig")
+    }
+
+    /// Watches on this cluster, on a runtime of their own.
+    pub fn watch(&self) -> Watched {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let clock = kubespec::clock::Clock::new(self.time_scale);
+        let waits = runtime.block_on(async {
+            let client = kubespec::cluster::client_for(self.url()).unwrap();
+            Waits::start(client, clock).await
+        });
+        Watched { runtime, waits }
+    }
+}
+
+/// A synchronous test's watches on a `kubespec up` cluster (see [`Waits`]), with the runtime
+/// they run on.
+pub struct Watched {
+    runtime: tokio::runtime::Runtime,
+    waits: Waits,
+}
+
+impl Watched {
+    /// Run `f` on the watches' runtime.
+    pub fn block_on<F: Future>(&self, f: F) -> F::Output {
+        self.runtime.block_on(f)
+    }
+
+    /// [`Waits::until`].
+    pub fn until<T>(
+        &self,
+        within: Duration,
+        what: &str,
+        check: impl FnMut(&State) -> Result<T, String>,
+    ) -> T {
+        self.block_on(self.waits.until(within, what, check))
+    }
+
+    /// Wait until `check` succeeds (it may run kubectl): it runs now and again after every
+    /// change the watches see, at most `within` of cluster time ([`Waits::until_async`]).
+    pub fn until_ok<T>(
+        &self,
+        within: Duration,
+        what: &str,
+        mut check: impl FnMut() -> Result<T, String>,
+    ) -> T {
+        self.block_on(
+            self.waits
+                .until_async(within, what, || std::future::ready(check())),
+        )
     }
 }
 
@@ -163,21 +229,18 @@ impl Kubectl {
         out.stdout
     }
 
-    /// Run until stdout equals `expected`, for at most 20 s.
-    pub fn wait_for(&self, args: &[&str], expected: &str) {
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        let mut last = String::new();
-        while std::time::Instant::now() < deadline {
-            last = self.ok(args);
-            if last.trim() == expected {
-                return;
+    /// Run now and after every change `watched` sees until stdout equals `expected`, at most
+    /// `within` of cluster time.
+    pub fn wait_for(&self, watched: &Watched, within: Duration, args: &[&str], expected: &str) {
+        let what = format!("kubectl {} to print {expected:?}", args.join(" "));
+        watched.until_ok(within, &what, || {
+            let out = self.ok(args);
+            if out.trim() == expected {
+                Ok(())
+            } else {
+                Err(format!("it prints {out:?}"))
             }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!(
-            "kubectl {} still prints {last:?} after 20 s, expected {expected:?}",
-            args.join(" ")
-        );
+        });
     }
 
     pub fn file(&self, name: &str, content: &str) -> String {

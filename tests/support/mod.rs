@@ -1,13 +1,14 @@
-//! Shared plumbing for the control-plane tests: a cluster, nodes, a stand-in kubelet that only
-//! speaks the API (heartbeats, Ready pods, finishing graceful deletions), and waits with
-//! deadlines that say what they saw.
+//! Shared plumbing for the tests: one builder for every test's reference cluster, waits on
+//! watches with deadlines in cluster time ([`waits`]), nodes, and a stand-in kubelet that only
+//! speaks the API (heartbeats, Ready pods, finishing graceful deletions).
 
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod seen;
+pub mod waits;
 
 use std::collections::HashSet;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,19 +24,84 @@ use parking_lot::Mutex;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-/// A cluster at `time_scale` with the given replicas.
-pub async fn cluster(
-    time_scale: f64,
-    controller_managers: usize,
-    schedulers: usize,
-) -> RunningCluster {
-    let config = ClusterConfig {
-        time_scale,
-        controller_managers,
-        schedulers,
-        ..ClusterConfig::default()
-    };
-    RunningCluster::start(config).await.expect("cluster starts")
+#[allow(unused_imports)] // not every test waits on watches
+pub use waits::{minutes, Waits};
+
+/// How a test's reference cluster is built: the whole control plane (one controller-manager,
+/// one scheduler) on a real-time clock and no nodes, unless asked otherwise.
+pub fn cluster() -> ClusterBuilder {
+    ClusterBuilder(ClusterConfig::default())
+}
+
+/// The settings of a test's reference cluster (see [`cluster`]).
+#[must_use]
+pub struct ClusterBuilder(ClusterConfig);
+
+impl ClusterBuilder {
+    /// Only the apiserver: no controller-manager, no scheduler.
+    pub fn apiserver_only(mut self) -> Self {
+        self.0.controller_managers = 0;
+        self.0.schedulers = 0;
+        self
+    }
+
+    /// Cluster seconds per wall second.
+    pub fn time_scale(mut self, scale: f64) -> Self {
+        self.0.time_scale = scale;
+        self
+    }
+
+    /// How many controller-manager replicas campaign for the lease.
+    pub fn controller_managers(mut self, n: usize) -> Self {
+        self.0.controller_managers = n;
+        self
+    }
+
+    /// How many scheduler replicas campaign for the lease.
+    pub fn schedulers(mut self, n: usize) -> Self {
+        self.0.schedulers = n;
+        self
+    }
+
+    /// How many nodes, each a reference kubelet (`node-1`, `node-2`, ...).
+    pub fn nodes(mut self, n: usize) -> Self {
+        self.0.nodes = n;
+        self
+    }
+
+    /// The user's image models for every node's runtime.
+    pub fn image_models(
+        mut self,
+        models: Vec<kubespec::kubelet::runtime::models::ImageModel>,
+    ) -> Self {
+        self.0.image_models = models;
+        self
+    }
+
+    /// How many revisions of watch history the apiserver keeps.
+    pub fn history_limit(mut self, revisions: usize) -> Self {
+        self.0.apiserver.history_limit = revisions;
+        self
+    }
+
+    /// The bearer token between the apiserver and the kubelets.
+    pub fn kubelet_token(mut self, token: &str) -> Self {
+        self.0.apiserver.kubelet_token = Some(token.into());
+        self
+    }
+
+    /// How long a request's body may take to arrive.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.0.apiserver.request_timeout = timeout;
+        self
+    }
+
+    /// Start it and return once it is ready.
+    pub async fn start(self) -> RunningCluster {
+        RunningCluster::start(self.0)
+            .await
+            .expect("the cluster starts")
+    }
 }
 
 /// Register a Ready node with the given cpu.
@@ -160,25 +226,6 @@ impl Drop for FakeKubelets {
     }
 }
 
-/// Poll `check` until it returns `Ok`, for at most `timeout` of wall time; on expiry fail with
-/// what was expected and the last thing seen.
-pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, String>>,
-{
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        match check().await {
-            Ok(v) => return v,
-            Err(seen) if tokio::time::Instant::now() >= deadline => {
-                panic!("timed out after {timeout:?} waiting for {what}; last seen: {seen}")
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(25)).await,
-        }
-    }
-}
-
 /// Events about an object (by involvedObject.name), by last update, as `reason: message`, with
 /// ` (xN)` when an identical event was recorded N times (upstream's aggregation).
 pub async fn events_for(client: &Client, ns: &str, name: &str) -> Vec<String> {
@@ -187,8 +234,13 @@ pub async fn events_for(client: &Client, ns: &str, name: &str) -> Vec<String> {
         .list(&ListParams::default().fields(&format!("involvedObject.name={name}")))
         .await
         .unwrap();
-    let mut events: Vec<(String, String)> = list
-        .items
+    describe_events(list.items)
+}
+
+/// Events by last update, as `reason: message`, with ` (xN)` when an identical event was
+/// recorded N times.
+pub fn describe_events(events: impl IntoIterator<Item = Event>) -> Vec<String> {
+    let mut events: Vec<(String, String)> = events
         .into_iter()
         .map(|e| {
             let when = e.metadata.resource_version.clone().unwrap_or_default();

@@ -1,0 +1,463 @@
+//! Containers: image pulls, restart policies, termination within the grace period, init
+//! containers and sidecars, lifecycle hooks and termination messages, configuration errors,
+//! active deadlines, logs and the restart back-off.
+
+use super::*;
+
+#[tokio::test]
+async fn a_nonexistent_image_backs_off_and_recovers_once_fixed() {
+    let (cluster, client, waits) = one_node().await;
+    let pods = create_pod(&client, json!({"metadata": {"name": "typo"}, "spec": {"containers": [{"name": "app", "image": "nginx:no-such-tag"}]}})).await;
+    waits
+        .until(minutes(10), "ImagePullBackOff", |s| {
+            let cs = seen::container_status(s, "typo");
+            if cs["state"]["waiting"]["reason"] == "ImagePullBackOff" {
+                Ok(())
+            } else {
+                Err(cs.to_string())
+            }
+        })
+        .await;
+    let events = events_for(&client, "default", "typo").await;
+    let has = |s: &str| events.iter().any(|e| e.starts_with(s));
+    assert!(
+        has("Failed: Failed to pull image \"nginx:no-such-tag\": rpc error: code = NotFound"),
+        "{events:?}"
+    );
+    assert!(has("Failed: Error: ErrImagePull"), "{events:?}");
+    assert!(
+        has("BackOff: Back-off pulling image \"nginx:no-such-tag\""),
+        "{events:?}"
+    );
+    assert!(has("Failed: Error: ImagePullBackOff"), "{events:?}");
+    pods.patch(
+        "typo",
+        &PatchParams::default(),
+        &Patch::Strategic(
+            json!({"spec": {"containers": [{"name": "app", "image": "nginx:1.27"}]}}),
+        ),
+    )
+    .await
+    .unwrap();
+    waits
+        .until(minutes(20), "the fixed image to run", |s| {
+            running(s, "typo")
+        })
+        .await;
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
+}
+
+#[tokio::test]
+async fn restart_policies_decide_succeeded_and_failed() {
+    let (cluster, client, waits) = one_node().await;
+    create_pod(&client, json!({"metadata": {"name": "fails"}, "spec": {"restartPolicy": "Never",
+        "containers": [{"name": "app", "image": "busybox:1.36", "command": ["sh", "-c", "exit 1"]}]}})).await;
+    create_pod(&client, json!({"metadata": {"name": "succeeds"}, "spec": {"restartPolicy": "OnFailure",
+        "containers": [{"name": "app", "image": "busybox:1.36", "command": ["sh", "-c", "echo done; exit 0"]}]}})).await;
+    for (name, phase, reason, code) in [
+        ("fails", "Failed", "Error", 1),
+        ("succeeds", "Succeeded", "Completed", 0),
+    ] {
+        let pod = waits
+            .until(minutes(10), &format!("{name} {phase}"), |s| {
+                in_phase(s, name, phase)
+            })
+            .await;
+        let t = &pod["status"]["containerStatuses"][0]["state"]["terminated"];
+        assert_eq!(
+            (t["reason"].as_str(), t["exitCode"].as_i64()),
+            (Some(reason), Some(code)),
+            "{pod}"
+        );
+        assert_eq!(pod["status"]["containerStatuses"][0]["restartCount"], 0);
+    }
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
+}
+
+#[tokio::test]
+async fn a_deleted_pod_terminates_within_its_grace_period() {
+    let (cluster, client, waits) = one_node().await;
+    let pods = create_pod(&client, json!({"metadata": {"name": "stubborn"}, "spec": {"terminationGracePeriodSeconds": 10,
+        "containers": [{"name": "app", "image": "busybox:1.36", "command": ["sh", "-c", "sleep 3600"]}]}})).await;
+    waits
+        .until(minutes(10), "running", |s| running(s, "stubborn"))
+        .await;
+    let clock = cluster.clock().clone();
+    let asked = clock.now();
+    pods.delete("stubborn", &DeleteParams::default())
+        .await
+        .unwrap();
+    waits
+        .until(minutes(10), "the pod gone", |s| gone(s, "stubborn"))
+        .await;
+    let took = (clock.now() - asked).num_milliseconds() as f64 / 1000.0;
+    // sh ignores SIGTERM, so it is killed when the 10 s grace period ends.
+    assert!(
+        (9.0..=14.0).contains(&took),
+        "termination took {took:.1} cluster seconds"
+    );
+    let events = events_for(&client, "default", "stubborn").await;
+    assert!(
+        events.contains(&"Killing: Stopping container app".to_string()),
+        "{events:?}"
+    );
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
+}
+
+#[tokio::test]
+async fn init_containers_run_first_and_a_failing_one_holds_or_fails_the_pod() {
+    let (cluster, client, waits) = one_node().await;
+    create_pod(&client, json!({"metadata": {"name": "ordered"}, "spec": {
+        "initContainers": [{"name": "setup", "image": "busybox:1.36", "command": ["sh", "-c", "echo preparing; sleep 5"]}],
+        "containers": [{"name": "app", "image": "busybox:1.36", "command": ["sh", "-c", "sleep 3600"]}]}}))
+    .await;
+    let pod = waits
+        .until(
+            minutes(10),
+            "the app container running after setup completed",
+            |s| {
+                let p = seen::pod_json(s, "ordered");
+                if p["status"]["containerStatuses"][0]["state"]["running"].is_object() {
+                    Ok(p)
+                } else {
+                    Err(p["status"].to_string())
+                }
+            },
+        )
+        .await;
+    let init = &pod["status"]["initContainerStatuses"][0];
+    assert_eq!(init["state"]["terminated"]["reason"], "Completed", "{pod}");
+    assert!(
+        ts(&pod["status"]["containerStatuses"][0]["state"]["running"]["startedAt"])
+            >= ts(&init["state"]["terminated"]["finishedAt"])
+    );
+
+    create_pod(&client, json!({"metadata": {"name": "blocked"}, "spec": {
+        "initContainers": [{"name": "setup", "image": "busybox:1.36", "command": ["sh", "-c", "exit 1"]}],
+        "containers": [{"name": "app", "image": "busybox:1.36", "command": ["sh", "-c", "sleep 3600"]}]}}))
+    .await;
+    let pod = waits
+        .until(minutes(10), "the init container crash-looping", |s| {
+            let p = seen::pod_json(s, "blocked");
+            let init = &p["status"]["initContainerStatuses"][0];
+            if init["restartCount"].as_i64().unwrap_or(0) >= 2 {
+                Ok(p)
+            } else {
+                Err(p["status"].to_string())
+            }
+        })
+        .await;
+    assert_eq!(pod["status"]["phase"], "Pending");
+    assert_eq!(
+        pod["status"]["containerStatuses"][0]["state"]["waiting"]["reason"],
+        "PodInitializing"
+    );
+    let initialized = pod["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Initialized")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (
+            initialized["status"].as_str(),
+            initialized["reason"].as_str()
+        ),
+        (Some("False"), Some("ContainersNotInitialized"))
+    );
+    assert_eq!(
+        initialized["message"],
+        "containers with incomplete status: [setup]"
+    );
+
+    create_pod(&client, json!({"metadata": {"name": "doomed"}, "spec": {"restartPolicy": "Never",
+        "initContainers": [{"name": "setup", "image": "busybox:1.36", "command": ["sh", "-c", "exit 1"]}],
+        "containers": [{"name": "app", "image": "busybox:1.36", "command": ["sh", "-c", "sleep 3600"]}]}}))
+    .await;
+    waits
+        .until(minutes(10), "the pod Failed", |s| {
+            in_phase(s, "doomed", "Failed")
+        })
+        .await;
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
+}
+
+#[tokio::test]
+async fn lifecycle_hooks_and_termination_messages() {
+    let (cluster, client, waits) = one_node().await;
+    let pods = create_pod(&client, json!({"metadata": {"name": "hooked"}, "spec": {"containers": [{
+        "name": "app", "image": "busybox:1.36", "command": ["sh", "-c", "sleep 2; cat /tmp/hook; sleep 3600"],
+        "lifecycle": {"postStart": {"exec": {"command": ["sh", "-c", "echo post-start ran > /tmp/hook"]}},
+                      "preStop": {"exec": {"command": ["sh", "-c", "exit 3"]}}}}]}}))
+    .await;
+    waits
+        .log_until(
+            &pods,
+            "hooked",
+            None,
+            minutes(10),
+            "the postStart hook's file in the logs",
+            |l| l == "post-start ran\n",
+        )
+        .await;
+    pods.delete("hooked", &DeleteParams::default().grace_period(2))
+        .await
+        .unwrap();
+    waits
+        .until(minutes(10), "FailedPreStopHook", |s| {
+            let events = seen::events(s, "default", "hooked");
+            if events.iter().any(|e| e.starts_with("FailedPreStopHook: Exec lifecycle hook ([\"sh\", \"-c\", \"exit 3\"]) for Container \"app\" in Pod \"hooked_default(")) {
+                Ok(())
+            } else {
+                Err(format!("{events:?}"))
+            }
+        })
+        .await;
+
+    create_pod(
+        &client,
+        json!({"metadata": {"name": "bad-hook"}, "spec": {"containers": [{
+        "name": "app", "image": "busybox:1.36", "command": ["sh", "-c", "sleep 3600"],
+        "lifecycle": {"postStart": {"exec": {"command": ["sh", "-c", "exit 1"]}}}}]}}),
+    )
+    .await;
+    waits
+        .until(
+            minutes(10),
+            "a restart after the failed postStart hook",
+            |s| {
+                let cs = seen::container_status(s, "bad-hook");
+                let events = seen::events(s, "default", "bad-hook");
+                let hook_failed = events
+                    .iter()
+                    .any(|e| e.starts_with("FailedPostStartHook: "));
+                if hook_failed && cs["restartCount"].as_i64().unwrap_or(0) >= 1 {
+                    Ok(())
+                } else {
+                    Err(format!("{cs} {events:?}"))
+                }
+            },
+        )
+        .await;
+
+    create_pod(&client, json!({"metadata": {"name": "explains"}, "spec": {"restartPolicy": "Never", "containers": [
+        {"name": "file", "image": "busybox:1.36", "command": ["sh", "-c", "echo it broke > /dev/termination-log; exit 1"]},
+        {"name": "logs", "image": "busybox:1.36", "terminationMessagePolicy": "FallbackToLogsOnError", "command": ["sh", "-c", "echo from the logs; exit 2"]}]}}))
+    .await;
+    let pod = waits
+        .until(minutes(10), "both containers terminated", |s| {
+            in_phase(s, "explains", "Failed")
+        })
+        .await;
+    let message = |name: &str| {
+        pod["status"]["containerStatuses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap()["state"]["terminated"]["message"]
+            .clone()
+    };
+    assert_eq!(message("file"), "it broke\n");
+    assert_eq!(message("logs"), "from the logs\n");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
+}
+
+#[tokio::test]
+async fn config_errors_invalid_images_and_the_downward_api() {
+    let (cluster, client, waits) = one_node().await;
+    let pods = create_pod(&client, json!({"metadata": {"name": "needs-config"}, "spec": {"containers": [{
+        "name": "app", "image": "busybox:1.36", "command": ["sh", "-c", "sleep 3600"],
+        "env": [{"name": "MODE", "valueFrom": {"configMapKeyRef": {"name": "app-config", "key": "mode"}}}]}]}}))
+    .await;
+    create_pod(&client, json!({"metadata": {"name": "shouty"}, "spec": {"containers": [{"name": "app", "image": "Nginx:1.27"}]}})).await;
+    create_pod(&client, json!({"metadata": {"name": "introspect", "labels": {"tier": "web"}}, "spec": {"restartPolicy": "Never", "containers": [{
+        "name": "app", "image": "busybox:1.36", "command": ["sh", "-c", "echo $POD_NAME $POD_NAMESPACE $NODE; cat /etc/podinfo/labels"],
+        "resources": {"limits": {"memory": "64Mi"}},
+        "env": [
+            {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+            {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+            {"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],
+        "volumeMounts": [{"name": "podinfo", "mountPath": "/etc/podinfo"}]}],
+        "volumes": [{"name": "podinfo", "downwardAPI": {"items": [{"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}}]}}]}}))
+    .await;
+    waits
+        .until(
+            minutes(10),
+            "CreateContainerConfigError and InvalidImageName",
+            |s| {
+                let config = seen::container_status(s, "needs-config")["state"]["waiting"].clone();
+                let invalid = seen::container_status(s, "shouty")["state"]["waiting"].clone();
+                if config["reason"] == "CreateContainerConfigError"
+                    && invalid["reason"] == "InvalidImageName"
+                {
+                    Ok((config, invalid))
+                } else {
+                    Err(format!("{config} {invalid}"))
+                }
+            },
+        )
+        .await;
+    let config = container_status(&pods.get("needs-config").await.unwrap());
+    assert_eq!(
+        config["state"]["waiting"]["message"],
+        "configmap \"app-config\" not found"
+    );
+    let events = events_for(&client, "default", "needs-config").await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.starts_with("Failed: Error: configmap \"app-config\" not found")),
+        "{events:?}"
+    );
+    let logs = waits
+        .log_until(
+            &pods,
+            "introspect",
+            None,
+            minutes(10),
+            "introspect's output",
+            |l| !l.is_empty(),
+        )
+        .await;
+    assert_eq!(logs, "introspect default node-1\ntier=\"web\"");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
+}
+
+#[tokio::test]
+async fn sidecars_start_before_the_app_and_active_deadlines_fail_pods() {
+    let (cluster, client, waits) = one_node().await;
+    create_pod(&client, json!({"metadata": {"name": "with-sidecar"}, "spec": {
+        "initContainers": [{"name": "proxy", "image": "nginx:1.27", "restartPolicy": "Always"}],
+        "containers": [{"name": "app", "image": "busybox:1.36", "command": ["sh", "-c", "sleep 3600"]}]}}))
+    .await;
+    let pod = waits
+        .until(minutes(10), "sidecar and app both running", |s| {
+            let p = seen::pod_json(s, "with-sidecar");
+            let sidecar = &p["status"]["initContainerStatuses"][0]["state"]["running"];
+            let app = &p["status"]["containerStatuses"][0]["state"]["running"];
+            if sidecar.is_object() && app.is_object() {
+                Ok(p)
+            } else {
+                Err(p["status"].to_string())
+            }
+        })
+        .await;
+    let sidecar_start =
+        ts(&pod["status"]["initContainerStatuses"][0]["state"]["running"]["startedAt"]);
+    assert!(
+        sidecar_start
+            <= ts(&pod["status"]["containerStatuses"][0]["state"]["running"]["startedAt"])
+    );
+    assert_eq!(pod["status"]["phase"], "Running");
+
+    create_pod(&client, json!({"metadata": {"name": "deadline"}, "spec": {"activeDeadlineSeconds": 10, "terminationGracePeriodSeconds": 1,
+        "containers": [{"name": "app", "image": "busybox:1.36", "command": ["sh", "-c", "sleep 3600"]}]}}))
+    .await;
+    let p = waits
+        .until(minutes(10), "DeadlineExceeded", |s| {
+            in_phase(s, "deadline", "Failed")
+        })
+        .await;
+    assert_eq!(p["status"]["reason"], "DeadlineExceeded", "{p}");
+    assert_eq!(
+        p["status"]["message"],
+        "Pod was active on the node longer than the specified deadline"
+    );
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
+}
+
+#[tokio::test]
+async fn logs_follow_streams_new_output() {
+    use futures::{AsyncBufReadExt, TryStreamExt};
+    let (cluster, client, waits) = one_node().await;
+    let pods = create_pod(&client, json!({"metadata": {"name": "chatty"}, "spec": {"containers": [{
+        "name": "app", "image": "busybox:1.36", "command": ["sh", "-c", "echo first; sleep 10; echo second; sleep 3600"]}]}}))
+    .await;
+    waits
+        .until(minutes(10), "running", |s| running(s, "chatty"))
+        .await;
+    let stream = pods
+        .log_stream(
+            "chatty",
+            &kube::api::LogParams {
+                follow: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let mut lines = stream.lines();
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let line = cluster
+            .clock()
+            .timeout(Duration::from_secs(400), lines.try_next())
+            .await
+            .unwrap_or_else(|_| panic!("no new log line within 400 s (cluster time); saw {seen:?}"))
+            .unwrap();
+        match line {
+            Some(l) => seen.push(l),
+            None => panic!("the log stream ended early: {seen:?}"),
+        }
+    }
+    assert_eq!(seen, ["first", "second"]);
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
+}
+
+#[tokio::test]
+async fn back_off_starts_over_for_a_container_that_ran_ten_minutes() {
+    // 100x: each 700 s run takes 7 s of wall time.
+    let cluster = cluster().time_scale(100.0).nodes(1).start().await;
+    let client = cluster.client().unwrap();
+    let waits = Waits::on(&cluster).await;
+    create_pod(
+        &client,
+        json!({"metadata": {"name": "long-runner"}, "spec": {"containers": [{
+        "name": "app", "image": "busybox:1.36", "command": ["sh", "-c", "sleep 700; exit 1"]}]}}),
+    )
+    .await;
+    let cs = waits
+        .until(minutes(100), "the second restart", |s| {
+            let cs = seen::container_status(s, "long-runner");
+            if cs["restartCount"].as_i64().unwrap_or(0) >= 2 && cs["state"]["running"].is_object() {
+                Ok(cs)
+            } else {
+                Err(cs.to_string())
+            }
+        })
+        .await;
+    // Without the reset the second restart would wait 10 s; after a 700 s run it is immediate.
+    let gap =
+        ts(&cs["state"]["running"]["startedAt"]) - ts(&cs["lastState"]["terminated"]["finishedAt"]);
+    assert!(gap <= 2, "restarted {gap} s after a 700 s run: {cs}");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
+}

@@ -1,0 +1,247 @@
+//! Probes: liveness restarts a container with growing back-off, readiness keeps a pod out of
+//! ready endpoints, and user image models that degrade as they describe.
+
+use super::*;
+
+#[tokio::test]
+async fn agnhost_liveness_fails_its_probe_and_restarts_with_growing_back_off() {
+    let (cluster, client, waits) = one_node().await;
+    create_pod(&client, json!({"metadata": {"name": "liveness-http"}, "spec": {"containers": [{
+        "name": "liveness", "image": "registry.k8s.io/e2e-test-images/agnhost:2.53", "args": ["liveness"],
+        "livenessProbe": {"httpGet": {"path": "/healthz", "port": 8080}, "initialDelaySeconds": 3, "periodSeconds": 3}}]}}))
+    .await;
+    // Record every restart: (terminated at, restarted at), as each version of the pod's status
+    // the watch delivers shows them.
+    let mut restarts: Vec<(i64, i64)> = Vec::new();
+    let mut next = 0;
+    let restarts = waits
+        .until(minutes(20), "4 restarts", |s: &State| {
+            for entry in &s.entries[next..] {
+                let Some(Object::Pod(p)) = entry.object.as_deref() else {
+                    continue;
+                };
+                if entry.key.kind != Kind::Pod || entry.key.name != "liveness-http" {
+                    continue;
+                }
+                let cs = container_status(p);
+                let count = cs["restartCount"].as_i64().unwrap_or(0) as usize;
+                if count > restarts.len() && cs["state"]["running"].is_object() {
+                    assert_eq!(count, restarts.len() + 1, "a restart went unobserved: {cs}");
+                    restarts.push((
+                        ts(&cs["lastState"]["terminated"]["finishedAt"]),
+                        ts(&cs["state"]["running"]["startedAt"]),
+                    ));
+                }
+            }
+            next = s.entries.len();
+            if restarts.len() >= 4 {
+                Ok(restarts.clone())
+            } else {
+                Err(format!("{restarts:?}"))
+            }
+        })
+        .await;
+    // First restart at once, then 10, 20, 40 s of back-off (±10%, 1 s timestamp precision).
+    let gaps: Vec<i64> = restarts.iter().map(|(end, start)| start - end).collect();
+    assert!(gaps[0] <= 2, "first restart is immediate: {gaps:?}");
+    for (gap, want) in gaps[1..].iter().zip([10i64, 20, 40]) {
+        assert!(
+            (*gap - want).abs() <= (want / 10).max(2),
+            "back-off gaps {gaps:?}, wanted 0, 10, 20, 40"
+        );
+    }
+    let events = events_for(&client, "default", "liveness-http").await;
+    let has = |prefix: &str| events.iter().any(|e| e.starts_with(prefix));
+    assert!(
+        has("Unhealthy: Liveness probe failed: HTTP probe failed with statuscode: 500"),
+        "{events:?}"
+    );
+    assert!(
+        has("Killing: Container liveness failed liveness probe, will be restarted"),
+        "{events:?}"
+    );
+    assert!(
+        has("BackOff: Back-off restarting failed container liveness in pod liveness-http_default("),
+        "{events:?}"
+    );
+    assert!(has("Pulled: "), "{events:?}");
+    assert!(has("Created: Created container: liveness"), "{events:?}");
+    assert!(has("Started: Started container liveness"), "{events:?}");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
+}
+
+#[tokio::test]
+async fn the_busybox_liveness_exec_example_restarts_after_about_thirty_seconds() {
+    let (cluster, client, waits) = one_node().await;
+    create_pod(&client, json!({"metadata": {"name": "liveness-exec"}, "spec": {"containers": [{
+        "name": "liveness", "image": "registry.k8s.io/busybox:1.27.2",
+        "args": ["/bin/sh", "-c", "touch /tmp/healthy; sleep 30; rm -f /tmp/healthy; sleep 600"],
+        "livenessProbe": {"exec": {"command": ["cat", "/tmp/healthy"]}, "initialDelaySeconds": 5, "periodSeconds": 5}}]}}))
+    .await;
+    let cs = waits
+        .until(minutes(10), "a restart", |s| {
+            let cs = seen::container_status(s, "liveness-exec");
+            if cs["restartCount"].as_i64().unwrap_or(0) >= 1 {
+                Ok(cs)
+            } else {
+                Err(cs.to_string())
+            }
+        })
+        .await;
+    // The file goes at 30 s; three failed probes 5 s apart get the container killed, and sh
+    // (PID 1 ignores SIGTERM) dies when the 30 s grace period ends.
+    let started = ts(&cs["lastState"]["terminated"]["startedAt"]);
+    let events = Api::<k8s_openapi::api::core::v1::Event>::default_namespaced(client.clone())
+        .list(
+            &kube::api::ListParams::default()
+                .fields("involvedObject.name=liveness-exec,reason=Killing"),
+        )
+        .await
+        .unwrap();
+    let killing = serde_json::to_value(&events.items[0]).unwrap();
+    let decided = ts(&killing["firstTimestamp"]) - started;
+    assert!(
+        (30..=50).contains(&decided),
+        "the liveness probe killed the container {decided} s after it started"
+    );
+    assert_eq!(
+        killing["message"],
+        "Container liveness failed liveness probe, will be restarted"
+    );
+    assert_eq!(cs["lastState"]["terminated"]["exitCode"], 137, "{cs}");
+    let events = events_for(&client, "default", "liveness-exec").await;
+    assert!(events.iter().any(|e| e.starts_with("Unhealthy: Liveness probe failed: cat: can't open '/tmp/healthy': No such file or directory")), "{events:?}");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
+}
+
+#[tokio::test]
+async fn a_failing_readiness_probe_keeps_the_pod_out_of_ready_endpoints() {
+    let (cluster, client, waits) = one_node().await;
+    let services: Api<Service> = Api::default_namespaced(client.clone());
+    services
+        .create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "web"}, "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}})).unwrap())
+        .await
+        .unwrap();
+    create_pod(&client, json!({"metadata": {"name": "ready", "labels": {"app": "web"}}, "spec": {"containers": [{
+        "name": "nginx", "image": "nginx:1.27", "readinessProbe": {"httpGet": {"path": "/", "port": 80}, "periodSeconds": 2}}]}})).await;
+    create_pod(&client, json!({"metadata": {"name": "unready", "labels": {"app": "web"}}, "spec": {"containers": [{
+        "name": "nginx", "image": "nginx:1.27", "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 2}}]}})).await;
+    waits
+        .until(
+            minutes(10),
+            "ready in addresses, unready in notReadyAddresses",
+            |s| {
+                let Some(ep) = seen::endpoints(s, "web") else {
+                    return Err("no endpoints".into());
+                };
+                let subsets = serde_json::to_value(&ep.subsets).unwrap();
+                let names = |key: &str| -> Vec<String> {
+                    subsets
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .flat_map(|s| s[key].as_array().cloned().unwrap_or_default())
+                        .map(|a| a["targetRef"]["name"].as_str().unwrap_or("").to_string())
+                        .collect()
+                };
+                if names("addresses") == ["ready"] && names("notReadyAddresses") == ["unready"] {
+                    Ok(())
+                } else {
+                    Err(subsets.to_string())
+                }
+            },
+        )
+        .await;
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    let unready = serde_json::to_value(pods.get("unready").await.unwrap()).unwrap();
+    let ready_cond = unready["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Ready")
+        .unwrap()
+        .clone();
+    assert_eq!(ready_cond["status"], "False");
+    assert_eq!(ready_cond["reason"], "ContainersNotReady");
+    assert_eq!(
+        ready_cond["message"],
+        "containers with unready status: [nginx]"
+    );
+    assert_eq!(unready["status"]["phase"], "Running");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
+}
+
+#[tokio::test]
+async fn user_image_models_run_like_the_images_they_describe() {
+    let models =
+        kubespec::kubelet::runtime::models::load(std::path::Path::new("fixtures/images.yaml"))
+            .unwrap();
+    let cluster = cluster()
+        .time_scale(20.0)
+        .nodes(1)
+        .image_models(models.images)
+        .start()
+        .await;
+    let client = cluster.client().unwrap();
+    let waits = Waits::on(&cluster).await;
+    let pods = create_pod(
+        &client,
+        json!({"metadata": {"name": "checkout"}, "spec": {"containers": [{
+        "name": "app", "image": "example.com/shop/checkout:1.1",
+        "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 2}}]}}),
+    )
+    .await;
+    create_pod(&client, json!({"metadata": {"name": "migrate"}, "spec": {"restartPolicy": "Never", "containers": [{"name": "app", "image": "example.com/shop/migrate"}]}})).await;
+    create_pod(&client, json!({"metadata": {"name": "old"}, "spec": {"containers": [{"name": "app", "image": "example.com/shop/checkout:0.9"}]}})).await;
+    waits
+        .until(
+            minutes(20),
+            "checkout ready, migrate done, old failing to pull",
+            |s| {
+                let ready = seen::container_status(s, "checkout")["ready"] == true;
+                let migrated = seen::pod_json(s, "migrate")["status"]["phase"] == "Succeeded";
+                let old = seen::container_status(s, "old")["state"]["waiting"]["reason"].clone();
+                if ready && migrated && (old == "ErrImagePull" || old == "ImagePullBackOff") {
+                    Ok(())
+                } else {
+                    Err(format!("{ready} {migrated} {old}"))
+                }
+            },
+        )
+        .await;
+    assert_eq!(
+        pods.logs("migrate", &Default::default()).await.unwrap(),
+        "migrate: applying 3 migrations\nmigrate: done\n"
+    );
+    // After 120 s its /healthz answers 503, and readiness follows.
+    waits
+        .until(minutes(10), "checkout unready after it degrades", |s| {
+            let cs = seen::container_status(s, "checkout");
+            if cs["ready"] == false {
+                Ok(())
+            } else {
+                Err(cs.to_string())
+            }
+        })
+        .await;
+    let events = events_for(&client, "default", "checkout").await;
+    assert!(
+        events.iter().any(|e| e.starts_with(
+            "Unhealthy: Readiness probe failed: HTTP probe failed with statuscode: 503"
+        )),
+        "{events:?}"
+    );
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
+}

@@ -1,0 +1,160 @@
+//! Volumes: a missing Secret holds a pod, an emptyDir hands data from an init container to the
+//! app, and local storage over its limits gets a pod evicted.
+
+use super::*;
+
+#[tokio::test]
+async fn a_missing_secret_volume_holds_the_pod_until_the_secret_exists() {
+    let (cluster, client, waits) = one_node().await;
+    let pods = create_pod(&client, json!({"metadata": {"name": "needs-secret"}, "spec": {
+        "volumes": [{"name": "creds", "secret": {"secretName": "creds"}}],
+        "containers": [{"name": "app", "image": "busybox:1.36", "command": ["sh", "-c", "cat /etc/creds/token; sleep 3600"],
+            "volumeMounts": [{"name": "creds", "mountPath": "/etc/creds"}]}]}}))
+    .await;
+    waits
+        .until(minutes(10), "FailedMount", |s| {
+            let events = seen::events(s, "default", "needs-secret");
+            let want = "FailedMount: MountVolume.SetUp failed for volume \"creds\" : secret \"creds\" not found";
+            if events.iter().any(|e| e.starts_with(want)) { Ok(()) } else { Err(format!("{events:?}")) }
+        })
+        .await;
+    let cs = container_status(&pods.get("needs-secret").await.unwrap());
+    assert_eq!(
+        cs["state"]["waiting"]["reason"], "ContainerCreating",
+        "{cs}"
+    );
+    Api::<Secret>::default_namespaced(client.clone())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(
+                json!({"metadata": {"name": "creds"}, "stringData": {"token": "s3cret"}}),
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    waits
+        .until(minutes(10), "the pod to run", |s| {
+            running(s, "needs-secret")
+        })
+        .await;
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
+}
+
+#[tokio::test]
+async fn an_empty_dir_written_by_an_init_container_is_read_by_the_app_and_config_maps_mount() {
+    let (cluster, client, waits) = one_node().await;
+    Api::<k8s_openapi::api::core::v1::ConfigMap>::default_namespaced(client.clone())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(
+                json!({"metadata": {"name": "settings"}, "data": {"greeting": "hello"}}),
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let pods = create_pod(&client, json!({"metadata": {"name": "handoff"}, "spec": {
+        "volumes": [{"name": "work", "emptyDir": {}}, {"name": "settings", "configMap": {"name": "settings"}}],
+        "initContainers": [{"name": "prepare", "image": "busybox:1.36", "command": ["sh", "-c", "echo prepared > /work/state"],
+            "volumeMounts": [{"name": "work", "mountPath": "/work"}]}],
+        "containers": [{"name": "app", "image": "busybox:1.36", "command": ["sh", "-c", "cat /data/state /etc/settings/greeting; sleep 3600"],
+            "env": [{"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
+            "volumeMounts": [{"name": "work", "mountPath": "/data"}, {"name": "settings", "mountPath": "/etc/settings"}]}]}}))
+    .await;
+    waits
+        .log_until(
+            &pods,
+            "handoff",
+            Some("app"),
+            minutes(10),
+            "the app's logs",
+            |l| l == "prepared\nhello" || l == "prepared\nhello\n",
+        )
+        .await;
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
+}
+
+/// Wait until the pod is Failed with reason Evicted; its status.
+async fn wait_evicted(waits: &Waits, name: &str) -> serde_json::Value {
+    waits
+        .until(minutes(20), &format!("{name} to be evicted"), |s| {
+            let status = seen::pod_json(s, name)["status"].clone();
+            if status["phase"] == "Failed" && status["reason"] == "Evicted" {
+                Ok(status)
+            } else {
+                Err(status.to_string())
+            }
+        })
+        .await
+}
+
+#[tokio::test]
+async fn an_empty_dir_over_its_size_limit_gets_its_pod_evicted_and_a_full_disk_refuses_writes() {
+    let (cluster, client, waits) = one_node().await;
+    let kib = "x".repeat(1023);
+    // Fills its 1Mi emptyDir a KiB at a time, and goes on.
+    let fill = format!("while true; do echo {kib} >> /data/fill; done");
+    let pods = create_pod(
+        &client,
+        json!({"metadata": {"name": "filler"}, "spec": {"nodeName": "node-1",
+        "volumes": [{"name": "data", "emptyDir": {"sizeLimit": "1Mi"}}],
+        "containers": [{"name": "app", "image": "busybox", "command": ["sh", "-c", fill],
+            "volumeMounts": [{"name": "data", "mountPath": "/data"}]}]}}),
+    )
+    .await;
+    let evicted = wait_evicted(&waits, "filler").await;
+    assert_eq!(
+        evicted["message"],
+        "Usage of EmptyDir volume \"data\" exceeds the limit \"1Mi\". "
+    );
+    let events = events_for(&client, "default", "filler").await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e == "Evicted: Usage of EmptyDir volume \"data\" exceeds the limit \"1Mi\". "),
+        "{events:?}"
+    );
+
+    // A container over its ephemeral-storage limit (its writable layer and its log) is evicted.
+    create_pod(&client, json!({"metadata": {"name": "scratch-filler"}, "spec": {"nodeName": "node-1",
+        "containers": [{"name": "app", "image": "busybox", "command": ["sh", "-c", format!("while true; do echo {kib} >> /scratch; done")],
+            "resources": {"limits": {"ephemeral-storage": "1Mi"}}}]}}))
+    .await;
+    let evicted = wait_evicted(&waits, "scratch-filler").await;
+    assert_eq!(
+        evicted["message"],
+        "Container app exceeded its local ephemeral storage limit \"1Mi\". "
+    );
+
+    // A container that appends without end to its own filesystem fills the disk share it has
+    // and then gets "No space left on device", instead of the kubelet's memory.
+    create_pod(&client, json!({"metadata": {"name": "disk-filler"}, "spec": {"nodeName": "node-1",
+        "restartPolicy": "Never",
+        "containers": [{"name": "app", "image": "busybox", "command": ["sh", "-c",
+            format!("while echo {kib}{kib}{kib}{kib} >> /grow; do :; done; echo disk full; exit 3")]}]}}))
+    .await;
+    let status = waits
+        .until(minutes(40), "the disk filler to stop on a full disk", |s| {
+            let cs = seen::container_status(s, "disk-filler");
+            if cs["state"]["terminated"].is_object() {
+                Ok(cs)
+            } else {
+                Err(cs.to_string())
+            }
+        })
+        .await;
+    assert_eq!(status["state"]["terminated"]["exitCode"], 3, "{status}");
+    let logs = pods.logs("disk-filler", &Default::default()).await.unwrap();
+    assert!(
+        logs.contains("No space left on device") && logs.ends_with("disk full\n"),
+        "{logs}"
+    );
+    cluster.stop(Duration::from_secs(10)).await.unwrap();
+}
