@@ -762,7 +762,7 @@ async fn a_controller_manager_leader_that_dies_is_replaced_within_lease_plus_ret
     .await;
     // Barrier: the stopped replica has finished (stop_leader waited for it), and the watches
     // have seen every Event written in kube-system before now.
-    waits.barrier("kube-system").await;
+    waits.barrier().await;
     let lease_events = waits.read(|s| seen::events(s, "kube-system", "kube-controller-manager"));
     assert!(
         !lease_events.contains(&format!("LeaderElection: {new_leader} stopped leading")),

@@ -666,7 +666,12 @@ impl Timeline {
     pub async fn barrier(&self) -> Result<(), String> {
         let mut namespaces = vec![self.namespace.clone()];
         if self.control_plane {
-            namespaces.extend(["kube-system".to_string(), "default".to_string()]);
+            for ns in ["kube-system", "default"] {
+                // The scenario's own namespace may be one of them: one event each.
+                if !namespaces.iter().any(|n| n == ns) {
+                    namespaces.push(ns.to_string());
+                }
+            }
         }
         let name = format!("kubespec-barrier.{:x}", rand::random::<u64>());
         let now = crate::clock::format_micro_time(self.clock.now());

@@ -114,6 +114,50 @@ async fn a_deleted_pod_terminates_within_its_grace_period() {
 }
 
 #[tokio::test]
+async fn a_second_deletion_with_a_shorter_grace_period_shortens_the_kill() {
+    let (cluster, client, waits) = one_node().await;
+    let pods = create_pod(&client, json!({"metadata": {"name": "patient"}, "spec": {"terminationGracePeriodSeconds": 3600,
+        "containers": [{"name": "app", "image": "busybox:1.36", "command": ["sh", "-c", "sleep 7200"]}]}})).await;
+    waits
+        .until(minutes(10), "running", |s| running(s, "patient"))
+        .await;
+    pods.delete("patient", &DeleteParams::default())
+        .await
+        .unwrap();
+    // The kill is under way, with an hour's grace (sh ignores SIGTERM), before the second deletion.
+    waits
+        .until(minutes(10), "the kubelet stopping the container", |s| {
+            let events = seen::events(s, "default", "patient");
+            if events
+                .iter()
+                .any(|e| e == "Killing: Stopping container app")
+            {
+                Ok(())
+            } else {
+                Err(format!("{events:?}"))
+            }
+        })
+        .await;
+    let clock = cluster.clock().clone();
+    let asked = clock.now();
+    pods.delete("patient", &DeleteParams::default().grace_period(2))
+        .await
+        .unwrap();
+    waits
+        .until(minutes(10), "the pod gone", |s| gone(s, "patient"))
+        .await;
+    let took = (clock.now() - asked).num_milliseconds() as f64 / 1000.0;
+    assert!(
+        took <= 10.0,
+        "the 2 s grace period replaced the hour's: termination took {took:.1} cluster seconds"
+    );
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
+}
+
+#[tokio::test]
 async fn init_containers_run_first_and_a_failing_one_holds_or_fails_the_pod() {
     let (cluster, client, waits) = one_node().await;
     create_pod(&client, json!({"metadata": {"name": "ordered"}, "spec": {

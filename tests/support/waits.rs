@@ -5,12 +5,12 @@
 use std::future::Future;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Event, Pod};
+use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, LogParams};
 use kube::Client;
 use kubespec::clock::Clock;
 use kubespec::cluster::RunningCluster;
-use kubespec::harness::timeline::{Check, Kind, State, Timeline, BARRIER_REASON};
+use kubespec::harness::timeline::{Check, State, Timeline};
 
 /// `m` minutes (of cluster time, for a deadline).
 pub fn minutes(m: u64) -> Duration {
@@ -164,27 +164,14 @@ impl Waits {
         }
     }
 
-    /// A positive barrier for a check that something did not happen among the Events of
-    /// `namespace`: write one there and wait until the watch has delivered it; a watch delivers
-    /// in resourceVersion order, so every Event written there before has arrived too.
-    pub async fn barrier(&self, namespace: &str) {
-        let events = Api::<Event>::namespaced(self.client.clone(), namespace);
-        let barrier: Event = serde_json::from_value(serde_json::json!({
-            "metadata": {"generateName": "test-barrier."},
-            "involvedObject": {"kind": "ConfigMap", "namespace": namespace, "name": "test-barrier"},
-            "reason": BARRIER_REASON,
-        }))
-        .unwrap();
-        let written = events
-            .create(&Default::default(), &barrier)
-            .await
-            .unwrap_or_else(|e| panic!("cannot write a barrier Event in {namespace}: {e}"));
-        let name = written.metadata.name.unwrap_or_default();
-        let rv = written.metadata.resource_version;
+    /// A positive barrier for a check that something did not happen among the Events: the
+    /// harness writes one in each namespace it watches and waits until the watches have
+    /// delivered them; a watch delivers in resourceVersion order, so every Event written there
+    /// before has arrived too.
+    pub async fn barrier(&self) {
         self.timeline
-            .seen(Kind::Event, namespace, &name, rv.as_deref())
+            .barrier()
             .await
             .unwrap_or_else(|e| panic!("the barrier: {e}"));
-        let _ = events.delete(&name, &Default::default()).await;
     }
 }
