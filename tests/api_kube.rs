@@ -924,3 +924,124 @@ async fn patches_without_a_resource_version_survive_concurrent_writers() {
         .await
         .expect("the cluster stops");
 }
+
+/// The store's current revision, read from a list's resourceVersion.
+async fn revision(client: &Client) -> u64 {
+    let list = Api::<Namespace>::all(client.clone())
+        .list_metadata(&ListParams::default())
+        .await
+        .expect("list namespaces");
+    list.metadata
+        .resource_version
+        .and_then(|rv| rv.parse().ok())
+        .expect("a numeric resourceVersion")
+}
+
+#[tokio::test]
+async fn server_side_dry_run_answers_with_the_would_be_object_and_changes_nothing() {
+    let cluster = cluster().apiserver_only().start().await;
+    let client = cluster.client().unwrap();
+    let deployments: Api<Deployment> = Api::default_namespaced(client.clone());
+    deployments
+        .create(
+            &PostParams::default(),
+            &support::deployment("web", 1, "nginx:1.27"),
+        )
+        .await
+        .expect("create");
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let scratch: Namespace =
+        serde_json::from_value(json!({"metadata": {"name": "scratch"}})).unwrap();
+    namespaces
+        .create(&PostParams::default(), &scratch)
+        .await
+        .expect("create a namespace");
+    let before = revision(&client).await;
+    let dry_patch = PatchParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    let dry_post = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+
+    // Patch, apply and scale answer with the object as it would be stored ...
+    let patched = deployments
+        .patch(
+            "web",
+            &dry_patch,
+            &Patch::Merge(json!({"spec": {"replicas": 3}})),
+        )
+        .await
+        .expect("dry-run patch");
+    assert_eq!(patched.spec.as_ref().and_then(|s| s.replicas), Some(3));
+    let mut applied = serde_json::to_value(support::deployment("web", 4, "nginx:1.27")).unwrap();
+    applied["apiVersion"] = json!("apps/v1");
+    applied["kind"] = json!("Deployment");
+    let applied = deployments
+        .patch(
+            "web",
+            &PatchParams {
+                dry_run: true,
+                force: true,
+                field_manager: Some("kubectl".into()),
+                ..Default::default()
+            },
+            &Patch::Apply(&applied),
+        )
+        .await
+        .expect("dry-run apply");
+    assert_eq!(applied.spec.as_ref().and_then(|s| s.replicas), Some(4));
+    let scaled = deployments
+        .patch_scale(
+            "web",
+            &dry_patch,
+            &Patch::Merge(json!({"spec": {"replicas": 5}})),
+        )
+        .await
+        .expect("dry-run scale");
+    assert_eq!(scaled.spec.and_then(|s| s.replicas), Some(5));
+    let mut replaced = deployments.get("web").await.expect("get");
+    replaced.spec.as_mut().expect("a spec").replicas = Some(6);
+    let replaced = deployments
+        .replace("web", &dry_post, &replaced)
+        .await
+        .expect("dry-run update");
+    assert_eq!(replaced.spec.as_ref().and_then(|s| s.replicas), Some(6));
+
+    // ... deletion too, with dryRun in the DeleteOptions body as kubectl sends it.
+    let dry_delete = DeleteParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    deployments
+        .delete("web", &dry_delete)
+        .await
+        .expect("dry-run delete");
+    namespaces
+        .delete("scratch", &dry_delete)
+        .await
+        .expect("dry-run namespace delete");
+
+    // Nothing changed, and no revision was used: the next real write takes the next one.
+    let stored = deployments.get("web").await.expect("still there");
+    assert_eq!(stored.spec.as_ref().and_then(|s| s.replicas), Some(1));
+    let ns = namespaces.get("scratch").await.expect("still there");
+    assert!(ns.metadata.deletion_timestamp.is_none(), "{ns:?}");
+    assert_eq!(revision(&client).await, before);
+    let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "after"}})).unwrap();
+    let written = Api::<ConfigMap>::default_namespaced(client.clone())
+        .create(&PostParams::default(), &cm)
+        .await
+        .expect("a real write");
+    assert_eq!(
+        written.metadata.resource_version,
+        Some((before + 1).to_string()),
+        "the dry runs consumed no revision"
+    );
+    cluster
+        .stop(Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
+}

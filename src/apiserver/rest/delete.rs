@@ -27,6 +27,9 @@ struct DeleteRequest {
     policy: Option<String>,
     precondition_uid: Option<String>,
     precondition_rv: Option<String>,
+    /// `dryRun=All`, in the query or in the DeleteOptions body (`kubectl delete
+    /// --dry-run=server` sends the body): answer as if deleted, change nothing.
+    dry_run: bool,
 }
 
 impl DeleteRequest {
@@ -51,11 +54,15 @@ impl DeleteRequest {
         let precondition_rv = options["preconditions"]["resourceVersion"]
             .as_str()
             .map(String::from);
+        let in_body = options["dryRun"]
+            .as_array()
+            .is_some_and(|modes| modes.iter().any(|m| m == "All"));
         Self {
             grace,
             policy,
             precondition_uid,
             precondition_rv,
+            dry_run: dry_run(query) || in_body,
         }
     }
 
@@ -137,10 +144,13 @@ impl ApiServer {
             let grace = self.grace_period(kind, value, request.grace);
             let key = kind.key(target.namespace.as_deref(), name);
             if kind.resource == "namespaces" {
-                return Ok(Break(self.delete_namespace(target, name, current).await?));
+                let response = self
+                    .delete_namespace(target, name, current, request.dry_run)
+                    .await?;
+                return Ok(Break(response));
             }
             if finalizers.is_empty() && grace == 0 {
-                if dry_run(query) {
+                if request.dry_run {
                     return Ok(Break(self.deleted_response(kind, name, &current, true)));
                 }
                 let gone = self
@@ -153,8 +163,15 @@ impl ApiServer {
             }
             // Graceful or finalized deletion: mark the object and leave it to its owners.
             let next = self.mark_deleting(value, grace, finalizers);
-            if !changed(value, &next) || dry_run(query) {
+            if !changed(value, &next) {
                 return Ok(Break(self.deleted_response(kind, name, &current, false)));
+            }
+            if request.dry_run {
+                // The object as the deletion would mark it, at its current version.
+                let marked = kind
+                    .draft(next)?
+                    .stamp(current.create_revision, current.mod_revision);
+                return Ok(Break(self.deleted_response(kind, name, &marked, false)));
             }
             let marked = self
                 .store
@@ -243,6 +260,7 @@ impl ApiServer {
         target: &Target,
         name: &str,
         current: Arc<Object>,
+        dry_run: bool,
     ) -> ApiResult<Response> {
         let kind = target.kind;
         let mut marked = current.value();
@@ -254,6 +272,12 @@ impl ApiServer {
             );
             meta_mut(&mut marked).insert("deletionGracePeriodSeconds".into(), json!(0));
             marked["status"]["phase"] = json!("Terminating");
+        }
+        if dry_run {
+            let marked = kind
+                .draft(marked)?
+                .stamp(current.create_revision, current.mod_revision);
+            return Ok(self.object_response(StatusCode::OK, kind, &marked));
         }
         let key = kind.key(None, name);
         let marked = if already {

@@ -84,6 +84,7 @@ impl ApiServer {
         target: &Target,
         name: &str,
         scale: Value,
+        query: &Query,
     ) -> ApiResult<Response> {
         let kind = target.kind;
         let replicas = scale["spec"]["replicas"].as_i64().unwrap_or(0);
@@ -116,7 +117,7 @@ impl ApiServer {
                     None,
                     &current,
                     next,
-                    &Query::new(),
+                    query,
                     Some(current.mod_revision),
                 )
                 .await;

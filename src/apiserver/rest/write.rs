@@ -351,8 +351,15 @@ impl ApiServer {
                 meta_mut(&mut value).insert("generation".into(), g.clone());
             }
         }
-        if !changed(old, &value) || dry_run(query) {
+        if !changed(old, &value) {
             return Ok((current.clone(), warnings));
+        }
+        if dry_run(query) {
+            // The object as it would be stored, at its current version: nothing is written.
+            let would_be = kind
+                .draft(value)?
+                .stamp(current.create_revision, current.mod_revision);
+            return Ok((Arc::new(would_be), warnings));
         }
         let deleting = value["metadata"]["deletionTimestamp"].is_string();
         let no_finalizers = value["metadata"]["finalizers"]
@@ -391,7 +398,7 @@ impl ApiServer {
     ) -> ApiResult<Response> {
         let kind = target.kind;
         if sub == Some("scale") {
-            return self.update_scale(target, name, obj).await;
+            return self.update_scale(target, name, obj, query).await;
         }
         if !matches!(sub, None | Some("status")) {
             return Err(ApiError::method_not_allowed());
@@ -462,7 +469,9 @@ impl ApiServer {
                         meta.remove("resourceVersion");
                     }
                 }
-                return Ok(Break(self.update_scale(target, name, patched).await?));
+                return Ok(Break(
+                    self.update_scale(target, name, patched, query).await?,
+                ));
             }
             // A resourceVersion is a precondition only when the patch itself names one; a
             // patch without one is retried on a conflicting write, as upstream's
