@@ -958,13 +958,19 @@ impl PodWorker {
         .await;
     }
 
+    /// Stop every running container within `grace`. Only what the runtime still runs is
+    /// stopped: a kill started over with a shorter grace period leaves alone the containers
+    /// the first one already stopped (no second Killing event, no second preStop hook).
     async fn kill_all(&mut self, pod: Option<&Pod>, grace: Duration) {
         let mut stops = Vec::new();
+        let runtime = self.shared.runtime.clone();
+        let still_runs = |id: &str| matches!(runtime.state(id), Some(ProcessState::Running { .. }));
         for slot in self.app.iter_mut().chain(self.init.iter_mut()) {
             if let Some(stop) = slot.probe_stop.take() {
                 stop.cancel();
             }
-            if let (true, Some(id)) = (slot.running(), slot.id.clone()) {
+            let running = slot.running() && slot.id.as_deref().is_some_and(still_runs);
+            if let (true, Some(id)) = (running, slot.id.clone()) {
                 if let Some(pod) = pod {
                     let init = false;
                     let cref = Self::container_ref(pod, &slot.name, init);

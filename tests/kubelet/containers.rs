@@ -117,9 +117,19 @@ async fn a_deleted_pod_terminates_within_its_grace_period() {
 async fn a_second_deletion_with_a_shorter_grace_period_shortens_the_kill() {
     let (cluster, client, waits) = one_node().await;
     let pods = create_pod(&client, json!({"metadata": {"name": "patient"}, "spec": {"terminationGracePeriodSeconds": 3600,
-        "containers": [{"name": "app", "image": "busybox:1.36", "command": ["sh", "-c", "sleep 7200"]}]}})).await;
+        "containers": [{"name": "app", "image": "busybox:1.36", "command": ["sh", "-c", "sleep 7200"]},
+                       {"name": "web", "image": "nginx:1.27"}]}})).await;
     waits
-        .until(minutes(10), "running", |s| running(s, "patient"))
+        .until(minutes(10), "both containers running", |s| {
+            let p = seen::pod_json(s, "patient");
+            let statuses = p["status"]["containerStatuses"].as_array().cloned();
+            let all = statuses.unwrap_or_default();
+            if all.len() == 2 && all.iter().all(|c| c["state"]["running"].is_object()) {
+                Ok(())
+            } else {
+                Err(p["status"].to_string())
+            }
+        })
         .await;
     pods.delete("patient", &DeleteParams::default())
         .await
@@ -139,6 +149,8 @@ async fn a_second_deletion_with_a_shorter_grace_period_shortens_the_kill() {
         })
         .await;
     let clock = cluster.clock().clone();
+    // nginx exits at once on SIGTERM: give it a moment of cluster time to have done so.
+    clock.sleep(Duration::from_secs(5)).await;
     let asked = clock.now();
     pods.delete("patient", &DeleteParams::default().grace_period(2))
         .await
@@ -150,6 +162,26 @@ async fn a_second_deletion_with_a_shorter_grace_period_shortens_the_kill() {
     assert!(
         took <= 10.0,
         "the 2 s grace period replaced the hour's: termination took {took:.1} cluster seconds"
+    );
+    // The pod is gone, so every event of its termination is written: the kill started over
+    // for the container still running, and left alone the one already stopped.
+    let events = events_for(&client, "default", "patient").await;
+    let killing = |c: &str| {
+        events
+            .iter()
+            .filter(|e| e.starts_with(&format!("Killing: Stopping container {c}")))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        killing("app"),
+        ["Killing: Stopping container app (x2)"],
+        "{events:?}"
+    );
+    assert_eq!(
+        killing("web"),
+        ["Killing: Stopping container web"],
+        "{events:?}"
     );
     cluster
         .stop(std::time::Duration::from_secs(10))
