@@ -530,3 +530,89 @@ async fn a_terminating_namespace_refuses_new_objects_with_403() {
         .await
         .expect("the cluster stops");
 }
+
+#[tokio::test]
+async fn config_map_and_secret_keys_are_validated_as_upstream() {
+    let cluster = cluster().apiserver_only().start().await;
+    let client = cluster.client().unwrap();
+    let regex = "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')";
+    let body = |v: Value| serde_json::to_vec(&v).unwrap();
+    let reply = send(
+        &client,
+        Method::POST,
+        "/api/v1/namespaces/default/configmaps",
+        "application/json",
+        body(
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "keys"},
+            "data": {"bad key!": "x", "": "y", "good.key": "z"}}),
+        ),
+    )
+    .await;
+    assert_status(
+        &reply,
+        422,
+        "Invalid",
+        "ConfigMap \"keys\" is invalid: [data[]: Invalid value: \"\": a valid config key",
+    );
+    let causes = reply.body["details"]["causes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let fields: Vec<&str> = causes.iter().filter_map(|c| c["field"].as_str()).collect();
+    assert_eq!(fields, ["data[]", "data[bad key!]"], "{}", reply.body);
+    assert_eq!(
+        causes[1]["message"],
+        format!("Invalid value: \"bad key!\": {regex}"),
+        "{}",
+        reply.body
+    );
+
+    let reply = send(
+        &client,
+        Method::POST,
+        "/api/v1/namespaces/default/configmaps",
+        "application/json",
+        body(
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "twice"},
+            "data": {"k": "x"}, "binaryData": {"k": "eA=="}}),
+        ),
+    )
+    .await;
+    assert_status(
+        &reply,
+        422,
+        "Invalid",
+        "ConfigMap \"twice\" is invalid: [data[k]: Invalid value: \"k\": duplicate of key present in binaryData, binaryData[k]: Invalid value: \"k\": duplicate of key present in data]",
+    );
+
+    let reply = send(
+        &client,
+        Method::POST,
+        "/api/v1/namespaces/default/secrets",
+        "application/json",
+        body(
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "dots"},
+            "stringData": {"..": "x"}}),
+        ),
+    )
+    .await;
+    assert_status(
+        &reply,
+        422,
+        "Invalid",
+        "Secret \"dots\" is invalid: data[..]: Invalid value: \"..\": must not be '..'",
+    );
+    // Nothing was stored.
+    for path in [
+        "/api/v1/namespaces/default/configmaps/keys",
+        "/api/v1/namespaces/default/configmaps/twice",
+        "/api/v1/namespaces/default/secrets/dots",
+    ] {
+        let r = send(&client, Method::GET, path, "application/json", vec![]).await;
+        assert_eq!(r.code, 404, "{path}: {}", r.body);
+    }
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
+}

@@ -40,6 +40,7 @@ mod serve;
 pub mod strategic;
 pub mod strategy;
 pub mod table;
+pub mod validation;
 mod watch;
 
 use std::future::Future;

@@ -21,6 +21,7 @@ use serde_json::{json, Map, Value};
 
 use super::error::{ApiError, ApiResult, Cause};
 use super::registry::Kind;
+use super::validation;
 use crate::k8s::default_pull_policy;
 use crate::k8s::qos::qos_class;
 
@@ -797,10 +798,11 @@ impl Strategy for Secret {
         for (k, v) in self.string_data.iter().flatten() {
             sizes.insert(k, v.len());
         }
+        let mut causes = validation::config_map_keys("data", sizes.keys().copied());
         if sizes.values().fold(0usize, |a, b| a.saturating_add(*b)) > MAX_DATA_BYTES {
-            return vec![Cause::too_long("data", MAX_DATA_BYTES)];
+            causes.push(Cause::too_long("data", MAX_DATA_BYTES));
         }
-        Vec::new()
+        causes
     }
 
     fn meta(&self) -> &ObjectMeta {
@@ -849,12 +851,34 @@ pub const MAX_DATA_BYTES: usize = 1024 * 1024;
 
 impl Strategy for ConfigMap {
     fn validate(&self) -> Vec<Cause> {
-        let text = self.data.iter().flatten().map(|(_, v)| v.len());
-        let binary = self.binary_data.iter().flatten().map(|(_, v)| v.0.len());
-        if text.chain(binary).fold(0usize, usize::saturating_add) > MAX_DATA_BYTES {
-            return vec![Cause::too_long("[]", MAX_DATA_BYTES)];
+        let data = self.data.as_ref();
+        let binary = self.binary_data.as_ref();
+        let mut causes = validation::config_map_keys(
+            "data",
+            data.into_iter().flatten().map(|(k, _)| k.as_str()),
+        );
+        causes.extend(validation::config_map_keys(
+            "binaryData",
+            binary.into_iter().flatten().map(|(k, _)| k.as_str()),
+        ));
+        // A key may stand in one of the two maps only.
+        for (key, _) in data.into_iter().flatten() {
+            if binary.is_some_and(|b| b.contains_key(key)) {
+                let value = validation::go_quote(key);
+                let duplicate = |path: &str, other: &str| {
+                    let message = format!("duplicate of key present in {other}");
+                    Cause::invalid(format!("{path}[{key}]"), &value, &message)
+                };
+                causes.push(duplicate("data", "binaryData"));
+                causes.push(duplicate("binaryData", "data"));
+            }
         }
-        Vec::new()
+        let text = data.into_iter().flatten().map(|(_, v)| v.len());
+        let bytes = binary.into_iter().flatten().map(|(_, v)| v.0.len());
+        if text.chain(bytes).fold(0usize, usize::saturating_add) > MAX_DATA_BYTES {
+            causes.push(Cause::too_long("[]", MAX_DATA_BYTES));
+        }
+        causes
     }
 
     fn meta(&self) -> &ObjectMeta {
