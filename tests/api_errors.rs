@@ -616,3 +616,60 @@ async fn config_map_and_secret_keys_are_validated_as_upstream() {
         .await
         .expect("the cluster stops");
 }
+
+#[tokio::test]
+async fn names_labels_and_annotations_are_validated_as_upstream() {
+    let cluster = cluster().apiserver_only().start().await;
+    let client = cluster.client().unwrap();
+    let create = |meta: Value| {
+        let client = client.clone();
+        async move {
+            let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta,
+                "spec": {"containers": [{"name": "app", "image": "nginx"}]}});
+            send(
+                &client,
+                Method::POST,
+                PODS,
+                "application/json",
+                serde_json::to_vec(&pod).unwrap(),
+            )
+            .await
+        }
+    };
+    let long_value = "v".repeat(64);
+    let reply = create(json!({"name": "long-label", "labels": {"tier": long_value}})).await;
+    assert_status(
+        &reply,
+        422,
+        "Invalid",
+        &format!("Pod \"long-label\" is invalid: metadata.labels: Invalid value: \"{long_value}\": must be no more than 63 characters"),
+    );
+    let reply = create(json!({"name": "bad-key", "labels": {"a/b/c": "x"}})).await;
+    assert_status(
+        &reply,
+        422,
+        "Invalid",
+        "Pod \"bad-key\" is invalid: metadata.labels: Invalid value: \"a/b/c\": a qualified name must consist of",
+    );
+    let long_name = "n".repeat(254);
+    let reply = create(json!({"name": long_name})).await;
+    assert_status(
+        &reply,
+        422,
+        "Invalid",
+        &format!("Pod \"{long_name}\" is invalid: metadata.name: Invalid value: \"{long_name}\": must be no more than 253 characters"),
+    );
+    let big = "a".repeat(256 * 1024);
+    let reply = create(json!({"name": "big-notes", "annotations": {"note": big}})).await;
+    assert_status(
+        &reply,
+        422,
+        "Invalid",
+        "Pod \"big-notes\" is invalid: metadata.annotations: Too long: may not be more than 262144 bytes",
+    );
+    assert_eq!(pod_count(&client).await, 0, "nothing was stored");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
+}

@@ -147,23 +147,14 @@ fn render_path(path: &serde_ignored::Path<'_>) -> String {
 
 // ---------- metadata ----------
 
-const DNS1123_LABEL_MSG: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
-const DNS1123_SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
-
 /// Whether `s` is an RFC 1123 label (`[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most 63 characters).
 pub fn is_dns1123_label(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= 63
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-        && b[0] != b'-'
-        && b[b.len() - 1] != b'-'
+    validation::dns1123_label_errors(s).is_empty()
 }
 
 /// Whether `s` is an RFC 1123 subdomain (dot-separated labels, at most 253 characters).
 pub fn is_dns1123_subdomain(s: &str) -> bool {
-    s.len() <= 253 && s.split('.').all(is_dns1123_label)
+    validation::dns1123_subdomain_errors(s).is_empty()
 }
 
 /// Names that must be labels rather than subdomains.
@@ -180,19 +171,22 @@ fn validate_meta(kind: &Kind, meta: &ObjectMeta) -> Vec<Cause> {
             "name or generateName is required",
         )),
         Some(name) => {
-            let (ok, msg) = if name_is_label(kind) {
-                (is_dns1123_label(name), DNS1123_LABEL_MSG)
+            let errors = if name_is_label(kind) {
+                validation::dns1123_label_errors(name)
             } else if kind.resource == "events" {
                 // Event names carry a hex timestamp suffix; upstream only bans path segments.
-                (
-                    !name.contains('/') && !name.contains('%') && name != "." && name != "..",
-                    "may not contain '/' or '%'",
-                )
+                let ok = !name.contains('/') && !name.contains('%') && name != "." && name != "..";
+                if ok {
+                    Vec::new()
+                } else {
+                    vec!["may not contain '/' or '%'".to_string()]
+                }
             } else {
-                (is_dns1123_subdomain(name), DNS1123_SUBDOMAIN_MSG)
+                validation::dns1123_subdomain_errors(name)
             };
-            if !ok {
-                causes.push(Cause::invalid("metadata.name", &format!("\"{name}\""), msg));
+            let value = validation::go_quote(name);
+            for message in errors {
+                causes.push(Cause::invalid("metadata.name", &value, &message));
             }
         }
     }
@@ -203,34 +197,11 @@ fn validate_meta(kind: &Kind, meta: &ObjectMeta) -> Vec<Cause> {
             "not allowed on this type",
         ));
     }
-    for (key, _) in meta.labels.iter().flatten() {
-        if !is_qualified_name(key) {
-            causes.push(Cause::invalid(
-                "metadata.labels",
-                &format!("\"{key}\""),
-                "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')",
-            ));
-        }
-    }
+    causes.extend(validation::labels_and_annotations(
+        meta.labels.as_ref(),
+        meta.annotations.as_ref(),
+    ));
     causes
-}
-
-/// Whether `s` is a qualified name (`[prefix/]name`), as label keys must be.
-fn is_qualified_name(s: &str) -> bool {
-    let (prefix, name) = match s.split_once('/') {
-        Some((p, n)) => (Some(p), n),
-        None => (None, s),
-    };
-    if prefix.is_some_and(|p| !is_dns1123_subdomain(p)) {
-        return false;
-    }
-    let b = name.as_bytes();
-    !b.is_empty()
-        && b.len() <= 63
-        && b[0].is_ascii_alphanumeric()
-        && b[b.len() - 1].is_ascii_alphanumeric()
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
 }
 
 /// Render a string map as Go's `%#v` does in upstream field errors.
@@ -412,16 +383,15 @@ fn validate_pod_spec(spec: &PodSpec, path: &str, template: bool) -> Vec<Cause> {
             if c.name.is_empty() {
                 causes.push(Cause::required(format!("{at}.name"), ""));
             } else if !is_dns1123_label(&c.name) {
-                causes.push(Cause::invalid(
-                    format!("{at}.name"),
-                    &format!("{:?}", c.name),
-                    DNS1123_LABEL_MSG,
-                ));
+                let value = validation::go_quote(&c.name);
+                for message in validation::dns1123_label_errors(&c.name) {
+                    causes.push(Cause::invalid(format!("{at}.name"), &value, &message));
+                }
             } else if !names.insert(c.name.clone()) {
                 causes.push(Cause {
                     reason: "FieldValueDuplicate",
                     field: format!("{at}.name"),
-                    message: format!("Duplicate value: {:?}", c.name),
+                    message: format!("Duplicate value: {}", validation::go_quote(&c.name)),
                 });
             }
             if c.image.as_deref().is_none_or(|i| i.trim().is_empty()) {
@@ -1009,8 +979,8 @@ mod tests {
         assert!(!is_dns1123_label("-web"));
         assert!(is_dns1123_subdomain("a.b-c.d"));
         assert!(!is_dns1123_subdomain("a..b"));
-        assert!(is_qualified_name("app.kubernetes.io/name"));
-        assert!(!is_qualified_name("-bad"));
+        assert!(validation::qualified_name_errors("app.kubernetes.io/name").is_empty());
+        assert!(!validation::qualified_name_errors("-bad").is_empty());
     }
 
     #[test]

@@ -50,6 +50,164 @@ fn regex_error(message: &str, regex: &str, examples: &[&str]) -> String {
     }
 }
 
+const DNS1123_LABEL_MSG: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
+const DNS1123_SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+/// The longest RFC 1123 label, qualified name part and label value.
+const LABEL_MAX_LENGTH: usize = 63;
+
+/// apimachinery's `MaxLenError`.
+fn max_len_error(max: usize) -> String {
+    format!("must be no more than {max} characters")
+}
+
+/// `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, of any length.
+fn is_label_shaped(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
+}
+
+/// apimachinery's `IsDNS1123Label`.
+pub fn dns1123_label_errors(s: &str) -> Vec<String> {
+    let mut errors = Vec::new();
+    if s.len() > LABEL_MAX_LENGTH {
+        errors.push(max_len_error(LABEL_MAX_LENGTH));
+    }
+    if !is_label_shaped(s) {
+        errors.push(DNS1123_LABEL_MSG.into());
+    }
+    errors
+}
+
+/// apimachinery's `IsDNS1123Subdomain`: at most 253 characters, dot-separated labels (whose
+/// length the regex does not bound).
+pub fn dns1123_subdomain_errors(s: &str) -> Vec<String> {
+    let mut errors = Vec::new();
+    if s.len() > DNS1123_SUBDOMAIN_MAX_LENGTH {
+        errors.push(max_len_error(DNS1123_SUBDOMAIN_MAX_LENGTH));
+    }
+    if !s.split('.').all(is_label_shaped) {
+        errors.push(DNS1123_SUBDOMAIN_MSG.into());
+    }
+    errors
+}
+
+/// `([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]`.
+fn is_qualified_name_part(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+}
+
+const QUALIFIED_NAME_MSG: &str =
+    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
+const QUALIFIED_NAME_REGEX: &str = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]";
+
+/// apimachinery's `IsQualifiedName` (label keys, annotation keys): `[prefix/]name`.
+pub fn qualified_name_errors(value: &str) -> Vec<String> {
+    let examples = ["MyName", "my.name", "123-abc"];
+    let parts: Vec<&str> = value.split('/').collect();
+    let mut errors = Vec::new();
+    let name = match parts.as_slice() {
+        [name] => *name,
+        [prefix, name] => {
+            if prefix.is_empty() {
+                errors.push("prefix part must be non-empty".to_string());
+            } else {
+                errors.extend(
+                    dns1123_subdomain_errors(prefix)
+                        .into_iter()
+                        .map(|m| format!("prefix part {m}")),
+                );
+            }
+            *name
+        }
+        _ => {
+            let regex = regex_error(QUALIFIED_NAME_MSG, QUALIFIED_NAME_REGEX, &examples);
+            errors.push(format!(
+                "a qualified name {regex} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
+            ));
+            return errors;
+        }
+    };
+    if name.is_empty() {
+        errors.push("name part must be non-empty".into());
+    } else if name.len() > LABEL_MAX_LENGTH {
+        errors.push(format!("name part {}", max_len_error(LABEL_MAX_LENGTH)));
+    }
+    if !is_qualified_name_part(name) {
+        let regex = regex_error(QUALIFIED_NAME_MSG, QUALIFIED_NAME_REGEX, &examples);
+        errors.push(format!("name part {regex}"));
+    }
+    errors
+}
+
+/// apimachinery's `IsValidLabelValue`: empty, or a qualified name part of at most 63
+/// characters.
+pub fn label_value_errors(value: &str) -> Vec<String> {
+    let mut errors = Vec::new();
+    if value.len() > LABEL_MAX_LENGTH {
+        errors.push(max_len_error(LABEL_MAX_LENGTH));
+    }
+    if !value.is_empty() && !is_qualified_name_part(value) {
+        errors.push(regex_error(
+            "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
+            "(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?",
+            &["MyValue", "my_value", "12345"],
+        ));
+    }
+    errors
+}
+
+/// The most all of an object's annotations may hold, keys and values (`TotalAnnotationSizeLimitB`).
+pub const MAX_ANNOTATION_BYTES: usize = 256 * 1024;
+
+/// Causes for an object's labels and annotations, as apimachinery's `ValidateLabels` and
+/// `ValidateAnnotations` give them (in key order).
+pub fn labels_and_annotations(
+    labels: Option<&std::collections::BTreeMap<String, String>>,
+    annotations: Option<&std::collections::BTreeMap<String, String>>,
+) -> Vec<Cause> {
+    let mut causes = Vec::new();
+    for (key, value) in labels.into_iter().flatten() {
+        for message in qualified_name_errors(key) {
+            causes.push(Cause::invalid("metadata.labels", &go_quote(key), &message));
+        }
+        for message in label_value_errors(value) {
+            causes.push(Cause::invalid(
+                "metadata.labels",
+                &go_quote(value),
+                &message,
+            ));
+        }
+    }
+    let mut total = 0usize;
+    for (key, value) in annotations.into_iter().flatten() {
+        // Case does not matter in annotation keys.
+        for message in qualified_name_errors(&key.to_lowercase()) {
+            causes.push(Cause::invalid(
+                "metadata.annotations",
+                &go_quote(key),
+                &message,
+            ));
+        }
+        total = total.saturating_add(key.len()).saturating_add(value.len());
+    }
+    if total > MAX_ANNOTATION_BYTES {
+        causes.push(Cause::too_long(
+            "metadata.annotations",
+            MAX_ANNOTATION_BYTES,
+        ));
+    }
+    causes
+}
+
 /// apimachinery's `IsConfigMapKey`: what is wrong with `key` as a ConfigMap or Secret key.
 pub fn config_map_key_errors(key: &str) -> Vec<String> {
     let mut errors = Vec::new();
@@ -100,6 +258,43 @@ mod tests {
         assert_eq!(go_quote("a\"b\\c\n\t\u{1}"), r#""a\"b\\c\n\t\x01""#);
         assert_eq!(go_quote("naïve"), "\"naïve\"");
         assert_eq!(go_quote("\u{85}"), r#""\u0085""#);
+    }
+
+    #[test]
+    fn names_labels_and_keys_as_upstream_words_them() {
+        assert!(dns1123_subdomain_errors("a.b-c.d").is_empty());
+        // The subdomain regex does not bound a part's length; the whole is at most 253.
+        assert!(dns1123_subdomain_errors(&"a".repeat(100)).is_empty());
+        assert_eq!(
+            dns1123_subdomain_errors(&"a".repeat(254)),
+            ["must be no more than 253 characters"]
+        );
+        assert_eq!(dns1123_subdomain_errors("Web"), [DNS1123_SUBDOMAIN_MSG]);
+        assert_eq!(
+            dns1123_label_errors(&"a".repeat(64)),
+            ["must be no more than 63 characters"]
+        );
+        assert_eq!(dns1123_label_errors("a.b"), [DNS1123_LABEL_MSG]);
+        assert!(qualified_name_errors("example.com/my_Name-1").is_empty());
+        assert_eq!(
+            qualified_name_errors("/x"),
+            ["prefix part must be non-empty"]
+        );
+        assert_eq!(
+            qualified_name_errors(&"x".repeat(64)),
+            ["name part must be no more than 63 characters"]
+        );
+        assert_eq!(
+            qualified_name_errors("-x"),
+            ["name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"]
+        );
+        assert_eq!(qualified_name_errors("a/b/c").len(), 1);
+        assert!(label_value_errors("").is_empty());
+        assert_eq!(
+            label_value_errors(&"v".repeat(64)),
+            ["must be no more than 63 characters"]
+        );
+        assert_eq!(label_value_errors("bad value").len(), 1);
     }
 
     #[test]
