@@ -673,3 +673,60 @@ async fn names_labels_and_annotations_are_validated_as_upstream() {
         .await
         .expect("the cluster stops");
 }
+
+#[tokio::test]
+async fn volume_mounts_and_probe_handlers_are_validated_as_upstream() {
+    let cluster = cluster().apiserver_only().start().await;
+    let client = cluster.client().unwrap();
+    let create = |name: &str, container: Value| {
+        let client = client.clone();
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {"volumes": [{"name": "data", "emptyDir": {}}],
+                "containers": [container]}});
+        async move {
+            send(
+                &client,
+                Method::POST,
+                PODS,
+                "application/json",
+                serde_json::to_vec(&pod).unwrap(),
+            )
+            .await
+        }
+    };
+    let reply = create(
+        "mounts",
+        json!({"name": "app", "image": "nginx", "volumeMounts": [
+            {"name": "cache", "mountPath": "/cache"},
+            {"name": "data", "mountPath": "/cache"}]}),
+    )
+    .await;
+    assert_status(
+        &reply,
+        422,
+        "Invalid",
+        "Pod \"mounts\" is invalid: [spec.containers[0].volumeMounts[0].name: Not found: \"cache\", spec.containers[0].volumeMounts[1].mountPath: Invalid value: \"/cache\": must be unique]",
+    );
+    assert_eq!(
+        reply.body["details"]["causes"][0]["reason"],
+        "FieldValueNotFound"
+    );
+    let reply = create(
+        "probes",
+        json!({"name": "app", "image": "nginx",
+            "livenessProbe": {"periodSeconds": 5},
+            "readinessProbe": {"exec": {"command": ["true"]}, "httpGet": {"port": 80}}}),
+    )
+    .await;
+    assert_status(
+        &reply,
+        422,
+        "Invalid",
+        "Pod \"probes\" is invalid: [spec.containers[0].livenessProbe: Required value: must specify a handler type, spec.containers[0].readinessProbe.httpGet: Forbidden: may not specify more than 1 handler type]",
+    );
+    assert_eq!(pod_count(&client).await, 0, "nothing was stored");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
+}

@@ -67,6 +67,24 @@ impl Cause {
         }
     }
 
+    /// A value names something that does not exist (`value` already Go-quoted).
+    pub fn not_found(field: impl Into<String>, value: &str) -> Self {
+        Self {
+            reason: "FieldValueNotFound",
+            field: field.into(),
+            message: format!("Not found: {value}"),
+        }
+    }
+
+    /// A value stands twice where it must be unique (`value` already Go-quoted).
+    pub fn duplicate(field: impl Into<String>, value: &str) -> Self {
+        Self {
+            reason: "FieldValueDuplicate",
+            field: field.into(),
+            message: format!("Duplicate value: {value}"),
+        }
+    }
+
     /// A value is longer than `max` bytes.
     pub fn too_long(field: impl Into<String>, max: usize) -> Self {
         Self {

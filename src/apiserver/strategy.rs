@@ -339,6 +339,91 @@ fn pod_spec_quantities<'a>(spec: &'a PodSpec, path: &str) -> Vec<(String, &'a Qu
 /// The largest `activeDeadlineSeconds` upstream accepts (`math.MaxInt32`).
 const MAX_ACTIVE_DEADLINE_SECONDS: i64 = i32::MAX as i64;
 
+/// What a container refers to, as upstream's `ValidateVolumeMounts` and `validateHandler` check
+/// it: volume mounts name a volume of the pod and mount at distinct paths, and each probe and
+/// lifecycle hook has exactly one handler.
+fn validate_container_refs(spec: &PodSpec, c: &Container, at: &str) -> Vec<Cause> {
+    let mut causes = Vec::new();
+    let volumes: std::collections::HashSet<&str> = spec
+        .volumes
+        .iter()
+        .flatten()
+        .map(|v| v.name.as_str())
+        .collect();
+    let mut mount_paths = std::collections::HashSet::new();
+    for (i, m) in c.volume_mounts.iter().flatten().enumerate() {
+        let here = format!("{at}.volumeMounts[{i}]");
+        if m.name.is_empty() {
+            causes.push(Cause::required(format!("{here}.name"), ""));
+        }
+        if !volumes.contains(m.name.as_str()) {
+            causes.push(Cause::not_found(
+                format!("{here}.name"),
+                &validation::go_quote(&m.name),
+            ));
+        }
+        if m.mount_path.is_empty() {
+            causes.push(Cause::required(format!("{here}.mountPath"), ""));
+        }
+        if !mount_paths.insert(m.mount_path.as_str()) {
+            let value = validation::go_quote(&m.mount_path);
+            causes.push(Cause::invalid(
+                format!("{here}.mountPath"),
+                &value,
+                "must be unique",
+            ));
+        }
+    }
+    let probes = [
+        ("livenessProbe", c.liveness_probe.as_ref()),
+        ("readinessProbe", c.readiness_probe.as_ref()),
+        ("startupProbe", c.startup_probe.as_ref()),
+    ];
+    for (name, probe) in probes {
+        if let Some(p) = probe {
+            let handlers = [
+                ("exec", p.exec.is_some()),
+                ("httpGet", p.http_get.is_some()),
+                ("tcpSocket", p.tcp_socket.is_some()),
+                ("grpc", p.grpc.is_some()),
+            ];
+            causes.extend(one_handler(&format!("{at}.{name}"), &handlers));
+        }
+    }
+    let lifecycle = c.lifecycle.as_ref();
+    let hooks = [
+        ("postStart", lifecycle.and_then(|l| l.post_start.as_ref())),
+        ("preStop", lifecycle.and_then(|l| l.pre_stop.as_ref())),
+    ];
+    for (name, hook) in hooks {
+        if let Some(h) = hook {
+            let handlers = [
+                ("exec", h.exec.is_some()),
+                ("httpGet", h.http_get.is_some()),
+                ("tcpSocket", h.tcp_socket.is_some()),
+                ("sleep", h.sleep.is_some()),
+            ];
+            causes.extend(one_handler(&format!("{at}.lifecycle.{name}"), &handlers));
+        }
+    }
+    causes
+}
+
+/// Exactly one of `handlers` (in upstream's order) is set at `path`.
+fn one_handler(path: &str, handlers: &[(&str, bool)]) -> Vec<Cause> {
+    let mut set = handlers.iter().filter(|(_, present)| *present);
+    if set.next().is_none() {
+        return vec![Cause::required(path, "must specify a handler type")];
+    }
+    set.map(|(name, _)| {
+        Cause::forbidden(
+            format!("{path}.{name}"),
+            "may not specify more than 1 handler type",
+        )
+    })
+    .collect()
+}
+
 fn validate_pod_spec(spec: &PodSpec, path: &str, template: bool) -> Vec<Cause> {
     let mut causes = Vec::new();
     // Requests and limits are never negative (`ValidateNonnegativeQuantity`).
@@ -388,12 +473,10 @@ fn validate_pod_spec(spec: &PodSpec, path: &str, template: bool) -> Vec<Cause> {
                     causes.push(Cause::invalid(format!("{at}.name"), &value, &message));
                 }
             } else if !names.insert(c.name.clone()) {
-                causes.push(Cause {
-                    reason: "FieldValueDuplicate",
-                    field: format!("{at}.name"),
-                    message: format!("Duplicate value: {}", validation::go_quote(&c.name)),
-                });
+                let value = validation::go_quote(&c.name);
+                causes.push(Cause::duplicate(format!("{at}.name"), &value));
             }
+            causes.extend(validate_container_refs(spec, c, &at));
             if c.image.as_deref().is_none_or(|i| i.trim().is_empty()) {
                 causes.push(Cause::required(format!("{at}.image"), ""));
             }
