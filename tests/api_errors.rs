@@ -730,3 +730,38 @@ async fn volume_mounts_and_probe_handlers_are_validated_as_upstream() {
         .await
         .expect("the cluster stops");
 }
+
+#[tokio::test]
+async fn v1_endpoints_answers_carry_upstreams_deprecation_warning() {
+    let cluster = cluster().apiserver_only().start().await;
+    let client = cluster.client().unwrap();
+    let warning =
+        "299 - \"v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice\"";
+    let list = send(
+        &client,
+        Method::GET,
+        "/api/v1/namespaces/default/endpoints",
+        "application/json",
+        vec![],
+    )
+    .await;
+    assert_eq!(list.code, 200, "{}", list.body);
+    assert_eq!(list.warnings, [warning]);
+    // A failure about the resource carries it too; other resources do not.
+    let missing = send(
+        &client,
+        Method::GET,
+        "/api/v1/namespaces/default/endpoints/none",
+        "application/json",
+        vec![],
+    )
+    .await;
+    assert_eq!(missing.code, 404, "{}", missing.body);
+    assert_eq!(missing.warnings, [warning]);
+    let pods = send(&client, Method::GET, PODS, "application/json", vec![]).await;
+    assert!(pods.warnings.is_empty(), "{:?}", pods.warnings);
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
+}

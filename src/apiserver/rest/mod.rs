@@ -197,7 +197,26 @@ async fn route(
         _ => return Err(ApiError::unknown_path()),
     };
     let target = parse_target(group, version, rest)?;
-    handle(server, method, target, query, headers, body).await
+    let deprecated = deprecation(target.kind);
+    let result = handle(server, method, target, query, headers, body).await;
+    match deprecated {
+        // Every answer about a deprecated resource carries the warning, failures too.
+        Some(warning) => Ok(write::with_warnings(
+            result.unwrap_or_else(IntoResponse::into_response),
+            &[warning.to_string()],
+        )),
+        None => result,
+    }
+}
+
+/// The warning upstream sends with every request to a deprecated resource.
+fn deprecation(kind: &Kind) -> Option<&'static str> {
+    match (kind.group, kind.version, kind.resource) {
+        ("", "v1", "endpoints") => {
+            Some("v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice")
+        }
+        _ => None,
+    }
 }
 
 fn parse_target(group: &str, version: &str, rest: &[&str]) -> ApiResult<Target> {
