@@ -765,3 +765,73 @@ async fn v1_endpoints_answers_carry_upstreams_deprecation_warning() {
         .await
         .expect("the cluster stops");
 }
+
+#[tokio::test]
+async fn a_pods_spec_changes_only_where_upstream_allows() {
+    let cluster = cluster().apiserver_only().start().await;
+    let client = cluster.client().unwrap();
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "fixed"},
+        "spec": {"nodeName": "node-1", "activeDeadlineSeconds": 600,
+            "containers": [{"name": "app", "image": "nginx:1.27"}]}});
+    let created = send(
+        &client,
+        Method::POST,
+        PODS,
+        "application/json",
+        serde_json::to_vec(&pod).unwrap(),
+    )
+    .await;
+    assert_eq!(created.code, 201, "{}", created.body);
+    let patch = |body: Value| {
+        let client = client.clone();
+        async move {
+            send(
+                &client,
+                Method::PATCH,
+                "/api/v1/namespaces/default/pods/fixed",
+                "application/strategic-merge-patch+json",
+                serde_json::to_vec(&body).unwrap(),
+            )
+            .await
+        }
+    };
+    let forbidden = "Pod \"fixed\" is invalid: spec: Forbidden: pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)";
+    // Allowed: an image, a shorter deadline, an added toleration.
+    for allowed in [
+        json!({"spec": {"containers": [{"name": "app", "image": "nginx:1.28"}]}}),
+        json!({"spec": {"activeDeadlineSeconds": 300}}),
+        json!({"spec": {"tolerations": [{"key": "k", "operator": "Exists"}]}}),
+    ] {
+        let reply = patch(allowed.clone()).await;
+        assert_eq!(reply.code, 200, "{allowed}: {}", reply.body);
+    }
+    // Not allowed: the node, a port, a longer deadline.
+    let reply = patch(json!({"spec": {"nodeName": "node-2"}})).await;
+    assert_status(&reply, 422, "Invalid", forbidden);
+    let reply =
+        patch(json!({"spec": {"containers": [{"name": "app", "ports": [{"containerPort": 80}]}]}}))
+            .await;
+    assert_status(&reply, 422, "Invalid", forbidden);
+    let reply = patch(json!({"spec": {"activeDeadlineSeconds": 900}})).await;
+    assert_status(
+        &reply,
+        422,
+        "Invalid",
+        "Pod \"fixed\" is invalid: spec.activeDeadlineSeconds: Invalid value: 900: must be less than or equal to previous value",
+    );
+    let reply = send(
+        &client,
+        Method::GET,
+        "/api/v1/namespaces/default/pods/fixed",
+        "application/json",
+        vec![],
+    )
+    .await;
+    assert_eq!(reply.body["spec"]["nodeName"], "node-1");
+    assert_eq!(reply.body["spec"]["containers"][0]["image"], "nginx:1.28");
+    assert_eq!(reply.body["spec"]["activeDeadlineSeconds"], 300);
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
+}

@@ -573,16 +573,7 @@ impl Strategy for Pod {
     fn validate_update(&self, old: &Self) -> Vec<Cause> {
         let mut causes = self.validate();
         if let (Some(new), Some(old)) = (&self.spec, &old.spec) {
-            if old.node_name.is_some() && new.node_name != old.node_name {
-                causes.push(Cause::immutable("spec.nodeName"));
-            }
-            if new.containers.len() != old.containers.len() {
-                causes.push(Cause {
-                    reason: "FieldValueForbidden",
-                    field: "spec".into(),
-                    message: "Forbidden: pod updates may not add or remove containers".into(),
-                });
-            }
+            causes.extend(validate_pod_spec_update(new, old));
         }
         causes
     }
@@ -590,6 +581,65 @@ impl Strategy for Pod {
     fn meta(&self) -> &ObjectMeta {
         &self.metadata
     }
+}
+
+/// What upstream's `ValidatePodUpdate` allows of a pod's spec: only the images of containers,
+/// a shorter (or new) activeDeadlineSeconds, added tolerations, and a terminationGracePeriodSeconds
+/// of 1 where it was negative. Everything else (the node a pod is bound to, its volumes, ports,
+/// resources...) is fixed once the pod exists.
+fn validate_pod_spec_update(new: &PodSpec, old: &PodSpec) -> Vec<Cause> {
+    if new.containers.len() != old.containers.len() {
+        return vec![Cause::forbidden(
+            "spec.containers",
+            "pod updates may not add or remove containers",
+        )];
+    }
+    let mut causes = Vec::new();
+    let mut munged = new.clone();
+    for (n, o) in munged.containers.iter_mut().zip(&old.containers) {
+        n.image.clone_from(&o.image);
+    }
+    if let (Some(new_init), Some(old_init)) =
+        (munged.init_containers.as_mut(), &old.init_containers)
+    {
+        for (n, o) in new_init.iter_mut().zip(old_init) {
+            n.image.clone_from(&o.image);
+        }
+    }
+    match (new.active_deadline_seconds, old.active_deadline_seconds) {
+        (Some(n), Some(o)) if n > o => {
+            return vec![Cause::invalid(
+                "spec.activeDeadlineSeconds",
+                &n.to_string(),
+                "must be less than or equal to previous value",
+            )];
+        }
+        (None, Some(_)) => causes.push(Cause::invalid(
+            "spec.activeDeadlineSeconds",
+            "\"null\"",
+            "must not update from a positive integer to nil value",
+        )),
+        _ => {}
+    }
+    munged.active_deadline_seconds = old.active_deadline_seconds;
+    let old_tolerations = old.tolerations.as_deref().unwrap_or_default();
+    let new_tolerations = new.tolerations.as_deref().unwrap_or_default();
+    if old_tolerations.iter().all(|t| new_tolerations.contains(t)) {
+        munged.tolerations.clone_from(&old.tolerations);
+    }
+    if old.termination_grace_period_seconds.is_some_and(|g| g < 0)
+        && new.termination_grace_period_seconds == Some(1)
+    {
+        munged.termination_grace_period_seconds = old.termination_grace_period_seconds;
+    }
+    if munged != *old {
+        // Upstream appends a Go diff of the two specs; that text is Go's own and is left out.
+        causes.push(Cause::forbidden(
+            "spec",
+            "pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)",
+        ));
+    }
+    causes
 }
 
 // ---------- workloads ----------
