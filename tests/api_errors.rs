@@ -835,3 +835,47 @@ async fn a_pods_spec_changes_only_where_upstream_allows() {
         .await
         .expect("the cluster stops");
 }
+
+#[tokio::test]
+async fn workload_selectors_are_immutable_and_shown_as_go_shows_them() {
+    let cluster = cluster().apiserver_only().start().await;
+    let client = cluster.client().unwrap();
+    for (path, kind) in [
+        ("/apis/apps/v1/namespaces/default/deployments", "Deployment"),
+        ("/apis/apps/v1/namespaces/default/replicasets", "ReplicaSet"),
+    ] {
+        let object = json!({"apiVersion": "apps/v1", "kind": kind, "metadata": {"name": "web"},
+            "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "web"}},
+                "template": {"metadata": {"labels": {"app": "web", "tier": "front"}},
+                    "spec": {"containers": [{"name": "app", "image": "nginx:1.27"}]}}}});
+        let created = send(
+            &client,
+            Method::POST,
+            path,
+            "application/json",
+            serde_json::to_vec(&object).unwrap(),
+        )
+        .await;
+        assert_eq!(created.code, 201, "{}", created.body);
+        let patch = json!({"spec": {"selector": {"matchLabels": {"tier": "front"}}}});
+        let reply = send(
+            &client,
+            Method::PATCH,
+            &format!("{path}/web"),
+            "application/merge-patch+json",
+            serde_json::to_vec(&patch).unwrap(),
+        )
+        .await;
+        let group = "apps";
+        assert_status(
+            &reply,
+            422,
+            "Invalid",
+            &format!("{kind}.{group} \"web\" is invalid: spec.selector: Invalid value: v1.LabelSelector{{MatchLabels:map[string]string{{\"app\":\"web\", \"tier\":\"front\"}}, MatchExpressions:[]v1.LabelSelectorRequirement(nil)}}: field is immutable"),
+        );
+    }
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
+}

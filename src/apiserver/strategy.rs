@@ -204,12 +204,6 @@ fn validate_meta(kind: &Kind, meta: &ObjectMeta) -> Vec<Cause> {
     causes
 }
 
-/// Render a string map as Go's `%#v` does in upstream field errors.
-fn go_map(map: &BTreeMap<String, String>) -> String {
-    let items: Vec<String> = map.iter().map(|(k, v)| format!("{k:?}:{v:?}")).collect();
-    format!("map[string]string{{{}}}", items.join(", "))
-}
-
 // ---------- pods ----------
 
 fn default_probe(probe: &mut Option<Probe>) {
@@ -689,7 +683,7 @@ fn validate_workload(
             if !selector_is_empty(selector) && !selector_matches(selector, &labels) {
                 causes.push(Cause::invalid(
                     "spec.template.metadata.labels",
-                    &go_map(&labels),
+                    &validation::go_map(Some(&labels)),
                     "`selector` does not match template `labels`",
                 ));
             }
@@ -763,11 +757,7 @@ impl Strategy for Deployment {
         let mut causes = self.validate();
         if let (Some(new), Some(old)) = (&self.spec, &old.spec) {
             if new.selector != old.selector {
-                causes.push(Cause::invalid(
-                    "spec.selector",
-                    &format!("{:?}", new.selector),
-                    "field is immutable",
-                ));
+                causes.push(selector_is_immutable(&new.selector));
             }
         }
         causes
@@ -780,6 +770,12 @@ impl Strategy for Deployment {
     fn meta(&self) -> &ObjectMeta {
         &self.metadata
     }
+}
+
+/// A workload's selector may not change (apps/v1), shown as Go shows the new one.
+fn selector_is_immutable(selector: &LabelSelector) -> Cause {
+    let value = validation::go_label_selector(selector);
+    Cause::invalid("spec.selector", &value, "field is immutable")
 }
 
 impl Strategy for ReplicaSet {
@@ -802,6 +798,16 @@ impl Strategy for ReplicaSet {
             Some(spec) => validate_workload(spec.replicas, &spec.selector, spec.template.as_ref()),
             None => vec![Cause::required("spec", "")],
         }
+    }
+
+    fn validate_update(&self, old: &Self) -> Vec<Cause> {
+        let mut causes = self.validate();
+        if let (Some(new), Some(old)) = (&self.spec, &old.spec) {
+            if new.selector != old.selector {
+                causes.push(selector_is_immutable(&new.selector));
+            }
+        }
+        causes
     }
 
     fn quantities(&self) -> Vec<(String, &Quantity)> {

@@ -1,6 +1,8 @@
 //! Upstream's string validators (apimachinery's `util/validation`) with their exact messages,
 //! and Go's quoting of values in those messages, for the strategies to build field causes from.
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+
 use super::Cause;
 
 /// The longest DNS-1123 subdomain, and so the longest ConfigMap or Secret key.
@@ -34,6 +36,50 @@ pub fn go_quote(s: &str) -> String {
     }
     out.push('"');
     out
+}
+
+/// A string map as Go's `%#v` prints it (keys sorted, as fmt sorts them).
+pub fn go_map(map: Option<&std::collections::BTreeMap<String, String>>) -> String {
+    let Some(map) = map else {
+        return "map[string]string(nil)".into();
+    };
+    let items: Vec<String> = map
+        .iter()
+        .map(|(k, v)| format!("{}:{}", go_quote(k), go_quote(v)))
+        .collect();
+    format!("map[string]string{{{}}}", items.join(", "))
+}
+
+/// A label selector as Go's `%#v` prints a `v1.LabelSelector` (how upstream shows one in a
+/// field error, e.g. an immutable selector).
+pub fn go_label_selector(selector: &LabelSelector) -> String {
+    let expressions = match &selector.match_expressions {
+        None => "[]v1.LabelSelectorRequirement(nil)".to_string(),
+        Some(list) => {
+            let items: Vec<String> = list
+                .iter()
+                .map(|r| {
+                    let values = match &r.values {
+                        None => "[]string(nil)".to_string(),
+                        Some(v) => {
+                            let v: Vec<String> = v.iter().map(|s| go_quote(s)).collect();
+                            format!("[]string{{{}}}", v.join(", "))
+                        }
+                    };
+                    format!(
+                        "v1.LabelSelectorRequirement{{Key:{}, Operator:{}, Values:{values}}}",
+                        go_quote(&r.key),
+                        go_quote(&r.operator)
+                    )
+                })
+                .collect();
+            format!("[]v1.LabelSelectorRequirement{{{}}}", items.join(", "))
+        }
+    };
+    format!(
+        "v1.LabelSelector{{MatchLabels:{}, MatchExpressions:{expressions}}}",
+        go_map(selector.match_labels.as_ref())
+    )
 }
 
 /// apimachinery's `RegexError`: what a value must look like, with examples and the regex.
@@ -251,6 +297,23 @@ pub fn config_map_keys<'a>(path: &str, keys: impl IntoIterator<Item = &'a str>) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn selectors_print_as_go_prints_them() {
+        let selector: LabelSelector = serde_json::from_value(serde_json::json!({
+            "matchLabels": {"b": "2", "a": "1"},
+            "matchExpressions": [{"key": "tier", "operator": "In", "values": ["x"]}]
+        }))
+        .unwrap();
+        assert_eq!(
+            go_label_selector(&selector),
+            r#"v1.LabelSelector{MatchLabels:map[string]string{"a":"1", "b":"2"}, MatchExpressions:[]v1.LabelSelectorRequirement{v1.LabelSelectorRequirement{Key:"tier", Operator:"In", Values:[]string{"x"}}}}"#
+        );
+        assert_eq!(
+            go_label_selector(&LabelSelector::default()),
+            "v1.LabelSelector{MatchLabels:map[string]string(nil), MatchExpressions:[]v1.LabelSelectorRequirement(nil)}"
+        );
+    }
 
     #[test]
     fn go_quotes_as_go_does() {
