@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Container, Endpoints, Event, Namespace, Node, Pod, PodSpec, PodTemplateSpec, Probe,
-    Secret, Service, ServiceAccount, Toleration,
+    ConfigMap, Container, Endpoints, Event, LifecycleHandler, Namespace, Node, Pod, PodSpec,
+    PodTemplateSpec, Probe, Secret, Service, ServiceAccount, Toleration,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -368,37 +368,38 @@ fn validate_container_refs(spec: &PodSpec, c: &Container, at: &str) -> Vec<Cause
             ));
         }
     }
-    let probes = [
-        ("livenessProbe", c.liveness_probe.as_ref()),
-        ("readinessProbe", c.readiness_probe.as_ref()),
-        ("startupProbe", c.startup_probe.as_ref()),
-    ];
-    for (name, probe) in probes {
-        if let Some(p) = probe {
+    let probe = |name: &str, p: Option<&Probe>| {
+        p.map(|p| {
             let handlers = [
                 ("exec", p.exec.is_some()),
                 ("httpGet", p.http_get.is_some()),
                 ("tcpSocket", p.tcp_socket.is_some()),
                 ("grpc", p.grpc.is_some()),
             ];
-            causes.extend(one_handler(&format!("{at}.{name}"), &handlers));
-        }
-    }
-    let lifecycle = c.lifecycle.as_ref();
-    let hooks = [
-        ("postStart", lifecycle.and_then(|l| l.post_start.as_ref())),
-        ("preStop", lifecycle.and_then(|l| l.pre_stop.as_ref())),
-    ];
-    for (name, hook) in hooks {
-        if let Some(h) = hook {
+            (name.to_string(), handlers)
+        })
+    };
+    let hook = |name: &str, h: Option<&LifecycleHandler>| {
+        h.map(|h| {
             let handlers = [
                 ("exec", h.exec.is_some()),
                 ("httpGet", h.http_get.is_some()),
                 ("tcpSocket", h.tcp_socket.is_some()),
                 ("sleep", h.sleep.is_some()),
             ];
-            causes.extend(one_handler(&format!("{at}.lifecycle.{name}"), &handlers));
-        }
+            (format!("lifecycle.{name}"), handlers)
+        })
+    };
+    let lifecycle = c.lifecycle.as_ref();
+    let handled = [
+        probe("livenessProbe", c.liveness_probe.as_ref()),
+        probe("readinessProbe", c.readiness_probe.as_ref()),
+        probe("startupProbe", c.startup_probe.as_ref()),
+        hook("postStart", lifecycle.and_then(|l| l.post_start.as_ref())),
+        hook("preStop", lifecycle.and_then(|l| l.pre_stop.as_ref())),
+    ];
+    for (name, handlers) in handled.into_iter().flatten() {
+        causes.extend(one_handler(&format!("{at}.{name}"), &handlers));
     }
     causes
 }
