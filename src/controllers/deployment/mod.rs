@@ -297,7 +297,7 @@ async fn sync(ctx: &Ctx, key: &str) -> kube::Result<Option<Duration>> {
     }
     Ok(plan
         .requeue_after_seconds
-        .map(|s| Duration::from_secs_f64(s.max(0.0))))
+        .and_then(|s| Duration::try_from_secs_f64(s.max(0.0)).ok()))
 }
 
 /// Whether a pod of a ReplicaSet other than the new one is still in a non-terminal phase (the
