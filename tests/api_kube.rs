@@ -1045,3 +1045,74 @@ async fn server_side_dry_run_answers_with_the_would_be_object_and_changes_nothin
         .await
         .expect("the cluster stops");
 }
+
+#[tokio::test]
+async fn an_eviction_marks_the_pod_disrupted_and_deletes_it_gracefully() {
+    let cluster = cluster().apiserver_only().start().await;
+    let client = cluster.client().unwrap();
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    let mut p = pod("evictee", &[("app", "web")]);
+    p.spec.as_mut().unwrap().node_name = Some("node-1".into());
+    pods.create(&PostParams::default(), &p)
+        .await
+        .expect("create");
+
+    // Discovery says where evictions go, as kubectl drain looks for it.
+    let resources = client
+        .list_core_api_resources("v1")
+        .await
+        .expect("core discovery");
+    let eviction = resources
+        .resources
+        .iter()
+        .find(|r| r.name == "pods/eviction")
+        .expect("pods/eviction in discovery");
+    assert_eq!(
+        (
+            eviction.kind.as_str(),
+            eviction.group.as_deref(),
+            eviction.version.as_deref()
+        ),
+        ("Eviction", Some("policy"), Some("v1"))
+    );
+
+    let status = pods
+        .evict("evictee", &kube::api::EvictParams::default())
+        .await
+        .expect("evict");
+    assert_eq!(status.code, 201, "{status:?}");
+    let evicted = pods.get("evictee").await.expect("still there, terminating");
+    assert!(evicted.metadata.deletion_timestamp.is_some(), "{evicted:?}");
+    assert_eq!(evicted.metadata.deletion_grace_period_seconds, Some(30));
+    let condition = evicted
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|cs| cs.iter().find(|c| c.type_ == "DisruptionTarget"))
+        .cloned()
+        .expect("the DisruptionTarget condition");
+    assert_eq!(
+        (
+            condition.status.as_str(),
+            condition.reason.as_deref(),
+            condition.message.as_deref()
+        ),
+        (
+            "True",
+            Some("EvictionByEvictionAPI"),
+            Some("Eviction API: evicting")
+        )
+    );
+    let missing = pods
+        .evict("nobody", &kube::api::EvictParams::default())
+        .await
+        .expect_err("no such pod");
+    assert!(
+        matches!(&missing, kube::Error::Api(e) if e.code == 404),
+        "{missing:?}"
+    );
+    cluster
+        .stop(Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
+}

@@ -100,6 +100,7 @@ fn resource_entries(kind: &Kind) -> Vec<Value> {
                     &["get", "patch", "update"],
                 ),
                 "binding" => ("Binding", None, None, &["create"]),
+                "eviction" => ("Eviction", Some("policy"), Some("v1"), &["create"]),
                 "finalize" => (kind.kind, None, None, &["update"]),
                 _ => continue,
             };

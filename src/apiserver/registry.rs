@@ -45,7 +45,7 @@ pub struct Kind {
     pub categories: &'static [&'static str],
     /// Verbs served on the main resource.
     pub verbs: &'static [&'static str],
-    /// Subresources served (`status`, `scale`, `binding`).
+    /// Subresources served (`status`, `scale`, `binding`, `eviction`).
     pub subresources: &'static [&'static str],
     /// The resource name in storage keys; kinds that share objects (core and events.k8s.io
     /// Events) share this.
@@ -246,7 +246,7 @@ pub static KINDS: &[Kind] = &[
         short_names: &["po"],
         categories: &["all"],
         verbs: ALL_VERBS,
-        subresources: &["status", "binding"],
+        subresources: &["status", "binding", "eviction"],
         storage: "pods",
         generation: Generation::Spec,
         field_labels: POD_FIELDS,

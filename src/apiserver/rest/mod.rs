@@ -296,6 +296,10 @@ async fn handle(
             let obj = decode_body(headers, &body).await?;
             server.bind(&target, name, obj).await
         }
+        ("POST", Some(name), Some("eviction")) => {
+            let obj = decode_body(headers, &body).await?;
+            server.evict(&target, name, obj, query).await
+        }
         ("PUT", Some(name), sub) => {
             let obj = decode_body(headers, &body).await?;
             server.update(&target, name, sub, obj, query).await

@@ -1,4 +1,7 @@
-//! Subresources beyond status: `pods/binding`, `scale` and `pods/log` (proxied to the kubelet).
+//! Subresources beyond status: `pods/binding`, `pods/eviction`, `scale` and `pods/log` (proxied
+//! to the kubelet).
+
+use std::ops::ControlFlow;
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -11,7 +14,7 @@ use crate::apiserver::{ApiServer, Cause};
 use crate::clock::format_time;
 
 use super::{again_on_conflict, retry_on_conflict};
-use super::{json_response, meta_str, query_flag, store_error, Query, Target};
+use super::{dry_run, json_response, meta_str, query_flag, store_error, Query, Target};
 
 impl ApiServer {
     pub(super) async fn bind(
@@ -67,6 +70,80 @@ impl ApiServer {
                     &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
                 )
             }))
+        })
+        .await
+    }
+
+    /// `pods/eviction`, as upstream answers it when no PodDisruptionBudget covers the pod (none
+    /// are served): the pod gets the `DisruptionTarget` condition, then is deleted with the
+    /// eviction's delete options; the answer is a 201 Success Status.
+    pub(super) async fn evict(
+        &self,
+        target: &Target,
+        name: &str,
+        eviction: Value,
+        query: &Query,
+    ) -> ApiResult<Response> {
+        if meta_str(&eviction, "name").is_some_and(|n| !n.is_empty() && n != name) {
+            return Err(ApiError::bad_request(
+                "name in URL does not match name in Eviction object",
+            ));
+        }
+        let options = eviction
+            .get("deleteOptions")
+            .cloned()
+            .unwrap_or(Value::Null);
+        let in_options = options["dryRun"]
+            .as_array()
+            .is_some_and(|modes| modes.iter().any(|m| m == "All"));
+        if !(dry_run(query) || in_options) {
+            self.mark_disrupted(target, name).await?;
+        }
+        self.delete(target, name, &options, query).await?;
+        Ok(json_response(
+            StatusCode::CREATED,
+            &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+        ))
+    }
+
+    /// Give a pod that is not finished the `DisruptionTarget` condition of an eviction.
+    async fn mark_disrupted(&self, target: &Target, name: &str) -> ApiResult<()> {
+        let kind = target.kind;
+        retry_on_conflict(kind, name, move || async move {
+            let current = self.load(target, name).await?;
+            let mut pod = current.value();
+            let finished = matches!(
+                pod["status"]["phase"].as_str(),
+                Some("Succeeded" | "Failed")
+            );
+            let conditions = pod["status"]["conditions"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            if finished || conditions.iter().any(|c| c["type"] == "DisruptionTarget") {
+                return Ok(ControlFlow::Break(()));
+            }
+            let mut conditions = conditions;
+            conditions.push(json!({
+                "type": "DisruptionTarget",
+                "status": "True",
+                "reason": "EvictionByEvictionAPI",
+                "message": "Eviction API: evicting",
+                "lastTransitionTime": format_time(self.clock.now()),
+            }));
+            pod["status"]["conditions"] = json!(conditions);
+            let written = self
+                .write_update(
+                    target,
+                    name,
+                    Some("status"),
+                    &current,
+                    pod,
+                    &Query::new(),
+                    Some(current.mod_revision),
+                )
+                .await;
+            Ok(again_on_conflict(written)?.map_break(|_| ()))
         })
         .await
     }
