@@ -879,3 +879,57 @@ async fn workload_selectors_are_immutable_and_shown_as_go_shows_them() {
         .await
         .expect("the cluster stops");
 }
+
+#[tokio::test]
+async fn a_dry_run_mode_other_than_all_is_refused_as_upstream() {
+    let cluster = cluster().apiserver_only().start().await;
+    let client = cluster.client().unwrap();
+    let reply = send(
+        &client,
+        Method::POST,
+        &format!("{PODS}?dryRun=Some"),
+        "application/json",
+        pod_json("dry"),
+    )
+    .await;
+    assert_status(
+        &reply,
+        422,
+        "Invalid",
+        "CreateOptions.meta.k8s.io \"\" is invalid: dryRun: Unsupported value: []string{\"Some\"}: supported values: \"All\"",
+    );
+    assert_eq!(reply.body["details"]["group"], "meta.k8s.io");
+    assert_eq!(reply.body["details"]["kind"], "CreateOptions");
+    let created = send(
+        &client,
+        Method::POST,
+        PODS,
+        "application/json",
+        pod_json("dry"),
+    )
+    .await;
+    assert_eq!(created.code, 201, "{}", created.body);
+    let body = serde_json::to_vec(
+        &json!({"kind": "DeleteOptions", "apiVersion": "v1", "dryRun": ["Everything"]}),
+    )
+    .unwrap();
+    let reply = send(
+        &client,
+        Method::DELETE,
+        &format!("{PODS}/dry"),
+        "application/json",
+        body,
+    )
+    .await;
+    assert_status(
+        &reply,
+        422,
+        "Invalid",
+        "DeleteOptions.meta.k8s.io \"\" is invalid: dryRun: Unsupported value: []string{\"Everything\"}: supported values: \"All\"",
+    );
+    assert_eq!(pod_count(&client).await, 1, "the pod is still there");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
+}

@@ -204,6 +204,17 @@ impl ApiError {
 
     /// 422 Invalid with field causes.
     pub fn invalid(kind: &Kind, name: &str, causes: &[Cause]) -> Self {
+        Self::invalid_as(&kind.qualified_kind(), kind.group, kind.kind, name, causes)
+    }
+
+    /// 422 Invalid for a request's options (`CreateOptions`, `DeleteOptions`, ...), which
+    /// upstream names in group meta.k8s.io with no object name.
+    pub fn invalid_options(options_kind: &str, causes: &[Cause]) -> Self {
+        let qualified = format!("{options_kind}.meta.k8s.io");
+        Self::invalid_as(&qualified, "meta.k8s.io", options_kind, "", causes)
+    }
+
+    fn invalid_as(qualified: &str, group: &str, kind: &str, name: &str, causes: &[Cause]) -> Self {
         let rendered: Vec<String> = causes.iter().map(Cause::render).collect();
         let summary = if rendered.len() == 1 {
             rendered[0].clone()
@@ -217,11 +228,9 @@ impl ApiError {
         Self::new(
             422,
             "Invalid",
-            format!("{} \"{name}\" is invalid: {summary}", kind.qualified_kind()),
+            format!("{qualified} \"{name}\" is invalid: {summary}"),
         )
-        .with_details(
-            json!({"name": name, "group": kind.group, "kind": kind.kind, "causes": causes}),
-        )
+        .with_details(json!({"name": name, "group": group, "kind": kind, "causes": causes}))
     }
 
     /// 400 BadRequest.

@@ -26,7 +26,7 @@ use super::body::{content_type, decode_body};
 use super::error::{ApiError, ApiResult, MAX_BODY_BYTES};
 use super::registry::{self, Kind};
 use super::selector::{FieldSelector, LabelSelector};
-use super::{discovery, openapi, openapi_v2, watch, ApiServer};
+use super::{discovery, openapi, openapi_v2, watch, ApiServer, Cause};
 use crate::store::{self, Object};
 
 /// How many times a read-modify-write is retried when the object changes under it.
@@ -265,6 +265,7 @@ async fn handle(
     body: Bytes,
 ) -> ApiResult<Response> {
     let as_table = wants_table(headers);
+    check_dry_run(method, query.get("dryRun").map(String::as_str))?;
     match (
         method.as_str(),
         target.name.as_deref(),
@@ -311,19 +312,11 @@ async fn handle(
                 .await
         }
         ("DELETE", Some(name), None) => {
-            let options = if body.is_empty() {
-                Value::Null
-            } else {
-                decode_body(headers, &body).await?
-            };
+            let options = delete_options(headers, &body).await?;
             server.delete(&target, name, &options, query).await
         }
         ("DELETE", None, None) => {
-            let options = if body.is_empty() {
-                Value::Null
-            } else {
-                decode_body(headers, &body).await?
-            };
+            let options = delete_options(headers, &body).await?;
             server.delete_collection(&target, &options, query).await
         }
         _ => Err(ApiError::method_not_allowed()),
@@ -378,6 +371,43 @@ fn selectors(kind: &Kind, query: &Query) -> ApiResult<(LabelSelector, FieldSelec
         query.get("fieldSelector").map(String::as_str).unwrap_or(""),
     )?;
     Ok((labels, fields))
+}
+
+/// A DELETE's DeleteOptions body (none is fine), its `dryRun` checked as the query's is.
+async fn delete_options(headers: &HeaderMap, body: &Bytes) -> ApiResult<Value> {
+    if body.is_empty() {
+        return Ok(Value::Null);
+    }
+    let options = decode_body(headers, body).await?;
+    for mode in options["dryRun"].as_array().into_iter().flatten() {
+        check_dry_run(&Method::DELETE, Some(mode.as_str().unwrap_or_default()))?;
+    }
+    Ok(options)
+}
+
+/// Upstream's `ValidateDryRun` for a write's options: `dryRun` may only be `All`.
+fn check_dry_run(method: &Method, mode: Option<&str>) -> ApiResult<()> {
+    let options = match method.as_str() {
+        "POST" => "CreateOptions",
+        "PUT" => "UpdateOptions",
+        "PATCH" => "PatchOptions",
+        "DELETE" => "DeleteOptions",
+        _ => return Ok(()),
+    };
+    match mode {
+        None | Some("All") => Ok(()),
+        Some(other) => Err(ApiError::invalid_options(
+            options,
+            &[Cause {
+                reason: "FieldValueNotSupported",
+                field: "dryRun".into(),
+                message: format!(
+                    "Unsupported value: []string{{{}}}: supported values: \"All\"",
+                    super::validation::go_quote(other)
+                ),
+            }],
+        )),
+    }
 }
 
 fn dry_run(query: &Query) -> bool {
