@@ -318,12 +318,8 @@ async fn condition(
         &name,
         &format!("to have condition {type_}={status} ({reason})"),
         |_, d| {
-            let c = d
-                .status
-                .as_ref()
-                .and_then(|s| s.conditions.as_ref())
-                .and_then(|cs| cs.iter().find(|c| c.type_ == type_))
-                .map(|c| (c.status.as_str(), c.reason.as_deref(), c.message.as_deref()));
+            let conditions = d.status.as_ref().and_then(|s| s.conditions.as_ref());
+            let c = super::find_condition(conditions, &type_);
             super::check_condition(&type_, c, &status, Some(&reason))
         },
     )

@@ -86,6 +86,41 @@ pub(super) async fn wait_each(
 /// A condition as the check sees it: (status, reason, message).
 pub(super) type Seen<'a> = (&'a str, Option<&'a str>, Option<&'a str>);
 
+/// A condition of any kind (Pod, Node, Deployment) as the checks read it.
+pub(super) trait Condition {
+    /// Its type and what a check compares: status, reason, message.
+    fn seen(&self) -> (&str, Seen<'_>);
+}
+
+macro_rules! condition_of {
+    ($($t:ty),*) => {$(
+        impl Condition for $t {
+            fn seen(&self) -> (&str, Seen<'_>) {
+                let seen = (self.status.as_str(), self.reason.as_deref(), self.message.as_deref());
+                (self.type_.as_str(), seen)
+            }
+        }
+    )*};
+}
+
+condition_of!(
+    k8s_openapi::api::core::v1::PodCondition,
+    k8s_openapi::api::core::v1::NodeCondition,
+    k8s_openapi::api::apps::v1::DeploymentCondition
+);
+
+/// The condition of `type_` among an object's `conditions`.
+pub(super) fn find_condition<'a, C: Condition>(
+    conditions: Option<&'a Vec<C>>,
+    type_: &str,
+) -> Option<Seen<'a>> {
+    conditions?
+        .iter()
+        .map(C::seen)
+        .find(|(t, _)| *t == type_)
+        .map(|(_, seen)| seen)
+}
+
 /// Whether the condition `type_` (found as `seen`) has `status` and, if given, `reason`; if
 /// not, what it is instead.
 pub(super) fn check_condition(

@@ -265,12 +265,8 @@ async fn condition(
         &selector(&name),
         &format!("to have condition {type_}={status} ({reason})"),
         |_, o| {
-            let c = node(o)?
-                .status
-                .as_ref()
-                .and_then(|s| s.conditions.as_ref())
-                .and_then(|cs| cs.iter().find(|c| c.type_ == type_))
-                .map(|c| (c.status.as_str(), c.reason.as_deref(), c.message.as_deref()));
+            let conditions = node(o)?.status.as_ref().and_then(|s| s.conditions.as_ref());
+            let c = super::find_condition(conditions, &type_);
             super::check_condition(&type_, c, &status, Some(&reason))
         },
     )

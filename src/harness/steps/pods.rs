@@ -340,12 +340,8 @@ async fn condition(
         None => format!("with condition {type_}={status}"),
     };
     super::wait_each(env, within.0, &selector, &expected, |_, o| {
-        let c = pod(o)?
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-            .and_then(|cs| cs.iter().find(|c| c.type_ == type_))
-            .map(|c| (c.status.as_str(), c.reason.as_deref(), c.message.as_deref()));
+        let conditions = pod(o)?.status.as_ref().and_then(|s| s.conditions.as_ref());
+        let c = super::find_condition(conditions, &type_);
         super::check_condition(&type_, c, &status, reason.as_deref())
     })
     .await
