@@ -229,7 +229,7 @@ async fn events_written_as_events_k8s_io_read_back_as_core_v1() {
     )
     .await
     .unwrap();
-    let core: Api<Event> = Api::namespaced(client, "default");
+    let core: Api<Event> = Api::namespaced(client.clone(), "default");
     let e = core.get("web.1").await.unwrap();
     assert_eq!(e.involved_object.name.as_deref(), Some("web"));
     assert_eq!(e.message.as_deref(), Some("0/1 nodes are available"));
@@ -241,6 +241,33 @@ async fn events_written_as_events_k8s_io_read_back_as_core_v1() {
         .await
         .unwrap();
     assert_eq!(by_field.items.len(), 1);
+    let by_source = core
+        .list(&ListParams::default().fields("reportingComponent=default-scheduler,type=Warning"))
+        .await
+        .unwrap();
+    assert_eq!(by_source.items.len(), 1);
+    // events.k8s.io/v1 selects by its own field names, as upstream converts them ...
+    let selected = v1
+        .list(&ListParams::default().fields(
+            "regarding.name=web,regarding.kind=Pod,reportingController=default-scheduler,reason=FailedScheduling",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(selected.items.len(), 1);
+    let none = v1
+        .list(&ListParams::default().fields("regarding.name=other"))
+        .await
+        .unwrap();
+    assert!(none.items.is_empty());
+    // ... and not by core/v1's.
+    let core_names = v1
+        .list(&ListParams::default().fields("involvedObject.name=web"))
+        .await
+        .expect_err("core field names are not events.k8s.io's");
+    assert!(
+        matches!(&core_names, kube::Error::Api(e) if e.code == 400 && e.message == "field label not supported: involvedObject.name"),
+        "{core_names:?}"
+    );
     cluster
         .stop(std::time::Duration::from_secs(10))
         .await

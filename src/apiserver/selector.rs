@@ -34,8 +34,36 @@ pub fn attrs(kind: &Kind, obj: &Value) -> Attrs {
     }
 }
 
+/// The field labels of events.k8s.io/v1, named after its own schema, and the core/v1 Event
+/// fields they select on (the form Events are stored in), as upstream converts them. The core
+/// spellings (`involvedObject.name`) are not accepted there.
+const EVENTS_V1_FIELDS: &[(&str, &str)] = &[
+    ("reason", "reason"),
+    ("regarding.kind", "involvedObject.kind"),
+    ("regarding.namespace", "involvedObject.namespace"),
+    ("regarding.name", "involvedObject.name"),
+    ("regarding.uid", "involvedObject.uid"),
+    ("regarding.apiVersion", "involvedObject.apiVersion"),
+    (
+        "regarding.resourceVersion",
+        "involvedObject.resourceVersion",
+    ),
+    ("regarding.fieldPath", "involvedObject.fieldPath"),
+    ("reportingController", "reportingComponent"),
+    ("source", "source"),
+    ("type", "type"),
+];
+
 /// Where `field` sits in the [`Attrs::fields`] of `kind`.
 pub(super) fn field_index(kind: &Kind, field: &str) -> Option<usize> {
+    let field = if kind.group == "events.k8s.io" && !COMMON_FIELDS.contains(&field) {
+        EVENTS_V1_FIELDS
+            .iter()
+            .find(|(wire, _)| *wire == field)
+            .map(|(_, stored)| *stored)?
+    } else {
+        field
+    };
     COMMON_FIELDS
         .iter()
         .chain(kind.field_labels.iter())
