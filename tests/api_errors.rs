@@ -933,3 +933,33 @@ async fn a_dry_run_mode_other_than_all_is_refused_as_upstream() {
         .await
         .expect("the cluster stops");
 }
+
+#[tokio::test]
+async fn container_ports_are_validated_as_upstream() {
+    let cluster = cluster().apiserver_only().start().await;
+    let client = cluster.client().unwrap();
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "ports"},
+        "spec": {"containers": [{"name": "app", "image": "nginx", "ports": [
+            {"name": "http", "containerPort": 80},
+            {"name": "http", "containerPort": 0, "protocol": "HTTP"},
+            {"name": "Web--", "containerPort": 8080}]}]}});
+    let reply = send(
+        &client,
+        Method::POST,
+        PODS,
+        "application/json",
+        serde_json::to_vec(&pod).unwrap(),
+    )
+    .await;
+    assert_status(
+        &reply,
+        422,
+        "Invalid",
+        "Pod \"ports\" is invalid: [spec.containers[0].ports[1].name: Duplicate value: \"http\", spec.containers[0].ports[1].containerPort: Required value, spec.containers[0].ports[1].protocol: Unsupported value: \"HTTP\": supported values: \"SCTP\", \"TCP\", \"UDP\", spec.containers[0].ports[2].name: Invalid value: \"Web--\": must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-), spec.containers[0].ports[2].name: Invalid value: \"Web--\": must not contain consecutive hyphens, spec.containers[0].ports[2].name: Invalid value: \"Web--\": must not begin or end with a hyphen]",
+    );
+    assert_eq!(pod_count(&client).await, 0, "nothing was stored");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
+}

@@ -404,6 +404,61 @@ fn validate_container_refs(spec: &PodSpec, c: &Container, at: &str) -> Vec<Cause
     causes
 }
 
+/// A container's ports as upstream's `validateContainerPorts` checks them: names are IANA
+/// service names, unique in the container; port numbers 1..65535 (containerPort required);
+/// protocols TCP, UDP or SCTP.
+fn validate_container_ports(c: &Container, at: &str) -> Vec<Cause> {
+    const PROTOCOLS: [&str; 3] = ["SCTP", "TCP", "UDP"];
+    let port_range = |field: String, port: i32| {
+        (!(1..=65535).contains(&port)).then(|| {
+            Cause::invalid(
+                field,
+                &port.to_string(),
+                "must be between 1 and 65535, inclusive",
+            )
+        })
+    };
+    let mut causes = Vec::new();
+    let mut names = std::collections::HashSet::new();
+    for (j, p) in c.ports.iter().flatten().enumerate() {
+        let here = format!("{at}.ports[{j}]");
+        if let Some(name) = p.name.as_deref().filter(|n| !n.is_empty()) {
+            let errors = validation::port_name_errors(name);
+            let value = validation::go_quote(name);
+            if !errors.is_empty() {
+                for message in errors {
+                    causes.push(Cause::invalid(format!("{here}.name"), &value, &message));
+                }
+            } else if !names.insert(name) {
+                causes.push(Cause::duplicate(format!("{here}.name"), &value));
+            }
+        }
+        if p.container_port == 0 {
+            causes.push(Cause::required(format!("{here}.containerPort"), ""));
+        } else {
+            causes.extend(port_range(
+                format!("{here}.containerPort"),
+                p.container_port,
+            ));
+        }
+        if let Some(host) = p.host_port.filter(|h| *h != 0) {
+            causes.extend(port_range(format!("{here}.hostPort"), host));
+        }
+        match p.protocol.as_deref() {
+            Some("") => causes.push(Cause::required(format!("{here}.protocol"), "")),
+            Some(protocol) if !PROTOCOLS.contains(&protocol) => {
+                causes.push(Cause::not_supported(
+                    format!("{here}.protocol"),
+                    protocol,
+                    &PROTOCOLS,
+                ));
+            }
+            _ => {}
+        }
+    }
+    causes
+}
+
 /// Exactly one of `handlers` (in upstream's order) is set at `path`.
 fn one_handler(path: &str, handlers: &[(&str, bool)]) -> Vec<Cause> {
     let mut set = handlers.iter().filter(|(_, present)| *present);
@@ -484,15 +539,7 @@ fn validate_pod_spec(spec: &PodSpec, path: &str, template: bool) -> Vec<Cause> {
                     ));
                 }
             }
-            for (j, p) in c.ports.iter().flatten().enumerate() {
-                if !(1..=65535).contains(&p.container_port) {
-                    causes.push(Cause::invalid(
-                        format!("{at}.ports[{j}].containerPort"),
-                        &p.container_port.to_string(),
-                        "must be between 1 and 65535, inclusive",
-                    ));
-                }
-            }
+            causes.extend(validate_container_ports(c, &at));
         }
     }
     if let Some(policy) = spec.restart_policy.as_deref() {

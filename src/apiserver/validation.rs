@@ -211,6 +211,33 @@ pub fn label_value_errors(value: &str) -> Vec<String> {
     errors
 }
 
+/// apimachinery's `IsValidPortName`: an IANA service name (at most 15 characters of a-z, 0-9
+/// and '-', with a letter, no "--", not starting or ending with '-').
+pub fn port_name_errors(port: &str) -> Vec<String> {
+    let mut errors = Vec::new();
+    if port.len() > 15 {
+        errors.push(max_len_error(15));
+    }
+    if port.is_empty()
+        || !port
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+    {
+        errors
+            .push("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)".into());
+    }
+    if !port.bytes().any(|c| c.is_ascii_lowercase()) {
+        errors.push("must contain at least one letter (a-z)".into());
+    }
+    if port.contains("--") {
+        errors.push("must not contain consecutive hyphens".into());
+    }
+    if port.starts_with('-') || port.ends_with('-') {
+        errors.push("must not begin or end with a hyphen".into());
+    }
+    errors
+}
+
 /// The most all of an object's annotations may hold, keys and values (`TotalAnnotationSizeLimitB`).
 pub const MAX_ANNOTATION_BYTES: usize = 256 * 1024;
 
@@ -358,6 +385,33 @@ mod tests {
             ["must be no more than 63 characters"]
         );
         assert_eq!(label_value_errors("bad value").len(), 1);
+    }
+
+    #[test]
+    fn port_names_as_upstream_words_them() {
+        assert!(port_name_errors("http-alt").is_empty());
+        assert_eq!(
+            port_name_errors("HTTP"),
+            [
+                "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)",
+                "must contain at least one letter (a-z)"
+            ]
+        );
+        assert_eq!(
+            port_name_errors("-a--b-"),
+            [
+                "must not contain consecutive hyphens",
+                "must not begin or end with a hyphen"
+            ]
+        );
+        assert_eq!(
+            port_name_errors("abcdefghijklmnop"),
+            ["must be no more than 15 characters"]
+        );
+        assert_eq!(
+            port_name_errors("8080"),
+            ["must contain at least one letter (a-z)"]
+        );
     }
 
     #[test]
