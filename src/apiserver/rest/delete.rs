@@ -16,7 +16,8 @@ use crate::store::{self, Object};
 
 use super::{again_on_conflict, retry_on_conflict};
 use super::{
-    changed, dry_run, json_response, meta_mut, object_name, selectors, store_error, Query, Target,
+    changed, dry_run_with, json_response, meta_mut, object_name, selectors, store_error, Query,
+    Target,
 };
 
 /// What a delete asks for, from its query and its DeleteOptions body.
@@ -54,15 +55,12 @@ impl DeleteRequest {
         let precondition_rv = options["preconditions"]["resourceVersion"]
             .as_str()
             .map(String::from);
-        let in_body = options["dryRun"]
-            .as_array()
-            .is_some_and(|modes| modes.iter().any(|m| m == "All"));
         Self {
             grace,
             policy,
             precondition_uid,
             precondition_rv,
-            dry_run: dry_run(query) || in_body,
+            dry_run: dry_run_with(query, options),
         }
     }
 

@@ -410,6 +410,15 @@ fn check_dry_run(method: &Method, mode: Option<&str>) -> ApiResult<()> {
     }
 }
 
+/// `dryRun=All` in the query or in a DeleteOptions body (`kubectl delete --dry-run=server`
+/// sends the body).
+fn dry_run_with(query: &Query, options: &Value) -> bool {
+    let in_options = options["dryRun"]
+        .as_array()
+        .is_some_and(|modes| modes.iter().any(|m| m == "All"));
+    dry_run(query) || in_options
+}
+
 fn dry_run(query: &Query) -> bool {
     query.get("dryRun").is_some_and(|v| v == "All")
 }

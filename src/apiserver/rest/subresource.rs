@@ -14,7 +14,7 @@ use crate::apiserver::{ApiServer, Cause};
 use crate::clock::format_time;
 
 use super::{again_on_conflict, retry_on_conflict};
-use super::{dry_run, json_response, meta_str, query_flag, store_error, Query, Target};
+use super::{dry_run_with, json_response, meta_str, query_flag, store_error, Query, Target};
 
 impl ApiServer {
     pub(super) async fn bind(
@@ -93,10 +93,7 @@ impl ApiServer {
             .get("deleteOptions")
             .cloned()
             .unwrap_or(Value::Null);
-        let in_options = options["dryRun"]
-            .as_array()
-            .is_some_and(|modes| modes.iter().any(|m| m == "All"));
-        if !(dry_run(query) || in_options) {
+        if !dry_run_with(query, &options) {
             self.mark_disrupted(target, name).await?;
         }
         self.delete(target, name, &options, query).await?;

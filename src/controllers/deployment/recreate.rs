@@ -36,7 +36,9 @@ impl Sim {
             (new, old) = self.get_all(true)?;
             (all, new_rs) = self.snapshot(&new, &old);
         }
-        let new_name = new.expect("created when missing");
+        let Some(new_name) = new else {
+            return Err(Stop::Error("no new ReplicaSet after creating it".into()));
+        };
         self.scale_and_record(&new_name, desired_replicas(&self.d));
         if deployment_complete(&self.d, dstatus(&self.d)) {
             let old_snapshot: Vec<ReplicaSet> = old.iter().map(|n| self.rs(n).clone()).collect();

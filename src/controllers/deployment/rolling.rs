@@ -13,7 +13,9 @@ impl Sim {
     /// Upstream `rolloutRolling`.
     pub(super) fn rollout_rolling(&mut self) -> Result<(), Stop> {
         let (new, old) = self.get_all(true)?;
-        let new_name = new.clone().expect("created when missing");
+        let Some(new_name) = new.clone() else {
+            return Err(Stop::Error("no new ReplicaSet after creating it".into()));
+        };
         let (all, new_rs) = self.snapshot(&new, &old);
         let old_snapshot: Vec<ReplicaSet> = old.iter().map(|n| self.rs(n).clone()).collect();
 
