@@ -21,6 +21,8 @@ use super::timeline::{Kind, Object, State};
 pub struct Normalizer {
     namespace: String,
     names: Vec<(String, String)>,
+    /// Names found by pattern (generated pod names), replaced with the names before any value.
+    name_patterns: Vec<(Regex, String)>,
     patterns: Vec<(Regex, &'static str)>,
 }
 
@@ -46,6 +48,7 @@ impl Normalizer {
         Self {
             namespace: namespace.to_string(),
             names: Vec::new(),
+            name_patterns: Vec::new(),
             patterns: patterns
                 .into_iter()
                 .filter_map(|(p, r)| Regex::new(p).ok().map(|re| (re, r)))
@@ -61,11 +64,21 @@ impl Normalizer {
         }
     }
 
+    /// Rename whatever `pattern` matches to `replacement` (which may name capture groups, as
+    /// `$1`), after the plain names and before the values (times, durations...): a generated
+    /// name such as `web-7d4b9-4592m` is a name, not a duration.
+    pub fn rename_matches(&mut self, pattern: Regex, replacement: &str) {
+        self.name_patterns.push((pattern, replacement.to_string()));
+    }
+
     /// Normalize a string.
     pub fn text(&self, s: &str) -> String {
         let mut out = s.to_string();
         for (name, replacement) in &self.names {
             out = out.replace(name, replacement);
+        }
+        for (re, replacement) in &self.name_patterns {
+            out = re.replace_all(&out, replacement.as_str()).into_owned();
         }
         if !self.namespace.is_empty() {
             out = out.replace(&self.namespace, "[namespace]");
@@ -155,14 +168,14 @@ pub fn lifecycle(s: &State, namespace: &str, name: &str) -> Result<Lifecycle, St
     // Pods are renamed by pattern: `<rs>-<5 chars>`.
     let pod_suffix = Regex::new(r"(\[rs-\d+\])-[bcdfghjklmnpqrstvwxz2456789]{5}\b")
         .map_err(|e| e.to_string())?;
+    n.rename_matches(pod_suffix, "$1-[pod]");
     let line = |o: &events::Occurrence| -> String {
-        let text = n.text(&format!(
+        n.text(&format!(
             "{} {}: {}",
             o.type_,
             o.reason,
             o.message.trim_end()
-        ));
-        pod_suffix.replace_all(&text, "$1-[pod]").into_owned()
+        ))
     };
     let dep_events: Vec<String> = events::occurrences(s, &deployment)
         .iter()
@@ -357,6 +370,18 @@ mod tests {
         assert_eq!(
             s,
             "Successfully assigned [namespace]/web-[rs-1]-x2b9q to node-1 at [time] from [ip], uid [uid]; pulled in [duration]"
+        );
+    }
+
+    #[test]
+    fn a_generated_pod_name_that_looks_like_a_duration_is_still_a_pod() {
+        let mut n = Normalizer::new("ns");
+        n.rename("web-7f9c6b5d4", "web-[rs-2]".into());
+        let pod = Regex::new(r"(\[rs-\d+\])-[bcdfghjklmnpqrstvwxz2456789]{5}\b").unwrap();
+        n.rename_matches(pod, "$1-[pod]");
+        assert_eq!(
+            n.text("Created pod: web-7f9c6b5d4-4592m; pulled in 5m"),
+            "Created pod: web-[rs-2]-[pod]; pulled in [duration]"
         );
     }
 
