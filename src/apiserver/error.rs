@@ -251,6 +251,26 @@ impl ApiError {
         .with_details(json!({"name": name, "group": kind.group, "kind": kind.resource}))
     }
 
+    /// 403 Forbidden: a create into a namespace that is being deleted (upstream's
+    /// NamespaceLifecycle admission, with its `NamespaceTerminating` cause).
+    pub fn namespace_terminating(kind: &Kind, name: &str, namespace: &str) -> Self {
+        Self::forbidden(
+            kind,
+            name,
+            &format!("unable to create new content in namespace {namespace} because it is being terminated"),
+        )
+        .with_details(json!({
+            "name": name,
+            "group": kind.group,
+            "kind": kind.resource,
+            "causes": [{
+                "reason": "NamespaceTerminating",
+                "message": format!("namespace {namespace} is being terminated"),
+                "field": "metadata.namespace",
+            }],
+        }))
+    }
+
     /// 405 MethodNotAllowed.
     pub fn method_not_allowed() -> Self {
         Self::new(

@@ -28,6 +28,7 @@
 pub(crate) mod body;
 pub mod discovery;
 pub mod error;
+mod go_shape;
 pub mod openapi;
 pub mod openapi_v2;
 pub(crate) mod patch;

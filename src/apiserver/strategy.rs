@@ -44,7 +44,7 @@ pub struct Admitted {
 }
 
 /// Defaults and validation for one k8s-openapi type.
-pub trait Strategy: Serialize + DeserializeOwned {
+pub trait Strategy: Serialize + DeserializeOwned + schemars::JsonSchema {
     /// Upstream's defaulting (`SetDefaults_*`) and defaulting admission plugins.
     fn default(&mut self) {}
     /// What upstream's `PrepareForCreate` does (e.g. a new Pod's status is reset to Pending).
@@ -118,7 +118,8 @@ pub fn admit<T: Strategy>(
         let name = typed.meta().name.clone().unwrap_or_default();
         return Err(ApiError::invalid(kind, &name, &causes));
     }
-    let value = serde_json::to_value(&typed).map_err(ApiError::internal)?;
+    let mut value = serde_json::to_value(&typed).map_err(ApiError::internal)?;
+    super::go_shape::shape::<T>(&mut value);
     Ok(Admitted {
         value,
         unknown_fields,
@@ -1131,14 +1132,9 @@ pub fn core_event_to_v1(core: &Value) -> Value {
     ] {
         move_field(&mut core, &mut v1, src, dst);
     }
-    if v1
-        .get("deprecatedSource")
-        .is_some_and(|s| s.as_object().is_some_and(Map::is_empty))
-    {
-        v1.remove("deprecatedSource");
-    }
-    v1.entry("eventTime").or_insert(Value::Null);
-    Value::Object(v1)
+    let mut v1 = Value::Object(v1);
+    super::go_shape::shape::<k8s_openapi::api::events::v1::Event>(&mut v1);
+    v1
 }
 
 #[cfg(test)]

@@ -7,12 +7,14 @@
 //! - `replicaset`: ReplicaSet -> Pods.
 //! - `garbagecollector`: ownerReferences, propagation policies.
 //! - `endpoints`: Service -> Endpoints.
+//! - `namespace`: empties a namespace being deleted (pods first), then releases it.
 //! - `nodelifecycle`: node health, taints, taint-based eviction.
 //! - `serviceaccount`: the `default` ServiceAccount of every namespace.
 
 pub mod deployment;
 pub mod endpoints;
 pub mod garbagecollector;
+pub mod namespace;
 pub mod nodelifecycle;
 pub mod replicaset;
 pub mod serviceaccount;
@@ -97,6 +99,9 @@ pub async fn run(
                     }),
                     supervise(endpoints::CONTROLLER, health, k, l, |run| {
                         endpoints::run(c.clone(), k.clone(), i, run)
+                    }),
+                    supervise(namespace::CONTROLLER, health, k, l, |run| {
+                        namespace::run(c.clone(), k.clone(), i, run)
                     }),
                     supervise(nodelifecycle::CONTROLLER, health, k, l, |run| {
                         let lifecycle = config.node_lifecycle.clone();

@@ -1,7 +1,7 @@
 //! Deletion: graceful and finalized deletes with preconditions and propagation, namespace
 //! deletion, and deletecollection.
 
-use std::ops::ControlFlow::Break;
+use std::ops::ControlFlow::{self, Break};
 use std::sync::Arc;
 
 use axum::http::StatusCode;
@@ -9,10 +9,10 @@ use axum::response::Response;
 use serde_json::{json, Value};
 
 use crate::apiserver::error::{ApiError, ApiResult};
-use crate::apiserver::registry::{self, Kind};
+use crate::apiserver::registry::Kind;
 use crate::apiserver::{ApiServer, Cause};
 use crate::clock::format_time;
-use crate::store::{self, Object};
+use crate::store::Object;
 
 use super::{again_on_conflict, retry_on_conflict};
 use super::{
@@ -142,10 +142,7 @@ impl ApiServer {
             let grace = self.grace_period(kind, value, request.grace);
             let key = kind.key(target.namespace.as_deref(), name);
             if kind.resource == "namespaces" {
-                let response = self
-                    .delete_namespace(target, name, current, request.dry_run)
-                    .await?;
-                return Ok(Break(response));
+                return self.delete_namespace(target, name, current, request).await;
             }
             if finalizers.is_empty() && grace == 0 {
                 if request.dry_run {
@@ -252,62 +249,64 @@ impl ApiServer {
         )
     }
 
-    /// Namespace deletion: mark it Terminating, delete everything in it, then remove it.
+    /// Namespace deletion, as upstream's namespace storage does it: the first delete marks the
+    /// namespace (deletion timestamp, phase Terminating) and leaves the namespace controller to
+    /// remove its content and then its `kubernetes` finalizer; a delete of a marked namespace
+    /// removes it once `spec.finalizers` is empty, and is a Conflict before.
     async fn delete_namespace(
         &self,
         target: &Target,
         name: &str,
         current: Arc<Object>,
-        dry_run: bool,
-    ) -> ApiResult<Response> {
+        request: &DeleteRequest,
+    ) -> ApiResult<ControlFlow<Response>> {
         let kind = target.kind;
-        let mut marked = current.value();
-        let already = marked["metadata"]["deletionTimestamp"].is_string();
-        if !already {
+        let key = kind.key(None, name);
+        let value = current.value();
+        if !value["metadata"]["deletionTimestamp"].is_string() {
+            let mut marked = value;
             meta_mut(&mut marked).insert(
                 "deletionTimestamp".into(),
                 json!(format_time(self.clock.now())),
             );
-            meta_mut(&mut marked).insert("deletionGracePeriodSeconds".into(), json!(0));
             marked["status"]["phase"] = json!("Terminating");
-        }
-        if dry_run {
-            let marked = kind
-                .draft(marked)?
-                .stamp(current.create_revision, current.mod_revision);
-            return Ok(self.object_response(StatusCode::OK, kind, &marked));
-        }
-        let key = kind.key(None, name);
-        let marked = if already {
-            current
-        } else {
-            self.store
+            if request.dry_run {
+                let marked = kind
+                    .draft(marked)?
+                    .stamp(current.create_revision, current.mod_revision);
+                return Ok(Break(self.object_response(StatusCode::OK, kind, &marked)));
+            }
+            let marked = self
+                .store
                 .update(&key, kind.draft(marked)?, Some(current.mod_revision))
                 .await
-                .map_err(|e| store_error(kind, name, e))?
-        };
-        for k in registry::KINDS
-            .iter()
-            .filter(|k| k.namespaced && k.to_storage.is_none())
-        {
-            let list = self
-                .store
-                .list(&k.prefix(Some(name)), None)
-                .await
-                .map_err(ApiError::internal)?;
-            for o in list.items {
-                let key = k.key(Some(name), object_name(&o));
-                match self.store.delete(&key, None).await {
-                    Ok(_) | Err(store::Error::NotFound { .. }) => {}
-                    Err(e) => return Err(ApiError::internal(e)),
-                }
-            }
+                .map_err(|e| store_error(kind, name, e));
+            return Ok(again_on_conflict(marked)?
+                .map_break(|marked| self.object_response(StatusCode::OK, kind, &marked)));
         }
-        match self.store.delete(&key, None).await {
-            Ok(_) | Err(store::Error::NotFound { .. }) => {}
-            Err(e) => return Err(ApiError::internal(e)),
+        let finalizing = value["spec"]["finalizers"]
+            .as_array()
+            .is_some_and(|f| !f.is_empty());
+        if finalizing {
+            return Err(ApiError::conflict_with(
+                kind,
+                name,
+                "The system is ensuring all content is removed from this namespace.  Upon completion, this namespace will automatically be purged by the system.",
+            ));
         }
-        Ok(self.object_response(StatusCode::OK, kind, &marked))
+        let held = value["metadata"]["finalizers"]
+            .as_array()
+            .is_some_and(|f| !f.is_empty());
+        if held || request.dry_run {
+            return Ok(Break(self.object_response(StatusCode::OK, kind, &current)));
+        }
+        let gone = self
+            .store
+            .delete(&key, Some(current.mod_revision))
+            .await
+            .map_err(|e| store_error(kind, name, e));
+        Ok(again_on_conflict(gone)?
+            .map_break(|gone| self.deleted_response(kind, name, &gone, true)))
     }
 
     pub(super) async fn delete_collection(

@@ -136,11 +136,7 @@ impl ApiServer {
             .ok_or_else(|| ApiError::namespace_not_found(namespace))?;
         // Upstream's NamespaceLifecycle admission looks at the phase alone (deletion sets it).
         if ns_kind.field(&ns.attrs, "status.phase") == Some("Terminating") {
-            return Err(ApiError::forbidden(
-                kind,
-                name,
-                &format!("unable to create new content in namespace {namespace} because it is being terminated"),
-            ));
+            return Err(ApiError::namespace_terminating(kind, name, namespace));
         }
         Ok(())
     }
@@ -365,10 +361,9 @@ impl ApiServer {
         let no_finalizers = value["metadata"]["finalizers"]
             .as_array()
             .is_none_or(Vec::is_empty);
-        let grace_done = value["metadata"]["deletionGracePeriodSeconds"]
-            .as_i64()
-            .unwrap_or(0)
-            == 0;
+        // Deleting objects carry a grace period; a marked namespace has none and is removed by
+        // the namespace controller's delete once its own finalizers are gone too.
+        let grace_done = value["metadata"]["deletionGracePeriodSeconds"].as_i64() == Some(0);
         let key = kind.key(target.namespace.as_deref(), name);
         let expected = precondition.unwrap_or(current.mod_revision);
         if deleting && no_finalizers && grace_done {
@@ -400,7 +395,9 @@ impl ApiServer {
         if sub == Some("scale") {
             return self.update_scale(target, name, obj, query).await;
         }
-        if !matches!(sub, None | Some("status")) {
+        if !matches!(sub, None | Some("status"))
+            && !(sub == Some("finalize") && kind.has_subresource("finalize"))
+        {
             return Err(ApiError::method_not_allowed());
         }
         Self::check_kind(kind, &obj)?;
@@ -673,7 +670,25 @@ fn merge_update(kind: &Kind, sub: Option<&str>, old: &Value, mut new: Value) -> 
             }
             m
         }
+        // A namespace's `finalize` takes the spec's finalizers alone; its other writes keep them.
+        Some("finalize") => {
+            let mut m = old.clone();
+            m["spec"]["finalizers"] = new["spec"].get("finalizers").cloned().unwrap_or(json!([]));
+            m
+        }
         _ => {
+            if kind.has_subresource("finalize") {
+                if new.get("spec").is_none_or(Value::is_null) {
+                    new["spec"] = json!({});
+                }
+                // A spec that is not an object fails admission's decode later.
+                if let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) {
+                    match old["spec"].get("finalizers") {
+                        Some(f) => spec.insert("finalizers".into(), f.clone()),
+                        None => spec.remove("finalizers"),
+                    };
+                }
+            }
             if kind.has_status() {
                 match old.get("status") {
                     Some(s) => new["status"] = s.clone(),
