@@ -963,3 +963,244 @@ async fn container_ports_are_validated_as_upstream() {
         .await
         .expect("the cluster stops");
 }
+
+async fn create_pod(client: &kube::Client, name: &str, container: Value) -> Reply {
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+        "spec": {"containers": [container]}});
+    send(
+        client,
+        Method::POST,
+        PODS,
+        "application/json",
+        serde_json::to_vec(&pod).unwrap(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn container_resources_are_validated_as_upstream() {
+    let cluster = cluster().apiserver_only().start().await;
+    let client = cluster.client().unwrap();
+    let with = |resources: Value| json!({"name": "app", "image": "nginx", "resources": resources});
+    // Requests above limits, values printed in their canonical form.
+    let reply = create_pod(
+        &client,
+        "over",
+        with(json!({"requests": {"cpu": "2", "memory": "1.5Gi"}, "limits": {"cpu": "1000m", "memory": "1024Mi"}})),
+    )
+    .await;
+    assert_status(
+        &reply,
+        422,
+        "Invalid",
+        "Pod \"over\" is invalid: [spec.containers[0].resources.requests: Invalid value: \"2\": must be less than or equal to cpu limit of 1, spec.containers[0].resources.requests: Invalid value: \"1536Mi\": must be less than or equal to memory limit of 1Gi]",
+    );
+    assert_eq!(
+        reply.body["details"]["causes"][0],
+        json!({"reason": "FieldValueInvalid", "message": "Invalid value: \"2\": must be less than or equal to cpu limit of 1", "field": "spec.containers[0].resources.requests"})
+    );
+    // Negative amounts, and names that are no container resource.
+    let reply = create_pod(
+        &client,
+        "odd",
+        with(
+            json!({"limits": {"memory": "-0.5Gi"}, "requests": {"cpus": "1", "memory": "-0.5Gi"}}),
+        ),
+    )
+    .await;
+    assert_status(
+        &reply,
+        422,
+        "Invalid",
+        "Pod \"odd\" is invalid: [spec.containers[0].resources.limits[memory]: Invalid value: \"-512Mi\": must be greater than or equal to 0, spec.containers[0].resources.requests[cpus]: Invalid value: cpus: must be a standard resource type or fully qualified, spec.containers[0].resources.requests[cpus]: Invalid value: cpus: must be a standard resource for containers, spec.containers[0].resources.requests[memory]: Invalid value: \"-512Mi\": must be greater than or equal to 0]",
+    );
+    // Extended resources are whole and not overcommitted; hugepages come in pages, with cpu or
+    // memory.
+    let reply = create_pod(
+        &client,
+        "special",
+        with(json!({"requests": {"example.com/gpu": "1"}, "limits": {"example.com/fpga": "1500m", "hugepages-2Mi": "3Mi"}})),
+    )
+    .await;
+    assert_status(
+        &reply,
+        422,
+        "Invalid",
+        "Pod \"special\" is invalid: [spec.containers[0].resources.limits[example.com/fpga]: Invalid value: resource.Quantity{i:resource.int64Amount{value:1500, scale:-3}, d:resource.infDecAmount{Dec:(*inf.Dec)(nil)}, s:\"1500m\", Format:\"DecimalSI\"}: must be an integer, spec.containers[0].resources.limits[hugepages-2Mi]: Invalid value: \"3Mi\": 3Mi is not positive integer multiple of hugepages-2Mi, spec.containers[0].resources.requests[example.com/fpga]: Invalid value: resource.Quantity{i:resource.int64Amount{value:1500, scale:-3}, d:resource.infDecAmount{Dec:(*inf.Dec)(nil)}, s:\"1500m\", Format:\"DecimalSI\"}: must be an integer, spec.containers[0].resources.limits: Required value: Limit must be set for non overcommitable resources, spec.containers[0].resources.requests[hugepages-2Mi]: Invalid value: \"3Mi\": 3Mi is not positive integer multiple of hugepages-2Mi, spec.containers[0].resources: Forbidden: HugePages require cpu or memory]",
+    );
+    assert_eq!(pod_count(&client).await, 0, "nothing was stored");
+    // A pod that sets only limits requests them (a Pod's defaulting), and so is Guaranteed.
+    let reply = create_pod(
+        &client,
+        "limited",
+        with(json!({"limits": {"cpu": "500m", "memory": "64Mi"}})),
+    )
+    .await;
+    assert_eq!(reply.code, 201, "{}", reply.body);
+    assert_eq!(
+        reply.body["spec"]["containers"][0]["resources"]["requests"],
+        json!({"cpu": "500m", "memory": "64Mi"})
+    );
+    assert_eq!(reply.body["status"]["qosClass"], "Guaranteed");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
+}
+
+#[tokio::test]
+async fn env_vars_are_validated_as_upstream() {
+    let cluster = cluster().apiserver_only().start().await;
+    let client = cluster.client().unwrap();
+    let container = json!({"name": "app", "image": "nginx",
+        "env": [
+            {"name": "1 relaxed.name-ok", "value": "x"},
+            {"name": "A=B", "value": "x"},
+            {"name": "", "value": "x"},
+            {"name": "NOWHERE", "valueFrom": {}},
+            {"name": "BOTH", "value": "x", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}},
+            {"name": "TWO", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}, "configMapKeyRef": {"name": "c", "key": "bad key"}}}],
+        "envFrom": [{"prefix": "P="}]});
+    let reply = create_pod(&client, "env", container).await;
+    let relaxed = "a valid environment variable name must consist only of printable ASCII characters other than '='";
+    assert_status(
+        &reply,
+        422,
+        "Invalid",
+        &format!("Pod \"env\" is invalid: [spec.containers[0].env[1].name: Invalid value: \"A=B\": {relaxed}, spec.containers[0].env[2].name: Required value, spec.containers[0].env[3].valueFrom: Invalid value: \"\": must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`, spec.containers[0].env[4].valueFrom: Invalid value: \"\": may not be specified when `value` is not empty, spec.containers[0].env[5].valueFrom.configMapKeyRef.key: Invalid value: \"bad key\": a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+'), spec.containers[0].env[5].valueFrom: Invalid value: \"\": may not have more than one field specified at a time, spec.containers[0].envFrom[0].prefix: Invalid value: \"P=\": {relaxed}, spec.containers[0].envFrom: Invalid value: \"\": must specify one of: `configMapRef` or `secretRef`]"),
+    );
+    assert_eq!(pod_count(&client).await, 0, "nothing was stored");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
+}
+
+const SERVICES: &str = "/api/v1/namespaces/default/services";
+
+#[tokio::test]
+async fn service_ports_are_validated_as_upstream() {
+    let cluster = cluster().apiserver_only().start().await;
+    let client = cluster.client().unwrap();
+    let create = |name: &str, spec: Value| {
+        let client = client.clone();
+        let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name}, "spec": spec});
+        async move {
+            send(
+                &client,
+                Method::POST,
+                SERVICES,
+                "application/json",
+                serde_json::to_vec(&svc).unwrap(),
+            )
+            .await
+        }
+    };
+    let reply = create("twins", json!({"ports": [{"port": 80}, {"port": 80}]})).await;
+    assert_status(
+        &reply,
+        422,
+        "Invalid",
+        "Service \"twins\" is invalid: [spec.ports[0].name: Required value, spec.ports[1].name: Required value, spec.ports[1]: Duplicate value: core.ServicePort{Name:\"\", Protocol:\"TCP\", AppProtocol:(*string)(nil), Port:80, TargetPort:intstr.IntOrString{Type:0, IntVal:0, StrVal:\"\"}, NodePort:0}]",
+    );
+    let reply = create(
+        "mixed",
+        json!({"type": "ClusterIP", "ports": [
+            {"name": "http", "port": 80, "protocol": "HTTP", "targetPort": "Web"},
+            {"name": "http", "port": 70000, "nodePort": 30080}]}),
+    )
+    .await;
+    assert_status(
+        &reply,
+        422,
+        "Invalid",
+        "Service \"mixed\" is invalid: [spec.ports[0].protocol: Unsupported value: \"HTTP\": supported values: \"SCTP\", \"TCP\", \"UDP\", spec.ports[0].targetPort: Invalid value: \"Web\": must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-), spec.ports[1].name: Duplicate value: \"http\", spec.ports[1].port: Invalid value: 70000: must be between 1 and 65535, inclusive, spec.ports[1].targetPort: Invalid value: 70000: must be between 1 and 65535, inclusive, spec.ports[1].nodePort: Forbidden: may not be used when `type` is 'ClusterIP']",
+    );
+    let reply = create(
+        "external",
+        json!({"type": "ExternalName", "externalName": "Not_A.Host"}),
+    )
+    .await;
+    assert_status(
+        &reply,
+        422,
+        "Invalid",
+        "Service \"external\" is invalid: spec.externalName: Invalid value: \"Not_A.Host\": a lowercase RFC 1123 subdomain",
+    );
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
+}
+
+#[tokio::test]
+async fn a_services_cluster_ip_stays_as_upstream_keeps_it() {
+    let cluster = cluster().apiserver_only().start().await;
+    let client = cluster.client().unwrap();
+    let manifest = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+        "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}});
+    let created = send(
+        &client,
+        Method::POST,
+        SERVICES,
+        "application/json",
+        serde_json::to_vec(&manifest).unwrap(),
+    )
+    .await;
+    assert_eq!(created.code, 201, "{}", created.body);
+    let ip = created.body["spec"]["clusterIP"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let at = format!("{SERVICES}/web");
+    // The manifest again, without the allocated address: the address is kept.
+    let replaced = send(
+        &client,
+        Method::PUT,
+        &at,
+        "application/json",
+        serde_json::to_vec(&manifest).unwrap(),
+    )
+    .await;
+    assert_eq!(replaced.code, 200, "{}", replaced.body);
+    assert_eq!(replaced.body["spec"]["clusterIP"], ip.as_str());
+    assert_eq!(replaced.body["spec"]["clusterIPs"], json!([ip]));
+    let patch = |body: Value| {
+        let client = client.clone();
+        let at = at.clone();
+        async move {
+            send(
+                &client,
+                Method::PATCH,
+                &at,
+                "application/merge-patch+json",
+                serde_json::to_vec(&body).unwrap(),
+            )
+            .await
+        }
+    };
+    // Another address is refused, as upstream words it.
+    let reply = patch(json!({"spec": {"clusterIP": "10.96.0.99"}})).await;
+    assert_status(
+        &reply,
+        422,
+        "Invalid",
+        "Service \"web\" is invalid: spec.clusterIPs[0]: Invalid value: []string{\"10.96.0.99\"}: may not change once set",
+    );
+    // Becoming an ExternalName Service releases it; becoming a ClusterIP one again gets one.
+    let reply =
+        patch(json!({"spec": {"type": "ExternalName", "externalName": "example.com"}})).await;
+    assert_eq!(reply.code, 200, "{}", reply.body);
+    assert_eq!(reply.body["spec"]["clusterIP"], Value::Null);
+    assert_eq!(reply.body["spec"]["clusterIPs"], Value::Null);
+    assert_eq!(reply.body["spec"]["ipFamilies"], Value::Null);
+    let reply = patch(json!({"spec": {"type": "ClusterIP", "externalName": null}})).await;
+    assert_eq!(reply.code, 200, "{}", reply.body);
+    let again = reply.body["spec"]["clusterIP"].as_str().unwrap_or_default();
+    assert!(again.starts_with("10."), "{}", reply.body);
+    assert_eq!(reply.body["spec"]["clusterIPs"], json!([again]));
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
+}

@@ -220,7 +220,7 @@ async fn quantities_are_checked_at_the_api() {
     let r = post(&client, PODS, with_cpu("abc", "abc")).await;
     assert_status(&r, 400, "BadRequest", "Pod in version \"v1\" cannot be handled as a Pod: quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'");
     let r = post(&client, PODS, with_cpu("negative", "-1000")).await;
-    assert_status(&r, 422, "Invalid", "spec.containers[0].resources.requests[cpu]: Invalid value: \"-1000\": must be greater than or equal to 0");
+    assert_status(&r, 422, "Invalid", "spec.containers[0].resources.requests[cpu]: Invalid value: \"-1k\": must be greater than or equal to 0");
     let r = post(&client, PODS, with_cpu("fine", "250m")).await;
     assert_eq!(r.code, 201, "{}", r.body);
     cluster.stop(Duration::from_secs(10)).await.unwrap();

@@ -394,6 +394,28 @@ fn an_invalid_object(k: &Kubectl) {
         out.stderr.trim(),
         "The Deployment \"bad\" is invalid: spec.template.metadata.labels: Invalid value: map[string]string{\"app\":\"other\"}: `selector` does not match template `labels`"
     );
+    // A request above its limit, the amounts as upstream prints quantities.
+    let greedy = k.file(
+        "greedy.yaml",
+        "apiVersion: v1
+kind: Pod
+metadata:
+  name: greedy
+spec:
+  containers:
+  - name: app
+    image: nginx:1.27
+    resources:
+      requests: {cpu: 2000m}
+      limits: {cpu: 1}
+",
+    );
+    let out = k.run(&["apply", "-f", &greedy]);
+    assert!(!out.ok);
+    assert_eq!(
+        out.stderr.trim(),
+        "The Pod \"greedy\" is invalid: spec.containers[0].resources.requests: Invalid value: \"2\": must be less than or equal to cpu limit of 1"
+    );
 }
 
 #[test]

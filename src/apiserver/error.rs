@@ -215,7 +215,15 @@ impl ApiError {
     }
 
     fn invalid_as(qualified: &str, group: &str, kind: &str, name: &str, causes: &[Cause]) -> Self {
-        let rendered: Vec<String> = causes.iter().map(Cause::render).collect();
+        // The message names each distinct cause once, as upstream's ToAggregate does; the
+        // causes list keeps them all.
+        let mut rendered: Vec<String> = Vec::new();
+        for cause in causes {
+            let line = cause.render();
+            if !rendered.contains(&line) {
+                rendered.push(line);
+            }
+        }
         let summary = if rendered.len() == 1 {
             rendered[0].clone()
         } else {

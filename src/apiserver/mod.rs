@@ -14,7 +14,8 @@
 //! - `proxy`: the apiserver as a kubelet client (`pods/log`), vouching before sending the token.
 //! - `watch`: watch streams with bookmarks, timeouts and selector transitions.
 //! - `serve`: connections, and the runtime watch connections move to while they stream.
-//! - `strategy`: decoding, defaulting and validation per kind.
+//! - `strategy`: decoding, defaulting and validation per kind; `containers`: a pod's containers
+//!   as upstream validates them; `services`: a Service's defaults, update hooks and validation.
 //! - `strategic`: strategic merge patch.
 //! - `protobuf`: protobuf request bodies (the schema in the data file `protobuf_schema.txt`).
 //! - `selector`: label and field selectors.
@@ -26,6 +27,7 @@
 //! - `error`: Status errors.
 
 pub(crate) mod body;
+mod containers;
 pub mod discovery;
 pub mod error;
 mod go_shape;
@@ -38,6 +40,7 @@ pub mod registry;
 pub(crate) mod rest;
 pub mod selector;
 mod serve;
+mod services;
 pub mod strategic;
 pub mod strategy;
 pub mod table;

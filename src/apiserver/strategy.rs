@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Container, Endpoints, Event, LifecycleHandler, Namespace, Node, Pod, PodSpec,
-    PodTemplateSpec, Probe, Secret, Service, ServiceAccount, Toleration,
+    ConfigMap, Container, Endpoints, Event, Namespace, Node, Pod, PodSpec, PodTemplateSpec, Probe,
+    Secret, ServiceAccount, Toleration,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -19,6 +19,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
+use super::containers;
 use super::error::{ApiError, ApiResult, Cause};
 use super::registry::Kind;
 use super::validation;
@@ -49,6 +50,9 @@ pub trait Strategy: Serialize + DeserializeOwned + schemars::JsonSchema {
     fn default(&mut self) {}
     /// What upstream's `PrepareForCreate` does (e.g. a new Pod's status is reset to Pending).
     fn prepare_for_create(&mut self) {}
+    /// What upstream does to an update before validating it (`PrepareForUpdate`, and the
+    /// registry's own hooks), e.g. a Service keeps the cluster IP a client left out.
+    fn prepare_for_update(&mut self, _old: &Self) {}
     /// Field errors, as upstream's validation reports them.
     fn validate(&self) -> Vec<Cause> {
         Vec::new()
@@ -102,17 +106,21 @@ pub fn admit<T: Strategy>(
             crate::k8s::quantity::format_error()
         )));
     }
-    if op == Operation::Create {
-        typed.prepare_for_create();
-    }
+    let old: Option<T> = match old {
+        Some(old) if op == Operation::Update => serde_json::from_value(old.clone()).ok(),
+        _ => None,
+    };
+    // Upstream defaults as it decodes, before the strategy prepares the object.
     typed.default();
+    match (op, &old) {
+        (Operation::Create, _) => typed.prepare_for_create(),
+        (Operation::Update, Some(old)) => typed.prepare_for_update(old),
+        (Operation::Update, None) => {}
+    }
     let mut causes = validate_meta(kind, typed.meta());
-    causes.extend(match old {
-        Some(old) if op == Operation::Update => match serde_json::from_value::<T>(old.clone()) {
-            Ok(old) => typed.validate_update(&old),
-            Err(_) => typed.validate(),
-        },
-        _ => typed.validate(),
+    causes.extend(match &old {
+        Some(old) => typed.validate_update(old),
+        None => typed.validate(),
     });
     if !causes.is_empty() {
         let name = typed.meta().name.clone().unwrap_or_default();
@@ -222,7 +230,7 @@ fn default_probe(probe: &mut Option<Probe>) {
 
 fn default_container(c: &mut Container) {
     if let Some(image) = &c.image {
-        if c.image_pull_policy.is_none() {
+        if c.image_pull_policy.as_deref().is_none_or(str::is_empty) {
             c.image_pull_policy = Some(default_pull_policy(image).into());
         }
     }
@@ -334,158 +342,19 @@ fn pod_spec_quantities<'a>(spec: &'a PodSpec, path: &str) -> Vec<(String, &'a Qu
 /// The largest `activeDeadlineSeconds` upstream accepts (`math.MaxInt32`).
 const MAX_ACTIVE_DEADLINE_SECONDS: i64 = i32::MAX as i64;
 
-/// What a container refers to, as upstream's `ValidateVolumeMounts` and `validateHandler` check
-/// it: volume mounts name a volume of the pod and mount at distinct paths, and each probe and
-/// lifecycle hook has exactly one handler.
-fn validate_container_refs(spec: &PodSpec, c: &Container, at: &str) -> Vec<Cause> {
-    let mut causes = Vec::new();
-    let volumes: std::collections::HashSet<&str> = spec
-        .volumes
-        .iter()
-        .flatten()
-        .map(|v| v.name.as_str())
-        .collect();
-    let mut mount_paths = std::collections::HashSet::new();
-    for (i, m) in c.volume_mounts.iter().flatten().enumerate() {
-        let here = format!("{at}.volumeMounts[{i}]");
-        if m.name.is_empty() {
-            causes.push(Cause::required(format!("{here}.name"), ""));
-        }
-        if !volumes.contains(m.name.as_str()) {
-            causes.push(Cause::not_found(
-                format!("{here}.name"),
-                &validation::go_quote(&m.name),
-            ));
-        }
-        if m.mount_path.is_empty() {
-            causes.push(Cause::required(format!("{here}.mountPath"), ""));
-        }
-        if !mount_paths.insert(m.mount_path.as_str()) {
-            let value = validation::go_quote(&m.mount_path);
-            causes.push(Cause::invalid(
-                format!("{here}.mountPath"),
-                &value,
-                "must be unique",
-            ));
-        }
-    }
-    let probe = |name: &str, p: Option<&Probe>| {
-        p.map(|p| {
-            let handlers = [
-                ("exec", p.exec.is_some()),
-                ("httpGet", p.http_get.is_some()),
-                ("tcpSocket", p.tcp_socket.is_some()),
-                ("grpc", p.grpc.is_some()),
-            ];
-            (name.to_string(), handlers)
-        })
-    };
-    let hook = |name: &str, h: Option<&LifecycleHandler>| {
-        h.map(|h| {
-            let handlers = [
-                ("exec", h.exec.is_some()),
-                ("httpGet", h.http_get.is_some()),
-                ("tcpSocket", h.tcp_socket.is_some()),
-                ("sleep", h.sleep.is_some()),
-            ];
-            (format!("lifecycle.{name}"), handlers)
-        })
-    };
-    let lifecycle = c.lifecycle.as_ref();
-    let handled = [
-        probe("livenessProbe", c.liveness_probe.as_ref()),
-        probe("readinessProbe", c.readiness_probe.as_ref()),
-        probe("startupProbe", c.startup_probe.as_ref()),
-        hook("postStart", lifecycle.and_then(|l| l.post_start.as_ref())),
-        hook("preStop", lifecycle.and_then(|l| l.pre_stop.as_ref())),
-    ];
-    for (name, handlers) in handled.into_iter().flatten() {
-        causes.extend(one_handler(&format!("{at}.{name}"), &handlers));
-    }
-    causes
-}
-
-/// A container's ports as upstream's `validateContainerPorts` checks them: names are IANA
-/// service names, unique in the container; port numbers 1..65535 (containerPort required);
-/// protocols TCP, UDP or SCTP.
-fn validate_container_ports(c: &Container, at: &str) -> Vec<Cause> {
-    const PROTOCOLS: [&str; 3] = ["SCTP", "TCP", "UDP"];
-    let port_range = |field: String, port: i32| {
-        (!(1..=65535).contains(&port)).then(|| {
-            Cause::invalid(
-                field,
-                &port.to_string(),
-                "must be between 1 and 65535, inclusive",
-            )
-        })
-    };
-    let mut causes = Vec::new();
-    let mut names = std::collections::HashSet::new();
-    for (j, p) in c.ports.iter().flatten().enumerate() {
-        let here = format!("{at}.ports[{j}]");
-        if let Some(name) = p.name.as_deref().filter(|n| !n.is_empty()) {
-            let errors = validation::port_name_errors(name);
-            let value = validation::go_quote(name);
-            if !errors.is_empty() {
-                for message in errors {
-                    causes.push(Cause::invalid(format!("{here}.name"), &value, &message));
-                }
-            } else if !names.insert(name) {
-                causes.push(Cause::duplicate(format!("{here}.name"), &value));
-            }
-        }
-        if p.container_port == 0 {
-            causes.push(Cause::required(format!("{here}.containerPort"), ""));
-        } else {
-            causes.extend(port_range(
-                format!("{here}.containerPort"),
-                p.container_port,
-            ));
-        }
-        if let Some(host) = p.host_port.filter(|h| *h != 0) {
-            causes.extend(port_range(format!("{here}.hostPort"), host));
-        }
-        match p.protocol.as_deref() {
-            Some("") => causes.push(Cause::required(format!("{here}.protocol"), "")),
-            Some(protocol) if !PROTOCOLS.contains(&protocol) => {
-                causes.push(Cause::not_supported(
-                    format!("{here}.protocol"),
-                    protocol,
-                    &PROTOCOLS,
-                ));
-            }
-            _ => {}
-        }
-    }
-    causes
-}
-
-/// Exactly one of `handlers` (in upstream's order) is set at `path`.
-fn one_handler(path: &str, handlers: &[(&str, bool)]) -> Vec<Cause> {
-    let mut set = handlers.iter().filter(|(_, present)| *present);
-    if set.next().is_none() {
-        return vec![Cause::required(path, "must specify a handler type")];
-    }
-    set.map(|(name, _)| {
-        Cause::forbidden(
-            format!("{path}.{name}"),
-            "may not specify more than 1 handler type",
-        )
-    })
-    .collect()
-}
-
+/// Upstream's `ValidatePodSpec` (the parts modelled here), in its order: containers and init
+/// containers, restartPolicy, activeDeadlineSeconds; then what a workload's template may not
+/// have.
 fn validate_pod_spec(spec: &PodSpec, path: &str, template: bool) -> Vec<Cause> {
-    let mut causes = Vec::new();
-    // Requests and limits are never negative (`ValidateNonnegativeQuantity`).
-    for (field, q) in pod_spec_quantities(spec, path) {
-        if field.contains(".resources.")
-            && crate::k8s::quantity::parse_nanos(&q.0).is_some_and(|n| n < 0)
-        {
-            causes.push(Cause::invalid(
-                field,
-                &format!("{:?}", q.0),
-                "must be greater than or equal to 0",
+    let mut causes = containers::validate(spec, path);
+    let restart_policy = spec.restart_policy.as_deref();
+    if let Some(policy) = restart_policy {
+        let supported = ["Always", "OnFailure", "Never"];
+        if !supported.contains(&policy) {
+            causes.push(Cause::not_supported(
+                format!("{path}.restartPolicy"),
+                policy,
+                &supported,
             ));
         }
     }
@@ -495,65 +364,6 @@ fn validate_pod_spec(spec: &PodSpec, path: &str, template: bool) -> Vec<Cause> {
                 format!("{path}.activeDeadlineSeconds"),
                 &ads.to_string(),
                 &format!("must be between 1 and {MAX_ACTIVE_DEADLINE_SECONDS}, inclusive"),
-            ));
-        }
-        if template {
-            // Upstream's ReplicaSet (and so Deployment) template validation.
-            causes.push(Cause::forbidden(
-                format!("{path}.activeDeadlineSeconds"),
-                "activeDeadlineSeconds in ReplicaSet is not Supported",
-            ));
-        }
-    }
-    if spec.containers.is_empty() {
-        causes.push(Cause::required(format!("{path}.containers"), ""));
-    }
-    let mut names = std::collections::HashSet::new();
-    let lists = [
-        ("containers", Some(&spec.containers)),
-        ("initContainers", spec.init_containers.as_ref()),
-    ];
-    for (list, containers) in lists {
-        for (i, c) in containers.into_iter().flatten().enumerate() {
-            let at = format!("{path}.{list}[{i}]");
-            if c.name.is_empty() {
-                causes.push(Cause::required(format!("{at}.name"), ""));
-            } else if !is_dns1123_label(&c.name) {
-                let value = validation::go_quote(&c.name);
-                for message in validation::dns1123_label_errors(&c.name) {
-                    causes.push(Cause::invalid(format!("{at}.name"), &value, &message));
-                }
-            } else if !names.insert(c.name.clone()) {
-                let value = validation::go_quote(&c.name);
-                causes.push(Cause::duplicate(format!("{at}.name"), &value));
-            }
-            causes.extend(validate_container_refs(spec, c, &at));
-            if c.image.as_deref().is_none_or(|i| i.trim().is_empty()) {
-                causes.push(Cause::required(format!("{at}.image"), ""));
-            }
-            if let Some(policy) = c.image_pull_policy.as_deref() {
-                if !["Always", "IfNotPresent", "Never"].contains(&policy) {
-                    causes.push(Cause::not_supported(
-                        format!("{at}.imagePullPolicy"),
-                        policy,
-                        &["Always", "IfNotPresent", "Never"],
-                    ));
-                }
-            }
-            causes.extend(validate_container_ports(c, &at));
-        }
-    }
-    if let Some(policy) = spec.restart_policy.as_deref() {
-        let supported: &[&str] = if template {
-            &["Always"]
-        } else {
-            &["Always", "OnFailure", "Never"]
-        };
-        if !supported.contains(&policy) {
-            causes.push(Cause::not_supported(
-                format!("{path}.restartPolicy"),
-                policy,
-                supported,
             ));
         }
     }
@@ -566,13 +376,53 @@ fn validate_pod_spec(spec: &PodSpec, path: &str, template: bool) -> Vec<Cause> {
             ));
         }
     }
+    // Upstream's ReplicaSet (and so Deployment) template validation, after the pod spec's.
+    if template {
+        if let Some(policy) = restart_policy.filter(|p| *p != "Always") {
+            causes.push(Cause::not_supported(
+                format!("{path}.restartPolicy"),
+                policy,
+                &["Always"],
+            ));
+        }
+    }
+    if template && spec.active_deadline_seconds.is_some() {
+        causes.push(Cause::forbidden(
+            format!("{path}.activeDeadlineSeconds"),
+            "activeDeadlineSeconds in ReplicaSet is not Supported",
+        ));
+    }
     causes
+}
+
+/// Upstream's `SetDefaults_Pod` (a Pod's, not a template's): a container that sets a limit but
+/// no request for a resource requests its limit.
+fn default_requests_to_limits(spec: &mut PodSpec) {
+    let all = spec
+        .containers
+        .iter_mut()
+        .chain(spec.init_containers.iter_mut().flatten());
+    for c in all {
+        let Some(resources) = c.resources.as_mut() else {
+            continue;
+        };
+        let Some(limits) = &resources.limits else {
+            continue;
+        };
+        let requests = resources.requests.get_or_insert_with(Default::default);
+        for (name, limit) in limits {
+            requests
+                .entry(name.clone())
+                .or_insert_with(|| limit.clone());
+        }
+    }
 }
 
 impl Strategy for Pod {
     fn default(&mut self) {
         if let Some(spec) = &mut self.spec {
             default_pod_spec(spec);
+            default_requests_to_limits(spec);
             add_default_tolerations(spec);
             spec.service_account_name
                 .get_or_insert_with(|| "default".into());
@@ -887,54 +737,6 @@ impl Strategy for Namespace {
             phase: Some("Active".into()),
             conditions: None,
         });
-    }
-
-    fn meta(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-}
-
-impl Strategy for Service {
-    fn default(&mut self) {
-        if let Some(spec) = &mut self.spec {
-            spec.type_.get_or_insert_with(|| "ClusterIP".into());
-            spec.session_affinity.get_or_insert_with(|| "None".into());
-            spec.internal_traffic_policy
-                .get_or_insert_with(|| "Cluster".into());
-            for port in spec.ports.iter_mut().flatten() {
-                port.protocol.get_or_insert_with(|| "TCP".into());
-                if port.target_port.is_none() {
-                    port.target_port = Some(IntOrString::Int(port.port));
-                }
-            }
-        }
-    }
-
-    fn prepare_for_create(&mut self) {
-        self.status = Some(Default::default());
-    }
-
-    fn validate(&self) -> Vec<Cause> {
-        let mut causes = Vec::new();
-        if let Some(spec) = &self.spec {
-            let headless = spec.cluster_ip.as_deref() == Some("None");
-            if spec.ports.as_ref().is_none_or(Vec::is_empty)
-                && !headless
-                && spec.type_.as_deref() != Some("ExternalName")
-            {
-                causes.push(Cause::required("spec.ports", ""));
-            }
-            for (i, p) in spec.ports.iter().flatten().enumerate() {
-                if !(1..=65535).contains(&p.port) {
-                    causes.push(Cause::invalid(
-                        format!("spec.ports[{i}].port"),
-                        &p.port.to_string(),
-                        "must be between 1 and 65535, inclusive",
-                    ));
-                }
-            }
-        }
-        causes
     }
 
     fn meta(&self) -> &ObjectMeta {

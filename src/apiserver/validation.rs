@@ -50,6 +50,18 @@ pub fn go_map(map: Option<&std::collections::BTreeMap<String, String>>) -> Strin
     format!("map[string]string{{{}}}", items.join(", "))
 }
 
+/// A string slice as Go's `%#v` prints it, with its element type (`[]string{"a", "b"}`,
+/// `[]core.IPFamily{"IPv4"}`, `[]string(nil)` when absent).
+pub fn go_slice(element: &str, items: Option<&[String]>) -> String {
+    match items {
+        None => format!("[]{element}(nil)"),
+        Some(items) => {
+            let items: Vec<String> = items.iter().map(|s| go_quote(s)).collect();
+            format!("[]{element}{{{}}}", items.join(", "))
+        }
+    }
+}
+
 /// A label selector as Go's `%#v` prints a `v1.LabelSelector` (how upstream shows one in a
 /// field error, e.g. an immutable selector).
 pub fn go_label_selector(selector: &LabelSelector) -> String {
@@ -238,8 +250,134 @@ pub fn port_name_errors(port: &str) -> Vec<String> {
     errors
 }
 
+/// apimachinery's `IsNegativeErrorMsg`.
+pub const IS_NEGATIVE: &str = "must be greater than or equal to 0";
+
+/// apimachinery's `IsRelaxedEnvVarName`, which 1.33 applies to every environment variable name
+/// and envFrom prefix (the `RelaxedEnvironmentVariableValidation` gate is on by default since
+/// 1.32): printable ASCII other than `=`. An empty name is the caller's `Required` error.
+pub fn env_var_name_errors(name: &str) -> Vec<String> {
+    let mut errors = Vec::new();
+    if name.is_empty() {
+        errors.push("environment variable name must be non-empty".into());
+    }
+    if name.chars().any(|c| !(' '..='~').contains(&c) || c == '=') {
+        errors.push(
+            "a valid environment variable name must consist only of printable ASCII characters other than '='"
+                .into(),
+        );
+    }
+    errors
+}
+
+/// Resource names that need no prefix (upstream's `standardResources`).
+const STANDARD_RESOURCES: [&str; 20] = [
+    "cpu",
+    "memory",
+    "ephemeral-storage",
+    "requests.cpu",
+    "requests.memory",
+    "requests.ephemeral-storage",
+    "limits.cpu",
+    "limits.memory",
+    "limits.ephemeral-storage",
+    "pods",
+    "resourcequotas",
+    "services",
+    "replicationcontrollers",
+    "secrets",
+    "configmaps",
+    "persistentvolumeclaims",
+    "storage",
+    "requests.storage",
+    "services.nodeports",
+    "services.loadbalancers",
+];
+
+/// Upstream's `IsHugePageResourceName`.
+pub fn is_hugepages_resource(name: &str) -> bool {
+    name.starts_with("hugepages-")
+}
+
+/// Upstream's `IsNativeResource`: unprefixed, or in the `kubernetes.io/` namespace.
+pub fn is_native_resource(name: &str) -> bool {
+    !name.contains('/') || name.contains("kubernetes.io/")
+}
+
+/// Upstream's `IsExtendedResourceName`: prefixed outside `kubernetes.io/`, not a quota name,
+/// and a qualified name once `requests.` is put before it.
+pub fn is_extended_resource(name: &str) -> bool {
+    !is_native_resource(name)
+        && !name.starts_with("requests.")
+        && qualified_name_errors(&format!("requests.{name}")).is_empty()
+}
+
+/// Upstream's `IsOvercommitAllowed`: a request may be below its limit (native resources other
+/// than hugepages).
+pub fn is_overcommit_allowed(name: &str) -> bool {
+    is_native_resource(name) && !is_hugepages_resource(name)
+}
+
+/// Upstream's `IsIntegerResourceName` for a container (extended resources; the object-count
+/// names are not container resources).
+pub fn is_integer_resource(name: &str) -> bool {
+    matches!(
+        name,
+        "pods"
+            | "resourcequotas"
+            | "services"
+            | "replicationcontrollers"
+            | "secrets"
+            | "configmaps"
+            | "persistentvolumeclaims"
+            | "services.nodeports"
+            | "services.loadbalancers"
+    ) || is_extended_resource(name)
+}
+
+/// What is wrong with `name` as a container's resource name (upstream's
+/// `validateContainerResourceName`, which adds its own rule to `validateResourceName`'s).
+pub fn container_resource_name_errors(name: &str) -> Vec<String> {
+    let mut errors = qualified_name_errors(name);
+    let unprefixed = !name.contains('/');
+    if errors.is_empty()
+        && unprefixed
+        && !STANDARD_RESOURCES.contains(&name)
+        && !name.starts_with("hugepages-")
+        && !name.starts_with("requests.hugepages-")
+    {
+        errors.push("must be a standard resource type or fully qualified".into());
+    }
+    if unprefixed {
+        if !matches!(name, "cpu" | "memory" | "ephemeral-storage") && !is_hugepages_resource(name) {
+            errors.push("must be a standard resource for containers".into());
+        }
+    } else if !is_native_resource(name) && !is_extended_resource(name) {
+        errors.push("doesn't follow extended resource name standard".into());
+    }
+    errors
+}
+
 /// The most all of an object's annotations may hold, keys and values (`TotalAnnotationSizeLimitB`).
 pub const MAX_ANNOTATION_BYTES: usize = 256 * 1024;
+
+/// Causes for a label map at `path` (an object's labels, a Service's selector), as
+/// apimachinery's `ValidateLabels` gives them (in key order).
+pub fn labels_at(
+    path: &str,
+    labels: Option<&std::collections::BTreeMap<String, String>>,
+) -> Vec<Cause> {
+    let mut causes = Vec::new();
+    for (key, value) in labels.into_iter().flatten() {
+        for message in qualified_name_errors(key) {
+            causes.push(Cause::invalid(path, &go_quote(key), &message));
+        }
+        for message in label_value_errors(value) {
+            causes.push(Cause::invalid(path, &go_quote(value), &message));
+        }
+    }
+    causes
+}
 
 /// Causes for an object's labels and annotations, as apimachinery's `ValidateLabels` and
 /// `ValidateAnnotations` give them (in key order).
@@ -247,19 +385,7 @@ pub fn labels_and_annotations(
     labels: Option<&std::collections::BTreeMap<String, String>>,
     annotations: Option<&std::collections::BTreeMap<String, String>>,
 ) -> Vec<Cause> {
-    let mut causes = Vec::new();
-    for (key, value) in labels.into_iter().flatten() {
-        for message in qualified_name_errors(key) {
-            causes.push(Cause::invalid("metadata.labels", &go_quote(key), &message));
-        }
-        for message in label_value_errors(value) {
-            causes.push(Cause::invalid(
-                "metadata.labels",
-                &go_quote(value),
-                &message,
-            ));
-        }
-    }
+    let mut causes = labels_at("metadata.labels", labels);
     let mut total = 0usize;
     for (key, value) in annotations.into_iter().flatten() {
         // Case does not matter in annotation keys.
@@ -412,6 +538,51 @@ mod tests {
             port_name_errors("8080"),
             ["must contain at least one letter (a-z)"]
         );
+    }
+
+    #[test]
+    fn env_var_names_as_upstream_words_them() {
+        assert!(env_var_name_errors("MY_VAR.name-1").is_empty());
+        // 1.33 relaxes names to printable ASCII: a leading digit or a space is fine.
+        assert!(env_var_name_errors("1 two").is_empty());
+        let relaxed = "a valid environment variable name must consist only of printable ASCII characters other than '='";
+        assert_eq!(env_var_name_errors("A=B"), [relaxed]);
+        assert_eq!(env_var_name_errors("tab\there"), [relaxed]);
+        assert_eq!(env_var_name_errors("naïve"), [relaxed]);
+    }
+
+    #[test]
+    fn resource_names_as_upstream_words_them() {
+        for good in [
+            "cpu",
+            "memory",
+            "ephemeral-storage",
+            "hugepages-2Mi",
+            "example.com/gpu",
+            "kubernetes.io/anything",
+        ] {
+            assert!(container_resource_name_errors(good).is_empty(), "{good}");
+        }
+        assert_eq!(
+            container_resource_name_errors("cpus"),
+            [
+                "must be a standard resource type or fully qualified",
+                "must be a standard resource for containers"
+            ]
+        );
+        assert_eq!(
+            container_resource_name_errors("pods"),
+            ["must be a standard resource for containers"]
+        );
+        assert_eq!(
+            container_resource_name_errors("requests.example.com/x"),
+            ["doesn't follow extended resource name standard"]
+        );
+        assert!(is_extended_resource("example.com/gpu"));
+        assert!(!is_extended_resource("kubernetes.io/gpu"));
+        assert!(!is_overcommit_allowed("hugepages-1Gi"));
+        assert!(!is_overcommit_allowed("example.com/gpu"));
+        assert!(is_overcommit_allowed("cpu"));
     }
 
     #[test]

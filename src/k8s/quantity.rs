@@ -14,10 +14,40 @@ pub fn format_error() -> String {
 /// One unit in nano-units.
 pub const NANO: i128 = 1_000_000_000;
 
+/// How a quantity was written, which decides how upstream prints it back (`Quantity.Format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// No suffix, or one of `n u m k M G T P E`.
+    DecimalSI,
+    /// One of `Ki Mi Gi Ti Pi Ei`.
+    BinarySI,
+    /// `e<int>` or `E<int>`.
+    DecimalExponent,
+}
+
+/// A parsed quantity: its value in nano-units and the format it was written in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Amount {
+    /// The value × 10⁹, rounded away from zero as upstream rounds to its nano scale.
+    pub nanos: i128,
+    /// The format upstream keeps for printing.
+    pub format: Format,
+}
+
+/// The largest binary-suffixed quantity upstream holds (`2^63 - 1`); larger ones are capped.
+const MAX_BINARY_NANOS: i128 = i64::MAX as i128 * NANO;
+
 /// Parse a Kubernetes quantity into nano-units (value × 10⁹), rounded up; saturates instead of
 /// overflowing. `None` for anything that is not `<sign?><digits>[.<digits>]<suffix?>` with a
 /// suffix of `n u m k M G T P E`, `Ki Mi Gi Ti Pi Ei` or `e<int>`/`E<int>`.
 pub fn parse_nanos(s: &str) -> Option<i128> {
+    parse(s).map(|a| a.nanos)
+}
+
+/// Parse a Kubernetes quantity as upstream's `ParseQuantity` does: the value (see
+/// [`parse_nanos`]) and the format its suffix implies. A binary-suffixed amount is capped at
+/// `2^63 - 1`, and one below 1 counts as decimal, as upstream has it.
+pub fn parse(s: &str) -> Option<Amount> {
     let bytes = s.as_bytes();
     let mut i = 0;
     let mut negative = false;
@@ -43,24 +73,24 @@ pub fn parse_nanos(s: &str) -> Option<i128> {
         return None;
     }
     let suffix = &s[i..];
-    // (power of ten, power of two)
-    let (exp10, exp2): (i64, u32) = match suffix {
-        "" => (0, 0),
-        "n" => (-9, 0),
-        "u" => (-6, 0),
-        "m" => (-3, 0),
-        "k" => (3, 0),
-        "M" => (6, 0),
-        "G" => (9, 0),
-        "T" => (12, 0),
-        "P" => (15, 0),
-        "E" => (18, 0),
-        "Ki" => (0, 10),
-        "Mi" => (0, 20),
-        "Gi" => (0, 30),
-        "Ti" => (0, 40),
-        "Pi" => (0, 50),
-        "Ei" => (0, 60),
+    // (power of ten, power of two, format)
+    let (exp10, exp2, format): (i64, u32, Format) = match suffix {
+        "" => (0, 0, Format::DecimalSI),
+        "n" => (-9, 0, Format::DecimalSI),
+        "u" => (-6, 0, Format::DecimalSI),
+        "m" => (-3, 0, Format::DecimalSI),
+        "k" => (3, 0, Format::DecimalSI),
+        "M" => (6, 0, Format::DecimalSI),
+        "G" => (9, 0, Format::DecimalSI),
+        "T" => (12, 0, Format::DecimalSI),
+        "P" => (15, 0, Format::DecimalSI),
+        "E" => (18, 0, Format::DecimalSI),
+        "Ki" => (0, 10, Format::BinarySI),
+        "Mi" => (0, 20, Format::BinarySI),
+        "Gi" => (0, 30, Format::BinarySI),
+        "Ti" => (0, 40, Format::BinarySI),
+        "Pi" => (0, 50, Format::BinarySI),
+        "Ei" => (0, 60, Format::BinarySI),
         _ => {
             let rest = suffix
                 .strip_prefix('e')
@@ -75,7 +105,7 @@ pub fn parse_nanos(s: &str) -> Option<i128> {
             } else {
                 i64::MAX
             });
-            (e.clamp(-1_000_000, 1_000_000), 0)
+            (e.clamp(-1_000_000, 1_000_000), 0, Format::DecimalExponent)
         }
     };
 
@@ -102,8 +132,88 @@ pub fn parse_nanos(s: &str) -> Option<i128> {
             scale += 1;
         }
     }
-    let magnitude = scale_up(mantissa, exp2, scale);
-    Some(if negative { -magnitude } else { magnitude })
+    let mut magnitude = scale_up(mantissa, exp2, scale);
+    let mut format = format;
+    if format == Format::BinarySI {
+        magnitude = magnitude.min(MAX_BINARY_NANOS);
+        if magnitude < NANO {
+            format = Format::DecimalSI;
+        }
+    }
+    let nanos = if negative { -magnitude } else { magnitude };
+    Some(Amount { nanos, format })
+}
+
+/// A quantity as upstream's `Quantity.String()` prints it (its canonical form): `1000m` is
+/// `1`, `0.5` is `500m`, `2048Mi` is `2Gi`, `1e3` stays `1e3`. `None` if `s` is not a
+/// quantity.
+///
+/// # Caveats
+/// Values beyond about 10²⁸ saturate (see [`parse_nanos`]), where upstream keeps every digit.
+pub fn canonical(s: &str) -> Option<String> {
+    parse(s).map(|a| a.to_string())
+}
+
+impl std::fmt::Display for Amount {
+    /// Upstream's `CanonicalizeBytes`: a binary amount that is a whole number of at least 1024
+    /// in magnitude prints with the largest binary suffix that divides it; anything else prints
+    /// as a decimal whose exponent is a multiple of three, with an SI suffix (`DecimalSI`) or
+    /// `e<n>` (`DecimalExponent`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.nanos == 0 {
+            return f.write_str("0");
+        }
+        let sign = if self.nanos < 0 { "-" } else { "" };
+        let magnitude = self.nanos.unsigned_abs();
+        let nano = NANO as u128;
+        let binary = self.format == Format::BinarySI
+            && magnitude >= 1024 * nano
+            && magnitude.is_multiple_of(nano);
+        if binary {
+            let mut units = magnitude / nano;
+            let mut times = 0;
+            while units.is_multiple_of(1024) {
+                units /= 1024;
+                times += 1;
+            }
+            // A power of 1024 beyond `Ei` has no suffix upstream, and prints none.
+            let suffix = ["", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"]
+                .get(times)
+                .copied()
+                .unwrap_or("");
+            return write!(f, "{sign}{units}{suffix}");
+        }
+        let mut mantissa = magnitude;
+        let mut exponent: i64 = -9;
+        while mantissa.is_multiple_of(10) {
+            mantissa /= 10;
+            exponent += 1;
+        }
+        let mut digits = mantissa.to_string();
+        while exponent.rem_euclid(3) != 0 {
+            digits.push('0');
+            exponent -= 1;
+        }
+        let suffix = match self.format {
+            Format::DecimalExponent if exponent == 0 => String::new(),
+            Format::DecimalExponent => format!("e{exponent}"),
+            // An exponent past `E` has no SI suffix upstream, and prints none.
+            _ => match exponent {
+                -9 => "n",
+                -6 => "u",
+                -3 => "m",
+                3 => "k",
+                6 => "M",
+                9 => "G",
+                12 => "T",
+                15 => "P",
+                18 => "E",
+                _ => "",
+            }
+            .to_string(),
+        };
+        write!(f, "{sign}{digits}{suffix}")
+    }
 }
 
 /// `mantissa × 2^exp2 × 10^exp10`, rounded away from zero, saturating at a bound far above
@@ -210,6 +320,84 @@ mod tests {
             parse_bytes(&q("0.000000000000000000000000000000000000000001")),
             Some(1)
         );
+    }
+
+    #[test]
+    fn canonical_forms_are_upstreams() {
+        // Upstream's TestQuantityParseEmit and TestQuantityString, and the forms a user meets.
+        for (written, printed) in [
+            ("1000m", "1"),
+            ("0.5", "500m"),
+            (".5", "500m"),
+            ("2", "2"),
+            ("100m", "100m"),
+            ("1.5", "1500m"),
+            ("1080m", "1080m"),
+            ("1.08", "1080m"),
+            ("1080000000n", "1080m"),
+            ("0.001T", "1G"),
+            ("1000M", "1G"),
+            ("300M", "300M"),
+            ("1234567M", "1234567M"),
+            ("3k", "3k"),
+            ("1000u", "1m"),
+            ("1Ki", "1Ki"),
+            ("1Mi", "1Mi"),
+            ("1Gi", "1Gi"),
+            ("1024Mi", "1Gi"),
+            ("1500Mi", "1500Mi"),
+            ("307200Ki", "300Mi"),
+            ("1025024Mi", "1001Gi"),
+            ("1024Gi", "1Ti"),
+            ("1.5Gi", "1536Mi"),
+            ("0.5Gi", "512Mi"),
+            (".001Ki", "1024m"),
+            (".000001Ki", "1024u"),
+            (".000000001Ki", "1024n"),
+            (".000000000001Ki", "2n"),
+            ("0.5Ki", "512"),
+            ("1.1Ki", "1126400m"),
+            ("1e3", "1e3"),
+            ("1E3", "1e3"),
+            ("3e3", "3e3"),
+            ("300e6", "300e6"),
+            (".001e12", "1e9"),
+            ("0.001e0", "1e-3"),
+            ("1000e-12", "1e-9"),
+            ("80e-3", "80e-3"),
+            ("1e1", "10"),
+            ("0", "0"),
+            ("00", "0"),
+            ("0Mi", "0"),
+            ("-0", "0"),
+            ("1n", "1n"),
+            ("0.0000010800", "1080n"),
+            ("10800e-10", "1080e-9"),
+            ("0.1n", "1n"),
+            ("100Ei", "9223372036854775807"),
+        ] {
+            assert_eq!(canonical(written).as_deref(), Some(printed), "{written}");
+            if printed != "0" {
+                let negative = format!("-{written}");
+                let expected = format!("-{printed}");
+                assert_eq!(canonical(&negative), Some(expected), "{negative}");
+            }
+        }
+        assert_eq!(canonical("+2").as_deref(), Some("2"));
+        assert_eq!(canonical("1x"), None);
+    }
+
+    #[test]
+    fn formats_follow_the_suffix() {
+        assert_eq!(parse("1Gi").map(|a| a.format), Some(Format::BinarySI));
+        assert_eq!(
+            parse("1e3").map(|a| a.format),
+            Some(Format::DecimalExponent)
+        );
+        assert_eq!(parse("1E").map(|a| a.format), Some(Format::DecimalSI));
+        // A binary amount below one is decimal, as upstream's parser makes it.
+        assert_eq!(parse("0.5Ki").map(|a| a.format), Some(Format::BinarySI));
+        assert_eq!(parse("0.0001Ki").map(|a| a.format), Some(Format::DecimalSI));
     }
 
     #[test]

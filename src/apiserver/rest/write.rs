@@ -297,7 +297,10 @@ impl ApiServer {
                     &name,
                     &[Cause::invalid(
                         "spec.clusterIPs",
-                        &format!("[]string{{{requested:?}}}"),
+                        &crate::apiserver::validation::go_slice(
+                            "string",
+                            Some(std::slice::from_ref(&requested)),
+                        ),
                         &format!(
                             "failed to allocate IP {requested}: provided IP is already allocated"
                         ),
@@ -341,6 +344,14 @@ impl ApiServer {
         let admitted = (kind.admit)(kind, Operation::Update, merged, Some(old))?;
         let warnings = check_unknown_fields(query, &admitted.unknown_fields)?;
         let mut value = admitted.value;
+        // A Service that comes to need a cluster IP (from ExternalName) gets one, as upstream's
+        // allocator gives it on update.
+        if kind.resource == "services"
+            && sub.is_none()
+            && value["spec"]["clusterIP"].as_str().unwrap_or("").is_empty()
+        {
+            self.allocate_cluster_ip(kind, &mut value).await?;
+        }
         // Keep the generation the update computed; defaulting must not reset it.
         if let Some(g) = old["metadata"].get("generation") {
             if value["metadata"].get("generation").is_none() {
