@@ -7,11 +7,15 @@
 //! - `replicaset`: ReplicaSet -> Pods.
 //! - `garbagecollector`: ownerReferences, propagation policies.
 //! - `endpoints`: Service -> Endpoints.
+//! - `endpointslice`: Service -> EndpointSlices.
+//! - `endpointutil`: the rules those two share (which pods are endpoints, ports, hostnames).
 //! - `nodelifecycle`: node health, taints, taint-based eviction.
 //! - `serviceaccount`: the `default` ServiceAccount of every namespace.
 
 pub mod deployment;
 pub mod endpoints;
+pub mod endpointslice;
+pub mod endpointutil;
 pub mod garbagecollector;
 pub mod nodelifecycle;
 pub mod replicaset;
@@ -97,6 +101,9 @@ pub async fn run(
                     }),
                     supervise(endpoints::CONTROLLER, health, k, l, |run| {
                         endpoints::run(c.clone(), k.clone(), i, run)
+                    }),
+                    supervise(endpointslice::CONTROLLER, health, k, l, |run| {
+                        endpointslice::run(c.clone(), k.clone(), h.clone(), i, run)
                     }),
                     supervise(nodelifecycle::CONTROLLER, health, k, l, |run| {
                         let lifecycle = config.node_lifecycle.clone();
