@@ -197,6 +197,7 @@ async fn a_controller_manager_serves_the_health_of_its_loops() {
         "replicaset-controller",
         "garbage-collector-controller",
         "endpoints-controller",
+        "endpointslice-controller",
         "node-lifecycle-controller",
         "serviceaccount-controller",
     ];

@@ -1075,13 +1075,13 @@ async fn a_controller_manager_opens_one_watch_per_resource() {
         },
     )
     .await;
-    // Deployments, ReplicaSets, Pods, Nodes, Services, Endpoints, Namespaces, ServiceAccounts
-    // and node Leases: one watch each, however many loops read them.
+    // Deployments, ReplicaSets, Pods, Nodes, Services, Endpoints, EndpointSlices, Namespaces,
+    // ServiceAccounts and node Leases: one watch each, however many loops read them.
     let own = 4;
     assert_eq!(
         cluster.apiserver().open_watches(),
-        9 + own,
-        "9 watches of the controller-manager and the test's own {own}"
+        10 + own,
+        "10 watches of the controller-manager and the test's own {own}"
     );
     drop((replicasets, endpoints, accounts, registered));
     cluster.stop(Duration::from_secs(10)).await.unwrap();

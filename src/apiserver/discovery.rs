@@ -170,6 +170,13 @@ mod tests {
             (Some("autoscaling"), Some("Scale"))
         );
         assert!(resource_list("apps", "v2").is_none());
+        let slices = resource_list("discovery.k8s.io", "v1").unwrap();
+        assert_eq!(
+            slices["resources"],
+            json!([{"name": "endpointslices", "singularName": "endpointslice", "namespaced": true,
+                "kind": "EndpointSlice", "verbs": ["create", "delete", "deletecollection", "get",
+                "list", "patch", "update", "watch"], "storageVersionHash": ""}])
+        );
         let groups = group_list();
         let names: Vec<_> = groups["groups"]
             .as_array()
@@ -182,6 +189,7 @@ mod tests {
             vec![
                 json!("apps"),
                 json!("coordination.k8s.io"),
+                json!("discovery.k8s.io"),
                 json!("events.k8s.io")
             ]
         );

@@ -13,6 +13,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{
     ConfigMap, Endpoints, Event, Namespace, Node, Pod, Secret, Service, ServiceAccount,
 };
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::events::v1::Event as EventV1;
 use schemars::generate::SchemaSettings;
 use schemars::JsonSchema;
@@ -48,6 +49,10 @@ pub(super) fn schema_names(
     names.insert(
         ("coordination.k8s.io", "v1", "Lease"),
         add::<Lease>(generator),
+    );
+    names.insert(
+        ("discovery.k8s.io", "v1", "EndpointSlice"),
+        add::<EndpointSlice>(generator),
     );
     names.insert(("events.k8s.io", "v1", "Event"), add::<EventV1>(generator));
     names

@@ -19,6 +19,9 @@ pub enum Generation {
     Spec,
     /// Starts at 1 and bumps when the spec or the annotations change (Deployments).
     SpecOrAnnotations,
+    /// Starts at 1 and bumps when anything but the metadata changes, or the labels do
+    /// (EndpointSlices, which have no spec).
+    AllButMetadataOrLabels,
 }
 
 /// Admission for one kind: decode into the typed object, default, validate, re-encode.
@@ -432,6 +435,25 @@ pub static KINDS: &[Kind] = &[
         field_labels: &[],
         delete_returns_object: false,
         admit: strategy::admit::<k8s_openapi::api::coordination::v1::Lease>,
+        to_storage: None,
+        from_storage: None,
+    },
+    Kind {
+        group: "discovery.k8s.io",
+        version: "v1",
+        resource: "endpointslices",
+        singular: "endpointslice",
+        kind: "EndpointSlice",
+        namespaced: true,
+        short_names: &[],
+        categories: &[],
+        verbs: ALL_VERBS,
+        subresources: &[],
+        storage: "endpointslices",
+        generation: Generation::AllButMetadataOrLabels,
+        field_labels: &[],
+        delete_returns_object: false,
+        admit: strategy::admit::<k8s_openapi::api::discovery::v1::EndpointSlice>,
         to_storage: None,
         from_storage: None,
     },

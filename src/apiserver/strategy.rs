@@ -1075,3 +1075,265 @@ mod tests {
         assert_eq!(back["source"], core["source"]);
     }
 }
+
+// ---------- endpoint slices ----------
+
+/// The address types an EndpointSlice may carry, as upstream lists them (sorted).
+const ENDPOINT_SLICE_ADDRESS_TYPES: &[&str] = &["FQDN", "IPv4", "IPv6"];
+/// The protocols an EndpointSlice port may name.
+const ENDPOINT_SLICE_PROTOCOLS: &[&str] = &["SCTP", "TCP", "UDP"];
+/// At most this many endpoints in one slice, addresses in one endpoint, ports in one slice.
+const MAX_SLICE_ENDPOINTS: usize = 1000;
+const MAX_ENDPOINT_ADDRESSES: usize = 100;
+const MAX_SLICE_PORTS: usize = 100;
+
+/// apimachinery's `field.TooMany`.
+fn too_many(field: String, actual: usize, max: usize) -> Cause {
+    Cause {
+        reason: "FieldValueTooMany",
+        field,
+        message: format!("Too many: {actual}: must have at most {max} items"),
+    }
+}
+
+/// apimachinery's `IsFullyQualifiedDomainName`.
+fn fqdn_errors(field: &str, value: &str) -> Vec<Cause> {
+    let name = value.strip_suffix('.').unwrap_or(value);
+    if name.is_empty() {
+        return vec![Cause::required(field, "")];
+    }
+    let errors = validation::dns1123_subdomain_errors(name);
+    if !errors.is_empty() {
+        let quoted = validation::go_quote(name);
+        return errors
+            .iter()
+            .map(|m| Cause::invalid(field, &quoted, m))
+            .collect();
+    }
+    if !name.contains('.') {
+        return vec![Cause::invalid(
+            field,
+            &validation::go_quote(name),
+            "should be a domain with at least two segments separated by dots",
+        )];
+    }
+    Vec::new()
+}
+
+/// An address of an endpoint, checked against its slice's address type (unknown types are
+/// not checked, as upstream). Upstream also refuses loopback and other special addresses in
+/// IPv4 and IPv6 slices; the reference cluster's pod IPs are loopback addresses, so that rule
+/// is left out.
+fn endpoint_address_errors(field: &str, address_type: &str, address: &str) -> Vec<Cause> {
+    let quoted = || validation::go_quote(address);
+    match address_type {
+        "IPv4" if address.parse::<std::net::Ipv4Addr>().is_err() => vec![Cause::invalid(
+            field,
+            &quoted(),
+            "must be a valid IPv4 address",
+        )],
+        "IPv6"
+            if address
+                .parse::<std::net::Ipv6Addr>()
+                .map_or(true, |ip| ip.to_ipv4_mapped().is_some()) =>
+        {
+            vec![Cause::invalid(
+                field,
+                &quoted(),
+                "must be a valid IPv6 address",
+            )]
+        }
+        "FQDN" => fqdn_errors(field, address),
+        _ => Vec::new(),
+    }
+}
+
+impl Strategy for k8s_openapi::api::discovery::v1::EndpointSlice {
+    /// `SetDefaults_EndpointPort`: a port's name defaults to "" and its protocol to TCP.
+    fn default(&mut self) {
+        for port in self.ports.iter_mut().flatten() {
+            port.name.get_or_insert_with(String::new);
+            port.protocol.get_or_insert_with(|| "TCP".into());
+        }
+    }
+
+    /// A v1 create clears the deprecated topology of every endpoint.
+    fn prepare_for_create(&mut self) {
+        for endpoint in &mut self.endpoints {
+            endpoint.deprecated_topology = None;
+        }
+    }
+
+    fn validate(&self) -> Vec<Cause> {
+        let mut causes = Vec::new();
+        if self.address_type.is_empty() {
+            causes.push(Cause::required("addressType", ""));
+        } else if !ENDPOINT_SLICE_ADDRESS_TYPES.contains(&self.address_type.as_str()) {
+            causes.push(Cause::not_supported(
+                "addressType",
+                &self.address_type,
+                ENDPOINT_SLICE_ADDRESS_TYPES,
+            ));
+        }
+        if self.endpoints.len() > MAX_SLICE_ENDPOINTS {
+            causes.push(too_many(
+                "endpoints".into(),
+                self.endpoints.len(),
+                MAX_SLICE_ENDPOINTS,
+            ));
+        } else {
+            for (i, endpoint) in self.endpoints.iter().enumerate() {
+                let at = format!("endpoints[{i}]");
+                let addresses = format!("{at}.addresses");
+                if endpoint.addresses.is_empty() {
+                    causes.push(Cause::required(
+                        addresses.clone(),
+                        "must contain at least 1 address",
+                    ));
+                } else if endpoint.addresses.len() > MAX_ENDPOINT_ADDRESSES {
+                    causes.push(too_many(
+                        addresses.clone(),
+                        endpoint.addresses.len(),
+                        MAX_ENDPOINT_ADDRESSES,
+                    ));
+                }
+                for (j, address) in endpoint.addresses.iter().enumerate() {
+                    causes.extend(endpoint_address_errors(
+                        &format!("{addresses}[{j}]"),
+                        &self.address_type,
+                        address,
+                    ));
+                }
+                if let Some(hostname) = &endpoint.hostname {
+                    for m in validation::dns1123_label_errors(hostname) {
+                        causes.push(Cause::invalid(
+                            format!("{at}.hostname"),
+                            &validation::go_quote(hostname),
+                            &m,
+                        ));
+                    }
+                }
+            }
+        }
+        let ports = self.ports.as_deref().unwrap_or_default();
+        if ports.len() > MAX_SLICE_PORTS {
+            causes.push(too_many("ports".into(), ports.len(), MAX_SLICE_PORTS));
+            return causes;
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for (i, port) in ports.iter().enumerate() {
+            let at = format!("ports[{i}]");
+            let name = port.name.as_deref().unwrap_or_default();
+            for m in (!name.is_empty())
+                .then(|| validation::dns1123_label_errors(name))
+                .unwrap_or_default()
+            {
+                causes.push(Cause::invalid(
+                    format!("{at}.name"),
+                    &validation::go_quote(name),
+                    &m,
+                ));
+            }
+            if !names.insert(name) {
+                causes.push(Cause::duplicate(
+                    format!("{at}.name"),
+                    &validation::go_quote(name),
+                ));
+            }
+            match port.protocol.as_deref() {
+                None => causes.push(Cause::required(format!("{at}.protocol"), "")),
+                Some(p) if !ENDPOINT_SLICE_PROTOCOLS.contains(&p) => causes.push(
+                    Cause::not_supported(format!("{at}.protocol"), p, ENDPOINT_SLICE_PROTOCOLS),
+                ),
+                Some(_) => {}
+            }
+            if let Some(app_protocol) = &port.app_protocol {
+                for m in validation::qualified_name_errors(app_protocol) {
+                    causes.push(Cause::invalid(
+                        format!("{at}.appProtocol"),
+                        &validation::go_quote(app_protocol),
+                        &m,
+                    ));
+                }
+            }
+        }
+        causes
+    }
+
+    fn validate_update(&self, old: &Self) -> Vec<Cause> {
+        let mut causes = self.validate();
+        if self.address_type != old.address_type {
+            causes.push(Cause::invalid(
+                "addressType",
+                &validation::go_quote(&self.address_type),
+                "field is immutable",
+            ));
+        }
+        causes
+    }
+
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+}
+
+#[cfg(test)]
+mod endpoint_slice_tests {
+    use k8s_openapi::api::discovery::v1::EndpointSlice;
+    use serde_json::json;
+
+    use super::*;
+    use crate::apiserver::registry;
+
+    fn kind() -> &'static Kind {
+        registry::lookup("discovery.k8s.io", "v1", "endpointslices").unwrap()
+    }
+
+    #[test]
+    fn ports_are_defaulted_and_the_address_type_is_required() {
+        let slice = json!({"metadata": {"name": "web-abcde"}, "addressType": "IPv4",
+            "endpoints": [{"addresses": ["10.0.0.1"]}], "ports": [{"port": 80}]});
+        let v = admit::<EndpointSlice>(kind(), Operation::Create, slice, None)
+            .unwrap()
+            .value;
+        assert_eq!(
+            v["ports"],
+            json!([{"name": "", "port": 80, "protocol": "TCP"}])
+        );
+
+        let err = admit::<EndpointSlice>(
+            kind(),
+            Operation::Create,
+            json!({"metadata": {"name": "s"}, "endpoints": []}),
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.message,
+            "EndpointSlice.discovery.k8s.io \"s\" is invalid: addressType: Required value"
+        );
+        let err = admit::<EndpointSlice>(
+            kind(),
+            Operation::Create,
+            json!({"metadata": {"name": "s"}, "addressType": "IP", "endpoints": [{"addresses": []}]}),
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.message,
+            "EndpointSlice.discovery.k8s.io \"s\" is invalid: [addressType: Unsupported value: \"IP\": supported values: \"FQDN\", \"IPv4\", \"IPv6\", endpoints[0].addresses: Required value: must contain at least 1 address]"
+        );
+    }
+
+    #[test]
+    fn the_address_type_is_immutable_and_addresses_match_it() {
+        let old = json!({"metadata": {"name": "s"}, "addressType": "IPv4", "endpoints": []});
+        let new = json!({"metadata": {"name": "s"}, "addressType": "IPv6",
+            "endpoints": [{"addresses": ["10.0.0.1"]}]});
+        let err = admit::<EndpointSlice>(kind(), Operation::Update, new, Some(&old)).unwrap_err();
+        assert_eq!(
+            err.message,
+            "EndpointSlice.discovery.k8s.io \"s\" is invalid: [endpoints[0].addresses[0]: Invalid value: \"10.0.0.1\": must be a valid IPv6 address, addressType: Invalid value: \"IPv6\": field is immutable]"
+        );
+    }
+}

@@ -1,54 +1,28 @@
 //! The endpoints controller: for every Service with a selector, an Endpoints object of the same
 //! name listing the selected pods' IPs, ready pods under `addresses` and the others under
 //! `notReadyAddresses`, with the Service's ports resolved against each pod's container ports.
+//! Which pods count and how ports resolve are the rules it shares with the EndpointSlice
+//! controller (`endpointutil`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{
     EndpointAddress, EndpointPort, EndpointSubset, Endpoints, ObjectReference, Pod, Service,
-    ServicePort,
 };
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{Api, ObjectMeta, PostParams};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::Client;
 use tokio_util::sync::CancellationToken;
 
+use super::endpointutil::{
+    find_port, pod_ips, selector_of, selects, should_pod_be_in_endpoints, should_set_hostname,
+};
 use crate::clock::Clock;
 use crate::runtime::{key_of, reconcile, split_key, Change, Informers, WorkQueue};
 
 /// The controller's name, as kube-controller-manager names it (logs, health checks).
 pub const CONTROLLER: &str = "endpoints-controller";
-
-/// Whether a pod counts as a ready endpoint: Ready and not terminating.
-pub fn pod_is_ready(pod: &Pod) -> bool {
-    pod.metadata.deletion_timestamp.is_none()
-        && pod
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-}
-
-fn resolve_port(pod: &Pod, port: &ServicePort) -> Option<i32> {
-    match port.target_port.as_ref() {
-        None => Some(port.port),
-        Some(IntOrString::Int(n)) => Some(*n),
-        Some(IntOrString::String(name)) => pod
-            .spec
-            .as_ref()?
-            .containers
-            .iter()
-            .flat_map(|c| c.ports.iter().flatten())
-            .find(|p| {
-                p.name.as_deref() == Some(name.as_str())
-                    && p.protocol.as_deref().unwrap_or("TCP")
-                        == port.protocol.as_deref().unwrap_or("TCP")
-            })
-            .map(|p| p.container_port),
-    }
-}
 
 /// The Endpoints subsets for a Service and the pods it selects (pure, as upstream repacks them:
 /// pods grouped by identical resolved ports, addresses sorted by IP).
@@ -61,22 +35,17 @@ pub fn subsets_for(service: &Service, pods: &[Arc<Pod>]) -> Vec<EndpointSubset> 
         (Vec<EndpointAddress>, Vec<EndpointAddress>),
     > = BTreeMap::new();
     for pod in pods {
-        let Some(ip) = pod
-            .status
-            .as_ref()
-            .and_then(|s| s.pod_ip.clone())
-            .filter(|ip| !ip.is_empty())
-        else {
-            continue;
-        };
-        let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
-        if matches!(phase, Some("Succeeded" | "Failed")) {
+        // Terminating pods stay only when the Service publishes not-ready addresses.
+        if !should_pod_be_in_endpoints(pod, publish_not_ready) {
             continue;
         }
+        let Some(ip) = pod_ips(pod).first().map(|ip| ip.to_string()) else {
+            continue;
+        };
         let resolved: Vec<(String, i32, String)> = ports
             .iter()
             .filter_map(|p| {
-                resolve_port(pod, p).map(|n| {
+                find_port(pod, p).map(|n| {
                     (
                         p.name.clone().unwrap_or_default(),
                         n,
@@ -98,10 +67,12 @@ pub fn subsets_for(service: &Service, pods: &[Arc<Pod>]) -> Vec<EndpointSubset> 
                 uid: pod.metadata.uid.clone(),
                 ..Default::default()
             }),
-            hostname: None,
+            hostname: should_set_hostname(pod, service)
+                .then(|| pod.spec.as_ref().and_then(|s| s.hostname.clone()))
+                .flatten(),
         };
         let entry = groups.entry(resolved).or_default();
-        if pod_is_ready(pod) || publish_not_ready {
+        if crate::k8s::pod_is_ready(pod) || publish_not_ready {
             entry.0.push(address);
         } else {
             entry.1.push(address);
@@ -192,17 +163,8 @@ fn all(ctx: &Ctx, queue: &WorkQueue<String>) {
 }
 
 fn services_of(ctx: &Ctx, pod: &Pod, queue: &WorkQueue<String>) {
-    let labels = pod.metadata.labels.clone().unwrap_or_default();
     for s in ctx.services.state() {
-        if s.metadata.namespace != pod.metadata.namespace {
-            continue;
-        }
-        let selector = s
-            .spec
-            .as_ref()
-            .and_then(|sp| sp.selector.clone())
-            .unwrap_or_default();
-        if !selector.is_empty() && selector.iter().all(|(k, v)| labels.get(k) == Some(v)) {
+        if selects(&s, pod) {
             queue.add(key_of(s.as_ref()));
         }
     }
@@ -220,23 +182,14 @@ async fn sync(ctx: &Ctx, key: &str) -> kube::Result<()> {
             Err(e) => Err(e),
         };
     };
-    let Some(selector) = service
-        .spec
-        .as_ref()
-        .and_then(|s| s.selector.clone())
-        .filter(|s| !s.is_empty())
-    else {
+    if selector_of(&service).is_none() {
         return Ok(()); // Endpoints of selector-less services belong to their users.
-    };
+    }
     let pods: Vec<Arc<Pod>> = ctx
         .pods
         .state()
         .into_iter()
-        .filter(|p| p.metadata.namespace.as_deref() == Some(ns))
-        .filter(|p| {
-            let labels = p.metadata.labels.clone().unwrap_or_default();
-            selector.iter().all(|(k, v)| labels.get(k) == Some(v))
-        })
+        .filter(|p| selects(&service, p))
         .collect();
     let subsets = subsets_for(&service, &pods);
     let existing = ctx.endpoints.get(&ObjectRef::new(name).within(ns));
@@ -317,5 +270,23 @@ mod tests {
             8080,
             "named target ports resolve to the container port"
         );
+    }
+
+    #[test]
+    fn terminating_pods_leave_unless_not_ready_addresses_are_published() {
+        let svc = |publish: bool| -> Service {
+            serde_json::from_value(json!({"metadata": {"name": "web", "namespace": "ns"},
+                "spec": {"selector": {"app": "web"}, "publishNotReadyAddresses": publish, "ports": [{"port": 80}]}}))
+            .unwrap()
+        };
+        let terminating = Arc::new(
+            serde_json::from_value::<Pod>(json!({"metadata": {"name": "t", "namespace": "ns", "deletionTimestamp": "2025-01-01T00:00:00Z"},
+                "spec": {"containers": [{"name": "c", "image": "x"}]},
+                "status": {"podIP": "127.0.0.9", "conditions": [{"type": "Ready", "status": "True"}]}}))
+            .unwrap(),
+        );
+        assert!(subsets_for(&svc(false), std::slice::from_ref(&terminating)).is_empty());
+        let published = subsets_for(&svc(true), &[terminating]);
+        assert_eq!(published[0].addresses.as_ref().unwrap()[0].ip, "127.0.0.9");
     }
 }

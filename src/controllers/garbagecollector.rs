@@ -2,7 +2,7 @@
 //! `foregroundDeletion` and `orphan` finalizers that delete propagation policies leave on owners.
 //!
 //! Owners and dependents are the kinds the reference serves with ownerReferences: Deployments,
-//! ReplicaSets, Pods and Nodes (mirror pods). Before deleting a dependent whose owner is missing
+//! ReplicaSets, Pods, Nodes (mirror pods), Services and their EndpointSlices. Before deleting a dependent whose owner is missing
 //! from the cache, the owner is looked up live, as upstream does, so a cache that lags never
 //! deletes a dependent of an owner that exists.
 
@@ -10,10 +10,12 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{Node, Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{
-    Api, DeleteParams, ObjectMeta, Patch, PatchParams, Preconditions, PropagationPolicy,
+    Api, ApiResource, DeleteParams, DynamicObject, ObjectMeta, Patch, PatchParams, Preconditions,
+    PropagationPolicy,
 };
 use kube::runtime::reflector::Store;
 use kube::{Client, Resource};
@@ -57,6 +59,8 @@ struct Caches {
     replicasets: Store<ReplicaSet>,
     pods: Store<Pod>,
     nodes: Store<Node>,
+    services: Store<Service>,
+    endpointslices: Store<EndpointSlice>,
 }
 
 impl Caches {
@@ -78,6 +82,8 @@ impl Caches {
         all.extend(collect(&self.replicasets, "ReplicaSet"));
         all.extend(collect(&self.pods, "Pod"));
         all.extend(collect(&self.nodes, "Node"));
+        all.extend(collect(&self.services, "Service"));
+        all.extend(collect(&self.endpointslices, "EndpointSlice"));
         all
     }
 }
@@ -91,15 +97,21 @@ pub async fn run(client: Client, clock: Clock, informers: &Informers, shutdown: 
     let (replicasets, mut r) = informers.subscribe_all::<ReplicaSet>();
     let (pods, mut p) = informers.subscribe_all::<Pod>();
     let (nodes, mut n) = informers.subscribe_all::<Node>();
+    let (services, mut s) = informers.subscribe_all::<Service>();
+    let (endpointslices, mut e) = informers.subscribe_all::<EndpointSlice>();
     deployments.ready().await;
     replicasets.ready().await;
     pods.ready().await;
     nodes.ready().await;
+    services.ready().await;
+    endpointslices.ready().await;
     let caches = Caches {
         deployments: deployments.store(),
         replicasets: replicasets.store(),
         pods: pods.store(),
         nodes: nodes.store(),
+        services: services.store(),
+        endpointslices: endpointslices.store(),
     };
     loop {
         collect(&client, &caches).await;
@@ -110,6 +122,8 @@ pub async fn run(client: Client, clock: Clock, informers: &Informers, shutdown: 
             c = r.recv() => drop(c.map(ignore)),
             c = p.recv() => drop(c.map(ignore)),
             c = n.recv() => drop(c.map(ignore)),
+            c = s.recv() => drop(c.map(ignore)),
+            c = e.recv() => drop(c.map(ignore)),
             _ = clock.sleep(Duration::from_secs(30)) => {}
         }
         // Coalesce a burst of changes into one pass.
@@ -117,6 +131,8 @@ pub async fn run(client: Client, clock: Clock, informers: &Informers, shutdown: 
             || r.try_recv().is_ok()
             || p.try_recv().is_ok()
             || n.try_recv().is_ok()
+            || s.try_recv().is_ok()
+            || e.try_recv().is_ok()
         {}
     }
 }
@@ -206,32 +222,40 @@ async fn collect(client: &Client, caches: &Caches) {
 /// Whether the owner an ownerReference names is really gone (404, or another object with the
 /// same name but a different uid).
 async fn owner_absent(client: &Client, dep: &Item, r: &OwnerReference) -> bool {
-    let ns = dep.namespace().unwrap_or_default();
-    let uid = match r.kind.as_str() {
-        "Deployment" => Api::<Deployment>::namespaced(client.clone(), ns)
-            .get_opt(&r.name)
-            .await
-            .map(|o| o.and_then(|o| o.metadata.uid)),
-        "ReplicaSet" => Api::<ReplicaSet>::namespaced(client.clone(), ns)
-            .get_opt(&r.name)
-            .await
-            .map(|o| o.and_then(|o| o.metadata.uid)),
-        "Pod" => Api::<Pod>::namespaced(client.clone(), ns)
-            .get_opt(&r.name)
-            .await
-            .map(|o| o.and_then(|o| o.metadata.uid)),
-        "Node" => Api::<Node>::all(client.clone())
-            .get_opt(&r.name)
-            .await
-            .map(|o| o.and_then(|o| o.metadata.uid)),
-        // Owners of kinds the reference does not serve are never collected against.
-        _ => return false,
+    // Owners of kinds the reference does not serve are never collected against.
+    let Some(api) = api_for(client, &r.kind, dep.namespace()) else {
+        return false;
     };
-    match uid {
-        Ok(Some(uid)) => uid != r.uid,
+    match api.get_opt(&r.name).await {
+        Ok(Some(owner)) => owner.metadata.uid.as_deref() != Some(r.uid.as_str()),
         Ok(None) => true,
         Err(_) => false,
     }
+}
+
+/// The API of one kind the collector tracks, in the namespace of an object of it (the
+/// namespace is ignored for cluster-scoped kinds).
+fn api_for(client: &Client, kind: &str, namespace: Option<&str>) -> Option<Api<DynamicObject>> {
+    fn api<K: kube::Resource<DynamicType = ()>>(
+        client: &Client,
+        namespace: Option<&str>,
+        namespaced: bool,
+    ) -> Api<DynamicObject> {
+        let resource = ApiResource::erase::<K>(&());
+        match namespace {
+            Some(ns) if namespaced => Api::namespaced_with(client.clone(), ns, &resource),
+            _ => Api::all_with(client.clone(), &resource),
+        }
+    }
+    Some(match kind {
+        "Deployment" => api::<Deployment>(client, namespace, true),
+        "ReplicaSet" => api::<ReplicaSet>(client, namespace, true),
+        "Pod" => api::<Pod>(client, namespace, true),
+        "Node" => api::<Node>(client, namespace, false),
+        "Service" => api::<Service>(client, namespace, true),
+        "EndpointSlice" => api::<EndpointSlice>(client, namespace, true),
+        _ => return None,
+    })
 }
 
 fn params(item: &Item, policy: PropagationPolicy) -> DeleteParams {
@@ -246,25 +270,11 @@ fn params(item: &Item, policy: PropagationPolicy) -> DeleteParams {
 }
 
 async fn delete(client: &Client, item: &Item, policy: PropagationPolicy) {
-    let ns = item.namespace().unwrap_or_default();
-    let p = params(item, policy);
-    let result = match item.kind {
-        "Deployment" => Api::<Deployment>::namespaced(client.clone(), ns)
-            .delete(item.name(), &p)
-            .await
-            .map(|_| ()),
-        "ReplicaSet" => Api::<ReplicaSet>::namespaced(client.clone(), ns)
-            .delete(item.name(), &p)
-            .await
-            .map(|_| ()),
-        "Pod" => Api::<Pod>::namespaced(client.clone(), ns)
-            .delete(item.name(), &p)
-            .await
-            .map(|_| ()),
-        _ => Ok(()),
+    let Some(api) = api_for(client, item.kind, item.namespace()) else {
+        return;
     };
-    match result {
-        Ok(()) => tracing::debug!(kind = item.kind, name = item.name(), "garbage collected"),
+    match api.delete(item.name(), &params(item, policy)).await {
+        Ok(_) => tracing::debug!(kind = item.kind, name = item.name(), "garbage collected"),
         Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
         Err(e) => {
             tracing::warn!(kind = item.kind, name = item.name(), cause = %e, "cannot delete a dependent")
@@ -273,28 +283,12 @@ async fn delete(client: &Client, item: &Item, policy: PropagationPolicy) {
 }
 
 async fn patch_meta(client: &Client, item: &Item, patch: serde_json::Value) {
-    let ns = item.namespace().unwrap_or_default();
-    let pp = PatchParams::default();
-    let patch = Patch::Merge(patch);
-    let result = match item.kind {
-        "Deployment" => Api::<Deployment>::namespaced(client.clone(), ns)
-            .patch(item.name(), &pp, &patch)
-            .await
-            .map(|_| ()),
-        "ReplicaSet" => Api::<ReplicaSet>::namespaced(client.clone(), ns)
-            .patch(item.name(), &pp, &patch)
-            .await
-            .map(|_| ()),
-        "Pod" => Api::<Pod>::namespaced(client.clone(), ns)
-            .patch(item.name(), &pp, &patch)
-            .await
-            .map(|_| ()),
-        "Node" => Api::<Node>::all(client.clone())
-            .patch(item.name(), &pp, &patch)
-            .await
-            .map(|_| ()),
-        _ => Ok(()),
+    let Some(api) = api_for(client, item.kind, item.namespace()) else {
+        return;
     };
+    let result = api
+        .patch(item.name(), &PatchParams::default(), &Patch::Merge(patch))
+        .await;
     if let Err(e) = result {
         tracing::debug!(kind = item.kind, name = item.name(), cause = %e, "cannot patch metadata");
     }

@@ -7,12 +7,16 @@
 //! - `replicaset`: ReplicaSet -> Pods.
 //! - `garbagecollector`: ownerReferences, propagation policies.
 //! - `endpoints`: Service -> Endpoints.
+//! - `endpointslice`: Service -> EndpointSlices.
+//! - `endpointutil`: the rules those two share (which pods are endpoints, ports, hostnames).
 //! - `namespace`: empties a namespace being deleted (pods first), then releases it.
 //! - `nodelifecycle`: node health, taints, taint-based eviction.
 //! - `serviceaccount`: the `default` ServiceAccount of every namespace.
 
 pub mod deployment;
 pub mod endpoints;
+pub mod endpointslice;
+pub mod endpointutil;
 pub mod garbagecollector;
 pub mod namespace;
 pub mod nodelifecycle;
@@ -99,6 +103,9 @@ pub async fn run(
                     }),
                     supervise(endpoints::CONTROLLER, health, k, l, |run| {
                         endpoints::run(c.clone(), k.clone(), i, run)
+                    }),
+                    supervise(endpointslice::CONTROLLER, health, k, l, |run| {
+                        endpointslice::run(c.clone(), k.clone(), h.clone(), i, run)
                     }),
                     supervise(namespace::CONTROLLER, health, k, l, |run| {
                         namespace::run(c.clone(), k.clone(), i, run)

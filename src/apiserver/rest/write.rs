@@ -736,7 +736,21 @@ fn merge_update(kind: &Kind, sub: Option<&str>, old: &Value, mut new: Value) -> 
         meta.remove("resourceVersion");
     }
     if kind.generation != Generation::None && sub.is_none() {
-        let spec_changed = merged.get("spec") != old.get("spec");
+        let spec_changed = if kind.generation == Generation::AllButMetadataOrLabels {
+            let body = |v: &Value| -> Value {
+                let mut v = v.clone();
+                if let Some(o) = v.as_object_mut() {
+                    for f in ["metadata", "apiVersion", "kind"] {
+                        o.remove(f);
+                    }
+                }
+                v
+            };
+            body(&merged) != body(old)
+                || merged["metadata"].get("labels") != old["metadata"].get("labels")
+        } else {
+            merged.get("spec") != old.get("spec")
+        };
         let annotations_changed = kind.generation == Generation::SpecOrAnnotations
             && merged["metadata"].get("annotations") != old["metadata"].get("annotations");
         if spec_changed || annotations_changed {

@@ -103,6 +103,9 @@ const D_SVC_PORTS: &str = "Ports exposed by the service.";
 const D_SVC_SELECTOR: &str = "Labels of the pods that back the service.";
 
 const D_EP_ENDPOINTS: &str = "Ready addresses and ports of the endpoints.";
+const D_EPS_ADDRESS_TYPE: &str = "Type of the addresses the slice carries (IPv4, IPv6 or FQDN).";
+const D_EPS_PORTS: &str = "Ports every endpoint of the slice exposes.";
+const D_EPS_ENDPOINTS: &str = "Addresses of the endpoints in the slice.";
 const D_DATA: &str = "Number of data entries.";
 const D_SECRET_TYPE: &str = "Type of the secret.";
 const D_SA_SECRETS: &str = "Number of secrets listed by the service account.";
@@ -142,7 +145,7 @@ fn wide(mut c: ColumnDefinition) -> ColumnDefinition {
 
 /// Columns for a resource (plural lowercase name e.g. "pods", "deployments",
 /// "replicasets", "nodes", "events", "leases", "namespaces", "services",
-/// "endpoints", "configmaps", "secrets", "serviceaccounts"). Unknown resources
+/// "endpoints", "endpointslices", "configmaps", "secrets", "serviceaccounts"). Unknown resources
 /// get upstream's default table (Name, Created At) columns.
 pub fn columns(resource: &str) -> Vec<ColumnDefinition> {
     match printer_for(resource) {
@@ -261,6 +264,13 @@ pub fn columns(resource: &str) -> Vec<ColumnDefinition> {
         Printer::Endpoints => vec![
             name_col(),
             col("Endpoints", "string", D_EP_ENDPOINTS),
+            age_col(),
+        ],
+        Printer::EndpointSlice => vec![
+            name_col(),
+            col("AddressType", "string", D_EPS_ADDRESS_TYPE),
+            col("Ports", "string", D_EPS_PORTS),
+            col("Endpoints", "string", D_EPS_ENDPOINTS),
             age_col(),
         ],
         Printer::ConfigMap => vec![name_col(), col("Data", "string", D_DATA), age_col()],

@@ -5,7 +5,7 @@
 //! and cells the server hands back.  This module reproduces the column sets and
 //! per-object cell computations of the Kubernetes 1.33 apiserver's built-in
 //! printers (pods, workloads, nodes, events, leases, namespaces, services,
-//! endpoints, configmaps, secrets, serviceaccounts, ...), the generic
+//! endpoints, endpointslices, configmaps, secrets, serviceaccounts, ...), the generic
 //! "Name / Created At" table used for every resource without a dedicated
 //! printer, and apimachinery's `HumanDuration` used for every age column.
 //!
@@ -26,7 +26,7 @@
 //!
 //! Laid out by responsibility: `columns` holds every printer's column definitions, `format` the
 //! field readers and formatting the printers share, `pod`, `workloads`, `node`, `event` and
-//! `service` the cell computations of those printers; this file dispatches on the resource,
+//! `service` (with endpoints and endpoint slices) the cell computations of those printers; this file dispatches on the resource,
 //! prints the small resources (leases, namespaces, configmaps, secrets, serviceaccounts) and
 //! builds the Table.
 
@@ -52,7 +52,7 @@ use format::{
 };
 use node::node_cells;
 use pod::{pod_cells, pod_row_conditions};
-use service::{format_endpoints, service_cells};
+use service::{endpoint_slice_cells, format_endpoints, service_cells};
 use workloads::{
     cronjob_cells, daemonset_cells, deployment_cells, job_cells, replicaset_cells,
     replication_controller_cells, statefulset_cells,
@@ -81,6 +81,7 @@ enum Printer {
     Namespace,
     Service,
     Endpoints,
+    EndpointSlice,
     ConfigMap,
     Secret,
     ServiceAccount,
@@ -107,6 +108,7 @@ fn printer_for(resource: &str) -> Printer {
         "namespaces" => Printer::Namespace,
         "services" => Printer::Service,
         "endpoints" => Printer::Endpoints,
+        "endpointslices" => Printer::EndpointSlice,
         "configmaps" => Printer::ConfigMap,
         "secrets" => Printer::Secret,
         "serviceaccounts" => Printer::ServiceAccount,
@@ -141,6 +143,7 @@ pub fn cells(resource: &str, obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
         ],
         Printer::Service => service_cells(obj, now),
         Printer::Endpoints => vec![s(name_of(obj)), s(format_endpoints(obj)), s(age(obj, now))],
+        Printer::EndpointSlice => endpoint_slice_cells(obj, now),
         Printer::ConfigMap => vec![
             s(name_of(obj)),
             int_cell((object_len(obj, &["data"]) + object_len(obj, &["binaryData"])) as i64),

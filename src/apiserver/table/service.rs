@@ -1,4 +1,5 @@
-//! The service and endpoints printers: external IPs, ports and ready endpoint addresses.
+//! The service, endpoints and endpoint slice printers: external IPs, ports and endpoint
+//! addresses.
 
 use std::collections::BTreeSet;
 
@@ -146,4 +147,49 @@ pub(super) fn format_endpoints(ep: &Value) -> String {
     } else {
         joined
     }
+}
+
+/// Up to three items joined by commas, then " + N more..."; `<unset>` when there are none
+/// (upstream's `listWithMoreString`).
+fn list_with_more(items: impl IntoIterator<Item = String>) -> String {
+    const MAX: usize = 3;
+    let mut shown = Vec::new();
+    let mut count = 0;
+    for item in items {
+        if shown.len() < MAX {
+            shown.push(item);
+        }
+        count += 1;
+    }
+    if count > MAX {
+        format!("{} + {} more...", shown.join(","), count - MAX)
+    } else if shown.is_empty() {
+        "<unset>".to_string()
+    } else {
+        shown.join(",")
+    }
+}
+
+/// NAME, ADDRESSTYPE, PORTS (numbers, else names, else `*`), ENDPOINTS (every address of every
+/// endpoint, ready or not) and AGE of an EndpointSlice.
+pub(super) fn endpoint_slice_cells(slice: &Value, now: DateTime<Utc>) -> Vec<Value> {
+    let ports = list(slice, &["ports"]).iter().map(|p| match p.get("port") {
+        Some(Value::Number(n)) => n.to_string(),
+        _ => match p.get("name").and_then(Value::as_str) {
+            Some(name) => name.to_string(),
+            None => "*".to_string(),
+        },
+    });
+    let ports = list_with_more(ports);
+    let addresses = list(slice, &["endpoints"])
+        .iter()
+        .flat_map(|e| list(e, &["addresses"]))
+        .map(|a| a.as_str().unwrap_or_default().to_string());
+    vec![
+        s(name_of(slice)),
+        s(text(slice, &["addressType"])),
+        s(ports),
+        s(list_with_more(addresses)),
+        s(age(slice, now)),
+    ]
 }

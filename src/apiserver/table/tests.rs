@@ -533,6 +533,36 @@ fn services_and_endpoints() {
 }
 
 #[test]
+fn endpoint_slices() {
+    let names: Vec<&str> = columns("endpointslices").iter().map(|c| c.name).collect();
+    assert_eq!(names, ["Name", "AddressType", "Ports", "Endpoints", "Age"]);
+    let slice = json!({
+        "metadata": {"name": "web-x7k2p", "creationTimestamp": ago(90)},
+        "addressType": "IPv4",
+        "endpoints": [
+            {"addresses": ["10.0.0.1"], "conditions": {"ready": true}},
+            {"addresses": ["10.0.0.2"], "conditions": {"ready": false}},
+            {"addresses": ["10.0.0.3", "10.0.0.4"]},
+        ],
+        "ports": [{"name": "http", "port": 80}, {"name": "metrics"}, {}],
+    });
+    assert_eq!(
+        cells("endpointslices", &slice, now()),
+        vec![
+            json!("web-x7k2p"),
+            json!("IPv4"),
+            json!("80,metrics,*"),
+            json!("10.0.0.1,10.0.0.2,10.0.0.3 + 1 more..."),
+            json!("90s"),
+        ]
+    );
+    let placeholder =
+        json!({"metadata": {"name": "web-abcde"}, "addressType": "IPv4", "endpoints": null});
+    let row = cells("endpointslices", &placeholder, now());
+    assert_eq!((&row[2], &row[3]), (&json!("<unset>"), &json!("<unset>")));
+}
+
+#[test]
 fn default_table_and_include_object() {
     let role = json!({
         "apiVersion": "rbac.authorization.k8s.io/v1",
@@ -593,6 +623,7 @@ fn every_printer_has_matching_cell_count() {
         "namespaces",
         "services",
         "endpoints",
+        "endpointslices",
         "configmaps",
         "secrets",
         "serviceaccounts",
