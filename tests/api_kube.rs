@@ -812,7 +812,24 @@ async fn services_get_unique_cluster_ips_from_the_service_range() {
         .create(&PostParams::default(), &svc("d", Some("None")))
         .await
         .unwrap();
-    assert_eq!(headless.spec.unwrap().cluster_ip.as_deref(), Some("None"));
+    let spec = headless.spec.unwrap();
+    assert_eq!(spec.cluster_ip.as_deref(), Some("None"));
+    // Headless Services keep their families too (one IPv4 slice, not one per family).
+    assert_eq!(spec.ip_families, Some(vec!["IPv4".to_string()]));
+    assert_eq!(spec.ip_family_policy.as_deref(), Some("SingleStack"));
+    let mut selectorless = svc("e", Some("None"));
+    selectorless.spec.as_mut().unwrap().selector = None;
+    let selectorless = services
+        .create(&PostParams::default(), &selectorless)
+        .await
+        .unwrap()
+        .spec
+        .unwrap();
+    assert_eq!(selectorless.ip_families, Some(vec!["IPv4".to_string()]));
+    assert_eq!(
+        selectorless.ip_family_policy.as_deref(),
+        Some("RequireDualStack")
+    );
     cluster
         .stop(std::time::Duration::from_secs(10))
         .await

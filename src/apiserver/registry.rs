@@ -46,7 +46,7 @@ pub struct Kind {
     pub short_names: &'static [&'static str],
     /// Categories (`all`).
     pub categories: &'static [&'static str],
-    /// Verbs served on the main resource.
+    /// Verbs served on the main resource; others are refused with 405.
     pub verbs: &'static [&'static str],
     /// Subresources served (`status`, `scale`, `binding`, `eviction`).
     pub subresources: &'static [&'static str],
@@ -476,6 +476,30 @@ pub static KINDS: &[Kind] = &[
         admit: strategy::admit::<k8s_openapi::api::core::v1::Event>,
         to_storage: Some(strategy::events_v1_to_core),
         from_storage: Some(strategy::core_event_to_v1),
+    },
+    // Custom resources are not served; the definitions are, read-only and empty, so clients
+    // that look for CRDs (kubectl's validation of a kind it does not know) hear what a cluster
+    // without any says, instead of a 404 that fails their whole request.
+    Kind {
+        group: "apiextensions.k8s.io",
+        version: "v1",
+        resource: "customresourcedefinitions",
+        singular: "customresourcedefinition",
+        kind: "CustomResourceDefinition",
+        namespaced: false,
+        short_names: &["crd", "crds"],
+        categories: &["api-extensions"],
+        verbs: &["get", "list", "watch"],
+        subresources: &[],
+        storage: "apiextensions.k8s.io/customresourcedefinitions",
+        generation: Generation::Spec,
+        field_labels: &[],
+        delete_returns_object: false,
+        admit: strategy::admit::<
+            k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+        >,
+        to_storage: None,
+        from_storage: None,
     },
 ];
 

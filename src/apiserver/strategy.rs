@@ -780,7 +780,12 @@ macro_rules! plain_strategy {
     )*};
 }
 
-plain_strategy!(ServiceAccount, Endpoints, Lease);
+plain_strategy!(
+    ServiceAccount,
+    Endpoints,
+    Lease,
+    k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition
+);
 
 impl Strategy for Node {
     fn meta(&self) -> &ObjectMeta {

@@ -266,6 +266,11 @@ async fn handle(
 ) -> ApiResult<Response> {
     let as_table = wants_table(headers);
     check_dry_run(method, query.get("dryRun").map(String::as_str))?;
+    if let Some(verb) = verb_of(method, &target, query) {
+        if !target.kind.verbs.contains(&verb) {
+            return Err(ApiError::method_not_allowed());
+        }
+    }
     match (
         method.as_str(),
         target.name.as_deref(),
@@ -321,6 +326,25 @@ async fn handle(
         }
         _ => Err(ApiError::method_not_allowed()),
     }
+}
+
+/// The verb a request on a kind's main resource is, as discovery names verbs.
+fn verb_of(method: &Method, target: &Target, query: &Query) -> Option<&'static str> {
+    if target.subresource.is_some() {
+        return None;
+    }
+    let named = target.name.is_some();
+    Some(match method.as_str() {
+        "GET" if query_flag(query, "watch") => "watch",
+        "GET" if named => "get",
+        "GET" => "list",
+        "POST" if !named => "create",
+        "PUT" => "update",
+        "PATCH" => "patch",
+        "DELETE" if named => "delete",
+        "DELETE" => "deletecollection",
+        _ => return None,
+    })
 }
 
 pub(super) fn query_flag(query: &Query, key: &str) -> bool {

@@ -267,7 +267,22 @@ impl ApiServer {
         }
         let requested = obj["spec"]["clusterIP"].as_str().unwrap_or("").to_string();
         if requested == "None" {
+            // Headless: upstream still records the families of this single-stack IPv4
+            // cluster; a headless Service without a selector requires every family it has.
             obj["spec"]["clusterIPs"] = json!(["None"]);
+            if obj["spec"].get("ipFamilies").is_none_or(Value::is_null) {
+                obj["spec"]["ipFamilies"] = json!(["IPv4"]);
+            }
+            if obj["spec"].get("ipFamilyPolicy").is_none_or(Value::is_null) {
+                let selector = obj["spec"]["selector"]
+                    .as_object()
+                    .is_some_and(|s| !s.is_empty());
+                obj["spec"]["ipFamilyPolicy"] = json!(if selector {
+                    "SingleStack"
+                } else {
+                    "RequireDualStack"
+                });
+            }
             return Ok(());
         }
         let taken: std::collections::HashSet<String> = self
