@@ -482,8 +482,8 @@ async fn graceful_delete_finalizers_and_namespace_deletion() {
         matches!(again, kube::Error::Api(ref s) if s.code == 409 && s.message.ends_with("The system is ensuring all content is removed from this namespace.  Upon completion, this namespace will automatically be purged by the system.")),
         "{again:?}"
     );
-    // An update keeps the finalizers; only `finalize` removes them, and then a delete removes
-    // the namespace.
+    // An update keeps the finalizers; `finalize` removes them, and removing the last one of a
+    // terminating namespace completes its deletion.
     let mut edited = namespaces.get("scratch").await.unwrap();
     edited.spec = None;
     let edited = namespaces
@@ -510,12 +510,18 @@ async fn graceful_delete_finalizers_and_namespace_deletion() {
             .unwrap_or_default(),
         Vec::<String>::new()
     );
-    assert!(namespaces.get_opt("scratch").await.unwrap().is_some());
-    namespaces
-        .delete("scratch", &DeleteParams::default())
-        .await
-        .unwrap();
     assert!(namespaces.get_opt("scratch").await.unwrap().is_none());
+    // The namespaces every cluster has may not be deleted.
+    for immortal in ["default", "kube-system", "kube-public"] {
+        let err = namespaces
+            .delete(immortal, &DeleteParams::default())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, kube::Error::Api(ref s) if s.code == 403 && s.message == format!("namespaces \"{immortal}\" is forbidden: this namespace may not be deleted")),
+            "{err:?}"
+        );
+    }
     cluster
         .stop(std::time::Duration::from_secs(10))
         .await

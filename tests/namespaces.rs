@@ -268,24 +268,122 @@ async fn a_deleted_namespace_stops_its_pods_gracefully_first_then_empties_and_go
         .expect("the cluster stops");
 }
 
+/// The namespace's last-seen conditions, as `type status reason: message` lines.
+fn conditions_of(seen: &[(&'static str, Saw)], namespace: &str) -> Vec<String> {
+    let last = applied(seen, "namespace")
+        .into_iter()
+        .rfind(|n| n["metadata"]["name"] == namespace)
+        .cloned()
+        .unwrap_or_default();
+    last["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            format!(
+                "{} {} {}: {}",
+                c["type"].as_str().unwrap_or(""),
+                c["status"].as_str().unwrap_or(""),
+                c["reason"].as_str().unwrap_or(""),
+                c["message"].as_str().unwrap_or("")
+            )
+        })
+        .collect()
+}
+
 #[tokio::test]
-async fn kubectl_delete_namespace_waits_until_it_is_gone() {
+async fn a_pod_that_outlives_its_grace_period_keeps_the_namespace_and_its_content() {
+    // No node: a pod bound to a node that does not exist is never stopped by a kubelet.
     let cluster = cluster().time_scale(20.0).start().await;
     let client = cluster.client().unwrap();
-    create_namespace(&client, "scratch").await;
-    Api::<ConfigMap>::namespaced(client.clone(), "scratch")
+    create_namespace(&client, NS).await;
+    let seen: Seen = Default::default();
+    record(Api::<Namespace>::all(client.clone()), "namespace", &seen);
+    let pods = Api::<Pod>::namespaced(client.clone(), NS);
+    pods.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "stuck"}, "spec": {
+            "nodeName": "gone", "terminationGracePeriodSeconds": 10,
+            "containers": [{"name": "c", "image": "nginx"}]}}))
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let configmaps = Api::<ConfigMap>::namespaced(client.clone(), NS);
+    configmaps
         .create(
             &PostParams::default(),
             &serde_json::from_value(json!({"metadata": {"name": "settings"}})).unwrap(),
         )
         .await
         .unwrap();
+    Api::<Namespace>::all(client.clone())
+        .delete(NS, &DeleteParams::default())
+        .await
+        .unwrap();
+    until(&cluster, &seen, minutes(1), "the pod reported as remaining", |s| {
+        let conditions = conditions_of(s, NS);
+        if conditions.contains(&"NamespaceContentRemaining True SomeResourcesRemain: Some resources are remaining: pods. has 1 resource instances".to_string()) {
+            Ok(())
+        } else {
+            Err(format!("{conditions:?}"))
+        }
+    })
+    .await;
+    // Well past its grace period (the controller looks again every 6 s of it), the pod is
+    // still there, and so is the namespace with the rest of its content.
+    tokio::time::sleep(cluster.clock().to_wall(Duration::from_secs(40))).await;
+    let ns = Api::<Namespace>::all(client.clone())
+        .get(NS)
+        .await
+        .expect("the namespace waits for its pod");
+    assert_eq!(
+        ns.spec.and_then(|s| s.finalizers),
+        Some(vec!["kubernetes".to_string()])
+    );
+    assert!(configmaps.get_opt("settings").await.unwrap().is_some());
+    assert!(pods.get_opt("stuck").await.unwrap().is_some());
+    // Once it is gone, so is everything else.
+    pods.delete("stuck", &DeleteParams::default().grace_period(0))
+        .await
+        .unwrap();
+    until(&cluster, &seen, minutes(1), "the namespace gone", |s| {
+        deleted(s, "namespace")
+            .into_iter()
+            .find(|n| n["metadata"]["name"] == NS)
+            .map(|_| ())
+            .ok_or_else(|| format!("{:?}", conditions_of(s, NS)))
+    })
+    .await;
+    assert!(configmaps.get_opt("settings").await.unwrap().is_none());
+    cluster
+        .stop(Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
+}
+
+#[tokio::test]
+async fn kubectl_delete_namespace_waits_until_it_is_gone() {
+    let cluster = cluster().time_scale(20.0).start().await;
+    let client = cluster.client().unwrap();
     let kubeconfig = tempfile::NamedTempFile::new().unwrap();
     cluster.write_kubeconfig(kubeconfig.path()).unwrap();
     for version in ["1.27", "1.33"] {
-        if version == "1.33" {
-            create_namespace(&client, "scratch").await;
-        }
+        create_namespace(&client, "scratch").await;
+        let seen: Seen = Default::default();
+        record(Api::<Namespace>::all(client.clone()), "namespace", &seen);
+        // A ConfigMap that a finalizer holds keeps the namespace until the finalizer goes.
+        let configmaps = Api::<ConfigMap>::namespaced(client.clone(), "scratch");
+        configmaps
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(
+                    json!({"metadata": {"name": "held", "finalizers": ["example.com/hold"]}}),
+                )
+                .unwrap(),
+            )
+            .await
+            .unwrap();
         let mut kubectl = std::process::Command::new(kubectl_binary(version));
         kubectl.arg("--kubeconfig").arg(kubeconfig.path()).args([
             "delete",
@@ -294,10 +392,35 @@ async fn kubectl_delete_namespace_waits_until_it_is_gone() {
             "--timeout=60s",
         ]);
         // kubectl blocks; the cluster runs on this test's runtime meanwhile.
-        let out = tokio::task::spawn_blocking(move || kubectl.output())
+        let kubectl = tokio::task::spawn_blocking(move || kubectl.output());
+        until(
+            &cluster,
+            &seen,
+            minutes(1),
+            "the namespace waiting on the finalizer",
+            |s| {
+                let conditions = conditions_of(s, "scratch");
+                if conditions.contains(&"NamespaceFinalizersRemaining True SomeFinalizersRemain: Some content in the namespace has finalizers remaining: example.com/hold in 1 resource instances".to_string()) {
+                    Ok(())
+                } else {
+                    Err(format!("{conditions:?}"))
+                }
+            },
+        )
+        .await;
+        assert!(
+            !kubectl.is_finished(),
+            "kubectl {version} returned while the namespace was still there"
+        );
+        configmaps
+            .patch(
+                "held",
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(json!({"metadata": {"finalizers": null}})),
+            )
             .await
-            .unwrap()
-            .expect("kubectl runs");
+            .unwrap();
+        let out = kubectl.await.unwrap().expect("kubectl runs");
         assert!(
             out.status.success(),
             "kubectl {version}: {}",
@@ -307,7 +430,6 @@ async fn kubectl_delete_namespace_waits_until_it_is_gone() {
             String::from_utf8_lossy(&out.stdout),
             "namespace \"scratch\" deleted\n"
         );
-        // kubectl waited for the namespace to go.
         assert!(
             Api::<Namespace>::all(client.clone())
                 .get_opt("scratch")

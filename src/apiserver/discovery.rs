@@ -188,9 +188,10 @@ mod tests {
             names,
             vec![
                 json!("apps"),
+                json!("events.k8s.io"),
+                json!("apiextensions.k8s.io"),
                 json!("coordination.k8s.io"),
                 json!("discovery.k8s.io"),
-                json!("events.k8s.io")
             ]
         );
     }

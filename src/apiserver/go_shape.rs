@@ -13,8 +13,8 @@
 //!
 //! One walk over the object, driven by k8s-openapi's schema of its type (which fields are
 //! structs, lists, maps, times; which are required). The schema cannot say which struct fields
-//! are values rather than pointers, so that one fact is the table [`VALUE_STRUCTS`], read
-//! from upstream's `types.go` for the served kinds.
+//! are values rather than pointers, nor which optional fields lack `omitempty`, so that one
+//! fact is the table [`ALWAYS`], read from upstream's `types.go` for the served kinds.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -23,8 +23,9 @@ use schemars::generate::SchemaSettings;
 use schemars::JsonSchema;
 use serde_json::{Map, Value};
 
-/// Struct fields that Go holds by value (so always encodes), per definition.
-const VALUE_STRUCTS: &[(&str, &[&str])] = &[
+/// Fields Go always encodes that the schema does not mark required, per definition: struct
+/// fields held by value, and optional fields without `omitempty`.
+const ALWAYS: &[(&str, &[&str])] = &[
     (
         "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta",
         &["creationTimestamp"],
@@ -85,8 +86,12 @@ const VALUE_STRUCTS: &[(&str, &[&str])] = &[
             "firstTimestamp",
             "lastTimestamp",
             "eventTime",
+            "reportingComponent",
+            "reportingInstance",
         ],
     ),
+    ("io.k8s.api.core.v1.EventSeries", &["lastObservedTime"]),
+    ("io.k8s.api.core.v1.ContainerImage", &["names"]),
     (
         "io.k8s.api.events.v1.Event",
         &[
@@ -119,7 +124,10 @@ const VALUE_STRUCTS: &[(&str, &[&str])] = &[
         &["lastTransitionTime"],
     ),
     ("io.k8s.api.coordination.v1.Lease", &["metadata", "spec"]),
-    ("io.k8s.api.discovery.v1.EndpointSlice", &["metadata"]),
+    (
+        "io.k8s.api.discovery.v1.EndpointSlice",
+        &["metadata", "ports"],
+    ),
     ("io.k8s.api.discovery.v1.Endpoint", &["conditions"]),
 ];
 
@@ -218,7 +226,7 @@ fn fields_of(name: &str, schema: &Value, definitions: &Map<String, Value>) -> Ve
         .flatten()
         .filter_map(Value::as_str)
         .collect();
-    let values: &[&str] = VALUE_STRUCTS
+    let values: &[&str] = ALWAYS
         .iter()
         .find(|(d, _)| *d == name)
         .map_or(&[], |(_, f)| f);
@@ -349,12 +357,15 @@ mod tests {
         assert_eq!(event["source"], json!({}));
         assert_eq!(event["eventTime"], Value::Null);
         assert_eq!(event["firstTimestamp"], Value::Null);
+        // Optional without omitempty: always there.
+        assert_eq!(event["reportingComponent"], json!(""));
+        assert_eq!(event["reportingInstance"], json!(""));
     }
 
     #[test]
-    fn every_value_struct_in_the_table_names_a_real_field() {
+    fn every_field_in_the_table_is_real() {
         let shapes = shapes();
-        for (definition, fields) in VALUE_STRUCTS {
+        for (definition, fields) in ALWAYS {
             let known = shapes
                 .get(*definition)
                 .unwrap_or_else(|| panic!("{definition} is not a served definition"));
@@ -364,9 +375,8 @@ mod tests {
                     .find(|k| k.name == *f)
                     .unwrap_or_else(|| panic!("{definition} has no field {f}"));
                 assert!(
-                    matches!(field.of, Of::Struct(_) | Of::Time),
-                    "{definition}.{f} is not a struct: {:?}",
-                    field.of
+                    !matches!(field.of, Of::Other),
+                    "{definition}.{f} is neither a struct, a time, a list nor a scalar"
                 );
             }
         }

@@ -55,6 +55,10 @@ pub(super) fn schema_names(
         add::<EndpointSlice>(generator),
     );
     names.insert(("events.k8s.io", "v1", "Event"), add::<EventV1>(generator));
+    names.insert(
+        ("apiextensions.k8s.io", "v1", "CustomResourceDefinition"),
+        add::<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>(generator),
+    );
     names
 }
 
@@ -82,6 +86,9 @@ fn paths_for(kind: &Kind, schema_ref: &str) -> Vec<(String, Value)> {
     let list = json!({
         "post": {"operationId": format!("create{}", kind.kind), "parameters": write_params, "requestBody": body, "responses": ok, "x-kubernetes-action": "post", "x-kubernetes-group-version-kind": gvk},
     });
+    let (mut list, mut item) = (list, item);
+    super::openapi_v2::keep_served(kind, &mut list);
+    super::openapi_v2::keep_served(kind, &mut item);
     vec![
         (collection.clone(), list),
         (format!("{collection}/{{name}}"), item),

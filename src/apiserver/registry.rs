@@ -503,7 +503,31 @@ pub static KINDS: &[Kind] = &[
     },
 ];
 
-/// The API groups served, in discovery order, with their versions.
+/// The order kube-apiserver lists its groups in (its group priorities), for those served.
+const GROUP_ORDER: &[&str] = &[
+    "apiregistration.k8s.io",
+    "apps",
+    "events.k8s.io",
+    "authentication.k8s.io",
+    "authorization.k8s.io",
+    "autoscaling",
+    "batch",
+    "certificates.k8s.io",
+    "networking.k8s.io",
+    "policy",
+    "rbac.authorization.k8s.io",
+    "storage.k8s.io",
+    "admissionregistration.k8s.io",
+    "apiextensions.k8s.io",
+    "scheduling.k8s.io",
+    "coordination.k8s.io",
+    "node.k8s.io",
+    "discovery.k8s.io",
+    "flowcontrol.apiserver.k8s.io",
+    "resource.k8s.io",
+];
+
+/// The API groups served, in discovery order (upstream's).
 pub fn groups() -> Vec<&'static str> {
     let mut groups: Vec<&'static str> = Vec::new();
     for kind in KINDS {
@@ -511,6 +535,12 @@ pub fn groups() -> Vec<&'static str> {
             groups.push(kind.group);
         }
     }
+    groups.sort_by_key(|g| {
+        GROUP_ORDER
+            .iter()
+            .position(|o| o == g)
+            .unwrap_or(usize::MAX)
+    });
     groups
 }
 

@@ -29,6 +29,17 @@ pub const FINALIZER: &str = "kubernetes";
 /// How long upstream assumes other controllers need to finish finalizers it finds.
 const FINALIZER_ESTIMATE_SECONDS: i64 = 15;
 
+/// Why a pass did not finish.
+#[derive(Debug, thiserror::Error)]
+enum Error {
+    /// The API refused or failed a request.
+    #[error(transparent)]
+    Api(#[from] kube::Error),
+    /// Objects remain that nothing holds (upstream's wording).
+    #[error("{0}")]
+    Leftover(String),
+}
+
 /// Run the controller until `shutdown`.
 pub async fn run(client: Client, clock: Clock, informers: &Informers, shutdown: CancellationToken) {
     let (namespaces, mut changes) = informers.subscribe_all::<Namespace>();
@@ -63,7 +74,7 @@ pub async fn run(client: Client, clock: Clock, informers: &Informers, shutdown: 
 }
 
 /// One pass over a namespace being deleted; asks to come back while content remains.
-async fn sync(client: &Client, clock: &Clock, name: &str) -> Result<Option<Duration>, kube::Error> {
+async fn sync(client: &Client, clock: &Clock, name: &str) -> Result<Option<Duration>, Error> {
     let api = Api::<Namespace>::all(client.clone());
     let Some(mut ns) = api.get_opt(name).await? else {
         return Ok(None);
@@ -79,7 +90,8 @@ async fn sync(client: &Client, clock: &Clock, name: &str) -> Result<Option<Durat
             .await?;
     }
     if finalized(&ns) {
-        return delete_namespace(&api, &ns).await.map(|()| None);
+        delete_namespace(&api, &ns).await?;
+        return Ok(None);
     }
     let content = delete_all_content(client, clock, name, deleted_at.0).await;
     let now = Time(
@@ -93,7 +105,7 @@ async fn sync(client: &Client, clock: &Clock, name: &str) -> Result<Option<Durat
             .replace_status(name, &PostParams::default(), &ns)
             .await?;
     }
-    if let Some(error) = content.errors.into_iter().next() {
+    if let Some(error) = content.errors.into_iter().next().or(content.retry) {
         return Err(error);
     }
     if content.estimate > 0 {
@@ -118,7 +130,7 @@ async fn sync(client: &Client, clock: &Clock, name: &str) -> Result<Option<Durat
     {
         Ok(ns) => ns,
         Err(kube::Error::Api(s)) if s.code == 404 => return Ok(None),
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.into()),
     };
     if finalized(&ns) {
         delete_namespace(&api, &ns).await?;
@@ -162,12 +174,14 @@ struct Content {
     finalizers: BTreeMap<String, usize>,
     /// Discovery failed (the message).
     discovery_failed: Option<String>,
+    /// Why the pass must be retried, besides failed deletions.
+    retry: Option<Error>,
     /// Deletions that failed.
-    errors: Vec<kube::Error>,
+    errors: Vec<Error>,
 }
 
 impl Content {
-    fn absorb(&mut self, resource: &ApiResource, outcome: Result<Remaining, kube::Error>) {
+    fn absorb(&mut self, resource: &ApiResource, outcome: Result<Remaining, Error>) {
         match outcome {
             Ok(r) => {
                 self.estimate = self.estimate.max(r.estimate);
@@ -238,9 +252,9 @@ impl Content {
 }
 
 /// An error as a Go client prints it: the API's message alone.
-fn go_error(e: &kube::Error) -> String {
+fn go_error(e: &Error) -> String {
     match e {
-        kube::Error::Api(s) => s.message.clone(),
+        Error::Api(kube::Error::Api(s)) => s.message.clone(),
         e => e.to_string(),
     }
 }
@@ -336,8 +350,9 @@ async fn delete_all_content(
     let discovery = match Discovery::new(client.clone()).run().await {
         Ok(d) => d,
         Err(e) => {
+            let e = Error::from(e);
             content.discovery_failed = Some(go_error(&e));
-            content.errors.push(e);
+            content.retry = Some(e);
             return content;
         }
     };
@@ -374,7 +389,7 @@ async fn delete_resource(
     resource: &ApiResource,
     caps: Option<&ApiCapabilities>,
     deleted_at: Timestamp,
-) -> Result<Remaining, kube::Error> {
+) -> Result<Remaining, Error> {
     let api = Api::<DynamicObject>::namespaced_with(client.clone(), namespace, resource);
     let estimate = if resource.group.is_empty() && resource.plural == "pods" {
         pod_termination_estimate(client, clock, namespace, deleted_at).await?
@@ -391,7 +406,7 @@ async fn delete_resource(
             match api.delete(&name, &background).await {
                 Ok(_) => {}
                 Err(kube::Error::Api(s)) if s.code == 404 => {}
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             }
         }
     }
@@ -410,7 +425,11 @@ async fn delete_resource(
     } else if !finalizers.is_empty() {
         FINALIZER_ESTIMATE_SECONDS
     } else {
-        0
+        // Nothing holds them, yet they are there: not done, and said so in the conditions.
+        return Err(Error::Leftover(format!(
+            "unexpected items still remain in namespace: {namespace} for gvr: {}/{}, Resource={}",
+            resource.group, resource.version, resource.plural
+        )));
     };
     Ok(Remaining {
         count: left.len(),
@@ -419,8 +438,8 @@ async fn delete_resource(
     })
 }
 
-/// How long the namespace's running pods may still take to shut down: the longest
-/// termination grace period, less the time since the namespace was deleted.
+/// How long the namespace's running pods may take to shut down: the longest termination grace
+/// period among them.
 async fn pod_termination_estimate(
     client: &Client,
     clock: &Clock,
@@ -442,8 +461,11 @@ async fn pod_termination_estimate(
         .filter_map(|p| p.spec.as_ref()?.termination_grace_period_seconds)
         .max()
         .unwrap_or(0);
-    let elapsed = clock.now().timestamp() - deleted_at.as_second();
-    Ok((longest - elapsed).max(0))
+    // Upstream computes what is left of it since the namespace's deletion, and then returns
+    // the whole grace period all the same: a pod that outlives it keeps the namespace waiting
+    // (re-checked every half period), never finalized around it.
+    let _ = (clock, deleted_at);
+    Ok(longest)
 }
 
 #[cfg(test)]

@@ -24,6 +24,8 @@ mod encode;
 mod messages;
 mod paths;
 
+pub(crate) use paths::keep_served;
+
 use std::sync::OnceLock;
 
 use bytes::Bytes;

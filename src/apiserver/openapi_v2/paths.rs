@@ -59,22 +59,38 @@ pub(super) fn paths_for(kind: &Kind, name: &str) -> Vec<(String, Value)> {
     };
     let delete = operations.delete(deleted);
 
+    let mut collection_item = json!({"post": create, "parameters": scope_params});
+    let mut object_item = json!({
+        "get": read,
+        "put": replace,
+        "patch": patch,
+        "delete": delete,
+        "parameters": item_params,
+    });
+    keep_served(kind, &mut collection_item);
+    keep_served(kind, &mut object_item);
     vec![
-        (
-            collection.clone(),
-            json!({"post": create, "parameters": scope_params}),
-        ),
-        (
-            format!("{collection}/{{name}}"),
-            json!({
-                "get": read,
-                "put": replace,
-                "patch": patch,
-                "delete": delete,
-                "parameters": item_params,
-            }),
-        ),
+        (collection.clone(), collection_item),
+        (format!("{collection}/{{name}}"), object_item),
     ]
+}
+
+/// Leave out of a path item the operations whose verbs the kind does not serve.
+pub(crate) fn keep_served(kind: &Kind, item: &mut Value) {
+    let Some(item) = item.as_object_mut() else {
+        return;
+    };
+    for (method, verb) in [
+        ("post", "create"),
+        ("get", "get"),
+        ("put", "update"),
+        ("patch", "patch"),
+        ("delete", "delete"),
+    ] {
+        if !kind.verbs.contains(&verb) {
+            item.remove(method);
+        }
+    }
 }
 
 /// What the operations of one kind share: their tag, the parts of their ids, and the kind

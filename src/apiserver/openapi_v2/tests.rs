@@ -358,7 +358,10 @@ fn int_or_string_quantity_and_time_are_typed_as_upstream_publishes_them() {
 fn patch_operations_declare_field_validation_for_every_kind() {
     let doc = decoded();
     let paths = &doc.paths.as_ref().expect("paths").path;
-    for kind in registry::KINDS {
+    for kind in registry::KINDS
+        .iter()
+        .filter(|k| k.verbs.contains(&"patch"))
+    {
         let patch = paths
             .iter()
             .filter_map(|p| p.value.as_ref()?.patch.as_ref())
@@ -414,7 +417,13 @@ fn protobuf_matches_the_swagger_json() {
     );
     let json_defs = swagger()["definitions"].as_object().unwrap();
     assert_eq!(json_defs.len(), definitions(&doc).len());
-    let json = swagger().to_string();
+    // JSONSchemaProps (in CustomResourceDefinition) has properties named after these keywords;
+    // they are data there, not keywords.
+    let mut keywords_only = swagger().clone();
+    if let Some(defs) = keywords_only["definitions"].as_object_mut() {
+        defs.retain(|name, _| !name.ends_with(".JSONSchemaProps"));
+    }
+    let json = keywords_only.to_string();
     for gone in [
         "\"nullable\"",
         "\"anyOf\"",

@@ -20,6 +20,9 @@ use super::{
     Target,
 };
 
+/// The namespaces upstream's NamespaceLifecycle admission refuses to delete.
+const IMMORTAL_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public"];
+
 /// What a delete asks for, from its query and its DeleteOptions body.
 struct DeleteRequest {
     /// The grace period asked for, if any.
@@ -263,6 +266,13 @@ impl ApiServer {
         let kind = target.kind;
         let key = kind.key(None, name);
         let value = current.value();
+        if IMMORTAL_NAMESPACES.contains(&name) {
+            return Err(ApiError::forbidden(
+                kind,
+                name,
+                "this namespace may not be deleted",
+            ));
+        }
         if !value["metadata"]["deletionTimestamp"].is_string() {
             let mut marked = value;
             meta_mut(&mut marked).insert(

@@ -367,12 +367,14 @@ impl ApiServer {
         {
             self.allocate_cluster_ip(kind, &mut value).await?;
         }
-        // Keep the generation the update computed; defaulting must not reset it.
+        // Keep the stored generation (defaulting must not reset it), bumped if the update
+        // changes what it counts.
         if let Some(g) = old["metadata"].get("generation") {
             if value["metadata"].get("generation").is_none() {
                 meta_mut(&mut value).insert("generation".into(), g.clone());
             }
         }
+        let value = bump_generation(kind, sub, old, value);
         if !changed(old, &value) {
             return Ok((current.clone(), warnings));
         }
@@ -387,19 +389,30 @@ impl ApiServer {
         let no_finalizers = value["metadata"]["finalizers"]
             .as_array()
             .is_none_or(Vec::is_empty);
-        // Deleting objects carry a grace period; a marked namespace has none and is removed by
-        // the namespace controller's delete once its own finalizers are gone too.
-        let grace_done = value["metadata"]["deletionGracePeriodSeconds"].as_i64() == Some(0);
+        let grace_done = value["metadata"]["deletionGracePeriodSeconds"]
+            .as_i64()
+            .unwrap_or(0)
+            == 0;
+        // A namespace also waits for its own finalizers (`spec.finalizers`): the update that
+        // removes the last one (the namespace controller's `finalize`) completes its deletion.
+        let no_finalizers = no_finalizers
+            && (!kind.has_subresource("finalize")
+                || value["spec"]["finalizers"]
+                    .as_array()
+                    .is_none_or(Vec::is_empty));
         let key = kind.key(target.namespace.as_deref(), name);
         let expected = precondition.unwrap_or(current.mod_revision);
         if deleting && no_finalizers && grace_done {
-            // The last finalizer is gone: the deletion completes.
+            // The last finalizer is gone: the deletion completes, and the answer is the object
+            // as this update left it.
+            let draft = kind.draft(value)?;
             let gone = self
                 .store
                 .delete(&key, Some(expected))
                 .await
                 .map_err(|e| store_error(kind, name, e))?;
-            return Ok((gone, warnings));
+            let last = draft.stamp(gone.create_revision, gone.mod_revision);
+            return Ok((Arc::new(last), warnings));
         }
         let written = self
             .store
@@ -677,8 +690,7 @@ impl ApiServer {
 
 /// The object an update writes, before admission: the request's new version merged with the
 /// stored one as the subresource says (`status` takes only the status, labels and annotations;
-/// the main resource keeps the stored status), with the metadata the server owns kept, and the
-/// generation bumped when the spec (or, for some kinds, the annotations) changed.
+/// the main resource keeps the stored status), with the metadata the server owns kept.
 fn merge_update(kind: &Kind, sub: Option<&str>, old: &Value, mut new: Value) -> Value {
     new["apiVersion"] = json!(kind.api_version());
     new["kind"] = json!(kind.kind);
@@ -696,14 +708,10 @@ fn merge_update(kind: &Kind, sub: Option<&str>, old: &Value, mut new: Value) -> 
             }
             m
         }
-        // A namespace's `finalize` takes the spec's finalizers alone; its other writes keep them.
-        Some("finalize") => {
-            let mut m = old.clone();
-            m["spec"]["finalizers"] = new["spec"].get("finalizers").cloned().unwrap_or(json!([]));
-            m
-        }
+        // A namespace's `finalize` writes its spec's finalizers (and metadata), and keeps its
+        // status; its other writes keep the finalizers.
         _ => {
-            if kind.has_subresource("finalize") {
+            if kind.has_subresource("finalize") && sub != Some("finalize") {
                 if new.get("spec").is_none_or(Value::is_null) {
                     new["spec"] = json!({});
                 }
@@ -750,6 +758,14 @@ fn merge_update(kind: &Kind, sub: Option<&str>, old: &Value, mut new: Value) -> 
         }
         meta.remove("resourceVersion");
     }
+    merged
+}
+
+/// Bump the generation of an admitted update when its spec (or, for some kinds, its
+/// annotations or whole body) differs from the stored object's: compared after admission, as
+/// upstream compares decoded and defaulted objects, so a client that leaves out what the server
+/// fills in (a `null` timestamp, a default) does not look like a change.
+fn bump_generation(kind: &Kind, sub: Option<&str>, old: &Value, mut merged: Value) -> Value {
     if kind.generation != Generation::None && sub.is_none() {
         let spec_changed = if kind.generation == Generation::AllButMetadataOrLabels {
             let body = |v: &Value| -> Value {
