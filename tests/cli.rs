@@ -199,6 +199,7 @@ async fn a_controller_manager_serves_the_health_of_its_loops() {
         "endpoints-controller",
         "node-lifecycle-controller",
         "serviceaccount-controller",
+        "pod-garbage-collector-controller",
     ];
     let verbose = waits
         .until_async(
