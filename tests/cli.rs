@@ -200,6 +200,7 @@ async fn a_controller_manager_serves_the_health_of_its_loops() {
         "endpointslice-controller",
         "node-lifecycle-controller",
         "serviceaccount-controller",
+        "pod-garbage-collector-controller",
     ];
     let verbose = waits
         .until_async(

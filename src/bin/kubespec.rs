@@ -149,7 +149,8 @@ enum Component {
     /// The apiserver alone, over an in-memory store.
     Apiserver(ServeArgs),
     /// One controller-manager replica (deployment, replicaset, garbage collector, endpoints,
-    /// node lifecycle, service account controllers), campaigning for its lease.
+    /// node lifecycle, service account and pod garbage collector controllers), campaigning for
+    /// its lease.
     ControllerManager(ControlPlaneArgs),
     /// One scheduler replica, campaigning for its lease.
     Scheduler(ControlPlaneArgs),

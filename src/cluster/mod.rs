@@ -133,6 +133,8 @@ pub struct ClusterConfig {
     pub retry_period: Duration,
     /// Node lifecycle timing.
     pub node_lifecycle: NodeLifecycleConfig,
+    /// The pod garbage collector's settings.
+    pub pod_gc: crate::controllers::podgc::PodGcConfig,
     /// How many nodes (each a reference kubelet) the cluster has, named `node-1`, `node-2`, ...
     pub nodes: usize,
     /// CPU capacity of each node.
@@ -162,6 +164,7 @@ impl Default for ClusterConfig {
             renew_deadline: Duration::from_secs(10),
             retry_period: Duration::from_secs(2),
             node_lifecycle: NodeLifecycleConfig::default(),
+            pod_gc: Default::default(),
             nodes: 0,
             node_cpu: "4".into(),
             node_memory: "8Gi".into(),
@@ -355,6 +358,7 @@ impl RunningCluster {
             let cm = ControllerManagerConfig {
                 lease: config.lease(crate::controllers::COMPONENT, identity.clone()),
                 node_lifecycle: config.node_lifecycle.clone(),
+                pod_gc: config.pod_gc.clone(),
                 health: health.clone(),
             };
             let stop = shutdown.child_token();

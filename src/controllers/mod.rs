@@ -12,6 +12,7 @@
 //! - `namespace`: empties a namespace being deleted (pods first), then releases it.
 //! - `nodelifecycle`: node health, taints, taint-based eviction.
 //! - `serviceaccount`: the `default` ServiceAccount of every namespace.
+//! - `podgc`: the pod garbage collector (orphaned, terminated and stuck terminating pods).
 
 pub mod deployment;
 pub mod endpoints;
@@ -20,6 +21,7 @@ pub mod endpointutil;
 pub mod garbagecollector;
 pub mod namespace;
 pub mod nodelifecycle;
+pub mod podgc;
 pub mod replicaset;
 pub mod serviceaccount;
 
@@ -40,6 +42,8 @@ pub struct ControllerManagerConfig {
     pub lease: LeaseConfig,
     /// Node lifecycle timing.
     pub node_lifecycle: nodelifecycle::NodeLifecycleConfig,
+    /// The pod garbage collector's settings (`--terminated-pod-gc-threshold`).
+    pub pod_gc: podgc::PodGcConfig,
     /// The health checks of this replica's control loops (its `/healthz`).
     pub health: Health,
 }
@@ -50,6 +54,7 @@ impl ControllerManagerConfig {
         Self {
             lease: LeaseConfig::new(COMPONENT, crate::leader::new_identity()),
             node_lifecycle: Default::default(),
+            pod_gc: Default::default(),
             health: Health::new(),
         }
     }
@@ -116,6 +121,9 @@ pub async fn run(
                     }),
                     supervise(serviceaccount::CONTROLLER, health, k, l, |run| {
                         serviceaccount::run(c.clone(), k.clone(), i, run)
+                    }),
+                    supervise(podgc::CONTROLLER, health, k, l, |run| {
+                        podgc::run(c.clone(), k.clone(), config.pod_gc.clone(), i, run)
                     }),
                 );
             }

@@ -69,6 +69,13 @@ impl ClusterBuilder {
         self
     }
 
+    /// How many terminated pods the pod garbage collector leaves (upstream's
+    /// `--terminated-pod-gc-threshold`, 12500).
+    pub fn terminated_pod_gc_threshold(mut self, threshold: i32) -> Self {
+        self.0.pod_gc.terminated_pod_gc_threshold = threshold;
+        self
+    }
+
     /// The user's image models for every node's runtime.
     pub fn image_models(
         mut self,
