@@ -79,9 +79,9 @@ async fn sync(client: &Client, clock: &Clock, name: &str) -> Result<Option<Durat
     let Some(mut ns) = api.get_opt(name).await? else {
         return Ok(None);
     };
-    let Some(deleted_at) = ns.metadata.deletion_timestamp.clone() else {
+    if ns.metadata.deletion_timestamp.is_none() {
         return Ok(None);
-    };
+    }
     let phase = ns.status.as_ref().and_then(|s| s.phase.as_deref());
     if phase != Some("Terminating") {
         ns.status.get_or_insert_with(Default::default).phase = Some("Terminating".into());
@@ -93,7 +93,7 @@ async fn sync(client: &Client, clock: &Clock, name: &str) -> Result<Option<Durat
         delete_namespace(&api, &ns).await?;
         return Ok(None);
     }
-    let content = delete_all_content(client, clock, name, deleted_at.0).await;
+    let content = delete_all_content(client, name).await;
     let now = Time(
         Timestamp::from_microsecond(clock.now().timestamp_micros())
             .unwrap_or(Timestamp::UNIX_EPOCH),
@@ -334,15 +334,10 @@ fn update_conditions(
 }
 
 /// Delete the namespace's content: pods first, and everything else once they are gone.
-async fn delete_all_content(
-    client: &Client,
-    clock: &Clock,
-    namespace: &str,
-    deleted_at: Timestamp,
-) -> Content {
+async fn delete_all_content(client: &Client, namespace: &str) -> Content {
     let mut content = Content::default();
     let pods = ApiResource::erase::<Pod>(&());
-    let outcome = delete_resource(client, clock, namespace, &pods, None, deleted_at).await;
+    let outcome = delete_resource(client, namespace, &pods, None).await;
     content.absorb(&pods, outcome);
     if !content.remaining.is_empty() || !content.errors.is_empty() {
         return content;
@@ -364,8 +359,7 @@ async fn delete_all_content(
             if !deletable || (resource.group.is_empty() && resource.plural == "pods") {
                 continue;
             }
-            let outcome =
-                delete_resource(client, clock, namespace, &resource, Some(&caps), deleted_at).await;
+            let outcome = delete_resource(client, namespace, &resource, Some(&caps)).await;
             content.absorb(&resource, outcome);
         }
     }
@@ -384,15 +378,13 @@ struct Remaining {
 /// what is left.
 async fn delete_resource(
     client: &Client,
-    clock: &Clock,
     namespace: &str,
     resource: &ApiResource,
     caps: Option<&ApiCapabilities>,
-    deleted_at: Timestamp,
 ) -> Result<Remaining, Error> {
     let api = Api::<DynamicObject>::namespaced_with(client.clone(), namespace, resource);
     let estimate = if resource.group.is_empty() && resource.plural == "pods" {
-        pod_termination_estimate(client, clock, namespace, deleted_at).await?
+        pod_termination_estimate(client, namespace).await?
     } else {
         0
     };
@@ -440,12 +432,7 @@ async fn delete_resource(
 
 /// How long the namespace's running pods may take to shut down: the longest termination grace
 /// period among them.
-async fn pod_termination_estimate(
-    client: &Client,
-    clock: &Clock,
-    namespace: &str,
-    deleted_at: Timestamp,
-) -> Result<i64, kube::Error> {
+async fn pod_termination_estimate(client: &Client, namespace: &str) -> Result<i64, kube::Error> {
     let pods = Api::<Pod>::namespaced(client.clone(), namespace)
         .list(&ListParams::default())
         .await?;
@@ -461,10 +448,9 @@ async fn pod_termination_estimate(
         .filter_map(|p| p.spec.as_ref()?.termination_grace_period_seconds)
         .max()
         .unwrap_or(0);
-    // Upstream computes what is left of it since the namespace's deletion, and then returns
-    // the whole grace period all the same: a pod that outlives it keeps the namespace waiting
-    // (re-checked every half period), never finalized around it.
-    let _ = (clock, deleted_at);
+    // The whole grace period, as upstream returns it (it computes what is left of it since the
+    // namespace's deletion and then does not use that): a pod that outlives it keeps the
+    // namespace waiting, re-checked every half period, never finalized around it.
     Ok(longest)
 }
 
