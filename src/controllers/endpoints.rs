@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{
-    EndpointAddress, EndpointPort, EndpointSubset, Endpoints, ObjectReference, Pod, Service,
+    EndpointAddress, EndpointPort, EndpointSubset, Endpoints, Pod, Service,
 };
 use kube::api::{Api, ObjectMeta, PostParams};
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -60,13 +60,7 @@ pub fn subsets_for(service: &Service, pods: &[Arc<Pod>]) -> Vec<EndpointSubset> 
         let address = EndpointAddress {
             ip,
             node_name: pod.spec.as_ref().and_then(|s| s.node_name.clone()),
-            target_ref: Some(ObjectReference {
-                kind: Some("Pod".into()),
-                name: pod.metadata.name.clone(),
-                namespace: pod.metadata.namespace.clone(),
-                uid: pod.metadata.uid.clone(),
-                ..Default::default()
-            }),
+            target_ref: Some(super::endpointutil::pod_reference(pod)),
             hostname: should_set_hostname(pod, service)
                 .then(|| pod.spec.as_ref().and_then(|s| s.hostname.clone()))
                 .flatten(),

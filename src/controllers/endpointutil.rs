@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Pod, Service, ServicePort};
+use k8s_openapi::api::core::v1::{ObjectReference, Pod, Service, ServicePort};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 /// A Service's selector, if it has one. An empty selector is no selector: upstream stores an
@@ -45,6 +45,17 @@ pub fn should_pod_be_in_endpoints(pod: &Pod, include_terminating: bool) -> bool 
         return false;
     }
     include_terminating || pod.metadata.deletion_timestamp.is_none()
+}
+
+/// The reference to a pod that Endpoints addresses and EndpointSlice endpoints carry.
+pub fn pod_reference(pod: &Pod) -> ObjectReference {
+    ObjectReference {
+        kind: Some("Pod".into()),
+        namespace: pod.metadata.namespace.clone(),
+        name: pod.metadata.name.clone(),
+        uid: pod.metadata.uid.clone(),
+        ..Default::default()
+    }
 }
 
 /// The pod's IPs: `status.podIPs`, or `status.podIP` when only that is set (the apiserver's
