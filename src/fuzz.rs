@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::apiserver::patch;
 use crate::apiserver::registry::{self, Kind};
 use crate::apiserver::selector::{FieldSelector, LabelSelector};
 use crate::apiserver::strategy::Operation;
+use crate::apiserver::{managed_fields, patch};
 
 /// A stored object to patch and apply against.
 fn pod() -> Value {
@@ -73,10 +73,17 @@ pub fn patch(data: &[u8]) {
     if let Ok(patched) = patch::apply_patch(kind, content_type, &original, &patch) {
         let _ = (kind.admit)(kind, Operation::Update, patched, Some(&original));
     }
-    let conflicts = patch::apply_conflicts(&original, &patch, "fuzz");
-    let mut owned = original.clone();
-    patch::disown(&mut owned, &conflicts);
-    let _ = crate::apiserver::strategic::apply("Pod", &owned, &patch);
+    let writer = managed_fields::Writer {
+        manager: "fuzz",
+        subresource: "",
+        api_version: "v1".into(),
+        has_status: true,
+        now: "2026-01-01T00:00:00Z".into(),
+    };
+    let _ = managed_fields::apply(Some(&original), &patch, false, &writer);
+    if let Ok(mut merged) = managed_fields::apply(Some(&original), &patch, true, &writer) {
+        managed_fields::record_update(Some(&original), &mut merged, &writer);
+    }
 }
 
 /// A label selector, and a field selector for pods, parsed and matched.

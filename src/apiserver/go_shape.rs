@@ -164,9 +164,11 @@ struct Field {
 
 type Shapes = HashMap<String, Vec<Field>>;
 
-fn shapes() -> &'static Shapes {
-    static SHAPES: OnceLock<Shapes> = OnceLock::new();
-    SHAPES.get_or_init(|| {
+/// k8s-openapi's schema definitions of every served type, by OpenAPI name
+/// (`io.k8s.api.core.v1.Pod`).
+pub(super) fn definitions() -> &'static Map<String, Value> {
+    static DEFINITIONS: OnceLock<Map<String, Value>> = OnceLock::new();
+    DEFINITIONS.get_or_init(|| {
         let mut generator = SchemaSettings::draft07()
             .with(|s| {
                 s.definitions_path = "/definitions".into();
@@ -175,15 +177,23 @@ fn shapes() -> &'static Shapes {
             })
             .into_generator();
         super::openapi::schema_names(&mut generator);
-        let definitions = generator.take_definitions(false);
+        generator.take_definitions(false)
+    })
+}
+
+fn shapes() -> &'static Shapes {
+    static SHAPES: OnceLock<Shapes> = OnceLock::new();
+    SHAPES.get_or_init(|| {
+        let definitions = definitions();
         definitions
             .iter()
-            .map(|(name, schema)| (name.clone(), fields_of(name, schema, &definitions)))
+            .map(|(name, schema)| (name.clone(), fields_of(name, schema, definitions)))
             .collect()
     })
 }
 
-fn ref_name(schema: &Value) -> Option<&str> {
+/// The `$ref` target of a schema, as a definition name.
+pub(super) fn ref_name(schema: &Value) -> Option<&str> {
     schema
         .get("$ref")
         .and_then(Value::as_str)
@@ -248,7 +258,8 @@ pub fn shape<T: JsonSchema>(value: &mut Value) {
     shape_as(&T::schema_name(), value);
 }
 
-fn shape_as(definition: &str, value: &mut Value) {
+/// Give `value`, an object of the definition `definition`, the shape Go's encoding gives it.
+pub(super) fn shape_as(definition: &str, value: &mut Value) {
     let Some(fields) = shapes().get(definition) else {
         return;
     };

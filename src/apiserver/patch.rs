@@ -1,11 +1,10 @@
 //! Patches and server-side apply: JSON patch within upstream's limits, merge and strategic merge
-//! patch, and the field ownership (managedFields) that apply keeps.
+//! patch (field ownership and server-side apply are in `managed_fields`).
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::error::{ApiError, ApiResult};
 use super::registry::Kind;
-use super::rest::meta_mut;
 use super::strategic;
 
 /// The most operations a JSON patch may have (upstream's `maxJSONPatchOperations`).
@@ -99,220 +98,42 @@ pub(crate) fn apply_patch(
     }
 }
 
-pub(super) fn strip_meta_for_apply(config: &Value) -> Value {
-    let mut c = config.clone();
-    if let Some(meta) = c.get_mut("metadata").and_then(Value::as_object_mut) {
-        meta.remove("managedFields");
-        meta.remove("resourceVersion");
-    }
-    c
-}
-
-/// Paths of the leaf fields an applied configuration sets (`.spec.replicas`), the way
-/// managedFields `fieldsV1` records them, flattened.
-pub(super) fn applied_paths(config: &Value, prefix: &str, out: &mut Vec<(String, Value)>) {
-    match config {
-        Value::Object(map) => {
-            for (k, v) in map {
-                if prefix.is_empty() && matches!(k.as_str(), "apiVersion" | "kind") {
-                    continue;
-                }
-                if prefix == ".metadata"
-                    && matches!(
-                        k.as_str(),
-                        "name" | "namespace" | "managedFields" | "resourceVersion"
-                    )
-                {
-                    continue;
-                }
-                applied_paths(v, &format!("{prefix}.{k}"), out);
-            }
-        }
-        other => out.push((prefix.to_string(), other.clone())),
-    }
-}
-
-pub(super) fn value_at<'a>(obj: &'a Value, path: &str) -> Option<&'a Value> {
-    let mut cur = obj;
-    for part in path.trim_start_matches('.').split('.') {
-        cur = cur.get(part)?;
-    }
-    Some(cur)
-}
-
-/// Fields the configuration would change that another manager owns.
-pub(crate) fn apply_conflicts(
-    existing: &Value,
-    config: &Value,
-    manager: &str,
-) -> Vec<(String, String)> {
-    let managers = existing["metadata"]["managedFields"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let mut paths = Vec::new();
-    applied_paths(config, "", &mut paths);
-    let mut conflicts = Vec::new();
-    for (path, value) in paths {
-        let Some(current) = value_at(existing, &path) else {
-            continue;
-        };
-        if *current == value {
-            continue;
-        }
-        for entry in &managers {
-            let owner = entry["manager"].as_str().unwrap_or("");
-            if owner == manager {
-                continue;
-            }
-            let owned = entry["fieldsV1"]["f:paths"]
-                .as_array()
-                .is_some_and(|a| a.iter().any(|p| p == &json!(path)))
-                || owns_path(&entry["fieldsV1"], &path);
-            if owned {
-                conflicts.push((owner.to_string(), path.clone()));
-            }
-        }
-    }
-    conflicts
-}
-
-/// Take each `(manager, path)` out of that manager's managed fields; a manager left owning
-/// nothing is dropped, as upstream drops it.
-pub(crate) fn disown(obj: &mut Value, conflicts: &[(String, String)]) {
-    let Some(entries) = obj["metadata"]["managedFields"].as_array_mut() else {
-        return;
-    };
-    for (manager, path) in conflicts {
-        for entry in entries
-            .iter_mut()
-            .filter(|e| e["manager"] == manager.as_str())
-        {
-            let paths = entry.get_mut("fieldsV1").and_then(|f| f.get_mut("f:paths"));
-            if let Some(paths) = paths.and_then(Value::as_array_mut) {
-                paths.retain(|p| p != path.as_str());
-            }
-            let parts: Vec<String> = path
-                .trim_start_matches('.')
-                .split('.')
-                .map(|p| format!("f:{p}"))
-                .collect();
-            remove_leaf(&mut entry["fieldsV1"], &parts);
-        }
-    }
-    entries.retain(|e| e["fieldsV1"].as_object().is_none_or(|f| !f.is_empty()));
-}
-
-/// Remove the leaf at `parts` from a fieldsV1 tree, and the parents it leaves empty.
-pub(super) fn remove_leaf(tree: &mut Value, parts: &[String]) {
-    let Some((first, rest)) = parts.split_first() else {
-        return;
-    };
-    let Some(map) = tree.as_object_mut() else {
-        return;
-    };
-    if rest.is_empty() {
-        map.remove(first);
-        return;
-    }
-    if let Some(child) = map.get_mut(first) {
-        remove_leaf(child, rest);
-        if child.as_object().is_some_and(|c| c.is_empty()) {
-            map.remove(first);
-        }
-    }
-}
-
-/// Whether a fieldsV1 tree (`{"f:spec":{"f:replicas":{}}}`) contains a leaf path.
-pub(super) fn owns_path(fields: &Value, path: &str) -> bool {
-    let mut cur = fields;
-    for part in path.trim_start_matches('.').split('.') {
-        match cur.get(format!("f:{part}")) {
-            Some(next) => cur = next,
-            None => return false,
-        }
-    }
-    true
-}
-
-pub(super) fn fields_v1(config: &Value) -> Value {
-    match config {
-        Value::Object(map) => {
-            let mut out = Map::new();
-            for (k, v) in map {
-                if matches!(
-                    k.as_str(),
-                    "apiVersion"
-                        | "kind"
-                        | "managedFields"
-                        | "resourceVersion"
-                        | "name"
-                        | "namespace"
-                        | "status"
-                ) {
-                    continue;
-                }
-                out.insert(format!("f:{k}"), fields_v1(v));
-            }
-            Value::Object(out)
-        }
-        _ => json!({}),
-    }
-}
-
+/// The 409 of an apply that would change fields other managers own, worded as upstream words
+/// it: `conflicts` are `(manager as upstream prints it, path)`, grouped by manager.
 pub(super) fn apply_conflict_error(
     kind: &Kind,
     name: &str,
     conflicts: &[(String, String)],
 ) -> ApiError {
-    let mut msg = if conflicts.len() == 1 {
-        "Apply failed with 1 conflict:".to_string()
-    } else {
-        format!("Apply failed with {} conflicts:", conflicts.len())
+    let message = match conflicts {
+        [(manager, path)] => {
+            format!("Apply failed with 1 conflict: conflict with {manager}: {path}")
+        }
+        _ => {
+            let mut lines = Vec::new();
+            let mut last: Option<&str> = None;
+            for (manager, path) in conflicts {
+                if last != Some(manager.as_str()) {
+                    lines.push(format!("conflicts with {manager}:"));
+                    last = Some(manager);
+                }
+                lines.push(format!("- {path}"));
+            }
+            format!(
+                "Apply failed with {} conflicts: {}",
+                conflicts.len(),
+                lines.join("\n")
+            )
+        }
     };
-    let api_version = kind.api_version();
-    let parts: Vec<String> = conflicts
-        .iter()
-        .map(|(m, p)| format!(" conflict with \"{m}\" using {api_version}: {p}"))
-        .collect();
-    msg.push_str(&parts.join("\n"));
     let causes: Vec<Value> = conflicts
         .iter()
-        .map(|(m, p)| json!({"reason": "FieldManagerConflict", "message": format!("conflict with \"{m}\" using {api_version}"), "field": p}))
+        .map(|(m, p)| json!({"reason": "FieldManagerConflict", "message": format!("conflict with {m}"), "field": p}))
         .collect();
     let mut err = ApiError::conflict_with(kind, name, "");
-    err.message = msg;
+    err.message = message;
     err.details = Some(json!({"causes": causes}));
     err
-}
-
-/// Record (or replace) a manager's entry in managedFields.
-pub(super) fn record_manager(
-    obj: &mut Value,
-    manager: &str,
-    operation: &str,
-    config: &Value,
-    kind: &Kind,
-    now: &str,
-) {
-    let mut entries = obj["metadata"]["managedFields"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    entries.retain(|e| !(e["manager"] == manager && e["operation"] == operation));
-    let mut fields = fields_v1(config);
-    if let Some(meta) = fields.get_mut("f:metadata").and_then(Value::as_object_mut) {
-        meta.retain(|k, _| k == "f:labels" || k == "f:annotations");
-    }
-    entries.push(json!({
-        "manager": manager,
-        "operation": operation,
-        "apiVersion": kind.api_version(),
-        "time": now,
-        "fieldsType": "FieldsV1",
-        "fieldsV1": fields,
-    }));
-    meta_mut(obj).insert("managedFields".into(), json!(entries));
 }
 
 /// Whether a JSON, merge or strategic merge patch sets `metadata.resourceVersion` itself.
@@ -327,43 +148,4 @@ pub(super) fn patch_names_resource_version(content_type: &str, patch: &Value) ->
         .get("metadata")
         .and_then(|m| m.get("resourceVersion"))
         .is_some_and(|rv| !rv.is_null())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn apply_conflicts_name_the_other_manager() {
-        let existing = json!({"metadata": {"managedFields": [{"manager": "kubectl-client-side-apply", "operation": "Update",
-            "fieldsV1": {"f:spec": {"f:replicas": {}}}}]}, "spec": {"replicas": 3}});
-        let config =
-            json!({"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"replicas": 5}});
-        let conflicts = apply_conflicts(&existing, &config, "kubectl");
-        assert_eq!(
-            conflicts,
-            vec![(
-                "kubectl-client-side-apply".to_string(),
-                ".spec.replicas".to_string()
-            )]
-        );
-        assert!(apply_conflicts(&existing, &config, "kubectl-client-side-apply").is_empty());
-    }
-
-    #[test]
-    fn a_forced_apply_takes_the_field_from_its_old_manager() {
-        let mut existing = json!({"metadata": {"managedFields": [
-            {"manager": "old", "operation": "Update", "fieldsV1": {"f:spec": {"f:replicas": {}, "f:paused": {}}}},
-            {"manager": "gone", "operation": "Update", "fieldsV1": {"f:spec": {"f:replicas": {}}}}]}});
-        let conflicts = vec![
-            ("old".to_string(), ".spec.replicas".to_string()),
-            ("gone".to_string(), ".spec.replicas".to_string()),
-        ];
-        disown(&mut existing, &conflicts);
-        assert_eq!(
-            existing["metadata"]["managedFields"],
-            json!([{"manager": "old", "operation": "Update", "fieldsV1": {"f:spec": {"f:paused": {}}}}])
-        );
-    }
 }

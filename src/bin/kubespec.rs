@@ -295,11 +295,13 @@ fn config(args: &ServeArgs) -> anyhow::Result<ClusterConfig> {
     })
 }
 
-async fn client_from(args: &ClientArgs) -> anyhow::Result<kube::Client> {
-    let connection = kubespec::cluster::kubeconfig::connect(
+/// A client for a component (whose name it sends as its User-Agent).
+async fn client_from(args: &ClientArgs, component: &str) -> anyhow::Result<kube::Client> {
+    let connection = kubespec::cluster::kubeconfig::connect_as(
         Some(&args.kubeconfig),
         None,
         std::time::Duration::from_secs(10),
+        Some(component),
     )
     .await?;
     Ok(connection.client)
@@ -361,7 +363,7 @@ fn stop_on_ctrl_c() -> tokio_util::sync::CancellationToken {
 }
 
 async fn component_controller_manager(args: ControlPlaneArgs) -> anyhow::Result<()> {
-    let client = client_from(&args.client).await?;
+    let client = client_from(&args.client, kubespec::controllers::COMPONENT).await?;
     let config = kubespec::controllers::ControllerManagerConfig::new();
     serve_health(&config.health, args.health_port).await?;
     println!(
@@ -379,7 +381,7 @@ async fn component_controller_manager(args: ControlPlaneArgs) -> anyhow::Result<
 }
 
 async fn component_scheduler(args: ControlPlaneArgs) -> anyhow::Result<()> {
-    let client = client_from(&args.client).await?;
+    let client = client_from(&args.client, kubespec::scheduler::COMPONENT).await?;
     let health = kubespec::runtime::Health::new();
     serve_health(&health, args.health_port).await?;
     let lease = kubespec::leader::LeaseConfig::new(
@@ -402,7 +404,7 @@ async fn component_scheduler(args: ControlPlaneArgs) -> anyhow::Result<()> {
 }
 
 async fn component_kubelet(args: KubeletArgs) -> anyhow::Result<()> {
-    let client = client_from(&args.client).await?;
+    let client = client_from(&args.client, "kubelet").await?;
     let mut config = kubespec::kubelet::KubeletConfig::new(&args.node_name);
     config.register_node = args.register_node;
     config.cpu = args.cpu;

@@ -100,6 +100,20 @@ pub async fn connect(
     context: Option<&str>,
     timeout: Duration,
 ) -> Result<Connection> {
+    connect_as(kubeconfig, context, timeout, None).await
+}
+
+/// [`connect`], for a component: its client sends the component's User-Agent (which names it
+/// as the field manager of its writes).
+///
+/// # Errors
+/// As [`connect`].
+pub async fn connect_as(
+    kubeconfig: Option<&Path>,
+    context: Option<&str>,
+    timeout: Duration,
+    component: Option<&str>,
+) -> Result<Connection> {
     let path = locate(kubeconfig).ok_or(Error::NotFound)?;
     let file = kube::config::Kubeconfig::read_from(&path).map_err(|e| Error::Read {
         path: path.clone(),
@@ -134,6 +148,13 @@ pub async fn connect(
             },
             cause: e.to_string(),
         })?;
+    let mut config = config;
+    if let Some(agent) = component
+        .map(crate::k8s::user_agent)
+        .and_then(|a| http::HeaderValue::from_str(&a).ok())
+    {
+        config.headers.push((http::header::USER_AGENT, agent));
+    }
     let server = config.cluster_url.to_string();
     let server = server.trim_end_matches('/').to_string();
     let client = kube::Client::try_from(config).map_err(|e| Error::Client {

@@ -363,7 +363,7 @@ impl RunningCluster {
             };
             let stop = shutdown.child_token();
             let handle = tokio::spawn(crate::controllers::run(
-                client_for(&url)?,
+                client_as(&url, crate::controllers::COMPONENT)?,
                 clock.clone(),
                 cm,
                 stop.clone(),
@@ -377,7 +377,7 @@ impl RunningCluster {
             let stop = shutdown.child_token();
             let health = Health::new();
             let handle = tokio::spawn(crate::scheduler::run_replica(
-                client_for(&url)?,
+                client_as(&url, crate::scheduler::COMPONENT)?,
                 clock.clone(),
                 lease,
                 health.clone(),
@@ -621,7 +621,7 @@ impl RunningCluster {
     fn run_kubelet(&self, config: &crate::kubelet::KubeletConfig) -> Result<RunningKubelet> {
         let stop = self.shutdown.child_token();
         let (handle, task) = crate::kubelet::start(
-            self.client()?,
+            client_as(&self.url(), "kubelet")?,
             self.clock.clone(),
             config.clone(),
             stop.clone(),
@@ -822,6 +822,19 @@ pub fn kubeconfig_for(url: &str) -> String {
 /// # Errors
 /// [`Error::Client`].
 pub fn client_for(url: &str) -> Result<kube::Client> {
+    build_client(url, None)
+}
+
+/// A kube client for a cluster URL with no credentials, for a component: it sends the
+/// component's User-Agent, which names it as the field manager of its writes.
+///
+/// # Errors
+/// [`Error::Client`].
+pub fn client_as(url: &str, component: &str) -> Result<kube::Client> {
+    build_client(url, Some(component))
+}
+
+fn build_client(url: &str, component: Option<&str>) -> Result<kube::Client> {
     use kube::client::ConfigExt;
 
     let uri: http::Uri = url
@@ -830,7 +843,15 @@ pub fn client_for(url: &str) -> Result<kube::Client> {
             url: url.to_string(),
             source: kube::Error::InferKubeconfig(kube::config::KubeconfigError::ParseClusterUrl(e)),
         })?;
-    let config = kube::Config::new(uri);
+    let mut config = kube::Config::new(uri);
+    if let Some(component) = component {
+        let agent = crate::k8s::user_agent(component);
+        let value = http::HeaderValue::from_str(&agent).map_err(|e| Error::Client {
+            url: url.to_string(),
+            source: kube::Error::HttpError(e.into()),
+        })?;
+        config.headers.push((http::header::USER_AGENT, value));
+    }
     if config.cluster_url.scheme() != Some(&http::uri::Scheme::HTTP) {
         return kube::Client::try_from(config).map_err(|source| Error::Client {
             url: url.to_string(),
@@ -849,8 +870,15 @@ pub fn client_for(url: &str) -> Result<kube::Client> {
     connector.set_write_timeout(config.write_timeout);
     let http = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build(connector);
+    let headers = config
+        .extra_headers_layer()
+        .map_err(|source| Error::Client {
+            url: url.to_string(),
+            source,
+        })?;
     let service = tower::ServiceBuilder::new()
         .layer(config.base_uri_layer())
+        .layer(headers)
         .service(http);
     Ok(kube::Client::new(service, config.default_namespace))
 }

@@ -21,6 +21,17 @@ pub fn go_arch() -> &'static str {
     }
 }
 
+/// The User-Agent a component sends, as upstream's client-go builds it
+/// (`kube-scheduler/v1.33.0 (linux/amd64) kubernetes/kubespec`): the apiserver records its first
+/// part as the component's field manager.
+pub fn user_agent(component: &str) -> String {
+    format!(
+        "{component}/{GIT_VERSION} ({}/{}) kubernetes/kubespec",
+        std::env::consts::OS,
+        go_arch()
+    )
+}
+
 /// The imagePullPolicy a container gets when it names none (upstream's defaulting): `Always`
 /// for `:latest` or no tag, `IfNotPresent` otherwise (and for digests).
 pub fn default_pull_policy(image: &str) -> &'static str {

@@ -179,6 +179,9 @@ impl Cache {
 /// The Lease scheduler replicas campaign for (kube-system/kube-scheduler).
 pub const LEASE_NAME: &str = "kube-scheduler";
 
+/// The component's name (its User-Agent and so its field manager).
+pub const COMPONENT: &str = "kube-scheduler";
+
 /// Run one scheduler replica until `shutdown`: campaign for the lease and schedule while leading.
 ///
 /// The scheduling loop is supervised: when it dies it is restarted, and `health` says so

@@ -54,13 +54,36 @@ fn is_length_limit(e: &axum::Error) -> bool {
 /// The query parameters of a request.
 pub(super) type Query = HashMap<String, String>;
 
+/// The query key under which a request's User-Agent, up to its first `/`, travels to the
+/// writes that record it as their field manager (a request cannot set it: it is replaced).
+const USER_AGENT_KEY: &str = "\u{0}user-agent";
+
+/// The field manager of a write: the `fieldManager` parameter, else the User-Agent's product
+/// (`kubectl`, `kube-controller-manager`), as upstream names managers.
+pub(super) fn field_manager(query: &Query) -> &str {
+    query
+        .get("fieldManager")
+        .filter(|m| !m.is_empty())
+        .or_else(|| query.get(USER_AGENT_KEY))
+        .map_or("", String::as_str)
+}
+
 async fn dispatch(State(server): State<Arc<ApiServer>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let query: Query = parts
+    let mut query: Query = parts
         .uri
         .query()
         .and_then(|q| serde_urlencoded::from_str(q).ok())
         .unwrap_or_default();
+    query.remove(USER_AGENT_KEY);
+    if let Some(agent) = parts
+        .headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+    {
+        let product = agent.split('/').next().unwrap_or_default();
+        query.insert(USER_AGENT_KEY.to_string(), product.to_string());
+    }
     // A body that does not arrive within the request timeout is given up on, as upstream's
     // timeout filter does, instead of holding the connection for ever.
     let body = match tokio::time::timeout(
@@ -448,12 +471,19 @@ fn dry_run(query: &Query) -> bool {
 }
 
 /// Objects differ in more than their resourceVersion and managed fields.
+/// Whether an update changes anything worth a write: a change of managedFields counts (a second
+/// manager applying the same configuration becomes an owner), a change of their times alone
+/// does not, as upstream ignores one.
 fn changed(old: &Value, new: &Value) -> bool {
     let strip = |v: &Value| {
         let mut v = v.clone();
         if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
             m.remove("resourceVersion");
-            m.remove("managedFields");
+            if let Some(entries) = m.get_mut("managedFields").and_then(Value::as_array_mut) {
+                for entry in entries.iter_mut().filter_map(Value::as_object_mut) {
+                    entry.remove("time");
+                }
+            }
         }
         v
     };

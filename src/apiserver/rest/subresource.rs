@@ -13,6 +13,7 @@ use crate::apiserver::registry::{self, Kind};
 use crate::apiserver::{ApiServer, Cause};
 use crate::clock::format_time;
 
+use super::write::Record;
 use super::{again_on_conflict, retry_on_conflict};
 use super::{dry_run_with, json_response, meta_str, query_flag, store_error, Query, Target};
 
@@ -138,6 +139,7 @@ impl ApiServer {
                     pod,
                     &Query::new(),
                     Some(current.mod_revision),
+                    Record::No,
                 )
                 .await;
             Ok(again_on_conflict(written)?.map_break(|_| ()))
@@ -193,6 +195,7 @@ impl ApiServer {
                     next,
                     query,
                     Some(current.mod_revision),
+                    Record::Update("scale"),
                 )
                 .await;
             Ok(again_on_conflict(written)?.map_break(|(written, _)| {

@@ -12,25 +12,36 @@ use serde_json::{json, Value};
 
 use crate::apiserver::body::decode_yaml;
 use crate::apiserver::error::{ApiError, ApiResult};
-use crate::apiserver::patch::{
-    apply_conflict_error, apply_conflicts, apply_patch, disown, patch_names_resource_version,
-    record_manager, strip_meta_for_apply,
-};
+use crate::apiserver::managed_fields::{self, ApplyError, Writer};
+use crate::apiserver::patch::{apply_conflict_error, apply_patch, patch_names_resource_version};
 use crate::apiserver::registry::{self, Generation, Kind};
 use crate::apiserver::strategy::Operation;
-use crate::apiserver::{strategic, ApiServer, Cause};
+use crate::apiserver::{ApiServer, Cause};
 use crate::clock::format_time;
 use crate::store::{self, Object};
 
 use super::subresource::scale_of;
 use super::{again_on_conflict, retry_on_conflict};
-use super::{changed, dry_run, meta_mut, meta_str, query_flag, store_error, Query, Target};
+use super::{
+    changed, dry_run, field_manager, meta_mut, meta_str, query_flag, store_error, Query, Target,
+};
 
 /// The alphabet of generated name suffixes (upstream's `utilrand.String`).
 const NAME_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 
 /// How many times a generated name is retried on a clash (upstream 1.32+).
 const GENERATE_NAME_RETRIES: usize = 8;
+
+/// Whether a write records its field manager in `managedFields`.
+#[derive(Debug, Clone, Copy)]
+pub(in crate::apiserver) enum Record<'a> {
+    /// An update through this subresource (empty: the main resource) by the request's field
+    /// manager.
+    Update(&'a str),
+    /// Not recorded: server-side apply has recorded it, or the server writes on its own behalf
+    /// (a binding, an eviction's condition), as upstream's storage writes are not.
+    No,
+}
 
 /// A generated name: the prefix (cut to leave room) and five characters of the upstream alphabet.
 fn generate_name(base: &str) -> String {
@@ -117,7 +128,9 @@ impl ApiServer {
             name: None,
             subresource: None,
         };
-        let (obj, _) = self.create_object(&target, body, &Query::new()).await?;
+        let (obj, _) = self
+            .create_object(&target, body, &Query::new(), true)
+            .await?;
         Ok(obj)
     }
 
@@ -155,11 +168,13 @@ impl ApiServer {
         Ok(())
     }
 
+    /// Create an object; with `record`, its creator's fields are recorded as an update.
     async fn create_object(
         &self,
         target: &Target,
         mut obj: Value,
         query: &Query,
+        record: bool,
     ) -> ApiResult<(Arc<Object>, Vec<String>)> {
         let kind = target.kind;
         Self::check_kind(kind, &obj)?;
@@ -242,11 +257,15 @@ impl ApiServer {
             };
             let admitted = (kind.admit)(kind, Operation::Create, candidate, None)?;
             let warnings = check_unknown_fields(query, &admitted.unknown_fields)?;
+            let mut value = admitted.value;
+            if record {
+                managed_fields::record_update(None, &mut value, &self.writer(kind, query, ""));
+            }
             if dry_run(query) {
-                return Ok((Arc::new(kind.draft(admitted.value)?.unstored()), warnings));
+                return Ok((Arc::new(kind.draft(value)?.unstored()), warnings));
             }
             let key = kind.key(namespace.as_deref(), &name);
-            match self.store.create(&key, kind.draft(admitted.value)?).await {
+            match self.store.create(&key, kind.draft(value)?).await {
                 Ok(o) => return Ok((o, warnings)),
                 Err(store::Error::AlreadyExists { .. }) if attempt + 1 < attempts => continue,
                 Err(e) => return Err(store_error(kind, &name, e)),
@@ -337,12 +356,14 @@ impl ApiServer {
         obj: Value,
         query: &Query,
     ) -> ApiResult<Response> {
-        let created = self.create_object(target, obj, query).await?;
+        let created = self.create_object(target, obj, query, true).await?;
         Ok(self.written_response(StatusCode::CREATED, target.kind, created))
     }
 
     /// Merge a requested new version with the stored one per the kind's status strategy and
     /// metadata rules, admit it, and write it (unless nothing changed).
+    // The one write path every verb shares: each input is its own concern.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn write_update(
         &self,
         target: &Target,
@@ -352,6 +373,7 @@ impl ApiServer {
         new: Value,
         query: &Query,
         precondition: Option<u64>,
+        record: Record<'_>,
     ) -> ApiResult<(Arc<Object>, Vec<String>)> {
         let kind = target.kind;
         let old = &current.value();
@@ -374,7 +396,11 @@ impl ApiServer {
                 meta_mut(&mut value).insert("generation".into(), g.clone());
             }
         }
-        let value = bump_generation(kind, sub, old, value);
+        let mut value = bump_generation(kind, sub, old, value);
+        if let Record::Update(subresource) = record {
+            let writer = self.writer(kind, query, subresource);
+            managed_fields::record_update(Some(old), &mut value, &writer);
+        }
         if !changed(old, &value) {
             return Ok((current.clone(), warnings));
         }
@@ -468,7 +494,16 @@ impl ApiServer {
             return Err(ApiError::conflict(kind, name));
         }
         let written = self
-            .write_update(target, name, sub, &current, obj, query, precondition)
+            .write_update(
+                target,
+                name,
+                sub,
+                &current,
+                obj,
+                query,
+                precondition,
+                Record::Update(sub.unwrap_or("")),
+            )
             .await?;
         Ok(self.written_response(StatusCode::OK, kind, written))
     }
@@ -531,6 +566,7 @@ impl ApiServer {
                     patched,
                     query,
                     Some(current.mod_revision),
+                    Record::Update(sub.unwrap_or("")),
                 )
                 .await;
             let outcome = match precondition {
@@ -552,9 +588,9 @@ impl ApiServer {
         query: &Query,
     ) -> ApiResult<Response> {
         let kind = target.kind;
-        let manager = query.get("fieldManager").filter(|m| !m.is_empty()).ok_or_else(|| {
-            ApiError::bad_request("PATCH, application/apply-patch+yaml requires a non-empty fieldManager query parameter")
-        })?;
+        if query.get("fieldManager").is_none_or(|m| m.is_empty()) {
+            return Err(ApiError::bad_request("PATCH, application/apply-patch+yaml requires a non-empty fieldManager query parameter"));
+        }
         if !config.is_object() {
             return Err(ApiError::bad_request(
                 "error decoding YAML: the applied configuration is not an object",
@@ -592,7 +628,7 @@ impl ApiServer {
                     if applied_name.is_empty() {
                         return Err(name_mismatch());
                     }
-                    return self.apply_create(target, config, manager, query).await;
+                    return self.apply_create(target, config, force, query).await;
                 }
                 Err(e) => return Err(e),
             };
@@ -600,7 +636,10 @@ impl ApiServer {
             if applied_rv.is_some_and(|rv| rv != current.mod_revision.to_string()) {
                 return Err(ApiError::conflict(kind, name));
             }
-            let merged = self.apply_merge(kind, name, &current, config, manager, force)?;
+            let existing = self.present_value(kind, &current.value());
+            let writer = self.writer(kind, query, "");
+            let merged = managed_fields::apply(Some(&existing), config, force, &writer)
+                .map_err(|e| apply_error(kind, name, e))?;
             let written = self
                 .write_update(
                     target,
@@ -610,6 +649,7 @@ impl ApiServer {
                     merged,
                     query,
                     Some(current.mod_revision),
+                    Record::No,
                 )
                 .await;
             Ok(again_on_conflict(written)?
@@ -624,26 +664,21 @@ impl ApiServer {
         &self,
         target: &Target,
         config: &Value,
-        manager: &str,
+        force: bool,
         query: &Query,
     ) -> ApiResult<ControlFlow<Response>> {
         let kind = target.kind;
-        let mut obj = config.clone();
-        record_manager(
-            &mut obj,
-            manager,
-            "Apply",
-            config,
-            kind,
-            &format_time(self.clock.now()),
-        );
+        let name = config["metadata"]["name"].as_str().unwrap_or_default();
+        let writer = self.writer(kind, query, "");
+        let obj = managed_fields::apply(None, config, force, &writer)
+            .map_err(|e| apply_error(kind, name, e))?;
         let t = Target {
             kind,
             namespace: target.namespace.clone(),
             name: None,
             subresource: None,
         };
-        match self.create_object(&t, obj, query).await {
+        match self.create_object(&t, obj, query, false).await {
             Ok(created) => Ok(Break(self.written_response(
                 StatusCode::CREATED,
                 kind,
@@ -654,37 +689,26 @@ impl ApiServer {
         }
     }
 
-    /// The live object with the applied configuration merged in and the manager's fields
-    /// recorded. Fields other managers own conflict, unless the apply is forced.
-    fn apply_merge(
-        &self,
-        kind: &Kind,
-        name: &str,
-        current: &Object,
-        config: &Value,
-        manager: &str,
-        force: bool,
-    ) -> ApiResult<Value> {
-        let mut existing = self.present_value(kind, &current.value());
-        let conflicts = apply_conflicts(&existing, config, manager);
-        if !conflicts.is_empty() {
-            if !force {
-                return Err(apply_conflict_error(kind, name, &conflicts));
-            }
-            // Forced: the fields move to this manager, out of their old owners' sets.
-            disown(&mut existing, &conflicts);
+    /// Who a write is by, for its managedFields.
+    fn writer<'a>(&self, kind: &'a Kind, query: &'a Query, subresource: &'a str) -> Writer<'a> {
+        Writer {
+            manager: field_manager(query),
+            subresource,
+            api_version: kind.api_version(),
+            has_status: kind.has_status(),
+            now: format_time(self.clock.now()),
         }
-        let mut merged = strategic::apply(kind.kind, &existing, &strip_meta_for_apply(config))
-            .map_err(|e| ApiError::bad_request(format!("failed to apply: {e}")))?;
-        record_manager(
-            &mut merged,
-            manager,
-            "Apply",
-            config,
-            kind,
-            &format_time(self.clock.now()),
-        );
-        Ok(merged)
+    }
+}
+
+/// An apply the field manager refused: a conflict (409) or a configuration that does not fit
+/// the schema (upstream answers those as an internal error of building the typed object).
+fn apply_error(kind: &Kind, name: &str, error: ApplyError) -> ApiError {
+    match error {
+        ApplyError::Conflicts(conflicts) => apply_conflict_error(kind, name, &conflicts),
+        ApplyError::Invalid(reason) => {
+            ApiError::internal(format!("failed to create typed patch object: {reason}"))
+        }
     }
 }
 

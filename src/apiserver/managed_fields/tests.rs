@@ -1,0 +1,308 @@
+use serde_json::json;
+
+use super::*;
+
+fn writer<'a>(manager: &'a str, subresource: &'a str, now: &str) -> Writer<'a> {
+    Writer {
+        manager,
+        subresource,
+        api_version: "apps/v1".into(),
+        has_status: true,
+        now: now.into(),
+    }
+}
+
+/// A Deployment as `kubectl create deployment web --image=nginx` leaves it after defaulting.
+fn created_deployment() -> Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "default", "labels": {"app": "web"},
+            "uid": "u", "creationTimestamp": "2026-01-01T00:00:00Z", "generation": 1},
+        "spec": {
+            "replicas": 1, "revisionHistoryLimit": 10, "progressDeadlineSeconds": 600,
+            "selector": {"matchLabels": {"app": "web"}},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
+            "template": {
+                "metadata": {"creationTimestamp": null, "labels": {"app": "web"}},
+                "spec": {
+                    "containers": [{"name": "nginx", "image": "nginx", "resources": {},
+                        "imagePullPolicy": "Always", "terminationMessagePath": "/dev/termination-log",
+                        "terminationMessagePolicy": "File"}],
+                    "restartPolicy": "Always", "terminationGracePeriodSeconds": 30,
+                    "dnsPolicy": "ClusterFirst", "securityContext": {}, "schedulerName": "default-scheduler"
+                }
+            }
+        },
+        "status": {}
+    })
+}
+
+#[test]
+fn a_create_owns_what_it_set_as_upstream_records_it() {
+    let mut d = created_deployment();
+    record_update(
+        None,
+        &mut d,
+        &writer("kubectl-create", "", "2026-01-01T00:00:00Z"),
+    );
+    let entries = d["metadata"]["managedFields"].as_array().unwrap();
+    assert_eq!(entries.len(), 1);
+    let entry = &entries[0];
+    assert_eq!(entry["manager"], "kubectl-create");
+    assert_eq!(entry["operation"], "Update");
+    assert_eq!(entry["apiVersion"], "apps/v1");
+    assert_eq!(entry["fieldsType"], "FieldsV1");
+    assert!(entry.get("subresource").is_none());
+    let fields = &entry["fieldsV1"];
+    assert_eq!(
+        fields["f:metadata"],
+        json!({"f:labels": {".": {}, "f:app": {}}}),
+        "name, namespace, uid, creationTimestamp and generation are nobody's"
+    );
+    let spec = &fields["f:spec"];
+    // A struct held by value was there before (no "."), a pointer one was added (".").
+    assert_eq!(
+        spec["f:strategy"],
+        json!({"f:rollingUpdate": {".": {}, "f:maxSurge": {}, "f:maxUnavailable": {}}, "f:type": {}})
+    );
+    // An atomic struct is one leaf.
+    assert_eq!(spec["f:selector"], json!({}));
+    let container = &spec["f:template"]["f:spec"]["f:containers"]["k:{\"name\":\"nginx\"}"];
+    assert_eq!(
+        container,
+        &json!({".": {}, "f:image": {}, "f:imagePullPolicy": {}, "f:name": {}, "f:resources": {},
+            "f:terminationMessagePath": {}, "f:terminationMessagePolicy": {}})
+    );
+    assert_eq!(
+        spec["f:template"]["f:metadata"],
+        json!({"f:labels": {".": {}, "f:app": {}}}),
+        "the template's null creationTimestamp was there in the zero object"
+    );
+    assert!(
+        fields.get("f:status").is_none(),
+        "the status is its subresource's"
+    );
+}
+
+#[test]
+fn updates_move_fields_between_managers_and_merge_per_manager() {
+    let mut live = created_deployment();
+    record_update(
+        None,
+        &mut live,
+        &writer("kubectl-create", "", "2026-01-01T00:00:00Z"),
+    );
+    // `kubectl scale` through the main resource: replicas move to kubectl-scale.
+    let mut scaled = live.clone();
+    scaled["spec"]["replicas"] = json!(3);
+    record_update(
+        Some(&live),
+        &mut scaled,
+        &writer("kubectl-scale", "", "2026-01-01T00:01:00Z"),
+    );
+    let entries = scaled["metadata"]["managedFields"].as_array().unwrap();
+    let by = |m: &str| entries.iter().find(|e| e["manager"] == m).unwrap().clone();
+    assert!(by("kubectl-create")["fieldsV1"]["f:spec"]
+        .get("f:replicas")
+        .is_none());
+    assert_eq!(
+        by("kubectl-scale")["fieldsV1"],
+        json!({"f:spec": {"f:replicas": {}}})
+    );
+    assert_eq!(by("kubectl-scale")["time"], "2026-01-01T00:01:00Z");
+    // Upstream's order: same operation, older first.
+    assert_eq!(entries[0]["manager"], "kubectl-create");
+    // The controller's status write is its own entry, on the status subresource.
+    let mut status = scaled.clone();
+    status["status"] =
+        json!({"replicas": 3, "conditions": [{"type": "Available", "status": "True"}]});
+    record_update(
+        Some(&scaled),
+        &mut status,
+        &writer("kube-controller-manager", "status", "2026-01-01T00:02:00Z"),
+    );
+    let entries = status["metadata"]["managedFields"].as_array().unwrap();
+    let kcm = entries
+        .iter()
+        .find(|e| e["manager"] == "kube-controller-manager")
+        .unwrap();
+    assert_eq!(kcm["subresource"], "status");
+    assert_eq!(
+        kcm["fieldsV1"],
+        json!({"f:status": {"f:conditions": {".": {}, "k:{\"type\":\"Available\"}": {".": {}, "f:status": {}, "f:type": {}}}, "f:replicas": {}}})
+    );
+    // A write that changes nothing changes no entry.
+    let mut same = status.clone();
+    record_update(
+        Some(&status),
+        &mut same,
+        &writer("someone", "", "2026-01-01T00:03:00Z"),
+    );
+    assert_eq!(same, status);
+    // Removing a label takes it from its owner; `[{}]` clears every entry.
+    let mut unlabelled = status.clone();
+    // (Go's encoding leaves an empty label map out.)
+    unlabelled["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("labels");
+    record_update(
+        Some(&status),
+        &mut unlabelled,
+        &writer("kubectl-edit", "", "2026-01-01T00:04:00Z"),
+    );
+    let create = unlabelled["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["manager"] == "kubectl-create")
+        .unwrap()
+        .clone();
+    assert!(create["fieldsV1"].get("f:metadata").is_none(), "{create}");
+    let mut reset = unlabelled.clone();
+    reset["metadata"]["managedFields"] = json!([{}]);
+    record_update(
+        Some(&unlabelled),
+        &mut reset,
+        &writer("kubectl-edit", "", "2026-01-01T00:05:00Z"),
+    );
+    assert!(
+        reset["metadata"].get("managedFields").is_none(),
+        "{}",
+        reset["metadata"]
+    );
+}
+
+fn applied(image: &str) -> Value {
+    json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "labels": {"app": "web"}},
+        "spec": {"selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "nginx", "image": image,
+                    "ports": [{"containerPort": 80}]}]}}}})
+}
+
+#[test]
+fn two_appliers_of_identical_containers_share_them_and_a_change_conflicts() {
+    let live = created_deployment();
+    let first = apply(
+        Some(&live),
+        &applied("nginx"),
+        false,
+        &writer("alice", "", "t1"),
+    )
+    .unwrap();
+    // The container merged by its name: the live defaults stay, nothing is duplicated.
+    let containers = first["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .unwrap();
+    assert_eq!(containers.len(), 1);
+    assert_eq!(
+        containers[0]["terminationMessagePath"],
+        "/dev/termination-log"
+    );
+    assert_eq!(containers[0]["ports"], json!([{"containerPort": 80}]));
+    let second = apply(
+        Some(&first),
+        &applied("nginx"),
+        false,
+        &writer("bob", "", "t2"),
+    )
+    .expect("identical configurations do not conflict");
+    let entries = second["metadata"]["managedFields"].as_array().unwrap();
+    let bob = entries.iter().find(|e| e["manager"] == "bob").unwrap();
+    assert_eq!(bob["operation"], "Apply");
+    assert!(bob.get("apiVersion").is_some());
+    let port = &bob["fieldsV1"]["f:spec"]["f:template"]["f:spec"]["f:containers"]
+        ["k:{\"name\":\"nginx\"}"]["f:ports"]["k:{\"containerPort\":80,\"protocol\":\"TCP\"}"];
+    assert_eq!(
+        port,
+        &json!({".": {}, "f:containerPort": {}}),
+        "the key's default names the item"
+    );
+    let Err(ApplyError::Conflicts(conflicts)) = apply(
+        Some(&second),
+        &applied("nginx:1.27"),
+        false,
+        &writer("carol", "", "t3"),
+    ) else {
+        panic!("a changed image owned by others must conflict");
+    };
+    let path = ".spec.template.spec.containers[name=\"nginx\"].image";
+    assert_eq!(
+        conflicts,
+        vec![
+            ("\"alice\"".to_string(), path.to_string()),
+            ("\"bob\"".to_string(), path.to_string())
+        ]
+    );
+    // Forced, the image moves to carol.
+    let forced = apply(
+        Some(&second),
+        &applied("nginx:1.27"),
+        true,
+        &writer("carol", "", "t3"),
+    )
+    .unwrap();
+    let entries = forced["metadata"]["managedFields"].as_array().unwrap();
+    let alice = entries.iter().find(|e| e["manager"] == "alice").unwrap();
+    assert!(
+        alice["fieldsV1"]["f:spec"]["f:template"]["f:spec"]["f:containers"]
+            ["k:{\"name\":\"nginx\"}"]
+            .get("f:image")
+            .is_none()
+    );
+}
+
+#[test]
+fn an_applier_drops_what_it_no_longer_applies_unless_another_owns_it() {
+    let live = created_deployment();
+    let mut config = applied("nginx");
+    config["metadata"]["labels"] = json!({"app": "web", "tier": "front", "team": "a"});
+    let first = apply(Some(&live), &config, false, &writer("alice", "", "t1")).unwrap();
+    // Bob takes shared ownership of `team`.
+    let mut bob = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "labels": {"team": "a"}}});
+    let second = apply(Some(&first), &bob, false, &writer("bob", "", "t2")).unwrap();
+    config["metadata"]["labels"] = json!({"app": "web"});
+    let third = apply(Some(&second), &config, false, &writer("alice", "", "t3")).unwrap();
+    assert_eq!(
+        third["metadata"]["labels"],
+        json!({"app": "web", "team": "a"})
+    );
+    bob["metadata"]["labels"] = json!({});
+    let fourth = apply(Some(&third), &bob, false, &writer("bob", "", "t4")).unwrap();
+    assert_eq!(fourth["metadata"]["labels"], json!({"app": "web"}));
+}
+
+#[test]
+fn service_ports_are_keyed_by_port_and_protocol() {
+    let svc = |ports: Value| {
+        json!({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "s"}, "spec": {"ports": ports}})
+    };
+    let live = svc(json!([{"port": 53, "protocol": "TCP", "targetPort": 53}]));
+    let merged = apply(
+        Some(&live),
+        &svc(json!([{"port": 53, "protocol": "UDP"}])),
+        false,
+        &writer("dns", "", "t1"),
+    )
+    .unwrap();
+    assert_eq!(
+        merged["spec"]["ports"].as_array().unwrap().len(),
+        2,
+        "{merged}"
+    );
+}
+
+#[test]
+fn a_keyed_item_without_its_key_is_refused() {
+    let config = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+        "spec": {"containers": [{"image": "nginx"}]}});
+    let Err(ApplyError::Invalid(reason)) = apply(None, &config, false, &writer("a", "", "t"))
+    else {
+        panic!("must be refused");
+    };
+    assert!(reason.contains("omits key field \"name\""), "{reason}");
+}
