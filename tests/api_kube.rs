@@ -1226,3 +1226,26 @@ async fn an_eviction_marks_the_pod_disrupted_and_deletes_it_gracefully() {
         .await
         .expect("the cluster stops");
 }
+
+#[tokio::test]
+async fn quantities_are_stored_in_their_canonical_form() {
+    let cluster = cluster().apiserver_only().start().await;
+    let client = cluster.client().unwrap();
+    let pods: Api<Pod> = Api::namespaced(client, "default");
+    let pod: Pod = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "sized"},
+        "spec": {"containers": [{"name": "app", "image": "registry.k8s.io/pause:3.10",
+            "resources": {"limits": {"cpu": "1000m", "memory": "2048Mi"},
+                          "requests": {"cpu": "0.5", "memory": "1e3"}}}]},
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    let stored = pods.get("sized").await.unwrap();
+    let resources = serde_json::to_value(&stored.spec.unwrap().containers[0].resources).unwrap();
+    // As Go's Quantity.String() writes them back.
+    assert_eq!(
+        resources,
+        json!({"limits": {"cpu": "1", "memory": "2Gi"}, "requests": {"cpu": "500m", "memory": "1e3"}})
+    );
+    cluster.stop(Duration::from_secs(10)).await.unwrap();
+}

@@ -137,9 +137,16 @@ const TIMES: &[&str] = &[
     "io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime",
 ];
 
+/// The definition of a resource quantity, which Go encodes in its canonical form.
+const QUANTITY: &str = "io.k8s.apimachinery.pkg.api.resource.Quantity";
+
 /// What a field holds, as far as its encoding cares.
 #[derive(Debug, Clone, PartialEq)]
 enum Of {
+    /// A resource quantity (`1000m` is written `1`).
+    Quantity,
+    /// A map of resource quantities (`resources.limits`).
+    QuantityMap,
     /// A struct (its definition).
     Struct(String),
     /// A `metav1.Time` or `MicroTime`.
@@ -205,6 +212,9 @@ fn of(schema: &Value, definitions: &Map<String, Value>) -> Of {
         if TIMES.contains(&name) {
             return Of::Time;
         }
+        if name == QUANTITY {
+            return Of::Quantity;
+        }
         let target = definitions.get(name).unwrap_or(&Value::Null);
         return if target.get("properties").is_some() {
             Of::Struct(name.to_string())
@@ -219,7 +229,12 @@ fn of(schema: &Value, definitions: &Map<String, Value>) -> Of {
     match schema.get("type").and_then(Value::as_str) {
         Some("array") => Of::List(struct_of(schema.get("items"))),
         Some("object") if schema.get("additionalProperties").is_some() => {
-            Of::Map(struct_of(schema.get("additionalProperties")))
+            let item = schema.get("additionalProperties");
+            if item.and_then(ref_name) == Some(QUANTITY) {
+                Of::QuantityMap
+            } else {
+                Of::Map(struct_of(item))
+            }
         }
         Some("string") if schema.get("format").is_none() => Of::Scalar(Value::from("")),
         Some("integer" | "number") => Of::Scalar(Value::from(0)),
@@ -278,7 +293,7 @@ pub(super) fn shape_as(definition: &str, value: &mut Value) {
         };
         let empty = match v {
             Value::Array(a) => a.is_empty() && matches!(field.of, Of::List(_)),
-            Value::Object(m) => m.is_empty() && matches!(field.of, Of::Map(_)),
+            Value::Object(m) => m.is_empty() && matches!(field.of, Of::Map(_) | Of::QuantityMap),
             _ => false,
         };
         if empty && !field.always {
@@ -294,7 +309,22 @@ fn shape_field(of: &Of, v: &mut Value) {
         (Of::Struct(d), v) => shape_as(d, v),
         (Of::List(Some(d)), Value::Array(items)) => items.iter_mut().for_each(|i| shape_as(d, i)),
         (Of::Map(Some(d)), Value::Object(m)) => m.values_mut().for_each(|i| shape_as(d, i)),
+        (Of::Quantity, v) => canonical_quantity(v),
+        (Of::QuantityMap, Value::Object(m)) => m.values_mut().for_each(canonical_quantity),
         _ => {}
+    }
+}
+
+/// A quantity as Go writes it: its canonical form, always a string (a number in a request is a
+/// quantity too). Anything that is not a quantity is left for validation to name.
+fn canonical_quantity(v: &mut Value) {
+    let text = match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => return,
+    };
+    if let Some(canonical) = crate::k8s::quantity::canonical(&text) {
+        *v = Value::String(canonical);
     }
 }
 
@@ -302,9 +332,9 @@ fn shape_field(of: &Of, v: &mut Value) {
 fn zero(of: &Of) -> Option<Value> {
     match of {
         Of::Struct(_) => Some(Value::Object(Map::new())),
-        Of::Time | Of::List(_) | Of::Map(_) => Some(Value::Null),
+        Of::Time | Of::List(_) | Of::Map(_) | Of::QuantityMap => Some(Value::Null),
         Of::Scalar(z) => Some(z.clone()),
-        Of::Other => None,
+        Of::Other | Of::Quantity => None,
     }
 }
 
