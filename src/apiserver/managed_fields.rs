@@ -50,88 +50,93 @@ enum Ty {
 static LEAF: Ty = Ty::Leaf;
 static DEDUCED: Ty = Ty::Deduced;
 
-/// Lists that are not atomic: `(type, field, kind)` by the type's Go name.
-const LISTS: &[(&str, &str, ListKind)] = &[
-    ("ObjectMeta", "ownerReferences", ListKind::Map(&["uid"])),
-    ("ObjectMeta", "finalizers", ListKind::Set),
-    ("ResourceRequirements", "claims", ListKind::Map(&["name"])),
+/// Lists that are not atomic: `(types, field, kind)`, types by their Go names.
+const LISTS: &[(&[&str], &str, ListKind)] = &[
+    (&["ObjectMeta"], "ownerReferences", ListKind::Map(&["uid"])),
+    (&["ObjectMeta"], "finalizers", ListKind::Set),
     (
-        "Container",
+        &["ResourceRequirements"],
+        "claims",
+        ListKind::Map(&["name"]),
+    ),
+    (
+        &["Container", "EphemeralContainer"],
         "ports",
         ListKind::Map(&["containerPort", "protocol"]),
     ),
-    ("Container", "env", ListKind::Map(&["name"])),
-    ("Container", "volumeMounts", ListKind::Map(&["mountPath"])),
-    ("Container", "volumeDevices", ListKind::Map(&["devicePath"])),
     (
-        "EphemeralContainer",
-        "ports",
-        ListKind::Map(&["containerPort", "protocol"]),
+        &["Container", "EphemeralContainer"],
+        "env",
+        ListKind::Map(&["name"]),
     ),
-    ("EphemeralContainer", "env", ListKind::Map(&["name"])),
     (
-        "EphemeralContainer",
+        &["Container", "EphemeralContainer", "ContainerStatus"],
         "volumeMounts",
         ListKind::Map(&["mountPath"]),
     ),
     (
-        "EphemeralContainer",
+        &["Container", "EphemeralContainer"],
         "volumeDevices",
         ListKind::Map(&["devicePath"]),
     ),
     (
-        "ContainerStatus",
-        "volumeMounts",
-        ListKind::Map(&["mountPath"]),
-    ),
-    (
-        "ContainerStatus",
+        &["ContainerStatus"],
         "allocatedResourcesStatus",
         ListKind::Map(&["name"]),
     ),
     (
-        "ResourceStatus",
+        &["ResourceStatus"],
         "resources",
         ListKind::Map(&["resourceID"]),
     ),
-    ("PodSpec", "volumes", ListKind::Map(&["name"])),
-    ("PodSpec", "initContainers", ListKind::Map(&["name"])),
-    ("PodSpec", "containers", ListKind::Map(&["name"])),
-    ("PodSpec", "ephemeralContainers", ListKind::Map(&["name"])),
-    ("PodSpec", "imagePullSecrets", ListKind::Map(&["name"])),
-    ("PodSpec", "hostAliases", ListKind::Map(&["ip"])),
+    (&["PodSpec"], "volumes", ListKind::Map(&["name"])),
+    (&["PodSpec"], "initContainers", ListKind::Map(&["name"])),
+    (&["PodSpec"], "containers", ListKind::Map(&["name"])),
     (
-        "PodSpec",
+        &["PodSpec"],
+        "ephemeralContainers",
+        ListKind::Map(&["name"]),
+    ),
+    (&["PodSpec"], "imagePullSecrets", ListKind::Map(&["name"])),
+    (&["PodSpec"], "hostAliases", ListKind::Map(&["ip"])),
+    (
+        &["PodSpec"],
         "topologySpreadConstraints",
         ListKind::Map(&["topologyKey", "whenUnsatisfiable"]),
     ),
-    ("PodSpec", "schedulingGates", ListKind::Map(&["name"])),
-    ("PodSpec", "resourceClaims", ListKind::Map(&["name"])),
-    ("PodStatus", "conditions", ListKind::Map(&["type"])),
-    ("PodStatus", "podIPs", ListKind::Map(&["ip"])),
+    (&["PodSpec"], "schedulingGates", ListKind::Map(&["name"])),
+    (&["PodSpec"], "resourceClaims", ListKind::Map(&["name"])),
     (
-        "PodStatus",
+        &[
+            "PodStatus",
+            "ReplicationControllerStatus",
+            "ServiceStatus",
+            "NodeStatus",
+            "NamespaceStatus",
+            "ComponentStatus",
+            "DeploymentStatus",
+            "ReplicaSetStatus",
+            "StatefulSetStatus",
+            "DaemonSetStatus",
+        ],
+        "conditions",
+        ListKind::Map(&["type"]),
+    ),
+    (&["PodStatus"], "podIPs", ListKind::Map(&["ip"])),
+    (
+        &["PodStatus"],
         "resourceClaimStatuses",
         ListKind::Map(&["name"]),
     ),
     (
-        "ReplicationControllerStatus",
-        "conditions",
-        ListKind::Map(&["type"]),
+        &["ServiceSpec"],
+        "ports",
+        ListKind::Map(&["port", "protocol"]),
     ),
-    ("ServiceSpec", "ports", ListKind::Map(&["port", "protocol"])),
-    ("ServiceStatus", "conditions", ListKind::Map(&["type"])),
-    ("ServiceAccount", "secrets", ListKind::Map(&["name"])),
-    ("NodeSpec", "podCIDRs", ListKind::Set),
-    ("NodeStatus", "conditions", ListKind::Map(&["type"])),
-    ("NodeStatus", "addresses", ListKind::Map(&["type"])),
-    ("NamespaceStatus", "conditions", ListKind::Map(&["type"])),
-    ("ComponentStatus", "conditions", ListKind::Map(&["type"])),
-    ("DeploymentStatus", "conditions", ListKind::Map(&["type"])),
-    ("ReplicaSetStatus", "conditions", ListKind::Map(&["type"])),
-    ("StatefulSetStatus", "conditions", ListKind::Map(&["type"])),
-    ("DaemonSetStatus", "conditions", ListKind::Map(&["type"])),
-    ("Endpoint", "addresses", ListKind::Set),
+    (&["ServiceAccount"], "secrets", ListKind::Map(&["name"])),
+    (&["NodeSpec"], "podCIDRs", ListKind::Set),
+    (&["NodeStatus"], "addresses", ListKind::Map(&["type"])),
+    (&["Endpoint"], "addresses", ListKind::Set),
 ];
 
 /// Structs owned whole (`+structType=atomic`), by Go name.
@@ -219,7 +224,7 @@ fn field_ty(owner: &str, field: &str, schema: &Value, definitions: &Map<String, 
     match schema.get("type").and_then(Value::as_str) {
         Some("array") => LISTS
             .iter()
-            .find(|(t, f, _)| *t == owner && *f == field)
+            .find(|(types, f, _)| types.contains(&owner) && *f == field)
             .map_or(Ty::Leaf, |(_, _, kind)| {
                 Ty::List(Box::new(item_ty(schema.get("items"), definitions)), *kind)
             }),
