@@ -15,7 +15,10 @@
 //! - `watch`: watch streams with bookmarks, timeouts and selector transitions.
 //! - `serve`: connections, and the runtime watch connections move to while they stream.
 //! - `strategy`: decoding, defaulting and validation per kind; `containers`: a pod's containers
-//!   as upstream validates them; `services`: a Service's defaults, update hooks and validation.
+//!   as upstream validates them; `services`: a Service's defaults, update hooks, validation and
+//!   node port allocation.
+//! - `kubernetes_service`: the `default/kubernetes` Service, Endpoints and EndpointSlice that
+//!   point clients at this apiserver, kept as upstream's apiserver keeps them.
 //! - `strategic`: strategic merge patch.
 //! - `protobuf`: protobuf request bodies (the schema in the data file `protobuf_schema.txt`).
 //! - `selector`: label and field selectors.
@@ -32,6 +35,7 @@ pub mod discovery;
 pub mod error;
 mod fieldpath;
 mod go_shape;
+mod kubernetes_service;
 pub(crate) mod managed_fields;
 pub mod openapi;
 pub mod openapi_v2;
@@ -108,6 +112,9 @@ pub struct ApiServer {
     pub(crate) request_timeout: std::time::Duration,
     /// Watches streaming now.
     watches: Arc<std::sync::atomic::AtomicUsize>,
+    /// Held while a Service's cluster IP and node ports are allocated and written, so that no
+    /// two writes are given the same ones.
+    service_allocation: tokio::sync::Mutex<()>,
 }
 
 impl ApiServer {
@@ -134,6 +141,7 @@ impl ApiServer {
             limits: crate::server::Limits::new(config.max_connections),
             request_timeout: config.request_timeout,
             watches: Arc::default(),
+            service_allocation: tokio::sync::Mutex::new(()),
         });
         for ns in &config.initial_namespaces {
             let body = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
@@ -181,10 +189,16 @@ pub async fn serve(
     let token = server.shutdown.clone();
     let limit = server.limits.clone();
     let watches = server.watches.clone();
+    // The `kubernetes` Service and its endpoints exist before the first client connects, and
+    // are repaired while the server runs.
+    kubernetes_service::reconcile(&server, addr).await;
+    let reconciler = tokio::spawn(kubernetes_service::run(server.clone(), addr));
     let app = rest::router(server);
     // Watches never finish by themselves: end them so the graceful shutdown completes.
-    serve::serve(listener, app, limit, watches, shutdown, move || {
+    let served = serve::serve(listener, app, limit, watches, shutdown, move || {
         token.cancel()
     })
-    .await
+    .await;
+    reconciler.abort();
+    served
 }

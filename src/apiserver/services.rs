@@ -2,18 +2,27 @@
 //! (`patchAllocatedValues`, `normalizeClusterIPs`, `dropTypeDependentFields`) and
 //! `ValidateService` / `ValidateServiceUpdate`, cause by cause in upstream's order.
 //!
-//! Pure functions of the request's object and the stored one; they must not touch the store or
-//! HTTP (the apiserver allocates cluster IPs itself).
+//! Node ports are allocated here too, as upstream's registry allocates them (`initNodePorts`,
+//! `updateNodePorts`, `allocHealthCheckNodePort`) before the strategy runs, from the set of node
+//! ports the Services in the store hold ([`NodePorts`]).
+//!
+//! Pure functions of the request's object, the stored one and the ports in use; they must not
+//! touch the store or HTTP (the apiserver gathers the ports in use and allocates cluster IPs
+//! itself).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use k8s_openapi::api::core::v1::{
     ClientIPConfig, Service, ServicePort, ServiceSpec, SessionAffinityConfig,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use rand::Rng;
+use serde_json::{json, Value};
 
 use super::containers::{port_number, protocol};
+use super::error::{ApiError, ApiResult};
+use super::registry::Kind;
 use super::strategy::Strategy;
 use super::validation::{self, go_quote, go_slice};
 use super::Cause;
@@ -47,6 +56,26 @@ fn needs_node_port(spec: &ServiceSpec) -> bool {
     matches!(type_of(spec), "NodePort" | "LoadBalancer")
 }
 
+/// Upstream's `NeedsHealthCheck` (and the registry's `needsHCNodePort`): a LoadBalancer that
+/// keeps external traffic on the node it arrives at.
+fn needs_health_check(spec: &ServiceSpec) -> bool {
+    type_of(spec) == "LoadBalancer" && spec.external_traffic_policy.as_deref() == Some("Local")
+}
+
+/// Upstream's `shouldAllocateNodePorts`: NodePort Services always get node ports, LoadBalancers
+/// unless they opt out.
+fn should_allocate_node_ports(spec: &ServiceSpec) -> bool {
+    match type_of(spec) {
+        "NodePort" => true,
+        "LoadBalancer" => spec.allocate_load_balancer_node_ports.unwrap_or(true),
+        _ => false,
+    }
+}
+
+fn health_check_node_port(spec: &ServiceSpec) -> i32 {
+    spec.health_check_node_port.unwrap_or(0)
+}
+
 /// Upstream's `ExternallyAccessible`.
 fn externally_accessible(spec: &ServiceSpec) -> bool {
     needs_node_port(spec)
@@ -68,6 +97,9 @@ impl Strategy for Service {
             return;
         };
         let affinity = spec.session_affinity.get_or_insert_with(|| "None".into());
+        if affinity == "None" {
+            spec.session_affinity_config = None;
+        }
         if affinity == "ClientIP"
             && spec
                 .session_affinity_config
@@ -143,6 +175,16 @@ impl Strategy for Service {
         if let (Some(new), Some(old)) = (&self.spec, &old.spec) {
             causes.extend(cluster_ips_update(new, old));
             causes.extend(ip_families_update(new, old));
+            // Upstream's `validateServiceExternalTrafficFieldsUpdate`.
+            if needs_health_check(old)
+                && needs_health_check(new)
+                && health_check_node_port(new) != health_check_node_port(old)
+            {
+                causes.push(Cause::forbidden(
+                    "spec.healthCheckNodePort",
+                    "field is immutable",
+                ));
+            }
         }
         causes.extend(self.validate());
         causes
@@ -199,6 +241,9 @@ fn patch_allocated_values(new: &mut ServiceSpec, old: &ServiceSpec) {
             }
         }
     }
+    if needs_health_check(old) && needs_health_check(new) && health_check_node_port(new) == 0 {
+        new.health_check_node_port = old.health_check_node_port;
+    }
 }
 
 /// Upstream's `normalizeClusterIPs` on update: keep `clusterIP` and `clusterIPs` in step for a
@@ -251,6 +296,12 @@ fn drop_type_dependent_fields(new: &mut ServiceSpec, old: &ServiceSpec) {
                 port.node_port = None;
             }
         }
+    }
+    if needs_health_check(old)
+        && !needs_health_check(new)
+        && health_check_node_port(old) == health_check_node_port(new)
+    {
+        new.health_check_node_port = None;
     }
     if type_of(old) == "LoadBalancer"
         && type_of(new) != "LoadBalancer"
@@ -365,6 +416,52 @@ fn validate_spec(spec: &ServiceSpec) -> Vec<Cause> {
             );
             causes.push(Cause::duplicate(format!("spec.ports[{i}]"), &key));
         }
+    }
+    if spec.allocate_load_balancer_node_ports.is_some() && type_of(spec) != "LoadBalancer" {
+        causes.push(Cause::forbidden(
+            "spec.allocateLoadBalancerNodePorts",
+            "may only be used when `type` is 'LoadBalancer'",
+        ));
+    }
+    causes.extend(external_traffic_policy(spec));
+    causes
+}
+
+/// Upstream's `validateServiceExternalTrafficPolicy`: the policy belongs to externally
+/// accessible Services, the health check node port to LoadBalancers with the `Local` policy.
+fn external_traffic_policy(spec: &ServiceSpec) -> Vec<Cause> {
+    let mut causes = Vec::new();
+    let policy = spec.external_traffic_policy.as_deref().unwrap_or_default();
+    if !externally_accessible(spec) {
+        if !policy.is_empty() {
+            causes.push(Cause::invalid(
+                "spec.externalTrafficPolicy",
+                &go_quote(policy),
+                "may only be set for externally-accessible services",
+            ));
+        }
+    } else if policy.is_empty() {
+        causes.push(Cause::required("spec.externalTrafficPolicy", ""));
+    } else if !matches!(policy, "Cluster" | "Local") {
+        causes.push(Cause::not_supported(
+            "spec.externalTrafficPolicy",
+            policy,
+            &["Cluster", "Local"],
+        ));
+    }
+    let health_check = health_check_node_port(spec);
+    if !needs_health_check(spec) {
+        if health_check != 0 {
+            causes.push(Cause::invalid(
+                "spec.healthCheckNodePort",
+                &health_check.to_string(),
+                "may only be set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'",
+            ));
+        }
+    } else if health_check == 0 {
+        causes.push(Cause::required("spec.healthCheckNodePort", ""));
+    } else {
+        causes.extend(port_number("spec.healthCheckNodePort".into(), health_check));
     }
     causes
 }
@@ -510,4 +607,408 @@ fn ip_families_update(new: &ServiceSpec, old: &ServiceSpec) -> Vec<Cause> {
         causes.push(Cause::invalid(at, &shown_ips, "may not change once set"));
     }
     causes
+}
+
+/// The lowest node port (upstream's `--service-node-port-range` default, 30000-32767).
+const NODE_PORT_BASE: i32 = 30000;
+/// The highest node port.
+const NODE_PORT_LAST: i32 = 32767;
+/// How many of the lowest node ports are kept for ports that clients ask for by number: the
+/// allocator hands them out only when the rest of the range is full (upstream's
+/// `calculateRangeOffset`, `min(max(16, size/32), 128)`).
+const NODE_PORT_STATIC_BAND: i32 = {
+    let size = NODE_PORT_LAST - NODE_PORT_BASE + 1;
+    let step = size / 32;
+    if step < 16 {
+        16
+    } else if step > 128 {
+        128
+    } else {
+        step
+    }
+};
+
+/// The node ports in use across the cluster, as upstream's port allocator holds them: every
+/// Service's `ports[].nodePort` and `healthCheckNodePort`. Built from the stored Services, so
+/// that deleting a Service, or an update that drops its node ports, releases them, and a
+/// dry-run (which stores nothing) consumes nothing.
+#[derive(Debug, Default)]
+pub(super) struct NodePorts {
+    taken: HashSet<i32>,
+}
+
+impl NodePorts {
+    /// The node ports the given Services (as stored) hold.
+    pub(super) fn held_by<'a>(services: impl IntoIterator<Item = &'a Value>) -> Self {
+        let mut taken = HashSet::new();
+        for service in services {
+            let spec = &service["spec"];
+            let ports = spec["ports"].as_array().into_iter().flatten();
+            let numbers = ports
+                .map(|p| &p["nodePort"])
+                .chain([&spec["healthCheckNodePort"]]);
+            taken.extend(
+                numbers
+                    .filter_map(Value::as_i64)
+                    .filter_map(|n| i32::try_from(n).ok())
+                    .filter(|n| *n != 0),
+            );
+        }
+        Self { taken }
+    }
+
+    /// Reserve a port a client asked for (upstream's `PortAllocator.Allocate` and its errors).
+    fn allocate(&mut self, port: i32) -> Result<(), String> {
+        if !(NODE_PORT_BASE..=NODE_PORT_LAST).contains(&port) {
+            return Err(format!(
+                "provided port is not in the valid range. The range of valid ports is {NODE_PORT_BASE}-{NODE_PORT_LAST}"
+            ));
+        }
+        if !self.taken.insert(port) {
+            return Err("provided port is already allocated".into());
+        }
+        Ok(())
+    }
+
+    /// Reserve any free port: from a random place in the upper part of the range, scanning on,
+    /// and from the static band only when the upper part is full (upstream's
+    /// `randomScanStrategyWithOffset`).
+    fn allocate_next(&mut self) -> Result<i32, String> {
+        let bands = [
+            (NODE_PORT_BASE + NODE_PORT_STATIC_BAND, NODE_PORT_LAST),
+            (NODE_PORT_BASE, NODE_PORT_BASE + NODE_PORT_STATIC_BAND - 1),
+        ];
+        let mut rng = rand::rng();
+        for (first, last) in bands {
+            let size = last - first + 1;
+            let start = rng.random_range(0..size);
+            let free = (0..size)
+                .map(|i| first + (start + i) % size)
+                .find(|p| !self.taken.contains(p));
+            if let Some(port) = free {
+                self.taken.insert(port);
+                return Ok(port);
+            }
+        }
+        Err("range is full".into())
+    }
+}
+
+/// Allocate the node ports (and health check node port) of a Service being created (`old` is
+/// `None`) or updated, as upstream's registry does before admission: on create
+/// `initNodePorts` (ports that share a port number share a node port), on update
+/// `updateNodePorts` (a node port the Service already held is kept, any other is allocated),
+/// and `allocHealthCheckNodePort` when the Service comes to need one. Requested ports must be in
+/// the range and free (422 on `spec.ports[i].nodePort`).
+///
+/// `obj` is the request's object as JSON: only the allocated numbers are written into it, so
+/// everything else (unknown fields included) reaches admission as the client sent it. An object
+/// that does not decode as a Service is left to admission to reject.
+///
+/// # Errors
+/// 422 for a requested node port that is out of range or taken; 500 when the range is full or
+/// a requested health check node port cannot be had, as upstream.
+pub(super) fn allocate_node_ports(
+    kind: &Kind,
+    obj: &mut Value,
+    old: Option<&Value>,
+    in_use: &mut NodePorts,
+) -> ApiResult<()> {
+    let Ok(mut service) = serde_json::from_value::<Service>(obj.clone()) else {
+        return Ok(());
+    };
+    // Upstream allocates what the decoded (so defaulted) object asks for.
+    service.default();
+    let name = service.metadata.name.clone().unwrap_or_default();
+    let Some(spec) = service.spec.as_mut() else {
+        return Ok(());
+    };
+    let old_spec = old
+        .and_then(|o| serde_json::from_value::<Service>(o.clone()).ok())
+        .and_then(|o| o.spec);
+    let invalid = |i: usize, port: i32, message: String| {
+        ApiError::invalid(
+            kind,
+            &name,
+            &[Cause::invalid(
+                format!("spec.ports[{i}].nodePort"),
+                &port.to_string(),
+                &message,
+            )],
+        )
+    };
+    let full = |e: String| ApiError::internal(format!("failed to allocate a nodePort: {e}"));
+    match &old_spec {
+        None => {
+            if needs_node_port(spec) {
+                init_node_ports(spec, in_use, invalid, full)?;
+            }
+            if needs_health_check(spec) {
+                allocate_health_check(spec, in_use)?;
+            }
+        }
+        Some(old) => {
+            patch_allocated_values(spec, old);
+            if needs_node_port(spec) {
+                update_node_ports(spec, old, in_use, invalid, full)?;
+            }
+            if !needs_health_check(old) && needs_health_check(spec) {
+                allocate_health_check(spec, in_use)?;
+            }
+        }
+    }
+    write_allocated(obj, spec);
+    Ok(())
+}
+
+/// Upstream's `initNodePorts`: each port gets the node port it asks for, or the one another
+/// port with the same number asked for or was given, or a new one.
+fn init_node_ports(
+    spec: &mut ServiceSpec,
+    in_use: &mut NodePorts,
+    invalid: impl Fn(usize, i32, String) -> ApiError,
+    full: impl Fn(String) -> ApiError,
+) -> ApiResult<()> {
+    let allocate_new = should_allocate_node_ports(spec);
+    let ports = spec.ports.as_deref_mut().unwrap_or_default();
+    let mut by_number: HashMap<i32, i32> = HashMap::new();
+    for i in 0..ports.len() {
+        let requested = ports[i].node_port.unwrap_or(0);
+        if requested == 0 && !allocate_new {
+            continue;
+        }
+        match by_number.get(&ports[i].port).copied() {
+            None => {
+                // The first port with this number: a node port any port with the number
+                // asks for (scanning forward), else a new one.
+                let number = ports[i].port;
+                let asked = ports[i..]
+                    .iter()
+                    .find(|p| p.port == number && p.node_port.unwrap_or(0) != 0)
+                    .and_then(|p| p.node_port);
+                let node_port = match asked {
+                    Some(n) => {
+                        in_use.allocate(n).map_err(|e| invalid(i, n, e))?;
+                        n
+                    }
+                    None => in_use.allocate_next().map_err(&full)?,
+                };
+                ports[i].node_port = Some(node_port);
+                by_number.insert(number, node_port);
+            }
+            Some(shared) if requested != shared => {
+                if requested == 0 {
+                    ports[i].node_port = Some(shared);
+                } else {
+                    in_use
+                        .allocate(requested)
+                        .map_err(|e| invalid(i, requested, e))?;
+                }
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Upstream's `updateNodePorts`: a node port the Service held before is kept, any other
+/// requested one is allocated, and a port without one gets a new one.
+fn update_node_ports(
+    spec: &mut ServiceSpec,
+    old: &ServiceSpec,
+    in_use: &mut NodePorts,
+    invalid: impl Fn(usize, i32, String) -> ApiError,
+    full: impl Fn(String) -> ApiError,
+) -> ApiResult<()> {
+    let allocate_new = should_allocate_node_ports(spec);
+    let held: HashSet<i32> = old
+        .ports
+        .iter()
+        .flatten()
+        .filter_map(|p| p.node_port.filter(|n| *n != 0))
+        .collect();
+    let mut allocated_now = HashSet::new();
+    let mut seen: Vec<(String, i32)> = Vec::new();
+    for (i, port) in spec.ports.iter_mut().flatten().enumerate() {
+        let requested = port.node_port.unwrap_or(0);
+        if requested == 0 && !allocate_new {
+            continue;
+        }
+        let node_port = if requested != 0 {
+            if !held.contains(&requested) && !allocated_now.contains(&requested) {
+                in_use
+                    .allocate(requested)
+                    .map_err(|e| invalid(i, requested, e))?;
+                allocated_now.insert(requested);
+            }
+            requested
+        } else {
+            let n = in_use.allocate_next().map_err(&full)?;
+            port.node_port = Some(n);
+            n
+        };
+        let key = (port.protocol.clone().unwrap_or_default(), node_port);
+        if seen.contains(&key) {
+            // Upstream answers with a plain error here, which its apiserver turns into a 500.
+            return Err(ApiError::internal(format!(
+                "duplicate nodePort: {{{} {}}}",
+                key.0, key.1
+            )));
+        }
+        seen.push(key);
+    }
+    Ok(())
+}
+
+/// Upstream's `allocHealthCheckNodePort`: the requested health check node port, or a new one.
+fn allocate_health_check(spec: &mut ServiceSpec, in_use: &mut NodePorts) -> ApiResult<()> {
+    let requested = health_check_node_port(spec);
+    if requested != 0 {
+        in_use.allocate(requested).map_err(|e| {
+            ApiError::internal(format!(
+                "failed to allocate requested HealthCheck NodePort {requested}: {e}"
+            ))
+        })?;
+    } else {
+        let port = in_use.allocate_next().map_err(|e| {
+            ApiError::internal(format!("failed to allocate a HealthCheck NodePort 0: {e}"))
+        })?;
+        spec.health_check_node_port = Some(port);
+    }
+    Ok(())
+}
+
+/// Write the node ports of `spec` into the request's object, port by port.
+fn write_allocated(obj: &mut Value, spec: &ServiceSpec) {
+    if let Some(raw_ports) = obj["spec"].get_mut("ports").and_then(Value::as_array_mut) {
+        for (raw, port) in raw_ports.iter_mut().zip(spec.ports.iter().flatten()) {
+            if let (Some(raw), Some(n)) = (raw.as_object_mut(), port.node_port.filter(|n| *n != 0))
+            {
+                raw.insert("nodePort".into(), json!(n));
+            }
+        }
+    }
+    let health_check = health_check_node_port(spec);
+    if health_check != 0 {
+        if let Some(raw_spec) = obj.get_mut("spec").and_then(Value::as_object_mut) {
+            raw_spec.insert("healthCheckNodePort".into(), json!(health_check));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(spec: Value) -> Value {
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"}, "spec": spec})
+    }
+
+    fn kind() -> &'static Kind {
+        super::super::registry::core("services")
+    }
+
+    fn node_ports(obj: &Value) -> Vec<i64> {
+        obj["spec"]["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["nodePort"].as_i64().unwrap_or(0))
+            .collect()
+    }
+
+    #[test]
+    fn the_static_band_is_upstreams_for_the_default_range() {
+        assert_eq!(NODE_PORT_STATIC_BAND, 86);
+    }
+
+    #[test]
+    fn new_node_ports_come_from_above_the_static_band_and_are_unique() {
+        let mut in_use = NodePorts::default();
+        let mut seen = HashSet::new();
+        for _ in 0..200 {
+            let port = in_use.allocate_next().unwrap();
+            assert!((30086..=32767).contains(&port), "{port}");
+            assert!(seen.insert(port));
+        }
+    }
+
+    #[test]
+    fn the_static_band_serves_once_the_rest_is_full() {
+        let mut in_use = NodePorts {
+            taken: (30086..=32767).collect(),
+        };
+        let port = in_use.allocate_next().unwrap();
+        assert!((30000..30086).contains(&port), "{port}");
+        let mut all = NodePorts {
+            taken: (30000..=32767).collect(),
+        };
+        assert_eq!(all.allocate_next().unwrap_err(), "range is full");
+    }
+
+    #[test]
+    fn ports_sharing_a_number_share_a_node_port_on_create() {
+        let mut obj = service(json!({"type": "NodePort", "ports": [
+            {"name": "dns", "port": 53, "protocol": "UDP"},
+            {"name": "dns-tcp", "port": 53, "protocol": "TCP"},
+            {"name": "web", "port": 80}]}));
+        allocate_node_ports(kind(), &mut obj, None, &mut NodePorts::default()).unwrap();
+        let ports = node_ports(&obj);
+        assert_eq!(ports[0], ports[1]);
+        assert_ne!(ports[0], ports[2]);
+        // A requested one is shared the same way, whichever of the ports names it.
+        let mut obj = service(json!({"type": "NodePort", "ports": [
+            {"name": "dns", "port": 53, "protocol": "UDP"},
+            {"name": "dns-tcp", "port": 53, "protocol": "TCP", "nodePort": 30053}]}));
+        allocate_node_ports(kind(), &mut obj, None, &mut NodePorts::default()).unwrap();
+        assert_eq!(node_ports(&obj), [30053, 30053]);
+    }
+
+    #[test]
+    fn requested_node_ports_must_be_free_and_in_range() {
+        let held = service(json!({"type": "NodePort", "ports": [{"port": 80, "nodePort": 30080}]}));
+        let mut in_use = NodePorts::held_by([&held]);
+        let mut taken =
+            service(json!({"type": "NodePort", "ports": [{"port": 80, "nodePort": 30080}]}));
+        let err = allocate_node_ports(kind(), &mut taken, None, &mut in_use).unwrap_err();
+        assert_eq!(err.code, 422);
+        assert_eq!(err.message, "Service \"web\" is invalid: spec.ports[0].nodePort: Invalid value: 30080: provided port is already allocated");
+        let mut outside =
+            service(json!({"type": "LoadBalancer", "ports": [{"port": 80, "nodePort": 8080}]}));
+        let err = allocate_node_ports(kind(), &mut outside, None, &mut in_use).unwrap_err();
+        assert_eq!(err.message, "Service \"web\" is invalid: spec.ports[0].nodePort: Invalid value: 8080: provided port is not in the valid range. The range of valid ports is 30000-32767");
+    }
+
+    #[test]
+    fn an_update_keeps_its_own_node_ports_and_a_cluster_ip_service_gets_none() {
+        let old = service(
+            json!({"type": "NodePort", "ports": [{"port": 80, "protocol": "TCP", "nodePort": 30080}]}),
+        );
+        let mut in_use = NodePorts::held_by([&old]);
+        // A client that resubmits its manifest without the node port keeps it.
+        let mut new = service(json!({"type": "NodePort", "ports": [{"port": 80}]}));
+        allocate_node_ports(kind(), &mut new, Some(&old), &mut in_use).unwrap();
+        assert_eq!(node_ports(&new), [30080]);
+        let mut cluster_ip = service(json!({"ports": [{"port": 80}]}));
+        allocate_node_ports(kind(), &mut cluster_ip, Some(&old), &mut in_use).unwrap();
+        assert_eq!(node_ports(&cluster_ip), [0]);
+    }
+
+    #[test]
+    fn load_balancers_may_opt_out_and_local_ones_get_a_health_check_port() {
+        let mut none = service(
+            json!({"type": "LoadBalancer", "allocateLoadBalancerNodePorts": false,
+            "ports": [{"port": 80}]}),
+        );
+        allocate_node_ports(kind(), &mut none, None, &mut NodePorts::default()).unwrap();
+        assert_eq!(node_ports(&none), [0]);
+        let mut local = service(
+            json!({"type": "LoadBalancer", "externalTrafficPolicy": "Local",
+            "ports": [{"port": 80}]}),
+        );
+        allocate_node_ports(kind(), &mut local, None, &mut NodePorts::default()).unwrap();
+        let health = local["spec"]["healthCheckNodePort"].as_i64().unwrap();
+        assert!((30000..=32767).contains(&health));
+        assert_ne!(health, node_ports(&local)[0]);
+    }
 }

@@ -15,6 +15,7 @@ use crate::apiserver::error::{ApiError, ApiResult};
 use crate::apiserver::managed_fields::{self, ApplyError, Writer};
 use crate::apiserver::patch::{apply_conflict_error, apply_patch, patch_names_resource_version};
 use crate::apiserver::registry::{self, Generation, Kind};
+use crate::apiserver::services::{self, NodePorts};
 use crate::apiserver::strategy::Operation;
 use crate::apiserver::{ApiServer, Cause};
 use crate::clock::format_time;
@@ -41,6 +42,12 @@ pub(in crate::apiserver) enum Record<'a> {
     /// Not recorded: server-side apply has recorded it, or the server writes on its own behalf
     /// (a binding, an eviction's condition), as upstream's storage writes are not.
     No,
+}
+
+/// The query of the apiserver's own writes (the initial namespaces, the `kubernetes` Service):
+/// their field manager is `kube-apiserver`, as upstream's.
+fn internal_query() -> Query {
+    Query::from([("fieldManager".to_string(), "kube-apiserver".to_string())])
 }
 
 /// A generated name: the prefix (cut to leave room) and five characters of the upstream alphabet.
@@ -129,9 +136,53 @@ impl ApiServer {
             subresource: None,
         };
         let (obj, _) = self
-            .create_object(&target, body, &Query::new(), true)
+            .create_object(&target, body, &internal_query(), true)
             .await?;
         Ok(obj)
+    }
+
+    /// Read an object as the API would, without HTTP: `None` when it does not exist.
+    pub(in crate::apiserver) async fn get_internal(
+        &self,
+        kind: &'static Kind,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> ApiResult<Option<Arc<Object>>> {
+        self.store
+            .get(&kind.key(namespace, name))
+            .await
+            .map_err(|e| store_error(kind, name, e))
+    }
+
+    /// Replace an object as a PUT would, without HTTP; the `current` version read before is the
+    /// precondition (a conflict is a 409, as for a client).
+    pub(in crate::apiserver) async fn update_internal(
+        &self,
+        kind: &'static Kind,
+        namespace: Option<&str>,
+        current: &Arc<Object>,
+        body: Value,
+    ) -> ApiResult<Arc<Object>> {
+        let name = meta_str(&body, "name").unwrap_or_default().to_string();
+        let target = Target {
+            kind,
+            namespace: namespace.map(String::from),
+            name: Some(name.clone()),
+            subresource: None,
+        };
+        let (written, _) = self
+            .write_update(
+                &target,
+                &name,
+                None,
+                current,
+                body,
+                &internal_query(),
+                Some(current.mod_revision),
+                Record::Update(""),
+            )
+            .await?;
+        Ok(written)
     }
 
     async fn check_namespace_accepts(
@@ -234,9 +285,19 @@ impl ApiServer {
                 meta.remove("generation");
             }
         }
-        if kind.resource == "services" {
-            self.allocate_cluster_ip(kind, &mut obj).await?;
-        }
+        // A Service's addresses and node ports are allocated before admission, as upstream's
+        // registry allocates them; allocation and the write it goes with happen one Service at
+        // a time, so that no two Services are given the same address or node port.
+        let _allocating = if kind.resource == "services" {
+            let guard = self.service_allocation.lock().await;
+            let stored = self.stored_services(kind).await?;
+            Self::allocate_cluster_ip(kind, &mut obj, &stored)?;
+            let mut in_use = NodePorts::held_by(&stored);
+            services::allocate_node_ports(kind, &mut obj, None, &mut in_use)?;
+            Some(guard)
+        } else {
+            None
+        };
         let attempts = if given_name.is_none() && generate.is_some() {
             GENERATE_NAME_RETRIES
         } else {
@@ -276,7 +337,7 @@ impl ApiServer {
 
     /// Give a new ClusterIP Service an address from the service range (10.96.0.0/12), unique
     /// among Services, as upstream's allocator does; a requested address must be free.
-    async fn allocate_cluster_ip(&self, kind: &Kind, obj: &mut Value) -> ApiResult<()> {
+    fn allocate_cluster_ip(kind: &Kind, obj: &mut Value, services: &[Value]) -> ApiResult<()> {
         let service_type = obj["spec"]["type"]
             .as_str()
             .unwrap_or("ClusterIP")
@@ -304,14 +365,9 @@ impl ApiServer {
             }
             return Ok(());
         }
-        let taken: std::collections::HashSet<String> = self
-            .store
-            .list(&kind.prefix(None), None)
-            .await
-            .map_err(ApiError::internal)?
-            .items
+        let taken: std::collections::HashSet<&str> = services
             .iter()
-            .filter_map(|o| o.value()["spec"]["clusterIP"].as_str().map(String::from))
+            .filter_map(|s| s["spec"]["clusterIP"].as_str())
             .collect();
         let ip = if requested.is_empty() {
             let mut rng = rand::rng();
@@ -321,10 +377,10 @@ impl ApiServer {
                     let n: u32 = rng.random_range(16..(1 << 20) - 1);
                     format!("10.{}.{}.{}", 96 + (n >> 16), (n >> 8) & 0xff, n & 0xff)
                 })
-                .find(|ip| !taken.contains(ip))
+                .find(|ip| !taken.contains(ip.as_str()))
                 .ok_or_else(|| ApiError::internal("the service IP range is full"))?
         } else {
-            if taken.contains(&requested) {
+            if taken.contains(requested.as_str()) {
                 let name = meta_str(obj, "name").unwrap_or_default().to_string();
                 return Err(ApiError::invalid(
                     kind,
@@ -348,6 +404,19 @@ impl ApiServer {
         obj["spec"]["ipFamilies"] = json!(["IPv4"]);
         obj["spec"]["ipFamilyPolicy"] = json!("SingleStack");
         Ok(())
+    }
+
+    /// Every stored Service (in every namespace), for the allocators.
+    async fn stored_services(&self, kind: &Kind) -> ApiResult<Vec<Value>> {
+        Ok(self
+            .store
+            .list(&kind.prefix(None), None)
+            .await
+            .map_err(ApiError::internal)?
+            .items
+            .iter()
+            .map(|o| o.value())
+            .collect())
     }
 
     pub(super) async fn create(
@@ -377,17 +446,30 @@ impl ApiServer {
     ) -> ApiResult<(Arc<Object>, Vec<String>)> {
         let kind = target.kind;
         let old = &current.value();
-        let merged = merge_update(kind, sub, old, new);
+        let mut merged = merge_update(kind, sub, old, new);
+        // A Service's node ports are allocated (or kept) before admission, one Service write
+        // at a time, as on create.
+        let allocating = kind.resource == "services" && sub.is_none();
+        let _allocating = if allocating {
+            Some(self.service_allocation.lock().await)
+        } else {
+            None
+        };
+        let stored = if allocating {
+            let stored = self.stored_services(kind).await?;
+            let mut in_use = NodePorts::held_by(&stored);
+            services::allocate_node_ports(kind, &mut merged, Some(old), &mut in_use)?;
+            stored
+        } else {
+            Vec::new()
+        };
         let admitted = (kind.admit)(kind, Operation::Update, merged, Some(old))?;
         let warnings = check_unknown_fields(query, &admitted.unknown_fields)?;
         let mut value = admitted.value;
         // A Service that comes to need a cluster IP (from ExternalName) gets one, as upstream's
         // allocator gives it on update.
-        if kind.resource == "services"
-            && sub.is_none()
-            && value["spec"]["clusterIP"].as_str().unwrap_or("").is_empty()
-        {
-            self.allocate_cluster_ip(kind, &mut value).await?;
+        if allocating && value["spec"]["clusterIP"].as_str().unwrap_or("").is_empty() {
+            Self::allocate_cluster_ip(kind, &mut value, &stored)?;
         }
         // Keep the stored generation (defaulting must not reset it), bumped if the update
         // changes what it counts.
