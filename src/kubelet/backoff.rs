@@ -11,12 +11,15 @@ use crate::clock::add_std;
 pub(super) const INITIAL: Duration = Duration::from_secs(10);
 /// The longest back-off: 300 s.
 pub(super) const MAX: Duration = Duration::from_secs(300);
-/// A container that ran this long, or crashed this long after the last step, starts over: 600 s.
+/// A container that exits more than this long after its last restart starts over: 600 s (twice
+/// the longest back-off, upstream's `hasExpired`).
 const RESET: Duration = Duration::from_secs(600);
 
-/// The restart back-off of one container. The first restart is immediate; then 10 s doubling to
-/// 300 s; a container that ran 10 minutes, or whose last back-off step is 10 minutes old, starts
-/// over.
+/// The restart back-off of one container, as the kubelet's `flowcontrol.Backoff` keeps it: the
+/// first restart is immediate; then 10 s doubling to 300 s, counted from the exit; a container
+/// that exits more than 10 minutes after it was (re)started starts over. (How long ago the
+/// previous crash was does not matter: a container that backs off 5 minutes, runs 6 and crashes
+/// again waits 5 minutes again.)
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(super) struct RestartBackoff {
     /// Exits counted since the last reset.
@@ -38,9 +41,7 @@ impl RestartBackoff {
         restart: bool,
     ) {
         self.crashes += 1;
-        let ran_long = add_std(started, RESET) <= finished;
-        let step_is_old = self.last_step.is_some_and(|t| add_std(t, RESET) <= now);
-        if ran_long || step_is_old {
+        if add_std(started, RESET) < finished {
             self.crashes = 1;
         }
         if restart {
@@ -120,24 +121,44 @@ mod tests {
         }
         assert!(b.waiting(t(3)).is_some());
         b.started();
-        b.on_exit(t(700), t(100), t(700), true);
-        assert_eq!(b.waiting(t(700)), None);
+        b.on_exit(t(701), t(100), t(701), true);
+        assert_eq!(b.waiting(t(701)), None);
         // And counts from the start again.
-        b.on_exit(t(701), t(700), t(701), true);
+        b.on_exit(t(702), t(701), t(702), true);
         assert_eq!(
-            b.waiting(t(701)).map(|(_, step)| step.num_seconds()),
+            b.waiting(t(702)).map(|(_, step)| step.num_seconds()),
             Some(10)
         );
     }
 
     #[test]
-    fn a_back_off_step_ten_minutes_old_starts_over() {
-        let mut b = RestartBackoff::default();
-        b.on_exit(t(0), t(0), t(0), true);
-        b.on_exit(t(1), t(1), t(1), true);
-        b.started();
-        b.on_exit(t(601), t(600), t(601), true);
-        assert_eq!(b.waiting(t(601)), None);
+    fn only_a_run_of_more_than_ten_minutes_starts_over() {
+        let step_after = |ran: i64| {
+            let mut b = RestartBackoff::default();
+            let mut now = t(0);
+            // Crash quickly until the back-off is at its 300 s maximum.
+            for _ in 0..8 {
+                b.on_exit(now, now, now, true);
+                now = b.waiting(now).map_or(now, |(until, _)| until);
+                b.started();
+            }
+            // Then run `ran` seconds (the previous crash is long ago by then) and crash.
+            let started = now;
+            now += chrono::Duration::seconds(ran);
+            b.on_exit(now, started, now, true);
+            b.waiting(now).map_or(0, |(_, step)| step.num_seconds())
+        };
+        assert_eq!(
+            step_after(350),
+            300,
+            "a crash 10 minutes after the last crash"
+        );
+        assert_eq!(step_after(600), 300, "exactly ten minutes is not more");
+        assert_eq!(
+            step_after(601),
+            0,
+            "more than ten minutes: restarted at once"
+        );
     }
 
     #[test]

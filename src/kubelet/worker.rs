@@ -706,9 +706,10 @@ impl PodWorker {
         let pod_name = pod.metadata.name.as_deref().unwrap_or_default();
         let ns = pod.metadata.namespace.as_deref().unwrap_or_default();
         let uid = &self.uid;
-        let secs = step.num_seconds().max(0);
+        // Go's rendering of the step: `back-off 1m20s`, `back-off 5m0s`.
+        let step = go_duration(step.to_std().unwrap_or_default());
         let message = format!(
-            "back-off {secs}s restarting failed container={} pod={pod_name}_{ns}({uid})",
+            "back-off {step} restarting failed container={} pod={pod_name}_{ns}({uid})",
             c.name
         );
         let event = format!(
@@ -812,7 +813,10 @@ impl PodWorker {
                 let took = (self.shared.clock.now() - started)
                     .to_std()
                     .unwrap_or_default();
-                let d = go_duration(took);
+                // Truncated to whole milliseconds, as the kubelet prints it (`in 432ms`).
+                let d = go_duration(Duration::from_millis(
+                    u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
+                ));
                 self.event(cref, EventType::Normal, "Pulled", &format!("Successfully pulled image \"{image}\" in {d} ({d} including waiting). Image size: {} bytes.", pulled.size)).await;
                 self.slot_mut(init, index).image_backoff = None;
                 Some(pulled)

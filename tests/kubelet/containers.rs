@@ -537,3 +537,48 @@ async fn back_off_starts_over_for_a_container_that_ran_ten_minutes() {
         .await
         .expect("the cluster stops");
 }
+
+#[tokio::test]
+async fn the_crash_loop_message_prints_go_durations() {
+    let cluster = cluster().time_scale(100.0).nodes(1).start().await;
+    let client = cluster.client().unwrap();
+    let waits = Waits::on(&cluster).await;
+    create_pod(
+        &client,
+        json!({"metadata": {"name": "crasher"}, "spec": {"containers": [{
+        "name": "app", "image": "busybox:1.36", "command": ["sh", "-c", "exit 1"]}]}}),
+    )
+    .await;
+    // The steps are 10 s, 20 s, 40 s, then 80 s, which the kubelet writes as Go does.
+    let message = waits
+        .until(minutes(10), "a back-off of 80 s", |s| {
+            let cs = seen::container_status(s, "crasher");
+            let message = cs["state"]["waiting"]["message"].as_str().unwrap_or("");
+            if message.starts_with("back-off 1m20s ") {
+                Ok(message.to_string())
+            } else {
+                Err(cs.to_string())
+            }
+        })
+        .await;
+    assert!(
+        message.starts_with("back-off 1m20s restarting failed container=app pod=crasher_default("),
+        "{message}"
+    );
+    // The pull took whole milliseconds of the cluster clock and some wall-clock jitter; the
+    // kubelet prints it truncated to milliseconds (`in 432ms (432ms including waiting)`).
+    let pulled = events_for(&client, "default", "crasher")
+        .await
+        .into_iter()
+        .find(|e| e.starts_with("Pulled: "))
+        .expect("a Pulled event");
+    let millis = regex::Regex::new(
+        r#"^Pulled: Successfully pulled image "busybox:1.36" in (\d+ms|\d+(\.\d{1,3})?s) \((\d+ms|\d+(\.\d{1,3})?s) including waiting\)\. Image size: \d+ bytes\.$"#,
+    )
+    .unwrap();
+    assert!(millis.is_match(&pulled), "{pulled}");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
+}
