@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use k8s_openapi::api::core::v1::{Container, ObjectReference, Probe};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use tokio::sync::mpsc;
@@ -79,6 +80,10 @@ impl ProbeKind {
 }
 
 pub(super) struct ProbeCtx {
+    /// When the pod's probe workers started ticking (the kubelet took the pod on).
+    pub(super) ticks_from: DateTime<Utc>,
+    /// When this container instance started (initialDelaySeconds counts from then).
+    pub(super) started_at: DateTime<Utc>,
     pub(super) shared: Arc<Shared>,
     pub(super) pod_ref: ObjectReference,
     pub(super) container: Container,
@@ -177,22 +182,54 @@ pub(super) fn short_io(e: &std::io::Error) -> String {
     }
 }
 
-/// A prober worker: one per (container instance, probe kind).
+/// When a probe worker ticks: every period from `from`, as a Go ticker does. `after` the tick
+/// `last` was used, the next attempt is the next tick, or at once when a tick came while the
+/// attempt ran (the ticker keeps one).
+fn next_tick(
+    from: DateTime<Utc>,
+    period: Duration,
+    last: DateTime<Utc>,
+    after: DateTime<Utc>,
+) -> DateTime<Utc> {
+    let period_ms = i64::try_from(period.as_millis()).unwrap_or(i64::MAX).max(1);
+    let index = |t: DateTime<Utc>| (t - from).num_milliseconds().max(0) / period_ms;
+    let tick = |i: i64| from + chrono::Duration::milliseconds(i.saturating_mul(period_ms));
+    if index(after) > index(last) {
+        after
+    } else {
+        tick(index(last) + 1)
+    }
+}
+
+/// A prober worker: one per (container instance, probe kind). It probes on the pod's probe
+/// ticks, a fixed period apart however long an attempt takes (upstream's worker runs on a
+/// ticker), skipping ticks within initialDelaySeconds of the container's start; a readiness
+/// probe also runs at once when the container starts (the kubelet triggers it while the
+/// container's readiness is unknown).
 pub(super) async fn probe_loop(ctx: Arc<ProbeCtx>, kind: ProbeKind, probe: Probe) {
     let clock = ctx.shared.clock.clone();
     let period = Duration::from_secs(probe.period_seconds.unwrap_or(10).max(1) as u64);
     let success_threshold = probe.success_threshold.unwrap_or(1).max(1) as u32;
     let failure_threshold = probe.failure_threshold.unwrap_or(3).max(1) as u32;
-    let initial = Duration::from_secs(probe.initial_delay_seconds.unwrap_or(0).max(0) as u64);
-    tokio::select! {
-        _ = ctx.stop.cancelled() => return,
-        _ = clock.sleep(initial) => {}
-    }
+    let initial = i64::from(probe.initial_delay_seconds.unwrap_or(0).max(0));
+    let now = clock.now();
+    let mut at = if kind == ProbeKind::Readiness {
+        now
+    } else {
+        next_tick(ctx.ticks_from, period, now, now)
+    };
     let (mut successes, mut failures) = (0u32, 0u32);
     loop {
-        // Liveness and readiness wait for the container to have started.
+        let wait = (at - clock.now()).to_std().unwrap_or_default();
+        tokio::select! {
+            _ = ctx.stop.cancelled() => return,
+            _ = clock.sleep(wait) => {}
+        }
+        // Disabled for initialDelaySeconds (in whole seconds) after the container started;
+        // liveness and readiness wait for the container to have started.
+        let delayed = (clock.now() - ctx.started_at).num_seconds() < initial;
         let started = ctx.results.started.load(Ordering::Relaxed);
-        if kind == ProbeKind::Startup || started {
+        if !delayed && (kind == ProbeKind::Startup || started) {
             if kind == ProbeKind::Startup && started {
                 return;
             }
@@ -259,9 +296,27 @@ pub(super) async fn probe_loop(ctx: Arc<ProbeCtx>, kind: ProbeKind, probe: Probe
                 }
             }
         }
-        tokio::select! {
-            _ = ctx.stop.cancelled() => return,
-            _ = clock.sleep(period) => {}
-        }
+        at = next_tick(ctx.ticks_from, period, at, clock.now());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(ms: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(1_700_000_000_000 + ms).expect("a valid time")
+    }
+
+    #[test]
+    fn probes_tick_a_period_apart_however_long_an_attempt_takes() {
+        let period = Duration::from_secs(5);
+        // The worker started at 0; an attempt on the tick at 5 s took its 1 s timeout.
+        assert_eq!(next_tick(t(0), period, t(5_000), t(6_000)), t(10_000));
+        // The first attempt comes on the next tick after the container started.
+        assert_eq!(next_tick(t(0), period, t(2_300), t(2_300)), t(5_000));
+        // An attempt that outlasted a tick runs again at once, then on the ticks.
+        assert_eq!(next_tick(t(0), period, t(5_000), t(11_000)), t(11_000));
+        assert_eq!(next_tick(t(0), period, t(11_000), t(11_500)), t(15_000));
     }
 }

@@ -151,6 +151,8 @@ struct PodWorker {
     next_wake: Option<DateTime<Utc>>,
     /// When the pod's sandbox is ready (containers start only then).
     sandbox_ready: Option<DateTime<Utc>>,
+    /// When the kubelet took the pod on: its probe workers tick from then, every period.
+    admitted: DateTime<Utc>,
 }
 
 /// A container's `ephemeral-storage` limit.
@@ -189,6 +191,7 @@ pub(super) async fn run(shared: Arc<Shared>, mut updates: watch::Receiver<Option
             .iter()
             .map(|c| ContainerSlot::for_pod(c, &first))
             .collect(),
+        admitted: shared.clock.now(),
         shared: shared.clone(),
         ip: None,
         start_time: None,
@@ -625,6 +628,8 @@ impl PodWorker {
         )
         .await;
         let _ = runtime.start_container(&id).await;
+        // The container started now, after its image and configuration were ready.
+        let now = self.shared.clock.now();
         {
             let slot = self.slot_mut(init, index);
             if restarting {
@@ -665,7 +670,7 @@ impl PodWorker {
         )
         .await;
         if self.post_start(pod, c, &cref, &id).await {
-            self.start_probes(pod, c, init, index, &id);
+            self.start_probes(pod, c, init, index, &id, now);
         }
     }
 
@@ -882,7 +887,16 @@ impl PodWorker {
         }
     }
 
-    fn start_probes(&mut self, pod: &Pod, c: &Container, init: bool, index: usize, id: &str) {
+    /// Start the probe workers of a container instance that started at `started_at`.
+    fn start_probes(
+        &mut self,
+        pod: &Pod,
+        c: &Container,
+        init: bool,
+        index: usize,
+        id: &str,
+        started_at: DateTime<Utc>,
+    ) {
         let stop = tokio_util::sync::CancellationToken::new();
         let slot = self.slot_mut(init, index);
         if let Some(old) = slot.probe_stop.replace(stop.clone()) {
@@ -897,6 +911,8 @@ impl PodWorker {
         }
         let ip = self.ip.unwrap_or(IpAddr::from([127, 0, 0, 1]));
         let ctx = ProbeCtx {
+            ticks_from: self.admitted,
+            started_at,
             shared: self.shared.clone(),
             pod_ref: Self::container_ref(pod, &c.name, init),
             container: c.clone(),

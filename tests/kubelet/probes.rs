@@ -245,3 +245,54 @@ async fn user_image_models_run_like_the_images_they_describe() {
         .await
         .expect("the cluster stops");
 }
+
+#[tokio::test]
+async fn a_probe_that_takes_its_timeout_still_runs_every_period() {
+    let (cluster, client, waits) = one_node().await;
+    create_pod(
+        &client,
+        json!({"metadata": {"name": "slow-probe"}, "spec": {"containers": [{
+        "name": "app", "image": "busybox:1.36", "command": ["sh", "-c", "sleep 3600"],
+        "livenessProbe": {"exec": {"command": ["sh", "-c", "sleep 3"]}, "timeoutSeconds": 1,
+            "periodSeconds": 5, "failureThreshold": 1000}}]}}),
+    )
+    .await;
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::default_namespaced(client.clone());
+    let unhealthy = waits
+        .until_async(minutes(10), "eleven timed-out liveness probes", || {
+            let events = events.clone();
+            async move {
+                let list = events
+                    .list(
+                        &kube::api::ListParams::default()
+                            .fields("involvedObject.name=slow-probe,reason=Unhealthy"),
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                match list.items.into_iter().next() {
+                    Some(e) if e.count.unwrap_or(1) >= 11 => Ok(e),
+                    other => Err(format!("{other:?}")),
+                }
+            }
+        })
+        .await;
+    assert_eq!(
+        unhealthy.message.as_deref(),
+        Some("Liveness probe failed: command \"sh -c sleep 3\" timed out")
+    );
+    // Eleven attempts a period apart span ten periods (50 s), not ten periods plus ten
+    // timeouts (60 s). The times are whole seconds; the eleventh count may be a tick late.
+    let first = unhealthy.first_timestamp.unwrap().0;
+    let last = unhealthy.last_timestamp.unwrap().0;
+    let count = i64::from(unhealthy.count.unwrap_or(1));
+    let span = last.as_second() - first.as_second();
+    let per_attempt = span as f64 / (count - 1) as f64;
+    assert!(
+        (4.5..=5.5).contains(&per_attempt),
+        "{count} attempts in {span} s ({per_attempt:.2} s apart)"
+    );
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
+}
