@@ -19,7 +19,7 @@ use kube::Client;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::json;
-use support::cluster;
+use support::{cluster, default_service_account};
 
 fn pod(name: &str, labels: &[(&str, &str)]) -> Pod {
     serde_json::from_value(json!({
@@ -385,6 +385,8 @@ async fn graceful_delete_finalizers_and_namespace_deletion() {
         )
         .await
         .unwrap();
+    // No controller-manager runs: the account it would make, for the ServiceAccount admission.
+    default_service_account(&client, "scratch").await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), "scratch");
     let mut bound = pod("bound", &[]);
     bound.spec.as_mut().unwrap().node_name = Some("node-1".into());

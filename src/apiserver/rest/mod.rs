@@ -11,6 +11,8 @@ mod read;
 mod subresource;
 mod write;
 
+pub(in crate::apiserver) use write::generate_name;
+
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -94,7 +96,7 @@ pub(super) struct Target {
     pub subresource: Option<String>,
 }
 
-fn json_response(code: StatusCode, value: &Value) -> Response {
+pub(super) fn json_response(code: StatusCode, value: &Value) -> Response {
     bytes_response(
         code,
         Bytes::from(serde_json::to_vec(value).unwrap_or_default()),
@@ -301,6 +303,10 @@ async fn handle(
         ("POST", Some(name), Some("binding")) => {
             let obj = decode_body(headers, &body).await?;
             server.bind(&target, name, obj).await
+        }
+        ("POST", Some(name), Some("token")) => {
+            let obj = decode_body(headers, &body).await?;
+            server.create_token(&target, name, obj).await
         }
         ("POST", Some(name), Some("eviction")) => {
             let obj = decode_body(headers, &body).await?;

@@ -33,7 +33,7 @@ const NAME_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 const GENERATE_NAME_RETRIES: usize = 8;
 
 /// A generated name: the prefix (cut to leave room) and five characters of the upstream alphabet.
-fn generate_name(base: &str) -> String {
+pub(in crate::apiserver) fn generate_name(base: &str) -> String {
     let base: String = base.chars().take(58).collect();
     let mut rng = rand::rng();
     let suffix: String = (0..5)
@@ -197,6 +197,9 @@ impl ApiServer {
                 .or_else(|| generate.clone())
                 .unwrap_or_default();
             self.check_namespace_accepts(kind, ns, &shown).await?;
+            if kind.resource == "pods" {
+                crate::apiserver::serviceaccount::admit(self, ns, &mut obj).await?;
+            }
         }
         {
             let now = format_time(self.clock.now());
