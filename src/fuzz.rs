@@ -82,7 +82,7 @@ pub fn patch(data: &[u8]) {
     };
     let _ = managed_fields::apply(Some(&original), &patch, false, &writer);
     if let Ok(mut merged) = managed_fields::apply(Some(&original), &patch, true, &writer) {
-        managed_fields::record_update(Some(&original), &mut merged, &writer);
+        managed_fields::record_update(Some(&original), None, &mut merged, &writer);
     }
 }
 

@@ -6,7 +6,7 @@ mod support;
 use http::{Method, Request};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
-use support::cluster;
+use support::{cluster, default_service_account};
 
 struct Reply {
     code: u16,
@@ -490,6 +490,8 @@ async fn a_terminating_namespace_refuses_new_objects_with_403() {
     )
     .await;
     assert_eq!(created.code, 201, "{}", created.body);
+    // No controller-manager runs: the account it would make, for the ServiceAccount admission.
+    default_service_account(&client, "closing").await;
     let pods = "/api/v1/namespaces/closing/pods";
     let ok = send(
         &client,

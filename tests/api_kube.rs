@@ -19,7 +19,7 @@ use kube::Client;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::json;
-use support::cluster;
+use support::{cluster, default_service_account};
 
 fn pod(name: &str, labels: &[(&str, &str)]) -> Pod {
     serde_json::from_value(json!({
@@ -385,6 +385,8 @@ async fn graceful_delete_finalizers_and_namespace_deletion() {
         )
         .await
         .unwrap();
+    // No controller-manager runs: the account it would make, for the ServiceAccount admission.
+    default_service_account(&client, "scratch").await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), "scratch");
     let mut bound = pod("bound", &[]);
     bound.spec.as_mut().unwrap().node_name = Some("node-1".into());
@@ -1246,6 +1248,62 @@ async fn quantities_are_stored_in_their_canonical_form() {
     assert_eq!(
         resources,
         json!({"limits": {"cpu": "1", "memory": "2Gi"}, "requests": {"cpu": "500m", "memory": "1e3"}})
+    );
+    // The same quantity in another spelling, as `kubectl apply` sends it again in its patch
+    // (the live object says `500m`, the file `0.5`), changes nothing.
+    let patch = json!({"spec": {"containers": [{"name": "app",
+        "resources": {"requests": {"cpu": "0.5"}, "limits": {"cpu": "1000m"}}}]}});
+    let patched = pods
+        .patch("sized", &PatchParams::default(), &Patch::Strategic(&patch))
+        .await
+        .expect("the same quantity is no forbidden pod update");
+    assert_eq!(
+        patched.metadata.resource_version,
+        stored.metadata.resource_version
+    );
+    cluster.stop(Duration::from_secs(10)).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_status_applied_through_its_subresource_is_owned_there() {
+    let cluster = cluster().apiserver_only().start().await;
+    let client = cluster.client().unwrap();
+    let deployments: Api<Deployment> = Api::namespaced(client, "default");
+    deployments
+        .create(
+            &PostParams::default(),
+            &support::deployment("web", 1, "nginx"),
+        )
+        .await
+        .unwrap();
+    let config = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+        "spec": {"replicas": 7}, "status": {"observedGeneration": 1, "replicas": 1}});
+    let applied = deployments
+        .patch_status(
+            "web",
+            &PatchParams::apply("status-writer"),
+            &Patch::Apply(&config),
+        )
+        .await
+        .unwrap();
+    assert_eq!(applied.status.as_ref().and_then(|s| s.replicas), Some(1));
+    assert_eq!(
+        applied.spec.as_ref().and_then(|s| s.replicas),
+        Some(1),
+        "the spec is not applied through status"
+    );
+    let entry = applied
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .into_iter()
+        .find(|e| e.manager.as_deref() == Some("status-writer"))
+        .expect("the applier's entry");
+    assert_eq!(entry.operation.as_deref(), Some("Apply"));
+    assert_eq!(entry.subresource.as_deref(), Some("status"));
+    assert_eq!(
+        entry.fields_v1.unwrap().0,
+        json!({"f:status": {"f:observedGeneration": {}, "f:replicas": {}}})
     );
     cluster.stop(Duration::from_secs(10)).await.unwrap();
 }

@@ -201,6 +201,7 @@ async fn a_controller_manager_serves_the_health_of_its_loops() {
         "node-lifecycle-controller",
         "serviceaccount-controller",
         "pod-garbage-collector-controller",
+        "root-ca-certificate-publisher-controller",
     ];
     let verbose = waits
         .until_async(

@@ -1062,6 +1062,15 @@ async fn a_controller_manager_opens_one_watch_per_resource() {
         |a| a.metadata.name.as_deref() == Some("default"),
     )
     .await;
+    let root_ca = watch_until(
+        &Api::<k8s_openapi::api::core::v1::ConfigMap>::default_namespaced(client.clone()),
+        &all,
+        &clock,
+        within,
+        "the ConfigMap kube-root-ca.crt",
+        |c| c.metadata.name.as_deref() == Some("kube-root-ca.crt"),
+    )
+    .await;
     let registered = watch_until(
         &Api::<k8s_openapi::api::core::v1::Event>::default_namespaced(client.clone()),
         &WatchParams::default().fields("involvedObject.name=node-a"),
@@ -1076,13 +1085,13 @@ async fn a_controller_manager_opens_one_watch_per_resource() {
     )
     .await;
     // Deployments, ReplicaSets, Pods, Nodes, Services, Endpoints, EndpointSlices, Namespaces,
-    // ServiceAccounts and node Leases: one watch each, however many loops read them.
-    let own = 4;
+    // ServiceAccounts, ConfigMaps and node Leases: one watch each, however many loops read them.
+    let own = 5;
     assert_eq!(
         cluster.apiserver().open_watches(),
-        10 + own,
-        "10 watches of the controller-manager and the test's own {own}"
+        11 + own,
+        "11 watches of the controller-manager and the test's own {own}"
     );
-    drop((replicasets, endpoints, accounts, registered));
+    drop((replicasets, endpoints, accounts, root_ca, registered));
     cluster.stop(Duration::from_secs(10)).await.unwrap();
 }

@@ -114,11 +114,13 @@ fn ownership_as_kubectl_sees_it(version: &str) {
         ]);
         assert_eq!(out, "deployment.apps/api serverside-applied\n", "{manager}");
     }
-    let described = describe(&managers(&k, "api"));
+    let entries = managers(&k, "api");
+    let described = describe(&entries);
     assert!(
-        described.starts_with(&["alice/Apply/".to_string(), "bob/Apply/".to_string()]),
-        "appliers come first: {described:?}"
+        described.starts_with(&["bob/Apply/".to_string(), "alice/Apply/".to_string()]),
+        "appliers come first, bob's apply (which changed nothing, so has no time) first: {described:?}"
     );
+    assert!(entries[0].get("time").is_none(), "{entries:?}");
 
     // A third changing the image conflicts with both, in upstream's words.
     let changed = k.file("api2.yaml", &DEPLOYMENT.replace("IMAGE", "nginx:1.27"));

@@ -101,6 +101,12 @@ fn resource_entries(kind: &Kind) -> Vec<Value> {
                 ),
                 "binding" => ("Binding", None, None, &["create"]),
                 "eviction" => ("Eviction", Some("policy"), Some("v1"), &["create"]),
+                "token" => (
+                    "TokenRequest",
+                    Some("authentication.k8s.io"),
+                    Some("v1"),
+                    &["create"],
+                ),
                 "finalize" => (kind.kind, None, None, &["update"]),
                 _ => continue,
             };

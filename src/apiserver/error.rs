@@ -214,6 +214,12 @@ impl ApiError {
         Self::invalid_as(&qualified, "meta.k8s.io", options_kind, "", causes)
     }
 
+    /// 422 Invalid for a kind the registry does not hold (a subresource's own kind, such as
+    /// `TokenRequest.authentication.k8s.io`).
+    pub fn invalid_kind(group: &str, kind: &str, name: &str, causes: &[Cause]) -> Self {
+        Self::invalid_as(&format!("{kind}.{group}"), group, kind, name, causes)
+    }
+
     fn invalid_as(qualified: &str, group: &str, kind: &str, name: &str, causes: &[Cause]) -> Self {
         // The message names each distinct cause once, as upstream's ToAggregate does; the
         // causes list keeps them all.

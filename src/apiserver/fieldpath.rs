@@ -262,16 +262,24 @@ impl Set {
         out
     }
 
-    /// Every member path, depth first in order.
+    /// Every member path, as upstream iterates a set: at each level the members first (in
+    /// order), then what lies under each child.
     pub(super) fn paths(&self) -> Vec<Vec<Element>> {
         let mut out = Vec::new();
+        if self.member {
+            out.push(Vec::new());
+        }
         self.collect_paths(&mut Vec::new(), &mut out);
         out
     }
 
     fn collect_paths(&self, prefix: &mut Vec<Element>, out: &mut Vec<Vec<Element>>) {
-        if self.member {
-            out.push(prefix.clone());
+        for (element, child) in &self.children {
+            if child.member {
+                let mut path = prefix.clone();
+                path.push(element.clone());
+                out.push(path);
+            }
         }
         for (element, child) in &self.children {
             prefix.push(element.clone());

@@ -273,6 +273,36 @@ pub fn shape<T: JsonSchema>(value: &mut Value) {
     shape_as(&T::schema_name(), value);
 }
 
+/// Write every resource quantity of `value`, an object of the type `T`, in its canonical form,
+/// as decoding into Go's `resource.Quantity` does before anything compares or validates it
+/// (`0.5` and `500m` are the same request). Malformed ones are left for validation to refuse.
+pub fn canonical_quantities<T: JsonSchema>(value: &mut Value) {
+    canonical_quantities_as(&T::schema_name(), value);
+}
+
+fn canonical_quantities_as(definition: &str, value: &mut Value) {
+    let (Some(fields), Some(object)) = (shapes().get(definition), value.as_object_mut()) else {
+        return;
+    };
+    for field in fields {
+        let Some(v) = object.get_mut(&field.name) else {
+            continue;
+        };
+        match (&field.of, v) {
+            (Of::Quantity, v) => canonical_quantity(v),
+            (Of::QuantityMap, Value::Object(m)) => m.values_mut().for_each(canonical_quantity),
+            (Of::Struct(d), v) => canonical_quantities_as(d, v),
+            (Of::List(Some(d)), Value::Array(items)) => {
+                items.iter_mut().for_each(|i| canonical_quantities_as(d, i))
+            }
+            (Of::Map(Some(d)), Value::Object(m)) => {
+                m.values_mut().for_each(|i| canonical_quantities_as(d, i))
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Give `value`, an object of the definition `definition`, the shape Go's encoding gives it.
 pub(super) fn shape_as(definition: &str, value: &mut Value) {
     let Some(fields) = shapes().get(definition) else {

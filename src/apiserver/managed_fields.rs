@@ -142,6 +142,7 @@ const LISTS: &[(&[&str], &str, ListKind)] = &[
 /// Structs owned whole (`+structType=atomic`), by Go name.
 const ATOMIC_STRUCTS: &[&str] = &[
     "LabelSelector",
+    "OwnerReference",
     "ObjectReference",
     "LocalObjectReference",
     "TypedLocalObjectReference",
@@ -559,6 +560,10 @@ fn merge(
         (Some(l), Some(r)) => (l, r),
     };
     match (node_of(ty, [Some(l), Some(r)]), l, r) {
+        // An applied null is an empty map or list: it keeps the live items (only an atomic
+        // field or a scalar is set to null).
+        (Node::Object, Value::Object(lm), Value::Null) if !lm.is_empty() => Ok(Some(l.clone())),
+        (Node::List(..), Value::Array(la), Value::Null) if !la.is_empty() => Ok(Some(l.clone())),
         (Node::Object, Value::Object(lm), Value::Object(rm)) => {
             let mut out = lm.clone();
             for (key, rv) in rm {
@@ -724,6 +729,24 @@ impl Entry {
             && (self.operation == "Apply" || self.api_version == other.api_version)
     }
 
+    /// Upstream's manager identifier: the entry's JSON without fields and time (and, for an
+    /// applier, without its API version), in Go's field order.
+    fn identifier(&self) -> String {
+        let mut id = format!(
+            "{{\"manager\":{},\"operation\":{}",
+            json!(self.manager),
+            json!(self.operation)
+        );
+        if self.operation != "Apply" && !self.api_version.is_empty() {
+            id.push_str(&format!(",\"apiVersion\":{}", json!(self.api_version)));
+        }
+        if !self.subresource.is_empty() {
+            id.push_str(&format!(",\"subresource\":{}", json!(self.subresource)));
+        }
+        id.push('}');
+        id
+    }
+
     /// The manager as upstream's conflict messages name it.
     fn printed(&self) -> String {
         let mut s = format!("{:?}", self.manager);
@@ -808,41 +831,58 @@ fn encode_entries(mut entries: Vec<Entry>) -> Option<Value> {
     Some(Value::Array(entries.iter().map(Entry::encode).collect()))
 }
 
-/// Merge the oldest `Update` entries beyond the cap into one `ancient-changes` entry.
+/// Keep at most [`MAX_UPDATE_MANAGERS`] `Update` entries, as upstream's capManagersManager
+/// does: from the oldest, an entry whose API version was seen before is merged into that
+/// version's `ancient-changes` bucket (the first one seen becomes the bucket when needed).
 fn cap_updates(entries: &mut Vec<Entry>) {
-    let updates = entries.iter().filter(|e| e.operation == "Update").count();
-    if updates <= MAX_UPDATE_MANAGERS {
+    let mut updaters: Vec<usize> = (0..entries.len())
+        .filter(|&i| entries[i].operation == "Update")
+        .collect();
+    if updaters.len() <= MAX_UPDATE_MANAGERS {
         return;
     }
-    let mut by_age: Vec<usize> = (0..entries.len())
-        .filter(|&i| entries[i].operation == "Update" && entries[i].manager != ANCIENT)
-        .collect();
-    by_age.sort_by(|&a, &b| entries[a].time.cmp(&entries[b].time));
-    let excess = updates - MAX_UPDATE_MANAGERS + 1;
-    let oldest: BTreeSet<usize> = by_age.into_iter().take(excess).collect();
-    let mut ancient: Option<Entry> = None;
-    let mut kept = Vec::with_capacity(entries.len());
-    for (i, entry) in std::mem::take(entries).into_iter().enumerate() {
-        if oldest.contains(&i) || (entry.operation == "Update" && entry.manager == ANCIENT) {
-            match &mut ancient {
-                Some(a) => {
-                    a.set = a.set.union(&entry.set);
-                    a.time = a.time.clone().max(entry.time);
-                }
-                None => {
-                    ancient = Some(Entry {
-                        manager: ANCIENT.into(),
-                        subresource: String::new(),
-                        ..entry
-                    })
-                }
-            }
-        } else {
-            kept.push(entry);
+    updaters.sort_by(|&a, &b| entries[a].time.cmp(&entries[b].time));
+    let mut length = updaters.len();
+    let mut first_of_version: HashMap<String, usize> = HashMap::new();
+    let mut gone: BTreeSet<usize> = BTreeSet::new();
+    let is_bucket = |e: &Entry, version: &str| {
+        e.manager == ANCIENT
+            && e.operation == "Update"
+            && e.subresource.is_empty()
+            && e.api_version == version
+    };
+    for i in updaters {
+        if length <= MAX_UPDATE_MANAGERS {
+            break;
         }
+        let version = entries[i].api_version.clone();
+        let Some(&first) = first_of_version.get(&version) else {
+            first_of_version.insert(version, i);
+            continue;
+        };
+        let bucket = match (0..entries.len())
+            .find(|&b| !gone.contains(&b) && b != i && is_bucket(&entries[b], &version))
+        {
+            Some(b) => b,
+            None => {
+                // The first entry of this version becomes the bucket.
+                entries[first].manager = ANCIENT.into();
+                entries[first].subresource.clear();
+                first
+            }
+        };
+        let merged = entries[bucket].set.union(&entries[i].set);
+        entries[bucket].set = merged;
+        entries[bucket].time = entries[i].time.clone();
+        gone.insert(i);
+        length -= 1;
     }
-    kept.extend(ancient);
-    *entries = kept;
+    let mut index = 0;
+    entries.retain(|_| {
+        let keep = !gone.contains(&index);
+        index += 1;
+        keep
+    });
 }
 
 const ANCIENT: &str = "ancient-changes";
@@ -887,11 +927,74 @@ fn ignored(has_status: bool, subresource: &str) -> Set {
     set
 }
 
-/// Whether a request's managedFields ask for a reset (`[{}]`: one empty entry).
+/// Whether a request's managedFields ask for a reset: `[]` or `[{}]` (one empty entry).
 fn is_reset(value: Option<&Value>) -> bool {
-    value
-        .and_then(Value::as_array)
-        .is_some_and(|a| a.len() == 1 && a[0].as_object().is_some_and(Map::is_empty))
+    value.and_then(Value::as_array).is_some_and(|a| {
+        a.is_empty() || (a.len() == 1 && a[0].as_object().is_some_and(Map::is_empty))
+    })
+}
+
+/// Keep a request's `managedFields: []` (a reset) through admission, which drops empty lists as
+/// Go's encoding does: written as the other reset form, `[{}]`.
+pub(crate) fn keep_reset(object: &mut Value) {
+    if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+        if meta
+            .get("managedFields")
+            .and_then(Value::as_array)
+            .is_some_and(Vec::is_empty)
+        {
+            meta.insert("managedFields".into(), json!([{}]));
+        }
+    }
+}
+
+/// Fields the server sets on a create after upstream's field manager has run, by kind: the
+/// DefaultTolerationSeconds and Priority admissions, the namespace and Service registries.
+const SET_AFTER_RECORDING: &[(&str, &[&str])] = &[
+    ("Pod", &["spec", "tolerations"]),
+    ("Pod", &["spec", "priority"]),
+    ("Pod", &["spec", "preemptionPolicy"]),
+    ("Namespace", &["spec", "finalizers"]),
+    ("Service", &["spec", "clusterIP"]),
+    ("Service", &["spec", "clusterIPs"]),
+    ("Service", &["spec", "ipFamilies"]),
+    ("Service", &["spec", "ipFamilyPolicy"]),
+    ("Service", &["spec", "healthCheckNodePort"]),
+];
+
+/// The paths of `new` the server set on a create (see [`SET_AFTER_RECORDING`]) that the client
+/// did not send.
+fn set_by_server(sent: &Value, new: &Value) -> Set {
+    let kind = new["kind"].as_str().unwrap_or("");
+    let f = |s: &str| Element::Field(s.to_string());
+    let mut set = Set::default();
+    for (_, path) in SET_AFTER_RECORDING.iter().filter(|(k, _)| *k == kind) {
+        let sent_it = path.iter().try_fold(sent, |v, p| v.get(p)).is_some();
+        if !sent_it {
+            set.insert(&path.iter().map(|p| f(p)).collect::<Vec<_>>());
+        }
+    }
+    // A Service's node ports, port by port.
+    if kind == "Service" {
+        let ty = child_ty(child_ty(root_ty(new), "spec"), "ports");
+        if let Ty::List(item_ty, list_kind) = ty {
+            let sent_ports = sent["spec"]["ports"]
+                .as_array()
+                .map_or(&[][..], Vec::as_slice);
+            for port in new["spec"]["ports"].as_array().into_iter().flatten() {
+                let Ok(element) = item_element(port, item_ty, *list_kind) else {
+                    continue;
+                };
+                let sent_port = sent_ports
+                    .iter()
+                    .find(|p| item_element(p, item_ty, *list_kind).ok().as_ref() == Some(&element));
+                if sent_port.is_none_or(|p| p.get("nodePort").is_none()) {
+                    set.insert(&[f("spec"), f("ports"), element, f("nodePort")]);
+                }
+            }
+        }
+    }
+    set
 }
 
 /// The zero object of a type, as upstream's field manager compares a create against it.
@@ -937,7 +1040,16 @@ pub(crate) struct Writer<'a> {
 /// comes to own what it added or changed, and nobody keeps what it removed. A request that
 /// brings managedFields of its own sets them first (`[{}]` clears them); one that brings none
 /// keeps the live object's.
-pub(crate) fn record_update(live: Option<&Value>, new: &mut Value, writer: &Writer<'_>) {
+///
+/// On a create, `sent` is the object as the client sent it: what the server fills in after
+/// upstream's field manager has run (admission's default tolerations, a Service's addresses and
+/// node ports, a namespace's finalizers) is nobody's unless the client sent it.
+pub(crate) fn record_update(
+    live: Option<&Value>,
+    sent: Option<&Value>,
+    new: &mut Value,
+    writer: &Writer<'_>,
+) {
     let requested = take_managed_fields(new);
     let live_entries = || decode_entries(live.and_then(|l| l["metadata"].get("managedFields")));
     let entries = if !writer.subresource.is_empty() {
@@ -971,9 +1083,10 @@ pub(crate) fn record_update(live: Option<&Value>, new: &mut Value, writer: &Writ
     let mut entries = match (entries, compared) {
         (Ok(e), Ok(())) => e,
         (Err(e), _) | (_, Err(e)) => {
-            // Upstream's field manager never fails a write: it leaves the fields as they were.
-            tracing::debug!(error = %e, "managed fields not updated");
-            put_managed_fields(new, live["metadata"].get("managedFields").cloned());
+            // Upstream's field manager never fails a write: it drops the managed fields rather
+            // than keep any it cannot vouch for.
+            tracing::debug!(error = %e, "managed fields dropped");
+            put_managed_fields(new, None);
             return;
         }
     };
@@ -984,7 +1097,10 @@ pub(crate) fn record_update(live: Option<&Value>, new: &mut Value, writer: &Writ
             .difference(&changed)
             .difference(&comparison.removed);
     }
-    let mine = changed.difference(stripped());
+    let mut mine = changed.difference(stripped());
+    if let Some(sent) = sent {
+        mine = mine.without_subtrees(&set_by_server(sent, new));
+    }
     if !mine.is_empty() {
         let me = Entry {
             manager: writer.manager.to_string(),
@@ -1014,6 +1130,8 @@ pub(crate) enum ApplyError {
     Conflicts(Vec<(String, String)>),
     /// The configuration does not fit the schema (a keyed list item without its key).
     Invalid(String),
+    /// The configuration is refused as it is (it carries managedFields).
+    BadRequest(String),
 }
 
 /// Server-side apply of `config` by `writer` to `live` (`None`: the object does not exist):
@@ -1025,8 +1143,15 @@ pub(crate) fn apply(
     writer: &Writer<'_>,
 ) -> Result<Value, ApplyError> {
     let ty = root_ty(config);
+    if config["metadata"]
+        .get("managedFields")
+        .is_some_and(|m| !m.is_null())
+    {
+        return Err(ApplyError::BadRequest(
+            "metadata.managedFields must be nil".into(),
+        ));
+    }
     let mut config = config.clone();
-    take_managed_fields(&mut config);
     if let Some(meta) = config.get_mut("metadata").and_then(Value::as_object_mut) {
         meta.remove("resourceVersion");
     }
@@ -1080,20 +1205,8 @@ pub(crate) fn apply(
         .filter(|(_, c)| !c.is_empty())
         .collect();
     if !force && !conflicts.is_empty() {
-        conflicts.sort_by(|a, b| {
-            (
-                &a.0.manager,
-                &a.0.operation,
-                &a.0.api_version,
-                &a.0.subresource,
-            )
-                .cmp(&(
-                    &b.0.manager,
-                    &b.0.operation,
-                    &b.0.api_version,
-                    &b.0.subresource,
-                ))
-        });
+        // Grouped as upstream sorts managers: by their identifier's JSON.
+        conflicts.sort_by_key(|(e, _)| e.identifier());
         return Err(ApplyError::Conflicts(
             conflicts
                 .iter()
@@ -1113,9 +1226,10 @@ pub(crate) fn apply(
     }
     let unchanged = merged == live;
     entries.push(Entry {
-        // A no-op apply keeps the time of the last one that changed something.
+        // An apply that changes nothing records no time of its own (upstream times only
+        // applies that changed the object), keeping the last one's.
         time: match (&last, unchanged) {
-            (Some(last), true) => last.time.clone(),
+            (last, true) => last.as_ref().and_then(|l| l.time.clone()),
             _ => me.time.clone(),
         },
         ..me

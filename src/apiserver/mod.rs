@@ -27,6 +27,9 @@
 //! - `openapi`: OpenAPI v3 documents for `kubectl explain` and validation.
 //! - `openapi_v2`: the Swagger 2.0 document, as protobuf, that kubectl 1.27 reads on every apply
 //!   (`definitions`, `paths`, gnostic's `messages`, and their `encode`ing).
+//! - `serviceaccount`: the ServiceAccount admission plugin (a pod's account, its API access
+//!   volume and mounts); `tokens`: `serviceaccounts/token` and the key that signs tokens; `pki`:
+//!   the cluster's CA, made once and published for the other components.
 //! - `error`: Status errors.
 
 pub(crate) mod body;
@@ -40,16 +43,19 @@ pub(crate) mod managed_fields;
 pub mod openapi;
 pub mod openapi_v2;
 pub(crate) mod patch;
+pub mod pki;
 pub mod protobuf;
 mod proxy;
 pub mod registry;
 pub(crate) mod rest;
 pub mod selector;
 mod serve;
+mod serviceaccount;
 mod services;
 pub mod strategic;
 pub mod strategy;
 pub mod table;
+mod tokens;
 pub mod validation;
 mod watch;
 
@@ -115,6 +121,8 @@ pub struct ApiServer {
     /// Held while a Service's cluster IP and node ports are allocated and written, so that no
     /// two writes are given the same ones.
     service_allocation: tokio::sync::Mutex<()>,
+    /// The key that signs service account tokens (none if the system could not make one).
+    tokens: Option<tokens::Issuer>,
 }
 
 impl ApiServer {
@@ -131,7 +139,8 @@ impl ApiServer {
         .await
     }
 
-    /// An apiserver over any store, with the initial namespaces created (if missing).
+    /// An apiserver over any store, with the initial namespaces created (if missing) and the
+    /// cluster's CA published (made if the store holds none).
     pub async fn with_store(store: Arc<dyn Store>, config: &Config, clock: Clock) -> Arc<Self> {
         let server = Arc::new(Self {
             store,
@@ -142,6 +151,9 @@ impl ApiServer {
             request_timeout: config.request_timeout,
             watches: Arc::default(),
             service_allocation: tokio::sync::Mutex::new(()),
+            tokens: tokens::Issuer::generate()
+                .map_err(|_| tracing::error!("cannot make a key to sign service account tokens"))
+                .ok(),
         });
         for ns in &config.initial_namespaces {
             let body = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
@@ -156,6 +168,7 @@ impl ApiServer {
                 }
             }
         }
+        pki::publish_cluster_ca(&server).await;
         server
     }
 

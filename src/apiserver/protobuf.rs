@@ -52,9 +52,9 @@
 //! a map. `!` keeps the field's zero value, `^` inlines a message field into its parent, and
 //! `/jsonName` gives a JSON name that differs from the protobuf one. Every field is proto2
 //! `optional`, as in the upstream files. The schema holds the messages reachable from every
-//! object kind of core/v1, apps/v1, autoscaling/v1+v2, batch/v1, coordination.k8s.io/v1,
-//! discovery.k8s.io/v1, events.k8s.io/v1, networking.k8s.io/v1, policy/v1,
-//! rbac.authorization.k8s.io/v1, scheduling.k8s.io/v1 and storage.k8s.io/v1, plus meta/v1
+//! object kind of core/v1, apps/v1, authentication.k8s.io/v1 (TokenRequest), autoscaling/v1+v2,
+//! batch/v1, coordination.k8s.io/v1, discovery.k8s.io/v1, events.k8s.io/v1, networking.k8s.io/v1,
+//! policy/v1, rbac.authorization.k8s.io/v1, scheduling.k8s.io/v1 and storage.k8s.io/v1, plus meta/v1
 //! `DeleteOptions`, `Status` and `PartialObjectMetadata`. To add a group, transcribe its
 //! `generated.proto` (and the pointer/`omitempty`/`inline` facts from its `types.go`) the same way.
 
@@ -772,6 +772,7 @@ mod tests {
             ("networking.k8s.io/v1", "Ingress"),
             ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"),
             ("policy/v1", "Eviction"),
+            ("authentication.k8s.io/v1", "TokenRequest"),
             ("policy/v1", "PodDisruptionBudget"),
             ("scheduling.k8s.io/v1", "PriorityClass"),
             ("autoscaling/v2", "HorizontalPodAutoscaler"),

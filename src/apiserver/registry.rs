@@ -48,7 +48,7 @@ pub struct Kind {
     pub categories: &'static [&'static str],
     /// Verbs served on the main resource; others are refused with 405.
     pub verbs: &'static [&'static str],
-    /// Subresources served (`status`, `scale`, `binding`, `eviction`).
+    /// Subresources served (`status`, `scale`, `binding`, `eviction`, `token`).
     pub subresources: &'static [&'static str],
     /// The resource name in storage keys; kinds that share objects (core and events.k8s.io
     /// Events) share this.
@@ -372,7 +372,7 @@ pub static KINDS: &[Kind] = &[
         short_names: &["sa"],
         categories: &[],
         verbs: ALL_VERBS,
-        subresources: &[],
+        subresources: &["token"],
         storage: "serviceaccounts",
         generation: Generation::None,
         field_labels: &[],

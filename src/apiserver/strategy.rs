@@ -77,9 +77,10 @@ pub trait Strategy: Serialize + DeserializeOwned + schemars::JsonSchema {
 pub fn admit<T: Strategy>(
     kind: &Kind,
     op: Operation,
-    value: Value,
+    mut value: Value,
     old: Option<&Value>,
 ) -> ApiResult<Admitted> {
+    super::go_shape::canonical_quantities::<T>(&mut value);
     // One typed decode that also reports the fields the type does not have.
     let mut unknown_fields = Vec::new();
     let mut typed: T =
@@ -276,6 +277,14 @@ fn default_pod_spec(spec: &mut PodSpec) {
         if let Some(d) = &mut v.downward_api {
             d.default_mode.get_or_insert(0o644);
         }
+        if let Some(p) = &mut v.projected {
+            p.default_mode.get_or_insert(0o644);
+            for source in p.sources.iter_mut().flatten() {
+                if let Some(t) = &mut source.service_account_token {
+                    t.expiration_seconds.get_or_insert(60 * 60);
+                }
+            }
+        }
     }
 }
 
@@ -424,12 +433,19 @@ impl Strategy for Pod {
             default_pod_spec(spec);
             default_requests_to_limits(spec);
             add_default_tolerations(spec);
-            spec.service_account_name
-                .get_or_insert_with(|| "default".into());
-            // The deprecated alias upstream still fills in.
-            if spec.service_account.is_none() {
-                spec.service_account = spec.service_account_name.clone();
+            // v1's deprecated `serviceAccount` is an alias of `serviceAccountName`: read when
+            // the name is not given, and always written back as it. (A pod that names no
+            // account is given `default` by the ServiceAccount admission, on create.)
+            if spec
+                .service_account_name
+                .as_deref()
+                .unwrap_or("")
+                .is_empty()
+            {
+                spec.service_account_name = spec.service_account.take();
             }
+            spec.service_account_name = spec.service_account_name.take().filter(|n| !n.is_empty());
+            spec.service_account = spec.service_account_name.clone();
             spec.priority.get_or_insert(0);
             spec.enable_service_links.get_or_insert(true);
             spec.preemption_policy
@@ -996,14 +1012,36 @@ mod tests {
             "/"
         );
         assert_eq!(v["spec"]["tolerations"].as_array().unwrap().len(), 2);
-        assert_eq!(
-            (
-                v["spec"]["serviceAccountName"].as_str(),
-                v["spec"]["serviceAccount"].as_str()
-            ),
-            (Some("default"), Some("default"))
-        );
+        // The account is the ServiceAccount admission's to give, not defaulting's.
+        assert_eq!(v["spec"].get("serviceAccountName"), None);
+        assert_eq!(v["spec"].get("serviceAccount"), None);
         assert!(admitted.unknown_fields.is_empty());
+    }
+
+    #[test]
+    fn the_deprecated_service_account_field_is_an_alias_of_the_name() {
+        let kind = registry::core("pods");
+        let account = |spec: Value| {
+            let pod = json!({"metadata": {"name": "p"}, "spec": spec});
+            let v = admit::<Pod>(kind, Operation::Create, pod, None)
+                .unwrap()
+                .value;
+            (
+                v["spec"]["serviceAccountName"].clone(),
+                v["spec"]["serviceAccount"].clone(),
+            )
+        };
+        let containers = json!([{"name": "c", "image": "nginx"}]);
+        assert_eq!(
+            account(json!({"containers": containers, "serviceAccount": "old"})),
+            (json!("old"), json!("old"))
+        );
+        assert_eq!(
+            account(
+                json!({"containers": containers, "serviceAccount": "old", "serviceAccountName": "new"})
+            ),
+            (json!("new"), json!("new"))
+        );
     }
 
     #[test]

@@ -163,6 +163,7 @@ pub async fn run_api(args: ApiBenchArgs) -> Result<ApiBenchReport> {
         .map_err(|e| Error::Http(e.to_string()))??;
     let addr = cluster.addr();
     let namespace = "default";
+    super::controller_manager_stand_in(&cluster.client()?, namespace).await?;
     let start_rv = {
         let mut sender = connect(addr).await?;
         list_rv(&mut sender, &format!("/api/v1/namespaces/{namespace}/pods")).await?

@@ -132,6 +132,7 @@ async fn start_cluster(args: &KubeletBenchArgs) -> Result<(RunningCluster, kube:
     let started = Instant::now();
     let cluster = RunningCluster::start(config).await?;
     let client = cluster.client()?;
+    super::controller_manager_stand_in(&client, "default").await?;
     let nodes: Api<Node> = Api::all(client.clone());
     let wait = Instant::now() + Duration::from_secs(600);
     loop {

@@ -113,3 +113,53 @@ pub(crate) async fn open_stream(sender: &mut Sender, path: &str) -> Result<hyper
         .map_err(|e| Error::Http(e.to_string()))?;
     Ok(resp.into_body())
 }
+
+/// What the controller-manager gives a namespace, for benches that run none: the `default`
+/// ServiceAccount (the ServiceAccount admission refuses pods without it) and the
+/// `kube-root-ca.crt` ConfigMap with the CA the apiserver publishes (a pod's API access volume
+/// waits for it on the kubelet).
+pub(crate) async fn controller_manager_stand_in(
+    client: &kube::Client,
+    namespace: &str,
+) -> Result<()> {
+    use crate::k8s::serviceaccount::{
+        AUTHENTICATION_CONFIGMAP, CLIENT_CA_KEY, DEFAULT_SERVICE_ACCOUNT, ROOT_CA_CONFIGMAP,
+        ROOT_CA_KEY,
+    };
+    use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
+    use kube::api::{Api, PostParams};
+
+    let fail = |what: &str, e: kube::Error| Error::Http(format!("cannot {what}: {e}"));
+    let ca = Api::<ConfigMap>::namespaced(client.clone(), "kube-system")
+        .get(AUTHENTICATION_CONFIGMAP)
+        .await
+        .map_err(|e| fail("read the cluster's CA", e))?
+        .data
+        .and_then(|d| d.get(CLIENT_CA_KEY).cloned())
+        .unwrap_or_default();
+    let mut account = ServiceAccount::default();
+    account.metadata.name = Some(DEFAULT_SERVICE_ACCOUNT.into());
+    let mut bundle = ConfigMap::default();
+    bundle.metadata.name = Some(ROOT_CA_CONFIGMAP.into());
+    bundle.data = Some([(ROOT_CA_KEY.to_string(), ca)].into());
+    let created = |r: kube::Result<()>, what: &str| match r {
+        Ok(()) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+        Err(e) => Err(fail(what, e)),
+    };
+    let pp = PostParams::default();
+    created(
+        Api::<ServiceAccount>::namespaced(client.clone(), namespace)
+            .create(&pp, &account)
+            .await
+            .map(drop),
+        "create the default ServiceAccount",
+    )?;
+    created(
+        Api::<ConfigMap>::namespaced(client.clone(), namespace)
+            .create(&pp, &bundle)
+            .await
+            .map(drop),
+        "create kube-root-ca.crt",
+    )
+}

@@ -94,6 +94,7 @@ pub async fn scheduler(args: SchedulerBenchArgs) -> Result<()> {
     };
     let cluster = RunningCluster::start(config).await?;
     let addr = cluster.addr();
+    super::controller_manager_stand_in(&cluster.client()?, "default").await?;
     create_all(addr, args.clients, args.nodes, "/api/v1/nodes", |i| {
         node_json(i)
     })

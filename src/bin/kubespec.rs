@@ -149,9 +149,9 @@ enum Component {
     /// The apiserver alone, over an in-memory store.
     Apiserver(ServeArgs),
     /// One controller-manager replica (deployment, replicaset, garbage collector, endpoints,
-    /// node lifecycle, service account and pod garbage collector controllers), campaigning for
-    /// its lease.
-    ControllerManager(ControlPlaneArgs),
+    /// node lifecycle, service account, root CA publisher and pod garbage collector
+    /// controllers), campaigning for its lease.
+    ControllerManager(ControllerManagerArgs),
     /// One scheduler replica, campaigning for its lease.
     Scheduler(ControlPlaneArgs),
     /// A kubelet for one node.
@@ -211,6 +211,17 @@ struct ControlPlaneArgs {
     /// that died shows there as failed until it has been restarted.
     #[arg(long)]
     health_port: Option<u16>,
+}
+
+#[derive(Args, Debug)]
+struct ControllerManagerArgs {
+    #[command(flatten)]
+    control_plane: ControlPlaneArgs,
+    /// A PEM file of the CA bundle to publish as `ca.crt` in every namespace's
+    /// `kube-root-ca.crt` ConfigMap; by default the cluster's CA, which the apiserver publishes
+    /// in kube-system/extension-apiserver-authentication.
+    #[arg(long)]
+    root_ca_file: Option<PathBuf>,
 }
 
 /// Serve `health` on `127.0.0.1:port` until the process ends; prints where.
@@ -362,9 +373,26 @@ fn stop_on_ctrl_c() -> tokio_util::sync::CancellationToken {
     token
 }
 
-async fn component_controller_manager(args: ControlPlaneArgs) -> anyhow::Result<()> {
+async fn component_controller_manager(args: ControllerManagerArgs) -> anyhow::Result<()> {
+    let mut config = kubespec::controllers::ControllerManagerConfig::new();
+    if let Some(path) = &args.root_ca_file {
+        // Checked before anything starts, as upstream refuses a bad --root-ca-file.
+        let ca = std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|ca| {
+                if kubespec::k8s::serviceaccount::holds_pem_certificate(&ca) {
+                    Ok(ca)
+                } else {
+                    Err("data does not contain any valid RSA or ECDSA certificates".into())
+                }
+            })
+            .map_err(|e| {
+                anyhow::anyhow!("error parsing root-ca-file at {}: {e}", path.display())
+            })?;
+        config.root_ca = Some(ca);
+    }
+    let args = args.control_plane;
     let client = client_from(&args.client, kubespec::controllers::COMPONENT).await?;
-    let config = kubespec::controllers::ControllerManagerConfig::new();
     serve_health(&config.health, args.health_port).await?;
     println!(
         "kubespec controller-manager {} campaigning for kube-system/kube-controller-manager",

@@ -359,6 +359,9 @@ impl RunningCluster {
                 lease: config.lease(crate::controllers::COMPONENT, identity.clone()),
                 node_lifecycle: config.node_lifecycle.clone(),
                 pod_gc: config.pod_gc.clone(),
+                // The CA the apiserver publishes, read over the API as a controller-manager of
+                // its own process would.
+                root_ca: None,
                 health: health.clone(),
             };
             let stop = shutdown.child_token();

@@ -12,6 +12,8 @@
 //! - `namespace`: empties a namespace being deleted (pods first), then releases it.
 //! - `nodelifecycle`: node health, taints, taint-based eviction.
 //! - `serviceaccount`: the `default` ServiceAccount of every namespace.
+//! - `rootcacertpublisher`: the `kube-root-ca.crt` ConfigMap (the cluster's CA) in every
+//!   namespace.
 //! - `podgc`: the pod garbage collector (orphaned, terminated and stuck terminating pods).
 
 pub mod deployment;
@@ -23,6 +25,7 @@ pub mod namespace;
 pub mod nodelifecycle;
 pub mod podgc;
 pub mod replicaset;
+pub mod rootcacertpublisher;
 pub mod serviceaccount;
 
 use kube::Client;
@@ -44,6 +47,9 @@ pub struct ControllerManagerConfig {
     pub node_lifecycle: nodelifecycle::NodeLifecycleConfig,
     /// The pod garbage collector's settings (`--terminated-pod-gc-threshold`).
     pub pod_gc: podgc::PodGcConfig,
+    /// The CA bundle the root CA publisher puts in every namespace (the contents of
+    /// `--root-ca-file`); `None`: the one the apiserver publishes.
+    pub root_ca: Option<String>,
     /// The health checks of this replica's control loops (its `/healthz`).
     pub health: Health,
 }
@@ -55,6 +61,7 @@ impl ControllerManagerConfig {
             lease: LeaseConfig::new(COMPONENT, crate::leader::new_identity()),
             node_lifecycle: Default::default(),
             pod_gc: Default::default(),
+            root_ca: None,
             health: Health::new(),
         }
     }
@@ -124,6 +131,10 @@ pub async fn run(
                     }),
                     supervise(podgc::CONTROLLER, health, k, l, |run| {
                         podgc::run(c.clone(), k.clone(), config.pod_gc.clone(), i, run)
+                    }),
+                    supervise(rootcacertpublisher::CONTROLLER, health, k, l, |run| {
+                        let root_ca = config.root_ca.clone();
+                        rootcacertpublisher::run(c.clone(), k.clone(), root_ca, i, run)
                     }),
                 );
             }

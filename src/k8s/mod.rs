@@ -1,12 +1,14 @@
 //! One implementation of each Kubernetes rule that more than one layer needs, as upstream's
 //! helpers define them: quantities (`quantity`), QoS classes (`qos`), taints and tolerations
-//! (`tolerations`), a Node's or a Pod's readiness, the default pull policy, the version the
+//! (`tolerations`), the names service accounts, their tokens and the cluster's CA share
+//! (`serviceaccount`), a Node's or a Pod's readiness, the default pull policy, the version the
 //! cluster reports, and how the apiserver vouches for a kubelet (`kubelet_auth`). Pure functions
 //! over k8s-openapi types (no I/O), and nothing from any component.
 
 pub mod kubelet_auth;
 pub mod qos;
 pub mod quantity;
+pub mod serviceaccount;
 pub mod tolerations;
 
 /// The version this reference cluster reports (`/version`, a Node's kubelet version).

@@ -1,11 +1,16 @@
 //! Volumes and configuration: the files a pod's volumes hold (emptyDir, configMap, secret,
-//! downwardAPI, projected) and each container's environment (env, envFrom, fieldRef,
+//! downwardAPI, projected: configMaps, secrets, downwardAPI and service account tokens the
+//! apiserver issues) and each container's environment (env, envFrom, fieldRef,
 //! resourceFieldRef), read through the API like the real kubelet does.
 
 use std::collections::{BTreeMap, HashMap};
 
-use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, Secret};
-use kube::api::Api;
+use k8s_openapi::api::authentication::v1::{BoundObjectReference, TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Container, Pod, ProjectedVolumeSource, Secret, ServiceAccount,
+    ServiceAccountTokenProjection,
+};
+use kube::api::{Api, PostParams};
 use kube::Client;
 
 /// Files per volume name, by path relative to the volume root.
@@ -123,6 +128,101 @@ fn field_value(pod: &Pod, path: &str) -> Option<String> {
     })
 }
 
+/// The files of a projected volume: each source's, in order. A source that cannot be read
+/// (a missing ConfigMap or Secret that is not optional, a token the apiserver will not issue)
+/// fails the volume; every such failure is reported.
+async fn projected_files(
+    client: &Client,
+    pod: &Pod,
+    p: &ProjectedVolumeSource,
+) -> Result<BTreeMap<String, Vec<u8>>, Vec<String>> {
+    let ns = pod.metadata.namespace.clone().unwrap_or_default();
+    let mut files = BTreeMap::new();
+    let mut errors = Vec::new();
+    for source in p.sources.iter().flatten() {
+        if let Some(cm) = &source.config_map {
+            match config_map(client, &ns, &cm.name).await {
+                Ok(Some(found)) => {
+                    files.extend(select_items(config_map_files(&found), cm.items.as_ref()))
+                }
+                Ok(None) if cm.optional == Some(true) => {}
+                Ok(None) => errors.push(format!("configmap \"{}\" not found", cm.name)),
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        if let Some(s) = &source.secret {
+            match secret(client, &ns, &s.name).await {
+                Ok(Some(found)) => {
+                    files.extend(select_items(secret_files(&found), s.items.as_ref()))
+                }
+                Ok(None) if s.optional == Some(true) => {}
+                Ok(None) => errors.push(format!("secret \"{}\" not found", s.name)),
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        if let Some(d) = &source.downward_api {
+            for item in d.items.iter().flatten() {
+                if let Some(value) = item
+                    .field_ref
+                    .as_ref()
+                    .and_then(|f| field_value(pod, &f.field_path))
+                {
+                    files.insert(item.path.clone(), value.into_bytes());
+                }
+            }
+        }
+        if let Some(t) = &source.service_account_token {
+            match service_account_token(client, pod, t).await {
+                Ok(token) => {
+                    files.insert(t.path.clone(), token.into_bytes());
+                }
+                Err(e) => errors.push(format!("failed to fetch token: {e}")),
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(files)
+    } else {
+        Err(errors)
+    }
+}
+
+/// A token for the pod's service account, bound to the pod, from the apiserver's TokenRequest
+/// API (`serviceaccounts/<name>/token`), as the kubelet's token manager asks for it.
+async fn service_account_token(
+    client: &Client,
+    pod: &Pod,
+    projection: &ServiceAccountTokenProjection,
+) -> Result<String, String> {
+    let ns = pod.metadata.namespace.clone().unwrap_or_default();
+    let account = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.service_account_name.clone())
+        .unwrap_or_default();
+    let request = TokenRequest {
+        spec: TokenRequestSpec {
+            audiences: projection.audience.iter().cloned().collect(),
+            expiration_seconds: projection.expiration_seconds,
+            bound_object_ref: Some(BoundObjectReference {
+                api_version: Some("v1".into()),
+                kind: Some("Pod".into()),
+                name: pod.metadata.name.clone(),
+                uid: pod.metadata.uid.clone(),
+            }),
+        },
+        ..Default::default()
+    };
+    let issued: TokenRequest = Api::<ServiceAccount>::namespaced(client.clone(), &ns)
+        .create_subresource("token", &account, &PostParams::default(), &request)
+        .await
+        .map_err(|e| match e {
+            kube::Error::Api(s) => s.message,
+            other => other.to_string(),
+        })?;
+    Ok(issued.status.map(|s| s.token).unwrap_or_default())
+}
+
 /// Set up every volume of the pod.
 ///
 /// # Errors
@@ -172,40 +272,17 @@ pub async fn mount(client: &Client, pod: &Pod) -> Result<VolumeFiles, MountError
                 })
                 .collect()
         } else if let Some(p) = &v.projected {
-            let mut files = BTreeMap::new();
-            for source in p.sources.iter().flatten() {
-                if let Some(cm) = &source.config_map {
-                    match config_map(client, &ns, &cm.name)
-                        .await
-                        .map_err(|e| MountError(e.to_string()))?
-                    {
-                        Some(found) => {
-                            files.extend(select_items(config_map_files(&found), cm.items.as_ref()))
-                        }
-                        None if cm.optional == Some(true) => {}
-                        None => return Err(fail("configmap", &cm.name)),
-                    }
-                }
-                if let Some(s) = &source.secret {
-                    match secret(client, &ns, &s.name)
-                        .await
-                        .map_err(|e| MountError(e.to_string()))?
-                    {
-                        Some(found) => {
-                            files.extend(select_items(secret_files(&found), s.items.as_ref()))
-                        }
-                        None if s.optional == Some(true) => {}
-                        None => return Err(fail("secret", &s.name)),
-                    }
-                }
-                if let Some(t) = &source.service_account_token {
-                    files.insert(
-                        t.path.clone(),
-                        b"kubespec-simulated-service-account-token".to_vec(),
-                    );
-                }
-            }
-            files
+            projected_files(client, pod, p).await.map_err(|errors| {
+                // Every source's failure, aggregated as upstream's projected volume reports them.
+                let why = match errors.as_slice() {
+                    [one] => one.clone(),
+                    many => format!("[{}]", many.join(", ")),
+                };
+                MountError(format!(
+                    "MountVolume.SetUp failed for volume \"{}\" : {why}",
+                    v.name
+                ))
+            })?
         } else {
             BTreeMap::new()
         };

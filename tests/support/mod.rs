@@ -103,11 +103,37 @@ impl ClusterBuilder {
         self
     }
 
-    /// Start it and return once it is ready.
+    /// Start it and return once it is ready. Without a controller-manager, the initial
+    /// namespaces get the `default` ServiceAccount it would make, so that pods can be created
+    /// (the ServiceAccount admission refuses a pod whose account does not exist).
     pub async fn start(self) -> RunningCluster {
-        RunningCluster::start(self.0)
+        let without_controllers = self.0.controller_managers == 0;
+        let namespaces = self.0.apiserver.initial_namespaces.clone();
+        let cluster = RunningCluster::start(self.0)
             .await
-            .expect("the cluster starts")
+            .expect("the cluster starts");
+        if without_controllers {
+            let client = cluster.client().unwrap();
+            for ns in namespaces {
+                default_service_account(&client, &ns).await;
+            }
+        }
+        cluster
+    }
+}
+
+/// Create the `default` ServiceAccount of `namespace`, as the service account controller would
+/// (for clusters that run no controller-manager).
+pub async fn default_service_account(client: &Client, namespace: &str) {
+    let account: k8s_openapi::api::core::v1::ServiceAccount =
+        serde_json::from_value(json!({"metadata": {"name": "default"}})).unwrap();
+    match Api::namespaced(client.clone(), namespace)
+        .create(&PostParams::default(), &account)
+        .await
+    {
+        Ok(_) => {}
+        Err(kube::Error::Api(e)) if e.code == 409 => {}
+        Err(e) => panic!("cannot create the default ServiceAccount of {namespace}: {e}"),
     }
 }
 

@@ -42,6 +42,7 @@ fn a_create_owns_what_it_set_as_upstream_records_it() {
     let mut d = created_deployment();
     record_update(
         None,
+        None,
         &mut d,
         &writer("kubectl-create", "", "2026-01-01T00:00:00Z"),
     );
@@ -89,6 +90,7 @@ fn updates_move_fields_between_managers_and_merge_per_manager() {
     let mut live = created_deployment();
     record_update(
         None,
+        None,
         &mut live,
         &writer("kubectl-create", "", "2026-01-01T00:00:00Z"),
     );
@@ -97,6 +99,7 @@ fn updates_move_fields_between_managers_and_merge_per_manager() {
     scaled["spec"]["replicas"] = json!(3);
     record_update(
         Some(&live),
+        None,
         &mut scaled,
         &writer("kubectl-scale", "", "2026-01-01T00:01:00Z"),
     );
@@ -118,6 +121,7 @@ fn updates_move_fields_between_managers_and_merge_per_manager() {
         json!({"replicas": 3, "conditions": [{"type": "Available", "status": "True"}]});
     record_update(
         Some(&scaled),
+        None,
         &mut status,
         &writer("kube-controller-manager", "status", "2026-01-01T00:02:00Z"),
     );
@@ -135,6 +139,7 @@ fn updates_move_fields_between_managers_and_merge_per_manager() {
     let mut same = status.clone();
     record_update(
         Some(&status),
+        None,
         &mut same,
         &writer("someone", "", "2026-01-01T00:03:00Z"),
     );
@@ -148,6 +153,7 @@ fn updates_move_fields_between_managers_and_merge_per_manager() {
         .remove("labels");
     record_update(
         Some(&status),
+        None,
         &mut unlabelled,
         &writer("kubectl-edit", "", "2026-01-01T00:04:00Z"),
     );
@@ -163,6 +169,7 @@ fn updates_move_fields_between_managers_and_merge_per_manager() {
     reset["metadata"]["managedFields"] = json!([{}]);
     record_update(
         Some(&unlabelled),
+        None,
         &mut reset,
         &writer("kubectl-edit", "", "2026-01-01T00:05:00Z"),
     );
@@ -305,4 +312,161 @@ fn a_keyed_item_without_its_key_is_refused() {
         panic!("must be refused");
     };
     assert!(reason.contains("omits key field \"name\""), "{reason}");
+}
+
+#[test]
+fn an_applied_null_map_keeps_what_others_own() {
+    let mut live = created_deployment();
+    live["metadata"]["annotations"] = json!({"deployment.kubernetes.io/revision": "1"});
+    let mut config = applied("nginx");
+    config["metadata"]["annotations"] = Value::Null;
+    let merged = apply(Some(&live), &config, false, &writer("helm", "", "t1")).unwrap();
+    assert_eq!(
+        merged["metadata"]["annotations"],
+        json!({"deployment.kubernetes.io/revision": "1"})
+    );
+}
+
+#[test]
+fn owner_references_are_owned_whole() {
+    let mut pod = json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "p", "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "name": "rs", "uid": "u1", "controller": true, "blockOwnerDeletion": true}]},
+        "spec": {"containers": [{"name": "c", "image": "nginx"}]}});
+    record_update(
+        None,
+        None,
+        &mut pod,
+        &writer("kube-controller-manager", "", "t"),
+    );
+    assert_eq!(
+        pod["metadata"]["managedFields"][0]["fieldsV1"]["f:metadata"]["f:ownerReferences"],
+        json!({".": {}, "k:{\"uid\":\"u1\"}": {}})
+    );
+}
+
+#[test]
+fn update_entries_are_capped_at_ten_with_a_bucket_per_version() {
+    let mut object =
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {}});
+    record_update(None, None, &mut object, &writer("m00", "", "t00"));
+    for i in 1..=11 {
+        let mut next = object.clone();
+        next["data"][format!("k{i}")] = json!("v");
+        record_update(
+            Some(&object),
+            None,
+            &mut next,
+            &writer(&format!("m{i:02}"), "", &format!("t{i:02}")),
+        );
+        object = next;
+    }
+    let managers: Vec<&str> = object["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["manager"].as_str().unwrap())
+        .collect();
+    // m01..m11 wrote (m00 wrote nothing of its own); the two oldest share the bucket.
+    assert_eq!(managers.len(), 10, "{managers:?}");
+    assert!(managers.contains(&"ancient-changes"), "{managers:?}");
+    assert!(
+        !managers.contains(&"m01") && !managers.contains(&"m02"),
+        "{managers:?}"
+    );
+    assert!(
+        managers.contains(&"m03") && managers.contains(&"m11"),
+        "{managers:?}"
+    );
+}
+
+#[test]
+fn what_the_server_fills_in_on_create_is_nobodys() {
+    let sent = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+        "spec": {"type": "NodePort", "ports": [{"port": 80}, {"port": 81, "nodePort": 30081}]}});
+    let mut stored = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+        "spec": {"type": "NodePort", "clusterIP": "10.96.0.10", "clusterIPs": ["10.96.0.10"],
+            "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack", "sessionAffinity": "None",
+            "ports": [{"port": 80, "protocol": "TCP", "targetPort": 80, "nodePort": 30080},
+                      {"port": 81, "protocol": "TCP", "targetPort": 81, "nodePort": 30081}]}});
+    record_update(
+        None,
+        Some(&sent),
+        &mut stored,
+        &writer("kubectl-create", "", "t"),
+    );
+    let spec = &stored["metadata"]["managedFields"][0]["fieldsV1"]["f:spec"];
+    for field in [
+        "f:clusterIP",
+        "f:clusterIPs",
+        "f:ipFamilies",
+        "f:ipFamilyPolicy",
+    ] {
+        assert!(spec.get(field).is_none(), "{field}: {spec}");
+    }
+    assert!(
+        spec.get("f:sessionAffinity").is_some(),
+        "a default is the creator's: {spec}"
+    );
+    let ports = &spec["f:ports"];
+    assert!(
+        ports["k:{\"port\":80,\"protocol\":\"TCP\"}"]
+            .get("f:nodePort")
+            .is_none(),
+        "{ports}"
+    );
+    assert!(
+        ports["k:{\"port\":81,\"protocol\":\"TCP\"}"]
+            .get("f:nodePort")
+            .is_some(),
+        "{ports}"
+    );
+}
+
+#[test]
+fn an_empty_managed_fields_list_resets_them() {
+    let mut live = created_deployment();
+    record_update(None, None, &mut live, &writer("kubectl-create", "", "t1"));
+    let mut next = live.clone();
+    next["metadata"]["managedFields"] = json!([]);
+    keep_reset(&mut next);
+    record_update(
+        Some(&live),
+        None,
+        &mut next,
+        &writer("kubectl-patch", "", "t2"),
+    );
+    assert!(
+        next["metadata"].get("managedFields").is_none(),
+        "{}",
+        next["metadata"]
+    );
+}
+
+#[test]
+fn conflicts_list_a_level_before_what_lies_under_it() {
+    let live = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+        "spec": {"selector": {"app": "a"}, "ports": [{"port": 80, "protocol": "TCP", "targetPort": 80}]}});
+    let first = apply(Some(&live), &live, false, &writer("alice", "", "t1")).unwrap();
+    let change = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+        "spec": {"selector": {"app": "b"}, "ports": [{"port": 80, "protocol": "TCP", "targetPort": 81}]}});
+    let Err(ApplyError::Conflicts(conflicts)) =
+        apply(Some(&first), &change, false, &writer("bob", "", "t2"))
+    else {
+        panic!("must conflict");
+    };
+    let paths: Vec<&str> = conflicts.iter().map(|(_, p)| p.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            ".spec.selector",
+            ".spec.ports[port=80,protocol=\"TCP\"].targetPort"
+        ]
+    );
+    let mut with_fields = change.clone();
+    with_fields["metadata"]["managedFields"] = json!([]);
+    assert!(matches!(
+        apply(Some(&first), &with_fields, false, &writer("bob", "", "t2")),
+        Err(ApplyError::BadRequest(m)) if m == "metadata.managedFields must be nil"
+    ));
 }

@@ -11,6 +11,8 @@ mod read;
 mod subresource;
 mod write;
 
+pub(in crate::apiserver) use write::generate_name;
+
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -58,6 +60,23 @@ pub(super) type Query = HashMap<String, String>;
 /// writes that record it as their field manager (a request cannot set it: it is replaced).
 const USER_AGENT_KEY: &str = "\u{0}user-agent";
 
+/// A User-Agent's product (up to its first `/`), as upstream makes a field manager of it:
+/// printable characters only, at most 128 bytes.
+fn user_agent_product(agent: &[u8]) -> String {
+    let agent = String::from_utf8_lossy(agent);
+    let mut product = String::new();
+    for c in agent.split('/').next().unwrap_or_default().chars() {
+        if c.is_control() || c == char::REPLACEMENT_CHARACTER {
+            continue;
+        }
+        if product.len() + c.len_utf8() > 128 {
+            break;
+        }
+        product.push(c);
+    }
+    product
+}
+
 /// The field manager of a write: the `fieldManager` parameter, else the User-Agent's product
 /// (`kubectl`, `kube-controller-manager`), as upstream names managers.
 pub(super) fn field_manager(query: &Query) -> &str {
@@ -76,13 +95,11 @@ async fn dispatch(State(server): State<Arc<ApiServer>>, request: Request) -> Res
         .and_then(|q| serde_urlencoded::from_str(q).ok())
         .unwrap_or_default();
     query.remove(USER_AGENT_KEY);
-    if let Some(agent) = parts
-        .headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-    {
-        let product = agent.split('/').next().unwrap_or_default();
-        query.insert(USER_AGENT_KEY.to_string(), product.to_string());
+    if let Some(agent) = parts.headers.get(header::USER_AGENT) {
+        query.insert(
+            USER_AGENT_KEY.to_string(),
+            user_agent_product(agent.as_bytes()),
+        );
     }
     // A body that does not arrive within the request timeout is given up on, as upstream's
     // timeout filter does, instead of holding the connection for ever.
@@ -117,7 +134,7 @@ pub(super) struct Target {
     pub subresource: Option<String>,
 }
 
-fn json_response(code: StatusCode, value: &Value) -> Response {
+pub(super) fn json_response(code: StatusCode, value: &Value) -> Response {
     bytes_response(
         code,
         Bytes::from(serde_json::to_vec(value).unwrap_or_default()),
@@ -324,6 +341,10 @@ async fn handle(
         ("POST", Some(name), Some("binding")) => {
             let obj = decode_body(headers, &body).await?;
             server.bind(&target, name, obj).await
+        }
+        ("POST", Some(name), Some("token")) => {
+            let obj = decode_body(headers, &body).await?;
+            server.create_token(&target, name, obj).await
         }
         ("POST", Some(name), Some("eviction")) => {
             let obj = decode_body(headers, &body).await?;

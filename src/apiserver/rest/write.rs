@@ -51,7 +51,7 @@ fn internal_query() -> Query {
 }
 
 /// A generated name: the prefix (cut to leave room) and five characters of the upstream alphabet.
-fn generate_name(base: &str) -> String {
+pub(in crate::apiserver) fn generate_name(base: &str) -> String {
     let base: String = base.chars().take(58).collect();
     let mut rng = rand::rng();
     let suffix: String = (0..5)
@@ -285,6 +285,11 @@ impl ApiServer {
                 meta.remove("generation");
             }
         }
+        managed_fields::keep_reset(&mut obj);
+        // What the client sent, for the kinds the server fills in after recording the
+        // creator's fields (managed_fields::record_update).
+        let sent = (record && matches!(kind.resource, "pods" | "namespaces" | "services"))
+            .then(|| obj.clone());
         // A Service's addresses and node ports are allocated before admission, as upstream's
         // registry allocates them; allocation and the write it goes with happen one Service at
         // a time, so that no two Services are given the same address or node port.
@@ -320,7 +325,14 @@ impl ApiServer {
             let warnings = check_unknown_fields(query, &admitted.unknown_fields)?;
             let mut value = admitted.value;
             if record {
-                managed_fields::record_update(None, &mut value, &self.writer(kind, query, ""));
+                let writer = self.writer(kind, query, "");
+                managed_fields::record_update(None, sent.as_ref(), &mut value, &writer);
+            }
+            // The ServiceAccount admission mutates the pod after its creator's fields are
+            // recorded (upstream's field manager runs before mutating admission), so the token
+            // volume and mounts it adds are nobody's.
+            if let (true, Some(ns)) = (kind.resource == "pods", &namespace) {
+                crate::apiserver::serviceaccount::admit(self, ns, &mut value).await?;
             }
             if dry_run(query) {
                 return Ok((Arc::new(kind.draft(value)?.unstored()), warnings));
@@ -447,6 +459,7 @@ impl ApiServer {
         let kind = target.kind;
         let old = &current.value();
         let mut merged = merge_update(kind, sub, old, new);
+        managed_fields::keep_reset(&mut merged);
         // A Service's node ports are allocated (or kept) before admission, one Service write
         // at a time, as on create.
         let allocating = kind.resource == "services" && sub.is_none();
@@ -481,7 +494,7 @@ impl ApiServer {
         let mut value = bump_generation(kind, sub, old, value);
         if let Record::Update(subresource) = record {
             let writer = self.writer(kind, query, subresource);
-            managed_fields::record_update(Some(old), &mut value, &writer);
+            managed_fields::record_update(Some(old), None, &mut value, &writer);
         }
         if !changed(old, &value) {
             return Ok((current.clone(), warnings));
@@ -605,7 +618,11 @@ impl ApiServer {
         }
         let patch = decode_patch(content_type, body).await?;
         if content_type == "application/apply-patch+yaml" {
-            return self.apply(target, name, patch, query).await;
+            if sub == Some("scale") {
+                // Not modelled: upstream applies to a scale through the parent's replicas.
+                return Err(ApiError::method_not_allowed());
+            }
+            return self.apply(target, name, sub, patch, query).await;
         }
         let patch = &patch;
         retry_on_conflict(kind, name, move || async move {
@@ -666,6 +683,7 @@ impl ApiServer {
         &self,
         target: &Target,
         name: &str,
+        sub: Option<&str>,
         config: Value,
         query: &Query,
     ) -> ApiResult<Response> {
@@ -706,7 +724,8 @@ impl ApiServer {
         retry_on_conflict(kind, name, move || async move {
             let current = match self.load(target, name).await {
                 Ok(c) => c,
-                Err(e) if e.code == 404 => {
+                // A status is applied to an object that exists.
+                Err(e) if e.code == 404 && sub.is_none() => {
                     if applied_name.is_empty() {
                         return Err(name_mismatch());
                     }
@@ -719,14 +738,15 @@ impl ApiServer {
                 return Err(ApiError::conflict(kind, name));
             }
             let existing = self.present_value(kind, &current.value());
-            let writer = self.writer(kind, query, "");
+            // Through `status`, the configuration's status is applied (and its spec ignored).
+            let writer = self.writer(kind, query, sub.unwrap_or(""));
             let merged = managed_fields::apply(Some(&existing), config, force, &writer)
                 .map_err(|e| apply_error(kind, name, e))?;
             let written = self
                 .write_update(
                     target,
                     name,
-                    None,
+                    sub,
                     &current,
                     merged,
                     query,
@@ -791,6 +811,7 @@ fn apply_error(kind: &Kind, name: &str, error: ApplyError) -> ApiError {
         ApplyError::Invalid(reason) => {
             ApiError::internal(format!("failed to create typed patch object: {reason}"))
         }
+        ApplyError::BadRequest(reason) => ApiError::bad_request(reason),
     }
 }
 
@@ -807,7 +828,9 @@ fn merge_update(kind: &Kind, sub: Option<&str>, old: &Value, mut new: Value) -> 
         Some("status") => {
             let mut m = old.clone();
             m["status"] = new.get("status").cloned().unwrap_or(Value::Null);
-            for f in ["labels", "annotations"] {
+            // (The managedFields a status write ends with are the live ones updated by the
+            // field manager: a client's own are never taken through a subresource.)
+            for f in ["labels", "annotations", "managedFields"] {
                 if let Some(v) = new["metadata"].get(f) {
                     meta_mut(&mut m).insert(f.into(), v.clone());
                 }
