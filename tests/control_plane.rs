@@ -1095,3 +1095,97 @@ async fn a_controller_manager_opens_one_watch_per_resource() {
     drop((replicasets, endpoints, accounts, root_ca, registered));
     cluster.stop(Duration::from_secs(10)).await.unwrap();
 }
+
+/// client-go's EventCorrelator as a real replicaset-controller runs it: 30 `Created pod:` events
+/// about one ReplicaSet are 9 events of their own, then one `(combined from similar events): ...`
+/// event from the 10th distinct message on, which the spam filter (burst 25 per source and
+/// object) stops writing after the 25th: it shows count 16, not 21.
+#[tokio::test]
+async fn thirty_replicas_give_nine_created_events_and_one_combined_one() {
+    let cluster = cluster().start().await;
+    let client = cluster.client().unwrap();
+    let waits = Waits::on(&cluster).await;
+    Api::<Deployment>::default_namespaced(client.clone())
+        .create(&PostParams::default(), &deployment("web", 30, "nginx:1.27"))
+        .await
+        .unwrap();
+    let is_rs_event = |e: &k8s_openapi::api::core::v1::Event| {
+        e.involved_object.kind.as_deref() == Some("ReplicaSet")
+            && e.reason.as_deref() == Some("SuccessfulCreate")
+    };
+    waits
+        .until(
+            Duration::from_secs(60),
+            "30 pods and the combined event at count 16",
+            |s| {
+                let pods = seen::pods_of(s, "web").len();
+                let combined = s
+                    .of_kind(Kind::Event)
+                    .filter_map(|o| match o {
+                        Object::Event(e) if is_rs_event(e) => Some(e),
+                        _ => None,
+                    })
+                    .find(|e| {
+                        e.message
+                            .as_deref()
+                            .is_some_and(|m| m.starts_with("(combined from similar events): "))
+                    })
+                    .and_then(|e| e.count);
+                if pods == 30 && combined == Some(16) {
+                    Ok(())
+                } else {
+                    Err(format!("{pods} pods, combined event count {combined:?}"))
+                }
+            },
+        )
+        .await;
+    // Nothing more arrives: the last five creations were dropped by the spam filter.
+    cluster.clock().sleep(Duration::from_secs(5)).await;
+    waits.barrier().await;
+    let events: Vec<k8s_openapi::api::core::v1::Event> =
+        Api::<k8s_openapi::api::core::v1::Event>::default_namespaced(client.clone())
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter(is_rs_event)
+            .collect();
+    let pods: HashSet<String> = list_pods(&client, "web")
+        .await
+        .into_iter()
+        .filter_map(|p| p.metadata.name)
+        .collect();
+    let mut separate = 0;
+    let mut combined = Vec::new();
+    for e in &events {
+        let message = e.message.clone().unwrap_or_default();
+        let source = e.source.clone().unwrap_or_default();
+        assert_eq!(source.component.as_deref(), Some("replicaset-controller"));
+        if let Some(pod) = message.strip_prefix("(combined from similar events): Created pod: ") {
+            assert!(pods.contains(pod), "{message}");
+            // Upstream builds the aggregate without the reporting fields.
+            assert_eq!(e.reporting_component.as_deref(), Some(""), "{e:?}");
+            combined.push(e.count);
+        } else {
+            let pod = message.strip_prefix("Created pod: ").unwrap_or_default();
+            assert!(pods.contains(pod), "{message}");
+            assert_eq!(e.count, Some(1), "{e:?}");
+            assert_eq!(
+                e.reporting_component.as_deref(),
+                Some("replicaset-controller")
+            );
+            separate += 1;
+        }
+    }
+    assert_eq!(
+        (separate, combined),
+        (9, vec![Some(16)]),
+        "{:#?}",
+        describe_events(events.clone())
+    );
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
+}

@@ -46,11 +46,19 @@ const DEFAULT_ACCOUNT_ATTEMPTS: usize = 10;
 ///
 /// # Errors
 /// 403 Forbidden when its service account does not exist, or it references what it may not.
-pub(super) async fn admit(server: &ApiServer, namespace: &str, pod: &mut Value) -> ApiResult<()> {
+///
+/// `shown` is the pod's name as a refusal names it: the one the client sent (a generated name
+/// is given only after admission).
+pub(super) async fn admit(
+    server: &ApiServer,
+    namespace: &str,
+    pod: &mut Value,
+    shown: Option<&str>,
+) -> ApiResult<()> {
     if !pod.get("spec").is_some_and(Value::is_object) {
         return Ok(());
     }
-    let shown = shown_name(pod);
+    let shown = shown.map_or_else(|| shown_name(pod), String::from);
     let forbidden = |why: &str| ApiError::forbidden(registry::core("pods"), &shown, why);
     if pod["metadata"]["annotations"]
         .get(MIRROR_POD_ANNOTATION)

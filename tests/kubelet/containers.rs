@@ -582,3 +582,76 @@ async fn the_crash_loop_message_prints_go_durations() {
         .await
         .expect("the cluster stops");
 }
+
+/// The kubelet's recorder passes client-go's spam filter: per source and object a burst of 25
+/// writes, then one per 5 minutes. A crash-looping pod's events (Created, Started, BackOff, ...)
+/// therefore stop at about 25 writes plus one per 5 minutes, and what the filter drops still
+/// counts: the BackOff event's `count` runs ahead of the times it was written.
+#[tokio::test]
+async fn a_crash_looping_pods_events_stay_within_the_spam_filter() {
+    // 100x: half an hour of crash loop takes 18 s of wall time.
+    let cluster = cluster().time_scale(100.0).nodes(1).start().await;
+    let client = cluster.client().unwrap();
+    let waits = Waits::on(&cluster).await;
+    let start = cluster.clock().now();
+    create_pod(
+        &client,
+        json!({"metadata": {"name": "crasher"}, "spec": {"containers": [{
+        "name": "app", "image": "busybox:1.36", "command": ["sh", "-c", "exit 1"]}]}}),
+    )
+    .await;
+    waits
+        .until(minutes(10), "CrashLoopBackOff", |s| {
+            let cs = seen::container_status(s, "crasher");
+            if cs["state"]["waiting"]["reason"] == "CrashLoopBackOff" {
+                Ok(())
+            } else {
+                Err(cs.to_string())
+            }
+        })
+        .await;
+    cluster.clock().sleep(minutes(30)).await;
+    waits.barrier().await;
+    let elapsed = (cluster.clock().now() - start).num_seconds();
+    // Every write of a kubelet event about the pod, and per Event the writes and last count.
+    let (writes, per_event) = waits.read(|s| {
+        let mut writes = 0;
+        let mut per_event: std::collections::BTreeMap<String, (String, usize, i32)> =
+            Default::default();
+        for (_, e) in s.event_entries() {
+            let source = e.source.clone().unwrap_or_default();
+            if e.involved_object.name.as_deref() != Some("crasher")
+                || source.component.as_deref() != Some("kubelet")
+            {
+                continue;
+            }
+            writes += 1;
+            let row = per_event
+                .entry(e.metadata.name.clone().unwrap_or_default())
+                .or_insert_with(|| (e.reason.clone().unwrap_or_default(), 0, 0));
+            row.1 += 1;
+            row.2 = row.2.max(e.count.unwrap_or(1));
+        }
+        (writes, per_event)
+    });
+    let limit = 25 + elapsed / 300 + 1;
+    assert!(
+        (25..=limit).contains(&writes),
+        "{writes} kubelet event writes in {elapsed} s (limit {limit}): {per_event:#?}"
+    );
+    let backoff = per_event
+        .values()
+        .find(|(reason, _, _)| reason == "BackOff")
+        .cloned();
+    let Some((_, written, count)) = backoff else {
+        panic!("no BackOff event: {per_event:#?}");
+    };
+    assert!(
+        i64::from(count) > written as i64,
+        "BackOff written {written} times with count {count}: the dropped ones should count"
+    );
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
+}

@@ -332,7 +332,8 @@ impl ApiServer {
             // recorded (upstream's field manager runs before mutating admission), so the token
             // volume and mounts it adds are nobody's.
             if let (true, Some(ns)) = (kind.resource == "pods", &namespace) {
-                crate::apiserver::serviceaccount::admit(self, ns, &mut value).await?;
+                let shown = given_name.as_deref().or(generate.as_deref());
+                crate::apiserver::serviceaccount::admit(self, ns, &mut value, shown).await?;
             }
             if dry_run(query) {
                 return Ok((Arc::new(kind.draft(value)?.unstored()), warnings));
