@@ -1129,6 +1129,14 @@ async fn service_ports_are_validated_as_upstream() {
         "Invalid",
         "Service \"external\" is invalid: spec.externalName: Invalid value: \"Not_A.Host\": a lowercase RFC 1123 subdomain",
     );
+    // A Service's name is a DNS-1035 label: it starts with a letter.
+    let reply = create("1st", json!({"ports": [{"port": 80}]})).await;
+    assert_status(
+        &reply,
+        422,
+        "Invalid",
+        "Service \"1st\" is invalid: metadata.name: Invalid value: \"1st\": a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')",
+    );
     cluster
         .stop(std::time::Duration::from_secs(10))
         .await

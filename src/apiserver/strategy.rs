@@ -172,6 +172,16 @@ fn name_is_label(kind: &Kind) -> bool {
     matches!(kind.resource, "namespaces" | "services")
 }
 
+/// The errors of a name that must be a label: a Service's is a DNS-1035 label (it becomes a
+/// DNS name and environment variables), a namespace's an RFC 1123 one.
+fn label_name_errors(kind: &Kind, name: &str) -> Vec<String> {
+    if kind.resource == "services" {
+        validation::dns1035_label_errors(name)
+    } else {
+        validation::dns1123_label_errors(name)
+    }
+}
+
 /// Validate the name (required unless generated) and the namespace rules of the kind.
 fn validate_meta(kind: &Kind, meta: &ObjectMeta) -> Vec<Cause> {
     let mut causes = Vec::new();
@@ -182,7 +192,7 @@ fn validate_meta(kind: &Kind, meta: &ObjectMeta) -> Vec<Cause> {
         )),
         Some(name) => {
             let errors = if name_is_label(kind) {
-                validation::dns1123_label_errors(name)
+                label_name_errors(kind, name)
             } else if kind.resource == "events" {
                 // Event names carry a hex timestamp suffix; upstream only bans path segments.
                 let ok = !name.contains('/') && !name.contains('%') && name != "." && name != "..";

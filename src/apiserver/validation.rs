@@ -140,6 +140,22 @@ pub fn dns1123_label_errors(s: &str) -> Vec<String> {
     errors
 }
 
+/// apimachinery's `IsDNS1035Label` (Service names): a label that starts with a letter.
+pub fn dns1035_label_errors(s: &str) -> Vec<String> {
+    let mut errors = Vec::new();
+    if s.len() > LABEL_MAX_LENGTH {
+        errors.push(max_len_error(LABEL_MAX_LENGTH));
+    }
+    if !is_label_shaped(s) || !s.starts_with(|c: char| c.is_ascii_lowercase()) {
+        errors.push(regex_error(
+            "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character",
+            "[a-z]([-a-z0-9]*[a-z0-9])?",
+            &["my-name", "abc-123"],
+        ));
+    }
+    errors
+}
+
 /// apimachinery's `IsDNS1123Subdomain`: at most 253 characters, dot-separated labels (whose
 /// length the regex does not bound).
 pub fn dns1123_subdomain_errors(s: &str) -> Vec<String> {
