@@ -962,6 +962,26 @@ const SET_AFTER_RECORDING: &[(&str, &[&str])] = &[
     ("Service", &["spec", "healthCheckNodePort"]),
 ];
 
+/// Into `set`: the keyed list at `at` if the client sent none of it, else the items of `new` the
+/// client did not send (by `key`).
+fn added_items(set: &mut Set, at: &[Element], sent: &Value, new: &Value, key: &str) {
+    let Some(items) = new.as_array() else {
+        return;
+    };
+    let sent: Vec<&Value> = sent.as_array().into_iter().flatten().collect();
+    if sent.is_empty() {
+        set.insert(at);
+        return;
+    }
+    for item in items {
+        if !sent.iter().any(|s| s[key] == item[key]) {
+            let mut path = at.to_vec();
+            path.push(Element::Key(vec![(key.to_string(), item[key].clone())]));
+            set.insert(&path);
+        }
+    }
+}
+
 /// The paths of `new` the server set on a create (see [`SET_AFTER_RECORDING`]) that the client
 /// did not send.
 fn set_by_server(sent: &Value, new: &Value) -> Set {
@@ -972,6 +992,50 @@ fn set_by_server(sent: &Value, new: &Value) -> Set {
         let sent_it = path.iter().try_fold(sent, |v, p| v.get(p)).is_some();
         if !sent_it {
             set.insert(&path.iter().map(|p| f(p)).collect::<Vec<_>>());
+        }
+    }
+    // What the ServiceAccount admission adds to a pod: its account, pull secrets, the token
+    // volume and its mounts.
+    if kind == "Pod" {
+        let (sent_spec, new_spec) = (&sent["spec"], &new["spec"]);
+        for field in ["serviceAccountName", "imagePullSecrets"] {
+            if sent_spec.get(field).is_none() {
+                set.insert(&[f("spec"), f(field)]);
+            }
+        }
+        if sent_spec.get("serviceAccountName").is_none()
+            && sent_spec.get("serviceAccount").is_none()
+        {
+            set.insert(&[f("spec"), f("serviceAccount")]);
+        }
+        added_items(
+            &mut set,
+            &[f("spec"), f("volumes")],
+            &sent_spec["volumes"],
+            &new_spec["volumes"],
+            "name",
+        );
+        for list in ["initContainers", "containers"] {
+            for container in new_spec[list].as_array().into_iter().flatten() {
+                let name = &container["name"];
+                let sent_container = sent_spec[list]
+                    .as_array()
+                    .and_then(|cs| cs.iter().find(|c| c["name"] == *name))
+                    .unwrap_or(&Value::Null);
+                let at = [
+                    f("spec"),
+                    f(list),
+                    Element::Key(vec![("name".to_string(), name.clone())]),
+                    f("volumeMounts"),
+                ];
+                added_items(
+                    &mut set,
+                    &at,
+                    &sent_container["volumeMounts"],
+                    &container["volumeMounts"],
+                    "mountPath",
+                );
+            }
         }
     }
     // A Service's node ports, port by port.

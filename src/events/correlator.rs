@@ -119,12 +119,14 @@ impl ObjectKey {
     }
 }
 
-/// Source and object: what the spam filter rations (upstream's `getSpamKey`).
+/// Source, object and type: what the spam filter rations (upstream's `getSpamKey`, which keys
+/// Normal and Warning events apart).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct SpamKey {
     component: String,
     host: String,
     object: ObjectKey,
+    type_: EventType,
 }
 
 /// Similar events (upstream's `EventAggregatorByReasonFunc`): everything but the message. The
@@ -287,6 +289,7 @@ impl Correlator {
             component: event.component.to_string(),
             host: event.host.to_string(),
             object: ObjectKey::of(event.object),
+            type_: event.type_,
         };
         let aggregate = AggregateKey {
             spam: spam.clone(),
@@ -566,9 +569,14 @@ mod tests {
             c.correlate(&candidate(&o, "Killing", "Stopping"), secs(40)),
             Outcome::Skip
         );
-        // Another object has its own.
+        // Another object has its own, and so do the object's Warning events.
         let other = rs();
         write(c.correlate(&candidate(&other, "BackOff", "Back-off"), secs(40)));
+        let warning = Candidate {
+            type_: EventType::Warning,
+            ..candidate(&o, "Unhealthy", "Liveness probe failed")
+        };
+        write(c.correlate(&warning, secs(40)));
         // One token is back 300 s after the burst began; the write shows every drop in its count.
         assert_eq!(
             c.correlate(&candidate(&o, "BackOff", "Back-off"), secs(299)),

@@ -470,3 +470,42 @@ fn conflicts_list_a_level_before_what_lies_under_it() {
         Err(ApplyError::BadRequest(m)) if m == "metadata.managedFields must be nil"
     ));
 }
+
+#[test]
+fn what_the_service_account_admission_adds_is_nobodys() {
+    let sent = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+        "spec": {"volumes": [{"name": "data", "emptyDir": {}}],
+            "containers": [{"name": "c", "image": "nginx", "volumeMounts": [{"name": "data", "mountPath": "/data"}]}]}});
+    let token = "/var/run/secrets/kubernetes.io/serviceaccount";
+    let mut stored = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+        "spec": {"serviceAccountName": "default", "serviceAccount": "default",
+            "volumes": [{"name": "data", "emptyDir": {}}, {"name": "kube-api-access-x2b4c", "projected": {"defaultMode": 420}}],
+            "containers": [{"name": "c", "image": "nginx", "volumeMounts": [
+                {"name": "data", "mountPath": "/data"},
+                {"name": "kube-api-access-x2b4c", "mountPath": token, "readOnly": true}]}]}});
+    record_update(
+        None,
+        Some(&sent),
+        &mut stored,
+        &writer("kubectl-run", "", "t"),
+    );
+    let spec = &stored["metadata"]["managedFields"][0]["fieldsV1"]["f:spec"];
+    assert!(
+        spec.get("f:serviceAccountName").is_none() && spec.get("f:serviceAccount").is_none(),
+        "{spec}"
+    );
+    let volumes = spec["f:volumes"].as_object().unwrap();
+    assert!(volumes.contains_key("k:{\"name\":\"data\"}"), "{spec}");
+    assert!(
+        !volumes.keys().any(|k| k.contains("kube-api-access")),
+        "{spec}"
+    );
+    let mounts = spec["f:containers"]["k:{\"name\":\"c\"}"]["f:volumeMounts"]
+        .as_object()
+        .unwrap();
+    assert!(mounts.contains_key("k:{\"mountPath\":\"/data\"}"), "{spec}");
+    assert!(
+        !mounts.keys().any(|k| k.contains("serviceaccount")),
+        "{spec}"
+    );
+}

@@ -290,6 +290,12 @@ impl ApiServer {
         // creator's fields (managed_fields::record_update).
         let sent = (record && matches!(kind.resource, "pods" | "namespaces" | "services"))
             .then(|| obj.clone());
+        // The ServiceAccount admission, before defaulting and validation as upstream's mutating
+        // admission runs; what it adds is nobody's in managedFields (upstream's field manager
+        // records the creator's fields before admission), which `sent` lets the recording tell.
+        if let (true, Some(ns)) = (kind.resource == "pods", &namespace) {
+            crate::apiserver::serviceaccount::admit(self, ns, &mut obj, None).await?;
+        }
         // A Service's addresses and node ports are allocated before admission, as upstream's
         // registry allocates them; allocation and the write it goes with happen one Service at
         // a time, so that no two Services are given the same address or node port.
@@ -327,13 +333,6 @@ impl ApiServer {
             if record {
                 let writer = self.writer(kind, query, "");
                 managed_fields::record_update(None, sent.as_ref(), &mut value, &writer);
-            }
-            // The ServiceAccount admission mutates the pod after its creator's fields are
-            // recorded (upstream's field manager runs before mutating admission), so the token
-            // volume and mounts it adds are nobody's.
-            if let (true, Some(ns)) = (kind.resource == "pods", &namespace) {
-                let shown = given_name.as_deref().or(generate.as_deref());
-                crate::apiserver::serviceaccount::admit(self, ns, &mut value, shown).await?;
             }
             if dry_run(query) {
                 return Ok((Arc::new(kind.draft(value)?.unstored()), warnings));
