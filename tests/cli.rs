@@ -236,3 +236,128 @@ async fn a_controller_manager_serves_the_health_of_its_loops() {
         .await
         .unwrap();
 }
+
+/// Lines a child writes to `out`, as they come.
+fn lines_of(out: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+#[test]
+fn up_stops_within_its_deadline_while_a_log_on_an_external_kubelet_is_followed() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    let mut up = Command::new(assert_cmd::cargo::cargo_bin!("kubespec"))
+        .args(["up", "--port", "0", "--nodes", "0", "--write-kubeconfig"])
+        .arg(&kubeconfig)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let up_out = lines_of(up.stdout.take().unwrap());
+    let up_err = lines_of(up.stderr.take().unwrap());
+    let ready = up_out.recv_timeout(Duration::from_secs(30)).unwrap();
+    assert!(
+        ready.starts_with("kubespec reference cluster ready"),
+        "{ready}"
+    );
+    // The cluster's only node is a kubelet of its own process.
+    let mut kubelet = Command::new(assert_cmd::cargo::cargo_bin!("kubespec"))
+        .args([
+            "component",
+            "kubelet",
+            "--node-name",
+            "ext-1",
+            "--kubeconfig",
+        ])
+        .arg(&kubeconfig)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let kubectl = |args: &[&str]| {
+        Command::new(support::cli::kubectl_binary("1.33"))
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let run = kubectl(&[
+        "run",
+        "talker",
+        "--image=busybox:1.36",
+        "--",
+        "sh",
+        "-c",
+        "while true; do echo hi; sleep 1; done",
+    ]);
+    assert!(run.status.success(), "{run:?}");
+    let wait = kubectl(&[
+        "wait",
+        "--for=condition=Ready",
+        "pod/talker",
+        "--timeout=90s",
+    ]);
+    assert!(wait.status.success(), "{wait:?}");
+    // A follow through the apiserver to the external kubelet, streaming when the stop comes.
+    let mut follow = Command::new(support::cli::kubectl_binary("1.33"))
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args(["logs", "-f", "talker"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let followed = lines_of(follow.stdout.take().unwrap());
+    assert_eq!(
+        followed.recv_timeout(Duration::from_secs(30)).as_deref(),
+        Ok("hi")
+    );
+    // Ctrl-C.
+    let asked = Instant::now();
+    let interrupt = Command::new("kill")
+        .args(["-INT", &up.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupt.success());
+    let status = loop {
+        if let Some(status) = up.try_wait().unwrap() {
+            break Some(status);
+        }
+        if asked.elapsed() > Duration::from_secs(30) {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let took = asked.elapsed();
+    let _ = up.kill();
+    let _ = kubelet.kill();
+    let _ = follow.kill();
+    let _ = kubelet.wait();
+    let _ = follow.wait();
+    let out: Vec<String> = up_out.try_iter().collect();
+    let err: Vec<String> = up_err.try_iter().collect();
+    let status = status.expect("kubespec up exits after Ctrl-C");
+    assert!(
+        status.success()
+            && out
+                .iter()
+                .any(|l| l == "kubespec reference cluster stopped"),
+        "{status:?} {out:?} {err:?}"
+    );
+    assert!(
+        took < Duration::from_secs(8),
+        "every component stops well within the 10 s deadline: took {took:?}; {err:?}"
+    );
+}

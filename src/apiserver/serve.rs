@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use axum::body::Body;
+use axum::body::{Body, HttpBody};
 use axum::response::Response;
 use axum::Router;
 use futures::StreamExt;
@@ -28,6 +28,7 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::runtime::{Handle, Runtime};
+use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 /// Marks a response whose body streams for a long time (a watch): its connection is served on
@@ -137,10 +138,21 @@ fn place(response: Response, placement: &Arc<Placement>) -> Response {
     })
 }
 
+/// A response whose length is not known beforehand streams (a watch, a followed log proxied from
+/// a kubelet): it ends once the server drains, so that a stop keeps its deadline however long a
+/// client would follow. Responses of a known length are left to finish.
+fn end_when_draining(response: Response, draining: &CancellationToken) -> Response {
+    if response.body().size_hint().exact().is_some() {
+        return response;
+    }
+    let draining = draining.clone().cancelled_owned();
+    response.map(|body| Body::from_stream(body.into_data_stream().take_until(draining)))
+}
+
 /// Serve `app` on `listener` until `shutdown` completes, then let open connections finish
-/// (after `before_drain` has run, which ends the watches). At most `limit` connections are
-/// held at once, and a connection that does not send its headers in time is closed
-/// ([`crate::server`]).
+/// (after `before_drain` has run, which ends the watches, and streamed responses have been
+/// ended). At most `limit` connections are held at once, and a connection that does not send
+/// its headers in time is closed ([`crate::server`]).
 pub(super) async fn serve(
     mut listener: TcpListener,
     app: Router,
@@ -153,6 +165,7 @@ pub(super) async fn serve(
     let streams = streaming.handle().unwrap_or_else(Handle::current);
     let requests = Handle::current();
     let graceful = GracefulShutdown::new();
+    let draining = CancellationToken::new();
     tokio::pin!(shutdown);
     while let Some((permit, tcp)) = limit.accept(&mut listener, shutdown.as_mut()).await {
         // No Nagle: a watch writes small chunks one after another, and each must leave at once.
@@ -166,12 +179,14 @@ pub(super) async fn serve(
         let service = {
             let app = app.clone();
             let placement = placement.clone();
+            let draining = draining.clone();
             hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
                 let call = app.clone().oneshot(request.map(Body::new));
                 let placement = placement.clone();
+                let draining = draining.clone();
                 async move {
-                    let response = call.await?;
-                    Ok::<_, std::convert::Infallible>(place(response, &placement))
+                    let response = place(call.await?, &placement);
+                    Ok::<_, std::convert::Infallible>(end_when_draining(response, &draining))
                 }
             })
         };
@@ -193,6 +208,7 @@ pub(super) async fn serve(
     }
     drop(listener);
     before_drain();
+    draining.cancel();
     graceful.shutdown().await;
     drop(streaming);
     Ok(())

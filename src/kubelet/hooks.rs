@@ -1,18 +1,105 @@
-//! Container lifecycle hooks as the kubelet runs them: postStart and preStop handlers (exec,
-//! httpGet, sleep) with upstream's failure messages, and stopping a container after its preStop
-//! hook within one grace period.
+//! Container lifecycle hooks as the kubelet runs them (postStart and preStop handlers: exec,
+//! httpGet, sleep) with upstream's failure messages, and killing a container as upstream's
+//! `killContainer` does: the `Killing` event, the preStop hook within the grace period, then
+//! SIGTERM with what is left of it, but never less than two seconds, before SIGKILL.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Container, LifecycleHandler, Pod};
+use k8s_openapi::api::core::v1::{Container, LifecycleHandler, ObjectReference, Pod};
 
-use super::prober::{http_status, port_of};
+use super::prober::{http_status, port_of, short_io};
 use super::Shared;
 use crate::events::{reference, EventType};
+use crate::k8s::go_quote;
 
-/// Run a lifecycle hook (exec, httpGet or sleep); on failure, upstream's event message.
+/// However little of the grace period a kill has left (a preStop hook may have used all of it),
+/// the container gets this long between SIGTERM and SIGKILL (upstream's
+/// `minimumGracePeriodInSeconds`).
+pub(super) const MINIMUM_GRACE_SECONDS: i64 = 2;
+
+/// The event of a failed postStart hook; its detail goes only into the container's waiting
+/// message (upstream records no detail, "so that secrets won't leak").
+pub(super) const POST_START_HOOK_FAILED: &str = "PostStartHook failed";
+
+/// The event of a failed preStop hook (no detail either).
+const PRE_STOP_HOOK_FAILED: &str = "PreStopHook failed";
+
+/// Why the kubelet kills a container (upstream's `containerKillReason`): it decides which grace
+/// period applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum KillReason {
+    /// The startup probe failed.
+    StartupProbe,
+    /// The liveness probe failed.
+    LivenessProbe,
+    /// The postStart hook failed.
+    FailedPostStartHook,
+    /// The pod is deleted, evicted or past its deadline.
+    Other,
+}
+
+/// The grace period (whole seconds) of a kill, as upstream's `setTerminationGracePeriod`: the
+/// pod's deletion grace period once it is deleted, else the failed probe's
+/// `terminationGracePeriodSeconds` for a probe kill, else the pod's
+/// `terminationGracePeriodSeconds` (30 by default).
+pub(super) fn grace_period(pod: &Pod, c: Option<&Container>, reason: KillReason) -> i64 {
+    if let Some(seconds) = pod.metadata.deletion_grace_period_seconds {
+        return seconds;
+    }
+    let probe = match reason {
+        KillReason::StartupProbe => c.and_then(|c| c.startup_probe.as_ref()),
+        KillReason::LivenessProbe => c.and_then(|c| c.liveness_probe.as_ref()),
+        KillReason::FailedPostStartHook | KillReason::Other => None,
+    };
+    probe
+        .and_then(|p| p.termination_grace_period_seconds)
+        .or_else(|| {
+            pod.spec
+                .as_ref()
+                .and_then(|s| s.termination_grace_period_seconds)
+        })
+        .unwrap_or(30)
+}
+
+/// The reference of a container's events: `spec.containers{name}` or
+/// `spec.initContainers{name}`, looked up in the spec as upstream's `GenerateContainerRef` does.
+pub(super) fn container_reference(pod: &Pod, name: &str) -> ObjectReference {
+    let spec = pod.spec.as_ref();
+    let app = spec.is_some_and(|s| s.containers.iter().any(|c| c.name == name));
+    let init = !app
+        && spec
+            .and_then(|s| s.init_containers.as_ref())
+            .is_some_and(|l| l.iter().any(|c| c.name == name));
+    let list = if init { "initContainers" } else { "containers" };
+    let mut r = reference(pod);
+    r.field_path = Some(format!("spec.{list}{{{name}}}"));
+    r
+}
+
+/// `host:port` as Go joins them (an IPv6 host in brackets).
+fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// The URL an httpGet handler requests, as Go prints it: `http://host:port/path` (no slash for an
+/// empty path).
+fn hook_url(host_port: &str, path: &str) -> String {
+    let slash = if path.is_empty() || path.starts_with('/') {
+        ""
+    } else {
+        "/"
+    };
+    format!("http://{host_port}{slash}{path}")
+}
+
+/// Run a lifecycle hook (exec, httpGet or sleep); on failure, upstream's message of it (which
+/// the kubelet puts in a postStart failure's waiting message).
 pub(super) async fn run_hook(
     shared: &Shared,
     ip: Option<IpAddr>,
@@ -29,17 +116,24 @@ pub(super) async fn run_hook(
     );
     if let Some(exec) = &hook.exec {
         let argv = exec.command.clone().unwrap_or_default();
+        // Go's `%v` of a string slice.
+        let command = format!("[{}]", argv.join(" "));
+        let failed = |error: String, output: &str| {
+            format!(
+                "Exec lifecycle hook ({command}) for Container {} in Pod {} failed - error: {error}, message: {}",
+                go_quote(&c.name),
+                go_quote(&pod_id),
+                go_quote(output)
+            )
+        };
         return match shared.runtime.exec(id, &argv).await {
             Ok((0, _)) => Ok(()),
             Ok((code, out)) => {
                 let out = String::from_utf8_lossy(&out).into_owned();
-                Err(format!(
-                    "Exec lifecycle hook ({argv:?}) for Container \"{}\" in Pod \"{pod_id}\" failed - error: command '{}' exited with {code}: {out}, message: {out:?}",
-                    c.name,
-                    argv.join(" ")
-                ))
+                let error = format!("command '{}' exited with {code}: {out}", argv.join(" "));
+                Err(failed(error, &out))
             }
-            Err(e) => Err(format!("Exec lifecycle hook ({argv:?}) for Container \"{}\" in Pod \"{pod_id}\" failed - error: {e}, message: \"\"", c.name)),
+            Err(e) => Err(failed(e.to_string(), "")),
         };
     }
     if let Some(http) = &hook.http_get {
@@ -52,22 +146,41 @@ pub(super) async fn run_hook(
                 ip.map(|i| i.to_string())
                     .unwrap_or_else(|| "127.0.0.1".into())
             });
-        let path = http.path.clone().unwrap_or_else(|| "/".into());
+        let path = http.path.clone().unwrap_or_default();
+        let address = host_port(&host, port);
+        let url = hook_url(&address, &path);
+        // Upstream's handler only needs an answer: any status code counts as success.
         let result = async {
             let s = tokio::net::TcpStream::connect((host.as_str(), port))
                 .await
-                .map_err(|e| e.to_string())?;
-            let request =
-                format!("GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n");
-            let code = http_status(s, &request).await?;
-            if (200..400).contains(&code) {
-                Ok(())
+                .map_err(|e| {
+                    format!(
+                        "Get \"{url}\": dial tcp {address}: connect: {}",
+                        short_io(&e)
+                    )
+                })?;
+            let target = if path.starts_with('/') {
+                path.clone()
             } else {
-                Err(format!("HTTP lifecycle hook returned status {code}"))
+                format!("/{path}")
+            };
+            let mut request = format!(
+                "GET {target} HTTP/1.1\r\nHost: {address}\r\nUser-Agent: kube-lifecycle/1.33\r\nAccept: */*\r\nConnection: close\r\n"
+            );
+            for h in http.http_headers.iter().flatten() {
+                request.push_str(&format!("{}: {}\r\n", h.name, h.value));
             }
+            request.push_str("\r\n");
+            http_status(s, &request).await.map(|_| ())
         }
         .await;
-        return result.map_err(|e| format!("HTTP lifecycle hook ({path}) for Container \"{}\" in Pod \"{pod_id}\" failed - error: {e}, message: \"\"", c.name));
+        return result.map_err(|e| {
+            format!(
+                "HTTP lifecycle hook ({path}) for Container {} in Pod {} failed - error: {e}",
+                go_quote(&c.name),
+                go_quote(&pod_id)
+            )
+        });
     }
     if let Some(sleep) = &hook.sleep {
         shared
@@ -78,36 +191,132 @@ pub(super) async fn run_hook(
     Ok(())
 }
 
-/// Stop a container as the kubelet does: the preStop hook first (within the grace period), then
-/// SIGTERM and, when the rest of the grace period runs out, SIGKILL.
-pub(super) async fn stop_with_pre_stop(
+/// Kill a container as upstream's `killContainer` does, within `grace_seconds`: the `Killing`
+/// event (`message`, or `Stopping container <name>`), the preStop hook when there is time for
+/// it (a failure is a `FailedPreStopHook` event without detail), then SIGTERM and, once what is
+/// left of the grace period runs out (whole seconds, at least [`MINIMUM_GRACE_SECONDS`]),
+/// SIGKILL. Without the pod (gone from the API) only the stop is left.
+pub(super) async fn kill_container(
     shared: Arc<Shared>,
     ip: Option<IpAddr>,
-    pod: Pod,
-    spec: Option<Container>,
+    pod: Option<Pod>,
+    name: String,
     id: String,
-    grace: Duration,
+    message: Option<String>,
+    grace_seconds: i64,
 ) {
-    let started = shared.clock.now();
-    if let Some(c) = &spec {
-        if let Some(hook) = c.lifecycle.as_ref().and_then(|l| l.pre_stop.as_ref()) {
+    let mut left = grace_seconds;
+    if let Some(pod) = &pod {
+        let cref = container_reference(pod, &name);
+        let message = message.unwrap_or_else(|| format!("Stopping container {name}"));
+        shared
+            .recorder
+            .record(&cref, EventType::Normal, "Killing", "", &message)
+            .await;
+        let spec = pod.spec.as_ref().and_then(|s| {
+            s.containers
+                .iter()
+                .chain(s.init_containers.iter().flatten())
+                .find(|c| c.name == name)
+        });
+        let hook = spec.and_then(|c| Some((c, c.lifecycle.as_ref()?.pre_stop.as_ref()?)));
+        if let (Some((c, hook)), true) = (hook, left > 0) {
+            let started = shared.clock.now();
+            let timeout = Duration::from_secs(u64::try_from(left).unwrap_or(0));
             let outcome = shared
                 .clock
-                .timeout(grace, run_hook(&shared, ip, &pod, c, &id, hook))
+                .timeout(timeout, run_hook(&shared, ip, pod, c, &id, hook))
                 .await;
-            if let Ok(Err(message)) = outcome {
-                let mut r = reference(&pod);
-                r.field_path = Some(format!("spec.containers{{{}}}", c.name));
+            if let Ok(Err(detail)) = outcome {
+                tracing::debug!(container = %name, %detail, "preStop hook failed");
                 shared
                     .recorder
-                    .record(&r, EventType::Warning, "FailedPreStopHook", "", &message)
+                    .record(
+                        &cref,
+                        EventType::Warning,
+                        "FailedPreStopHook",
+                        "",
+                        PRE_STOP_HOOK_FAILED,
+                    )
                     .await;
             }
+            // Whole seconds spent, truncated as upstream counts them.
+            left -= (shared.clock.now() - started).num_seconds();
         }
     }
-    let spent = (shared.clock.now() - started).to_std().unwrap_or_default();
+    let left = left.max(MINIMUM_GRACE_SECONDS);
     shared
         .runtime
-        .stop_container(&id, grace.saturating_sub(spent))
+        .stop_container(&id, Duration::from_secs(u64::try_from(left).unwrap_or(0)))
         .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod(value: serde_json::Value) -> Pod {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn the_grace_period_of_a_kill_follows_upstream() {
+        let p = pod(
+            json!({"metadata": {"name": "p"}, "spec": {"terminationGracePeriodSeconds": 20,
+            "containers": [{"name": "app", "livenessProbe": {"exec": {"command": ["true"]},
+                "terminationGracePeriodSeconds": 3}}]}}),
+        );
+        let c = p.spec.as_ref().map(|s| s.containers[0].clone());
+        assert_eq!(grace_period(&p, c.as_ref(), KillReason::LivenessProbe), 3);
+        assert_eq!(grace_period(&p, c.as_ref(), KillReason::StartupProbe), 20);
+        assert_eq!(
+            grace_period(&p, c.as_ref(), KillReason::FailedPostStartHook),
+            20
+        );
+        let mut deleted = p.clone();
+        deleted.metadata.deletion_grace_period_seconds = Some(5);
+        assert_eq!(
+            grace_period(&deleted, c.as_ref(), KillReason::LivenessProbe),
+            5
+        );
+        let bare = pod(json!({"metadata": {"name": "p"}, "spec": {"containers": []}}));
+        assert_eq!(grace_period(&bare, None, KillReason::Other), 30);
+    }
+
+    #[test]
+    fn container_references_name_the_list_the_container_is_in() {
+        let p = pod(
+            json!({"metadata": {"name": "p", "namespace": "ns"}, "spec": {
+            "initContainers": [{"name": "setup"}], "containers": [{"name": "app"}]}}),
+        );
+        assert_eq!(
+            container_reference(&p, "setup").field_path.as_deref(),
+            Some("spec.initContainers{setup}")
+        );
+        assert_eq!(
+            container_reference(&p, "app").field_path.as_deref(),
+            Some("spec.containers{app}")
+        );
+    }
+
+    #[test]
+    fn hook_urls_print_as_go_prints_them() {
+        assert_eq!(
+            hook_url(&host_port("10.0.0.1", 80), ""),
+            "http://10.0.0.1:80"
+        );
+        assert_eq!(
+            hook_url(&host_port("10.0.0.1", 8080), "/x"),
+            "http://10.0.0.1:8080/x"
+        );
+        assert_eq!(
+            hook_url(&host_port("10.0.0.1", 8080), "x"),
+            "http://10.0.0.1:8080/x"
+        );
+        assert_eq!(
+            hook_url(&host_port("::1", 8080), "/x"),
+            "http://[::1]:8080/x"
+        );
+    }
 }

@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::backoff::{self, RestartBackoff};
-use super::hooks::{run_hook, stop_with_pre_stop};
+use super::hooks::{self, kill_container, run_hook, KillReason};
 use super::pod_state::{PodUpdate, WorkState};
 use super::prober::{probe_loop, ProbeCtx, ProbeKind, ProbeNotice, ProbeResults};
 use super::runtime::catalog::{go_duration, Image, ImageError};
@@ -151,6 +151,9 @@ struct PodWorker {
     next_wake: Option<DateTime<Utc>>,
     /// When the pod's sandbox is ready (containers start only then).
     sandbox_ready: Option<DateTime<Utc>>,
+    /// The sandbox is gone: the pod finished (Succeeded or Failed) or was killed, and the
+    /// kubelet stopped it, as upstream's `SyncTerminatingPod` does. Nothing runs in it again.
+    sandbox_stopped: bool,
     /// When the kubelet took the pod on: its probe workers tick from then, every period.
     admitted: DateTime<Utc>,
 }
@@ -202,6 +205,7 @@ pub(super) async fn run(shared: Arc<Shared>, mut updates: watch::Receiver<Option
         probe_tx,
         next_wake: None,
         sandbox_ready: None,
+        sandbox_stopped: false,
     };
     drop(first);
     let mut exits = shared.runtime.exits();
@@ -276,13 +280,10 @@ fn termination_message(
     None
 }
 
-/// The pod's `terminationGracePeriodSeconds` (30 s by default).
+/// The grace period of a kill the kubelet decides on its own (an active deadline): the pod's
+/// `terminationGracePeriodSeconds` (30 s by default), or its deletion grace period.
 fn termination_grace(pod: &Pod) -> Duration {
-    let seconds = pod
-        .spec
-        .as_ref()
-        .and_then(|s| s.termination_grace_period_seconds)
-        .unwrap_or(30);
+    let seconds = hooks::grace_period(pod, None, KillReason::Other);
     Duration::from_secs(u64::try_from(seconds).unwrap_or(0))
 }
 
@@ -432,7 +433,7 @@ impl PodWorker {
     }
 
     async fn sync(&mut self, pod: &Pod) {
-        if self.terminal.is_some() {
+        if self.terminal.is_some() || self.sandbox_stopped {
             return;
         }
         let spec = pod.spec.clone().unwrap_or_default();
@@ -669,29 +670,69 @@ impl PodWorker {
             &format!("Started container {}", c.name),
         )
         .await;
-        if self.post_start(pod, c, &cref, &id).await {
+        let Some(message) = self.post_start(pod, c, &cref, &id).await else {
             self.start_probes(pod, c, init, index, &id, now);
+            return;
+        };
+        // Killed for its hook: until the next sync decides its restart, a container that will
+        // restart waits with PostStartHookError and the hook's message (upstream's reason
+        // cache); one that will not stays terminated.
+        let pod_policy = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.restart_policy.clone())
+            .unwrap_or_else(|| "Always".into());
+        self.observe_exits(&pod_policy, init);
+        let policy = if init && status::is_restartable_init_container(c) {
+            "Always"
+        } else {
+            pod_policy.as_str()
+        };
+        let slot = self.slot_mut(init, index);
+        if let RuntimeState::Terminated { exit_code, .. } = slot.state {
+            if restart_allowed(policy, exit_code) {
+                slot.last_termination = Some(slot.state.clone());
+                slot.state = RuntimeState::Waiting {
+                    reason: status::REASON_POST_START_HOOK_ERROR.into(),
+                    message: Some(message),
+                };
+            }
         }
     }
 
-    /// Run the container's postStart hook, if any. A failed hook kills the container (its
-    /// restart policy decides the rest): false then.
-    async fn post_start(&self, pod: &Pod, c: &Container, cref: &ObjectReference, id: &str) -> bool {
-        let Some(hook) = c.lifecycle.as_ref().and_then(|l| l.post_start.as_ref()) else {
-            return true;
-        };
+    /// Run the container's postStart hook, if any. A failed hook is a `FailedPostStartHook`
+    /// event without detail, and kills the container as upstream's `startContainer` does (its
+    /// restart policy decides the rest): the hook's message then, for the container's waiting
+    /// state.
+    async fn post_start(
+        &self,
+        pod: &Pod,
+        c: &Container,
+        cref: &ObjectReference,
+        id: &str,
+    ) -> Option<String> {
+        let hook = c.lifecycle.as_ref().and_then(|l| l.post_start.as_ref())?;
         let Err(message) = run_hook(&self.shared, self.ip, pod, c, id, hook).await else {
-            return true;
+            return None;
         };
-        self.event(cref, EventType::Warning, "FailedPostStartHook", &message)
-            .await;
-        self.event(cref, EventType::Normal, "Killing", "FailedPostStartHook")
-            .await;
-        self.shared
-            .runtime
-            .stop_container(id, termination_grace(pod))
-            .await;
-        false
+        self.event(
+            cref,
+            EventType::Warning,
+            "FailedPostStartHook",
+            hooks::POST_START_HOOK_FAILED,
+        )
+        .await;
+        kill_container(
+            self.shared.clone(),
+            self.ip,
+            Some(pod.clone()),
+            c.name.clone(),
+            id.to_string(),
+            Some("FailedPostStartHook".into()),
+            hooks::grace_period(pod, Some(c), KillReason::FailedPostStartHook),
+        )
+        .await;
+        Some(message)
     }
 
     /// While the container's restart back-off lasts: CrashLoopBackOff, with the kubelet's
@@ -951,74 +992,56 @@ impl PodWorker {
         if !slot.running() {
             return;
         }
-        let init = self.init.iter().any(|s| s.name == container);
-        let cref = Self::container_ref(pod, container, init);
-        self.event(
-            &cref,
-            EventType::Normal,
-            "Killing",
-            &format!("Container {container} failed {probe} probe, will be restarted"),
-        )
-        .await;
         let spec = pod.spec.as_ref().and_then(|s| {
             s.containers
                 .iter()
                 .chain(s.init_containers.iter().flatten())
                 .find(|c| c.name == container)
-                .cloned()
         });
-        stop_with_pre_stop(
+        let reason = if probe == "startup" {
+            KillReason::StartupProbe
+        } else {
+            KillReason::LivenessProbe
+        };
+        kill_container(
             self.shared.clone(),
             self.ip,
-            pod.clone(),
-            spec,
+            Some(pod.clone()),
+            container.to_string(),
             id.to_string(),
-            termination_grace(pod),
+            Some(format!(
+                "Container {container} failed {probe} probe, will be restarted"
+            )),
+            hooks::grace_period(pod, spec, reason),
         )
         .await;
     }
 
-    /// Stop every running container within `grace`. Only what the runtime still runs is
-    /// stopped: a kill started over with a shorter grace period leaves alone the containers
-    /// the first one already stopped (no second Killing event, no second preStop hook).
+    /// Stop every running container within `grace`, each as upstream's `killContainer` does
+    /// (its `Killing` event, its preStop hook, at least two seconds after SIGTERM). Only what the
+    /// runtime still runs is stopped: a kill started over with a shorter grace period leaves
+    /// alone the containers the first one already stopped (no second Killing event, no second
+    /// preStop hook).
     async fn kill_all(&mut self, pod: Option<&Pod>, grace: Duration) {
         let mut stops = Vec::new();
         let runtime = self.shared.runtime.clone();
         let still_runs = |id: &str| matches!(runtime.state(id), Some(ProcessState::Running { .. }));
+        let grace_seconds = i64::try_from(grace.as_secs()).unwrap_or(i64::MAX);
         for slot in self.app.iter_mut().chain(self.init.iter_mut()) {
             if let Some(stop) = slot.probe_stop.take() {
                 stop.cancel();
             }
             let running = slot.running() && slot.id.as_deref().is_some_and(still_runs);
             if let (true, Some(id)) = (running, slot.id.clone()) {
-                if let Some(pod) = pod {
-                    let init = false;
-                    let cref = Self::container_ref(pod, &slot.name, init);
-                    self.shared
-                        .recorder
-                        .record(
-                            &cref,
-                            EventType::Normal,
-                            "Killing",
-                            "",
-                            &format!("Stopping container {}", slot.name),
-                        )
-                        .await;
-                }
-                let spec = pod.and_then(|p| p.spec.as_ref()).and_then(|s| {
-                    s.containers
-                        .iter()
-                        .chain(s.init_containers.iter().flatten())
-                        .find(|c| c.name == slot.name)
-                        .cloned()
-                });
-                let (shared, ip, pod) = (self.shared.clone(), self.ip, pod.cloned());
-                stops.push(async move {
-                    match pod {
-                        Some(pod) => stop_with_pre_stop(shared, ip, pod, spec, id, grace).await,
-                        None => shared.runtime.stop_container(&id, grace).await,
-                    }
-                });
+                stops.push(kill_container(
+                    self.shared.clone(),
+                    self.ip,
+                    pod.cloned(),
+                    slot.name.clone(),
+                    id,
+                    None,
+                    grace_seconds,
+                ));
             }
         }
         futures::future::join_all(stops).await;
@@ -1074,6 +1097,8 @@ impl PodWorker {
                 }
             };
         }
+        // Every container has stopped: the sandbox goes too, before the last status.
+        self.sandbox_stopped = true;
         let pod = updates.borrow().clone();
         if let (false, Some(pod)) = (gone, pod) {
             self.report(&pod).await;
@@ -1100,13 +1125,34 @@ impl PodWorker {
         }
     }
 
+    /// Report the pod's status when it changed. Once the pod has finished (a terminal phase, no
+    /// container running), the kubelet stops its sandbox and reports again, as upstream's
+    /// `SyncTerminatingPod` does: PodReadyToStartContainers turns False (the pod keeps its IPs).
     async fn report(&mut self, pod: &Pod) {
+        self.report_once(pod).await;
+        let finished = self
+            .last_status
+            .as_ref()
+            .is_some_and(|s| status::is_terminal_phase(s.phase.as_deref()))
+            && !self
+                .app
+                .iter()
+                .chain(self.init.iter())
+                .any(ContainerSlot::running);
+        if finished && !self.sandbox_stopped {
+            self.sandbox_stopped = true;
+            self.report_once(pod).await;
+        }
+    }
+
+    async fn report_once(&mut self, pod: &Pod) {
         self.shared
             .remember_logs(&self.uid, pod, &self.app, &self.init);
         let init: Vec<ContainerInfo> = self.init.iter().map(ContainerSlot::info).collect();
         let app: Vec<ContainerInfo> = self.app.iter().map(ContainerSlot::info).collect();
         // The pod gets its IP with its sandbox.
-        let sandbox = self.ip.is_some()
+        let sandbox = !self.sandbox_stopped
+            && self.ip.is_some()
             && self
                 .sandbox_ready
                 .is_some_and(|t| self.shared.clock.now() >= t);

@@ -295,7 +295,10 @@ async fn lifecycle_hooks_and_termination_messages() {
     waits
         .until(minutes(10), "FailedPreStopHook", |s| {
             let events = seen::events(s, "default", "hooked");
-            if events.iter().any(|e| e.starts_with("FailedPreStopHook: Exec lifecycle hook ([\"sh\", \"-c\", \"exit 3\"]) for Container \"app\" in Pod \"hooked_default(")) {
+            if events
+                .iter()
+                .any(|e| e == "FailedPreStopHook: PreStopHook failed")
+            {
                 Ok(())
             } else {
                 Err(format!("{events:?}"))

@@ -5,6 +5,7 @@
 mod support;
 
 mod containers;
+mod hooks;
 mod node;
 mod probes;
 mod volumes;
