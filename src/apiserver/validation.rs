@@ -8,35 +8,8 @@ use super::Cause;
 /// The longest DNS-1123 subdomain, and so the longest ConfigMap or Secret key.
 const DNS1123_SUBDOMAIN_MAX_LENGTH: usize = 253;
 
-/// A string as Go's `%q` prints it in an error message: double quotes; `\"`, `\\` and the
-/// control characters escaped; other characters as they are.
-pub fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x80 && c.is_control() => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c if c.is_control() => match c as u32 {
-                n if n <= 0xffff => out.push_str(&format!("\\u{n:04x}")),
-                n => out.push_str(&format!("\\U{n:08x}")),
-            },
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
+/// A string as Go's `%q` prints it in an error message (one implementation, in `k8s::go`).
+pub use crate::k8s::go::quote as go_quote;
 
 /// A string map as Go's `%#v` prints it (keys sorted, as fmt sorts them).
 pub fn go_map(map: Option<&std::collections::BTreeMap<String, String>>) -> String {

@@ -2,10 +2,13 @@
 //! helpers define them: quantities (`quantity`), QoS classes (`qos`), taints and tolerations
 //! (`tolerations`), the names service accounts, their tokens and the cluster's CA share
 //! (`serviceaccount`), a Node's or a Pod's readiness, the default pull policy, the version the
-//! cluster reports, and how the apiserver vouches for a kubelet (`kubelet_auth`). Pure functions
+//! cluster reports, how the apiserver vouches for a kubelet (`kubelet_auth`), `PodLogOptions`
+//! (`pod_logs`), and Go's own conversions whose error texts reach users (`go`). Pure functions
 //! over k8s-openapi types (no I/O), and nothing from any component.
 
+pub mod go;
 pub mod kubelet_auth;
+pub mod pod_logs;
 pub mod qos;
 pub mod quantity;
 pub mod serviceaccount;
