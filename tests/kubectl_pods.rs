@@ -92,13 +92,16 @@ fn pods_story(version: &str) {
     let missing = k.run(&["logs", "typo"]);
     assert!(!missing.ok);
     // The kubelet retries the pull when each back-off ends (0.5 s of wall time at 20x), so the
-    // waiting reason kubectl quotes is whichever of the two it is at that moment.
-    let waiting = |reason: &str| {
-        format!("Error from server (BadRequest): container \"app\" in pod \"typo\" is waiting to start: {reason}")
+    // waiting reason is whichever of the two it is at that moment; the kubelet words both.
+    let waiting = |why: &str| {
+        format!("Error from server (BadRequest): container \"app\" in pod \"typo\" is waiting to start: {why}")
     };
     assert!(
-        [waiting("ImagePullBackOff"), waiting("ErrImagePull")]
-            .contains(&missing.stderr.trim().to_string()),
+        [
+            waiting("trying and failing to pull image"),
+            waiting("image can't be pulled")
+        ]
+        .contains(&missing.stderr.trim().to_string()),
         "{}",
         missing.stderr
     );

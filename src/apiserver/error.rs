@@ -216,8 +216,14 @@ impl ApiError {
 
     /// 422 Invalid for a kind the registry does not hold (a subresource's own kind, such as
     /// `TokenRequest.authentication.k8s.io`).
+    /// A core kind (empty `group`) is named alone (`PodLogOptions`).
     pub fn invalid_kind(group: &str, kind: &str, name: &str, causes: &[Cause]) -> Self {
-        Self::invalid_as(&format!("{kind}.{group}"), group, kind, name, causes)
+        let qualified = if group.is_empty() {
+            kind.to_string()
+        } else {
+            format!("{kind}.{group}")
+        };
+        Self::invalid_as(&qualified, group, kind, name, causes)
     }
 
     fn invalid_as(qualified: &str, group: &str, kind: &str, name: &str, causes: &[Cause]) -> Self {
@@ -250,6 +256,64 @@ impl ApiError {
     /// 400 BadRequest.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(400, "BadRequest", message)
+    }
+
+    /// What upstream's `NewGenericServerResponse` makes of an error status a backend (a
+    /// kubelet) answered a proxied request with: the code's stock message naming the resource
+    /// (`the server could not find the requested resource ( pods/log web)`); the backend's own
+    /// words only where upstream keeps them (403, 406, 415).
+    pub fn server_response(code: u16, resource: &str, name: &str, server_message: &str) -> Self {
+        let (reason, message) = match code {
+            409 => ("Conflict", "the server reported a conflict".to_string()),
+            404 => (
+                "NotFound",
+                "the server could not find the requested resource".to_string(),
+            ),
+            400 => (
+                "BadRequest",
+                "the server rejected our request for an unknown reason".to_string(),
+            ),
+            401 => (
+                "Unauthorized",
+                "the server has asked for the client to provide credentials".to_string(),
+            ),
+            403 => ("Forbidden", server_message.to_string()),
+            406 if server_message.is_empty() || server_message == "unknown" => (
+                "NotAcceptable",
+                "the server was unable to respond with a content type that the client supports"
+                    .to_string(),
+            ),
+            406 => ("NotAcceptable", server_message.to_string()),
+            415 => ("UnsupportedMediaType", server_message.to_string()),
+            405 => (
+                "MethodNotAllowed",
+                "the server does not allow this method on the requested resource".to_string(),
+            ),
+            422 => (
+                "Invalid",
+                "the server rejected our request due to an error in our request".to_string(),
+            ),
+            503 => (
+                "ServiceUnavailable",
+                "the server is currently unable to handle the request".to_string(),
+            ),
+            504 => ("Timeout", "the server was unable to return a response in the time allotted, but may still be processing the request".to_string()),
+            429 => ("TooManyRequests", "the server has received too many requests and has asked us to try again later".to_string()),
+            code if code >= 500 => (
+                "InternalError",
+                format!(
+                    "an error on the server ({}) has prevented the request from succeeding",
+                    super::validation::go_quote(server_message)
+                ),
+            ),
+            code => (
+                "",
+                format!("the server responded with the status code {code} but did not return more information"),
+            ),
+        };
+        // The verb is empty here, so upstream's "(<verb> <resource> <name>)" opens with a space.
+        Self::new(code, reason, format!("{message} ( {resource} {name})"))
+            .with_details(json!({"name": name, "group": "", "kind": resource}))
     }
 
     /// 403 Forbidden.

@@ -8,7 +8,8 @@ use super::Cause;
 /// The longest DNS-1123 subdomain, and so the longest ConfigMap or Secret key.
 const DNS1123_SUBDOMAIN_MAX_LENGTH: usize = 253;
 
-pub use crate::k8s::go_quote;
+/// A string as Go's `%q` prints it in an error message (one implementation, in `k8s::go`).
+pub use crate::k8s::go::quote as go_quote;
 
 /// A string map as Go's `%#v` prints it (keys sorted, as fmt sorts them).
 pub fn go_map(map: Option<&std::collections::BTreeMap<String, String>>) -> String {

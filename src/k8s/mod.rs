@@ -2,11 +2,13 @@
 //! helpers define them: quantities (`quantity`), QoS classes (`qos`), taints and tolerations
 //! (`tolerations`), the names service accounts, their tokens and the cluster's CA share
 //! (`serviceaccount`), a Node's or a Pod's readiness, the default pull policy, the version the
-//! cluster reports, how the apiserver vouches for a kubelet (`kubelet_auth`), and Go's `%q`
-//! quoting of values in messages. Pure functions over k8s-openapi types (no I/O), and nothing
-//! from any component.
+//! cluster reports, how the apiserver vouches for a kubelet (`kubelet_auth`), `PodLogOptions`
+//! (`pod_logs`), and Go's own conversions whose error texts reach users (`go`). Pure functions
+//! over k8s-openapi types (no I/O), and nothing from any component.
 
+pub mod go;
 pub mod kubelet_auth;
+pub mod pod_logs;
 pub mod qos;
 pub mod quantity;
 pub mod serviceaccount;
@@ -35,35 +37,8 @@ pub fn user_agent(component: &str) -> String {
     )
 }
 
-/// A string as Go's `%q` prints it in an error message: double quotes; `\"`, `\\` and the
-/// control characters escaped; other characters as they are.
-pub fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x80 && c.is_control() => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c if c.is_control() => match c as u32 {
-                n if n <= 0xffff => out.push_str(&format!("\\u{n:04x}")),
-                n => out.push_str(&format!("\\U{n:08x}")),
-            },
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
+/// A string as Go's `%q` prints it in an error message (one implementation, in [`go`]).
+pub use go::quote as go_quote;
 
 /// The imagePullPolicy a container gets when it names none (upstream's defaulting): `Always`
 /// for `:latest` or no tag, `IfNotPresent` otherwise (and for digests).

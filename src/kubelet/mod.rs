@@ -27,7 +27,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, PodStatus};
 use kube::api::Api;
 use kube::runtime::watcher;
 use kube::Client;
@@ -126,6 +126,16 @@ impl KubeletConfig {
     }
 }
 
+/// A container's previous instance, for `logs --previous`: its id and its log (the runtime has
+/// removed the container; the kubelet keeps its log).
+pub(crate) type PreviousLog = (String, Arc<Mutex<runtime::log::Log>>);
+
+/// Per (pod uid, container): the current instance's id, and the logs of the instances the
+/// kubelet knows (the current one and the previous one), by id. The current instance's log is
+/// kept here too, so that it can still be read between its removal (at a restart) and the next
+/// time the worker reports.
+type ContainerLogs = HashMap<(String, String), (Option<String>, Vec<PreviousLog>)>;
+
 /// What the pod workers of one kubelet share.
 pub(crate) struct Shared {
     client: Client,
@@ -134,8 +144,11 @@ pub(crate) struct Shared {
     recorder: Recorder,
     config: KubeletConfig,
     next_ip: Mutex<u32>,
-    /// Container ids and previous logs per (pod uid, container), for the log endpoint.
-    logs: Mutex<HashMap<(String, String), (Option<String>, Option<Vec<u8>>)>>,
+    /// Container instances and their logs per (pod uid, container), for the log endpoint.
+    logs: Mutex<ContainerLogs>,
+    /// The status each pod worker last computed, by pod uid (upstream's status manager cache,
+    /// which the log endpoint consults).
+    statuses: Mutex<HashMap<String, PodStatus>>,
     /// Pods this kubelet runs, by `namespace/name`, with their uid.
     pods: Mutex<HashMap<String, String>>,
     /// The latest version of every pod this kubelet runs, by uid (for `/pods`).
@@ -178,7 +191,11 @@ impl Shared {
         let mut logs = self.logs.lock();
         for slot in app.iter().chain(init) {
             let (id, previous) = slot.log_state();
-            logs.insert((uid.to_string(), slot.name().to_string()), (id, previous));
+            let current = id
+                .as_ref()
+                .and_then(|id| Some((id.clone(), self.runtime.log(id)?)));
+            let known = current.into_iter().chain(previous).collect();
+            logs.insert((uid.to_string(), slot.name().to_string()), (id, known));
         }
     }
 
@@ -200,27 +217,61 @@ impl Shared {
         *self.probe_counts.lock().entry(key).or_default() += 1;
     }
 
+    fn remember_status(&self, uid: &str, status: &PodStatus) {
+        self.statuses.lock().insert(uid.to_string(), status.clone());
+    }
+
     fn forget_logs(&self, uid: &str) {
         self.probe_counts.lock().retain(|k, _| k.2 != uid);
         self.logs.lock().retain(|(u, _), _| u != uid);
+        self.statuses.lock().remove(uid);
         self.pods.lock().retain(|_, u| u != uid);
         self.pod_objects.lock().remove(uid);
     }
 
-    /// A container of a pod this kubelet runs: its current container id, and the log of its
-    /// previous instance.
-    pub(crate) fn container_log_source(
-        &self,
-        namespace: &str,
-        pod: &str,
-        container: &str,
-    ) -> Option<(Option<String>, Option<Vec<u8>>)> {
-        let uid = self
+    /// A pod this kubelet has, by namespace and name (the one its workers last reported, when
+    /// an older pod of that name is still being cleaned up).
+    pub(crate) fn pod_by_name(&self, namespace: &str, name: &str) -> Option<Arc<Pod>> {
+        let reported = self
             .pods
             .lock()
-            .get(&format!("{namespace}/{pod}"))
-            .cloned()?;
-        self.logs.lock().get(&(uid, container.to_string())).cloned()
+            .get(&format!("{namespace}/{name}"))
+            .cloned();
+        let objects = self.pod_objects.lock();
+        if let Some(pod) = reported.and_then(|uid| objects.get(&uid)) {
+            return Some(pod.clone());
+        }
+        objects
+            .values()
+            .find(|p| {
+                p.metadata.namespace.as_deref() == Some(namespace)
+                    && p.metadata.name.as_deref() == Some(name)
+            })
+            .cloned()
+    }
+
+    /// The status the kubelet last computed for a pod (none before its worker first did).
+    pub(crate) fn computed_status(&self, uid: &str) -> Option<PodStatus> {
+        self.statuses.lock().get(uid).cloned()
+    }
+
+    /// The log of a container instance of a pod, by the instance's id: as the kubelet kept it,
+    /// or from the runtime.
+    pub(crate) fn container_log(
+        &self,
+        uid: &str,
+        container: &str,
+        id: &str,
+    ) -> Option<Arc<Mutex<runtime::log::Log>>> {
+        let known = self
+            .logs
+            .lock()
+            .get(&(uid.to_string(), container.to_string()))
+            .and_then(|(_, known)| known.iter().find(|(i, _)| i == id).cloned());
+        match known {
+            Some((_, log)) => Some(log),
+            None => self.runtime.log(id),
+        }
     }
 }
 
@@ -282,6 +333,7 @@ pub fn start(
         config,
         next_ip: Mutex::new(1),
         logs: Mutex::new(HashMap::new()),
+        statuses: Mutex::new(HashMap::new()),
         pods: Mutex::new(HashMap::new()),
         pod_objects: Mutex::new(HashMap::new()),
         probe_counts: Mutex::new(std::collections::BTreeMap::new()),

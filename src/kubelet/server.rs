@@ -1,5 +1,5 @@
 //! The kubelet's HTTP server, on the node's loopback address: `/healthz`, `/pods`, and
-//! `/containerLogs/<namespace>/<pod>/<container>` (with `previous`, `tailLines`, `follow`), which
+//! `/containerLogs/<namespace>/<pod>/<container>` (with every `PodLogOptions` parameter), which
 //! the apiserver proxies for `kubectl logs`.
 
 use std::collections::HashMap;
@@ -7,14 +7,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod, PodStatus};
 use tokio_util::sync::CancellationToken;
 
+use super::runtime::log::Writer;
 use super::Shared;
+use crate::k8s::go::quote;
+use crate::k8s::pod_logs::PodLogOptions;
 
 /// Bind and serve until `shutdown`; returns the port.
 pub(super) async fn start(
@@ -207,68 +211,268 @@ async fn summary(State(shared): State<Arc<Shared>>) -> Response {
     ([("content-type", "application/json")], summary.to_string()).into_response()
 }
 
-fn tail(data: &[u8], lines: Option<usize>) -> Vec<u8> {
-    let Some(n) = lines else { return data.to_vec() };
-    let text = String::from_utf8_lossy(data);
-    let all: Vec<&str> = text.split_inclusive('\n').collect();
-    all[all.len().saturating_sub(n)..].concat().into_bytes()
+/// How often a follower looks for more output, or for the container's end (wall time: it is
+/// the reader's latency, not a simulated behaviour).
+const FOLLOW_POLL: Duration = Duration::from_millis(100);
+
+/// A plain-text answer, as the kubelet's restful handlers write errors.
+fn text(code: StatusCode, body: impl Into<String>) -> Response {
+    (code, [("content-type", "text/plain")], body.into()).into_response()
 }
 
+/// Whether the pod has a container (app, init or ephemeral) of that name.
+fn has_container(pod: &Pod, name: &str) -> bool {
+    let Some(spec) = &pod.spec else { return false };
+    spec.containers.iter().any(|c| c.name == name)
+        || spec
+            .init_containers
+            .iter()
+            .flatten()
+            .any(|c| c.name == name)
+        || spec
+            .ephemeral_containers
+            .iter()
+            .flatten()
+            .any(|c| c.name == name)
+}
+
+/// The container instance whose log a request reads, from the pod's status, as upstream's
+/// `validateContainerLogStatus` picks it: `previous` wants the last termination; otherwise a
+/// running instance, then a terminated one, then the last termination (so a container waiting
+/// in CrashLoopBackOff shows its last run), and a container that never ran says why.
+fn log_container_id(
+    pod: &str,
+    status: &PodStatus,
+    container: &str,
+    previous: bool,
+) -> Result<String, String> {
+    let (c, p) = (quote(container), quote(pod));
+    let find = |list: &Option<Vec<ContainerStatus>>| {
+        list.iter().flatten().find(|s| s.name == container).cloned()
+    };
+    let Some(cs) = find(&status.container_statuses)
+        .or_else(|| find(&status.init_container_statuses))
+        .or_else(|| find(&status.ephemeral_container_statuses))
+    else {
+        return Err(format!("container {c} in pod {p} is not available"));
+    };
+    let state = cs.state.clone().unwrap_or_default();
+    let last = cs.last_state.as_ref().and_then(|s| s.terminated.as_ref());
+    let last_id = last
+        .and_then(|t| t.container_id.clone())
+        .filter(|id| !id.is_empty());
+    let terminated = || format!("container {c} in pod {p} is terminated");
+    let id = if previous {
+        last_id.ok_or_else(|| format!("previous terminated container {c} in pod {p} not found"))?
+    } else if state.running.is_some() {
+        cs.container_id.clone().unwrap_or_default()
+    } else if let Some(t) = &state.terminated {
+        match t.container_id.clone().filter(|id| !id.is_empty()) {
+            Some(id) => id,
+            None => last_id.ok_or_else(terminated)?,
+        }
+    } else if last.is_some() {
+        last_id.ok_or_else(terminated)?
+    } else if let Some(waiting) = &state.waiting {
+        let reason = waiting.reason.clone().unwrap_or_default();
+        let why = match reason.as_str() {
+            "ErrImagePull" => "image can't be pulled".to_string(),
+            "ImagePullBackOff" => "trying and failing to pull image".to_string(),
+            _ => reason,
+        };
+        return Err(format!(
+            "container {c} in pod {p} is waiting to start: {why}"
+        ));
+    } else {
+        return Err(format!(
+            "container {c} in pod {p} is waiting to start - no logs yet"
+        ));
+    };
+    // `containerd://<id>`: the runtime knows the id.
+    Ok(id
+        .split_once("://")
+        .map_or(String::new(), |(_, id)| id.to_string()))
+}
+
+/// `/containerLogs/<namespace>/<pod>/<container>`, as upstream's kubelet answers it: the
+/// options decoded and validated, the pod and container looked up, the container instance
+/// chosen from the pod's status, then its log read (and followed until the instance stops).
 async fn container_logs(
     State(shared): State<Arc<Shared>>,
-    Path((namespace, pod, container)): Path<(String, String, String)>,
-    Query(q): Query<HashMap<String, String>>,
+    Path((namespace, pod_name, container)): Path<(String, String, String)>,
+    RawQuery(raw): RawQuery,
 ) -> Response {
-    let previous = q.get("previous").is_some_and(|v| v == "true");
-    let follow = q.get("follow").is_some_and(|v| v == "true");
-    let tail_lines = q.get("tailLines").and_then(|t| t.parse::<usize>().ok());
-    let not_found = || {
-        (
+    let pairs: Vec<(String, String)> = raw
+        .as_deref()
+        .and_then(|q| serde_urlencoded::from_str(q).ok())
+        .unwrap_or_default();
+    let first = |key: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    };
+    // The legacy `tail` parameter stands for `tailLines` ("all" for none).
+    let tail = first("tail").filter(|t| !t.is_empty());
+    let get = |key: &str| match (key, tail) {
+        ("tailLines", Some(t)) => (t != "all").then_some(t),
+        _ => first(key),
+    };
+    let Ok(options) = PodLogOptions::decode(get) else {
+        return text(
+            StatusCode::BAD_REQUEST,
+            r#"{"message": "Unable to decode query."}"#,
+        );
+    };
+    if !options.problems().is_empty() {
+        return text(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            r#"{"message": "Invalid request."}"#,
+        );
+    }
+    let Some(pod) = shared.pod_by_name(&namespace, &pod_name) else {
+        return text(
             StatusCode::NOT_FOUND,
-            format!("container \"{container}\" in pod \"{pod}\" not found"),
-        )
-            .into_response()
+            format!("pod {} does not exist", quote(&pod_name)),
+        );
     };
-    let Some((id, prev)) = shared.container_log_source(&namespace, &pod, &container) else {
-        return not_found();
-    };
-    if previous {
-        let Some(prev) = prev else {
-            return not_found();
-        };
-        return ([("content-type", "text/plain")], tail(&prev, tail_lines)).into_response();
+    if !has_container(&pod, &container) {
+        return text(
+            StatusCode::NOT_FOUND,
+            format!(
+                "container {} not found in pod {}",
+                quote(&container),
+                quote(&pod_name)
+            ),
+        );
     }
-    let Some(id) = id else {
-        return not_found();
-    };
-    let Some((first, mut offset)) = shared.runtime.log_tail(&id, tail_lines) else {
-        return not_found();
-    };
-    if !follow {
-        return ([("content-type", "text/plain")], first).into_response();
+    if let Some(stream) = options.stream.as_deref().filter(|s| *s != "All") {
+        return text(
+            StatusCode::BAD_REQUEST,
+            format!("unable to return the given log stream: {}. Please enable PodLogsQuerySplitStreams feature gate in kubelet", quote(stream)),
+        );
     }
-    // Follow: send the tail, then what is appended, until this container instance goes away.
+    let uid = pod.metadata.uid.clone().unwrap_or_default();
+    let status = shared
+        .computed_status(&uid)
+        .or_else(|| pod.status.clone())
+        .unwrap_or_default();
+    let id = match log_container_id(&pod_name, &status, &container, options.previous) {
+        Ok(id) => id,
+        Err(message) => return text(StatusCode::BAD_REQUEST, message),
+    };
+    let Some(log) = shared.container_log(&uid, &container, &id) else {
+        return text(
+            StatusCode::BAD_REQUEST,
+            format!("unable to retrieve container logs for containerd://{id}"),
+        );
+    };
+    let mut writer = Writer::new(
+        options.since(shared.clock.now()),
+        options.timestamps,
+        options.limit_bytes,
+    );
+    let tail_lines = options.tail_lines.and_then(|n| usize::try_from(n).ok());
+    let (chunk, mut offset) = {
+        let log = log.lock();
+        log.read_from(log.tail_offset(tail_lines))
+    };
+    let mut first_out = Vec::new();
+    let more = writer.write(&chunk, &mut first_out);
+    if !options.follow || !more {
+        return ([("content-type", "text/plain")], first_out).into_response();
+    }
+    // Follow: what is written next, until the byte limit or until the instance is no longer
+    // running and everything it wrote was sent.
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(16);
     tokio::spawn(async move {
-        if tx.send(Ok(first)).await.is_err() {
+        if !first_out.is_empty() && tx.send(Ok(first_out)).await.is_err() {
             return;
         }
+        let mut stopped = false;
         loop {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            let current = shared.container_log_source(&namespace, &pod, &container);
-            if current.and_then(|(now, _)| now).as_deref() != Some(id.as_str()) {
-                // The container was replaced or removed: its log ends here.
+            let (chunk, end) = log.lock().read_from(offset);
+            offset = end;
+            if !chunk.is_empty() {
+                let mut out = Vec::new();
+                let more = writer.write(&chunk, &mut out);
+                if !out.is_empty() && tx.send(Ok(out)).await.is_err() {
+                    return;
+                }
+                if !more {
+                    return;
+                }
+                continue;
+            }
+            if stopped {
                 return;
             }
-            let Some((more, end)) = shared.runtime.log_from(&id, offset) else {
-                return;
-            };
-            offset = end;
-            if !more.is_empty() && tx.send(Ok(more)).await.is_err() {
-                return;
+            let running = matches!(
+                shared.runtime.state(&id),
+                Some(super::runtime::ProcessState::Running { .. })
+            );
+            if !running {
+                // Read once more: what it wrote before it stopped.
+                stopped = true;
+                continue;
+            }
+            tokio::select! {
+                _ = tx.closed() => return,
+                _ = tokio::time::sleep(FOLLOW_POLL) => {}
             }
         }
     });
     let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
     ([("content-type", "text/plain")], body).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(container: serde_json::Value) -> PodStatus {
+        serde_json::from_value(serde_json::json!({"containerStatuses": [container]})).unwrap()
+    }
+
+    #[test]
+    fn the_instance_is_picked_as_validate_container_log_status_does() {
+        let pick =
+            |cs: serde_json::Value, previous| log_container_id("p", &status(cs), "c", previous);
+        let crashed = serde_json::json!({"name": "c", "image": "busybox", "imageID": "", "ready": false, "restartCount": 1,
+            "containerID": "containerd://b",
+            "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+            "lastState": {"terminated": {"exitCode": 1, "containerID": "containerd://b"}}});
+        assert_eq!(pick(crashed.clone(), false), Ok("b".into()));
+        assert_eq!(pick(crashed, true), Ok("b".into()));
+        let waiting = |reason: &str| {
+            serde_json::json!({"name": "c", "image": "x", "imageID": "", "ready": false, "restartCount": 0,
+                "state": {"waiting": {"reason": reason}}})
+        };
+        assert_eq!(
+            pick(waiting("ContainerCreating"), false),
+            Err("container \"c\" in pod \"p\" is waiting to start: ContainerCreating".into())
+        );
+        assert_eq!(
+            pick(waiting("ImagePullBackOff"), false),
+            Err("container \"c\" in pod \"p\" is waiting to start: trying and failing to pull image".into())
+        );
+        assert_eq!(
+            pick(waiting("ErrImagePull"), false),
+            Err("container \"c\" in pod \"p\" is waiting to start: image can't be pulled".into())
+        );
+        assert_eq!(
+            pick(waiting("ContainerCreating"), true),
+            Err("previous terminated container \"c\" in pod \"p\" not found".into())
+        );
+        let unknown = serde_json::json!({"name": "c", "image": "x", "imageID": "", "ready": false, "restartCount": 0,
+            "state": {"terminated": {"exitCode": 137, "reason": "ContainerStatusUnknown"}}});
+        assert_eq!(
+            pick(unknown, false),
+            Err("container \"c\" in pod \"p\" is terminated".into())
+        );
+        assert_eq!(
+            log_container_id("p", &PodStatus::default(), "c", false),
+            Err("container \"c\" in pod \"p\" is not available".into())
+        );
+    }
 }

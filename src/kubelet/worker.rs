@@ -48,8 +48,8 @@ pub(super) struct ContainerSlot {
     image_backoff: Option<(DateTime<Utc>, Duration, String)>,
     probes: Arc<ProbeResults>,
     probe_stop: Option<tokio_util::sync::CancellationToken>,
-    /// Previous instance's output, for `logs --previous`.
-    previous_logs: Option<Vec<u8>>,
+    /// Previous instance's id and log, for `logs --previous`.
+    previous_logs: Option<super::PreviousLog>,
     /// `terminationMessagePath`.
     termination_message_path: String,
     /// `terminationMessagePolicy: FallbackToLogsOnError`.
@@ -73,8 +73,8 @@ impl ContainerSlot {
         &self.name
     }
 
-    /// The current instance's id and the previous instance's output.
-    pub(super) fn log_state(&self) -> (Option<String>, Option<Vec<u8>>) {
+    /// The current instance's id and the previous instance's id and log.
+    pub(super) fn log_state(&self) -> (Option<String>, Option<super::PreviousLog>) {
         (self.id.clone(), self.previous_logs.clone())
     }
 
@@ -616,7 +616,7 @@ impl PodWorker {
         };
         let runtime = self.shared.runtime.clone();
         if let Some(old) = self.slot(init, index).id.clone() {
-            let previous = runtime.logs(&old);
+            let previous = runtime.log(&old).map(|log| (old.clone(), log));
             runtime.remove_container(&old);
             self.slot_mut(init, index).previous_logs = previous;
         }
@@ -1172,6 +1172,7 @@ impl PodWorker {
         };
         let previous = self.last_status.clone().or_else(|| pod.status.clone());
         let next = status::pod_status(&obs, previous.as_ref());
+        self.shared.remember_status(&self.uid, &next);
         if previous
             .as_ref()
             .is_some_and(|p| !status::status_changed(p, &next))

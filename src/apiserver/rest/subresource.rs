@@ -12,10 +12,11 @@ use crate::apiserver::proxy::{kubelet_get, vouch_for};
 use crate::apiserver::registry::{self, Kind};
 use crate::apiserver::{ApiServer, Cause};
 use crate::clock::format_time;
+use crate::k8s::pod_logs::{PodLogOptions, Problem};
 
 use super::write::Record;
 use super::{again_on_conflict, retry_on_conflict};
-use super::{dry_run_with, json_response, meta_str, query_flag, store_error, Query, Target};
+use super::{dry_run_with, json_response, meta_str, store_error, Query, Target};
 
 impl ApiServer {
     pub(super) async fn bind(
@@ -205,30 +206,53 @@ impl ApiServer {
         .await
     }
 
-    /// `pods/log`: find the pod's kubelet from its Node and proxy its container log endpoint.
+    /// `pods/log`, as upstream serves it: the `PodLogOptions` decoded (400 for a value Go's
+    /// conversion rejects) and validated (422), the container chosen, then the pod's kubelet asked
+    /// for that container's log with the options re-encoded, and its answer streamed back (its
+    /// errors as upstream's response checker turns them into a Status). A pod not bound to a node
+    /// has no log yet: the answer is empty.
     pub(super) async fn pod_log(
         &self,
         target: &Target,
         name: &str,
         query: &Query,
     ) -> ApiResult<Response> {
+        let options = PodLogOptions::decode(|key| query.get(key).map(String::as_str))
+            .map_err(ApiError::bad_request)?;
+        let causes: Vec<Cause> = options
+            .problems()
+            .into_iter()
+            .map(|problem| match problem {
+                Problem::Invalid {
+                    field,
+                    value,
+                    detail,
+                } => Cause::invalid(field, &value.to_string(), detail),
+                Problem::Forbidden { field, detail } => Cause::forbidden(field, detail),
+            })
+            .collect();
+        if !causes.is_empty() {
+            return Err(ApiError::invalid_kind("", "PodLogOptions", name, &causes));
+        }
         let pod = self.load(target, name).await?.value();
         let ns = target.namespace.clone().unwrap_or_default();
-        let container = log_container(&pod, name, query)?;
-        let previous = query_flag(query, "previous");
-        check_log_available(&pod, name, &container, previous)?;
+        let container = log_container(&pod, name, options.container.as_deref())?;
         let node_name = pod["spec"]["nodeName"]
             .as_str()
             .unwrap_or_default()
             .to_string();
+        if node_name.is_empty() {
+            return Ok((StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], "").into_response());
+        }
         let kubelet = self.kubelet_address(&node_name).await?;
-        // Forwarded parameters are encoded, never spliced into the kubelet's URL.
-        let params: Vec<(&str, &str)> = ["previous", "follow", "tailLines"]
-            .into_iter()
-            .filter_map(|key| query.get(key).map(|v| (key, v.as_str())))
-            .collect();
-        let encoded = serde_urlencoded::to_string(&params).map_err(ApiError::internal)?;
-        let path = format!("/containerLogs/{ns}/{name}/{container}?{encoded}");
+        // Forwarded parameters are re-encoded from their decoded values, never spliced into the
+        // kubelet's URL.
+        let encoded = options.kubelet_query();
+        let path = if encoded.is_empty() {
+            format!("/containerLogs/{ns}/{name}/{container}")
+        } else {
+            format!("/containerLogs/{ns}/{name}/{container}?{encoded}")
+        };
         let authorization = match &self.kubelet_token {
             Some(token) => {
                 vouch_for(kubelet, &node_name, token).await?;
@@ -237,10 +261,24 @@ impl ApiServer {
             None => None,
         };
         let response = kubelet_get(kubelet, &node_name, &path, authorization.as_deref()).await?;
-        if !response.status().is_success() {
-            return Err(ApiError::bad_request(format!(
-                "container \"{container}\" in pod \"{name}\" is not available"
-            )));
+        let code = response.status().as_u16();
+        if !(200..=206).contains(&code) {
+            // Upstream reads at most 50000 bytes of the kubelet's answer.
+            let limited = http_body_util::Limited::new(response.into_body(), 50_000);
+            let body = tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                http_body_util::BodyExt::collect(limited),
+            )
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
+            .unwrap_or_default();
+            return Err(match code {
+                500 => ApiError::internal(body),
+                400 => ApiError::bad_request(body),
+                code => ApiError::server_response(code, "pods/log", name, &body),
+            });
         }
         let body = axum::body::Body::new(response.into_body());
         Ok((StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], body).into_response())
@@ -279,66 +317,38 @@ impl ApiServer {
     }
 }
 
-/// The container a log request names, or the pod's only container.
-fn log_container(pod: &Value, name: &str, query: &Query) -> ApiResult<String> {
-    let containers: Vec<String> = pod["spec"]["containers"]
-        .as_array()
+/// The container a log request names (any of the pod's containers), or the pod's only app
+/// container, as upstream's `validateContainer` picks it.
+fn log_container(pod: &Value, name: &str, container: Option<&str>) -> ApiResult<String> {
+    let names = |field: &str| -> Vec<String> {
+        pod["spec"][field]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["name"].as_str().map(String::from))
+            .collect()
+    };
+    let app = names("containers");
+    // Init containers, app containers, then ephemeral ones, as upstream visits them.
+    let all: Vec<String> = names("initContainers")
         .into_iter()
-        .flatten()
-        .chain(
-            pod["spec"]["initContainers"]
-                .as_array()
-                .into_iter()
-                .flatten(),
-        )
-        .filter_map(|c| c["name"].as_str().map(String::from))
+        .chain(app.iter().cloned())
+        .chain(names("ephemeralContainers"))
         .collect();
-    match query.get("container").filter(|c| !c.is_empty()) {
-        Some(c) if containers.contains(c) => Ok(c.clone()),
+    match container.filter(|c| !c.is_empty()) {
+        Some(c) if all.iter().any(|n| n == c) => Ok(c.to_string()),
         Some(c) => Err(ApiError::bad_request(format!(
             "container {c} is not valid for pod {name}"
         ))),
-        None if containers.len() == 1 => Ok(containers[0].clone()),
+        None if app.len() == 1 => Ok(app[0].clone()),
+        None if app.is_empty() => Err(ApiError::bad_request(format!(
+            "a container name must be specified for pod {name}"
+        ))),
         None => Err(ApiError::bad_request(format!(
             "a container name must be specified for pod {name}, choose one of: [{}]",
-            containers.join(" ")
+            all.join(" ")
         ))),
     }
-}
-
-/// A Bad Request unless the container has the log asked for: a previous run's, or its
-/// current one (it has started).
-fn check_log_available(pod: &Value, name: &str, container: &str, previous: bool) -> ApiResult<()> {
-    let statuses = pod["status"]["containerStatuses"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .chain(
-            pod["status"]["initContainerStatuses"]
-                .as_array()
-                .into_iter()
-                .flatten(),
-        );
-    let status = statuses
-        .into_iter()
-        .find(|s| s["name"] == container)
-        .cloned()
-        .unwrap_or(Value::Null);
-    if previous && status["lastState"]["terminated"].is_null() {
-        return Err(ApiError::bad_request(format!(
-            "previous terminated container \"{container}\" in pod \"{name}\" not found"
-        )));
-    }
-    if !previous && status["state"]["running"].is_null() && status["state"]["terminated"].is_null()
-    {
-        let reason = status["state"]["waiting"]["reason"]
-            .as_str()
-            .unwrap_or("ContainerCreating");
-        return Err(ApiError::bad_request(format!(
-            "container \"{container}\" in pod \"{name}\" is waiting to start: {reason}"
-        )));
-    }
-    Ok(())
 }
 
 /// An autoscaling/v1 Scale for a Deployment or ReplicaSet.

@@ -26,7 +26,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use self::catalog::{Behaviour, Image, ImageError};
-use self::log::Log;
+use self::log::{Log, Stream};
 use crate::clock::Clock;
 
 /// A container's in-memory filesystem, with volumes mounted into it: a volume's filesystem is
@@ -287,14 +287,11 @@ pub trait Runtime: Send + Sync {
     fn exits(&self) -> watch::Receiver<u64>;
     /// Run a command in the container: (exit code, stdout+stderr).
     async fn exec(&self, id: &str, argv: &[String]) -> Result<(i32, Vec<u8>), RuntimeError>;
-    /// The container's captured output (its current log file).
+    /// The container's captured output (the text of its current log file).
     fn logs(&self, id: &str) -> Option<Vec<u8>>;
-    /// The last `lines` lines of the container's log (all for `None`), without copying the rest,
-    /// and the stream offset of their end (to follow from).
-    fn log_tail(&self, id: &str, lines: Option<usize>) -> Option<(Vec<u8>, u64)>;
-    /// What the container wrote after stream offset `offset`, and the new offset (see
-    /// [`log::Log::read_from`]).
-    fn log_from(&self, id: &str, offset: u64) -> Option<(Vec<u8>, u64)>;
+    /// The container's log itself, for the kubelet to read (and to keep once the container is
+    /// removed, for `logs --previous`).
+    fn log(&self, id: &str) -> Option<Arc<Mutex<Log>>>;
     /// A file in the container's filesystem (termination messages).
     fn read_file(&self, id: &str, path: &str) -> Option<Vec<u8>>;
     /// The local storage the container uses: its writable layer and its log (bytes).
@@ -512,7 +509,7 @@ impl sh::Shell for ContainerShell {
         self.out.lock().extend_from_slice(data);
     }
     fn stderr(&self, data: &[u8]) {
-        self.out.lock().extend_from_slice(data);
+        self.out.lock().write(Stream::Stderr, data);
     }
     fn env(&self, name: &str) -> Option<String> {
         self.env.get(name).cloned()
@@ -824,6 +821,7 @@ impl Runtime for SimRuntime {
                 fs,
                 logs: Arc::new(Mutex::new(Log::new(
                     self.log_max_size.load(std::sync::atomic::Ordering::Relaxed),
+                    self.clock.clone(),
                 ))),
                 state: Arc::new(Mutex::new(ProcessState::Created)),
                 term: CancellationToken::new(),
@@ -857,6 +855,7 @@ impl Runtime for SimRuntime {
         let script = match shell_script(&behaviour, &logs, started_at) {
             Ok(script) => script,
             Err(ended) => {
+                logs.lock().close();
                 *state.lock() = ended;
                 self.exits.send_modify(|n| *n += 1);
                 return Ok(());
@@ -901,6 +900,9 @@ impl Runtime for SimRuntime {
                     }
                 }
             };
+            // The runtime writes out what the process left without a newline before it
+            // reports the exit.
+            logs.lock().close();
             let mut st = task_state.lock();
             if matches!(*st, ProcessState::Running { .. }) {
                 *st = ProcessState::Exited {
@@ -919,10 +921,10 @@ impl Runtime for SimRuntime {
     }
 
     async fn stop_container(&self, id: &str, grace: Duration) {
-        let (term, state) = {
+        let (term, state, logs) = {
             let containers = self.containers.lock();
             let Some(c) = containers.get(id) else { return };
-            (c.term.clone(), c.state.clone())
+            (c.term.clone(), c.state.clone(), c.logs.clone())
         };
         if !matches!(*state.lock(), ProcessState::Running { .. }) {
             return;
@@ -949,6 +951,7 @@ impl Runtime for SimRuntime {
             if let Some(task) = task {
                 task.abort();
             }
+            logs.lock().close();
             let mut st = state.lock();
             if let ProcessState::Running { started_at } = *st {
                 *st = ProcessState::Exited {
@@ -998,16 +1001,8 @@ impl Runtime for SimRuntime {
             .map(|c| c.logs.lock().contents())
     }
 
-    fn log_tail(&self, id: &str, lines: Option<usize>) -> Option<(Vec<u8>, u64)> {
-        let logs = self.containers.lock().get(id).map(|c| c.logs.clone())?;
-        let log = logs.lock();
-        Some((log.tail(lines), log.end()))
-    }
-
-    fn log_from(&self, id: &str, offset: u64) -> Option<(Vec<u8>, u64)> {
-        let logs = self.containers.lock().get(id).map(|c| c.logs.clone())?;
-        let read = logs.lock().read_from(offset);
-        Some(read)
+    fn log(&self, id: &str) -> Option<Arc<Mutex<Log>>> {
+        self.containers.lock().get(id).map(|c| c.logs.clone())
     }
 
     fn storage_usage(&self, id: &str) -> Option<u64> {
@@ -1101,7 +1096,7 @@ mod tests {
         // Barrier: it has written more than several files' worth.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
-            let (_, written) = rt.log_from(&id, u64::MAX).unwrap();
+            let written = rt.log(&id).unwrap().lock().end();
             if written > 5 * 64 * 1024 {
                 break;
             }
@@ -1114,8 +1109,14 @@ mod tests {
         let logs = rt.logs(&id).unwrap();
         assert!(logs.len() <= 64 * 1024, "{}", logs.len());
         // The tail is whole lines of it (one, just after a rotation; two otherwise).
-        let (tail, _) = rt.log_tail(&id, Some(2)).unwrap();
-        let tail = String::from_utf8(tail).unwrap();
+        let tail = {
+            let log = rt.log(&id).unwrap();
+            let log = log.lock();
+            let (chunk, _) = log.read_from(log.tail_offset(Some(2)));
+            let mut out = Vec::new();
+            log::Writer::new(None, false, None).write(&chunk, &mut out);
+            String::from_utf8(out).unwrap()
+        };
         assert!(
             !tail.is_empty() && tail.lines().all(|l| l == "spam spam spam spam"),
             "{tail:?}"
