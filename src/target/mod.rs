@@ -290,14 +290,15 @@ pub fn namespace_for(scenario: &str) -> String {
 }
 
 /// Create `namespace` and wait (at most `timeout` of wall time) for its `default`
-/// ServiceAccount, as upstream's e2e framework does before a test's first pod.
+/// ServiceAccount and its `kube-root-ca.crt` ConfigMap, as upstream's e2e framework does before
+/// a test's first pod (without them a pod is refused, or waits on a FailedMount).
 pub(crate) async fn create_namespace(
     client: &kube::Client,
     namespace: &str,
     labels: &[(&str, &str)],
     timeout: std::time::Duration,
 ) -> Result<()> {
-    use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+    use k8s_openapi::api::core::v1::{ConfigMap, Namespace, ServiceAccount};
     use kube::api::{Api, PostParams};
 
     let mut ns = Namespace::default();
@@ -316,17 +317,27 @@ pub(crate) async fn create_namespace(
             source,
         })?;
     let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
-    let exists =
+    let account =
         kube::runtime::wait::await_condition(accounts, "default", |sa: Option<&ServiceAccount>| {
             sa.is_some()
         });
-    match tokio::time::timeout(timeout, exists).await {
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+    let root_ca = kube::runtime::wait::await_condition(
+        config_maps,
+        "kube-root-ca.crt",
+        |cm: Option<&ConfigMap>| cm.is_some(),
+    );
+    let both = async {
+        account.await?;
+        root_ca.await
+    };
+    match tokio::time::timeout(timeout, both).await {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => Err(Error::Timeout(format!(
-            "waiting for the default ServiceAccount of {namespace}: {e}"
+            "waiting for the default ServiceAccount and kube-root-ca.crt of {namespace}: {e}"
         ))),
         Err(_) => Err(Error::Timeout(format!(
-            "the namespace {namespace} got no default ServiceAccount within {timeout:?}: is the controller-manager running?"
+            "the namespace {namespace} got no default ServiceAccount or no kube-root-ca.crt ConfigMap within {timeout:?}: is the controller-manager running?"
         ))),
     }
 }
