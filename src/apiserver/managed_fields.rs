@@ -617,17 +617,17 @@ fn merge_items(
     let mut merged_rhs: BTreeSet<&Element> = BTreeSet::new();
     let mut out = Vec::with_capacity(lhs.len().max(rhs.len()));
     let (mut li, mut ri) = (0, 0);
-    let live = |e: &Element| lhs_items.get(e).copied().flatten();
+    // An item of the configuration merged into its live counterpart (if there is one).
+    let merge_at = |e: &Element| {
+        let live = lhs_items.get(e).copied().flatten();
+        merge(live, rhs_items.get(e).copied(), item_ty)
+    };
     while li < lhs_order.len() || ri < rhs_order.len() {
         if li < lhs_order.len() && ri < rhs_order.len() {
             let element = &lhs_order[li];
             if *element == rhs_order[ri] {
                 merged_rhs.insert(element);
-                out.extend(merge(
-                    live(element),
-                    rhs_items.get(element).copied(),
-                    item_ty,
-                )?);
+                out.extend(merge_at(element)?);
                 li += 1;
                 ri += 1;
                 next_shared = shared.pop_front();
@@ -651,11 +651,7 @@ fn merge_items(
         if ri < rhs_order.len() {
             let element = &rhs_order[ri];
             merged_rhs.insert(element);
-            out.extend(merge(
-                live(element),
-                rhs_items.get(element).copied(),
-                item_ty,
-            )?);
+            out.extend(merge_at(element)?);
             ri += 1;
             if next_shared == Some(element) {
                 next_shared = shared.pop_front();
