@@ -14,7 +14,6 @@ use axum::serve::Listener;
 use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower::ServiceExt;
@@ -127,6 +126,77 @@ impl Limits {
     }
 }
 
+/// Graceful shutdown for connections that may be upgraded (`kubectl exec` and friends switch
+/// protocols), which hyper-util's `GracefulShutdown` cannot watch: on [`Drain::shutdown`] every
+/// watched connection finishes the request it is serving and closes, and `shutdown` returns once
+/// all have. A connection that has been upgraded is no longer watched: its session runs on.
+#[derive(Debug)]
+pub struct Drain {
+    signal: tokio_util::sync::CancellationToken,
+    open: tokio::sync::mpsc::Sender<()>,
+    closed: tokio::sync::mpsc::Receiver<()>,
+}
+
+impl Default for Drain {
+    fn default() -> Self {
+        let (open, closed) = tokio::sync::mpsc::channel(1);
+        Self {
+            signal: tokio_util::sync::CancellationToken::new(),
+            open,
+            closed,
+        }
+    }
+}
+
+impl Drain {
+    /// A drain with nothing to watch yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Watch `connection` (with upgrades enabled).
+    pub fn watch<I, S, B>(
+        &self,
+        connection: hyper::server::conn::http1::UpgradeableConnection<I, S>,
+    ) -> impl Future<Output = hyper::Result<()>> + Send + 'static
+    where
+        S: hyper::service::HttpService<Incoming, ResBody = B> + Send + 'static,
+        S::Future: Send,
+        S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+        B: hyper::body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let signal = self.signal.clone();
+        let open = self.open.clone();
+        async move {
+            let _open = open;
+            let mut connection = std::pin::pin!(connection);
+            tokio::select! {
+                result = connection.as_mut() => result,
+                () = signal.cancelled() => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            }
+        }
+    }
+
+    /// Ask every watched connection to finish, and wait until they have.
+    pub async fn shutdown(self) {
+        let Self {
+            signal,
+            open,
+            mut closed,
+        } = self;
+        signal.cancel();
+        drop(open);
+        // Each connection holds a sender; recv returns None once all are gone.
+        while closed.recv().await.is_some() {}
+    }
+}
+
 /// Serve `router` on `listener` within `limits` until `shutdown` completes; then let open
 /// connections finish.
 pub async fn serve(
@@ -135,7 +205,7 @@ pub async fn serve(
     limit: Limits,
     shutdown: impl Future<Output = ()>,
 ) {
-    let graceful = GracefulShutdown::new();
+    let graceful = Drain::new();
     tokio::pin!(shutdown);
     let mut listener = listener;
     while let Some((permit, tcp)) = limit.accept(&mut listener, shutdown.as_mut()).await {
@@ -144,7 +214,12 @@ pub async fn serve(
         let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
             router.clone().oneshot(request.map(Body::new))
         });
-        let connection = graceful.watch(limit.http1().serve_connection(TokioIo::new(tcp), service));
+        let connection = graceful.watch(
+            limit
+                .http1()
+                .serve_connection(TokioIo::new(tcp), service)
+                .with_upgrades(),
+        );
         tokio::spawn(async move {
             let _permit = permit;
             if let Err(e) = connection.await {

@@ -125,6 +125,13 @@ fn resource_entries(kind: &Kind) -> Vec<Value> {
     }
     if kind.resource == "pods" {
         entries.push(json!({"name": "pods/log", "singularName": "", "namespaced": true, "kind": "Pod", "verbs": ["get"]}));
+        for (name, kind) in [
+            ("pods/attach", "PodAttachOptions"),
+            ("pods/exec", "PodExecOptions"),
+            ("pods/portforward", "PodPortForwardOptions"),
+        ] {
+            entries.push(json!({"name": name, "singularName": "", "namespaced": true, "kind": kind, "verbs": ["create", "get"]}));
+        }
     }
     entries
 }

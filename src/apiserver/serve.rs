@@ -25,7 +25,6 @@ use axum::Router;
 use futures::StreamExt;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::runtime::{Handle, Runtime};
 use tokio_util::sync::CancellationToken;
@@ -164,7 +163,7 @@ pub(super) async fn serve(
     let streaming = StreamingRuntime::start()?;
     let streams = streaming.handle().unwrap_or_else(Handle::current);
     let requests = Handle::current();
-    let graceful = GracefulShutdown::new();
+    let graceful = crate::server::Drain::new();
     let draining = CancellationToken::new();
     tokio::pin!(shutdown);
     while let Some((permit, tcp)) = limit.accept(&mut listener, shutdown.as_mut()).await {
@@ -191,7 +190,10 @@ pub(super) async fn serve(
             })
         };
         let permit = permit.map(|slot| slot.occupy(&limit));
-        let connection = limit.http1().serve_connection(TokioIo::new(tcp), service);
+        let connection = limit
+            .http1()
+            .serve_connection(TokioIo::new(tcp), service)
+            .with_upgrades();
         let connection = graceful.watch(connection);
         requests.spawn(Roaming {
             connection: Some(Box::pin(async move {

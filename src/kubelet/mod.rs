@@ -19,6 +19,7 @@ pub mod runtime;
 mod server;
 mod static_pods;
 pub mod status;
+mod streaming;
 mod volumes;
 mod worker;
 
@@ -248,6 +249,22 @@ impl Shared {
                     && p.metadata.name.as_deref() == Some(name)
             })
             .cloned()
+    }
+
+    /// The running instance (its runtime id) of a pod's container, if it runs.
+    pub(crate) fn running_container(&self, pod: &Pod, container: &str) -> Option<String> {
+        let uid = pod.metadata.uid.clone()?;
+        let id = self
+            .logs
+            .lock()
+            .get(&(uid, container.to_string()))?
+            .0
+            .clone()?;
+        matches!(
+            self.runtime.state(&id),
+            Some(runtime::ProcessState::Running { .. })
+        )
+        .then_some(id)
     }
 
     /// The status the kubelet last computed for a pod (none before its worker first did).

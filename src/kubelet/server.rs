@@ -1,6 +1,8 @@
-//! The kubelet's HTTP server, on the node's loopback address: `/healthz`, `/pods`, and
+//! The kubelet's HTTP server, on the node's loopback address: `/healthz`, `/pods`,
 //! `/containerLogs/<namespace>/<pod>/<container>` (with every `PodLogOptions` parameter), which
-//! the apiserver proxies for `kubectl logs`.
+//! the apiserver proxies for `kubectl logs`, and the streaming endpoints `/exec/...`,
+//! `/attach/...` (and `/portForward/...`), which it proxies for `kubectl exec`, `attach`, `cp`
+//! and `port-forward` once the connection is upgraded (see `streaming`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,6 +18,7 @@ use k8s_openapi::api::core::v1::{ContainerStatus, Pod, PodStatus};
 use tokio_util::sync::CancellationToken;
 
 use super::runtime::log::Writer;
+use super::streaming::{self, remotecommand, Upgrade};
 use super::Shared;
 use crate::k8s::go::quote;
 use crate::k8s::pod_logs::PodLogOptions;
@@ -41,6 +44,14 @@ pub(super) async fn start(
         .route(
             "/containerLogs/{namespace}/{pod}/{container}",
             get(container_logs),
+        )
+        .route(
+            "/exec/{namespace}/{pod}/{container}",
+            get(exec).post(exec),
+        )
+        .route(
+            "/attach/{namespace}/{pod}/{container}",
+            get(attach).post(attach),
         )
         .layer(axum::middleware::from_fn_with_state(
             shared.clone(),
@@ -424,6 +435,104 @@ async fn container_logs(
     });
     let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
     ([("content-type", "text/plain")], body).into_response()
+}
+
+async fn exec(
+    State(shared): State<Arc<Shared>>,
+    Path((namespace, pod, container)): Path<(String, String, String)>,
+    RawQuery(raw): RawQuery,
+    request: axum::extract::Request,
+) -> Response {
+    remote_command(shared, &namespace, &pod, &container, raw, request, false)
+}
+
+async fn attach(
+    State(shared): State<Arc<Shared>>,
+    Path((namespace, pod, container)): Path<(String, String, String)>,
+    RawQuery(raw): RawQuery,
+    request: axum::extract::Request,
+) -> Response {
+    remote_command(shared, &namespace, &pod, &container, raw, request, true)
+}
+
+/// An exec or attach request, as upstream's kubelet answers it: the options read (400 when
+/// no stream is asked for), the pod (404) and its running container (500 `container not found`)
+/// looked up, the protocol negotiated (403 when none is in common), then `101 Switching
+/// Protocols` and the session on the upgraded connection.
+fn remote_command(
+    shared: Arc<Shared>,
+    namespace: &str,
+    pod_name: &str,
+    container: &str,
+    raw: Option<String>,
+    mut request: axum::extract::Request,
+    attach: bool,
+) -> Response {
+    let pairs: Vec<(String, String)> = raw
+        .as_deref()
+        .and_then(|q| serde_urlencoded::from_str(q).ok())
+        .unwrap_or_default();
+    let (command, wants) = match remotecommand::options(&pairs) {
+        Ok(options) => options,
+        Err(e) => return text(StatusCode::BAD_REQUEST, e),
+    };
+    let Some(pod) = shared.pod_by_name(namespace, pod_name) else {
+        return text(StatusCode::NOT_FOUND, "pod does not exist");
+    };
+    let Some(id) = shared.running_container(&pod, container) else {
+        return text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("container not found ({})", quote(container)),
+        );
+    };
+    let Some(upgrade) = streaming::upgrade_of(request.headers()) else {
+        return text(StatusCode::BAD_REQUEST, "Upgrade request required");
+    };
+    let Some(on_upgrade) = request
+        .extensions_mut()
+        .remove::<hyper::upgrade::OnUpgrade>()
+    else {
+        return text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "this connection cannot be upgraded",
+        );
+    };
+    let runtime = shared.runtime.clone();
+    let tty = wants.tty;
+    let session = move |conn: streaming::Conn| async move {
+        if attach {
+            remotecommand::attach(conn, runtime, id, tty).await;
+        } else {
+            remotecommand::exec(conn, runtime, id, command, tty).await;
+        }
+    };
+    let unsupported = |client: &[String], server: &[&str]| {
+        text(
+            StatusCode::FORBIDDEN,
+            format!(
+                "unable to upgrade: unable to negotiate protocol: client supports [{}], server supports [{}]",
+                client.join(" "),
+                server.join(" ")
+            ),
+        )
+    };
+    match upgrade {
+        Upgrade::WebSocket { key, protocols } => {
+            let Some(protocol) = streaming::negotiate(&protocols, remotecommand::WEBSOCKET_PROTOCOLS)
+            else {
+                return unsupported(&protocols, remotecommand::WEBSOCKET_PROTOCOLS);
+            };
+            streaming::ws::spawn(on_upgrade, protocol.to_string(), wants, session);
+            streaming::ws::switching(&key, protocol)
+        }
+        Upgrade::Spdy { protocols } => {
+            let Some(_protocol) = streaming::negotiate(&protocols, remotecommand::SPDY_PROTOCOLS)
+            else {
+                return unsupported(&protocols, remotecommand::SPDY_PROTOCOLS);
+            };
+            text(StatusCode::BAD_REQUEST, "SPDY is not served yet")
+        }
+    }
 }
 
 #[cfg(test)]

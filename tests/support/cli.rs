@@ -167,6 +167,9 @@ pub struct Kubectl {
 
 pub struct Output {
     pub ok: bool,
+    /// The exit code.
+    #[allow(dead_code)]
+    pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
 }
@@ -190,15 +193,27 @@ impl Kubectl {
     }
 
     pub fn run_with(&self, args: &[&str], envs: &[(&str, &str)]) -> Output {
+        self.run_full(args, envs, None)
+    }
+
+    /// Run with `stdin` as kubectl's standard input.
+    #[allow(dead_code)]
+    pub fn run_stdin(&self, args: &[&str], stdin: &[u8]) -> Output {
+        self.run_full(args, &[], Some(stdin))
+    }
+
+    fn run_full(&self, args: &[&str], envs: &[(&str, &str)], stdin: Option<&[u8]>) -> Output {
         let mut cmd = self.command(args);
         for (k, v) in envs {
             cmd.env(k, v);
         }
         // Every kubectl run has a deadline: a command that hangs fails the test, it never stalls it.
-        let out = assert_cmd::Command::from_std(cmd)
-            .timeout(Duration::from_secs(60))
-            .output()
-            .expect("kubectl runs");
+        let mut cmd = assert_cmd::Command::from_std(cmd);
+        cmd.timeout(Duration::from_secs(60));
+        if let Some(stdin) = stdin {
+            cmd.write_stdin(stdin.to_vec());
+        }
+        let out = cmd.output().expect("kubectl runs");
         if out.status.code().is_none() {
             panic!(
                 "kubectl {} did not finish within 60 s (killed)",
@@ -207,6 +222,7 @@ impl Kubectl {
         }
         Output {
             ok: out.status.success(),
+            code: out.status.code(),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         }

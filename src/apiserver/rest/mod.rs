@@ -6,6 +6,7 @@
 //! `subresource` (binding, scale, log). Every read-modify-write (patch, apply, delete, binding,
 //! scale) retries through the one [`retry_on_conflict`].
 
+mod connect;
 mod delete;
 mod read;
 mod subresource;
@@ -88,7 +89,24 @@ pub(super) fn field_manager(query: &Query) -> &str {
 }
 
 async fn dispatch(State(server): State<Arc<ApiServer>>, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
+    if let Some((namespace, name, sub)) = connect::target_of(parts.uri.path()) {
+        // exec, attach, portforward: the connection may switch protocols, so the upgrade is
+        // handed over before anything else reads the request.
+        let on_upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
+        return server
+            .pod_connect(
+                namespace,
+                name,
+                sub,
+                &parts.method,
+                parts.uri.query(),
+                &parts.headers,
+                on_upgrade,
+            )
+            .await
+            .unwrap_or_else(IntoResponse::into_response);
+    }
     let mut query: Query = parts
         .uri
         .query()

@@ -285,7 +285,7 @@ impl ApiServer {
     }
 
     /// The address of a node's kubelet, from its Node's status.
-    async fn kubelet_address(&self, node_name: &str) -> ApiResult<std::net::SocketAddr> {
+    pub(super) async fn kubelet_address(&self, node_name: &str) -> ApiResult<std::net::SocketAddr> {
         let node_kind = registry::core("nodes");
         let node = self
             .store
@@ -319,7 +319,11 @@ impl ApiServer {
 
 /// The container a log request names (any of the pod's containers), or the pod's only app
 /// container, as upstream's `validateContainer` picks it.
-fn log_container(pod: &Value, name: &str, container: Option<&str>) -> ApiResult<String> {
+pub(super) fn log_container(
+    pod: &Value,
+    name: &str,
+    container: Option<&str>,
+) -> ApiResult<String> {
     let names = |field: &str| -> Vec<String> {
         pod["spec"][field]
             .as_array()

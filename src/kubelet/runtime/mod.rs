@@ -266,6 +266,24 @@ pub enum RuntimeError {
     /// No container with that id.
     #[error("container {0} not found")]
     NotFound(String),
+    /// The container is not running.
+    #[error("cannot exec in a stopped container: container {0} is not running")]
+    NotRunning(String),
+    /// The command could not be started (no such program in the image).
+    #[error("{0}")]
+    ExecFailed(String),
+}
+
+/// The streams of a `kubectl exec` session.
+pub struct ExecIo {
+    /// Standard input, when the client sends one; ends when the client closes it.
+    pub stdin: Option<tokio::sync::mpsc::Receiver<bytes::Bytes>>,
+    /// Whether the session has a terminal.
+    pub tty: bool,
+    /// Where output goes, as the process writes it.
+    pub output: Arc<dyn Fn(Stream, &[u8]) + Send + Sync>,
+    /// Cancelled when the client went away: the process is killed.
+    pub cancel: CancellationToken,
 }
 
 /// A CRI-shaped container runtime.
@@ -287,6 +305,15 @@ pub trait Runtime: Send + Sync {
     fn exits(&self) -> watch::Receiver<u64>;
     /// Run a command in the container: (exit code, stdout+stderr).
     async fn exec(&self, id: &str, argv: &[String]) -> Result<(i32, Vec<u8>), RuntimeError>;
+    /// Run a command in a running container as `kubectl exec` does: input from `io.stdin`,
+    /// output through `io.output` as it is written; the exit code, or 137 when the container
+    /// stopped or the client went away first (the process is killed with it).
+    async fn exec_session(
+        &self,
+        id: &str,
+        argv: &[String],
+        io: ExecIo,
+    ) -> Result<i32, RuntimeError>;
     /// The container's captured output (the text of its current log file).
     fn logs(&self, id: &str) -> Option<Vec<u8>>;
     /// The container's log itself, for the kubelet to read (and to keep once the container is
@@ -446,7 +473,7 @@ pub async fn exec_in_scratch(
 ) -> Option<(i32, Vec<u8>, Vec<u8>)> {
     let shell = ContainerShell {
         fs: Arc::new(Fs::default()),
-        out: Arc::new(Mutex::new(Log::default())),
+        out: Sink::Log(Arc::new(Mutex::new(Log::default()))),
         env: HashMap::new(),
         clock: Clock::new(Clock::MAX_SCALE),
     };
@@ -455,10 +482,28 @@ pub async fn exec_in_scratch(
         .ok()
 }
 
+/// Where a script's output goes.
+#[derive(Clone)]
+enum Sink {
+    /// The container's log (its main process, or a probe's captured output).
+    Log(Arc<Mutex<Log>>),
+    /// A `kubectl exec` session.
+    Session(Arc<dyn Fn(Stream, &[u8]) + Send + Sync>),
+}
+
+impl Sink {
+    fn write(&self, stream: Stream, data: &[u8]) {
+        match self {
+            Self::Log(log) => log.lock().write(stream, data),
+            Self::Session(f) => f(stream, data),
+        }
+    }
+}
+
 /// What a running script sees of its container.
 struct ContainerShell {
     fs: Arc<Fs>,
-    out: Arc<Mutex<Log>>,
+    out: Sink,
     env: HashMap<String, String>,
     clock: Clock,
 }
@@ -506,10 +551,10 @@ impl sh::Shell for ContainerShell {
         Ok(())
     }
     fn stdout(&self, data: &[u8]) {
-        self.out.lock().extend_from_slice(data);
+        self.out.write(Stream::Stdout, data);
     }
     fn stderr(&self, data: &[u8]) {
-        self.out.lock().write(Stream::Stderr, data);
+        self.out.write(Stream::Stderr, data);
     }
     fn env(&self, name: &str) -> Option<String> {
         self.env.get(name).cloned()
@@ -889,7 +934,7 @@ impl Runtime for SimRuntime {
                 Behaviour::Shell(_) => {
                     let shell = ContainerShell {
                         fs,
-                        out: logs.clone(),
+                        out: Sink::Log(logs.clone()),
                         env,
                         clock: clock.clone(),
                     };
@@ -984,7 +1029,7 @@ impl Runtime for SimRuntime {
                 .ok_or_else(|| RuntimeError::NotFound(id.into()))?;
             ContainerShell {
                 fs: c.fs.clone(),
-                out: Arc::new(Mutex::new(Log::default())),
+                out: Sink::Log(Arc::new(Mutex::new(Log::default()))),
                 env: c.config.env.iter().cloned().collect(),
                 clock: self.clock.clone(),
             }
@@ -992,6 +1037,57 @@ impl Runtime for SimRuntime {
         let (code, mut out, err) = sh::exec(argv, &shell).await;
         out.extend_from_slice(&err);
         Ok((code, out))
+    }
+
+    async fn exec_session(
+        &self,
+        id: &str,
+        argv: &[String],
+        io: ExecIo,
+    ) -> Result<i32, RuntimeError> {
+        let (shell, state) = {
+            let containers = self.containers.lock();
+            let c = containers
+                .get(id)
+                .ok_or_else(|| RuntimeError::NotFound(id.into()))?;
+            let shell = ContainerShell {
+                fs: c.fs.clone(),
+                out: Sink::Session(io.output.clone()),
+                env: c.config.env.iter().cloned().collect(),
+                clock: self.clock.clone(),
+            };
+            (shell, c.state.clone())
+        };
+        let running = || matches!(*state.lock(), ProcessState::Running { .. });
+        if !running() {
+            return Err(RuntimeError::NotRunning(id.into()));
+        }
+        if let Err(sh::ParseError::UnknownCommand { command }) = sh::from_command(argv) {
+            // As containerd answers for a program the image does not have.
+            return Err(RuntimeError::ExecFailed(format!(
+                "failed to exec in container: failed to start exec \"{id}\": OCI runtime exec failed: exec failed: unable to start container process: exec: {}: executable file not found in $PATH: unknown",
+                crate::k8s::go_quote(&command)
+            )));
+        }
+        let mut exits = self.exits.subscribe();
+        let stopped = async {
+            while running() {
+                if exits.changed().await.is_err() {
+                    break;
+                }
+            }
+        };
+        let session = async {
+            let (code, out, err) = sh::exec(argv, &shell).await;
+            sh::Shell::stdout(&shell, &out);
+            sh::Shell::stderr(&shell, &err);
+            code
+        };
+        tokio::select! {
+            code = session => Ok(code),
+            () = stopped => Ok(137),
+            () = io.cancel.cancelled() => Ok(137),
+        }
     }
 
     fn logs(&self, id: &str) -> Option<Vec<u8>> {

@@ -1,0 +1,147 @@
+//! Real kubectl streaming into containers as on a 1.33 cluster: 1.33 speaks WebSocket
+//! (`v5.channel.k8s.io`), 1.27 speaks SPDY/3.1; the apiserver proxies either to the kubelet.
+//! `exec` runs in the container's own filesystem (a mounted ConfigMap, a file the container
+//! wrote), exit codes come back (`command terminated with exit code 3`), an exec that removes a
+//! liveness file makes the probe fail and the container restart as on a real node, and a
+//! program the image lacks fails as containerd says it.
+
+mod support;
+
+use support::cli::{Kubectl, Up};
+use support::minutes;
+
+const OBJECTS: &str = "apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings}
+data: {greeting: hello from a configmap}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: box}
+spec:
+  containers:
+  - name: app
+    image: busybox:1.36
+    command: [sh, -c, 'echo started > /tmp/started; touch /tmp/healthy; sleep 3600']
+    volumeMounts: [{name: settings, mountPath: /etc/settings}]
+    livenessProbe:
+      exec: {command: [cat, /tmp/healthy]}
+      periodSeconds: 2
+      failureThreshold: 1
+  volumes: [{name: settings, configMap: {name: settings}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: two}
+spec:
+  containers:
+  - {name: a, image: busybox:1.36, command: [sh, -c, 'echo i am a > /tmp/me; sleep 3600']}
+  - {name: b, image: busybox:1.36, command: [sh, -c, 'echo i am b > /tmp/me; sleep 3600']}
+";
+
+/// Wait until `kubectl get pod` shows `ready` containers ready and `Running`.
+fn wait_running(up: &Up, k: &Kubectl, pod: &str, ready: &str) {
+    let watched = up.watch();
+    let what = format!("pod {pod} Running with {ready} ready");
+    watched.until_ok(minutes(10), &what, || {
+        let row = k.ok(&["get", "pod", pod, "--no-headers"]);
+        let cols: Vec<&str> = row.split_whitespace().collect();
+        if cols.get(1) == Some(&ready) && cols.get(2) == Some(&"Running") {
+            Ok(())
+        } else {
+            Err(row)
+        }
+    });
+}
+
+fn exec_story(version: &str) {
+    let up = Up::start_with(&["--nodes", "1", "--time-scale", "4"]);
+    let k = Kubectl::new(version, &up);
+    let file = k.file("objects.yaml", OBJECTS);
+    k.ok(&["apply", "-f", &file]);
+    wait_running(&up, &k, "box", "1/1");
+    wait_running(&up, &k, "two", "2/2");
+
+    // The container's filesystem: a mounted ConfigMap and a file its command wrote.
+    assert_eq!(
+        k.ok(&["exec", "box", "--", "cat", "/etc/settings/greeting"]),
+        "hello from a configmap"
+    );
+    assert_eq!(k.ok(&["exec", "box", "--", "cat", "/tmp/started"]), "started\n");
+
+    // Exit codes and both streams come back.
+    let out = k.run(&["exec", "box", "--", "sh", "-c", "echo out; echo err >&2; exit 3"]);
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    assert_eq!(out.stdout, "out\n");
+    assert!(out.stderr.starts_with("err\n"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("command terminated with exit code 3"),
+        "{}",
+        out.stderr
+    );
+
+    // Each container of a pod is its own filesystem; -c picks one.
+    assert_eq!(k.ok(&["exec", "two", "-c", "b", "--", "cat", "/tmp/me"]), "i am b\n");
+    let defaulted = k.run(&["exec", "two", "--", "cat", "/tmp/me"]);
+    assert!(defaulted.ok, "{}", defaulted.stderr);
+    assert_eq!(defaulted.stdout, "i am a\n");
+    assert!(
+        defaulted
+            .stderr
+            .contains("Defaulted container \"a\" out of: a, b"),
+        "{}",
+        defaulted.stderr
+    );
+
+    // A program the image does not have fails to start, as containerd reports it.
+    let missing = k.run(&["exec", "box", "--", "nosuchprogram"]);
+    assert!(!missing.ok);
+    assert!(
+        missing
+            .stderr
+            .contains("exec: \"nosuchprogram\": executable file not found in $PATH"),
+        "{}",
+        missing.stderr
+    );
+
+    // What exec does, the container's probes see: the liveness file removed, the probe fails
+    // and the kubelet restarts the container (whose command writes the file again).
+    k.ok(&["exec", "box", "--", "rm", "/tmp/healthy"]);
+    let watched = up.watch();
+    watched.until_ok(minutes(10), "box restarted after its liveness file went", || {
+        let restarts = k.ok(&[
+            "get",
+            "pod",
+            "box",
+            "-o",
+            "jsonpath={.status.containerStatuses[0].restartCount}",
+        ]);
+        if restarts.trim() == "1" {
+            Ok(())
+        } else {
+            Err(format!("restartCount {restarts}"))
+        }
+    });
+    let events = k.ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=box,reason=Unhealthy",
+        "-o",
+        "jsonpath={.items[*].message}",
+    ]);
+    assert!(
+        events.contains("Liveness probe failed: cat: can't open '/tmp/healthy': No such file or directory"),
+        "{events}"
+    );
+}
+
+#[test]
+fn kubectl_1_33_execs_over_websocket() {
+    exec_story("1.33");
+}
+
+#[test]
+fn kubectl_1_27_execs_over_spdy() {
+    exec_story("1.27");
+}
