@@ -3,7 +3,8 @@
 //! `exec` runs in the container's own filesystem (a mounted ConfigMap, a file the container
 //! wrote), exit codes come back (`command terminated with exit code 3`), an exec that removes a
 //! liveness file makes the probe fail and the container restart as on a real node, and a
-//! program the image lacks fails as containerd says it.
+//! program the image lacks fails as containerd says it. `attach` streams what the main process
+//! writes from then on, until it exits.
 
 mod support;
 
@@ -37,6 +38,16 @@ spec:
   containers:
   - {name: a, image: busybox:1.36, command: [sh, -c, 'echo i am a > /tmp/me; sleep 3600']}
   - {name: b, image: busybox:1.36, command: [sh, -c, 'echo i am b > /tmp/me; sleep 3600']}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: ticker}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: app
+    image: busybox:1.36
+    command: [sh, -c, 'echo before; sleep 40; for i in 1 2 3; do echo tick $i; sleep 2; done; echo oops >&2']
 ";
 
 /// Wait until `kubectl get pod` shows `ready` containers ready and `Running`.
@@ -62,15 +73,33 @@ fn exec_story(version: &str) {
     wait_running(&up, &k, "box", "1/1");
     wait_running(&up, &k, "two", "2/2");
 
+    // attach: what the main process writes from now on (not what it wrote before), until it
+    // exits; stderr on its own stream.
+    wait_running(&up, &k, "ticker", "1/1");
+    let attached = k.run(&["attach", "ticker"]);
+    assert!(attached.ok, "{}", attached.stderr);
+    assert_eq!(attached.stdout, "tick 1\ntick 2\ntick 3\n");
+    assert!(attached.stderr.contains("oops\n"), "{}", attached.stderr);
+
     // The container's filesystem: a mounted ConfigMap and a file its command wrote.
     assert_eq!(
         k.ok(&["exec", "box", "--", "cat", "/etc/settings/greeting"]),
         "hello from a configmap"
     );
-    assert_eq!(k.ok(&["exec", "box", "--", "cat", "/tmp/started"]), "started\n");
+    assert_eq!(
+        k.ok(&["exec", "box", "--", "cat", "/tmp/started"]),
+        "started\n"
+    );
 
     // Exit codes and both streams come back.
-    let out = k.run(&["exec", "box", "--", "sh", "-c", "echo out; echo err >&2; exit 3"]);
+    let out = k.run(&[
+        "exec",
+        "box",
+        "--",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]);
     assert_eq!(out.code, Some(3), "{}", out.stderr);
     assert_eq!(out.stdout, "out\n");
     assert!(out.stderr.starts_with("err\n"), "{}", out.stderr);
@@ -81,7 +110,10 @@ fn exec_story(version: &str) {
     );
 
     // Each container of a pod is its own filesystem; -c picks one.
-    assert_eq!(k.ok(&["exec", "two", "-c", "b", "--", "cat", "/tmp/me"]), "i am b\n");
+    assert_eq!(
+        k.ok(&["exec", "two", "-c", "b", "--", "cat", "/tmp/me"]),
+        "i am b\n"
+    );
     let defaulted = k.run(&["exec", "two", "--", "cat", "/tmp/me"]);
     assert!(defaulted.ok, "{}", defaulted.stderr);
     assert_eq!(defaulted.stdout, "i am a\n");
@@ -108,20 +140,24 @@ fn exec_story(version: &str) {
     // and the kubelet restarts the container (whose command writes the file again).
     k.ok(&["exec", "box", "--", "rm", "/tmp/healthy"]);
     let watched = up.watch();
-    watched.until_ok(minutes(10), "box restarted after its liveness file went", || {
-        let restarts = k.ok(&[
-            "get",
-            "pod",
-            "box",
-            "-o",
-            "jsonpath={.status.containerStatuses[0].restartCount}",
-        ]);
-        if restarts.trim() == "1" {
-            Ok(())
-        } else {
-            Err(format!("restartCount {restarts}"))
-        }
-    });
+    watched.until_ok(
+        minutes(10),
+        "box restarted after its liveness file went",
+        || {
+            let restarts = k.ok(&[
+                "get",
+                "pod",
+                "box",
+                "-o",
+                "jsonpath={.status.containerStatuses[0].restartCount}",
+            ]);
+            if restarts.trim() == "1" {
+                Ok(())
+            } else {
+                Err(format!("restartCount {restarts}"))
+            }
+        },
+    );
     let events = k.ok(&[
         "get",
         "events",
@@ -131,7 +167,9 @@ fn exec_story(version: &str) {
         "jsonpath={.items[*].message}",
     ]);
     assert!(
-        events.contains("Liveness probe failed: cat: can't open '/tmp/healthy': No such file or directory"),
+        events.contains(
+            "Liveness probe failed: cat: can't open '/tmp/healthy': No such file or directory"
+        ),
         "{events}"
     );
 }

@@ -45,10 +45,7 @@ pub(super) async fn start(
             "/containerLogs/{namespace}/{pod}/{container}",
             get(container_logs),
         )
-        .route(
-            "/exec/{namespace}/{pod}/{container}",
-            get(exec).post(exec),
-        )
+        .route("/exec/{namespace}/{pod}/{container}", get(exec).post(exec))
         .route(
             "/attach/{namespace}/{pod}/{container}",
             get(attach).post(attach),
@@ -518,7 +515,8 @@ fn remote_command(
     };
     match upgrade {
         Upgrade::WebSocket { key, protocols } => {
-            let Some(protocol) = streaming::negotiate(&protocols, remotecommand::WEBSOCKET_PROTOCOLS)
+            let Some(protocol) =
+                streaming::negotiate(&protocols, remotecommand::WEBSOCKET_PROTOCOLS)
             else {
                 return unsupported(&protocols, remotecommand::WEBSOCKET_PROTOCOLS);
             };

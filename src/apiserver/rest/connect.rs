@@ -36,7 +36,9 @@ const UPGRADE_HEADERS: &[&str] = &[
 pub(super) fn target_of(path: &str) -> Option<(String, String, &'static str)> {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     match segments.as_slice() {
-        ["api", "v1", "namespaces", ns, "pods", name, sub] if !ns.is_empty() && !name.is_empty() => {
+        ["api", "v1", "namespaces", ns, "pods", name, sub]
+            if !ns.is_empty() && !name.is_empty() =>
+        {
             let sub = SUBRESOURCES.iter().find(|s| *s == sub)?;
             Some((ns.to_string(), name.to_string(), sub))
         }
@@ -180,16 +182,14 @@ impl ApiServer {
                 "cannot reach the kubelet of node {node_name} at {kubelet}: {e}"
             ))
         };
-        let stream = match tokio::time::timeout(
-            KUBELET_TIMEOUT,
-            tokio::net::TcpStream::connect(kubelet),
-        )
-        .await
-        {
-            Ok(Ok(stream)) => stream,
-            Ok(Err(e)) => return Err(unreachable(&e)),
-            Err(_) => return Err(unreachable(&"timed out")),
-        };
+        let stream =
+            match tokio::time::timeout(KUBELET_TIMEOUT, tokio::net::TcpStream::connect(kubelet))
+                .await
+            {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(e)) => return Err(unreachable(&e)),
+                Err(_) => return Err(unreachable(&"timed out")),
+            };
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| unreachable(&e))?;
@@ -221,15 +221,13 @@ impl ApiServer {
         if status != StatusCode::SWITCHING_PROTOCOLS {
             let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
             let limited = http_body_util::Limited::new(response.into_body(), 64 * 1024);
-            let body = tokio::time::timeout(
-                KUBELET_TIMEOUT,
-                http_body_util::BodyExt::collect(limited),
-            )
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .map(|b| b.to_bytes())
-            .unwrap_or_default();
+            let body =
+                tokio::time::timeout(KUBELET_TIMEOUT, http_body_util::BodyExt::collect(limited))
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .map(|b| b.to_bytes())
+                    .unwrap_or_default();
             let mut out = (status, body).into_response();
             out.headers_mut().insert(
                 header::CONTENT_TYPE,

@@ -319,11 +319,7 @@ impl ApiServer {
 
 /// The container a log request names (any of the pod's containers), or the pod's only app
 /// container, as upstream's `validateContainer` picks it.
-pub(super) fn log_container(
-    pod: &Value,
-    name: &str,
-    container: Option<&str>,
-) -> ApiResult<String> {
+pub(super) fn log_container(pod: &Value, name: &str, container: Option<&str>) -> ApiResult<String> {
     let names = |field: &str| -> Vec<String> {
         pod["spec"][field]
             .as_array()

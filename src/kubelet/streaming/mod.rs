@@ -297,7 +297,10 @@ mod tests {
             })
         );
         let mut w = HeaderMap::new();
-        w.insert("connection", HeaderValue::from_static("keep-alive, Upgrade"));
+        w.insert(
+            "connection",
+            HeaderValue::from_static("keep-alive, Upgrade"),
+        );
         w.insert("upgrade", HeaderValue::from_static("websocket"));
         w.insert("sec-websocket-key", HeaderValue::from_static("abc"));
         w.insert(

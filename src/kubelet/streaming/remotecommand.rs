@@ -50,7 +50,8 @@ pub(crate) fn options(pairs: &[(String, String)]) -> Result<(Vec<String>, Wants)
 fn outcome(protocol: &str, argv: &[String], result: &Result<i32, RuntimeError>) -> Vec<u8> {
     let v4 = matches!(protocol, super::V4 | super::V5);
     let failure = |message: String, reason: &str, details: serde_json::Value| {
-        let mut status = json!({"metadata": {}, "status": "Failure", "message": message, "reason": reason});
+        let mut status =
+            json!({"metadata": {}, "status": "Failure", "message": message, "reason": reason});
         if !details.is_null() {
             status["details"] = details;
         }
@@ -62,7 +63,8 @@ fn outcome(protocol: &str, argv: &[String], result: &Result<i32, RuntimeError>) 
     match result {
         Ok(0) => {
             if v4 {
-                serde_json::to_vec(&json!({"metadata": {}, "status": "Success"})).unwrap_or_default()
+                serde_json::to_vec(&json!({"metadata": {}, "status": "Success"}))
+                    .unwrap_or_default()
             } else {
                 Vec::new()
             }
@@ -213,8 +215,10 @@ mod tests {
 
     #[test]
     fn options_are_read_as_the_kubelet_reads_them() {
-        let (command, wants) =
-            options(&pairs("command=sh&command=-c&command=exit+3&output=1&error=1")).unwrap();
+        let (command, wants) = options(&pairs(
+            "command=sh&command=-c&command=exit+3&output=1&error=1",
+        ))
+        .unwrap();
         assert_eq!(command, ["sh", "-c", "exit 3"]);
         assert!(wants.stdout && wants.stderr && !wants.stdin && !wants.tty);
         let (_, tty) = options(&pairs("command=sh&input=1&output=1&error=1&tty=1")).unwrap();
