@@ -183,3 +183,132 @@ fn kubectl_1_33_execs_over_websocket() {
 fn kubectl_1_27_execs_over_spdy() {
     exec_story("1.27");
 }
+
+/// A running `kubectl port-forward`: its local port, killed when dropped.
+struct Forward {
+    child: std::process::Child,
+    port: u16,
+    stderr: std::sync::mpsc::Receiver<String>,
+}
+
+impl Forward {
+    fn start(k: &Kubectl, target: &str, remote: u16) -> Self {
+        use std::io::BufRead;
+        let mut child = k
+            .command(&["port-forward", target, &format!(":{remote}")])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("kubectl port-forward starts");
+        let stdout = child.stdout.take().expect("piped");
+        let stderr = child.stderr.take().expect("piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let (etx, erx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = etx.send(line);
+            }
+        });
+        // "Forwarding from 127.0.0.1:PORT -> REMOTE"
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("kubectl port-forward {target} printed no port within 30 s"));
+        let port = line
+            .strip_prefix("Forwarding from 127.0.0.1:")
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"));
+        assert!(line.ends_with(&format!("-> {remote}")), "{line}");
+        Self {
+            child,
+            port,
+            stderr: erx,
+        }
+    }
+
+    /// GET / through the forward; the whole response.
+    fn get(&self) -> String {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connects");
+        s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .unwrap();
+        s.write_all(b"GET / HTTP/1.0\r\nHost: web\r\n\r\n").unwrap();
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    }
+
+    /// What kubectl wrote on stderr within `wait`.
+    fn stderr_within(&self, wait: std::time::Duration) -> String {
+        let deadline = std::time::Instant::now() + wait;
+        let mut out = String::new();
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            match self.stderr.recv_timeout(left) {
+                Ok(line) => {
+                    out.push_str(&line);
+                    out.push('\n');
+                }
+                Err(_) => break,
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Forward {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const WEB: &str = "apiVersion: v1
+kind: Pod
+metadata: {name: web}
+spec:
+  containers:
+  - {name: web, image: nginx:1.27, ports: [{containerPort: 80}]}
+";
+
+fn port_forward_story(version: &str) {
+    let up = Up::start_with(&["--nodes", "1", "--time-scale", "4"]);
+    let k = Kubectl::new(version, &up);
+    let file = k.file("web.yaml", WEB);
+    k.ok(&["apply", "-f", &file]);
+    wait_running(&up, &k, "web", "1/1");
+
+    // Every local connection is a connection to the pod's port 80: nginx answers each.
+    let forward = Forward::start(&k, "pod/web", 80);
+    for _ in 0..2 {
+        let page = forward.get();
+        assert!(page.starts_with("HTTP/1.0 200") || page.starts_with("HTTP/1.1 200"), "{page}");
+        assert!(page.contains("Welcome to nginx!"), "{page}");
+    }
+    drop(forward);
+
+    // A port nothing listens on: the connection is refused in the pod, and kubectl says so.
+    let refused = Forward::start(&k, "pod/web", 81);
+    let page = refused.get();
+    assert!(!page.contains("nginx"), "{page}");
+    let stderr = refused.stderr_within(std::time::Duration::from_secs(5));
+    assert!(
+        stderr.contains("error forwarding port 81 to pod")
+            && stderr.contains("connect: connection refused"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn kubectl_1_33_port_forwards_through_a_websocket_tunnel() {
+    port_forward_story("1.33");
+}
+
+#[test]
+fn kubectl_1_27_port_forwards_over_spdy() {
+    port_forward_story("1.27");
+}

@@ -50,6 +50,10 @@ pub(super) async fn start(
             "/attach/{namespace}/{pod}/{container}",
             get(attach).post(attach),
         )
+        .route(
+            "/portForward/{namespace}/{pod}",
+            get(port_forward).post(port_forward),
+        )
         .layer(axum::middleware::from_fn_with_state(
             shared.clone(),
             authenticate,
@@ -524,12 +528,117 @@ fn remote_command(
             streaming::ws::switching(&key, protocol)
         }
         Upgrade::Spdy { protocols } => {
-            let Some(_protocol) = streaming::negotiate(&protocols, remotecommand::SPDY_PROTOCOLS)
+            let Some(protocol) = streaming::negotiate(&protocols, remotecommand::SPDY_PROTOCOLS)
             else {
                 return unsupported(&protocols, remotecommand::SPDY_PROTOCOLS);
             };
-            text(StatusCode::BAD_REQUEST, "SPDY is not served yet")
+            let protocol = protocol.to_string();
+            let response = spdy_switching(&protocol);
+            tokio::spawn(async move {
+                if let Ok(Ok(io)) =
+                    tokio::time::timeout(streaming::STREAM_CREATION_TIMEOUT, on_upgrade).await
+                {
+                    streaming::over_spdy::remote_command(
+                        hyper_util::rt::TokioIo::new(io),
+                        protocol,
+                        wants,
+                        session,
+                    )
+                    .await;
+                }
+            });
+            response
         }
+    }
+}
+
+/// The `101 Switching Protocols` answer to a SPDY upgrade for `protocol`.
+fn spdy_switching(protocol: &str) -> Response {
+    let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
+    let h = response.headers_mut();
+    h.insert(
+        axum::http::header::CONNECTION,
+        axum::http::HeaderValue::from_static("Upgrade"),
+    );
+    h.insert(
+        axum::http::header::UPGRADE,
+        axum::http::HeaderValue::from_static("SPDY/3.1"),
+    );
+    if let Ok(v) = axum::http::HeaderValue::from_str(protocol) {
+        h.insert("x-stream-protocol-version", v);
+    }
+    response
+}
+
+/// The port-forward protocol over SPDY.
+const PORT_FORWARD_PROTOCOL: &str = "portforward.k8s.io";
+
+/// `/portForward/<namespace>/<pod>`: SPDY (`portforward.k8s.io`, kubectl 1.27) or SPDY tunnelled
+/// in WebSocket binary messages (`SPDY/3.1+portforward.k8s.io`, kubectl 1.31+), each
+/// connection of the client dialing the pod's port on its IP.
+async fn port_forward(
+    State(shared): State<Arc<Shared>>,
+    Path((namespace, pod_name)): Path<(String, String)>,
+    mut request: axum::extract::Request,
+) -> Response {
+    let Some(pod) = shared.pod_by_name(&namespace, &pod_name) else {
+        return text(StatusCode::NOT_FOUND, "pod does not exist");
+    };
+    let uid = pod.metadata.uid.clone().unwrap_or_default();
+    let ip = shared
+        .computed_status(&uid)
+        .and_then(|s| s.pod_ip)
+        .and_then(|ip| ip.parse::<std::net::IpAddr>().ok());
+    let Some(ip) = ip else {
+        return text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("pod {} has no sandbox yet", quote(&pod_name)),
+        );
+    };
+    let target = streaming::over_spdy::PortForwardTarget {
+        ip,
+        sandbox: format!("{:032x}", super::fnv128(uid.as_bytes())),
+    };
+    let Some(upgrade) = streaming::upgrade_of(request.headers()) else {
+        return text(StatusCode::BAD_REQUEST, "Upgrade request required");
+    };
+    let Some(on_upgrade) = request
+        .extensions_mut()
+        .remove::<hyper::upgrade::OnUpgrade>()
+    else {
+        return text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "this connection cannot be upgraded",
+        );
+    };
+    match upgrade {
+        Upgrade::WebSocket { key, protocols }
+            if protocols.iter().any(|p| p == streaming::ws::SPDY_TUNNEL) =>
+        {
+            streaming::ws::spawn_tunnel(on_upgrade, move |io| {
+                streaming::over_spdy::port_forward(io, target)
+            });
+            streaming::ws::switching(&key, streaming::ws::SPDY_TUNNEL)
+        }
+        Upgrade::Spdy { protocols } if protocols.iter().any(|p| p == PORT_FORWARD_PROTOCOL) => {
+            tokio::spawn(async move {
+                if let Ok(Ok(io)) =
+                    tokio::time::timeout(streaming::STREAM_CREATION_TIMEOUT, on_upgrade).await
+                {
+                    streaming::over_spdy::port_forward(hyper_util::rt::TokioIo::new(io), target)
+                        .await;
+                }
+            });
+            spdy_switching(PORT_FORWARD_PROTOCOL)
+        }
+        Upgrade::WebSocket { protocols, .. } | Upgrade::Spdy { protocols } => text(
+            StatusCode::FORBIDDEN,
+            format!(
+                "unable to upgrade: unable to negotiate protocol: client supports [{}], server supports [{PORT_FORWARD_PROTOCOL} {}]",
+                protocols.join(" "),
+                streaming::ws::SPDY_TUNNEL
+            ),
+        ),
     }
 }
 

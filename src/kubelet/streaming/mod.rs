@@ -13,7 +13,9 @@
 //! The connection ends when the handler drops its queue (after the status is written), or when
 //! the client goes away ([`Conn::gone`]).
 
+pub(crate) mod over_spdy;
 pub(crate) mod remotecommand;
+pub mod spdy;
 pub(crate) mod ws;
 
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -165,3 +165,70 @@ fn frame(channel: Channel, data: &[u8]) -> Message {
     b.extend_from_slice(data);
     Message::Binary(b.freeze())
 }
+
+/// The WebSocket subprotocol kubectl 1.31+ tunnels port-forwarding's SPDY in.
+pub(crate) const SPDY_TUNNEL: &str = "SPDY/3.1+portforward.k8s.io";
+
+/// Once the connection is upgraded, carry a byte stream in its binary messages (each message
+/// is the next bytes, as client-go's tunneling connection frames them) and hand the other end
+/// to `session`.
+pub(crate) fn spawn_tunnel<F, Fut>(on_upgrade: OnUpgrade, session: F)
+where
+    F: FnOnce(tokio::io::DuplexStream) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    tokio::spawn(async move {
+        let upgraded = match tokio::time::timeout(STREAM_CREATION_TIMEOUT, on_upgrade).await {
+            Ok(Ok(upgraded)) => upgraded,
+            _ => return,
+        };
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(MAX_MESSAGE))
+            .max_frame_size(Some(MAX_MESSAGE));
+        let socket = tokio_tungstenite::WebSocketStream::from_raw_socket(
+            TokioIo::new(upgraded),
+            Role::Server,
+            Some(config),
+        )
+        .await;
+        let (mut sink, mut stream) = socket.split();
+        let (ours, theirs) = tokio::io::duplex(256 * 1024);
+        let (mut from_tunnel, mut to_tunnel) = tokio::io::split(ours);
+        tokio::spawn(async move {
+            while let Some(Ok(message)) = stream.next().await {
+                match message {
+                    Message::Binary(data) => {
+                        if to_tunnel.write_all(&data).await.is_err() {
+                            break;
+                        }
+                    }
+                    Message::Close(_) => break,
+                    _ => {}
+                }
+            }
+            let _ = to_tunnel.shutdown().await;
+        });
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 32 * 1024];
+            loop {
+                match from_tunnel.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        let data = Bytes::copy_from_slice(buf.get(..n).unwrap_or_default());
+                        if sink.send(Message::Binary(data)).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+            let _ = sink
+                .send(Message::Close(Some(CloseFrame {
+                    code: CloseCode::Normal,
+                    reason: "".into(),
+                })))
+                .await;
+        });
+        session(theirs).await;
+    });
+}
