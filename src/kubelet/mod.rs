@@ -19,6 +19,7 @@ pub mod runtime;
 mod server;
 mod static_pods;
 pub mod status;
+pub mod streaming;
 mod volumes;
 mod worker;
 
