@@ -19,7 +19,7 @@ pub mod runtime;
 mod server;
 mod static_pods;
 pub mod status;
-mod streaming;
+pub mod streaming;
 mod volumes;
 mod worker;
 

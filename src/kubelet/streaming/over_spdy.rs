@@ -26,6 +26,7 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     let (spdy, mut incoming) = Session::new(io, Role::Server);
+    spdy.set_idle_timeout(Some(IDLE_TIMEOUT));
     let expected = wants.channels(&protocol);
     let mut streams: HashMap<Channel, Stream> = HashMap::new();
     let deadline = tokio::time::sleep(STREAM_CREATION_TIMEOUT);
@@ -58,7 +59,7 @@ where
         watcher.0.closed().await;
         watcher.1.cancel();
     });
-    let mut input = |channel: Channel, streams: &mut HashMap<Channel, Stream>| {
+    let input = |channel: Channel, streams: &mut HashMap<Channel, Stream>| {
         let stream = streams.remove(&channel)?;
         let (mut reader, writer) = stream.split();
         let (tx, rx) = mpsc::channel::<Bytes>(64);
@@ -122,6 +123,10 @@ pub(crate) struct PortForwardTarget {
     pub sandbox: String,
 }
 
+/// A session with no frame either way for this long is closed (the kubelet's
+/// `streamingConnectionIdleTimeout`, 4 h; kubectl pings every 5 s).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(4 * 60 * 60);
+
 /// How long dialing the pod's port may take.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -133,6 +138,7 @@ where
     T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     let (spdy, mut incoming) = Session::new(io, Role::Server);
+    spdy.set_idle_timeout(Some(IDLE_TIMEOUT));
     // requestID -> (error stream, data stream), until both arrived.
     let mut pending: HashMap<String, (Option<Stream>, Option<Stream>)> = HashMap::new();
     while let Some(stream) = incoming.recv().await {
