@@ -43,9 +43,10 @@ Feature: Readiness gates traffic; startup probes hold back the other probes
         containers:
         - name: app
           image: registry.k8s.io/e2e-test-images/agnhost:2.53
-          args: ["netexec", "--http-port=8080"]
+          args: ["netexec", "--http-port=8080", "--udp-port=-1"]
           readinessProbe:
-            httpGet: {path: /no-such-path, port: 8080}
+            # netexec's /healthz answers 412 until its UDP server runs, here never.
+            httpGet: {path: /healthz, port: 8080}
             periodSeconds: 2
       """
     Then within 60 seconds pod ready is ready

@@ -4,6 +4,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod agnhost;
 mod containers;
 mod hooks;
 mod node;

@@ -1,25 +1,42 @@
 //! The image catalog: which image references exist, how big they are, how long they take to pull,
 //! and what their containers do — modelled on the real public images the specs use, so the same
 //! manifest behaves the same on a real cluster.
+//!
+//! | repository | tags | behaviour |
+//! |---|---|---|
+//! | `docker.io/library/nginx` | `1.x`, `latest`, `stable`, `alpine`... | nginx's welcome page on :80 |
+//! | `registry.k8s.io/e2e-test-images/nginx` | `1.x` | the same |
+//! | `docker.io/library/busybox`, `registry.k8s.io/busybox`, `registry.k8s.io/e2e-test-images/busybox` | `1.x`... | the sh subset (`sh -c ...`, single utilities) |
+//! | `registry.k8s.io/e2e-test-images/agnhost` | `2.x` | the agnhost binary (`/agnhost`, `/agnhost-2`), see `agnhost` |
+//! | `registry.k8s.io/e2e-test-images/httpd` | `2.4.38-1`..`-4`, `2.4.39-1`..`-4` | Apache httpd 2.4.38/2.4.39 (stops on SIGTERM) |
+//! | `docker.io/library/httpd` | `latest`, `2`, `2.4`, `2.4.N`, `-alpine` variants | Apache httpd (SIGWINCH graceful stop from 2.4.41) |
+//! | `registry.k8s.io/pause` | `3.x` | sleeps until stopped |
+//!
+//! A command an image does not have fails to start (`StartError`), as with a real runtime; the
+//! images' shells are the sh subset.
 
 use std::time::Duration;
 
 /// What a container of an image does when started (its entrypoint, given command and args).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Behaviour {
-    /// Sleeps until killed; exits 0 on SIGTERM (registry.k8s.io/pause, agnhost pause).
+    /// Sleeps until killed; exits 0 on SIGTERM (registry.k8s.io/pause).
     Pause,
     /// nginx: HTTP on :80, `/` answers 200; exits 0 on SIGTERM.
     Nginx,
-    /// agnhost liveness: HTTP on :8080, `/healthz` answers 200 for the first 10 s, then 500.
-    AgnhostLiveness,
-    /// agnhost netexec: HTTP on `http_port` with `/`, `/echo`, `/hostname`, `/exit`, `/shell`.
-    AgnhostNetexec {
-        /// The HTTP port (`--http-port`, default 8080).
-        http_port: u16,
+    /// Apache httpd (the official `httpd` image and e2e's mirror of it): HTTP on :80 serving
+    /// the stock `It works!` page at `/` and `/index.html`, an access log on stdout and the
+    /// error log on stderr.
+    Httpd {
+        /// The Apache version the image carries (`2.4.38`).
+        version: String,
+        /// Whether the image stops with SIGWINCH (httpd's graceful stop; the official image's
+        /// `STOPSIGNAL` since 2.4.41) rather than SIGTERM (an immediate stop).
+        graceful_stop: bool,
     },
-    /// agnhost serve-hostname: serves the pod name on :9376.
-    AgnhostServeHostname,
+    /// The agnhost binary, run with this argv (`argv[0]` as invoked: `/agnhost` or
+    /// `/agnhost-2`, then the subcommand and its flags).
+    Agnhost(Vec<String>),
     /// A busybox shell command line (`sh -c ...` or a single command).
     Shell(Vec<String>),
     /// An image the user modelled (see `models`).
@@ -54,7 +71,8 @@ pub enum ImageError {
 
 struct Repo {
     repository: &'static str,
-    size: u64,
+    /// Size in bytes by tag.
+    size: fn(&str) -> u64,
     pull_millis: u64,
     tag_ok: fn(&str) -> bool,
 }
@@ -70,10 +88,44 @@ fn numeric_version(tag: &str, major: &str) -> bool {
                 .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric()))
 }
 
+/// The Apache release of the newest official `httpd` image (its `latest`, `2`, `2.4` tags).
+const HTTPD_LATEST: &str = "2.4.63";
+
+/// The Apache version behind an `httpd` tag: e2e's mirror tags `2.4.38-4` and the official
+/// image's `2.4.39-alpine`, `2.4`, `latest`... `None` when the registry has no such tag.
+fn httpd_version(repository: &str, tag: &str) -> Option<String> {
+    if repository == "registry.k8s.io/e2e-test-images/httpd" {
+        // e2e mirrors httpd:2.4.38-alpine and httpd:2.4.39-alpine, rebuilt as -1 ... -4.
+        let (version, build) = tag.rsplit_once('-')?;
+        return (matches!(version, "2.4.38" | "2.4.39") && matches!(build, "1" | "2" | "3" | "4"))
+            .then(|| version.to_string());
+    }
+    let base = tag.strip_suffix("-alpine").unwrap_or(tag);
+    match base {
+        "latest" | "alpine" | "2" | "2.4" => Some(HTTPD_LATEST.to_string()),
+        _ => {
+            let patch: u32 = base.strip_prefix("2.4.")?.parse().ok()?;
+            let latest: u32 = HTTPD_LATEST.rsplit('.').next()?.parse().ok()?;
+            (1..=latest)
+                .contains(&patch)
+                .then(|| format!("2.4.{patch}"))
+        }
+    }
+}
+
+/// Whether an httpd release's official image stops with SIGWINCH (graceful stop): the image
+/// gained `STOPSIGNAL SIGWINCH` in August 2019, after 2.4.39 was last built.
+fn httpd_graceful_stop(version: &str) -> bool {
+    version
+        .strip_prefix("2.4.")
+        .and_then(|p| p.parse::<u32>().ok())
+        .is_some_and(|p| p >= 41)
+}
+
 const REPOS: &[Repo] = &[
     Repo {
         repository: "docker.io/library/nginx",
-        size: 72_195_292,
+        size: |_| 72_195_292,
         pull_millis: 1800,
         tag_ok: |t| {
             matches!(
@@ -84,7 +136,7 @@ const REPOS: &[Repo] = &[
     },
     Repo {
         repository: "docker.io/library/busybox",
-        size: 2_166_802,
+        size: |_| 2_166_802,
         pull_millis: 400,
         tag_ok: |t| {
             matches!(t, "latest" | "stable" | "musl" | "glibc" | "uclibc")
@@ -99,31 +151,58 @@ const REPOS: &[Repo] = &[
     Repo {
         // The image of the upstream documentation's liveness examples.
         repository: "registry.k8s.io/busybox",
-        size: 1_144_547,
+        size: |_| 1_144_547,
         pull_millis: 400,
         tag_ok: |t| matches!(t, "latest" | "1.24" | "1.27" | "1.27.2"),
     },
     Repo {
         repository: "registry.k8s.io/e2e-test-images/busybox",
-        size: 1_374_155,
+        size: |_| 1_374_155,
         pull_millis: 400,
         tag_ok: |t| numeric_version(t, "1"),
     },
     Repo {
         repository: "registry.k8s.io/e2e-test-images/agnhost",
-        size: 51_245_311,
+        size: |_| 51_245_311,
         pull_millis: 1500,
         tag_ok: |t| numeric_version(t, "2"),
     },
     Repo {
+        // e2e's "webserver" image until after 1.33: a mirror of httpd:2.4.38-alpine and
+        // httpd:2.4.39-alpine (sizes as nodes report those).
+        repository: "registry.k8s.io/e2e-test-images/httpd",
+        size: |t| {
+            if t.starts_with("2.4.39") {
+                41_901_429
+            } else {
+                40_765_017
+            }
+        },
+        pull_millis: 1300,
+        tag_ok: |t| httpd_version("registry.k8s.io/e2e-test-images/httpd", t).is_some(),
+    },
+    Repo {
+        // The official image: Debian-based, or Alpine-based for `-alpine` tags (approximate
+        // sizes, but for the two Alpine releases e2e mirrors).
+        repository: "docker.io/library/httpd",
+        size: |t| match t {
+            "2.4.38-alpine" => 40_765_017,
+            "2.4.39-alpine" => 41_901_429,
+            t if t.ends_with("alpine") => 22_000_000,
+            _ => 58_000_000,
+        },
+        pull_millis: 1600,
+        tag_ok: |t| httpd_version("docker.io/library/httpd", t).is_some(),
+    },
+    Repo {
         repository: "registry.k8s.io/e2e-test-images/nginx",
-        size: 7_035_064,
+        size: |_| 7_035_064,
         pull_millis: 600,
         tag_ok: |t| numeric_version(t, "1"),
     },
     Repo {
         repository: "registry.k8s.io/pause",
-        size: 320_368,
+        size: |_| 320_368,
         pull_millis: 300,
         tag_ok: |t| numeric_version(t, "3"),
     },
@@ -196,13 +275,23 @@ pub fn resolve(image: &str) -> Result<Image, ImageError> {
             "rpc error: code = NotFound desc = failed to pull and unpack image \"{reference}\": failed to resolve reference \"{reference}\": {reference}: not found"
         )));
     }
+    let size = (repo.size)(&tag);
     Ok(Image {
         reference,
         repository,
         tag,
-        size: repo.size,
+        size,
         pull_time: Duration::from_millis(repo.pull_millis),
     })
+}
+
+/// Whether `program` names the agnhost binary as a container's command or `kubectl exec` can
+/// (the image has `/agnhost` and the symlink `/agnhost-2`; `/` is not on its `PATH`).
+pub fn is_agnhost_program(program: &str) -> bool {
+    matches!(
+        program,
+        "/agnhost" | "/agnhost-2" | "./agnhost" | "./agnhost-2"
+    )
 }
 
 /// What a container of `image` with this command and args does.
@@ -213,23 +302,34 @@ pub fn behaviour(image: &Image, command: &[String], args: &[String]) -> Behaviou
         "pause" => Behaviour::Pause,
         "nginx" if command.is_empty() => Behaviour::Nginx,
         "agnhost" => {
-            // The agnhost binary takes its subcommand as the first argument.
-            let sub: Vec<&String> = argv
-                .iter()
-                .filter(|a| a.as_str() != "/agnhost" && a.as_str() != "agnhost")
-                .collect();
-            match sub.first().map(|s| s.as_str()) {
-                Some("liveness") => Behaviour::AgnhostLiveness,
-                Some("netexec") => {
-                    let port = sub
-                        .iter()
-                        .find_map(|a| a.strip_prefix("--http-port=").and_then(|p| p.parse().ok()))
-                        .unwrap_or(8080);
-                    Behaviour::AgnhostNetexec { http_port: port }
+            // ENTRYPOINT ["/agnhost"], CMD ["pause"]: args replace the CMD, a command replaces
+            // both (and then args alone follow it).
+            if command.is_empty() {
+                let mut argv = vec!["/agnhost".to_string()];
+                if args.is_empty() {
+                    argv.push("pause".into());
+                } else {
+                    argv.extend(args.iter().cloned());
                 }
-                Some("serve-hostname") => Behaviour::AgnhostServeHostname,
-                Some("pause") | None => Behaviour::Pause,
-                Some(_) => Behaviour::Shell(argv),
+                Behaviour::Agnhost(argv)
+            } else if is_agnhost_program(&command[0]) {
+                Behaviour::Agnhost(argv)
+            } else {
+                Behaviour::Shell(argv)
+            }
+        }
+        "httpd" => {
+            let foreground = argv.is_empty()
+                || argv == ["httpd-foreground"]
+                || argv == ["httpd", "-DFOREGROUND"]
+                || argv == ["httpd", "-D", "FOREGROUND"];
+            match httpd_version(&image.repository, &image.tag) {
+                Some(version) if foreground => Behaviour::Httpd {
+                    graceful_stop: image.repository == "docker.io/library/httpd"
+                        && httpd_graceful_stop(&version),
+                    version,
+                },
+                _ => Behaviour::Shell(argv),
             }
         }
         _ if argv.is_empty() => match repo {
@@ -241,11 +341,15 @@ pub fn behaviour(image: &Image, command: &[String], args: &[String]) -> Behaviou
     }
 }
 
-/// Go's `time.Duration` rendering (`1.5s`, `523ms`), as the Pulled event prints durations.
+/// Go's `time.Duration` rendering (`1.5s`, `523ms`, `1h2m3s`), as the Pulled event and
+/// agnhost's logs print durations.
 pub fn go_duration(d: Duration) -> String {
     let nanos = d.as_nanos();
     if nanos == 0 {
         return "0s".into();
+    }
+    if nanos < 1_000 {
+        return format!("{nanos}ns");
     }
     if nanos < 1_000_000 {
         return format!("{}µs", trim(nanos as f64 / 1_000.0));
@@ -253,12 +357,17 @@ pub fn go_duration(d: Duration) -> String {
     if nanos < 1_000_000_000 {
         return format!("{}ms", trim(nanos as f64 / 1_000_000.0));
     }
-    let secs = d.as_secs_f64();
-    if secs < 60.0 {
-        return format!("{}s", trim(secs));
+    let whole = d.as_secs();
+    let (h, m, s) = (whole / 3600, whole / 60 % 60, whole % 60);
+    let secs = format!(
+        "{}s",
+        trim(s as f64 + f64::from(d.subsec_nanos()) / 1_000_000_000.0)
+    );
+    match (h, m) {
+        (0, 0) => secs,
+        (0, m) => format!("{m}m{secs}"),
+        (h, m) => format!("{h}h{m}m{secs}"),
     }
-    let m = (secs / 60.0).floor();
-    format!("{}m{}s", m as u64, trim(secs - m * 60.0))
 }
 
 fn trim(v: f64) -> String {
@@ -311,16 +420,31 @@ mod tests {
     }
 
     #[test]
-    fn agnhost_subcommands_pick_behaviours() {
+    fn agnhost_runs_its_entrypoint_with_args_or_the_given_command() {
         let agnhost = resolve("registry.k8s.io/e2e-test-images/agnhost:2.53").unwrap();
         let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        // ENTRYPOINT ["/agnhost"], CMD ["pause"].
         assert_eq!(
-            behaviour(&agnhost, &[], &v(&["liveness"])),
-            Behaviour::AgnhostLiveness
+            behaviour(&agnhost, &[], &[]),
+            Behaviour::Agnhost(v(&["/agnhost", "pause"]))
         );
         assert_eq!(
             behaviour(&agnhost, &[], &v(&["netexec", "--http-port=8081"])),
-            Behaviour::AgnhostNetexec { http_port: 8081 }
+            Behaviour::Agnhost(v(&["/agnhost", "netexec", "--http-port=8081"]))
+        );
+        // A command replaces both; /agnhost-2 is the same binary.
+        assert_eq!(
+            behaviour(&agnhost, &v(&["/agnhost-2"]), &v(&["entrypoint-tester"])),
+            Behaviour::Agnhost(v(&["/agnhost-2", "entrypoint-tester"]))
+        );
+        assert_eq!(
+            behaviour(&agnhost, &v(&["/bin/sh", "-c", "sleep 1"]), &[]),
+            Behaviour::Shell(v(&["/bin/sh", "-c", "sleep 1"]))
+        );
+        // `/` is not on the image's PATH.
+        assert_eq!(
+            behaviour(&agnhost, &v(&["agnhost", "pause"]), &[]),
+            Behaviour::Shell(v(&["agnhost", "pause"]))
         );
         let busybox = resolve("busybox").unwrap();
         assert_eq!(
@@ -330,9 +454,41 @@ mod tests {
     }
 
     #[test]
+    fn httpd_images_exist_with_their_sizes_and_stop_signals() {
+        let e2e = resolve("registry.k8s.io/e2e-test-images/httpd:2.4.38-4").unwrap();
+        assert_eq!(e2e.size, 40_765_017);
+        assert_eq!(
+            resolve("registry.k8s.io/e2e-test-images/httpd:2.4.39-4")
+                .unwrap()
+                .size,
+            41_901_429
+        );
+        assert!(resolve("registry.k8s.io/e2e-test-images/httpd:2.4.40-4").is_err());
+        assert_eq!(
+            behaviour(&e2e, &[], &[]),
+            Behaviour::Httpd {
+                version: "2.4.38".into(),
+                graceful_stop: false
+            }
+        );
+        let latest = resolve("httpd:2.4").unwrap();
+        assert_eq!(
+            behaviour(&latest, &[], &[]),
+            Behaviour::Httpd {
+                version: "2.4.63".into(),
+                graceful_stop: true
+            }
+        );
+        assert!(resolve("httpd:2.4.39-alpine").is_ok());
+        assert!(resolve("httpd:3.0").is_err());
+    }
+
+    #[test]
     fn durations_render_like_go() {
         assert_eq!(go_duration(Duration::from_millis(1500)), "1.5s");
         assert_eq!(go_duration(Duration::from_millis(523)), "523ms");
         assert_eq!(go_duration(Duration::from_secs(75)), "1m15s");
+        assert_eq!(go_duration(Duration::from_secs(3600)), "1h0m0s");
+        assert_eq!(go_duration(Duration::from_nanos(42)), "42ns");
     }
 }

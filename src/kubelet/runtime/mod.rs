@@ -3,22 +3,25 @@
 //! on the pod's IP (an address in 127.0.0.0/8), shell scripts run against an in-memory
 //! filesystem that volumes populate, and stdout/stderr are captured for `kubectl logs`.
 //!
-//! Signals follow what the real images do: pause and nginx exit 0 on SIGTERM, Go programs
-//! (agnhost) die by the signal (143), and `sh` as PID 1 ignores SIGTERM, so it is killed when the
-//! grace period ends (137).
+//! Signals follow what the real images do: pause, nginx and httpd exit 0 on SIGTERM, agnhost
+//! as each subcommand handles it (`pause` exits 2, `netexec` 0, `serve-hostname` waits 60 s,
+//! `liveness` dies by the signal: 143), and `sh` as PID 1 ignores SIGTERM, so it is killed when
+//! the grace period ends (137). agnhost lives in `agnhost`, the web servers in `webservers`,
+//! and what Go's `net/http` shows of a server or client in `gonet`.
 
+mod agnhost;
 pub mod catalog;
+mod gonet;
 pub mod log;
 pub mod models;
 pub mod sh;
+mod webservers;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::Query;
-use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
@@ -482,6 +485,24 @@ pub async fn exec_in_scratch(
         .ok()
 }
 
+/// Run `argv` in a container's filesystem and environment as [`Runtime::exec`] does (the sh
+/// subset: `["/bin/sh", "-c", script]` or a single command): `(exit status, stdout, stderr)`.
+/// For processes of the simulated images that run commands (agnhost netexec's `/shell`).
+pub(super) async fn exec_in(
+    fs: Arc<Fs>,
+    env: HashMap<String, String>,
+    clock: Clock,
+    argv: &[String],
+) -> (i32, Vec<u8>, Vec<u8>) {
+    let shell = ContainerShell {
+        fs,
+        out: Sink::Log(Arc::new(Mutex::new(Log::default()))),
+        env,
+        clock,
+    };
+    sh::exec(argv, &shell).await
+}
+
 /// Where a script's output goes.
 #[derive(Clone)]
 enum Sink {
@@ -563,8 +584,6 @@ impl sh::Shell for ContainerShell {
         self.clock.now().timestamp()
     }
 }
-
-const NGINX_PAGE: &str = "<!DOCTYPE html>\n<html>\n<head>\n<title>Welcome to nginx!</title>\n</head>\n<body>\n<h1>Welcome to nginx!</h1>\n</body>\n</html>\n";
 
 /// Run a user-modelled image: start-up delay, log lines, HTTP routes and TCP ports, and an exit
 /// after a while (or until SIGTERM, which it obeys with 0).
@@ -699,137 +718,6 @@ fn shell_script(
     }
 }
 
-/// nginx: the welcome page on port 80 until `term`; exit 1, with nginx's bind error in the log,
-/// when the port is taken.
-async fn run_nginx(ip: IpAddr, logs: &Arc<Mutex<Log>>, term: &CancellationToken) -> i32 {
-    let router = Router::new().route(
-        "/",
-        get(|| async { ([("content-type", "text/html")], NGINX_PAGE) }),
-    );
-    match serve(ip, 80, router, term.clone()).await {
-        Ok(()) => 0,
-        Err(e) => {
-            logs.lock().extend_from_slice(
-                format!("nginx: [emerg] bind() to {ip}:80 failed ({e})\n").as_bytes(),
-            );
-            1
-        }
-    }
-}
-
-/// agnhost liveness: `/healthz` on port 8080 answers 200 for the first ten seconds after the
-/// start, then 500.
-async fn run_agnhost_liveness(
-    ip: IpAddr,
-    clock: &Clock,
-    started_at: DateTime<Utc>,
-    logs: &Arc<Mutex<Log>>,
-    term: &CancellationToken,
-) -> i32 {
-    let c = clock.clone();
-    let router = Router::new().route(
-        "/healthz",
-        get(move || {
-            let elapsed = (c.now() - started_at).num_milliseconds() as f64 / 1000.0;
-            async move {
-                if elapsed < 10.0 {
-                    (axum::http::StatusCode::OK, "ok".to_string())
-                } else {
-                    (
-                        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                        format!("error: {elapsed}"),
-                    )
-                }
-            }
-        }),
-    );
-    logs.lock()
-        .extend_from_slice(b"Started liveness server on :8080\n");
-    match serve(ip, 8080, router, term.clone()).await {
-        Ok(()) => 143,
-        Err(_) => 1,
-    }
-}
-
-/// agnhost netexec: `/`, `/echo`, `/hostname` and `/exit` on `http_port`; exits with the code
-/// `/exit` asked for, or 143 when terminated.
-async fn run_agnhost_netexec(
-    http_port: u16,
-    ip: IpAddr,
-    clock: &Clock,
-    pod_name: &str,
-    logs: &Arc<Mutex<Log>>,
-    term: &CancellationToken,
-) -> i32 {
-    let exit = CancellationToken::new();
-    let exit_code = Arc::new(Mutex::new(None::<i32>));
-    let (c, name, ec, ex) = (
-        clock.clone(),
-        pod_name.to_string(),
-        exit_code.clone(),
-        exit.clone(),
-    );
-    let router = Router::new()
-        .route(
-            "/",
-            get(move || {
-                let now = c.now();
-                async move { format!("NOW: {}", now.format("%Y-%m-%d %H:%M:%S%.f %z UTC")) }
-            }),
-        )
-        .route(
-            "/echo",
-            get(|Query(q): Query<HashMap<String, String>>| async move {
-                q.get("msg").cloned().unwrap_or_default()
-            }),
-        )
-        .route(
-            "/hostname",
-            get(move || {
-                let n = name.clone();
-                async move { n }
-            }),
-        )
-        .route(
-            "/exit",
-            get(move |Query(q): Query<HashMap<String, String>>| {
-                let code = q.get("code").and_then(|c| c.parse().ok()).unwrap_or(0);
-                *ec.lock() = Some(code);
-                ex.cancel();
-                async move { format!("exiting with {code}") }
-            }),
-        );
-    logs.lock()
-        .extend_from_slice(format!("Started HTTP server on port {http_port}\n").as_bytes());
-    let stop = CancellationToken::new();
-    let s = stop.clone();
-    let (t, e) = (term.clone(), exit.clone());
-    tokio::spawn(async move {
-        tokio::select! { _ = t.cancelled() => {}, _ = e.cancelled() => {} }
-        s.cancel();
-    });
-    match serve(ip, http_port, router, stop).await {
-        Ok(()) => exit_code.lock().unwrap_or(143),
-        Err(_) => 1,
-    }
-}
-
-/// agnhost serve-hostname: the pod's name on port 9376.
-async fn run_agnhost_serve_hostname(ip: IpAddr, pod_name: &str, term: &CancellationToken) -> i32 {
-    let name = pod_name.to_string();
-    let router = Router::new().route(
-        "/",
-        get(move || {
-            let n = name.clone();
-            async move { n }
-        }),
-    );
-    match serve(ip, 9376, router, term.clone()).await {
-        Ok(()) => 143,
-        Err(_) => 1,
-    }
-}
-
 #[async_trait::async_trait]
 impl Runtime for SimRuntime {
     async fn pull_image(&self, image: &str) -> Result<Image, ImageError> {
@@ -911,6 +799,7 @@ impl Runtime for SimRuntime {
         let env: HashMap<String, String> = config.env.iter().cloned().collect();
         let ip = config.pod_ip;
         let pod_name = config.pod_name.clone();
+        let image_tag = config.image.tag.clone();
         let task_state = state.clone();
         let task = tokio::spawn(async move {
             let code: i32 = match behaviour {
@@ -918,15 +807,31 @@ impl Runtime for SimRuntime {
                     term.cancelled().await;
                     0
                 }
-                Behaviour::Nginx => run_nginx(ip, &logs, &term).await,
-                Behaviour::AgnhostLiveness => {
-                    run_agnhost_liveness(ip, &clock, started_at, &logs, &term).await
+                Behaviour::Nginx => webservers::run_nginx(ip, &logs, &term).await,
+                Behaviour::Httpd {
+                    version,
+                    graceful_stop,
+                } => {
+                    let image = webservers::Httpd {
+                        version,
+                        graceful_stop,
+                    };
+                    webservers::run_httpd(&image, ip, &clock, &logs, &term).await
                 }
-                Behaviour::AgnhostNetexec { http_port } => {
-                    run_agnhost_netexec(http_port, ip, &clock, &pod_name, &logs, &term).await
-                }
-                Behaviour::AgnhostServeHostname => {
-                    run_agnhost_serve_hostname(ip, &pod_name, &term).await
+                Behaviour::Agnhost(argv) => {
+                    let process = Arc::new(agnhost::Ctx {
+                        ip,
+                        hostname: agnhost::hostname(&pod_name),
+                        clock: clock.clone(),
+                        started_at,
+                        out: agnhost::Out::Log(logs.clone()),
+                        term: term.clone(),
+                        fs,
+                        env,
+                        pid: 1,
+                        version: image_tag,
+                    });
+                    agnhost::run(argv, process).await
                 }
                 Behaviour::Model(model) => {
                     run_model(&model, ip, &clock, started_at, &logs, &term).await
