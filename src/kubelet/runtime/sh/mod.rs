@@ -56,23 +56,34 @@ mod builtins;
 mod expand;
 mod interp;
 mod invocation;
+mod io;
 mod lexer;
 mod parser;
+mod session;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_io;
+#[cfg(test)]
+mod tests_utils;
+
+use std::sync::Arc;
 
 use ast::{AndOr, Command, List, Pipeline, Simple, Word};
 use interp::Interp;
 use invocation::{
     command_name, is_shell_name, shell_file_argv, strip_busybox, ShInvocation, UTILITIES,
 };
-use lexer::Lexer;
-use parser::Parser;
+use lexer::parse_list;
 
 /// Nesting limit of compound commands (`if`/`while`/`for` inside one another).
 const MAX_DEPTH: usize = 32;
 /// Nesting limit of `sh` run from a script.
 const MAX_SH_NESTING: usize = 4;
+/// Nesting limit of command substitutions inside one another, in a script's text.
+const MAX_SUBST_DEPTH: usize = 8;
+/// Nesting limit of shells and command substitutions together, while running.
+const MAX_NESTING: usize = 8;
 /// Nesting limit of `!` and `( )` inside a `test` expression.
 const MAX_TEST_DEPTH: usize = 64;
 
@@ -172,19 +183,27 @@ pub struct Script {
     args: Vec<String>,
     errexit: bool,
     xtrace: bool,
+    /// `sh` without a script: the commands come from standard input.
+    from_stdin: bool,
+    /// A utility run as a program of its own (not a builtin of a shell).
+    direct: bool,
 }
 
 impl Script {
     /// Parse `src` as the subset (see the module docs); anything outside it is an error.
     pub fn parse(src: &str) -> Result<Script, ParseError> {
-        let toks = Lexer::new(src).tokens()?;
-        let body = Parser::new(toks, src.len()).script()?;
-        Ok(Script {
+        Ok(Script::with_body(parse_list(src, 0, false)?))
+    }
+
+    fn with_body(body: List) -> Script {
+        Script {
             body,
             args: vec!["sh".to_string()],
             errexit: false,
             xtrace: false,
-        })
+            from_stdin: false,
+            direct: false,
+        }
     }
 
     /// A script running `argv` as one command, without expansion.
@@ -196,30 +215,33 @@ impl Script {
         };
         let pipeline = Pipeline {
             negate: false,
-            command: Command::Simple(simple),
+            commands: vec![Command::Simple(simple)],
         };
-        Script {
-            body: List {
-                items: vec![AndOr {
-                    first: pipeline,
-                    rest: Vec::new(),
-                }],
-            },
-            args: vec!["sh".to_string()],
-            errexit: false,
-            xtrace: false,
-        }
+        let mut s = Script::with_body(List {
+            items: vec![AndOr {
+                first: pipeline,
+                rest: Vec::new(),
+            }],
+        });
+        s.direct = !argv.first().is_some_and(|a| is_shell_name(a));
+        s
     }
 
-    fn empty() -> Script {
-        Script {
-            body: List::default(),
-            args: vec!["sh".to_string()],
-            errexit: false,
-            xtrace: false,
+    /// `sh` reading its commands from standard input.
+    fn stdin(args: Vec<String>, errexit: bool, xtrace: bool) -> Script {
+        let mut s = Script::with_body(List::default());
+        if !args.is_empty() {
+            s.args = args;
         }
+        s.errexit = errexit;
+        s.xtrace = xtrace;
+        s.from_stdin = true;
+        s
     }
 }
+
+/// The prompt busybox `ash` shows root in `/` (`PS1` defaults to `\w \$ `).
+pub const DEFAULT_PS1: &str = "/ # ";
 
 /// What a running script can do to the outside world (the container).
 #[async_trait::async_trait]
@@ -254,31 +276,110 @@ pub trait Shell: Send + Sync {
     fn now_unix(&self) -> i64 {
         0
     }
-    /// Names of the entries of a directory (for `ls`); None when unknown. Defaults to None.
+    /// Names of the entries of a directory (for `ls`, `tar -c`); None when unknown. Defaults
+    /// to None.
     fn list_dir(&self, _path: &str) -> Option<Vec<String>> {
         None
     }
+    /// The next chunk of the process's standard input, waiting for it; None at its end. A
+    /// closed stream keeps answering None; a terminal may answer None once for a `^D` typed at
+    /// the start of a line and go on with what is typed next. A chunk is whatever arrived (a
+    /// terminal in canonical mode hands over one line at a time). Defaults to None (no input).
+    async fn read_stdin(&self) -> Option<Vec<u8>> {
+        None
+    }
+    /// Send signal `signal` (a Linux number; 0 only checks that the process exists) to process
+    /// `pid` of the container (`kill`); the error is the reason, as strerror words it ("No such
+    /// process", "Operation not permitted"). Defaults to Err("No such process").
+    fn signal(&self, _pid: i64, _signal: i32) -> Result<(), String> {
+        Err("No such process".to_string())
+    }
+    /// The container's host name (`hostname`; the pod's name on a real node). Defaults to
+    /// "localhost".
+    fn hostname(&self) -> String {
+        "localhost".to_string()
+    }
+    /// All environment variables of the container in their order (for `env`); [`Shell::env`]
+    /// must agree with it. Defaults to none.
+    fn env_vars(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
 }
 
-/// Run a script; returns the exit status (0-255). Dropping the future kills the "process".
+/// Run a script; returns the exit status (0-255). Dropping the future kills the "process". A
+/// script from `sh` without a script reads its commands from [`Shell::read_stdin`] (no prompt).
 pub async fn run(script: &Script, shell: &dyn Shell) -> i32 {
     let mut interp = Interp::new(shell, script, None, 0);
     interp.main(script).await
 }
 
+/// Run `sh` reading its commands from [`Shell::read_stdin`], each complete command as soon as
+/// its line(s) arrived, its output going to [`Shell::stdout`] / [`Shell::stderr`] as it is
+/// written: `kubectl exec -i POD -- sh`. With `prompt` the shell is interactive (a terminal):
+/// it writes the prompt to standard error (where a terminal shows it) before each command
+/// (`PS1` once a script sets it; `PS2`, "> ", before the continuation lines of an unfinished
+/// command), and a syntax error does not end it. Returns the exit status: `exit N`'s, or the
+/// last command's at the end of input. Busybox's prompt for root is [`DEFAULT_PS1`].
+pub async fn run_stdin(shell: &dyn Shell, prompt: Option<&str>) -> i32 {
+    let script = Script::stdin(Vec::new(), false, false);
+    let mut interp = Interp::new(shell, &script, None, 0);
+    interp.read_commands(&interp::Fds::base(), prompt).await & 255
+}
+
 /// Run `argv` as an exec probe / `kubectl exec` would (argv\[0\] a command name of the subset, or
 /// "sh" "-c" "<script>", or "/bin/sh" "-c" ...): returns (exit status, stdout, stderr). Unknown
 /// commands exit 127 with "sh: <cmd>: not found" on stderr as busybox does. A script outside the
-/// subset exits 2 with "sh: syntax error: <why>" on stderr.
+/// subset exits 2 with "sh: syntax error: <why>" on stderr. Standard input is
+/// [`Shell::read_stdin`]; `sh` without a script reads its commands from it (no prompt).
 pub async fn exec(argv: &[String], shell: &dyn Shell) -> (i32, Vec<u8>, Vec<u8>) {
+    let capture: interp::Capture = Arc::default();
+    let code = exec_with(argv, shell, Some(Arc::clone(&capture)), false).await;
+    let (out, err) = std::mem::take(&mut *capture.lock());
+    (code, out, err)
+}
+
+/// [`exec`], with the output going to [`Shell::stdout`] / [`Shell::stderr`] as it is written
+/// instead of being returned: a `kubectl exec` session. With `tty` (the exec has a terminal)
+/// `sh` without a script (or `sh -i`) is interactive as in [`run_stdin`], with the prompt
+/// [`DEFAULT_PS1`]; a terminal merges standard error into its output, so the caller should send
+/// both to the same stream then.
+pub async fn exec_streaming(argv: &[String], shell: &dyn Shell, tty: bool) -> i32 {
+    exec_with(argv, shell, None, tty).await
+}
+
+async fn exec_with(
+    argv: &[String],
+    shell: &dyn Shell,
+    capture: Option<interp::Capture>,
+    tty: bool,
+) -> i32 {
+    let say = |msg: String| match &capture {
+        Some(c) => c.lock().1.extend_from_slice(msg.as_bytes()),
+        None => shell.stderr(msg.as_bytes()),
+    };
     let Some(first) = argv.first() else {
-        return (127, Vec::new(), b"sh: : not found\n".to_vec());
+        say("sh: : not found\n".to_string());
+        return 127;
     };
     let (argv, name) = strip_busybox(argv);
+    let mut prompt = None;
     let script = if is_shell_name(name) {
         match ShInvocation::parse(argv) {
-            Err(reason) => return (2, Vec::new(), format!("sh: {reason}\n").into_bytes()),
-            Ok(ShInvocation::Stdin) => return (0, Vec::new(), Vec::new()),
+            Err(reason) => {
+                say(format!("sh: {reason}\n"));
+                return 2;
+            }
+            Ok(ShInvocation::Stdin {
+                args,
+                errexit,
+                xtrace,
+                interactive,
+            }) => {
+                if tty || interactive {
+                    prompt = Some(DEFAULT_PS1);
+                }
+                Script::stdin(args, errexit, xtrace)
+            }
             Ok(ShInvocation::Command {
                 script,
                 args,
@@ -292,11 +393,8 @@ pub async fn exec(argv: &[String], shell: &dyn Shell) -> (i32, Vec<u8>, Vec<u8>)
                     s
                 }
                 Err(e) => {
-                    return (
-                        2,
-                        Vec::new(),
-                        format!("sh: syntax error: {e}\n").into_bytes(),
-                    )
+                    say(format!("sh: syntax error: {e}\n"));
+                    return 2;
                 }
             },
             Ok(ShInvocation::File { .. }) => Script::literal(&shell_file_argv(argv)),
@@ -304,22 +402,21 @@ pub async fn exec(argv: &[String], shell: &dyn Shell) -> (i32, Vec<u8>, Vec<u8>)
     } else if UTILITIES.contains(&command_name(name)) {
         Script::literal(argv)
     } else {
-        return (
-            127,
-            Vec::new(),
-            format!("sh: {first}: not found\n").into_bytes(),
-        );
+        say(format!("sh: {first}: not found\n"));
+        return 127;
     };
-    let mut interp = Interp::new(shell, &script, Some((Vec::new(), Vec::new())), 0);
-    let code = interp.main(&script).await;
-    let (out, err) = interp.capture.take().unwrap_or_default();
-    (code, out, err)
+    let mut interp = Interp::new(shell, &script, capture, 0);
+    if script.from_stdin {
+        return interp.read_commands(&interp::Fds::base(), prompt).await & 255;
+    }
+    interp.main(&script).await
 }
 
 /// Parse a container's command+args into a Script when they are a shell invocation
 /// (["sh","-c",s], ["/bin/sh","-c",s], ["sh","-c",s, arg0, args...], ["sh", file, args...], with
-/// `ash`, `bash` or a `busybox` prefix alike) or a single supported command (["sleep","3600"],
-/// ["cat","/x"]...). A command the subset lacks is [`ParseError::UnknownCommand`].
+/// `ash`, `bash` or a `busybox` prefix alike; ["sh"] alone reads its commands from standard
+/// input) or a single supported command (["sleep","3600"], ["cat","/x"]...). A command the
+/// subset lacks is [`ParseError::UnknownCommand`].
 pub fn from_command(argv: &[String]) -> Result<Script, ParseError> {
     if argv.is_empty() {
         return Err(ParseError::EmptyCommand);
@@ -329,7 +426,12 @@ pub fn from_command(argv: &[String]) -> Result<Script, ParseError> {
         return match ShInvocation::parse(argv)
             .map_err(|reason| ParseError::BadInvocation { reason })?
         {
-            ShInvocation::Stdin => Ok(Script::empty()),
+            ShInvocation::Stdin {
+                args,
+                errexit,
+                xtrace,
+                ..
+            } => Ok(Script::stdin(args, errexit, xtrace)),
             ShInvocation::Command {
                 script,
                 args,
