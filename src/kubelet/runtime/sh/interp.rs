@@ -17,7 +17,7 @@ use super::ast::{
 use super::invocation::command_name;
 use super::io::{Data, Pipe, MAX_BUFFER, PIPE_HIGH_WATER};
 pub(super) use super::io::{Fds, Sink, Source};
-use super::{Script, Shell, MAX_NESTING};
+use super::{Script, Shell, MAX_RUN_DEPTH};
 
 /// Directories of the busybox image that always exist.
 const IMAGE_DIRS: &[&str] = &[
@@ -112,6 +112,8 @@ pub(super) struct Interp<'s> {
     pub(super) direct: bool,
     /// The container's environment is hidden (`env -i`).
     pub(super) no_env: bool,
+    /// Nesting units in use (see [`MAX_RUN_DEPTH`]), this shell's ancestors' included.
+    pub(super) depth: usize,
 }
 
 /// The absolute, normalized path of an operand (relative ones resolve against `/`); an empty
@@ -159,7 +161,18 @@ impl<'s> Interp<'s> {
             subst_status: None,
             direct: script.direct,
             no_env: false,
+            depth: 0,
         }
+    }
+
+    /// Take `units` more nesting units; false (after saying so) past the limit.
+    pub(super) fn enter(&mut self, units: usize, fds: &Fds) -> bool {
+        if self.depth + units > MAX_RUN_DEPTH {
+            self.err(fds, "sh: commands nested too deeply\n");
+            return false;
+        }
+        self.depth += units;
+        true
     }
 
     /// A subshell: a copy of this shell's state whose changes do not come back.
@@ -181,6 +194,7 @@ impl<'s> Interp<'s> {
             subst_status: None,
             direct: false,
             no_env: self.no_env,
+            depth: self.depth,
         }
     }
 
@@ -398,7 +412,15 @@ impl<'s> Interp<'s> {
             match c {
                 Command::Simple(s) => self.simple(s, fds).await,
                 Command::Compound(c, redirs) => match self.redirect(redirs, fds).await {
-                    Some(fds) => self.compound(c, &fds, cond).await,
+                    Some(fds) => {
+                        if !self.enter(1, &fds) {
+                            self.status = 2;
+                            return Flow::Exit(2);
+                        }
+                        let f = self.compound(c, &fds, cond).await;
+                        self.depth -= 1;
+                        f
+                    }
                     None => {
                         self.status = 1;
                         Flow::Next
@@ -411,6 +433,10 @@ impl<'s> Interp<'s> {
     /// Run the stages of a pipeline at once, each in a subshell, stage i's standard output
     /// piped to stage i+1's standard input; the status of the last stage.
     async fn run_pipeline(&mut self, stages: &[Command], fds: &Fds) -> i32 {
+        if !self.enter(1, fds) {
+            return 2;
+        }
+        self.depth -= 1;
         let pipes: Vec<Arc<Pipe>> = (1..stages.len()).map(|_| Arc::new(Pipe::new())).collect();
         let mut running: Vec<BoxFut<'_, i32>> = Vec::new();
         for (i, cmd) in stages.iter().enumerate() {
@@ -424,6 +450,7 @@ impl<'s> Interp<'s> {
                 stage_fds.out = Sink::Pipe(Arc::clone(p));
             }
             let mut child = self.fork();
+            child.depth += 1;
             running.push(Box::pin(async move {
                 let f = child.command(cmd, &stage_fds, false).await;
                 if let Some(p) = output {
@@ -445,16 +472,16 @@ impl<'s> Interp<'s> {
     /// Run `body` in a subshell for a command substitution: its output, trailing newlines
     /// removed.
     pub(super) async fn command_subst(&mut self, body: &List, fds: &Fds) -> String {
-        if self.nesting >= MAX_NESTING {
-            self.err(fds, "sh: command substitutions nested too deeply\n");
+        if !self.enter(2, fds) {
             self.subst_status = Some(2);
             return String::new();
         }
+        self.depth -= 2;
         let buf = Arc::new(Mutex::new(Vec::new()));
         let mut sub_fds = fds.clone();
         sub_fds.out = Sink::Buffer(Arc::clone(&buf));
         let mut child = self.fork();
-        child.nesting += 1;
+        child.depth += 2;
         let f = child.list(body, &sub_fds, false).await;
         let code = match f {
             Flow::Exit(c) => c,

@@ -1,55 +1,93 @@
 //! A small, well-defined subset of POSIX `sh` (as busybox `ash` runs it), interpreted against a
-//! simulated container: its in-memory filesystem, its environment, its stdout/stderr and the
-//! cluster clock, all reached through the [`Shell`] trait. This module touches nothing else: no
-//! real processes, files, sockets or wall time.
+//! simulated container: its in-memory filesystem, its environment, its standard input, output
+//! and error, its processes (signals only) and the cluster clock, all reached through the
+//! [`Shell`] trait. This module touches nothing else: no real processes, files, sockets or wall
+//! time.
 //!
 //! # The subset
 //!
 //! - **Commands**: `sleep N...` (fractions, `s`/`m`/`h`/`d` suffixes, `infinity`),
-//!   `touch [-c] f...`, `rm [-f] [-r|-R] f...`, `echo [-n] [-e|-E] args...`, `cat [f...]`,
+//!   `touch [-c] f...`, `rm [-f] [-r|-R] f...`, `echo [-n] [-e|-E] args...`, `cat [f|-]...`,
 //!   `test expr` and `[ expr ]` (`-e -f -d -s -r -w -x -z -n`, `=`, `==`, `!=`, `<`, `>`,
 //!   `-eq -ne -lt -le -gt -ge`, `!`, `-a`, `-o`, `( )`), `exit [N]`, `true`, `false`, `:`,
 //!   `mkdir [-p] d...`, `date [-u] [-R] [-I] [+FORMAT]` (time from [`Shell::now_unix`]),
 //!   `printf FORMAT args...` (`%s %b %c %d %i %u %x %X %o %f %%`, flags `-0+ `, width, precision,
 //!   backslash escapes), `ls [-1aA] [path...]` (entries from [`Shell::list_dir`]),
-//!   `sh|ash [-c script [arg0 args...] | file [args...]]` (a nested shell, e.g. a script mounted
-//!   from a ConfigMap), the loop builtins `break [N]` / `continue [N]`, and `export`,
-//!   `readonly`, `unset`, `set -e|+e|-x|+x`. Utilities may be named by path (`/bin/sleep`).
-//!   Any other command name is looked up at run time and fails like a missing binary:
+//!   `sh|ash [-c script [arg0 args...] | -s [args...] | file [args...]]` (a nested shell, e.g. a
+//!   script mounted from a ConfigMap; without a script it reads its commands from standard
+//!   input), `tar` (`-c`/`-x`/`-t`, `-f FILE|-`, `-C DIR`, `-v`, `-O`, `-k`, `-z`, `-m`, `-o`,
+//!   `--no-same-owner`, `--no-same-permissions`, `--strip-components N`, `--exclude NAME`,
+//!   bundled `cf`/`-xmf`: see `builtins/tar.rs`), `kill [-s SIG|-SIG|-N] PID...` and
+//!   `kill -l [SIG...]` ([`Shell::signal`]), `head [-n [-]N] [-c [-]N] [-qv]`,
+//!   `tail [-n [+]N] [-c [+]N] [-f] [-s S] [-qv]`, `wc [-clwmL]`,
+//!   `grep|egrep|fgrep [-qvicEFlLnoxwsHh] [-e PAT]...` (basic and extended regular expressions,
+//!   without back-references), `tee [-a]`, `env [-i] [-u NAME] [NAME=V]... [command]`,
+//!   `hostname [-s]` ([`Shell::hostname`]), `id [-u|-g|-G] [-n]` (root), `pwd` (`/`),
+//!   `basename NAME [SUFFIX]`, `dirname NAME`, `seq [-w] [-s SEP] [FIRST [INC]] LAST`,
+//!   `sort [-nrufbs]`, `uniq [-cdui]`, `cut -b|-c|-f LIST [-d C] [-s]`, `tr [-cds] SET1 [SET2]`
+//!   (ranges, escapes, `[:class:]`), the loop builtins `break [N]` / `continue [N]`,
+//!   `read [-r] [NAME...]`, and `export`, `readonly`, `unset`, `set -e|+e|-x|+x`. Utilities
+//!   may be named by path (`/bin/sleep`). Messages and exit statuses are busybox 1.36's. Any
+//!   other command name is looked up at run time and fails like a missing binary:
 //!   `sh: NAME: not found` on stderr, exit status 127.
 //! - **Lists**: `;`, newlines, `&&`, `||`, `! pipeline`; `#` comments; `\`-newline continuations.
+//! - **Pipelines**: `a | b | c` (newlines allowed after `|`), status of the last stage, `!`
+//!   negating it. The stages run at once, each in a subshell (assignments in them do not come
+//!   back), connected by in-memory pipes; unlike a kernel pipe, a write never blocks: the writer
+//!   waits for its reader after each simple command (and between the 64 KiB pieces of a long
+//!   output) while the pipe holds more than 64 KiB, so a pipe's buffer is bounded by 64 KiB plus
+//!   one command's output. A stage writing to a pipe whose reader has finished stops as killed
+//!   by SIGPIPE (status 141), as busybox's in-process applets do; standard error is not piped.
 //! - **Compound commands**: `if/then/elif/else/fi`, `while`/`until ...; do ...; done`,
-//!   `for x [in words]; do ...; done`, each optionally followed by output redirections.
+//!   `for x [in words]; do ...; done`, each optionally followed by redirections.
 //! - **Redirections**: `> f`, `>> f`, `>| f`, `N> f`, `N>> f`, `N>&M` for N, M in {1, 2}
-//!   (`2>&1`, `>&2`); `/dev/null`, `/dev/stdout`, `/dev/stderr` are understood.
+//!   (`2>&1`, `>&2`), `< f` and `0< f`, here-documents `<<WORD` / `<<-WORD` (expanded unless
+//!   the word is quoted); `/dev/null`, `/dev/stdin`, `/dev/stdout`, `/dev/stderr` are understood.
 //! - **Words**: single quotes, double quotes, backslash escapes; `$NAME`, `${NAME}`, `$0`-`$9`,
 //!   `$?`, `$#`, `$@`, `$*`, `$$`, `${#NAME}`, `${NAME:-word}`, `${NAME-word}`, `${NAME:=word}`,
-//!   `${NAME=word}`, `${NAME:+word}`, `${NAME+word}` (with a plain `word`); unquoted expansions are
-//!   split into fields on blanks. Variables come from assignments (`X=1`) first, then from the
-//!   container's environment ([`Shell::env`]).
+//!   `${NAME=word}`, `${NAME:+word}`, `${NAME+word}` (with a plain `word`); command
+//!   substitution `$(list)` and `` `list` `` (a subshell; its output with trailing newlines
+//!   removed, up to 16 MiB); unquoted expansions and substitutions are split into fields on
+//!   blanks. Variables come from assignments (`X=1`) first, then from the container's
+//!   environment ([`Shell::env`]).
 //!
-//! Anything else is a [`ParseError`] naming the construct: command substitution (`$(...)`,
-//! backquotes), arithmetic (`$((...))`), pipelines (`|`), background jobs (`&`), subshells and
-//! functions (`( )`), brace groups, `case`, `[[`, input redirections and here-documents (`<`,
-//! `<<`), pathname expansion (unquoted `*`, `?`), tilde expansion, other parameter expansions
-//! (`${X#p}`, `${X:?}` ...), and the builtins this subset lacks (`cd`, `read`, `trap`, `eval`,
-//! `exec`, `kill`, `wait`, `shift`, ...).
+//! Anything else is a [`ParseError`] naming the construct: arithmetic (`$((...))`), background
+//! jobs (`&`), subshells and functions (`( )`), brace groups, `case`, `[[`, `<&`, `<>`,
+//! pathname expansion (unquoted `*`, `?`), tilde expansion, other parameter expansions
+//! (`${X#p}`, `${X:?}` ...), and the builtins this subset lacks (`cd`, `trap`, `eval`, `exec`,
+//! `wait`, `shift`, ...).
+//!
+//! # Standard input and sessions
+//!
+//! File descriptor 0 of a script is [`Shell::read_stdin`] (a pipe, a file or a here-document
+//! once redirected). `sh` without a script reads its commands from it, running each complete
+//! command as soon as its last line arrived ([`run_stdin`], and [`exec`] / [`exec_streaming`] /
+//! [`run`] for `["sh"]`); the bytes it has read for that are its own, as with ash's input
+//! buffer. Interactive (a terminal), it writes the prompt (`PS1`, [`DEFAULT_PS1`] for root) to
+//! standard error before each command and `PS2` before continuation lines, and survives syntax
+//! errors.
 //!
 //! # Guarantees
 //!
-//! Parsing and running never panic, on any input. Every loop iteration yields to the executor and
-//! `sleep` awaits [`Shell::sleep`], so a running script is cancelled by dropping its future (the
-//! container being killed), even `while true; do :; done`. Paths handed to the [`Shell`] are
-//! absolute and normalized (relative ones resolve against `/`). The top-level directories of the
-//! busybox image (`/tmp`, `/etc`, `/var`, ...) are taken to exist even when the [`Shell`]'s
-//! filesystem holds nothing under them.
+//! Parsing and running never panic, on any input. Every loop iteration and every read of
+//! standard input yields to the executor and `sleep` awaits [`Shell::sleep`], so a running
+//! script is cancelled by dropping its future (the container being killed), even
+//! `while true; do :; done`; the stages of a pipeline are futures of that one future. Nesting
+//! is bounded when parsed (compound commands, command substitutions) and while running (shells,
+//! substitutions, compound commands and pipeline stages together), so a script stays within a
+//! 2 MiB stack. Paths handed to the [`Shell`] are absolute and normalized (relative ones
+//! resolve against `/`). The top-level directories of the busybox image (`/tmp`, `/etc`,
+//! `/var`, ...) are taken to exist even when the [`Shell`]'s filesystem holds nothing under
+//! them.
 //!
 //! # Layout
 //!
 //! `lexer` turns the source into tokens and `parser` the tokens into the syntax tree of `ast`;
-//! `interp` runs the tree (`expand` expands its words) and `builtins` holds the utilities it
-//! runs (`files`, `test`, `printf` and `date` in their own files); `invocation` reads an `sh` or
-//! `busybox` command line. This file holds the public API and its errors.
+//! `interp` runs the tree (`expand` expands its words, `io` holds file descriptors, pipes and
+//! buffers, `session` reads commands from standard input) and `builtins` holds the utilities it
+//! runs (`files`, `text`, `tar`, `system`, `test`, `printf` and `date` in their own files);
+//! `invocation` reads an `sh` or `busybox` command line. This file holds the public API and its
+//! errors.
 
 mod ast;
 mod builtins;
@@ -81,9 +119,12 @@ const MAX_DEPTH: usize = 32;
 /// Nesting limit of `sh` run from a script.
 const MAX_SH_NESTING: usize = 4;
 /// Nesting limit of command substitutions inside one another, in a script's text.
-const MAX_SUBST_DEPTH: usize = 8;
-/// Nesting limit of shells and command substitutions together, while running.
-const MAX_NESTING: usize = 8;
+const MAX_SUBST_DEPTH: usize = 4;
+/// Nesting limit while running, in units of about one compound command's stack use: a
+/// compound command or a pipeline stage takes 1, a command substitution or a nested shell 2.
+/// It keeps a script within a 2 MiB stack (a debug build's) whatever it nests, and lets
+/// [`MAX_SH_NESTING`] shells each nest [`MAX_DEPTH`] compound commands.
+const MAX_RUN_DEPTH: usize = 140;
 /// Nesting limit of `!` and `( )` inside a `test` expression.
 const MAX_TEST_DEPTH: usize = 64;
 

@@ -963,6 +963,39 @@ fn no_panics() {
         ":",
         "until",
         "elif",
+        "$(",
+        "<<",
+        "<<-",
+        "EOF",
+        "0<",
+        "tar",
+        "cf",
+        "xf",
+        "-tv",
+        "-C",
+        "head",
+        "-n",
+        "tail",
+        "-c+2",
+        "-f",
+        "grep",
+        "-E",
+        "[[:a",
+        "\\(",
+        "kill",
+        "-l",
+        "read",
+        "wc",
+        "tee",
+        "sort",
+        "uniq",
+        "cut",
+        "-d:",
+        "tr",
+        "a-z",
+        "seq",
+        "env",
+        "hostname",
     ];
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -988,13 +1021,13 @@ fn no_panics() {
         }
         if let Ok(script) = Script::parse(&src) {
             parsed += 1;
-            let m = Mem::new();
+            let m = Mem::with_stdin(b"echo in\nx:y z\n\xff\xfe", 5);
             let _ = rt.block_on(async {
                 tokio::time::timeout(Duration::from_millis(2), run(&script, &m)).await
             });
         }
         let argv: Vec<String> = src.split(' ').map(str::to_string).collect();
-        let m = Mem::new();
+        let m = Mem::with_stdin(src.as_bytes(), 7);
         let _ = rt.block_on(async {
             tokio::time::timeout(Duration::from_millis(2), exec(&argv, &m)).await
         });

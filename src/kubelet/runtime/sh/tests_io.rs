@@ -285,3 +285,50 @@ fn new_futures_are_send() {
     assert_send(run_stdin(&m, Some(DEFAULT_PS1)));
     assert_send(exec_streaming(&argv, &m, true));
 }
+
+/// The deepest nesting the limits allow (command substitutions inside compound commands inside
+/// command substitutions ...) runs within a 2 MiB stack; past the budget, the innermost
+/// subshell stops with a message instead of overflowing.
+#[test]
+fn deep_substitution_nesting_runs() {
+    fn level(k: usize) -> String {
+        let inner = if k < MAX_SUBST_DEPTH {
+            format!("echo $({})", level(k + 1))
+        } else {
+            "echo deep".to_string()
+        };
+        format!(
+            "{}{inner}{}",
+            "if true; then ".repeat(MAX_DEPTH),
+            "; fi".repeat(MAX_DEPTH)
+        )
+    }
+    let src = level(1);
+    let r = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || sh(&src))
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(r, (0, "deep\n".to_string(), String::new()));
+    // Inside shells nested as deep as they may, the budget runs out.
+    let m = Mem::new();
+    for i in 1..MAX_SH_NESTING {
+        m.put(&format!("/s{i}.sh"), &format!("sh /s{}.sh", i + 1));
+    }
+    m.put(&format!("/s{MAX_SH_NESTING}.sh"), &level(1));
+    let r = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || (sh_on(&m, "sh /s1.sh"), m.out(), m.err()))
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(
+        r,
+        (
+            0,
+            "\n".to_string(),
+            "sh: commands nested too deeply\n".to_string()
+        )
+    );
+}

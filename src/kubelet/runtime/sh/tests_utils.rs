@@ -574,3 +574,97 @@ fn seq_sort_uniq_cut_tr() {
     assert_eq!(sh("echo abc1 | tr -cd '[:alpha:]'").1, "abc");
     assert_eq!(sh("echo 'x.y' | tr '[:lower:].' '[:upper:]_'").1, "X_Y\n");
 }
+
+/// Every utility, with arbitrary arguments and input, returns without panicking.
+#[test]
+fn utilities_never_panic() {
+    let args = [
+        "-",
+        "--",
+        "-n",
+        "-c",
+        "-f",
+        "-d",
+        "-s",
+        "-C",
+        "-x",
+        "-t",
+        "-v",
+        "-z",
+        "-e",
+        "-o",
+        "-i",
+        "-l",
+        "-u",
+        "-r",
+        "-w",
+        "-k",
+        "-0",
+        "-9",
+        "-KILL",
+        "+3",
+        "-3",
+        "0",
+        "1",
+        "-1",
+        "99999999999",
+        "1k",
+        "2m",
+        "x",
+        "",
+        "a-z",
+        "[:upper:]",
+        "\\",
+        "[",
+        "a\\(b",
+        "(",
+        "*",
+        "^$",
+        "1,3-",
+        "-5-",
+        "/",
+        "/tmp",
+        "/tmp/f",
+        "/nope",
+        "/dev/null",
+        "--no-same-owner",
+        "--directory=/tmp",
+        "--strip-components",
+        "cf",
+        "xvf",
+        "tf",
+        "-xmf",
+        ":",
+        "%d",
+        "é",
+        "\u{0}",
+    ];
+    let inputs: [&[u8]; 4] = [
+        b"",
+        b"a b\nc:d\n\n",
+        &[0u8; 1024],
+        b"\xff\xfe\x1f\x8b\x08garbage",
+    ];
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    for round in 0..3000 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let util = invocation::UTILITIES[(seed % invocation::UTILITIES.len() as u64) as usize];
+        let mut argv = vec![util.to_string()];
+        for k in 0..(seed % 5) {
+            let pick = (seed >> (8 * k + 8)) as usize % args.len();
+            argv.push(args[pick].to_string());
+        }
+        let m = Mem::with_stdin(inputs[round % inputs.len()], 100);
+        m.dir("/tmp");
+        m.put("/tmp/f", "line one\nline two\n");
+        let _ = rt.block_on(async {
+            tokio::time::timeout(std::time::Duration::from_millis(20), exec(&argv, &m)).await
+        });
+    }
+}

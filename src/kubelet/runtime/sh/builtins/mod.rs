@@ -17,7 +17,7 @@ use super::ast::valid_name;
 use super::interp::{Fds, Flow, Interp};
 use super::invocation::ShInvocation;
 use super::parser::set_option_ok;
-use super::{Script, MAX_NESTING, MAX_SH_NESTING};
+use super::{Script, MAX_SH_NESTING};
 use printf::unescape;
 
 type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -54,6 +54,7 @@ impl Interp<'_> {
                 "tar" => self.cmd_tar(args, fds).await,
                 "read" => self.cmd_read(args, fds).await,
                 "env" => self.cmd_env(args, assigns, fds).await,
+                "seq" => self.cmd_seq(args, fds).await,
                 _ => self.run_sync(cmd, name, args, fds),
             }
         })
@@ -81,7 +82,6 @@ impl Interp<'_> {
             "pwd" => self.cmd_pwd(args, fds),
             "basename" => self.cmd_basename(args, fds),
             "dirname" => self.cmd_dirname(args, fds),
-            "seq" => self.cmd_seq(args, fds),
             _ => {
                 self.err(fds, &format!("sh: {name}: not found\n"));
                 127
@@ -132,10 +132,14 @@ impl Interp<'_> {
         assigns: &[(String, String)],
         fds: &Fds,
     ) -> i32 {
-        if self.nesting >= MAX_SH_NESTING || self.nesting >= MAX_NESTING {
+        if self.nesting >= MAX_SH_NESTING {
             self.err(fds, "sh: shells nested too deeply\n");
             return 2;
         }
+        if !self.enter(2, fds) {
+            return 2;
+        }
+        self.depth -= 2;
         let (script, errexit, xtrace, args) = match ShInvocation::parse(argv) {
             Err(reason) => {
                 self.err(fds, &format!("sh: {reason}\n"));
@@ -207,6 +211,7 @@ impl Interp<'_> {
     /// variables, minus unset ones, plus `assigns`), shares the output and standard input.
     fn child_shell(&self, script: &Script, assigns: &[(String, String)]) -> Interp<'_> {
         let mut child = Interp::new(self.shell, script, self.capture.clone(), self.nesting + 1);
+        child.depth = self.depth + 2;
         child.stdin_pushback = std::sync::Arc::clone(&self.stdin_pushback);
         child.no_env = self.no_env;
         for (k, v) in &self.vars {

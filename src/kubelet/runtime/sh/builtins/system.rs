@@ -287,8 +287,8 @@ impl Interp<'_> {
         0
     }
 
-    /// `seq [-w] [-s SEP] [FIRST [INC]] LAST`.
-    pub(super) fn cmd_seq(&mut self, args: &[String], fds: &Fds) -> i32 {
+    /// `seq [-w] [-s SEP] [FIRST [INC]] LAST`, written as it goes.
+    pub(super) async fn cmd_seq(&mut self, args: &[String], fds: &Fds) -> i32 {
         let mut sep = "\n".to_string();
         let mut width = false;
         let mut nums: Vec<&String> = Vec::new();
@@ -370,8 +370,14 @@ impl Interp<'_> {
                     out.push_str(&text);
                 }
                 n += 1;
-                if out.len() > super::super::io::MAX_BUFFER {
-                    break;
+                if out.len() >= super::super::io::PIPE_HIGH_WATER {
+                    self.out(fds, out.as_bytes());
+                    out.clear();
+                    self.drain(fds).await;
+                    tokio::task::yield_now().await;
+                    if self.sigpipe {
+                        return 1;
+                    }
                 }
             }
         }

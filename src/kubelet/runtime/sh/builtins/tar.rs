@@ -314,10 +314,9 @@ fn read_members(data: &[u8]) -> (Vec<Member>, Option<Die>) {
         }
         let size = entry.size();
         let mut content = Vec::new();
-        if matches!(kind, tar::EntryType::Regular | tar::EntryType::Continuous) {
-            if entry.read_to_end(&mut content).is_err() || (content.len() as u64) < size {
-                return (members, Some(Die("short read".into())));
-            }
+        let regular = matches!(kind, tar::EntryType::Regular | tar::EntryType::Continuous);
+        if regular && (entry.read_to_end(&mut content).is_err() || (content.len() as u64) < size) {
+            return (members, Some(Die("short read".into())));
         }
         let h = entry.header();
         let user = h
@@ -445,7 +444,7 @@ impl Interp<'_> {
                     );
                 }
                 let header_name = header_name.to_string();
-                if o.excludes.iter().any(|x| *x == header_name) {
+                if o.excludes.contains(&header_name) {
                     continue;
                 }
                 if archive_path.as_deref() == Some(path.as_str()) {

@@ -1010,9 +1010,8 @@ fn wc_counts(data: &[u8]) -> [u64; 5] {
     let mut c = [0u64; 5];
     let mut linepos = 0u64;
     let mut in_word = false;
-    let mut iter = data.iter().copied().map(Some).chain(std::iter::once(None));
-    loop {
-        let Some(next) = iter.next() else { break };
+    let iter = data.iter().copied().map(Some).chain(std::iter::once(None));
+    for next in iter {
         if let Some(b) = next {
             c[3] += 1;
             if b & 0xc0 != 0x80 {
