@@ -126,6 +126,21 @@ fn tar_copy_out_as_kubectl_cp_runs_it() {
     let (_, archive, _) = block_on(exec(&v(&["tar", "cf", "-", &long]), &m));
     assert_eq!(&archive[..13], b"././@LongLink");
     assert_eq!(entries(&archive)[0].0, long[1..]);
+    // A directory's name counts its `/`: 99 bytes and the slash make a long name.
+    let dir99 = format!("/{}", "d".repeat(99));
+    m.dir(&dir99);
+    let (_, archive, _) = block_on(exec(&v(&["tar", "cf", "-", &dir99]), &m));
+    assert_eq!(&archive[..13], b"././@LongLink");
+    assert_eq!(
+        tar::Header::from_byte_slice(&archive[..512])
+            .username()
+            .unwrap(),
+        Some("")
+    );
+    assert_eq!(
+        entries(&archive),
+        vec![(format!("{}/", &dir99[1..]), true, Vec::new())]
+    );
     // Missing operands: the archive is still written, the status is 1.
     let (code, archive, err) =
         block_on(exec(&v(&["tar", "cf", "-", "/nope", "/tmp/foo/sub/b"]), &m));

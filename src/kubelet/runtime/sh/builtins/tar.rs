@@ -218,6 +218,24 @@ fn header(name: &[u8], kind: tar::EntryType, size: u64, mode: u32, mtime: u64) -
     h
 }
 
+/// The header of a GNU long name entry as busybox writes it: `././@LongLink`, zero mode,
+/// owner and time, no user or group name.
+fn long_name_header(size: u64) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::GNULongName);
+    h.set_size(size);
+    h.set_mode(0);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    let field = &mut h.as_old_mut().name;
+    for (dst, src) in field.iter_mut().zip(b"././@LongLink".iter()) {
+        *dst = *src;
+    }
+    h.set_cksum();
+    h
+}
+
 fn push_entry(out: &mut Vec<u8>, h: &tar::Header, data: &[u8]) {
     out.extend_from_slice(h.as_bytes());
     out.extend_from_slice(data);
@@ -468,18 +486,12 @@ impl Interp<'_> {
                     if is_dir {
                         full.push(b'/');
                     }
-                    if full.len() > 100 || (!is_dir && full.len() == 100) {
-                        // GNU long name: the name and a NUL in an entry of its own.
+                    if full.len() >= 100 {
+                        // GNU long name: the name (a directory's with its `/`) and a NUL in
+                        // an entry of its own, before the entry it names.
                         let mut long = full.clone();
                         long.push(0);
-                        let lh = header(
-                            b"././@LongLink",
-                            tar::EntryType::GNULongName,
-                            long.len() as u64,
-                            0,
-                            0,
-                        );
-                        push_entry(&mut out, &lh, &long);
+                        push_entry(&mut out, &long_name_header(long.len() as u64), &long);
                     }
                     let short = full.get(..full.len().min(100)).unwrap_or(&[]);
                     let h = header(short, kind, data.len() as u64, mode, mtime);
