@@ -1,5 +1,6 @@
-//! The syntax tree of a parsed script: lists, and-or lists, simple and compound commands,
-//! redirections, and words made of literal and parameter parts.
+//! The syntax tree of a parsed script: lists, and-or lists, pipelines, simple and compound
+//! commands, redirections (here-documents included), and words made of literal, parameter and
+//! command substitution parts.
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub(super) struct List {
@@ -18,10 +19,12 @@ pub(super) enum Conn {
     Or,
 }
 
+/// `[!] command [| command]...`: one command runs in the current shell; two or more run at
+/// once, each in a subshell, connected by pipes.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Pipeline {
     pub(super) negate: bool,
-    pub(super) command: Command,
+    pub(super) commands: Vec<Command>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -55,6 +58,7 @@ pub(super) enum Compound {
     },
 }
 
+/// A redirection of file descriptor `fd` (0 for input ones).
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Redir {
     pub(super) fd: u8,
@@ -63,8 +67,15 @@ pub(super) struct Redir {
 
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum RedirTarget {
+    /// `> word`, `>> word`.
     File { word: Word, append: bool },
+    /// `>&N`.
     Dup(u8),
+    /// `< word`.
+    Input(Word),
+    /// `<< DELIM` / `<<- DELIM`: the body, its parts quoted (expanded when the delimiter was
+    /// not quoted, literal otherwise).
+    HereDoc(Word),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -83,6 +94,11 @@ pub(super) enum Part {
         param: Param,
         quoted: bool,
         op: ParamOp,
+    },
+    /// `$(list)` or `` `list` ``: the list's output, trailing newlines removed.
+    Subst {
+        body: List,
+        quoted: bool,
     },
 }
 
@@ -146,7 +162,7 @@ impl Word {
         for p in &self.parts {
             match p {
                 Part::Lit { text, .. } => s.push_str(text),
-                Part::Param { .. } => return None,
+                Part::Param { .. } | Part::Subst { .. } => return None,
             }
         }
         Some(s)
@@ -166,6 +182,7 @@ impl Word {
                     Param::All { star: true } => "$*".into(),
                     Param::Pid => "$$".into(),
                 }),
+                Part::Subst { .. } => s.push_str("$(...)"),
             }
         }
         s

@@ -1,8 +1,9 @@
 //! Parameter expansion: variables (shell, then the container's environment), special and
-//! positional parameters, `${NAME:-word}` and friends, and field splitting on blanks.
+//! positional parameters, `${NAME:-word}` and friends, command substitution, and field
+//! splitting on blanks.
 
 use super::ast::{Param, ParamOp, Part, Word};
-use super::interp::Interp;
+use super::interp::{Fds, Interp};
 
 /// A blank that separates fields: space, tab or newline.
 pub(super) fn is_blank(c: char) -> bool {
@@ -10,9 +11,10 @@ pub(super) fn is_blank(c: char) -> bool {
 }
 
 impl Interp<'_> {
-    fn var(&self, name: &str) -> Option<String> {
+    pub(super) fn var(&self, name: &str) -> Option<String> {
         match self.vars.get(name) {
             Some(v) => v.clone(),
+            None if self.no_env => None,
             None => self.shell.env(name),
         }
     }
@@ -75,8 +77,9 @@ impl Interp<'_> {
         }
     }
 
-    /// Expand a word into fields (unquoted expansions split on blanks).
-    pub(super) fn expand_fields(&mut self, w: &Word, out: &mut Vec<String>) {
+    /// Expand a word into fields (unquoted expansions split on blanks). Command substitutions
+    /// run with `fds` (their standard error and input).
+    pub(super) async fn expand_fields(&mut self, w: &Word, fds: &Fds, out: &mut Vec<String>) {
         let mut cur = String::new();
         let mut has = false;
         for part in &w.parts {
@@ -109,12 +112,17 @@ impl Interp<'_> {
                     cur.push_str(&v);
                     has = true;
                 }
-                Part::Param {
-                    param,
-                    quoted: false,
-                    op,
-                } => {
-                    let v = self.param_value(param, op);
+                Part::Subst { body, quoted: true } => {
+                    let v = self.command_subst(body, fds).await;
+                    cur.push_str(&v);
+                    has = true;
+                }
+                Part::Param { quoted: false, .. } | Part::Subst { quoted: false, .. } => {
+                    let v = match part {
+                        Part::Param { param, op, .. } => self.param_value(param, op),
+                        Part::Subst { body, .. } => self.command_subst(body, fds).await,
+                        Part::Lit { text, .. } => text.clone(),
+                    };
                     for ch in v.chars() {
                         if is_blank(ch) {
                             if has {
@@ -134,14 +142,18 @@ impl Interp<'_> {
         }
     }
 
-    /// Expand a word into one string (assignments, redirection targets).
-    pub(super) fn expand_string(&mut self, w: &Word) -> String {
+    /// Expand a word into one string (assignments, redirection targets, here-documents).
+    pub(super) async fn expand_string(&mut self, w: &Word, fds: &Fds) -> String {
         let mut s = String::new();
         for part in &w.parts {
             match part {
                 Part::Lit { text, .. } => s.push_str(text),
                 Part::Param { param, op, .. } => {
                     let v = self.param_value(param, op);
+                    s.push_str(&v);
+                }
+                Part::Subst { body, .. } => {
+                    let v = self.command_subst(body, fds).await;
                     s.push_str(&v);
                 }
             }

@@ -1,17 +1,23 @@
 //! The interpreter: runs a syntax tree against a [`Shell`], with lists, and-or lists, `!`,
-//! compound commands, redirections, and simple commands (expansion, assignments, `exit`,
-//! `break`, `continue`, then the utility or builtin).
+//! pipelines (their stages run at once, each in a subshell), compound commands, redirections,
+//! command substitutions, and simple commands (expansion, assignments, `exit`, `break`,
+//! `continue`, then the utility or builtin).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use super::ast::{
     split_assignment, AndOr, Command, Compound, Conn, List, Pipeline, Redir, RedirTarget, Simple,
     Word,
 };
 use super::invocation::command_name;
-use super::{Script, Shell};
+use super::io::{Data, Pipe, MAX_BUFFER, PIPE_HIGH_WATER};
+pub(super) use super::io::{Fds, Sink, Source};
+use super::{Script, Shell, MAX_RUN_DEPTH};
 
 /// Directories of the busybox image that always exist.
 const IMAGE_DIRS: &[&str] = &[
@@ -70,31 +76,12 @@ fn loop_ctl(f: Flow) -> LoopCtl {
     }
 }
 
-/// Where a file descriptor writes.
-#[derive(Debug, Clone, PartialEq)]
-enum Sink {
-    /// The script's standard output.
-    Out,
-    /// The script's standard error.
-    Err,
-    Null,
-    File(String),
-}
+/// Status of a subshell stopped by a write to a pipe whose reader has finished (SIGPIPE).
+pub(super) const SIGPIPE_STATUS: i32 = 128 + 13;
 
-#[derive(Debug, Clone)]
-pub(super) struct Fds {
-    out: Sink,
-    err: Sink,
-}
-
-impl Fds {
-    fn base() -> Fds {
-        Fds {
-            out: Sink::Out,
-            err: Sink::Err,
-        }
-    }
-}
+/// The captured (stdout, stderr) of an [`exec`](super::exec), shared by the subshells of its
+/// pipelines.
+pub(super) type Capture = Arc<Mutex<(Vec<u8>, Vec<u8>)>>;
 
 pub(super) struct Interp<'s> {
     pub(super) shell: &'s dyn Shell,
@@ -109,10 +96,24 @@ pub(super) struct Interp<'s> {
     loops: usize,
     pub(super) nesting: usize,
     /// Captured (stdout, stderr) instead of the Shell's.
-    pub(super) capture: Option<(Vec<u8>, Vec<u8>)>,
+    pub(super) capture: Option<Capture>,
     /// Why the running command's output could not be written to a file (a full disk): the
     /// command then fails, as a write error fails it on a real node.
     write_error: Option<String>,
+    /// A write went to a pipe whose reader has finished: this (sub)shell stops.
+    pub(super) sigpipe: bool,
+    /// Bytes of the Shell's standard input read but given back (by `read`), shared with
+    /// subshells and nested shells.
+    pub(super) stdin_pushback: Arc<Mutex<Vec<u8>>>,
+    /// Status of the last command substitution of the running simple command.
+    subst_status: Option<i32>,
+    /// Run as a program of its own (an exec of `kill ...`), not as a shell builtin: messages
+    /// name the program rather than `sh`.
+    pub(super) direct: bool,
+    /// The container's environment is hidden (`env -i`).
+    pub(super) no_env: bool,
+    /// Nesting units in use (see [`MAX_RUN_DEPTH`]), this shell's ancestors' included.
+    pub(super) depth: usize,
 }
 
 /// The absolute, normalized path of an operand (relative ones resolve against `/`); an empty
@@ -135,7 +136,7 @@ impl<'s> Interp<'s> {
     pub(super) fn new(
         shell: &'s dyn Shell,
         script: &Script,
-        capture: Option<(Vec<u8>, Vec<u8>)>,
+        capture: Option<Capture>,
         nesting: usize,
     ) -> Self {
         let args = if script.args.is_empty() {
@@ -155,11 +156,53 @@ impl<'s> Interp<'s> {
             nesting,
             capture,
             write_error: None,
+            sigpipe: false,
+            stdin_pushback: Arc::new(Mutex::new(Vec::new())),
+            subst_status: None,
+            direct: script.direct,
+            no_env: false,
+            depth: 0,
+        }
+    }
+
+    /// Take `units` more nesting units; false (after saying so) past the limit.
+    pub(super) fn enter(&mut self, units: usize, fds: &Fds) -> bool {
+        if self.depth + units > MAX_RUN_DEPTH {
+            self.err(fds, "sh: commands nested too deeply\n");
+            return false;
+        }
+        self.depth += units;
+        true
+    }
+
+    /// A subshell: a copy of this shell's state whose changes do not come back.
+    pub(super) fn fork(&self) -> Interp<'s> {
+        Interp {
+            shell: self.shell,
+            vars: self.vars.clone(),
+            exported: self.exported.clone(),
+            args: self.args.clone(),
+            status: self.status,
+            errexit: self.errexit,
+            xtrace: self.xtrace,
+            loops: 0,
+            nesting: self.nesting,
+            capture: self.capture.clone(),
+            write_error: None,
+            sigpipe: false,
+            stdin_pushback: Arc::clone(&self.stdin_pushback),
+            subst_status: None,
+            direct: false,
+            no_env: self.no_env,
+            depth: self.depth,
         }
     }
 
     pub(super) async fn main(&mut self, script: &Script) -> i32 {
         let fds = Fds::base();
+        if script.from_stdin {
+            return self.read_commands(&fds, None).await & 255;
+        }
         let code = match self.list(&script.body, &fds, false).await {
             Flow::Exit(c) => c,
             _ => self.status,
@@ -170,19 +213,35 @@ impl<'s> Interp<'s> {
     // ----- output
 
     fn put(&mut self, sink: &Sink, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
         match sink {
-            Sink::Out => match &mut self.capture {
-                Some((out, _)) => out.extend_from_slice(data),
+            Sink::Out => match &self.capture {
+                Some(c) => c.lock().0.extend_from_slice(data),
                 None => self.shell.stdout(data),
             },
-            Sink::Err => match &mut self.capture {
-                Some((_, err)) => err.extend_from_slice(data),
+            Sink::Err => match &self.capture {
+                Some(c) => c.lock().1.extend_from_slice(data),
                 None => self.shell.stderr(data),
             },
             Sink::Null => {}
             Sink::File(p) => {
                 if let Err(why) = self.shell.write(p, data, true) {
                     self.write_error.get_or_insert(why);
+                }
+            }
+            Sink::Pipe(pipe) => {
+                if !pipe.write(data) {
+                    self.sigpipe = true;
+                }
+            }
+            Sink::Buffer(buf) => {
+                let mut b = buf.lock();
+                if b.len().saturating_add(data.len()) > MAX_BUFFER {
+                    self.sigpipe = true;
+                } else {
+                    b.extend_from_slice(data);
                 }
             }
         }
@@ -194,6 +253,67 @@ impl<'s> Interp<'s> {
 
     pub(super) fn err(&mut self, fds: &Fds, msg: &str) {
         self.put(&fds.err, msg.as_bytes());
+    }
+
+    /// Write a possibly long output in pieces, letting a pipe's reader keep up.
+    pub(super) async fn out_flow(&mut self, fds: &Fds, data: &[u8]) {
+        for piece in data.chunks(PIPE_HIGH_WATER) {
+            if self.sigpipe {
+                return;
+            }
+            self.out(fds, piece);
+            self.drain(fds).await;
+        }
+    }
+
+    /// Wait while the pipe standard output goes to is full.
+    pub(super) async fn drain(&self, fds: &Fds) {
+        if let Sink::Pipe(p) = &fds.out {
+            p.wait_writable().await;
+        }
+    }
+
+    // ----- input
+
+    /// The next bytes of standard input; None at its end.
+    pub(super) async fn read_chunk(&mut self, src: &Source) -> Option<Vec<u8>> {
+        match src {
+            Source::Stdin => {
+                let pushed = std::mem::take(&mut *self.stdin_pushback.lock());
+                if !pushed.is_empty() {
+                    return Some(pushed);
+                }
+                // A Shell that always has input at hand must not keep the script from being
+                // cancelled.
+                tokio::task::yield_now().await;
+                loop {
+                    match self.shell.read_stdin().await {
+                        Some(c) if c.is_empty() => tokio::task::yield_now().await,
+                        other => return other,
+                    }
+                }
+            }
+            Source::Null => None,
+            Source::Pipe(p) => p.read().await,
+            Source::Data(d) => Source::take_data(d),
+        }
+    }
+
+    /// Give back bytes of standard input read but not used.
+    pub(super) fn unread(&self, src: &Source, data: Vec<u8>) {
+        src.unread_into(&self.stdin_pushback, data);
+    }
+
+    /// All of standard input, up to `limit` bytes (Err past it).
+    pub(super) async fn read_all(&mut self, src: &Source, limit: usize) -> Result<Vec<u8>, ()> {
+        let mut all = Vec::new();
+        while let Some(c) = self.read_chunk(src).await {
+            if all.len().saturating_add(c.len()) > limit {
+                return Err(());
+            }
+            all.extend_from_slice(&c);
+        }
+        Ok(all)
     }
 
     // ----- filesystem views
@@ -274,15 +394,12 @@ impl<'s> Interp<'s> {
     }
 
     async fn pipeline(&mut self, p: &Pipeline, fds: &Fds, cond: bool) -> Flow {
-        let f = match &p.command {
-            Command::Simple(s) => self.simple(s, fds).await,
-            Command::Compound(c, redirs) => match self.redirect(redirs, fds) {
-                Some(fds) => self.compound(c, &fds, cond || p.negate).await,
-                None => {
-                    self.status = 1;
-                    Flow::Next
-                }
-            },
+        let f = match p.commands.as_slice() {
+            [one] => self.command(one, fds, cond || p.negate).await,
+            stages => {
+                self.status = self.run_pipeline(stages, fds).await;
+                Flow::Next
+            }
         };
         if p.negate && f == Flow::Next {
             self.status = if self.status == 0 { 1 } else { 0 };
@@ -290,15 +407,134 @@ impl<'s> Interp<'s> {
         f
     }
 
+    fn command<'a>(&'a mut self, c: &'a Command, fds: &'a Fds, cond: bool) -> BoxFut<'a, Flow> {
+        Box::pin(async move {
+            match c {
+                Command::Simple(s) => self.simple(s, fds).await,
+                Command::Compound(c, redirs) => match self.redirect(redirs, fds).await {
+                    Some(fds) => {
+                        if !self.enter(1, &fds) {
+                            self.status = 2;
+                            return Flow::Exit(2);
+                        }
+                        let f = self.compound(c, &fds, cond).await;
+                        self.depth -= 1;
+                        f
+                    }
+                    None => {
+                        self.status = 1;
+                        Flow::Next
+                    }
+                },
+            }
+        })
+    }
+
+    /// Run the stages of a pipeline at once, each in a subshell, stage i's standard output
+    /// piped to stage i+1's standard input; the status of the last stage.
+    async fn run_pipeline(&mut self, stages: &[Command], fds: &Fds) -> i32 {
+        if !self.enter(1, fds) {
+            return 2;
+        }
+        self.depth -= 1;
+        let pipes: Vec<Arc<Pipe>> = (1..stages.len()).map(|_| Arc::new(Pipe::new())).collect();
+        let mut running: Vec<BoxFut<'_, i32>> = Vec::new();
+        for (i, cmd) in stages.iter().enumerate() {
+            let input = i.checked_sub(1).and_then(|j| pipes.get(j)).cloned();
+            let output = pipes.get(i).cloned();
+            let mut stage_fds = fds.clone();
+            if let Some(p) = &input {
+                stage_fds.inp = Source::Pipe(Arc::clone(p));
+            }
+            if let Some(p) = &output {
+                stage_fds.out = Sink::Pipe(Arc::clone(p));
+            }
+            let mut child = self.fork();
+            child.depth += 1;
+            running.push(Box::pin(async move {
+                let f = child.command(cmd, &stage_fds, false).await;
+                if let Some(p) = output {
+                    p.close_write();
+                }
+                if let Some(p) = input {
+                    p.close_read();
+                }
+                match f {
+                    Flow::Exit(c) => c & 255,
+                    _ => child.status & 255,
+                }
+            }));
+        }
+        let codes = futures::future::join_all(running).await;
+        codes.last().copied().unwrap_or(0)
+    }
+
+    /// Run `body` in a subshell for a command substitution: its output, trailing newlines
+    /// removed.
+    pub(super) async fn command_subst(&mut self, body: &List, fds: &Fds) -> String {
+        if !self.enter(2, fds) {
+            self.subst_status = Some(2);
+            return String::new();
+        }
+        self.depth -= 2;
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let mut sub_fds = fds.clone();
+        sub_fds.out = Sink::Buffer(Arc::clone(&buf));
+        let mut child = self.fork();
+        child.depth += 2;
+        let f = child.list(body, &sub_fds, false).await;
+        let code = match f {
+            Flow::Exit(c) => c,
+            _ => child.status,
+        };
+        self.subst_status = Some(code & 255);
+        let mut out = std::mem::take(&mut *buf.lock());
+        while out.last() == Some(&b'\n') {
+            out.pop();
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
     /// Apply redirections; None (after saying why) when one fails.
-    fn redirect(&mut self, redirs: &[Redir], fds: &Fds) -> Option<Fds> {
+    async fn redirect(&mut self, redirs: &[Redir], fds: &Fds) -> Option<Fds> {
         let mut new = fds.clone();
         for r in redirs {
             let sink = match &r.target {
                 RedirTarget::Dup(1) => new.out.clone(),
                 RedirTarget::Dup(_) => new.err.clone(),
+                RedirTarget::Input(word) => {
+                    let target = self.expand_string(word, fds).await;
+                    new.inp = match target.as_str() {
+                        "/dev/null" => Source::Null,
+                        "/dev/stdin" | "/dev/fd/0" => new.inp.clone(),
+                        _ => {
+                            let p = self.path(&target);
+                            let data = if self.is_dir(&p) {
+                                Some(Vec::new())
+                            } else {
+                                self.read(&p)
+                            };
+                            match data {
+                                Some(d) => Source::Data(Arc::new(Data::new(d))),
+                                None => {
+                                    self.err(
+                                        &new,
+                                        &format!("sh: can't open {target}: no such file\n"),
+                                    );
+                                    return None;
+                                }
+                            }
+                        }
+                    };
+                    continue;
+                }
+                RedirTarget::HereDoc(word) => {
+                    let body = self.expand_string(word, fds).await;
+                    new.inp = Source::Data(Arc::new(Data::new(body.into_bytes())));
+                    continue;
+                }
                 RedirTarget::File { word, append } => {
-                    let target = self.expand_string(word);
+                    let target = self.expand_string(word, fds).await;
                     match target.as_str() {
                         "/dev/null" => Sink::Null,
                         "/dev/stdout" | "/dev/fd/1" => new.out.clone(),
@@ -306,7 +542,8 @@ impl<'s> Interp<'s> {
                         _ => {
                             let p = self.path(&target);
                             let why = if p.is_empty() || !self.is_dir(parent(&p)) {
-                                Some("No such file or directory".to_string())
+                                // ash says this for ENOENT and ENOTDIR.
+                                Some("nonexistent directory".to_string())
                             } else if self.is_dir(&p) {
                                 Some("Is a directory".to_string())
                             } else {
@@ -392,7 +629,7 @@ impl<'s> Interp<'s> {
                     Some(words) => {
                         let mut v = Vec::new();
                         for w in words {
-                            self.expand_fields(w, &mut v);
+                            self.expand_fields(w, fds, &mut v).await;
                         }
                         v
                     }
@@ -423,6 +660,7 @@ impl<'s> Interp<'s> {
     }
 
     async fn simple(&mut self, cmd: &Simple, fds: &Fds) -> Flow {
+        self.subst_status = None;
         let declaration = matches!(
             cmd.words.first().and_then(Word::literal).as_deref(),
             Some("export" | "readonly")
@@ -430,27 +668,27 @@ impl<'s> Interp<'s> {
         let mut argv = Vec::new();
         for (i, w) in cmd.words.iter().enumerate() {
             if declaration && i > 0 && split_assignment(w).is_some() {
-                let s = self.expand_string(w);
+                let s = self.expand_string(w, fds).await;
                 argv.push(s);
             } else {
-                self.expand_fields(w, &mut argv);
+                self.expand_fields(w, fds, &mut argv).await;
             }
         }
         let mut assigns = Vec::new();
         for (name, w) in &cmd.assigns {
-            let v = self.expand_string(w);
+            let v = self.expand_string(w, fds).await;
             assigns.push((name.clone(), v));
         }
         let Some(name) = argv.first().cloned() else {
             for (n, v) in assigns {
                 self.set_var(&n, v);
             }
-            self.status = if self.redirect(&cmd.redirs, fds).is_some() {
-                0
+            self.status = if self.redirect(&cmd.redirs, fds).await.is_some() {
+                self.subst_status.unwrap_or(0)
             } else {
                 1
             };
-            return Flow::Next;
+            return self.after_command();
         };
         if self.xtrace {
             let mut line = String::from("+");
@@ -464,9 +702,9 @@ impl<'s> Interp<'s> {
             line.push('\n');
             self.err(fds, &line);
         }
-        let Some(fds) = self.redirect(&cmd.redirs, fds) else {
+        let Some(fds) = self.redirect(&cmd.redirs, fds).await else {
             self.status = 1;
-            return Flow::Next;
+            return self.after_command();
         };
         let fds = &fds;
         let cmd_name = command_name(&name);
@@ -512,9 +750,10 @@ impl<'s> Interp<'s> {
                     Flow::Continue(n)
                 };
             }
-            "sleep" => self.cmd_sleep(args, fds).await,
-            "sh" | "ash" => self.cmd_sh(&argv, &assigns, fds).await,
-            _ => self.run_sync(cmd_name, &name, args, fds),
+            _ => {
+                self.run_command(cmd_name, &name, &argv, &assigns, fds)
+                    .await
+            }
         };
         let status = match self.write_error.take() {
             Some(why) => {
@@ -527,6 +766,16 @@ impl<'s> Interp<'s> {
             None => status,
         };
         self.status = status & 255;
-        Flow::Next
+        self.drain(fds).await;
+        self.after_command()
+    }
+
+    /// After a simple command: a write to a broken pipe stops this (sub)shell.
+    fn after_command(&mut self) -> Flow {
+        if self.sigpipe {
+            Flow::Exit(SIGPIPE_STATUS)
+        } else {
+            Flow::Next
+        }
     }
 }

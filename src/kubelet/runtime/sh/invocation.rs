@@ -4,7 +4,8 @@
 /// Utilities of the subset (may also be named by path, `/bin/NAME`).
 pub(super) const UTILITIES: &[&str] = &[
     "sleep", "touch", "rm", "echo", "cat", "test", "[", "true", "false", "mkdir", "date", "printf",
-    "ls", "sh", "ash",
+    "ls", "sh", "ash", "tar", "kill", "head", "tail", "wc", "grep", "egrep", "fgrep", "tee", "env",
+    "hostname", "id", "pwd", "basename", "dirname", "seq", "sort", "uniq", "cut", "tr",
 ];
 
 /// `busybox NAME args...` is `NAME args...`.
@@ -69,7 +70,14 @@ pub(super) enum ShInvocation {
         errexit: bool,
         xtrace: bool,
     },
-    Stdin,
+    /// No script: commands come from standard input (`-s` passes positional parameters,
+    /// `-i` makes the shell interactive).
+    Stdin {
+        args: Vec<String>,
+        errexit: bool,
+        xtrace: bool,
+        interactive: bool,
+    },
 }
 
 impl ShInvocation {
@@ -77,6 +85,7 @@ impl ShInvocation {
     pub(super) fn parse(argv: &[String]) -> Result<ShInvocation, String> {
         let sh = argv.first().cloned().unwrap_or_else(|| "sh".into());
         let (mut c, mut errexit, mut xtrace) = (false, false, false);
+        let (mut s, mut interactive) = (false, false);
         let mut i = 1;
         while let Some(a) = argv.get(i) {
             if a == "--" || a == "-" {
@@ -90,6 +99,8 @@ impl ShInvocation {
             for ch in a.chars().skip(1) {
                 match ch {
                     'c' if on => c = true,
+                    's' if on => s = true,
+                    'i' => interactive = on,
                     'e' => errexit = on,
                     'x' => xtrace = on,
                     _ => {
@@ -117,6 +128,15 @@ impl ShInvocation {
                 errexit,
                 xtrace,
             })
+        } else if s || rest.is_empty() {
+            let mut args = vec![sh];
+            args.extend(rest.iter().cloned());
+            Ok(ShInvocation::Stdin {
+                args,
+                errexit,
+                xtrace,
+                interactive,
+            })
         } else if let Some(path) = rest.first() {
             Ok(ShInvocation::File {
                 path: path.clone(),
@@ -125,7 +145,7 @@ impl ShInvocation {
                 xtrace,
             })
         } else {
-            Ok(ShInvocation::Stdin)
+            Err(format!("{sh}: no script"))
         }
     }
 }

@@ -1,8 +1,12 @@
-//! The lexer: script source to tokens (words with their quoting and `$` expansions, operators,
-//! redirections), rejecting constructs outside the subset where it first sees them.
+//! The lexer: script source to tokens (words with their quoting, `$` expansions and command
+//! substitutions, operators, redirections, here-document bodies), rejecting constructs outside
+//! the subset where it first sees them.
 
-use super::ast::{Param, ParamOp, Part, Word};
-use super::{unexpected, unsupported, ParseError};
+use std::rc::Rc;
+
+use super::ast::{List, Param, ParamOp, Part, Word};
+use super::parser::Parser;
+use super::{unexpected, unsupported, ParseError, MAX_SUBST_DEPTH};
 
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Tok {
@@ -11,6 +15,7 @@ pub(super) enum Tok {
     Newline,
     AndIf,
     OrIf,
+    Pipe,
     Redir { fd: u8, op: RedirOp },
     Eof,
 }
@@ -20,12 +25,24 @@ pub(super) enum RedirOp {
     Out,
     Append,
     Dup,
+    In,
+    /// `<<` or `<<-`; the body is `heredocs[index]` of the [`Lexed`] source.
+    HereDoc {
+        index: usize,
+        strip: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Token {
     pub(super) tok: Tok,
     pub(super) at: usize,
+}
+
+/// A lexed source: its tokens and the bodies of its here-documents.
+pub(super) struct Lexed {
+    pub(super) tokens: Vec<Token>,
+    pub(super) heredocs: Vec<Word>,
 }
 
 pub(super) fn describe(t: &Tok) -> String {
@@ -35,8 +52,9 @@ pub(super) fn describe(t: &Tok) -> String {
         Tok::Newline => "newline".into(),
         Tok::AndIf => "&&".into(),
         Tok::OrIf => "||".into(),
+        Tok::Pipe => "|".into(),
         Tok::Redir { fd, op } => {
-            let fd = if *fd == 1 {
+            let fd = if matches!(*fd, 0 | 1) {
                 String::new()
             } else {
                 fd.to_string()
@@ -45,6 +63,9 @@ pub(super) fn describe(t: &Tok) -> String {
                 RedirOp::Out => ">",
                 RedirOp::Append => ">>",
                 RedirOp::Dup => ">&",
+                RedirOp::In => "<",
+                RedirOp::HereDoc { strip: false, .. } => "<<",
+                RedirOp::HereDoc { strip: true, .. } => "<<-",
             };
             format!("{fd}{op}")
         }
@@ -52,18 +73,49 @@ pub(super) fn describe(t: &Tok) -> String {
     }
 }
 
+/// Parse `src` as a list: a whole script, the text of a backquoted command substitution, or a
+/// line typed so far (`partial`: an unfinished here-document is then an error, as more lines
+/// may finish it). `depth` counts the command substitutions it is nested in.
+pub(super) fn parse_list(src: &str, depth: usize, partial: bool) -> Result<List, ParseError> {
+    let mut lexer = Lexer::new(src);
+    lexer.depth = depth;
+    lexer.partial = partial;
+    let lexed = lexer.tokens()?;
+    Parser::new(lexed, src.len()).script()
+}
+
+/// A here-document waiting for its body (after the next newline).
+struct PendingHereDoc {
+    delim: String,
+    quoted: bool,
+    strip: bool,
+    index: usize,
+}
+
 pub(super) struct Lexer<'a> {
     src: &'a str,
-    chars: Vec<(usize, char)>,
+    chars: Rc<Vec<(usize, char)>>,
     i: usize,
+    /// Command substitutions this source is nested in.
+    depth: usize,
+    /// Inside `$(`: an unmatched `)` ends the tokens.
+    in_subst: bool,
+    partial: bool,
+    pending: Vec<PendingHereDoc>,
+    heredocs: Vec<Word>,
 }
 
 impl<'a> Lexer<'a> {
     pub(super) fn new(src: &'a str) -> Self {
         Lexer {
             src,
-            chars: src.char_indices().collect(),
+            chars: Rc::new(src.char_indices().collect()),
             i: 0,
+            depth: 0,
+            in_subst: false,
+            partial: false,
+            pending: Vec::new(),
+            heredocs: Vec::new(),
         }
     }
 
@@ -78,7 +130,7 @@ impl<'a> Lexer<'a> {
             .unwrap_or(self.src.len())
     }
 
-    pub(super) fn tokens(mut self) -> Result<Vec<Token>, ParseError> {
+    pub(super) fn tokens(&mut self) -> Result<Lexed, ParseError> {
         let mut out = Vec::new();
         loop {
             loop {
@@ -90,8 +142,17 @@ impl<'a> Lexer<'a> {
             }
             let at = self.pos();
             let Some(c) = self.peek(0) else {
+                if self.in_subst {
+                    return Err(ParseError::UnexpectedEnd {
+                        expected: "\")\"".into(),
+                    });
+                }
+                self.finish_heredocs_at_end()?;
                 out.push(Token { tok: Tok::Eof, at });
-                return Ok(out);
+                return Ok(Lexed {
+                    tokens: out,
+                    heredocs: std::mem::take(&mut self.heredocs),
+                });
             };
             let tok = match c {
                 '#' => {
@@ -105,7 +166,12 @@ impl<'a> Lexer<'a> {
                 }
                 '\n' => {
                     self.i += 1;
-                    Tok::Newline
+                    out.push(Token {
+                        tok: Tok::Newline,
+                        at,
+                    });
+                    self.read_heredoc_bodies()?;
+                    continue;
                 }
                 ';' => {
                     if self.peek(1) == Some(';') {
@@ -127,25 +193,210 @@ impl<'a> Lexer<'a> {
                         self.i += 2;
                         Tok::OrIf
                     } else {
-                        return Err(unsupported("pipeline |", at));
+                        self.i += 1;
+                        Tok::Pipe
                     }
                 }
                 '(' => return Err(unsupported("subshell or function definition ( )", at)),
-                ')' => return Err(unexpected(")", at)),
-                '<' => return Err(self.input_redirect(at)),
+                ')' => {
+                    if self.in_subst {
+                        if !self.pending.is_empty() {
+                            return Err(unsupported(
+                                "here-document inside $(...) without a newline before )",
+                                at,
+                            ));
+                        }
+                        self.i += 1;
+                        out.push(Token { tok: Tok::Eof, at });
+                        return Ok(Lexed {
+                            tokens: out,
+                            heredocs: std::mem::take(&mut self.heredocs),
+                        });
+                    }
+                    return Err(unexpected(")", at));
+                }
+                '<' => {
+                    self.input_redirect(at, &mut out)?;
+                    continue;
+                }
                 '>' => self.redirect(1),
-                _ => self.word()?,
+                _ => match self.word()? {
+                    WordOr::Word(t) => t,
+                    WordOr::InputRedirect => {
+                        self.input_redirect(self.pos(), &mut out)?;
+                        continue;
+                    }
+                },
             };
             out.push(Token { tok, at });
         }
     }
 
-    fn input_redirect(&self, at: usize) -> ParseError {
-        if self.peek(1) == Some('<') {
-            unsupported("here-document <<", at)
-        } else {
-            unsupported("input redirection <", at)
+    /// At a `<` (of fd 0): `<`, or `<<`/`<<-` with its delimiter word.
+    fn input_redirect(&mut self, at: usize, out: &mut Vec<Token>) -> Result<(), ParseError> {
+        match self.peek(1) {
+            Some('<') => {
+                let strip = self.peek(2) == Some('-');
+                self.i += if strip { 3 } else { 2 };
+                self.heredoc(at, strip, out)
+            }
+            Some('&') => Err(unsupported("redirection <&", at)),
+            Some('>') => Err(unsupported("redirection <>", at)),
+            _ => {
+                self.i += 1;
+                out.push(Token {
+                    tok: Tok::Redir {
+                        fd: 0,
+                        op: RedirOp::In,
+                    },
+                    at,
+                });
+                Ok(())
+            }
         }
+    }
+
+    /// After `<<` / `<<-`: the operator and its delimiter word; the body comes after the next
+    /// newline.
+    fn heredoc(&mut self, at: usize, strip: bool, out: &mut Vec<Token>) -> Result<(), ParseError> {
+        while matches!(self.peek(0), Some(' ' | '\t')) {
+            self.i += 1;
+        }
+        let word_at = self.pos();
+        let word = match self.peek(0) {
+            None => {
+                return Err(ParseError::UnexpectedEnd {
+                    expected: "a here-document delimiter".into(),
+                })
+            }
+            Some('\n' | ';' | '&' | '|' | '(' | ')' | '<' | '>') => {
+                let t = if self.peek(0) == Some('\n') {
+                    "newline".to_string()
+                } else {
+                    self.peek(0).map(String::from).unwrap_or_default()
+                };
+                return Err(unexpected(t, word_at));
+            }
+            Some(_) => match self.word()? {
+                WordOr::Word(Tok::Word(w)) => w,
+                _ => return Err(unexpected("<", self.pos())),
+            },
+        };
+        let mut delim = String::new();
+        let mut quoted = false;
+        for p in &word.parts {
+            match p {
+                Part::Lit { text, quoted: q } => {
+                    delim.push_str(text);
+                    quoted |= *q;
+                }
+                _ => {
+                    return Err(unsupported(
+                        "an expansion in a here-document delimiter",
+                        word_at,
+                    ))
+                }
+            }
+        }
+        let index = self.heredocs.len();
+        self.heredocs.push(Word {
+            parts: Vec::new(),
+            at: word_at,
+        });
+        self.pending.push(PendingHereDoc {
+            delim,
+            quoted,
+            strip,
+            index,
+        });
+        out.push(Token {
+            tok: Tok::Redir {
+                fd: 0,
+                op: RedirOp::HereDoc { index, strip },
+            },
+            at,
+        });
+        out.push(Token {
+            tok: Tok::Word(word),
+            at: word_at,
+        });
+        Ok(())
+    }
+
+    /// After a newline: the bodies of the here-documents of the line, in order.
+    fn read_heredoc_bodies(&mut self) -> Result<(), ParseError> {
+        for doc in std::mem::take(&mut self.pending) {
+            let start = self.pos();
+            let mut body = String::new();
+            let mut ended = false;
+            while self.peek(0).is_some() {
+                let mut line = String::new();
+                while let Some(c) = self.peek(0) {
+                    self.i += 1;
+                    if c == '\n' {
+                        break;
+                    }
+                    line.push(c);
+                }
+                let line = if doc.strip {
+                    line.trim_start_matches('\t').to_string()
+                } else {
+                    line
+                };
+                if line == doc.delim {
+                    ended = true;
+                    break;
+                }
+                body.push_str(&line);
+                body.push('\n');
+            }
+            if !ended && self.partial {
+                return Err(ParseError::UnexpectedEnd {
+                    expected: format!("\"{}\"", doc.delim),
+                });
+            }
+            let word = if doc.quoted {
+                Word {
+                    parts: vec![Part::Lit {
+                        text: body,
+                        quoted: true,
+                    }],
+                    at: start,
+                }
+            } else {
+                let mut sub = Lexer::new(&body);
+                sub.depth = self.depth;
+                let mut parts = Vec::new();
+                sub.quoted(&mut parts, None)
+                    .map_err(|e| shift_error(e, start))?;
+                Word { parts, at: start }
+            };
+            if let Some(slot) = self.heredocs.get_mut(doc.index) {
+                *slot = word;
+            }
+        }
+        Ok(())
+    }
+
+    /// At the end of the source with here-documents still waiting for their bodies: they are
+    /// empty, or, for a partial source, more is needed.
+    fn finish_heredocs_at_end(&mut self) -> Result<(), ParseError> {
+        if let Some(doc) = self.pending.first() {
+            if self.partial {
+                return Err(ParseError::UnexpectedEnd {
+                    expected: format!("\"{}\"", doc.delim),
+                });
+            }
+        }
+        for doc in std::mem::take(&mut self.pending) {
+            if let Some(slot) = self.heredocs.get_mut(doc.index) {
+                slot.parts = vec![Part::Lit {
+                    text: String::new(),
+                    quoted: true,
+                }];
+            }
+        }
+        Ok(())
     }
 
     /// At a `>`: the redirection operator for `fd`.
@@ -169,7 +420,7 @@ impl<'a> Lexer<'a> {
         Tok::Redir { fd, op }
     }
 
-    fn word(&mut self) -> Result<Tok, ParseError> {
+    fn word(&mut self) -> Result<WordOr, ParseError> {
         let start = self.pos();
         let mut parts: Vec<Part> = Vec::new();
         let mut lit = String::new();
@@ -189,12 +440,10 @@ impl<'a> Lexer<'a> {
                         && !lit.is_empty()
                         && lit.chars().all(|d| d.is_ascii_digit());
                     if io_number {
-                        if c == '<' {
-                            return Err(self.input_redirect(self.pos()));
-                        }
-                        return match lit.as_str() {
-                            "1" => Ok(self.redirect(1)),
-                            "2" => Ok(self.redirect(2)),
+                        return match (c, lit.as_str()) {
+                            ('<', "0") => Ok(WordOr::InputRedirect),
+                            ('>', "1") => Ok(WordOr::Word(self.redirect(1))),
+                            ('>', "2") => Ok(WordOr::Word(self.redirect(2))),
                             _ => Err(unsupported(
                                 format!("redirection of file descriptor {lit}"),
                                 start,
@@ -242,7 +491,11 @@ impl<'a> Lexer<'a> {
                     flush(&mut lit, &mut parts);
                     self.double_quoted(&mut parts)?;
                 }
-                '`' => return Err(unsupported("command substitution `...`", self.pos())),
+                '`' => {
+                    flush(&mut lit, &mut parts);
+                    let p = self.backquote(false, false)?;
+                    parts.push(p);
+                }
                 '$' => match self.dollar(false)? {
                     Some(p) => {
                         flush(&mut lit, &mut parts);
@@ -257,26 +510,42 @@ impl<'a> Lexer<'a> {
             }
         }
         flush(&mut lit, &mut parts);
-        Ok(Tok::Word(Word { parts, at: start }))
+        Ok(WordOr::Word(Tok::Word(Word { parts, at: start })))
     }
 
     fn double_quoted(&mut self, parts: &mut Vec<Part>) -> Result<(), ParseError> {
+        self.quoted(parts, Some('"'))
+    }
+
+    /// Quoted text: up to `end` (after the opening `"`), or to the end of the source (a
+    /// here-document body). Backslash escapes only `$`, `` ` ``, `\`, a newline and (inside
+    /// double quotes) `"`; `$` expansions and command substitutions are parts of their own.
+    fn quoted(&mut self, parts: &mut Vec<Part>, end: Option<char>) -> Result<(), ParseError> {
         let at = self.pos();
-        self.i += 1;
+        if end.is_some() {
+            self.i += 1;
+        }
         let mut buf = String::new();
         let mut produced = false;
         loop {
             let Some(c) = self.peek(0) else {
-                return Err(ParseError::UnterminatedQuote { quote: '"', at });
+                if let Some(quote) = end {
+                    return Err(ParseError::UnterminatedQuote { quote, at });
+                }
+                break;
             };
             match c {
-                '"' => {
+                c if Some(c) == end => {
                     self.i += 1;
                     break;
                 }
                 '\\' => match self.peek(1) {
-                    Some(n @ ('$' | '`' | '"' | '\\')) => {
+                    Some(n @ ('$' | '`' | '\\')) => {
                         buf.push(n);
+                        self.i += 2;
+                    }
+                    Some('"') if end.is_some() => {
+                        buf.push('"');
                         self.i += 2;
                     }
                     Some('\n') => self.i += 2,
@@ -285,20 +554,26 @@ impl<'a> Lexer<'a> {
                         self.i += 1;
                     }
                 },
-                '`' => return Err(unsupported("command substitution `...`", self.pos())),
-                '$' => match self.dollar(true)? {
-                    Some(p) => {
-                        if !buf.is_empty() {
-                            parts.push(Part::Lit {
-                                text: std::mem::take(&mut buf),
-                                quoted: true,
-                            });
+                '`' | '$' => {
+                    let part = if c == '`' {
+                        Some(self.backquote(end.is_some(), true)?)
+                    } else {
+                        self.dollar(true)?
+                    };
+                    match part {
+                        Some(p) => {
+                            if !buf.is_empty() {
+                                parts.push(Part::Lit {
+                                    text: std::mem::take(&mut buf),
+                                    quoted: true,
+                                });
+                            }
+                            parts.push(p);
+                            produced = true;
                         }
-                        parts.push(p);
-                        produced = true;
+                        None => buf.push('$'),
                     }
-                    None => buf.push('$'),
-                },
+                }
                 c => {
                     buf.push(c);
                     self.i += 1;
@@ -314,6 +589,77 @@ impl<'a> Lexer<'a> {
         Ok(())
     }
 
+    /// At a `` ` ``: the command substitution up to the closing one. Inside it a backslash
+    /// escapes `$`, `` ` ``, `\` (and `"` when the backquotes are inside double quotes).
+    fn backquote(&mut self, in_dq: bool, quoted: bool) -> Result<Part, ParseError> {
+        let at = self.pos();
+        self.i += 1;
+        let inner_start = self.pos();
+        let mut inner = String::new();
+        loop {
+            match self.peek(0) {
+                None => return Err(ParseError::UnterminatedQuote { quote: '`', at }),
+                Some('`') => {
+                    self.i += 1;
+                    break;
+                }
+                Some('\\') => match self.peek(1) {
+                    Some(c @ ('$' | '`' | '\\')) => {
+                        inner.push(c);
+                        self.i += 2;
+                    }
+                    Some('"') if in_dq => {
+                        inner.push('"');
+                        self.i += 2;
+                    }
+                    _ => {
+                        inner.push('\\');
+                        self.i += 1;
+                    }
+                },
+                Some(c) => {
+                    inner.push(c);
+                    self.i += 1;
+                }
+            }
+        }
+        if self.depth >= MAX_SUBST_DEPTH {
+            return Err(ParseError::TooDeep {
+                limit: MAX_SUBST_DEPTH,
+                at,
+            });
+        }
+        let body = parse_list(&inner, self.depth + 1, self.partial)
+            .map_err(|e| shift_error(e, inner_start))?;
+        Ok(Part::Subst { body, quoted })
+    }
+
+    /// At `$(` (not `$((`): the command substitution up to the matching `)`.
+    fn command_subst(&mut self, at: usize, quoted: bool) -> Result<Part, ParseError> {
+        if self.depth >= MAX_SUBST_DEPTH {
+            return Err(ParseError::TooDeep {
+                limit: MAX_SUBST_DEPTH,
+                at,
+            });
+        }
+        let mut sub = Lexer {
+            src: self.src,
+            chars: Rc::clone(&self.chars),
+            i: self.i + 2,
+            depth: self.depth + 1,
+            in_subst: true,
+            partial: self.partial,
+            pending: Vec::new(),
+            heredocs: Vec::new(),
+        };
+        // The sub-lexer stops just past the `)`; its end-of-file token stands where the `)` is.
+        let lexed = sub.tokens()?;
+        self.i = sub.i;
+        let end = lexed.tokens.last().map(|t| t.at).unwrap_or(self.src.len());
+        let body = Parser::new(lexed, end).script()?;
+        Ok(Part::Subst { body, quoted })
+    }
+
     /// At a `$`: the expansion, or None for a literal `$` (consumed either way).
     fn dollar(&mut self, quoted: bool) -> Result<Option<Part>, ParseError> {
         let at = self.pos();
@@ -325,11 +671,13 @@ impl<'a> Lexer<'a> {
             }))
         };
         match self.peek(1) {
-            Some('(') => Err(if self.peek(2) == Some('(') {
-                unsupported("arithmetic expansion $((...))", at)
-            } else {
-                unsupported("command substitution $(...)", at)
-            }),
+            Some('(') => {
+                if self.peek(2) == Some('(') {
+                    Err(unsupported("arithmetic expansion $((...))", at))
+                } else {
+                    self.command_subst(at, quoted).map(Some)
+                }
+            }
             Some('{') => {
                 self.i += 2;
                 self.braced(at, quoted).map(Some)
@@ -477,5 +825,39 @@ impl<'a> Lexer<'a> {
             }
         };
         Ok(Part::Param { param, quoted, op })
+    }
+}
+
+/// What [`Lexer::word`] found: a token, or a `0<` input redirection to lex next.
+enum WordOr {
+    Word(Tok),
+    InputRedirect,
+}
+
+/// A parse error of a nested source (a backquoted command, a here-document body) with its
+/// offsets moved to where that source starts in the script.
+fn shift_error(e: ParseError, base: usize) -> ParseError {
+    match e {
+        ParseError::Unsupported { construct, at } => ParseError::Unsupported {
+            construct,
+            at: at.saturating_add(base),
+        },
+        ParseError::UnterminatedQuote { quote, at } => ParseError::UnterminatedQuote {
+            quote,
+            at: at.saturating_add(base),
+        },
+        ParseError::UnexpectedToken { token, at } => ParseError::UnexpectedToken {
+            token,
+            at: at.saturating_add(base),
+        },
+        ParseError::BadSubstitution { text, at } => ParseError::BadSubstitution {
+            text,
+            at: at.saturating_add(base),
+        },
+        ParseError::TooDeep { limit, at } => ParseError::TooDeep {
+            limit,
+            at: at.saturating_add(base),
+        },
+        other => other,
     }
 }

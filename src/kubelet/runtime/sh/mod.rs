@@ -1,78 +1,130 @@
 //! A small, well-defined subset of POSIX `sh` (as busybox `ash` runs it), interpreted against a
-//! simulated container: its in-memory filesystem, its environment, its stdout/stderr and the
-//! cluster clock, all reached through the [`Shell`] trait. This module touches nothing else: no
-//! real processes, files, sockets or wall time.
+//! simulated container: its in-memory filesystem, its environment, its standard input, output
+//! and error, its processes (signals only) and the cluster clock, all reached through the
+//! [`Shell`] trait. This module touches nothing else: no real processes, files, sockets or wall
+//! time.
 //!
 //! # The subset
 //!
 //! - **Commands**: `sleep N...` (fractions, `s`/`m`/`h`/`d` suffixes, `infinity`),
-//!   `touch [-c] f...`, `rm [-f] [-r|-R] f...`, `echo [-n] [-e|-E] args...`, `cat [f...]`,
+//!   `touch [-c] f...`, `rm [-f] [-r|-R] f...`, `echo [-n] [-e|-E] args...`, `cat [f|-]...`,
 //!   `test expr` and `[ expr ]` (`-e -f -d -s -r -w -x -z -n`, `=`, `==`, `!=`, `<`, `>`,
 //!   `-eq -ne -lt -le -gt -ge`, `!`, `-a`, `-o`, `( )`), `exit [N]`, `true`, `false`, `:`,
 //!   `mkdir [-p] d...`, `date [-u] [-R] [-I] [+FORMAT]` (time from [`Shell::now_unix`]),
 //!   `printf FORMAT args...` (`%s %b %c %d %i %u %x %X %o %f %%`, flags `-0+ `, width, precision,
 //!   backslash escapes), `ls [-1aA] [path...]` (entries from [`Shell::list_dir`]),
-//!   `sh|ash [-c script [arg0 args...] | file [args...]]` (a nested shell, e.g. a script mounted
-//!   from a ConfigMap), the loop builtins `break [N]` / `continue [N]`, and `export`,
-//!   `readonly`, `unset`, `set -e|+e|-x|+x`. Utilities may be named by path (`/bin/sleep`).
-//!   Any other command name is looked up at run time and fails like a missing binary:
+//!   `sh|ash [-c script [arg0 args...] | -s [args...] | file [args...]]` (a nested shell, e.g. a
+//!   script mounted from a ConfigMap; without a script it reads its commands from standard
+//!   input), `tar` (`-c`/`-x`/`-t`, `-f FILE|-`, `-C DIR`, `-v`, `-O`, `-k`, `-z`, `-m`, `-o`,
+//!   `--no-same-owner`, `--no-same-permissions`, `--strip-components N`, `--exclude NAME`,
+//!   bundled `cf`/`-xmf`: see `builtins/tar.rs`), `kill [-s SIG|-SIG|-N] PID...` and
+//!   `kill -l [SIG...]` ([`Shell::signal`]), `head [-n [-]N] [-c [-]N] [-qv]`,
+//!   `tail [-n [+]N] [-c [+]N] [-f] [-s S] [-qv]`, `wc [-clwmL]`,
+//!   `grep|egrep|fgrep [-qvicEFlLnoxwsHh] [-e PAT]...` (basic and extended regular expressions,
+//!   without back-references), `tee [-a]`, `env [-i] [-u NAME] [NAME=V]... [command]`,
+//!   `hostname [-s]` ([`Shell::hostname`]), `id [-u|-g|-G] [-n]` (root), `pwd` (`/`),
+//!   `basename NAME [SUFFIX]`, `dirname NAME`, `seq [-w] [-s SEP] [FIRST [INC]] LAST`,
+//!   `sort [-nrufbs]`, `uniq [-cdui]`, `cut -b|-c|-f LIST [-d C] [-s]`, `tr [-cds] SET1 [SET2]`
+//!   (ranges, escapes, `[:class:]`), the loop builtins `break [N]` / `continue [N]`,
+//!   `read [-r] [NAME...]`, and `export`, `readonly`, `unset`, `set -e|+e|-x|+x`. Utilities
+//!   may be named by path (`/bin/sleep`). Messages and exit statuses are busybox 1.36's. Any
+//!   other command name is looked up at run time and fails like a missing binary:
 //!   `sh: NAME: not found` on stderr, exit status 127.
 //! - **Lists**: `;`, newlines, `&&`, `||`, `! pipeline`; `#` comments; `\`-newline continuations.
+//! - **Pipelines**: `a | b | c` (newlines allowed after `|`), status of the last stage, `!`
+//!   negating it. The stages run at once, each in a subshell (assignments in them do not come
+//!   back), connected by in-memory pipes; unlike a kernel pipe, a write never blocks: the writer
+//!   waits for its reader after each simple command (and between the 64 KiB pieces of a long
+//!   output) while the pipe holds more than 64 KiB, so a pipe's buffer is bounded by 64 KiB plus
+//!   one command's output. A stage writing to a pipe whose reader has finished stops as killed
+//!   by SIGPIPE (status 141), as busybox's in-process applets do; standard error is not piped.
 //! - **Compound commands**: `if/then/elif/else/fi`, `while`/`until ...; do ...; done`,
-//!   `for x [in words]; do ...; done`, each optionally followed by output redirections.
+//!   `for x [in words]; do ...; done`, each optionally followed by redirections.
 //! - **Redirections**: `> f`, `>> f`, `>| f`, `N> f`, `N>> f`, `N>&M` for N, M in {1, 2}
-//!   (`2>&1`, `>&2`); `/dev/null`, `/dev/stdout`, `/dev/stderr` are understood.
+//!   (`2>&1`, `>&2`), `< f` and `0< f`, here-documents `<<WORD` / `<<-WORD` (expanded unless
+//!   the word is quoted); `/dev/null`, `/dev/stdin`, `/dev/stdout`, `/dev/stderr` are understood.
 //! - **Words**: single quotes, double quotes, backslash escapes; `$NAME`, `${NAME}`, `$0`-`$9`,
 //!   `$?`, `$#`, `$@`, `$*`, `$$`, `${#NAME}`, `${NAME:-word}`, `${NAME-word}`, `${NAME:=word}`,
-//!   `${NAME=word}`, `${NAME:+word}`, `${NAME+word}` (with a plain `word`); unquoted expansions are
-//!   split into fields on blanks. Variables come from assignments (`X=1`) first, then from the
-//!   container's environment ([`Shell::env`]).
+//!   `${NAME=word}`, `${NAME:+word}`, `${NAME+word}` (with a plain `word`); command
+//!   substitution `$(list)` and `` `list` `` (a subshell; its output with trailing newlines
+//!   removed, up to 16 MiB); unquoted expansions and substitutions are split into fields on
+//!   blanks. Variables come from assignments (`X=1`) first, then from the container's
+//!   environment ([`Shell::env`]).
 //!
-//! Anything else is a [`ParseError`] naming the construct: command substitution (`$(...)`,
-//! backquotes), arithmetic (`$((...))`), pipelines (`|`), background jobs (`&`), subshells and
-//! functions (`( )`), brace groups, `case`, `[[`, input redirections and here-documents (`<`,
-//! `<<`), pathname expansion (unquoted `*`, `?`), tilde expansion, other parameter expansions
-//! (`${X#p}`, `${X:?}` ...), and the builtins this subset lacks (`cd`, `read`, `trap`, `eval`,
-//! `exec`, `kill`, `wait`, `shift`, ...).
+//! Anything else is a [`ParseError`] naming the construct: arithmetic (`$((...))`), background
+//! jobs (`&`), subshells and functions (`( )`), brace groups, `case`, `[[`, `<&`, `<>`,
+//! pathname expansion (unquoted `*`, `?`), tilde expansion, other parameter expansions
+//! (`${X#p}`, `${X:?}` ...), and the builtins this subset lacks (`cd`, `trap`, `eval`, `exec`,
+//! `wait`, `shift`, ...).
+//!
+//! # Standard input and sessions
+//!
+//! File descriptor 0 of a script is [`Shell::read_stdin`] (a pipe, a file or a here-document
+//! once redirected). `sh` without a script reads its commands from it, running each complete
+//! command as soon as its last line arrived ([`run_stdin`], and [`exec`] / [`exec_streaming`] /
+//! [`run`] for `["sh"]`); the bytes it has read for that are its own, as with ash's input
+//! buffer. Interactive (a terminal), it writes the prompt (`PS1`, [`DEFAULT_PS1`] for root) to
+//! standard error before each command and `PS2` before continuation lines, and survives syntax
+//! errors.
 //!
 //! # Guarantees
 //!
-//! Parsing and running never panic, on any input. Every loop iteration yields to the executor and
-//! `sleep` awaits [`Shell::sleep`], so a running script is cancelled by dropping its future (the
-//! container being killed), even `while true; do :; done`. Paths handed to the [`Shell`] are
-//! absolute and normalized (relative ones resolve against `/`). The top-level directories of the
-//! busybox image (`/tmp`, `/etc`, `/var`, ...) are taken to exist even when the [`Shell`]'s
-//! filesystem holds nothing under them.
+//! Parsing and running never panic, on any input. Every loop iteration and every read of
+//! standard input yields to the executor and `sleep` awaits [`Shell::sleep`], so a running
+//! script is cancelled by dropping its future (the container being killed), even
+//! `while true; do :; done`; the stages of a pipeline are futures of that one future. Nesting
+//! is bounded when parsed (compound commands, command substitutions) and while running (shells,
+//! substitutions, compound commands and pipeline stages together), so a script stays within a
+//! 2 MiB stack. Paths handed to the [`Shell`] are absolute and normalized (relative ones
+//! resolve against `/`). The top-level directories of the busybox image (`/tmp`, `/etc`,
+//! `/var`, ...) are taken to exist even when the [`Shell`]'s filesystem holds nothing under
+//! them.
 //!
 //! # Layout
 //!
 //! `lexer` turns the source into tokens and `parser` the tokens into the syntax tree of `ast`;
-//! `interp` runs the tree (`expand` expands its words) and `builtins` holds the utilities it
-//! runs (`files`, `test`, `printf` and `date` in their own files); `invocation` reads an `sh` or
-//! `busybox` command line. This file holds the public API and its errors.
+//! `interp` runs the tree (`expand` expands its words, `io` holds file descriptors, pipes and
+//! buffers, `session` reads commands from standard input) and `builtins` holds the utilities it
+//! runs (`files`, `text`, `tar`, `system`, `test`, `printf` and `date` in their own files);
+//! `invocation` reads an `sh` or `busybox` command line. This file holds the public API and its
+//! errors.
 
 mod ast;
 mod builtins;
 mod expand;
 mod interp;
 mod invocation;
+mod io;
 mod lexer;
 mod parser;
+mod session;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_io;
+#[cfg(test)]
+mod tests_utils;
+
+use std::sync::Arc;
 
 use ast::{AndOr, Command, List, Pipeline, Simple, Word};
 use interp::Interp;
 use invocation::{
     command_name, is_shell_name, shell_file_argv, strip_busybox, ShInvocation, UTILITIES,
 };
-use lexer::Lexer;
-use parser::Parser;
+use lexer::parse_list;
 
 /// Nesting limit of compound commands (`if`/`while`/`for` inside one another).
 const MAX_DEPTH: usize = 32;
 /// Nesting limit of `sh` run from a script.
 const MAX_SH_NESTING: usize = 4;
+/// Nesting limit of command substitutions inside one another, in a script's text.
+const MAX_SUBST_DEPTH: usize = 4;
+/// Nesting limit while running, in units of about one compound command's stack use: a
+/// compound command or a pipeline stage takes 1, a command substitution or a nested shell 2.
+/// It keeps a script within a 2 MiB stack (a debug build's) whatever it nests, and lets
+/// [`MAX_SH_NESTING`] shells each nest [`MAX_DEPTH`] compound commands.
+const MAX_RUN_DEPTH: usize = 140;
 /// Nesting limit of `!` and `( )` inside a `test` expression.
 const MAX_TEST_DEPTH: usize = 64;
 
@@ -172,19 +224,27 @@ pub struct Script {
     args: Vec<String>,
     errexit: bool,
     xtrace: bool,
+    /// `sh` without a script: the commands come from standard input.
+    from_stdin: bool,
+    /// A utility run as a program of its own (not a builtin of a shell).
+    direct: bool,
 }
 
 impl Script {
     /// Parse `src` as the subset (see the module docs); anything outside it is an error.
     pub fn parse(src: &str) -> Result<Script, ParseError> {
-        let toks = Lexer::new(src).tokens()?;
-        let body = Parser::new(toks, src.len()).script()?;
-        Ok(Script {
+        Ok(Script::with_body(parse_list(src, 0, false)?))
+    }
+
+    fn with_body(body: List) -> Script {
+        Script {
             body,
             args: vec!["sh".to_string()],
             errexit: false,
             xtrace: false,
-        })
+            from_stdin: false,
+            direct: false,
+        }
     }
 
     /// A script running `argv` as one command, without expansion.
@@ -196,30 +256,33 @@ impl Script {
         };
         let pipeline = Pipeline {
             negate: false,
-            command: Command::Simple(simple),
+            commands: vec![Command::Simple(simple)],
         };
-        Script {
-            body: List {
-                items: vec![AndOr {
-                    first: pipeline,
-                    rest: Vec::new(),
-                }],
-            },
-            args: vec!["sh".to_string()],
-            errexit: false,
-            xtrace: false,
-        }
+        let mut s = Script::with_body(List {
+            items: vec![AndOr {
+                first: pipeline,
+                rest: Vec::new(),
+            }],
+        });
+        s.direct = !argv.first().is_some_and(|a| is_shell_name(a));
+        s
     }
 
-    fn empty() -> Script {
-        Script {
-            body: List::default(),
-            args: vec!["sh".to_string()],
-            errexit: false,
-            xtrace: false,
+    /// `sh` reading its commands from standard input.
+    fn stdin(args: Vec<String>, errexit: bool, xtrace: bool) -> Script {
+        let mut s = Script::with_body(List::default());
+        if !args.is_empty() {
+            s.args = args;
         }
+        s.errexit = errexit;
+        s.xtrace = xtrace;
+        s.from_stdin = true;
+        s
     }
 }
+
+/// The prompt busybox `ash` shows root in `/` (`PS1` defaults to `\w \$ `).
+pub const DEFAULT_PS1: &str = "/ # ";
 
 /// What a running script can do to the outside world (the container).
 #[async_trait::async_trait]
@@ -254,31 +317,110 @@ pub trait Shell: Send + Sync {
     fn now_unix(&self) -> i64 {
         0
     }
-    /// Names of the entries of a directory (for `ls`); None when unknown. Defaults to None.
+    /// Names of the entries of a directory (for `ls`, `tar -c`); None when unknown. Defaults
+    /// to None.
     fn list_dir(&self, _path: &str) -> Option<Vec<String>> {
         None
     }
+    /// The next chunk of the process's standard input, waiting for it; None at its end. A
+    /// closed stream keeps answering None; a terminal may answer None once for a `^D` typed at
+    /// the start of a line and go on with what is typed next. A chunk is whatever arrived (a
+    /// terminal in canonical mode hands over one line at a time). Defaults to None (no input).
+    async fn read_stdin(&self) -> Option<Vec<u8>> {
+        None
+    }
+    /// Send signal `signal` (a Linux number; 0 only checks that the process exists) to process
+    /// `pid` of the container (`kill`); the error is the reason, as strerror words it ("No such
+    /// process", "Operation not permitted"). Defaults to Err("No such process").
+    fn signal(&self, _pid: i64, _signal: i32) -> Result<(), String> {
+        Err("No such process".to_string())
+    }
+    /// The container's host name (`hostname`; the pod's name on a real node). Defaults to
+    /// "localhost".
+    fn hostname(&self) -> String {
+        "localhost".to_string()
+    }
+    /// All environment variables of the container in their order (for `env`); [`Shell::env`]
+    /// must agree with it. Defaults to none.
+    fn env_vars(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
 }
 
-/// Run a script; returns the exit status (0-255). Dropping the future kills the "process".
+/// Run a script; returns the exit status (0-255). Dropping the future kills the "process". A
+/// script from `sh` without a script reads its commands from [`Shell::read_stdin`] (no prompt).
 pub async fn run(script: &Script, shell: &dyn Shell) -> i32 {
     let mut interp = Interp::new(shell, script, None, 0);
     interp.main(script).await
 }
 
+/// Run `sh` reading its commands from [`Shell::read_stdin`], each complete command as soon as
+/// its line(s) arrived, its output going to [`Shell::stdout`] / [`Shell::stderr`] as it is
+/// written: `kubectl exec -i POD -- sh`. With `prompt` the shell is interactive (a terminal):
+/// it writes the prompt to standard error (where a terminal shows it) before each command
+/// (`PS1` once a script sets it; `PS2`, "> ", before the continuation lines of an unfinished
+/// command), and a syntax error does not end it. Returns the exit status: `exit N`'s, or the
+/// last command's at the end of input. Busybox's prompt for root is [`DEFAULT_PS1`].
+pub async fn run_stdin(shell: &dyn Shell, prompt: Option<&str>) -> i32 {
+    let script = Script::stdin(Vec::new(), false, false);
+    let mut interp = Interp::new(shell, &script, None, 0);
+    interp.read_commands(&interp::Fds::base(), prompt).await & 255
+}
+
 /// Run `argv` as an exec probe / `kubectl exec` would (argv\[0\] a command name of the subset, or
 /// "sh" "-c" "<script>", or "/bin/sh" "-c" ...): returns (exit status, stdout, stderr). Unknown
 /// commands exit 127 with "sh: <cmd>: not found" on stderr as busybox does. A script outside the
-/// subset exits 2 with "sh: syntax error: <why>" on stderr.
+/// subset exits 2 with "sh: syntax error: <why>" on stderr. Standard input is
+/// [`Shell::read_stdin`]; `sh` without a script reads its commands from it (no prompt).
 pub async fn exec(argv: &[String], shell: &dyn Shell) -> (i32, Vec<u8>, Vec<u8>) {
+    let capture: interp::Capture = Arc::default();
+    let code = exec_with(argv, shell, Some(Arc::clone(&capture)), false).await;
+    let (out, err) = std::mem::take(&mut *capture.lock());
+    (code, out, err)
+}
+
+/// [`exec`], with the output going to [`Shell::stdout`] / [`Shell::stderr`] as it is written
+/// instead of being returned: a `kubectl exec` session. With `tty` (the exec has a terminal)
+/// `sh` without a script (or `sh -i`) is interactive as in [`run_stdin`], with the prompt
+/// [`DEFAULT_PS1`]; a terminal merges standard error into its output, so the caller should send
+/// both to the same stream then.
+pub async fn exec_streaming(argv: &[String], shell: &dyn Shell, tty: bool) -> i32 {
+    exec_with(argv, shell, None, tty).await
+}
+
+async fn exec_with(
+    argv: &[String],
+    shell: &dyn Shell,
+    capture: Option<interp::Capture>,
+    tty: bool,
+) -> i32 {
+    let say = |msg: String| match &capture {
+        Some(c) => c.lock().1.extend_from_slice(msg.as_bytes()),
+        None => shell.stderr(msg.as_bytes()),
+    };
     let Some(first) = argv.first() else {
-        return (127, Vec::new(), b"sh: : not found\n".to_vec());
+        say("sh: : not found\n".to_string());
+        return 127;
     };
     let (argv, name) = strip_busybox(argv);
+    let mut prompt = None;
     let script = if is_shell_name(name) {
         match ShInvocation::parse(argv) {
-            Err(reason) => return (2, Vec::new(), format!("sh: {reason}\n").into_bytes()),
-            Ok(ShInvocation::Stdin) => return (0, Vec::new(), Vec::new()),
+            Err(reason) => {
+                say(format!("sh: {reason}\n"));
+                return 2;
+            }
+            Ok(ShInvocation::Stdin {
+                args,
+                errexit,
+                xtrace,
+                interactive,
+            }) => {
+                if tty || interactive {
+                    prompt = Some(DEFAULT_PS1);
+                }
+                Script::stdin(args, errexit, xtrace)
+            }
             Ok(ShInvocation::Command {
                 script,
                 args,
@@ -292,11 +434,8 @@ pub async fn exec(argv: &[String], shell: &dyn Shell) -> (i32, Vec<u8>, Vec<u8>)
                     s
                 }
                 Err(e) => {
-                    return (
-                        2,
-                        Vec::new(),
-                        format!("sh: syntax error: {e}\n").into_bytes(),
-                    )
+                    say(format!("sh: syntax error: {e}\n"));
+                    return 2;
                 }
             },
             Ok(ShInvocation::File { .. }) => Script::literal(&shell_file_argv(argv)),
@@ -304,22 +443,21 @@ pub async fn exec(argv: &[String], shell: &dyn Shell) -> (i32, Vec<u8>, Vec<u8>)
     } else if UTILITIES.contains(&command_name(name)) {
         Script::literal(argv)
     } else {
-        return (
-            127,
-            Vec::new(),
-            format!("sh: {first}: not found\n").into_bytes(),
-        );
+        say(format!("sh: {first}: not found\n"));
+        return 127;
     };
-    let mut interp = Interp::new(shell, &script, Some((Vec::new(), Vec::new())), 0);
-    let code = interp.main(&script).await;
-    let (out, err) = interp.capture.take().unwrap_or_default();
-    (code, out, err)
+    let mut interp = Interp::new(shell, &script, capture, 0);
+    if script.from_stdin {
+        return interp.read_commands(&interp::Fds::base(), prompt).await & 255;
+    }
+    interp.main(&script).await
 }
 
 /// Parse a container's command+args into a Script when they are a shell invocation
 /// (["sh","-c",s], ["/bin/sh","-c",s], ["sh","-c",s, arg0, args...], ["sh", file, args...], with
-/// `ash`, `bash` or a `busybox` prefix alike) or a single supported command (["sleep","3600"],
-/// ["cat","/x"]...). A command the subset lacks is [`ParseError::UnknownCommand`].
+/// `ash`, `bash` or a `busybox` prefix alike; ["sh"] alone reads its commands from standard
+/// input) or a single supported command (["sleep","3600"], ["cat","/x"]...). A command the
+/// subset lacks is [`ParseError::UnknownCommand`].
 pub fn from_command(argv: &[String]) -> Result<Script, ParseError> {
     if argv.is_empty() {
         return Err(ParseError::EmptyCommand);
@@ -329,7 +467,12 @@ pub fn from_command(argv: &[String]) -> Result<Script, ParseError> {
         return match ShInvocation::parse(argv)
             .map_err(|reason| ParseError::BadInvocation { reason })?
         {
-            ShInvocation::Stdin => Ok(Script::empty()),
+            ShInvocation::Stdin {
+                args,
+                errexit,
+                xtrace,
+                ..
+            } => Ok(Script::stdin(args, errexit, xtrace)),
             ShInvocation::Command {
                 script,
                 args,

@@ -1,32 +1,34 @@
-//! The parser: tokens to the syntax tree (lists, `if`, `while`/`until`, `for`, simple commands
-//! and their redirections), rejecting builtins and expansions the subset lacks.
+//! The parser: tokens to the syntax tree (lists, pipelines, `if`, `while`/`until`, `for`,
+//! simple commands and their redirections), rejecting builtins and expansions the subset lacks.
 
 use super::ast::{split_assignment, valid_name};
 use super::ast::{
     AndOr, Command, Compound, Conn, List, Part, Pipeline, Redir, RedirTarget, Simple, Word,
 };
-use super::lexer::{describe, RedirOp, Tok, Token};
+use super::lexer::{describe, Lexed, RedirOp, Tok, Token};
 use super::{unexpected, unsupported, ParseError, MAX_DEPTH};
 
 /// Shell builtins (and a few utilities ash runs in-process) that the subset does not model; a
 /// script naming one as a command is rejected when parsed instead of failing at run time.
 const UNSUPPORTED_BUILTINS: &[&str] = &[
-    "trap", "eval", "exec", "source", ".", "read", "cd", "pwd", "wait", "kill", "shift", "local",
-    "return", "alias", "unalias", "umask", "ulimit", "getopts", "command", "type", "hash", "times",
-    "jobs", "fg", "bg", "let", "declare", "typeset", "pushd", "popd",
+    "trap", "eval", "exec", "source", ".", "cd", "wait", "shift", "local", "return", "alias",
+    "unalias", "umask", "ulimit", "getopts", "command", "type", "hash", "times", "jobs", "fg",
+    "bg", "let", "declare", "typeset", "pushd", "popd",
 ];
 
 pub(super) struct Parser {
     toks: Vec<Token>,
+    heredocs: Vec<Word>,
     i: usize,
     depth: usize,
     eof: Token,
 }
 
 impl Parser {
-    pub(super) fn new(toks: Vec<Token>, len: usize) -> Self {
+    pub(super) fn new(lexed: Lexed, len: usize) -> Self {
         Parser {
-            toks,
+            toks: lexed.tokens,
+            heredocs: lexed.heredocs,
             i: 0,
             depth: 0,
             eof: Token {
@@ -136,10 +138,13 @@ impl Parser {
             negate = !negate;
             self.advance();
         }
-        Ok(Pipeline {
-            negate,
-            command: self.command()?,
-        })
+        let mut commands = vec![self.command()?];
+        while matches!(self.peek().tok, Tok::Pipe) {
+            self.advance();
+            self.skip_newlines();
+            commands.push(self.command()?);
+        }
+        Ok(Pipeline { negate, commands })
     }
 
     fn command(&mut self) -> Result<Command, ParseError> {
@@ -277,6 +282,13 @@ impl Parser {
         };
         self.advance();
         let target = match op {
+            RedirOp::In => RedirTarget::Input(word),
+            RedirOp::HereDoc { index, .. } => RedirTarget::HereDoc(
+                self.heredocs
+                    .get(index)
+                    .cloned()
+                    .unwrap_or_else(|| Word::literal_arg("")),
+            ),
             RedirOp::Out | RedirOp::Append => RedirTarget::File {
                 word,
                 append: op == RedirOp::Append,

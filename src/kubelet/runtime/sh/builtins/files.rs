@@ -1,40 +1,121 @@
 //! The file utilities: `cat`, `touch`, `rm`, `mkdir` and `ls` on the [`Shell`](super::super::Shell)'s
-//! filesystem, with their option parsing and busybox's messages.
+//! filesystem, with their option parsing and busybox's messages; and how the filters open their
+//! operands (a file, or standard input for `-`).
 
 use super::super::interp::{parent, Fds, Interp};
+use super::super::io::Source;
+
+/// How a utility says it cannot open an operand: busybox's `open_or_warn` ("can't open 'F':
+/// ...", `cat`, `tail`) or `fopen_or_warn` ("F: ...", `head`, `wc`, `grep` ...).
+#[derive(Clone, Copy, PartialEq)]
+pub(super) enum OpenStyle {
+    CantOpen,
+    Perror,
+}
+
+/// An opened input: a file's content (handed over whole) or a stream.
+pub(super) enum Input {
+    Data(Option<Vec<u8>>),
+    Stream(Source),
+}
 
 impl Interp<'_> {
-    pub(super) fn cmd_cat(&mut self, args: &[String], fds: &Fds) -> i32 {
+    pub(super) async fn cmd_cat(&mut self, args: &[String], fds: &Fds) -> i32 {
         let operands = match getopts(args, "u") {
             Ok((_, ops)) => ops,
             Err(c) => return self.bad_option("cat", c, fds),
         };
+        let stdin = ["-".to_string()];
+        let operands = if operands.is_empty() {
+            &stdin[..]
+        } else {
+            operands
+        };
         let mut status = 0;
         for a in operands {
-            if a == "-" {
-                continue; // standard input is empty
-            }
-            let p = self.path(a);
-            if self.is_dir(&p) {
-                self.err(fds, "cat: read error: Is a directory\n");
+            let Some(mut input) = self.open_input("cat", a, fds, OpenStyle::CantOpen) else {
                 status = 1;
                 continue;
-            }
-            match self.read(&p) {
-                Some(data) => self.out(fds, &data),
-                None => {
-                    self.err(
-                        fds,
-                        &format!("cat: can't open '{a}': No such file or directory\n"),
-                    );
-                    status = 1;
+            };
+            while let Some(chunk) = self.next_chunk(&mut input).await {
+                self.out(fds, &chunk);
+                self.drain(fds).await;
+                if self.sigpipe {
+                    return 1;
                 }
             }
         }
         status
     }
 
-    fn bad_option(&mut self, cmd: &str, c: char, fds: &Fds) -> i32 {
+    /// Open operand `a` of `cmd` for reading (`-` and `/dev/stdin` are standard input); None
+    /// after saying why not.
+    pub(super) fn open_input(
+        &mut self,
+        cmd: &str,
+        a: &str,
+        fds: &Fds,
+        style: OpenStyle,
+    ) -> Option<Input> {
+        if a == "-" || a == "/dev/stdin" || a == "/dev/fd/0" {
+            return Some(Input::Stream(fds.inp.clone()));
+        }
+        let p = self.path(a);
+        if self.is_dir(&p) {
+            let msg = match style {
+                OpenStyle::CantOpen => format!("{cmd}: read error: Is a directory\n"),
+                OpenStyle::Perror => format!("{cmd}: {a}: Is a directory\n"),
+            };
+            self.err(fds, &msg);
+            return None;
+        }
+        match self.read(&p) {
+            Some(data) => Some(Input::Data(Some(data))),
+            None => {
+                let msg = match style {
+                    OpenStyle::CantOpen => {
+                        format!("{cmd}: can't open '{a}': No such file or directory\n")
+                    }
+                    OpenStyle::Perror => format!("{cmd}: {a}: No such file or directory\n"),
+                };
+                self.err(fds, &msg);
+                None
+            }
+        }
+    }
+
+    /// The next bytes of an input; None at its end.
+    pub(super) async fn next_chunk(&mut self, input: &mut Input) -> Option<Vec<u8>> {
+        match input {
+            Input::Data(d) => d.take().filter(|d| !d.is_empty()),
+            Input::Stream(src) => {
+                let src = src.clone();
+                self.read_chunk(&src).await
+            }
+        }
+    }
+
+    /// All of an input, up to `limit` bytes (after that, an "out of memory" failure).
+    pub(super) async fn read_input(
+        &mut self,
+        cmd: &str,
+        input: Input,
+        limit: usize,
+        fds: &Fds,
+    ) -> Option<Vec<u8>> {
+        match input {
+            Input::Data(d) => Some(d.unwrap_or_default()),
+            Input::Stream(src) => match self.read_all(&src, limit).await {
+                Ok(d) => Some(d),
+                Err(()) => {
+                    self.err(fds, &format!("{cmd}: out of memory\n"));
+                    None
+                }
+            },
+        }
+    }
+
+    pub(super) fn bad_option(&mut self, cmd: &str, c: char, fds: &Fds) -> i32 {
         self.err(fds, &format!("{cmd}: invalid option -- '{c}'\n"));
         1
     }
@@ -235,7 +316,10 @@ impl Interp<'_> {
 
 /// Options (`-abc`, up to `--` or the first operand) among `allowed`: (flags, operands), or the
 /// first unknown option letter.
-fn getopts<'x>(args: &'x [String], allowed: &str) -> Result<(String, &'x [String]), char> {
+pub(super) fn getopts<'x>(
+    args: &'x [String],
+    allowed: &str,
+) -> Result<(String, &'x [String]), char> {
     let mut flags = String::new();
     let mut i = 0;
     while let Some(a) = args.get(i) {

@@ -1,11 +1,17 @@
 //! The utilities and special builtins a simple command runs: dispatch by name, `sleep`, nested
-//! `sh`, `echo`, `export`/`readonly`, `unset` and `set`; file utilities, `test`, `printf` and
-//! `date` have their own files.
+//! `sh`, `echo`, `export`/`readonly`, `unset`, `set` and `read`; file utilities, text filters,
+//! `tar`, process and system utilities, `test`, `printf` and `date` have their own files.
 
 mod date;
 mod files;
 mod printf;
+mod system;
+mod tar;
 mod test;
+mod text;
+
+use std::future::Future;
+use std::pin::Pin;
 
 use super::ast::valid_name;
 use super::interp::{Fds, Flow, Interp};
@@ -14,17 +20,52 @@ use super::parser::set_option_ok;
 use super::{Script, MAX_SH_NESTING};
 use printf::unescape;
 
+type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
 /// Longest single call to [`Shell::sleep`](super::Shell::sleep); longer sleeps are made of several calls.
 const MAX_SLEEP_CHUNK: f64 = 1e9;
 
 impl Interp<'_> {
+    /// Run the utility or builtin `cmd` (`name` as written) with `argv` (its name first);
+    /// `assigns` are the command's own variable assignments (its environment).
+    pub(super) fn run_command<'a>(
+        &'a mut self,
+        cmd: &'a str,
+        name: &'a str,
+        argv: &'a [String],
+        assigns: &'a [(String, String)],
+        fds: &'a Fds,
+    ) -> BoxFut<'a, i32> {
+        Box::pin(async move {
+            let args = argv.get(1..).unwrap_or(&[]);
+            match cmd {
+                "sleep" => self.cmd_sleep(args, fds).await,
+                "sh" | "ash" => self.cmd_sh(argv, assigns, fds).await,
+                "cat" => self.cmd_cat(args, fds).await,
+                "head" => self.cmd_head(args, fds).await,
+                "tail" => self.cmd_tail(args, fds).await,
+                "wc" => self.cmd_wc(args, fds).await,
+                "grep" | "egrep" | "fgrep" => self.cmd_grep(cmd, args, fds).await,
+                "tee" => self.cmd_tee(args, fds).await,
+                "sort" => self.cmd_sort(args, fds).await,
+                "uniq" => self.cmd_uniq(args, fds).await,
+                "cut" => self.cmd_cut(args, fds).await,
+                "tr" => self.cmd_tr(args, fds).await,
+                "tar" => self.cmd_tar(args, fds).await,
+                "read" => self.cmd_read(args, fds).await,
+                "env" => self.cmd_env(args, assigns, fds).await,
+                "seq" => self.cmd_seq(args, fds).await,
+                _ => self.run_sync(cmd, name, args, fds),
+            }
+        })
+    }
+
     pub(super) fn run_sync(&mut self, cmd: &str, name: &str, args: &[String], fds: &Fds) -> i32 {
         match cmd {
             "true" | ":" => 0,
             "false" => 1,
             "echo" => self.cmd_echo(args, fds),
             "printf" => self.cmd_printf(args, fds),
-            "cat" => self.cmd_cat(args, fds),
             "touch" => self.cmd_touch(args, fds),
             "rm" => self.cmd_rm(args, fds),
             "mkdir" => self.cmd_mkdir(args, fds),
@@ -35,6 +76,12 @@ impl Interp<'_> {
             "export" | "readonly" => self.cmd_export(cmd, args, fds),
             "unset" => self.cmd_unset(args),
             "set" => self.cmd_set(args, fds),
+            "kill" => self.cmd_kill(args, fds),
+            "hostname" => self.cmd_hostname(args, fds),
+            "id" => self.cmd_id(args, fds),
+            "pwd" => self.cmd_pwd(args, fds),
+            "basename" => self.cmd_basename(args, fds),
+            "dirname" => self.cmd_dirname(args, fds),
             _ => {
                 self.err(fds, &format!("sh: {name}: not found\n"));
                 127
@@ -89,12 +136,25 @@ impl Interp<'_> {
             self.err(fds, "sh: shells nested too deeply\n");
             return 2;
         }
+        if !self.enter(2, fds) {
+            return 2;
+        }
+        self.depth -= 2;
         let (script, errexit, xtrace, args) = match ShInvocation::parse(argv) {
             Err(reason) => {
                 self.err(fds, &format!("sh: {reason}\n"));
                 return 2;
             }
-            Ok(ShInvocation::Stdin) => return 0,
+            Ok(ShInvocation::Stdin {
+                args,
+                errexit,
+                xtrace,
+                ..
+            }) => {
+                let script = Script::stdin(args, errexit, xtrace);
+                let mut child = self.child_shell(&script, assigns);
+                return child.read_commands(fds, None).await & 255;
+            }
             Ok(ShInvocation::Command {
                 script,
                 args,
@@ -139,8 +199,21 @@ impl Interp<'_> {
         parsed.args = args;
         parsed.errexit = errexit;
         parsed.xtrace = xtrace;
-        let mut child = Interp::new(self.shell, &parsed, self.capture.take(), self.nesting + 1);
-        // The child sees the environment: exported variables, minus unset ones.
+        let mut child = self.child_shell(&parsed, assigns);
+        let flow = child.list(&parsed.body, fds, false).await;
+        match flow {
+            Flow::Exit(c) => c & 255,
+            _ => child.status & 255,
+        }
+    }
+
+    /// A new shell process started from this one: it sees the environment (exported
+    /// variables, minus unset ones, plus `assigns`), shares the output and standard input.
+    fn child_shell(&self, script: &Script, assigns: &[(String, String)]) -> Interp<'_> {
+        let mut child = Interp::new(self.shell, script, self.capture.clone(), self.nesting + 1);
+        child.depth = self.depth + 2;
+        child.stdin_pushback = std::sync::Arc::clone(&self.stdin_pushback);
+        child.no_env = self.no_env;
         for (k, v) in &self.vars {
             if v.is_none() || self.exported.contains(k) {
                 child.vars.insert(k.clone(), v.clone());
@@ -151,11 +224,104 @@ impl Interp<'_> {
             child.vars.insert(k.clone(), Some(v.clone()));
             child.exported.insert(k.clone());
         }
-        let flow = child.list(&parsed.body, fds, false).await;
-        self.capture = child.capture.take();
-        match flow {
-            Flow::Exit(c) => c & 255,
-            _ => child.status & 255,
+        child
+    }
+
+    /// `read [-r] [VAR...]`: one line of standard input into variables (the last takes the
+    /// rest); status 1 at the end of input.
+    async fn cmd_read(&mut self, args: &[String], fds: &Fds) -> i32 {
+        let mut raw = false;
+        let mut names = Vec::new();
+        let mut opts_done = false;
+        for a in args {
+            if !opts_done && a.starts_with('-') && a.len() > 1 {
+                if a == "--" {
+                    opts_done = true;
+                    continue;
+                }
+                for c in a.chars().skip(1) {
+                    if c == 'r' {
+                        raw = true;
+                    } else {
+                        self.err(fds, &format!("sh: read: illegal option -{c}\n"));
+                        return 2;
+                    }
+                }
+                continue;
+            }
+            opts_done = true;
+            if !valid_name(a) {
+                self.err(fds, &format!("sh: read: '{a}': not a valid identifier\n"));
+                return 2;
+            }
+            names.push(a.clone());
+        }
+        if names.is_empty() {
+            names.push("REPLY".into());
+        }
+        // The line's bytes, with backslash escapes applied unless -r; the flag marks escaped
+        // bytes (never field separators).
+        let mut line: Vec<(u8, bool)> = Vec::new();
+        let mut got_newline = false;
+        let mut escape = false;
+        'read: while let Some(chunk) = self.read_chunk(&fds.inp).await {
+            for (i, &b) in chunk.iter().enumerate() {
+                if escape {
+                    escape = false;
+                    if b != b'\n' {
+                        line.push((b, true));
+                    }
+                    continue;
+                }
+                if b == b'\\' && !raw {
+                    escape = true;
+                    continue;
+                }
+                if b == b'\n' {
+                    got_newline = true;
+                    let rest = chunk.get(i + 1..).unwrap_or(&[]).to_vec();
+                    self.unread(&fds.inp, rest);
+                    break 'read;
+                }
+                line.push((b, false));
+            }
+            if line.len() > super::io::MAX_BUFFER {
+                break;
+            }
+        }
+        // Split on blanks: each name but the last gets a field, the last the rest.
+        let sep = |&(b, q): &(u8, bool)| !q && matches!(b, b' ' | b'\t' | b'\n');
+        let mut i = 0;
+        let n = names.len();
+        for (k, name) in names.iter().enumerate() {
+            while line.get(i).is_some_and(sep) {
+                i += 1;
+            }
+            let start = i;
+            let end = if k + 1 == n {
+                let mut end = line.len().max(start);
+                while end > start && line.get(end - 1).is_some_and(sep) {
+                    end -= 1;
+                }
+                end
+            } else {
+                while line.get(i).is_some_and(|x| !sep(x)) {
+                    i += 1;
+                }
+                i
+            };
+            let bytes: Vec<u8> = line
+                .get(start..end)
+                .unwrap_or(&[])
+                .iter()
+                .map(|&(b, _)| b)
+                .collect();
+            self.set_var(name, String::from_utf8_lossy(&bytes).into_owned());
+        }
+        if got_newline {
+            0
+        } else {
+            1
         }
     }
 
