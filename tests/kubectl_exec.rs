@@ -4,7 +4,9 @@
 //! wrote), exit codes come back (`command terminated with exit code 3`), an exec that removes a
 //! liveness file makes the probe fail and the container restart as on a real node, and a
 //! program the image lacks fails as containerd says it. `attach` streams what the main process
-//! writes from then on, until it exits.
+//! writes from then on, until it exits; `exec -i` feeds standard input (`sh` reads its commands
+//! from it); `cp` goes through `tar` in the container both ways; `port-forward` reaches the
+//! pod's real socket; `kill 1` stops an nginx container as on a node.
 
 mod support;
 
@@ -136,6 +138,49 @@ fn exec_story(version: &str) {
         missing.stderr
     );
 
+    // Standard input: a command's, and `sh` reading its commands from it.
+    let echoed = k.run_stdin(&["exec", "-i", "box", "--", "cat"], b"hello\nworld\n");
+    assert!(echoed.ok, "{}", echoed.stderr);
+    assert_eq!(echoed.stdout, "hello\nworld\n");
+    let scripted = k.run_stdin(
+        &["exec", "-i", "box", "--", "sh"],
+        b"echo a | tr a b\ncat /tmp/started\nexit 4\necho never\n",
+    );
+    assert_eq!(scripted.code, Some(4), "{}", scripted.stderr);
+    assert_eq!(scripted.stdout, "b\nstarted\n");
+
+    // kubectl cp: a file in, through `tar -xmf -` in the container, and a directory out,
+    // through `tar cf -`.
+    let local = k.file("notes.txt", "line one\nline two\n");
+    k.ok(&["cp", &local, "box:/tmp/notes.txt"]);
+    assert_eq!(
+        k.ok(&["exec", "box", "--", "cat", "/tmp/notes.txt"]),
+        "line one\nline two\n"
+    );
+    // Into a directory that exists: kubectl asks `test -d` first and copies into it.
+    k.ok(&["exec", "box", "--", "mkdir", "/tmp/inbox"]);
+    k.ok(&["cp", &local, "box:/tmp/inbox"]);
+    assert_eq!(
+        k.ok(&["exec", "box", "--", "cat", "/tmp/inbox/notes.txt"]),
+        "line one\nline two\n"
+    );
+    k.ok(&[
+        "exec",
+        "box",
+        "--",
+        "sh",
+        "-c",
+        "mkdir -p /tmp/out/sub && echo a > /tmp/out/a.txt && echo b > /tmp/out/sub/b.txt",
+    ]);
+    let dest = tempfile::tempdir().unwrap();
+    let into = dest.path().join("copied");
+    k.ok(&["cp", "box:/tmp/out", into.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(into.join("a.txt")).unwrap(), "a\n");
+    assert_eq!(
+        std::fs::read_to_string(into.join("sub/b.txt")).unwrap(),
+        "b\n"
+    );
+
     // What exec does, the container's probes see: the liveness file removed, the probe fails
     // and the kubelet restarts the container (whose command writes the file again).
     k.ok(&["exec", "box", "--", "rm", "/tmp/healthy"]);
@@ -204,20 +249,28 @@ impl Forward {
         let stderr = child.stderr.take().expect("piped");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
                 let _ = tx.send(line);
             }
         });
         let (etx, erx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
                 let _ = etx.send(line);
             }
         });
         // "Forwarding from 127.0.0.1:PORT -> REMOTE"
         let line = rx
             .recv_timeout(std::time::Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("kubectl port-forward {target} printed no port within 30 s"));
+            .unwrap_or_else(|_| {
+                panic!("kubectl port-forward {target} printed no port within 30 s")
+            });
         let port = line
             .strip_prefix("Forwarding from 127.0.0.1:")
             .and_then(|rest| rest.split_whitespace().next())
@@ -286,7 +339,10 @@ fn port_forward_story(version: &str) {
     let forward = Forward::start(&k, "pod/web", 80);
     for _ in 0..2 {
         let page = forward.get();
-        assert!(page.starts_with("HTTP/1.0 200") || page.starts_with("HTTP/1.1 200"), "{page}");
+        assert!(
+            page.starts_with("HTTP/1.0 200") || page.starts_with("HTTP/1.1 200"),
+            "{page}"
+        );
         assert!(page.contains("Welcome to nginx!"), "{page}");
     }
     drop(forward);
@@ -301,6 +357,26 @@ fn port_forward_story(version: &str) {
             && stderr.contains("connect: connection refused"),
         "{stderr}"
     );
+    drop(refused);
+
+    // `kill 1` from inside reaches the main process as on a node: nginx stops on SIGTERM, and
+    // the kubelet starts the container again.
+    k.ok(&["exec", "web", "--", "kill", "1"]);
+    let watched = up.watch();
+    watched.until_ok(minutes(10), "web restarted after kill 1", || {
+        let restarts = k.ok(&[
+            "get",
+            "pod",
+            "web",
+            "-o",
+            "jsonpath={.status.containerStatuses[0].restartCount} {.status.containerStatuses[0].lastState.terminated.exitCode}",
+        ]);
+        if restarts.trim() == "1 0" {
+            Ok(())
+        } else {
+            Err(format!("restartCount, last exit code: {restarts}"))
+        }
+    });
 }
 
 #[test]

@@ -202,6 +202,54 @@ impl Fs {
                 .any(|(m, _)| m.starts_with(&format!("{full}/")))
     }
 
+    /// The names of a directory's entries (files, directories, mount points), sorted; None
+    /// when `path` is not a directory.
+    pub fn list_dir(&self, path: &str) -> Option<Vec<String>> {
+        if !self.is_dir(path) {
+            return None;
+        }
+        let full = normalize_path(path);
+        let under = |p: &str| {
+            if p == "/" {
+                "/".to_string()
+            } else {
+                format!("{p}/")
+            }
+        };
+        let mut names = std::collections::BTreeSet::new();
+        let (fs, p) = self.route(path);
+        let prefix = under(&p);
+        for key in fs.files.lock().keys() {
+            let Some(rest) = key.strip_prefix(&prefix) else {
+                continue;
+            };
+            let (first, deeper) = match rest.split_once('/') {
+                Some((first, _)) => (first, true),
+                None => (rest, false),
+            };
+            // `.dir` marks a directory made empty; it is no entry of its own.
+            if !first.is_empty() && (deeper || first != ".dir") {
+                names.insert(first.to_string());
+            }
+        }
+        let full_prefix = under(&full);
+        for (point, _) in &self.mounts {
+            if let Some(first) = point
+                .strip_prefix(&full_prefix)
+                .and_then(|rest| rest.split('/').next())
+                .filter(|f| !f.is_empty())
+            {
+                names.insert(first.to_string());
+            }
+        }
+        if full == "/" {
+            for d in ["bin", "dev", "etc", "proc", "tmp", "usr", "var"] {
+                names.insert(d.to_string());
+            }
+        }
+        Some(names.into_iter().collect())
+    }
+
     /// Make a directory (kept alive by a marker entry).
     pub fn mkdir(&self, path: &str) {
         let (fs, p) = self.route(path);
@@ -338,6 +386,8 @@ struct Container {
     logs: Arc<Mutex<Log>>,
     state: Arc<Mutex<ProcessState>>,
     term: CancellationToken,
+    /// Whether the main process stops on SIGTERM sent from inside (not `sh`).
+    handles_term: bool,
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -474,12 +524,12 @@ pub async fn exec_in_scratch(
     argv: &[String],
     deadline: Duration,
 ) -> Option<(i32, Vec<u8>, Vec<u8>)> {
-    let shell = ContainerShell {
-        fs: Arc::new(Fs::default()),
-        out: Sink::Log(Arc::new(Mutex::new(Log::default()))),
-        env: HashMap::new(),
-        clock: Clock::new(Clock::MAX_SCALE),
-    };
+    let shell = ContainerShell::new(
+        Arc::new(Fs::default()),
+        Sink::Log(Arc::new(Mutex::new(Log::default()))),
+        Vec::new(),
+        Clock::new(Clock::MAX_SCALE),
+    );
     tokio::time::timeout(deadline, sh::exec(argv, &shell))
         .await
         .ok()
@@ -494,12 +544,12 @@ pub(super) async fn exec_in(
     clock: Clock,
     argv: &[String],
 ) -> (i32, Vec<u8>, Vec<u8>) {
-    let shell = ContainerShell {
+    let shell = ContainerShell::new(
         fs,
-        out: Sink::Log(Arc::new(Mutex::new(Log::default()))),
-        env,
+        Sink::Log(Arc::new(Mutex::new(Log::default()))),
+        env.into_iter().collect(),
         clock,
-    };
+    );
     sh::exec(argv, &shell).await
 }
 
@@ -525,8 +575,51 @@ impl Sink {
 struct ContainerShell {
     fs: Arc<Fs>,
     out: Sink,
-    env: HashMap<String, String>,
+    /// The environment, in the order the container got it (a later entry wins).
+    env: Vec<(String, String)>,
     clock: Clock,
+    hostname: String,
+    /// Standard input (a `kubectl exec -i` session's); an empty chunk is a terminal's `^D`.
+    stdin: tokio::sync::Mutex<Option<tokio::sync::mpsc::Receiver<bytes::Bytes>>>,
+    /// The container's main process (PID 1), for `kill`.
+    main: Option<MainProcess>,
+}
+
+/// The container's main process as `kill` from inside the container reaches it: PID 1 gets
+/// only the signals it handles (the kernel drops the rest, SIGKILL included). `sh` handles none;
+/// the other images stop on SIGTERM and SIGINT.
+#[derive(Clone)]
+struct MainProcess {
+    term: CancellationToken,
+    handles_term: bool,
+}
+
+impl ContainerShell {
+    /// A shell on `fs` with environment `env` and nothing else of a container (no input, no
+    /// main process to signal).
+    fn new(fs: Arc<Fs>, out: Sink, env: Vec<(String, String)>, clock: Clock) -> Self {
+        Self {
+            fs,
+            out,
+            env,
+            clock,
+            hostname: "localhost".into(),
+            stdin: tokio::sync::Mutex::new(None),
+            main: None,
+        }
+    }
+
+    /// A shell inside container `c`.
+    fn inside(c: &Container, out: Sink, clock: Clock) -> Self {
+        Self {
+            hostname: agnhost::hostname(&c.config.pod_name),
+            main: Some(MainProcess {
+                term: c.term.clone(),
+                handles_term: c.handles_term,
+            }),
+            ..Self::new(c.fs.clone(), out, c.config.env.clone(), clock)
+        }
+    }
 }
 
 #[async_trait::async_trait]
@@ -578,10 +671,56 @@ impl sh::Shell for ContainerShell {
         self.out.write(Stream::Stderr, data);
     }
     fn env(&self, name: &str) -> Option<String> {
-        self.env.get(name).cloned()
+        self.env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    }
+    fn env_vars(&self) -> Vec<(String, String)> {
+        // Each name once, at its first place, with its last value.
+        let mut out: Vec<(String, String)> = Vec::new();
+        for (k, v) in &self.env {
+            match out.iter_mut().find(|(n, _)| n == k) {
+                Some(entry) => entry.1 = v.clone(),
+                None => out.push((k.clone(), v.clone())),
+            }
+        }
+        out
     }
     fn now_unix(&self) -> i64 {
         self.clock.now().timestamp()
+    }
+    fn list_dir(&self, path: &str) -> Option<Vec<String>> {
+        self.fs.list_dir(path)
+    }
+    async fn read_stdin(&self) -> Option<Vec<u8>> {
+        let mut stdin = self.stdin.lock().await;
+        let rx = stdin.as_mut()?;
+        match rx.recv().await {
+            Some(chunk) if chunk.is_empty() => None,
+            Some(chunk) => Some(chunk.to_vec()),
+            None => {
+                *stdin = None;
+                None
+            }
+        }
+    }
+    fn signal(&self, pid: i64, signal: i32) -> Result<(), String> {
+        const SIGINT: i32 = 2;
+        const SIGTERM: i32 = 15;
+        match (&self.main, pid) {
+            (Some(main), 1) => {
+                if main.handles_term && (signal == SIGTERM || signal == SIGINT) {
+                    main.term.cancel();
+                }
+                Ok(())
+            }
+            _ => Err("No such process".into()),
+        }
+    }
+    fn hostname(&self) -> String {
+        self.hostname.clone()
     }
 }
 
@@ -758,6 +897,7 @@ impl Runtime for SimRuntime {
                 ))),
                 state: Arc::new(Mutex::new(ProcessState::Created)),
                 term: CancellationToken::new(),
+                handles_term: false,
                 task: None,
             },
         );
@@ -797,6 +937,11 @@ impl Runtime for SimRuntime {
         *state.lock() = ProcessState::Running { started_at };
         let exits = self.exits.clone();
         let env: HashMap<String, String> = config.env.iter().cloned().collect();
+        let env_list = config.env.clone();
+        let handles_term = !matches!(behaviour, Behaviour::Shell(_));
+        if let Some(c) = self.containers.lock().get_mut(id) {
+            c.handles_term = handles_term;
+        }
         let ip = config.pod_ip;
         let pod_name = config.pod_name.clone();
         let image_tag = config.image.tag.clone();
@@ -838,10 +983,12 @@ impl Runtime for SimRuntime {
                 }
                 Behaviour::Shell(_) => {
                     let shell = ContainerShell {
-                        fs,
-                        out: Sink::Log(logs.clone()),
-                        env,
-                        clock: clock.clone(),
+                        hostname: agnhost::hostname(&pod_name),
+                        main: Some(MainProcess {
+                            term: term.clone(),
+                            handles_term: false,
+                        }),
+                        ..ContainerShell::new(fs, Sink::Log(logs.clone()), env_list, clock.clone())
                     };
                     match script {
                         // PID 1 sh ignores SIGTERM: only the end of the grace period stops it.
@@ -932,12 +1079,11 @@ impl Runtime for SimRuntime {
             let c = containers
                 .get(id)
                 .ok_or_else(|| RuntimeError::NotFound(id.into()))?;
-            ContainerShell {
-                fs: c.fs.clone(),
-                out: Sink::Log(Arc::new(Mutex::new(Log::default()))),
-                env: c.config.env.iter().cloned().collect(),
-                clock: self.clock.clone(),
-            }
+            ContainerShell::inside(
+                c,
+                Sink::Log(Arc::new(Mutex::new(Log::default()))),
+                self.clock.clone(),
+            )
         };
         let (code, mut out, err) = sh::exec(argv, &shell).await;
         out.extend_from_slice(&err);
@@ -950,28 +1096,44 @@ impl Runtime for SimRuntime {
         argv: &[String],
         io: ExecIo,
     ) -> Result<i32, RuntimeError> {
-        let (shell, state) = {
+        let (shell, state, tool) = {
             let containers = self.containers.lock();
             let c = containers
                 .get(id)
                 .ok_or_else(|| RuntimeError::NotFound(id.into()))?;
-            let shell = ContainerShell {
-                fs: c.fs.clone(),
-                out: Sink::Session(io.output.clone()),
-                env: c.config.env.iter().cloned().collect(),
+            let shell =
+                ContainerShell::inside(c, Sink::Session(io.output.clone()), self.clock.clone());
+            let tool = agnhost::ToolCtx {
+                image: c.config.image.clone(),
+                ip: c.config.pod_ip,
+                pod_name: c.config.pod_name.clone(),
                 clock: self.clock.clone(),
+                fs: c.fs.clone(),
+                env: c.config.env.iter().cloned().collect(),
+                cancel: io.cancel.clone(),
             };
-            (shell, c.state.clone())
+            (shell, c.state.clone(), tool)
         };
+        *shell.stdin.lock().await = io.stdin;
         let running = || matches!(*state.lock(), ProcessState::Running { .. });
         if !running() {
             return Err(RuntimeError::NotRunning(id.into()));
         }
-        if let Err(sh::ParseError::UnknownCommand { command }) = sh::from_command(argv) {
+        let program = argv.first().cloned().unwrap_or_default();
+        let image = tool.image.repository.rsplit('/').next().unwrap_or_default();
+        let agnhost = image == "agnhost" && catalog::is_agnhost_program(&program);
+        // The pause image holds one program, /pause; the others have a shell and utilities.
+        let missing = !agnhost
+            && (image == "pause"
+                || matches!(
+                    sh::from_command(argv),
+                    Err(sh::ParseError::UnknownCommand { .. } | sh::ParseError::EmptyCommand)
+                ));
+        if missing {
             // As containerd answers for a program the image does not have.
             return Err(RuntimeError::ExecFailed(format!(
                 "failed to exec in container: failed to start exec \"{id}\": OCI runtime exec failed: exec failed: unable to start container process: exec: {}: executable file not found in $PATH: unknown",
-                crate::k8s::go_quote(&command)
+                crate::k8s::go_quote(&program)
             )));
         }
         let mut exits = self.exits.subscribe();
@@ -983,10 +1145,17 @@ impl Runtime for SimRuntime {
             }
         };
         let session = async {
-            let (code, out, err) = sh::exec(argv, &shell).await;
-            sh::Shell::stdout(&shell, &out);
-            sh::Shell::stderr(&shell, &err);
-            code
+            if agnhost {
+                let (code, out, err) = agnhost::agnhost_tool(argv, tool).await.unwrap_or((
+                    127,
+                    Vec::new(),
+                    Vec::new(),
+                ));
+                sh::Shell::stdout(&shell, &out);
+                sh::Shell::stderr(&shell, &err);
+                return code;
+            }
+            sh::exec_streaming(argv, &shell, io.tty).await
         };
         tokio::select! {
             code = session => Ok(code),

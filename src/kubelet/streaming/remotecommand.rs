@@ -5,9 +5,11 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use serde_json::json;
+use tokio::sync::mpsc;
 
-use super::{onlcr, Channel, Conn, Wants};
+use super::{onlcr, Channel, Conn, Output, Wants};
 use crate::kubelet::runtime::log::Stream;
 use crate::kubelet::runtime::{ExecIo, Runtime, RuntimeError};
 
@@ -121,6 +123,10 @@ pub(crate) async fn exec(
     if let Some(mut resize) = resize {
         tokio::spawn(async move { while resize.recv().await.is_some() {} });
     }
+    let stdin = match stdin {
+        Some(keys) if tty => Some(terminal(keys, out.clone())),
+        other => other,
+    };
     let sink = out.clone();
     let output = Arc::new(move |stream: Stream, data: &[u8]| {
         if tty {
@@ -145,6 +151,59 @@ pub(crate) async fn exec(
         return;
     }
     out.send(Channel::Error, &outcome(&protocol, &argv, &result));
+}
+
+/// A terminal in canonical mode between the client's keystrokes and the process: what is typed
+/// is echoed (a newline as CR LF), DEL/BS erase, `^U` erases the line, `^C` drops it, lines are
+/// handed over whole, and `^D` at the start of a line is an end of input (an empty chunk).
+fn terminal(mut keys: mpsc::Receiver<Bytes>, out: Output) -> mpsc::Receiver<Bytes> {
+    const ERASE: &[u8] = b"\x08 \x08";
+    let (tx, rx) = mpsc::channel(64);
+    tokio::spawn(async move {
+        let mut line: Vec<u8> = Vec::new();
+        while let Some(chunk) = keys.recv().await {
+            for &b in chunk.iter() {
+                let ready = match b {
+                    b'\r' | b'\n' => {
+                        out.send(Channel::Stdout, b"\r\n");
+                        line.push(b'\n');
+                        Some(std::mem::take(&mut line))
+                    }
+                    0x7f | 0x08 => {
+                        if line.pop().is_some() {
+                            out.send(Channel::Stdout, ERASE);
+                        }
+                        None
+                    }
+                    0x15 => {
+                        out.send(Channel::Stdout, &ERASE.repeat(line.len()));
+                        line.clear();
+                        None
+                    }
+                    0x03 => {
+                        out.send(Channel::Stdout, b"^C\r\n");
+                        line.clear();
+                        None
+                    }
+                    0x04 => Some(std::mem::take(&mut line)),
+                    _ => {
+                        out.send(Channel::Stdout, &[b]);
+                        line.push(b);
+                        None
+                    }
+                };
+                if let Some(ready) = ready {
+                    if tx.send(Bytes::from(ready)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+        if !line.is_empty() {
+            let _ = tx.send(Bytes::from(line)).await;
+        }
+    });
+    rx
 }
 
 /// Attach to container `id`'s main process over `conn`: what it writes from now on, until it

@@ -139,6 +139,11 @@ where
             let _ = sink.flush().await;
         });
 
+        // client-go creates its streams after the upgrade, while its reader already runs, and
+        // drops messages for a stream it has not created yet (and fails to create one once the
+        // connection closed). Upstream's apiserver starts the command only after its own SPDY
+        // round trips to the kubelet; this settle time stands in for them.
+        tokio::time::sleep(CLIENT_SETTLE).await;
         session(Conn {
             protocol,
             stdin,
@@ -149,6 +154,9 @@ where
         .await;
     });
 }
+
+/// How long a WebSocket session waits before its command starts (wall time; see [`spawn`]).
+const CLIENT_SETTLE: std::time::Duration = std::time::Duration::from_millis(200);
 
 fn pipe(wanted: bool) -> (Option<mpsc::Sender<Bytes>>, Option<mpsc::Receiver<Bytes>>) {
     if wanted {
