@@ -18,18 +18,23 @@ async fn a_nonexistent_image_backs_off_and_recovers_once_fixed() {
             }
         })
         .await;
-    let events = events_for(&client, "default", "typo").await;
-    let has = |s: &str| events.iter().any(|e| e.starts_with(s));
-    assert!(
-        has("Failed: Failed to pull image \"nginx:no-such-tag\": rpc error: code = NotFound"),
-        "{events:?}"
-    );
-    assert!(has("Failed: Error: ErrImagePull"), "{events:?}");
-    assert!(
-        has("BackOff: Back-off pulling image \"nginx:no-such-tag\""),
-        "{events:?}"
-    );
-    assert!(has("Failed: Error: ImagePullBackOff"), "{events:?}");
+    // Events are written after the status that follows them may be (the kubelet's recorder
+    // queues them, as client-go's does): wait for them.
+    waits
+        .until_async(minutes(2), "the pull failure and back-off events", || async {
+            let events = events_for(&client, "default", "typo").await;
+            let has = |s: &str| events.iter().any(|e| e.starts_with(s));
+            if has("Failed: Failed to pull image \"nginx:no-such-tag\": rpc error: code = NotFound")
+                && has("Failed: Error: ErrImagePull")
+                && has("BackOff: Back-off pulling image \"nginx:no-such-tag\"")
+                && has("Failed: Error: ImagePullBackOff")
+            {
+                Ok(())
+            } else {
+                Err(format!("{events:?}"))
+            }
+        })
+        .await;
     pods.patch(
         "typo",
         &PatchParams::default(),

@@ -261,13 +261,30 @@ impl Drop for FakeKubelets {
 
 /// Events about an object (by involvedObject.name), by last update, as `reason: message`, with
 /// ` (xN)` when an identical event was recorded N times (upstream's aggregation).
+///
+/// Components write their events from a queue, after the state changes they record may already
+/// be visible (as client-go's recorders do): the list is read until it has stayed the same for
+/// 300 ms of wall time (at most 10 s), so what was recorded before the test looked is in it.
 pub async fn events_for(client: &Client, ns: &str, name: &str) -> Vec<String> {
     let api: Api<Event> = Api::namespaced(client.clone(), ns);
-    let list = api
-        .list(&ListParams::default().fields(&format!("involvedObject.name={name}")))
-        .await
-        .unwrap();
-    describe_events(list.items)
+    let read = || async {
+        let list = api
+            .list(&ListParams::default().fields(&format!("involvedObject.name={name}")))
+            .await
+            .unwrap();
+        describe_events(list.items)
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut last = read().await;
+    while tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let now = read().await;
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    last
 }
 
 /// Events by last update, as `reason: message`, with ` (xN)` when an identical event was
