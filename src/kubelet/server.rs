@@ -486,17 +486,9 @@ fn remote_command(
             format!("container not found ({})", quote(container)),
         );
     };
-    let Some(upgrade) = streaming::upgrade_of(request.headers()) else {
-        return text(StatusCode::BAD_REQUEST, "Upgrade request required");
-    };
-    let Some(on_upgrade) = request
-        .extensions_mut()
-        .remove::<hyper::upgrade::OnUpgrade>()
-    else {
-        return text(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "this connection cannot be upgraded",
-        );
+    let (upgrade, on_upgrade) = match take_upgrade(&mut request) {
+        Ok(upgrade) => upgrade,
+        Err(refused) => return refused,
     };
     let runtime = shared.runtime.clone();
     let tty = wants.tty;
@@ -552,6 +544,27 @@ fn remote_command(
     }
 }
 
+/// The upgrade a streaming request asks for, and the connection's upgrade to await once it is
+/// answered; a request that asks for none is a 400, as upstream's kubelet answers it.
+#[allow(clippy::result_large_err)]
+fn take_upgrade(
+    request: &mut axum::extract::Request,
+) -> Result<(Upgrade, hyper::upgrade::OnUpgrade), Response> {
+    let Some(upgrade) = streaming::upgrade_of(request.headers()) else {
+        return Err(text(StatusCode::BAD_REQUEST, "Upgrade request required"));
+    };
+    let Some(on_upgrade) = request
+        .extensions_mut()
+        .remove::<hyper::upgrade::OnUpgrade>()
+    else {
+        return Err(text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "this connection cannot be upgraded",
+        ));
+    };
+    Ok((upgrade, on_upgrade))
+}
+
 /// The `101 Switching Protocols` answer to a SPDY upgrade for `protocol`.
 fn spdy_switching(protocol: &str) -> Response {
     let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
@@ -599,17 +612,9 @@ async fn port_forward(
         ip,
         sandbox: format!("{:032x}", super::fnv128(uid.as_bytes())),
     };
-    let Some(upgrade) = streaming::upgrade_of(request.headers()) else {
-        return text(StatusCode::BAD_REQUEST, "Upgrade request required");
-    };
-    let Some(on_upgrade) = request
-        .extensions_mut()
-        .remove::<hyper::upgrade::OnUpgrade>()
-    else {
-        return text(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "this connection cannot be upgraded",
-        );
+    let (upgrade, on_upgrade) = match take_upgrade(&mut request) {
+        Ok(upgrade) => upgrade,
+        Err(refused) => return refused,
     };
     match upgrade {
         Upgrade::WebSocket { key, protocols }

@@ -226,28 +226,26 @@ pub(crate) fn upgrade_of(headers: &HeaderMap) -> Option<Upgrade> {
             .and_then(|v| v.to_str().ok())?
             .trim()
             .to_string();
-        let protocols = headers
-            .get_all("sec-websocket-protocol")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(|p| p.trim().to_string())
-            .filter(|p| !p.is_empty())
-            .collect();
+        let protocols = list(headers, "sec-websocket-protocol");
         return Some(Upgrade::WebSocket { key, protocols });
     }
     if upgrade.to_ascii_lowercase().starts_with("spdy/3.1") {
-        let protocols = headers
-            .get_all("x-stream-protocol-version")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(|p| p.trim().to_string())
-            .filter(|p| !p.is_empty())
-            .collect();
+        let protocols = list(headers, "x-stream-protocol-version");
         return Some(Upgrade::Spdy { protocols });
     }
     None
+}
+
+/// The comma-separated values of every `name` header, in order.
+fn list(headers: &HeaderMap, name: &str) -> Vec<String> {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty())
+        .collect()
 }
 
 /// The first protocol the client offers that the server supports (upstream's handshake takes

@@ -49,23 +49,9 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     tokio::spawn(async move {
-        let upgraded = match tokio::time::timeout(STREAM_CREATION_TIMEOUT, on_upgrade).await {
-            Ok(Ok(upgraded)) => upgraded,
-            Ok(Err(e)) => {
-                tracing::debug!(cause = %e, "a WebSocket upgrade failed");
-                return;
-            }
-            Err(_) => return,
+        let Some(socket) = accept(on_upgrade).await else {
+            return;
         };
-        let config = WebSocketConfig::default()
-            .max_message_size(Some(MAX_MESSAGE))
-            .max_frame_size(Some(MAX_MESSAGE));
-        let socket = tokio_tungstenite::WebSocketStream::from_raw_socket(
-            TokioIo::new(upgraded),
-            Role::Server,
-            Some(config),
-        )
-        .await;
         let (mut sink, mut stream) = socket.split();
         let gone = CancellationToken::new();
         let (out, mut input) = Output::new(gone.clone());
@@ -158,6 +144,32 @@ where
 /// How long a WebSocket session waits before its command starts (wall time; see [`spawn`]).
 const CLIENT_SETTLE: std::time::Duration = std::time::Duration::from_millis(200);
 
+/// The server's end of the WebSocket once the connection is upgraded (None when the upgrade
+/// never completes).
+async fn accept(
+    on_upgrade: OnUpgrade,
+) -> Option<tokio_tungstenite::WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>> {
+    let upgraded = match tokio::time::timeout(STREAM_CREATION_TIMEOUT, on_upgrade).await {
+        Ok(Ok(upgraded)) => upgraded,
+        Ok(Err(e)) => {
+            tracing::debug!(cause = %e, "a WebSocket upgrade failed");
+            return None;
+        }
+        Err(_) => return None,
+    };
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(MAX_MESSAGE))
+        .max_frame_size(Some(MAX_MESSAGE));
+    Some(
+        tokio_tungstenite::WebSocketStream::from_raw_socket(
+            TokioIo::new(upgraded),
+            Role::Server,
+            Some(config),
+        )
+        .await,
+    )
+}
+
 fn pipe(wanted: bool) -> (Option<mpsc::Sender<Bytes>>, Option<mpsc::Receiver<Bytes>>) {
     if wanted {
         let (tx, rx) = mpsc::channel(64);
@@ -187,19 +199,9 @@ where
 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     tokio::spawn(async move {
-        let upgraded = match tokio::time::timeout(STREAM_CREATION_TIMEOUT, on_upgrade).await {
-            Ok(Ok(upgraded)) => upgraded,
-            _ => return,
+        let Some(socket) = accept(on_upgrade).await else {
+            return;
         };
-        let config = WebSocketConfig::default()
-            .max_message_size(Some(MAX_MESSAGE))
-            .max_frame_size(Some(MAX_MESSAGE));
-        let socket = tokio_tungstenite::WebSocketStream::from_raw_socket(
-            TokioIo::new(upgraded),
-            Role::Server,
-            Some(config),
-        )
-        .await;
         let (mut sink, mut stream) = socket.split();
         let (ours, theirs) = tokio::io::duplex(256 * 1024);
         let (mut from_tunnel, mut to_tunnel) = tokio::io::split(ours);
