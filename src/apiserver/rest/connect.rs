@@ -60,6 +60,7 @@ fn parse_bool(key: &str, value: &str) -> ApiResult<bool> {
 
 impl ApiServer {
     /// Serve a connect subresource of pod `namespace/name` (see the module docs).
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn pod_connect(
         &self,
         namespace: String,

@@ -325,6 +325,9 @@ pub enum RuntimeError {
     ExecFailed(String),
 }
 
+/// Where an exec session's output goes, as the process writes it.
+pub type OutputFn = Arc<dyn Fn(Stream, &[u8]) + Send + Sync>;
+
 /// The streams of a `kubectl exec` session.
 pub struct ExecIo {
     /// Standard input, when the client sends one; ends when the client closes it.
@@ -332,7 +335,7 @@ pub struct ExecIo {
     /// Whether the session has a terminal.
     pub tty: bool,
     /// Where output goes, as the process writes it.
-    pub output: Arc<dyn Fn(Stream, &[u8]) + Send + Sync>,
+    pub output: OutputFn,
     /// Cancelled when the client went away: the process is killed.
     pub cancel: CancellationToken,
 }
@@ -559,7 +562,7 @@ enum Sink {
     /// The container's log (its main process, or a probe's captured output).
     Log(Arc<Mutex<Log>>),
     /// A `kubectl exec` session.
-    Session(Arc<dyn Fn(Stream, &[u8]) + Send + Sync>),
+    Session(OutputFn),
 }
 
 impl Sink {

@@ -208,11 +208,7 @@ where
         tokio::spawn(async move {
             while let Some(Ok(message)) = stream.next().await {
                 match message {
-                    Message::Binary(data) => {
-                        if to_tunnel.write_all(&data).await.is_err() {
-                            break;
-                        }
-                    }
+                    Message::Binary(data) if to_tunnel.write_all(&data).await.is_err() => break,
                     Message::Close(_) => break,
                     _ => {}
                 }
