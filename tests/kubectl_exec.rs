@@ -54,17 +54,7 @@ spec:
 
 /// Wait until `kubectl get pod` shows `ready` containers ready and `Running`.
 fn wait_running(up: &Up, k: &Kubectl, pod: &str, ready: &str) {
-    let watched = up.watch();
-    let what = format!("pod {pod} Running with {ready} ready");
-    watched.until_ok(minutes(10), &what, || {
-        let row = k.ok(&["get", "pod", pod, "--no-headers"]);
-        let cols: Vec<&str> = row.split_whitespace().collect();
-        if cols.get(1) == Some(&ready) && cols.get(2) == Some(&"Running") {
-            Ok(())
-        } else {
-            Err(row)
-        }
-    });
+    k.wait_pod(up, pod, &[(1, ready), (2, "Running")]);
 }
 
 fn exec_story(version: &str) {

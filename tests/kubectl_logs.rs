@@ -86,16 +86,7 @@ fn cluster_with(version: &str, yaml: &str) -> (Up, Kubectl) {
 
 /// Wait until `kubectl get pod` shows `status`.
 fn wait_status(up: &Up, k: &Kubectl, pod: &str, status: &str) {
-    let watched = up.watch();
-    let what = format!("pod {pod} with STATUS {status}");
-    watched.until_ok(minutes(10), &what, || {
-        let row = k.ok(&["get", "pod", pod, "--no-headers"]);
-        if row.split_whitespace().nth(2) == Some(status) {
-            Ok(())
-        } else {
-            Err(row)
-        }
-    });
+    k.wait_pod(up, pod, &[(2, status)]);
 }
 
 fn follow_and_crash_loop_story(version: &str) {

@@ -259,6 +259,23 @@ impl Kubectl {
         });
     }
 
+    /// Wait (at most 10 minutes of cluster time) until `kubectl get pod <pod> --no-headers`
+    /// shows each `(column, value)` of `want` (column 1 is READY, 2 STATUS).
+    #[allow(dead_code)]
+    pub fn wait_pod(&self, up: &Up, pod: &str, want: &[(usize, &str)]) {
+        let watched = up.watch();
+        let what = format!("pod {pod} with columns {want:?}");
+        watched.until_ok(Duration::from_secs(600), &what, || {
+            let row = self.ok(&["get", "pod", pod, "--no-headers"]);
+            let cols: Vec<&str> = row.split_whitespace().collect();
+            if want.iter().all(|(i, v)| cols.get(*i) == Some(v)) {
+                Ok(())
+            } else {
+                Err(row)
+            }
+        });
+    }
+
     pub fn file(&self, name: &str, content: &str) -> String {
         let path = self.home.path().join(name);
         std::fs::write(&path, content).unwrap();
