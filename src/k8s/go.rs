@@ -35,6 +35,26 @@ pub fn quote(s: &str) -> String {
     out
 }
 
+/// Go's `textproto.CanonicalMIMEHeaderKey`: `x-forwarded-for` is `X-Forwarded-For`; a name
+/// with a byte that is not a token character (a space, say) stays as it is.
+pub fn canonical_header_key(name: &str) -> String {
+    let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    if !name.bytes().all(token) {
+        return name.to_string();
+    }
+    let mut out = String::with_capacity(name.len());
+    let mut upper = true;
+    for c in name.chars() {
+        out.push(if upper {
+            c.to_ascii_uppercase()
+        } else {
+            c.to_ascii_lowercase()
+        });
+        upper = c == '-';
+    }
+    out
+}
+
 /// `strconv.ParseInt(s, 10, 64)`, with Go's error text.
 ///
 /// # Errors

@@ -296,3 +296,230 @@ async fn a_probe_that_takes_its_timeout_still_runs_every_period() {
         .await
         .expect("the cluster stops");
 }
+
+/// The Warning events of pod `name` with `reason`, once there are at least `at_least` of them
+/// (counting repeats), as (message, count).
+async fn wait_for_events(
+    waits: &Waits,
+    client: &Client,
+    name: &str,
+    reason: &str,
+    at_least: i32,
+) -> Vec<(String, i32)> {
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::default_namespaced(client.clone());
+    let selector = format!("involvedObject.name={name},reason={reason}");
+    waits
+        .until_async(
+            minutes(10),
+            &format!("{at_least} {reason} events of {name}"),
+            || {
+                let (events, selector) = (events.clone(), selector.clone());
+                async move {
+                    let list = events
+                        .list(&kube::api::ListParams::default().fields(&selector))
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let seen: Vec<(String, i32)> = list
+                        .items
+                        .into_iter()
+                        .map(|e| (e.message.unwrap_or_default(), e.count.unwrap_or(1)))
+                        .collect();
+                    if seen.iter().map(|(_, c)| c).sum::<i32>() >= at_least {
+                        Ok(seen)
+                    } else {
+                        Err(format!("{seen:?}"))
+                    }
+                }
+            },
+        )
+        .await
+}
+
+async fn restart_count(client: &Client, name: &str) -> i64 {
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    container_status(&pods.get(name).await.unwrap())["restartCount"]
+        .as_i64()
+        .unwrap_or(-1)
+}
+
+// As upstream's e2e "should be restarted with a local redirect http liveness probe" and
+// "should *not* be restarted with a non-local redirect http liveness probe".
+#[tokio::test]
+async fn http_probes_follow_local_redirects_and_warn_about_others() {
+    let (cluster, client, waits) = one_node().await;
+    let pod = |name: &str, path: &str| {
+        json!({"metadata": {"name": name}, "spec": {"containers": [{
+            "name": "agnhost", "image": "registry.k8s.io/e2e-test-images/agnhost:2.53", "args": ["liveness"],
+            "livenessProbe": {"httpGet": {"path": path, "port": 8080}, "initialDelaySeconds": 15, "failureThreshold": 1}}]}})
+    };
+    create_pod(&client, pod("local-redirect", "/redirect?loc=%2Fhealthz")).await;
+    create_pod(
+        &client,
+        pod("remote-redirect", "/redirect?loc=http%3A%2F%2F0.0.0.0%2F"),
+    )
+    .await;
+    // The local redirect reaches /healthz, which fails after 10 s: restarted.
+    let failed = wait_for_events(&waits, &client, "local-redirect", "Unhealthy", 1).await;
+    assert_eq!(
+        failed[0].0,
+        "Liveness probe failed: HTTP probe failed with statuscode: 500"
+    );
+    waits
+        .until(minutes(10), "local-redirect restarted", |s| {
+            let cs = seen::container_status(s, "local-redirect");
+            if cs["restartCount"].as_i64().unwrap_or(0) >= 1 {
+                Ok(())
+            } else {
+                Err(cs.to_string())
+            }
+        })
+        .await;
+    // The other is not followed: a warning each period, a success all the same. Three of them
+    // (three probes with a failure threshold of 1) show that none failed.
+    let warned = wait_for_events(&waits, &client, "remote-redirect", "ProbeWarning", 3).await;
+    assert_eq!(
+        warned[0].0,
+        "Liveness probe warning: Probe terminated redirects, Response body: <a href=\"http://0.0.0.0/\">Found</a>.\n\n"
+    );
+    assert_eq!(restart_count(&client, "remote-redirect").await, 0);
+    let events = events_for(&client, "default", "remote-redirect").await;
+    assert!(
+        !events
+            .iter()
+            .any(|e| e.starts_with("Unhealthy") || e.starts_with("Killing")),
+        "{events:?}"
+    );
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
+}
+
+#[tokio::test]
+async fn a_probe_on_an_undeclared_port_name_errs_without_restarting_or_readying() {
+    let (cluster, client, waits) = one_node().await;
+    let probe = json!({"httpGet": {"path": "/", "port": "http"}, "periodSeconds": 2, "failureThreshold": 1});
+    create_pod(
+        &client,
+        json!({"metadata": {"name": "unnamed-port"}, "spec": {"containers": [{
+        "name": "nginx", "image": "nginx:1.27", "ports": [{"containerPort": 80}],
+        "readinessProbe": probe, "livenessProbe": probe}]}}),
+    )
+    .await;
+    let errored = wait_for_events(&waits, &client, "unnamed-port", "Unhealthy", 6).await;
+    let messages: Vec<&str> = errored.iter().map(|(m, _)| m.as_str()).collect();
+    for kind in ["Liveness", "Readiness"] {
+        let want = format!(
+            "{kind} probe errored and resulted in unknown state: strconv.Atoi: parsing \"http\": invalid syntax"
+        );
+        assert!(messages.contains(&want.as_str()), "{messages:?}");
+    }
+    // Six errors with a failure threshold of 1: an error is no failure, and no success either.
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    let cs = container_status(&pods.get("unnamed-port").await.unwrap());
+    assert_eq!(cs["restartCount"], 0, "{cs}");
+    assert_eq!(cs["ready"], false, "{cs}");
+    assert!(cs["state"]["running"].is_object(), "{cs}");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
+}
+
+// As upstream's e2e gRPC liveness tests, which run agnhost's grpc-health-checking.
+#[tokio::test]
+async fn grpc_probes_call_the_health_service() {
+    let (cluster, client, waits) = one_node().await;
+    let pod = |name: &str, args: &[&str], probe: serde_json::Value| {
+        let mut argv = vec!["grpc-health-checking"];
+        argv.extend_from_slice(args);
+        json!({"metadata": {"name": name}, "spec": {"containers": [{
+            "name": "agnhost", "image": "registry.k8s.io/e2e-test-images/agnhost:2.53", "args": argv,
+            "ports": [{"containerPort": 5000, "name": "grpc"}, {"containerPort": 8080, "name": "http"}],
+            "readinessProbe": {"grpc": {"port": 5000}, "periodSeconds": 2},
+            "livenessProbe": probe}]}})
+    };
+    let liveness = |port: i32, service: Option<&str>| {
+        let mut grpc = json!({"port": port});
+        if let Some(s) = service {
+            grpc["service"] = json!(s);
+        }
+        json!({"grpc": grpc, "initialDelaySeconds": 10, "timeoutSeconds": 5, "failureThreshold": 1})
+    };
+    create_pod(&client, pod("grpc-serving", &[], liveness(5000, None))).await;
+    create_pod(&client, pod("grpc-wrong-port", &[], liveness(2333, None))).await;
+    create_pod(
+        &client,
+        pod(
+            "grpc-delayed",
+            &["--delay-unhealthy-sec=20"],
+            liveness(5000, None),
+        ),
+    )
+    .await;
+    create_pod(
+        &client,
+        pod("grpc-other-service", &[], liveness(5000, Some("other"))),
+    )
+    .await;
+    // A SERVING answer makes the pod ready.
+    waits
+        .until(minutes(10), "grpc-serving ready", |s| {
+            let cs = seen::container_status(s, "grpc-serving");
+            if cs["ready"] == true {
+                Ok(())
+            } else {
+                Err(cs.to_string())
+            }
+        })
+        .await;
+    let failures = [
+        (
+            "grpc-wrong-port",
+            "Liveness probe failed: timeout: failed to connect service \"{ip}:2333\" within 5s: context deadline exceeded".to_string(),
+        ),
+        (
+            "grpc-delayed",
+            "Liveness probe failed: service unhealthy (responded with \"NOT_SERVING\")".to_string(),
+        ),
+        (
+            "grpc-other-service",
+            "Liveness probe failed: error: health rpc probe failed: rpc error: code = NotFound desc = unknown service".to_string(),
+        ),
+    ];
+    for (name, want) in &failures {
+        waits
+            .until(minutes(10), &format!("{name} restarted"), |s| {
+                let cs = seen::container_status(s, name);
+                if cs["restartCount"].as_i64().unwrap_or(0) >= 1 {
+                    Ok(())
+                } else {
+                    Err(cs.to_string())
+                }
+            })
+            .await;
+        let pods: Api<Pod> = Api::default_namespaced(client.clone());
+        let ip = pods.get(name).await.unwrap().status.and_then(|s| s.pod_ip);
+        let events = events_for(&client, "default", name).await;
+        let want = format!(
+            "Unhealthy: {}",
+            want.replace("{ip}", &ip.unwrap_or_default())
+        );
+        assert!(
+            events.iter().any(|e| e.starts_with(&want)),
+            "{name}: {events:?}, wanted {want}"
+        );
+    }
+    // By now the serving pod's liveness probe has run for as long as the delayed one took to
+    // fail: it never failed.
+    assert_eq!(restart_count(&client, "grpc-serving").await, 0);
+    let events = events_for(&client, "default", "grpc-serving").await;
+    assert!(
+        !events.iter().any(|e| e.starts_with("Unhealthy")),
+        "{events:?}"
+    );
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
+}

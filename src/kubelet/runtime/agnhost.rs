@@ -23,13 +23,15 @@
 //! - `test-webserver`: Go's `http.FileServer` over the container's filesystem on `--port` (80).
 //! - `connect [--timeout] [--protocol tcp|udp] [--udp-data] host:port`: exit 0, or 1 with
 //!   `REFUSED`, `TIMEOUT`, `DNS: ...`, `UNKNOWN: ...`, `OTHER: ...` on stderr.
+//! - `grpc-health-checking`: the gRPC health service upstream's gRPC probe tests call
+//!   (`grpc_health.rs`).
 //!
 //! The binary runs under `k8s.io/component-base/cli.Run`, so everything the subcommands print
 //! with Go's `log` package goes through klog to stderr with klog's header (`I0428
 //! 16:44:25.432416       1 log.go:245] Started HTTP server on port 8080`), stamped with the
 //! cluster clock; a command-line error prints `Error: ...` and exits 1 (`unknown command "x" for
 //! "app"`, with cobra's "Did you mean this?" suggestions). Other upstream subcommands
-//! (`mounttest`, `etc-hosts`, `grpc-health-checking`, ...) and netexec's TLS and SCTP servers
+//! (`mounttest`, `etc-hosts`, ...) and netexec's TLS and SCTP servers
 //! are not modelled: they exit 1 saying so. Usage texts are abbreviated. The simulation has no
 //! cluster DNS: names other than IP literals and `localhost` do not resolve.
 
@@ -151,7 +153,7 @@ impl Ctx {
     }
 
     /// A line of Go's `log` package, which `cli.Run` sends through klog to stderr.
-    fn log(&self, msg: &str) {
+    pub(super) fn log(&self, msg: &str) {
         let now = self.clock.now();
         let mut line = format!(
             "I{} {:>7} log.go:245] {msg}",
@@ -257,6 +259,13 @@ const SERVE_HOSTNAME_FLAGS: &[Flag] = &[
 ];
 
 const TEST_WEBSERVER_FLAGS: &[Flag] = &[flag("port", Kind::Int, "80")];
+
+const GRPC_HEALTH_CHECKING_FLAGS: &[Flag] = &[
+    flag("port", Kind::Int, "5000"),
+    flag("http-port", Kind::Int, "8080"),
+    flag("delay-unhealthy-sec", Kind::Int, "-1"),
+    flag("service", Kind::Str, ""),
+];
 
 const CONNECT_FLAGS: &[Flag] = &[
     flag("timeout", Kind::Duration, "0s"),
@@ -556,6 +565,7 @@ pub(super) async fn run(argv: Vec<String>, ctx: Arc<Ctx>) -> i32 {
         "serve-hostname" => (SERVE_HOSTNAME_FLAGS, "serve-hostname"),
         "test-webserver" => (TEST_WEBSERVER_FLAGS, "test-webserver"),
         "connect" => (CONNECT_FLAGS, "connect [host:port]"),
+        "grpc-health-checking" => (GRPC_HEALTH_CHECKING_FLAGS, "grpc-health-checking"),
         "help" => {
             ctx.stdout(&root_help());
             return 0;
@@ -607,6 +617,15 @@ pub(super) async fn run(argv: Vec<String>, ctx: Arc<Ctx>) -> i32 {
         "netexec" => netexec(ctx, &parsed).await,
         "serve-hostname" => serve_hostname(ctx, &parsed).await,
         "test-webserver" => test_webserver(ctx, &parsed).await,
+        "grpc-health-checking" => {
+            let settings = super::grpc_health::Settings {
+                port: parsed.int("port"),
+                http_port: parsed.int("http-port"),
+                delay_unhealthy_sec: parsed.int("delay-unhealthy-sec"),
+                service: parsed.str("service"),
+            };
+            super::grpc_health::run(ctx, settings).await
+        }
         _ => connect(&ctx, &parsed).await,
     }
 }
@@ -1044,21 +1063,6 @@ fn echo_answer(ctx: &Ctx, req: &Request) -> Reply {
     Response::new(status, msg).into()
 }
 
-/// Go's canonical header key (`x-forwarded-for` is `X-Forwarded-For`).
-fn canonical_header(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut upper = true;
-    for c in name.chars() {
-        out.push(if upper {
-            c.to_ascii_uppercase()
-        } else {
-            c.to_ascii_lowercase()
-        });
-        upper = c == '-';
-    }
-    out
-}
-
 fn header_answer(ctx: &Ctx, req: &Request) -> Response {
     let key = req.form_value("key");
     if !key.is_empty() {
@@ -1072,7 +1076,7 @@ fn header_answer(ctx: &Ctx, req: &Request) -> Response {
             continue;
         }
         headers
-            .entry(canonical_header(n))
+            .entry(crate::k8s::go::canonical_header_key(n))
             .or_default()
             .push(v.as_bytes().to_vec());
     }
@@ -1985,6 +1989,83 @@ mod tests {
             "liveness logs nothing: {}",
             stderr(&out)
         );
+    }
+
+    #[tokio::test]
+    async fn grpc_health_checking_serves_the_health_service() {
+        use tonic_health::pb::health_client::HealthClient;
+        use tonic_health::pb::HealthCheckRequest;
+        let (c, out) = ctx("127.77.1.2", Clock::real());
+        let term = c.term.clone();
+        let task = tokio::spawn(run(
+            v(&["/agnhost", "grpc-health-checking", "--service=shop"]),
+            c,
+        ));
+        // The HTTP side listens first; once it answers, the gRPC side is about to.
+        let (status, _) = get("127.77.1.2", 8080, "/nope").await;
+        assert_eq!(status, 404);
+        let mut client = loop {
+            match tonic::transport::Endpoint::from_static("http://127.77.1.2:5000")
+                .connect()
+                .await
+            {
+                Ok(channel) => break HealthClient::new(channel),
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        };
+        let check = |service: &str| HealthCheckRequest {
+            service: service.into(),
+        };
+        let status = client
+            .check(check("shop"))
+            .await
+            .unwrap()
+            .into_inner()
+            .status;
+        assert_eq!(status, 1, "SERVING");
+        let other = client.check(check("")).await.unwrap_err();
+        assert_eq!(
+            (other.code(), other.message()),
+            (tonic::Code::NotFound, "unknown service")
+        );
+        let watch = client.watch(check("shop")).await.unwrap_err();
+        assert_eq!(watch.code(), tonic::Code::Unimplemented);
+        let (status, body) = get("127.77.1.2", 8080, "/make-not-serving").await;
+        assert_eq!(status, 200);
+        assert!(body.ends_with('s'), "a Go duration: {body}");
+        let status = client
+            .check(check("shop"))
+            .await
+            .unwrap()
+            .into_inner()
+            .status;
+        assert_eq!(status, 2, "NOT_SERVING");
+        get("127.77.1.2", 8080, "/make-serving").await;
+        let status = client
+            .check(check("shop"))
+            .await
+            .unwrap()
+            .into_inner()
+            .status;
+        assert_eq!(status, 1, "SERVING again");
+        term.cancel();
+        assert_eq!(
+            tokio::time::timeout(Duration::from_secs(10), task)
+                .await
+                .unwrap()
+                .unwrap(),
+            143
+        );
+        let log = stderr(&out);
+        for line in [
+            "log.go:245] Http server starting to listen on :8080",
+            "log.go:245] gRPC server starting to listen on :5000",
+            "log.go:245] Serving the Check request for health check, started at ",
+            "log.go:245] Mark as unhealthy",
+            "log.go:245] Mark as healthy",
+        ] {
+            assert!(log.contains(line), "{line} in {log}");
+        }
     }
 
     #[tokio::test]

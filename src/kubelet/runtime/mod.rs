@@ -12,6 +12,7 @@
 mod agnhost;
 pub mod catalog;
 mod gonet;
+mod grpc_health;
 pub mod log;
 pub mod models;
 pub mod sh;

@@ -1,6 +1,15 @@
 //! Probers: liveness, readiness and startup probes of one container (exec in the container,
-//! HTTP and TCP to the pod's IP), run on their own task beside the pod worker, which reads
+//! HTTP, TCP and gRPC to the pod's IP), run on their own task beside the pod worker, which reads
 //! their results and acts on their notices (restart on a failed liveness or startup probe).
+//!
+//! As upstream's prober, an attempt succeeds, fails (an `Unhealthy` event, counted towards the
+//! failure threshold), warns (an HTTP redirect it did not follow: a `ProbeWarning` event,
+//! counted as a success) or errs (the kubelet could not run it, e.g. a port name the container
+//! does not declare: an `Unhealthy` event `... probe errored and resulted in unknown state: ...`,
+//! and the result is thrown away, so it never restarts the container nor makes it ready).
+
+mod grpc;
+mod http;
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -107,57 +116,106 @@ pub(super) fn port_of(c: &Container, port: &IntOrString) -> Option<u16> {
     }
 }
 
-/// One probe attempt: Ok(()) on success, Err(detail) on failure.
-pub(super) async fn probe_once(ctx: &ProbeCtx, probe: &Probe) -> Result<(), String> {
+/// What one probe attempt found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(in crate::kubelet) enum Outcome {
+    Success,
+    /// A success with something to say (an HTTP redirect that was not followed).
+    Warning(String),
+    Failure(String),
+    /// The probe could not run; its result is thrown away.
+    Error(String),
+}
+
+/// The port a probe names, as upstream's `probe.ResolveContainerPort`: a number, or the name of
+/// one of the container's ports, or else a number written as a string.
+fn resolve_port(c: &Container, port: &IntOrString) -> Result<u16, String> {
+    let n = match port {
+        IntOrString::Int(n) => i64::from(*n),
+        IntOrString::String(name) => match c
+            .ports
+            .iter()
+            .flatten()
+            .find(|p| p.name.as_deref() == Some(name.as_str()))
+        {
+            Some(p) => i64::from(p.container_port),
+            None => name.parse::<i64>().map_err(|_| {
+                format!(
+                    "strconv.Atoi: parsing {}: invalid syntax",
+                    crate::k8s::go_quote(name)
+                )
+            })?,
+        },
+    };
+    u16::try_from(n)
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| format!("invalid port number: {n}"))
+}
+
+/// Go's `time.Duration` text of whole seconds (`1s`, `1m0s`).
+fn go_seconds(timeout: Duration) -> String {
+    super::runtime::catalog::go_duration(timeout)
+}
+
+/// One probe attempt.
+pub(super) async fn probe_once(ctx: &ProbeCtx, probe: &Probe) -> Outcome {
     let timeout = Duration::from_secs(probe.timeout_seconds.unwrap_or(1).max(1) as u64);
     let clock = &ctx.shared.clock;
-    if let Some(http) = &probe.http_get {
-        let port = port_of(&ctx.container, &http.port).ok_or_else(|| "invalid port".to_string())?;
-        let host = http
-            .host
-            .clone()
+    let host_or_ip = |host: &Option<String>| {
+        host.clone()
             .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| ctx.ip.to_string());
-        let path = http.path.clone().unwrap_or_else(|| "/".into());
-        let url = format!("http://{host}:{port}{path}");
-        let attempt = async {
-            let s = tokio::net::TcpStream::connect((host.as_str(), port))
-                .await
-                .map_err(|e| {
-                    format!(
-                        "Get \"{url}\": dial tcp {host}:{port}: connect: {}",
-                        short_io(&e)
-                    )
-                })?;
-            let mut req = format!("GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: kube-probe/1.33\r\nAccept: */*\r\nConnection: close\r\n");
-            for h in http.http_headers.iter().flatten() {
-                req.push_str(&format!("{}: {}\r\n", h.name, h.value));
-            }
-            req.push_str("\r\n");
-            let code = http_status(s, &req).await?;
-            if (200..400).contains(&code) {
-                Ok(())
-            } else {
-                Err(format!("HTTP probe failed with statuscode: {code}"))
-            }
+            .unwrap_or_else(|| ctx.ip.to_string())
+    };
+    if let Some(get) = &probe.http_get {
+        let port = match resolve_port(&ctx.container, &get.port) {
+            Ok(p) => p,
+            Err(e) => return Outcome::Error(e),
         };
-        return match clock.timeout(timeout, attempt).await {
+        let headers: Vec<(String, String)> = get
+            .http_headers
+            .iter()
+            .flatten()
+            .map(|h| (h.name.clone(), h.value.clone()))
+            .collect();
+        let request = match http::ProbeRequest::new(
+            get.scheme.as_deref().unwrap_or("HTTP"),
+            &host_or_ip(&get.host),
+            port,
+            get.path.as_deref().unwrap_or(""),
+            &headers,
+        ) {
             Ok(r) => r,
-            Err(_) => Err(format!("Get \"{url}\": context deadline exceeded (Client.Timeout exceeded while awaiting headers)")),
+            Err(e) => return Outcome::Error(e),
+        };
+        return match clock.timeout(timeout, http::probe(&request)).await {
+            Ok(outcome) => outcome,
+            Err(_) => Outcome::Failure(format!(
+                "Get \"{}\": context deadline exceeded (Client.Timeout exceeded while awaiting headers)",
+                request.url
+            )),
         };
     }
+    if let Some(g) = &probe.grpc {
+        let Ok(port) = u16::try_from(g.port) else {
+            return Outcome::Error(format!("invalid port number: {}", g.port));
+        };
+        let service = g.service.clone().unwrap_or_default();
+        return grpc::probe(clock, ctx.ip, port, &service, timeout).await;
+    }
     if let Some(tcp) = &probe.tcp_socket {
-        let port = port_of(&ctx.container, &tcp.port).ok_or_else(|| "invalid port".to_string())?;
-        let host = tcp
-            .host
-            .clone()
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| ctx.ip.to_string());
+        let port = match resolve_port(&ctx.container, &tcp.port) {
+            Ok(p) => p,
+            Err(e) => return Outcome::Error(e),
+        };
+        let host = host_or_ip(&tcp.host);
         let attempt = tokio::net::TcpStream::connect((host.as_str(), port));
         return match clock.timeout(timeout, attempt).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(format!("dial tcp {host}:{port}: connect: {}", short_io(&e))),
-            Err(_) => Err(format!("dial tcp {host}:{port}: i/o timeout")),
+            Ok(Ok(_)) => Outcome::Success,
+            Ok(Err(e)) => {
+                Outcome::Failure(format!("dial tcp {host}:{port}: connect: {}", short_io(&e)))
+            }
+            Err(_) => Outcome::Failure(format!("dial tcp {host}:{port}: i/o timeout")),
         };
     }
     if let Some(exec) = &probe.exec {
@@ -166,13 +224,15 @@ pub(super) async fn probe_once(ctx: &ProbeCtx, probe: &Probe) -> Result<(), Stri
             .timeout(timeout, ctx.shared.runtime.exec(&ctx.id, &argv))
             .await
         {
-            Ok(Ok((0, _))) => Ok(()),
-            Ok(Ok((_, out))) => Err(String::from_utf8_lossy(&out).trim_end().to_string()),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err(format!("command \"{}\" timed out", argv.join(" "))),
+            Ok(Ok((0, _))) => Outcome::Success,
+            Ok(Ok((_, out))) => {
+                Outcome::Failure(String::from_utf8_lossy(&out).trim_end().to_string())
+            }
+            Ok(Err(e)) => Outcome::Error(e.to_string()),
+            Err(_) => Outcome::Failure(format!("command \"{}\" timed out", argv.join(" "))),
         };
     }
-    Ok(())
+    Outcome::Success
 }
 
 pub(super) fn short_io(e: &std::io::Error) -> String {
@@ -233,7 +293,43 @@ pub(super) async fn probe_loop(ctx: Arc<ProbeCtx>, kind: ProbeKind, probe: Probe
             if kind == ProbeKind::Startup && started {
                 return;
             }
-            let outcome = probe_once(&ctx, &probe).await;
+            let outcome = match probe_once(&ctx, &probe).await {
+                Outcome::Error(e) => {
+                    // Upstream throws the result away: no count, no threshold.
+                    if !ctx.stop.is_cancelled() {
+                        ctx.shared
+                            .recorder
+                            .record(
+                                &ctx.pod_ref,
+                                EventType::Warning,
+                                "Unhealthy",
+                                "",
+                                &format!(
+                                    "{} probe errored and resulted in unknown state: {e}",
+                                    kind.title()
+                                ),
+                            )
+                            .await;
+                    }
+                    at = next_tick(ctx.ticks_from, period, at, clock.now());
+                    continue;
+                }
+                Outcome::Warning(w) => {
+                    ctx.shared
+                        .recorder
+                        .record(
+                            &ctx.pod_ref,
+                            EventType::Warning,
+                            "ProbeWarning",
+                            "",
+                            &format!("{} probe warning: {w}", kind.title()),
+                        )
+                        .await;
+                    Ok(())
+                }
+                Outcome::Success => Ok(()),
+                Outcome::Failure(f) => Err(f),
+            };
             ctx.shared.count_probe(
                 &ctx.pod_ref,
                 &ctx.container.name,
@@ -318,5 +414,30 @@ mod tests {
         // An attempt that outlasted a tick runs again at once, then on the ticks.
         assert_eq!(next_tick(t(0), period, t(5_000), t(11_000)), t(11_000));
         assert_eq!(next_tick(t(0), period, t(11_000), t(11_500)), t(15_000));
+    }
+}
+
+#[cfg(test)]
+mod port_tests {
+    use super::*;
+
+    #[test]
+    fn ports_resolve_as_upstream_resolves_them() {
+        let c: Container = serde_json::from_value(serde_json::json!({
+            "name": "c", "ports": [{"name": "http", "containerPort": 8080}]
+        }))
+        .unwrap();
+        let s = |v: &str| IntOrString::String(v.into());
+        assert_eq!(resolve_port(&c, &s("http")), Ok(8080));
+        assert_eq!(resolve_port(&c, &s("9090")), Ok(9090));
+        assert_eq!(resolve_port(&c, &IntOrString::Int(80)), Ok(80));
+        assert_eq!(
+            resolve_port(&c, &s("grpc")),
+            Err("strconv.Atoi: parsing \"grpc\": invalid syntax".into())
+        );
+        assert_eq!(
+            resolve_port(&c, &IntOrString::Int(70000)),
+            Err("invalid port number: 70000".into())
+        );
     }
 }
