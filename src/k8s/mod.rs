@@ -110,3 +110,44 @@ mod tests {
         assert!(!pod_is_ready(&pod));
     }
 }
+
+/// The cluster's DNS domain (the kubelet's `clusterDomain`).
+pub const CLUSTER_DOMAIN: &str = "cluster.local";
+
+/// A pod's host name and domain as the kubelet makes them (upstream's
+/// `GeneratePodHostNameAndDomain`): `spec.hostname`, else the pod's name cut to 63 characters
+/// without a trailing `-` or `.`; with a `spec.subdomain`, the domain
+/// `<subdomain>.<namespace>.svc.cluster.local`.
+pub fn pod_hostname_and_domain(pod: &Pod) -> (String, Option<String>) {
+    let spec = pod.spec.as_ref();
+    let hostname = match spec
+        .and_then(|s| s.hostname.as_deref())
+        .filter(|h| !h.is_empty())
+    {
+        Some(h) => h.to_string(),
+        None => truncate_hostname(pod.metadata.name.as_deref().unwrap_or_default()),
+    };
+    let domain = spec
+        .and_then(|s| s.subdomain.as_deref())
+        .filter(|s| !s.is_empty())
+        .map(|sub| {
+            format!(
+                "{sub}.{}.svc.{CLUSTER_DOMAIN}",
+                pod.metadata.namespace.as_deref().unwrap_or("default")
+            )
+        });
+    (hostname, domain)
+}
+
+/// A pod name as a host name: at most 63 characters, without a trailing `-` or `.` after the
+/// cut (upstream's `truncatePodHostnameIfNeeded`).
+pub fn truncate_hostname(name: &str) -> String {
+    if name.len() <= 63 {
+        return name.to_string();
+    }
+    let mut cut = 63;
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    name[..cut].trim_end_matches(['-', '.']).to_string()
+}

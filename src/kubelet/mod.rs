@@ -12,11 +12,13 @@
 
 mod backoff;
 mod hooks;
+mod hosts;
 mod node;
 mod pod_state;
 mod prober;
 pub mod runtime;
 mod server;
+mod service_env;
 mod static_pods;
 pub mod status;
 pub mod streaming;
@@ -28,7 +30,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Pod, PodStatus};
+use k8s_openapi::api::core::v1::{Pod, PodStatus, Service};
 use kube::api::Api;
 use kube::runtime::watcher;
 use kube::Client;
@@ -161,6 +163,8 @@ pub(crate) struct Shared {
             u64,
         >,
     >,
+    /// Every Service, for containers' Service variables (started once the node is registered).
+    services: std::sync::OnceLock<Informer<Service>>,
 }
 
 impl Shared {
@@ -216,6 +220,19 @@ impl Shared {
             if ok { "successful" } else { "failed" },
         );
         *self.probe_counts.lock().entry(key).or_default() += 1;
+    }
+
+    /// The Services the kubelet has read, once it has read them all at least once (upstream
+    /// refuses to build a container's environment before that).
+    async fn services(&self) -> Result<Vec<Arc<Service>>, String> {
+        const NOT_YET: &str =
+            "services have not yet been read at least once, cannot construct envvars";
+        let informer = self.services.get().ok_or(NOT_YET)?;
+        self.clock
+            .timeout(Duration::from_secs(2), informer.ready())
+            .await
+            .map_err(|_| NOT_YET.to_string())?;
+        Ok(informer.store().state())
     }
 
     fn remember_status(&self, uid: &str, status: &PodStatus) {
@@ -354,6 +371,7 @@ pub fn start(
         pods: Mutex::new(HashMap::new()),
         pod_objects: Mutex::new(HashMap::new()),
         probe_counts: Mutex::new(std::collections::BTreeMap::new()),
+        services: std::sync::OnceLock::new(),
     });
     let task = tokio::spawn(agent(shared, paused_rx, lookups, shutdown));
     (handle, task)
@@ -414,6 +432,12 @@ async fn agent(
         port,
         || serde_json::json!([]),
         paused.clone(),
+        shutdown.clone(),
+    ));
+
+    let _ = shared.services.set(Informer::start(
+        Api::all(shared.client.clone()),
+        watcher::Config::default(),
         shutdown.clone(),
     ));
 

@@ -398,6 +398,7 @@ pub async fn env(
     container: &Container,
     node_cpu: &str,
     node_memory: &str,
+    services: &[(String, String)],
 ) -> Result<Vec<(String, String)>, String> {
     let ns = pod.metadata.namespace.clone().unwrap_or_default();
     let mut env: Vec<(String, String)> = Vec::new();
@@ -436,7 +437,12 @@ pub async fn env(
     }
     for e in container.env.iter().flatten() {
         let value = match (&e.value, &e.value_from) {
-            (Some(v), _) => expand(v, &env),
+            (Some(v), _) => {
+                // Declared variables first, then the Service variables.
+                let scope: Vec<(String, String)> =
+                    services.iter().chain(env.iter()).cloned().collect();
+                expand(v, &scope)
+            }
             (None, Some(from)) => {
                 if let Some(f) = &from.field_ref {
                     field_value(pod, &f.field_path).unwrap_or_default()
@@ -510,6 +516,14 @@ pub async fn env(
         };
         env.push((e.name.clone(), value));
     }
+    // The Service variables the container does not declare itself.
+    let declared: std::collections::HashSet<String> = env.iter().map(|(k, _)| k.clone()).collect();
+    env.extend(
+        services
+            .iter()
+            .filter(|(k, _)| !declared.contains(k))
+            .cloned(),
+    );
     Ok(env)
 }
 

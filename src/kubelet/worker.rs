@@ -21,6 +21,7 @@ use tokio::time::Instant;
 
 use super::backoff::{self, RestartBackoff};
 use super::hooks::{self, kill_container, run_hook, KillReason};
+use super::hosts;
 use super::pod_state::{PodUpdate, WorkState};
 use super::prober::{probe_loop, ProbeCtx, ProbeKind, ProbeNotice, ProbeResults};
 use super::runtime::catalog::{go_duration, Image, ImageError};
@@ -558,7 +559,6 @@ impl PodWorker {
     /// Start (or restart) one container: back-off, image, config, create, start, probes.
     async fn start_container(&mut self, pod: &Pod, c: &Container, init: bool, index: usize) {
         let now = self.shared.clock.now();
-        let pod_name = pod.metadata.name.clone().unwrap_or_default();
         let cref = Self::container_ref(pod, &c.name, init);
         let image = c.image.clone().unwrap_or_default();
         // Leaving a termination (for a back-off wait or a restart): it becomes lastState.
@@ -578,12 +578,25 @@ impl PodWorker {
             return;
         };
         // Configuration.
+        let services = match self.shared.services().await {
+            Ok(services) => super::service_env::for_pod(pod, services.iter().map(|s| &**s)),
+            Err(message) => {
+                self.failed(&cref, &message).await;
+                self.slot_mut(init, index).state = RuntimeState::Waiting {
+                    reason: status::REASON_CREATE_CONTAINER_CONFIG_ERROR.into(),
+                    message: Some(message),
+                };
+                self.wake_at(now + chrono::Duration::seconds(2));
+                return;
+            }
+        };
         let env = match volumes::env(
             &self.shared.client,
             pod,
             c,
             &self.shared.config.cpu,
             &self.shared.config.memory,
+            &services,
         )
         .await
         {
@@ -598,13 +611,16 @@ impl PodWorker {
                 return;
             }
         };
-        let (files, mounts) = self
+        let (mut files, mounts) = self
             .volumes
             .as_ref()
             .map(|v| volumes::container_mounts(c, v, &self.volume_fs))
             .unwrap_or_default();
+        if let (Some(ip), true) = (self.ip, hosts::mounted_in(c)) {
+            files.insert(hosts::PATH.to_string(), hosts::content(pod, ip));
+        }
         let config = ContainerConfig {
-            pod_name: pod_name.clone(),
+            pod_name: crate::k8s::pod_hostname_and_domain(pod).0,
             pod_ip: self.ip.unwrap_or(IpAddr::from([127, 0, 0, 1])),
             name: c.name.clone(),
             image: resolved.clone(),

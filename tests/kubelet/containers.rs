@@ -674,3 +674,72 @@ async fn a_crash_looping_pods_events_stay_within_the_spam_filter() {
         .await
         .expect("the cluster stops");
 }
+
+// As upstream's e2e "should contain environment variables for services" and
+// "should test kubelet managed /etc/hosts file".
+#[tokio::test]
+async fn containers_get_service_variables_a_hostname_and_a_managed_hosts_file() {
+    let (cluster, client, waits) = one_node().await;
+    let services: Api<Service> = Api::default_namespaced(client.clone());
+    let fooservice = services
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "fooservice"},
+            "spec": {"selector": {"name": "srv"}, "ports": [{"port": 8765, "targetPort": 8080}]}}))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let foo_ip = fooservice.spec.unwrap().cluster_ip.unwrap();
+    let kubernetes = services.get("kubernetes").await.unwrap();
+    let master_ip = kubernetes.spec.unwrap().cluster_ip.unwrap();
+    let pods = create_pod(&client, json!({"metadata": {"name": "client-envvars"}, "spec": {
+        "restartPolicy": "Never", "hostname": "envvars", "subdomain": "sub",
+        "hostAliases": [{"ip": "10.1.2.3", "hostnames": ["foo.remote", "bar.remote"]}],
+        "containers": [{"name": "env3cont", "image": "busybox:1.36",
+            "env": [{"name": "FOO_URL", "value": "$(FOOSERVICE_SERVICE_HOST):$(FOOSERVICE_SERVICE_PORT)"}],
+            "command": ["sh", "-c", "env; echo ---; cat /etc/hosts; echo ---; hostname"]}]}})).await;
+    waits
+        .until(minutes(10), "client-envvars Succeeded", |s| {
+            in_phase(s, "client-envvars", "Succeeded").map(|_| ())
+        })
+        .await;
+    let log = pods
+        .logs("client-envvars", &Default::default())
+        .await
+        .unwrap();
+    let mut parts = log.split("---\n");
+    let env: Vec<&str> = parts.next().unwrap().lines().collect();
+    for want in [
+        format!("FOOSERVICE_SERVICE_HOST={foo_ip}"),
+        "FOOSERVICE_SERVICE_PORT=8765".to_string(),
+        format!("FOOSERVICE_PORT=tcp://{foo_ip}:8765"),
+        format!("FOOSERVICE_PORT_8765_TCP=tcp://{foo_ip}:8765"),
+        "FOOSERVICE_PORT_8765_TCP_PROTO=tcp".to_string(),
+        "FOOSERVICE_PORT_8765_TCP_PORT=8765".to_string(),
+        format!("FOOSERVICE_PORT_8765_TCP_ADDR={foo_ip}"),
+        format!("KUBERNETES_SERVICE_HOST={master_ip}"),
+        format!("FOO_URL={foo_ip}:8765"),
+        "HOSTNAME=envvars".to_string(),
+        "HOME=/root".to_string(),
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
+    ] {
+        assert!(env.contains(&want.as_str()), "{want} in {env:?}");
+    }
+    let pod = pods.get("client-envvars").await.unwrap();
+    let ip = pod.status.unwrap().pod_ip.unwrap();
+    assert_eq!(
+        parts.next().unwrap(),
+        format!(
+            "# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
+             fe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n\
+             {ip}\tenvvars.sub.default.svc.cluster.local\tenvvars\n\n# Entries added by HostAliases.\n\
+             10.1.2.3\tfoo.remote\tbar.remote\n"
+        )
+    );
+    assert_eq!(parts.next().unwrap(), "envvars\n");
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
+}

@@ -177,17 +177,9 @@ impl Ctx {
     }
 }
 
-/// The hostname of a pod named `pod_name`, as the kubelet sets it: the name, cut to 63
-/// characters without a trailing `-` or `.`.
+/// The hostname of a pod named `pod_name`, as the kubelet sets it.
 pub(super) fn hostname(pod_name: &str) -> String {
-    if pod_name.len() <= 63 {
-        return pod_name.to_string();
-    }
-    let mut cut = 63;
-    while !pod_name.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    pod_name[..cut].trim_end_matches(['-', '.']).to_string()
+    crate::k8s::truncate_hostname(pod_name)
 }
 
 /// An exit status as the kernel reports `os.Exit(code)`.

@@ -294,6 +294,47 @@ pub fn is_agnhost_program(program: &str) -> bool {
     )
 }
 
+/// The default `PATH` of the catalog's Linux images (Debian's and busybox's).
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The environment an image's configuration sets (its `Env`): `PATH` for every image, and
+/// httpd's own variables.
+pub fn image_env(image: &Image) -> Vec<(String, String)> {
+    let repo = image.repository.rsplit('/').next().unwrap_or_default();
+    let pair = |k: &str, v: &str| (k.to_string(), v.to_string());
+    match repo {
+        "httpd" => vec![
+            pair("PATH", &format!("/usr/local/apache2/bin:{DEFAULT_PATH}")),
+            pair("HTTPD_PREFIX", "/usr/local/apache2"),
+        ],
+        _ => vec![pair("PATH", DEFAULT_PATH)],
+    }
+}
+
+/// A container process's environment as containerd and runc build it: the default `PATH`,
+/// `HOSTNAME`, the image's variables, then the kubelet's (each replacing an earlier variable of
+/// the same name in place), and `HOME` (root's) unless set.
+pub fn process_env(
+    image: &Image,
+    hostname: &str,
+    kubelet: &[(String, String)],
+) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = vec![
+        ("PATH".into(), DEFAULT_PATH.into()),
+        ("HOSTNAME".into(), hostname.into()),
+    ];
+    for (k, v) in image_env(image).iter().chain(kubelet) {
+        match env.iter_mut().find(|(name, _)| name == k) {
+            Some(slot) => slot.1 = v.clone(),
+            None => env.push((k.clone(), v.clone())),
+        }
+    }
+    if !env.iter().any(|(k, _)| k == "HOME") {
+        env.push(("HOME".into(), "/root".into()));
+    }
+    env
+}
+
 /// What a container of `image` with this command and args does.
 pub fn behaviour(image: &Image, command: &[String], args: &[String]) -> Behaviour {
     let argv: Vec<String> = command.iter().chain(args).cloned().collect();

@@ -292,7 +292,8 @@ pub enum ProcessState {
 /// Everything needed to create a container.
 #[derive(Clone, Debug)]
 pub struct ContainerConfig {
-    /// Pod name (agnhost hostname endpoints answer it).
+    /// The pod's host name (`spec.hostname`, else the pod's name): `HOSTNAME`, `hostname`, agnhost's
+    /// hostname endpoints.
     pub pod_name: String,
     /// The pod's IP; servers listen there.
     pub pod_ip: IpAddr,
@@ -882,7 +883,12 @@ impl Runtime for SimRuntime {
         self.images.lock().get(&format!("{repo}:{tag}")).cloned()
     }
 
-    fn create_container(&self, config: ContainerConfig) -> String {
+    fn create_container(&self, mut config: ContainerConfig) -> String {
+        config.env = catalog::process_env(
+            &config.image,
+            &agnhost::hostname(&config.pod_name),
+            &config.env,
+        );
         let id = format!(
             "{:064x}",
             self.next_id
