@@ -84,33 +84,6 @@ fn condition_status<'a>(
         .map(|c| c.status.as_str())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn readiness_reads_the_ready_condition() {
-        let node: Node = serde_json::from_value(serde_json::json!({
-            "metadata": {"name": "n"},
-            "status": {"conditions": [{"type": "MemoryPressure", "status": "True"}, {"type": "Ready", "status": "Unknown"}]}
-        }))
-        .unwrap();
-        assert!(!node_is_ready(&node));
-        let node: Node = serde_json::from_value(serde_json::json!({
-            "metadata": {"name": "n"},
-            "status": {"conditions": [{"type": "Ready", "status": "True"}]}
-        }))
-        .unwrap();
-        assert!(node_is_ready(&node));
-        let pod: Pod = serde_json::from_value(serde_json::json!({
-            "metadata": {"name": "p"},
-            "status": {"conditions": [{"type": "Ready", "status": "False"}]}
-        }))
-        .unwrap();
-        assert!(!pod_is_ready(&pod));
-    }
-}
-
 /// The cluster's DNS domain (the kubelet's `clusterDomain`).
 pub const CLUSTER_DOMAIN: &str = "cluster.local";
 
@@ -150,4 +123,31 @@ pub fn truncate_hostname(name: &str) -> String {
         cut -= 1;
     }
     name[..cut].trim_end_matches(['-', '.']).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readiness_reads_the_ready_condition() {
+        let node: Node = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "n"},
+            "status": {"conditions": [{"type": "MemoryPressure", "status": "True"}, {"type": "Ready", "status": "Unknown"}]}
+        }))
+        .unwrap();
+        assert!(!node_is_ready(&node));
+        let node: Node = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "n"},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}]}
+        }))
+        .unwrap();
+        assert!(node_is_ready(&node));
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p"},
+            "status": {"conditions": [{"type": "Ready", "status": "False"}]}
+        }))
+        .unwrap();
+        assert!(!pod_is_ready(&pod));
+    }
 }
