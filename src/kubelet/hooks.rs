@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Container, LifecycleHandler, ObjectReference, Pod};
 
-use super::prober::{http_status, port_of, short_io};
+use super::prober::http::ProbeRequest;
+use super::prober::{self, resolve_port};
 use super::Shared;
 use crate::events::{reference, EventType};
 use crate::k8s::go_quote;
@@ -78,26 +79,6 @@ pub(super) fn container_reference(pod: &Pod, name: &str) -> ObjectReference {
     r
 }
 
-/// `host:port` as Go joins them (an IPv6 host in brackets).
-fn host_port(host: &str, port: u16) -> String {
-    if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
-}
-
-/// The URL an httpGet handler requests, as Go prints it: `http://host:port/path` (no slash for an
-/// empty path).
-fn hook_url(host_port: &str, path: &str) -> String {
-    let slash = if path.is_empty() || path.starts_with('/') {
-        ""
-    } else {
-        "/"
-    };
-    format!("http://{host_port}{slash}{path}")
-}
-
 /// Run a lifecycle hook (exec, httpGet or sleep); on failure, upstream's message of it (which
 /// the kubelet puts in a postStart failure's waiting message).
 pub(super) async fn run_hook(
@@ -137,7 +118,6 @@ pub(super) async fn run_hook(
         };
     }
     if let Some(http) = &hook.http_get {
-        let port = port_of(c, &http.port).unwrap_or(80);
         let host = http
             .host
             .clone()
@@ -147,33 +127,28 @@ pub(super) async fn run_hook(
                     .unwrap_or_else(|| "127.0.0.1".into())
             });
         let path = http.path.clone().unwrap_or_default();
-        let address = host_port(&host, port);
-        let url = hook_url(&address, &path);
-        // Upstream's handler only needs an answer: any status code counts as success.
-        let result = async {
-            let s = tokio::net::TcpStream::connect((host.as_str(), port))
-                .await
-                .map_err(|e| {
-                    format!(
-                        "Get \"{url}\": dial tcp {address}: connect: {}",
-                        short_io(&e)
-                    )
-                })?;
-            let target = if path.starts_with('/') {
-                path.clone()
-            } else {
-                format!("/{path}")
-            };
-            let mut request = format!(
-                "GET {target} HTTP/1.1\r\nHost: {address}\r\nUser-Agent: kube-lifecycle/1.33\r\nAccept: */*\r\nConnection: close\r\n"
-            );
-            for h in http.http_headers.iter().flatten() {
-                request.push_str(&format!("{}: {}\r\n", h.name, h.value));
-            }
-            request.push_str("\r\n");
-            http_status(s, &request).await.map(|_| ())
-        }
-        .await;
+        let headers: Vec<(String, String)> = http
+            .http_headers
+            .iter()
+            .flatten()
+            .map(|h| (h.name.clone(), h.value.clone()))
+            .collect();
+        // Upstream's handler only needs an answer: any status code counts as success, and
+        // redirects are followed as the prober follows them.
+        let result = match resolve_port(c, &http.port) {
+            Ok(port) => match ProbeRequest::new(
+                "lifecycle",
+                http.scheme.as_deref().unwrap_or("HTTP"),
+                &host,
+                port,
+                &path,
+                &headers,
+            ) {
+                Ok(request) => prober::http::get(&request).await.map(|_| ()),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
         return result.map_err(|e| {
             format!(
                 "HTTP lifecycle hook ({path}) for Container {} in Pod {} failed - error: {e}",
@@ -297,26 +272,6 @@ mod tests {
         assert_eq!(
             container_reference(&p, "app").field_path.as_deref(),
             Some("spec.containers{app}")
-        );
-    }
-
-    #[test]
-    fn hook_urls_print_as_go_prints_them() {
-        assert_eq!(
-            hook_url(&host_port("10.0.0.1", 80), ""),
-            "http://10.0.0.1:80"
-        );
-        assert_eq!(
-            hook_url(&host_port("10.0.0.1", 8080), "/x"),
-            "http://10.0.0.1:8080/x"
-        );
-        assert_eq!(
-            hook_url(&host_port("10.0.0.1", 8080), "x"),
-            "http://10.0.0.1:8080/x"
-        );
-        assert_eq!(
-            hook_url(&host_port("::1", 8080), "/x"),
-            "http://[::1]:8080/x"
         );
     }
 }

@@ -29,8 +29,10 @@ pub(in crate::kubelet) struct ProbeRequest {
 }
 
 impl ProbeRequest {
-    /// The request for `scheme://host:port` + `path` with the probe's headers.
+    /// The request for `scheme://host:port` + `path` with the handler's headers; `purpose`
+    /// names the client in the default user agent (`probe`, `lifecycle`).
     pub(in crate::kubelet) fn new(
+        purpose: &str,
         scheme: &str,
         host: &str,
         port: u16,
@@ -66,7 +68,7 @@ impl ProbeRequest {
             .map(|(n, v)| (canonical(n), v.clone()))
             .collect();
         if !lines.iter().any(|(n, _)| n == "User-Agent") {
-            lines.push(("User-Agent".into(), "kube-probe/1.33".into()));
+            lines.push(("User-Agent".into(), format!("kube-{purpose}/1.33")));
         }
         match lines.iter().find(|(n, _)| n == "Accept") {
             None => lines.push(("Accept".into(), "*/*".into())),
@@ -89,15 +91,36 @@ impl ProbeRequest {
 }
 
 /// One answer: status, `Location`, the start of the body.
-struct Answer {
-    status: u16,
+pub(in crate::kubelet) struct Answer {
+    pub(in crate::kubelet) status: u16,
     location: Option<String>,
     body: Vec<u8>,
 }
 
-/// Go's `%q`-free URL form in client errors: `Get "http://h:p/path"`.
+/// A URL as Go prints the kubelet's: the port always written (`http://10.0.0.1:80/`), where the
+/// `url` crate leaves a scheme's default port out.
+pub(in crate::kubelet) fn go_string(url: &Url) -> String {
+    let mut out = format!("{}://{}", url.scheme(), authority(url));
+    out.push_str(url.path());
+    if let Some(q) = url.query() {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+/// `host:port` of a URL, the port always written.
+fn authority(url: &Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port_or_known_default() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    }
+}
+
+/// A client error as Go's `http.Client` words it: `Get "http://h:p/path": ...`.
 fn get_error(url: &Url, detail: &str) -> String {
-    format!("Get \"{url}\": {detail}")
+    format!("Get \"{}\": {detail}", go_string(url))
 }
 
 /// One request over a fresh connection (the prober's transport keeps none alive).
@@ -186,51 +209,57 @@ async fn get_once(
     })
 }
 
-/// One probe: follows same-host redirects as upstream's `RedirectChecker(false)`.
-pub(in crate::kubelet) async fn probe(request: &ProbeRequest) -> Outcome {
+/// The answer to `request`, following redirects as upstream's `RedirectChecker(false)` does:
+/// only while they stay on the first request's host, for at most 10 requests.
+///
+/// # Errors
+/// What Go's `http.Client` says when a request fails (`Get "http://...": ...`).
+pub(in crate::kubelet) async fn get(request: &ProbeRequest) -> Result<Answer, String> {
     let first_host = request.url.host_str().map(str::to_string);
     let mut url = request.url.clone();
     let mut host = request.host.clone();
     let mut requests = 0;
     loop {
         requests += 1;
-        let answer = match get_once(&url, &request.headers, host.as_deref()).await {
-            Ok(a) => a,
-            Err(e) => return Outcome::Failure(e),
-        };
+        let answer = get_once(&url, &request.headers, host.as_deref()).await?;
         let followed = matches!(answer.status, 301 | 302 | 303 | 307 | 308);
-        if let (true, Some(location)) = (followed, answer.location.as_deref()) {
-            let next = match url.join(location) {
-                Ok(n) => n,
-                Err(e) => {
-                    return Outcome::Failure(get_error(
-                        &url,
-                        &format!("failed to parse Location header {location:?}: {e}"),
-                    ))
+        let (true, Some(location)) = (followed, answer.location.as_deref()) else {
+            return Ok(answer);
+        };
+        let next = url.join(location).map_err(|e| {
+            get_error(
+                &url,
+                &format!("failed to parse Location header {location:?}: {e}"),
+            )
+        })?;
+        if next.host_str().map(str::to_string) != first_host {
+            return Ok(answer);
+        }
+        if requests >= MAX_REQUESTS {
+            return Err(format!("Get \"{location}\": stopped after 10 redirects"));
+        }
+        // Go keeps a Host override only across relative redirects.
+        if Url::parse(location).is_ok() {
+            host = None;
+        }
+        url = next;
+    }
+}
+
+/// One probe: 2xx succeeds, an unfollowed 3xx warns, anything else fails.
+pub(in crate::kubelet) async fn probe(request: &ProbeRequest) -> Outcome {
+    match get(request).await {
+        Err(e) => Outcome::Failure(e),
+        Ok(answer) => {
+            let body = String::from_utf8_lossy(&answer.body);
+            match answer.status {
+                200..=299 => Outcome::Success,
+                300..=399 => {
+                    Outcome::Warning(format!("Probe terminated redirects, Response body: {body}"))
                 }
-            };
-            if next.host_str().map(str::to_string) == first_host {
-                if requests >= MAX_REQUESTS {
-                    return Outcome::Failure(format!(
-                        "Get \"{location}\": stopped after 10 redirects"
-                    ));
-                }
-                // Go keeps a Host override only across relative redirects.
-                if Url::parse(location).is_ok() {
-                    host = None;
-                }
-                url = next;
-                continue;
+                code => Outcome::Failure(format!("HTTP probe failed with statuscode: {code}")),
             }
         }
-        let body = String::from_utf8_lossy(&answer.body);
-        return match answer.status {
-            200..=299 => Outcome::Success,
-            300..=399 => {
-                Outcome::Warning(format!("Probe terminated redirects, Response body: {body}"))
-            }
-            code => Outcome::Failure(format!("HTTP probe failed with statuscode: {code}")),
-        };
     }
 }
 
@@ -277,7 +306,7 @@ mod tests {
             .iter()
             .map(|(n, v)| (n.to_string(), v.to_string()))
             .collect();
-        ProbeRequest::new("HTTP", "127.0.0.1", port, path, &headers).unwrap()
+        ProbeRequest::new("probe", "HTTP", "127.0.0.1", port, path, &headers).unwrap()
     }
 
     #[tokio::test]
@@ -313,6 +342,23 @@ mod tests {
         assert!(head.contains("host: example.com\r\n"), "{head}");
         assert!(head.contains("user-agent: mine\r\n"), "{head}");
         assert!(!head.contains("accept:"), "{head}");
+    }
+
+    #[test]
+    fn urls_join_host_port_and_path_as_go_does() {
+        let url = |host: &str, path: &str| {
+            ProbeRequest::new("probe", "HTTP", host, 8080, path, &[])
+                .unwrap()
+                .url
+                .to_string()
+        };
+        assert_eq!(url("10.0.0.1", "/x?y=1"), "http://10.0.0.1:8080/x?y=1");
+        assert_eq!(url("10.0.0.1", "x"), "http://10.0.0.1:8080/x");
+        assert_eq!(url("::1", "/x"), "http://[::1]:8080/x");
+        let https = ProbeRequest::new("lifecycle", "HTTPS", "10.0.0.1", 443, "/", &[]).unwrap();
+        assert_eq!(go_string(&https.url), "https://10.0.0.1:443/");
+        let http = ProbeRequest::new("probe", "HTTP", "10.0.0.1", 80, "/", &[]).unwrap();
+        assert_eq!(go_string(&http.url), "http://10.0.0.1:80/");
     }
 
     #[tokio::test]

@@ -9,7 +9,7 @@
 //! and the result is thrown away, so it never restarts the container nor makes it ready).
 
 mod grpc;
-mod http;
+pub(super) mod http;
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -42,25 +42,6 @@ pub(super) enum ProbeNotice {
 pub(super) struct ProbeResults {
     pub(super) ready: AtomicBool,
     pub(super) started: AtomicBool,
-}
-
-/// Send one HTTP/1.1 request (with `Connection: close`) and read the answer's status code (0 when
-/// the answer is not HTTP), as the kubelet's hook and probe clients do.
-pub(super) async fn http_status(
-    mut s: tokio::net::TcpStream,
-    request: &str,
-) -> Result<u16, String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    s.write_all(request.as_bytes())
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf).await;
-    Ok(String::from_utf8_lossy(&buf)
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,19 +84,6 @@ pub(super) struct ProbeCtx {
     pub(super) stop: tokio_util::sync::CancellationToken,
 }
 
-pub(super) fn port_of(c: &Container, port: &IntOrString) -> Option<u16> {
-    match port {
-        IntOrString::Int(n) => u16::try_from(*n).ok(),
-        IntOrString::String(name) => c
-            .ports
-            .iter()
-            .flatten()
-            .find(|p| p.name.as_deref() == Some(name.as_str()))
-            .and_then(|p| u16::try_from(p.container_port).ok())
-            .or_else(|| name.parse().ok()),
-    }
-}
-
 /// What one probe attempt found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(in crate::kubelet) enum Outcome {
@@ -129,7 +97,7 @@ pub(in crate::kubelet) enum Outcome {
 
 /// The port a probe names, as upstream's `probe.ResolveContainerPort`: a number, or the name of
 /// one of the container's ports, or else a number written as a string.
-fn resolve_port(c: &Container, port: &IntOrString) -> Result<u16, String> {
+pub(super) fn resolve_port(c: &Container, port: &IntOrString) -> Result<u16, String> {
     let n = match port {
         IntOrString::Int(n) => i64::from(*n),
         IntOrString::String(name) => match c
@@ -179,6 +147,7 @@ pub(super) async fn probe_once(ctx: &ProbeCtx, probe: &Probe) -> Outcome {
             .map(|h| (h.name.clone(), h.value.clone()))
             .collect();
         let request = match http::ProbeRequest::new(
+            "probe",
             get.scheme.as_deref().unwrap_or("HTTP"),
             &host_or_ip(&get.host),
             port,
@@ -192,7 +161,7 @@ pub(super) async fn probe_once(ctx: &ProbeCtx, probe: &Probe) -> Outcome {
             Ok(outcome) => outcome,
             Err(_) => Outcome::Failure(format!(
                 "Get \"{}\": context deadline exceeded (Client.Timeout exceeded while awaiting headers)",
-                request.url
+                http::go_string(&request.url)
             )),
         };
     }
