@@ -17,6 +17,7 @@ mod node;
 mod pod_state;
 mod prober;
 pub mod runtime;
+mod security;
 mod server;
 mod service_env;
 mod static_pods;

@@ -24,8 +24,9 @@ use super::hooks::{self, kill_container, run_hook, KillReason};
 use super::hosts;
 use super::pod_state::{PodUpdate, WorkState};
 use super::prober::{probe_loop, ProbeCtx, ProbeKind, ProbeNotice, ProbeResults};
-use super::runtime::catalog::{go_duration, Image, ImageError};
+use super::runtime::catalog::{self, go_duration, Image, ImageError};
 use super::runtime::{ContainerConfig, ProcessState};
+use super::security;
 use super::status::{self, ContainerInfo, PodObservation, RuntimeState};
 use super::volumes::{self, VolumeFiles};
 use super::Shared;
@@ -313,6 +314,24 @@ impl PodWorker {
     }
 
     /// The kubelet's `Failed` event: `Error: <what>`.
+    /// A container whose configuration cannot be made: `Failed` `Error: <message>`, waiting in
+    /// CreateContainerConfigError, and another try in 2 s.
+    async fn config_error(
+        &mut self,
+        cref: &ObjectReference,
+        init: bool,
+        index: usize,
+        message: String,
+    ) {
+        self.failed(cref, &message).await;
+        self.slot_mut(init, index).state = RuntimeState::Waiting {
+            reason: status::REASON_CREATE_CONTAINER_CONFIG_ERROR.into(),
+            message: Some(message),
+        };
+        let now = self.shared.clock.now();
+        self.wake_at(now + chrono::Duration::seconds(2));
+    }
+
     async fn failed(&self, r: &ObjectReference, what: &str) {
         let message = format!("Error: {what}");
         self.event(r, EventType::Warning, "Failed", &message).await;
@@ -558,7 +577,6 @@ impl PodWorker {
 
     /// Start (or restart) one container: back-off, image, config, create, start, probes.
     async fn start_container(&mut self, pod: &Pod, c: &Container, init: bool, index: usize) {
-        let now = self.shared.clock.now();
         let cref = Self::container_ref(pod, &c.name, init);
         let image = c.image.clone().unwrap_or_default();
         // Leaving a termination (for a back-off wait or a restart): it becomes lastState.
@@ -580,15 +598,7 @@ impl PodWorker {
         // Configuration.
         let services = match self.shared.services().await {
             Ok(services) => super::service_env::for_pod(pod, services.iter().map(|s| &**s)),
-            Err(message) => {
-                self.failed(&cref, &message).await;
-                self.slot_mut(init, index).state = RuntimeState::Waiting {
-                    reason: status::REASON_CREATE_CONTAINER_CONFIG_ERROR.into(),
-                    message: Some(message),
-                };
-                self.wake_at(now + chrono::Duration::seconds(2));
-                return;
-            }
+            Err(message) => return self.config_error(&cref, init, index, message).await,
         };
         let env = match volumes::env(
             &self.shared.client,
@@ -601,16 +611,20 @@ impl PodWorker {
         .await
         {
             Ok(env) => env,
-            Err(message) => {
-                self.failed(&cref, &message).await;
-                self.slot_mut(init, index).state = RuntimeState::Waiting {
-                    reason: status::REASON_CREATE_CONTAINER_CONFIG_ERROR.into(),
-                    message: Some(message),
-                };
-                self.wake_at(now + chrono::Duration::seconds(2));
-                return;
+            Err(message) => return self.config_error(&cref, init, index, message).await,
+        };
+        let image_user = match catalog::image_user(&resolved) {
+            "" => security::ImageUser::Uid(0),
+            user => {
+                let name = user.split(':').next().unwrap_or_default();
+                name.parse()
+                    .map(security::ImageUser::Uid)
+                    .unwrap_or_else(|_| security::ImageUser::Name(name.to_string()))
             }
         };
+        if let Err(message) = security::verify_run_as_non_root(pod, c, &image_user) {
+            return self.config_error(&cref, init, index, message).await;
+        }
         let (mut files, mounts) = self
             .volumes
             .as_ref()

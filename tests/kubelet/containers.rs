@@ -743,3 +743,102 @@ async fn containers_get_service_variables_a_hostname_and_a_managed_hosts_file() 
         .await
         .expect("the cluster stops");
 }
+
+// As upstream's e2e "should not run without a specified user ID", "should not run with an
+// explicit root user ID" and "should run with an image specified user ID".
+#[tokio::test]
+async fn run_as_non_root_refuses_containers_that_would_run_as_root() {
+    let (cluster, client, waits) = one_node().await;
+    let pod = |name: &str, image: &str, sc: serde_json::Value| {
+        json!({"metadata": {"name": name}, "spec": {"restartPolicy": "Never", "containers": [{
+            "name": "app", "image": image, "command": ["sh", "-c", "exit 0"], "securityContext": sc}]}})
+    };
+    let pods = create_pod(
+        &client,
+        pod(
+            "implicit-root",
+            "busybox:1.36",
+            json!({"runAsNonRoot": true}),
+        ),
+    )
+    .await;
+    create_pod(
+        &client,
+        pod(
+            "explicit-root",
+            "busybox:1.36",
+            json!({"runAsNonRoot": true, "runAsUser": 0}),
+        ),
+    )
+    .await;
+    create_pod(
+        &client,
+        pod(
+            "image-user",
+            "registry.k8s.io/e2e-test-images/nonroot:1.4",
+            json!({"runAsNonRoot": true}),
+        ),
+    )
+    .await;
+    create_pod(
+        &client,
+        pod(
+            "explicit-user",
+            "busybox:1.36",
+            json!({"runAsNonRoot": true, "runAsUser": 1000}),
+        ),
+    )
+    .await;
+    let waiting = |s: &State, name: &str| -> Result<String, String> {
+        let cs = seen::container_status(s, name);
+        if cs["state"]["waiting"]["reason"] == "CreateContainerConfigError" {
+            Ok(cs["state"]["waiting"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string())
+        } else {
+            Err(cs.to_string())
+        }
+    };
+    let message = waits
+        .until(minutes(5), "implicit-root refused", |s| {
+            waiting(s, "implicit-root")
+        })
+        .await;
+    assert_eq!(
+        message,
+        format!(
+            "container has runAsNonRoot and image will run as root (pod: \"implicit-root_default({})\", container: app)",
+            pods.get("implicit-root").await.unwrap().metadata.uid.unwrap()
+        )
+    );
+    let message = waits
+        .until(minutes(5), "explicit-root refused", |s| {
+            waiting(s, "explicit-root")
+        })
+        .await;
+    assert_eq!(
+        message,
+        format!(
+            "container's runAsUser breaks non-root policy (pod: \"explicit-root_default({})\", container: app)",
+            pods.get("explicit-root").await.unwrap().metadata.uid.unwrap()
+        )
+    );
+    for name in ["image-user", "explicit-user"] {
+        waits
+            .until(minutes(5), &format!("{name} Succeeded"), |s| {
+                in_phase(s, name, "Succeeded").map(|_| ())
+            })
+            .await;
+    }
+    let events = events_for(&client, "default", "implicit-root").await;
+    assert!(
+        events.iter().any(|e| e
+            .starts_with("Failed: Error: container has runAsNonRoot and image will run as root")),
+        "{events:?}"
+    );
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
+}

@@ -10,7 +10,8 @@
 //! | `registry.k8s.io/e2e-test-images/agnhost` | `2.x` | the agnhost binary (`/agnhost`, `/agnhost-2`), see `agnhost` |
 //! | `registry.k8s.io/e2e-test-images/httpd` | `2.4.38-1`..`-4`, `2.4.39-1`..`-4` | Apache httpd 2.4.38/2.4.39 (stops on SIGTERM) |
 //! | `docker.io/library/httpd` | `latest`, `2`, `2.4`, `2.4.N`, `-alpine` variants | Apache httpd (SIGWINCH graceful stop from 2.4.41) |
-//! | `registry.k8s.io/pause` | `3.x` | sleeps until stopped |
+//! | `registry.k8s.io/e2e-test-images/nonroot` | `1.1`..`1.4` | busybox, as user 1234 |
+//! | `registry.k8s.io/pause` | `3.x` | sleeps until stopped (as 65535) |
 //!
 //! A command an image does not have fails to start (`StartError`), as with a real runtime; the
 //! images' shells are the sh subset.
@@ -201,6 +202,13 @@ const REPOS: &[Repo] = &[
         tag_ok: |t| numeric_version(t, "1"),
     },
     Repo {
+        // e2e's busybox that runs as user 1234 (`USER 1234`); approximate size.
+        repository: "registry.k8s.io/e2e-test-images/nonroot",
+        size: |_| 1_374_155,
+        pull_millis: 400,
+        tag_ok: |t| matches!(t, "1.1" | "1.2" | "1.3" | "1.4"),
+    },
+    Repo {
         repository: "registry.k8s.io/pause",
         size: |_| 320_368,
         pull_millis: 300,
@@ -311,6 +319,16 @@ pub fn image_env(image: &Image) -> Vec<(String, String)> {
     }
 }
 
+/// The user an image's configuration names (its `User`): `65535:65535` for pause, `1234` for
+/// e2e's nonroot image, root (empty) for the others.
+pub fn image_user(image: &Image) -> &'static str {
+    match image.repository.rsplit('/').next().unwrap_or_default() {
+        "pause" => "65535:65535",
+        "nonroot" => "1234",
+        _ => "",
+    }
+}
+
 /// A container process's environment as containerd and runc build it: the default `PATH`,
 /// `HOSTNAME`, the image's variables, then the kubelet's (each replacing an earlier variable of
 /// the same name in place), and `HOME` (root's) unless set.
@@ -375,7 +393,9 @@ pub fn behaviour(image: &Image, command: &[String], args: &[String]) -> Behaviou
         }
         _ if argv.is_empty() => match repo {
             // busybox's default command is `sh`, which exits at once without a terminal.
-            "busybox" => Behaviour::Shell(vec!["sh".into(), "-c".into(), "exit 0".into()]),
+            "busybox" | "nonroot" => {
+                Behaviour::Shell(vec!["sh".into(), "-c".into(), "exit 0".into()])
+            }
             _ => Behaviour::Pause,
         },
         _ => Behaviour::Shell(argv),
