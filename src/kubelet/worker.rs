@@ -26,7 +26,7 @@ use super::prober::{probe_loop, ProbeCtx, ProbeKind, ProbeNotice, ProbeResults};
 use super::runtime::catalog::{go_duration, Image, ImageError};
 use super::runtime::{ContainerConfig, ProcessState};
 use super::status::{self, ContainerInfo, PodObservation, RuntimeState};
-use super::volumes::{self, VolumeFiles};
+use super::volumes;
 use super::Shared;
 use crate::events::{reference, EventType};
 
@@ -140,9 +140,12 @@ struct PodWorker {
     uid: String,
     ip: Option<IpAddr>,
     start_time: Option<i64>,
-    volumes: Option<VolumeFiles>,
+    /// Whether the pod's volumes are set up.
+    volumes_ready: bool,
     /// The pod's volumes as filesystems, shared by its containers.
     volume_fs: HashMap<String, Arc<super::runtime::Fs>>,
+    /// When the volumes the kubelet fills from the API are next brought up to date.
+    next_volume_refresh: Option<DateTime<Utc>>,
     init: Vec<ContainerSlot>,
     app: Vec<ContainerSlot>,
     terminal: Option<(&'static str, &'static str, String)>,
@@ -198,8 +201,9 @@ pub(super) async fn run(shared: Arc<Shared>, mut updates: watch::Receiver<Option
         shared: shared.clone(),
         ip: None,
         start_time: None,
-        volumes: None,
+        volumes_ready: false,
         volume_fs: HashMap::new(),
+        next_volume_refresh: None,
         terminal: None,
         last_status: first.status.clone(),
         probe_tx,
@@ -376,6 +380,13 @@ impl PodWorker {
         }
     }
 
+    /// How often the pod's volumes are brought up to date: the kubelet's `syncFrequency` (a
+    /// minute) and the pod worker's jitter (up to half of it; fixed per pod here).
+    fn volume_sync_period(&self) -> chrono::Duration {
+        let jitter = super::fnv128(self.uid.as_bytes()) % 30_000;
+        chrono::Duration::milliseconds(60_000 + jitter as i64)
+    }
+
     /// Whether any emptyDir volume or container of the pod has a local storage limit.
     fn has_storage_limits(&self, spec: &PodSpec) -> bool {
         let volumes = spec.volumes.iter().flatten();
@@ -477,11 +488,18 @@ impl PodWorker {
             self.wake_at(now + chrono::Duration::seconds(EVICTION_MONITORING_SECONDS));
         }
         // Volumes.
-        if self.volumes.is_none() {
-            match volumes::mount(&self.shared.client, pod).await {
+        let node = volumes::NodeAllocatable {
+            cpu: self.shared.config.cpu.clone(),
+            memory: self.shared.config.memory.clone(),
+        };
+        if !self.volumes_ready {
+            match volumes::mount(&self.shared.client, pod, &node, now).await {
                 Ok(v) => {
-                    self.volume_fs = volumes::volume_filesystems(&v);
-                    self.volumes = Some(v);
+                    self.volume_fs = v;
+                    self.volumes_ready = true;
+                    if volumes::has_api_volumes(pod) {
+                        self.next_volume_refresh = Some(now + self.volume_sync_period());
+                    }
                 }
                 Err(volumes::MountError(message)) => {
                     self.event(
@@ -494,6 +512,27 @@ impl PodWorker {
                     self.wake_at(now + chrono::Duration::seconds(2));
                     return;
                 }
+            }
+        }
+        // Each pod sync remounts the volumes the kubelet fills from the API: what changed in
+        // their sources (or in the pod's labels and annotations) shows in them.
+        if let Some(at) = self.next_volume_refresh {
+            if now >= at {
+                let errors =
+                    volumes::refresh(&self.shared.client, pod, &node, &self.volume_fs, now).await;
+                for volumes::MountError(message) in errors {
+                    self.event(
+                        &Self::pod_ref(pod),
+                        EventType::Warning,
+                        "FailedMount",
+                        &message,
+                    )
+                    .await;
+                }
+                self.next_volume_refresh = Some(now + self.volume_sync_period());
+            }
+            if let Some(at) = self.next_volume_refresh {
+                self.wake_at(at);
             }
         }
         // The pod sandbox (pause container and network) takes its time before any container
@@ -598,11 +637,7 @@ impl PodWorker {
                 return;
             }
         };
-        let (files, mounts) = self
-            .volumes
-            .as_ref()
-            .map(|v| volumes::container_mounts(c, v, &self.volume_fs))
-            .unwrap_or_default();
+        let mounts = volumes::container_mounts(c, pod, &self.volume_fs);
         let config = ContainerConfig {
             pod_name: pod_name.clone(),
             pod_ip: self.ip.unwrap_or(IpAddr::from([127, 0, 0, 1])),
@@ -611,8 +646,9 @@ impl PodWorker {
             command: c.command.clone().unwrap_or_default(),
             args: c.args.clone().unwrap_or_default(),
             env,
-            files,
+            files: std::collections::BTreeMap::new(),
             mounts,
+            identity: volumes::identity(pod, c),
         };
         let runtime = self.shared.runtime.clone();
         if let Some(old) = self.slot(init, index).id.clone() {

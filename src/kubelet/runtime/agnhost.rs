@@ -23,13 +23,16 @@
 //! - `test-webserver`: Go's `http.FileServer` over the container's filesystem on `--port` (80).
 //! - `connect [--timeout] [--protocol tcp|udp] [--udp-data] host:port`: exit 0, or 1 with
 //!   `REFUSED`, `TIMEOUT`, `DNS: ...`, `UNKNOWN: ...`, `OTHER: ...` on stderr.
+//! - `mounttest`: filesystem types, file modes, owners and contents of the container's
+//!   filesystem and its volumes, new files of a given mode, a file read in a loop (see
+//!   `mounttest.rs`).
 //!
 //! The binary runs under `k8s.io/component-base/cli.Run`, so everything the subcommands print
 //! with Go's `log` package goes through klog to stderr with klog's header (`I0428
 //! 16:44:25.432416       1 log.go:245] Started HTTP server on port 8080`), stamped with the
 //! cluster clock; a command-line error prints `Error: ...` and exits 1 (`unknown command "x" for
 //! "app"`, with cobra's "Did you mean this?" suggestions). Other upstream subcommands
-//! (`mounttest`, `etc-hosts`, `grpc-health-checking`, ...) and netexec's TLS and SCTP servers
+//! (`etc-hosts`, `grpc-health-checking`, ...) and netexec's TLS and SCTP servers
 //! are not modelled: they exit 1 saying so. Usage texts are abbreviated. The simulation has no
 //! cluster DNS: names other than IP literals and `localhost` do not resolve.
 
@@ -50,6 +53,9 @@ use super::log::{Log, Stream};
 use super::Fs;
 use crate::clock::Clock;
 use crate::k8s::go_quote;
+
+#[path = "mounttest.rs"]
+mod mounttest;
 
 /// How much output a captured (exec'd) agnhost keeps per stream.
 const CAPTURE_LIMIT: usize = 16 * 1024 * 1024;
@@ -556,6 +562,7 @@ pub(super) async fn run(argv: Vec<String>, ctx: Arc<Ctx>) -> i32 {
         "serve-hostname" => (SERVE_HOSTNAME_FLAGS, "serve-hostname"),
         "test-webserver" => (TEST_WEBSERVER_FLAGS, "test-webserver"),
         "connect" => (CONNECT_FLAGS, "connect [host:port]"),
+        "mounttest" => (mounttest::FLAGS, "mounttest"),
         "help" => {
             ctx.stdout(&root_help());
             return 0;
@@ -607,6 +614,7 @@ pub(super) async fn run(argv: Vec<String>, ctx: Arc<Ctx>) -> i32 {
         "netexec" => netexec(ctx, &parsed).await,
         "serve-hostname" => serve_hostname(ctx, &parsed).await,
         "test-webserver" => test_webserver(ctx, &parsed).await,
+        "mounttest" => mounttest::run(&ctx, &parsed).await,
         _ => connect(&ctx, &parsed).await,
     }
 }
@@ -1482,38 +1490,7 @@ const IMAGE_DIRS: &[&str] = &[
 /// The entries of a directory of the container's filesystem: (name, is a directory).
 fn list_dir(fs: &Fs, dir: &str) -> BTreeMap<String, bool> {
     let full = super::normalize_path(dir);
-    let prefix = if full == "/" {
-        "/".to_string()
-    } else {
-        format!("{full}/")
-    };
-    let mut entries: BTreeMap<String, bool> = BTreeMap::new();
-    let (inner, p) = fs.route(&full);
-    let inner_prefix = if p == "/" {
-        "/".to_string()
-    } else {
-        format!("{p}/")
-    };
-    for key in inner.files.lock().keys() {
-        let Some(rest) = key.strip_prefix(&inner_prefix) else {
-            continue;
-        };
-        let (first, deeper) = match rest.split_once('/') {
-            Some((f, _)) => (f, true),
-            None => (rest, false),
-        };
-        if first.is_empty() || (first == ".dir" && !deeper) {
-            continue;
-        }
-        *entries.entry(first.to_string()).or_insert(false) |= deeper;
-    }
-    for (point, _) in &fs.mounts {
-        if let Some(rest) = point.strip_prefix(&prefix) {
-            if let Some(first) = rest.split('/').next().filter(|f| !f.is_empty()) {
-                entries.insert(first.to_string(), true);
-            }
-        }
-    }
+    let mut entries = fs.entries(&full).unwrap_or_default();
     if full == "/" {
         for d in IMAGE_DIRS {
             entries.insert((*d).to_string(), true);
