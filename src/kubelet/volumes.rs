@@ -695,14 +695,14 @@ pub fn container_mounts(
         let mount = match m.sub_path.as_deref().filter(|s| !s.is_empty()) {
             None => Mount::new(&m.mount_path, fs.clone()),
             Some(sub) if api => match fs.snapshot(sub) {
-                Ok((copy, root)) => Mount::new(&m.mount_path, Arc::new(copy)).sub(&root),
+                Ok((copy, root)) => Mount::new(&m.mount_path, Arc::new(copy)).sub_path(&root),
                 Err(_) => continue,
             },
             Some(sub) => {
                 if make_sub_path(fs, sub).is_err() {
                     continue;
                 }
-                Mount::new(&m.mount_path, fs.clone()).sub(sub)
+                Mount::new(&m.mount_path, fs.clone()).sub_path(sub)
             }
         };
         mounts.push(mount.read_only(read_only));

@@ -234,9 +234,14 @@ async fn a_config_map_volume_shows_its_modes_and_its_updates_to_mounttest() {
     )
     .await;
     waits
-        .log_until(&pods, "pod-configmaps-upd", None, minutes(10), "value-1", |l| {
-            l.contains("content of file \"/etc/configmap-volume/data-1\": value-1\n")
-        })
+        .log_until(
+            &pods,
+            "pod-configmaps-upd",
+            None,
+            minutes(10),
+            "value-1",
+            |l| l.contains("content of file \"/etc/configmap-volume/data-1\": value-1\n"),
+        )
         .await;
     waits
         .log_until(&pods, "pod-configmaps-create", None, minutes(10), "no file yet", |l| {
@@ -253,14 +258,24 @@ async fn a_config_map_volume_shows_its_modes_and_its_updates_to_mounttest() {
         .await
         .unwrap();
     waits
-        .log_until(&pods, "pod-configmaps-upd", None, minutes(5), "value-2", |l| {
-            l.contains("content of file \"/etc/configmap-volume/data-1\": value-2\n")
-        })
+        .log_until(
+            &pods,
+            "pod-configmaps-upd",
+            None,
+            minutes(5),
+            "value-2",
+            |l| l.contains("content of file \"/etc/configmap-volume/data-1\": value-2\n"),
+        )
         .await;
     waits
-        .log_until(&pods, "pod-configmaps-create", None, minutes(5), "the new ConfigMap", |l| {
-            l.contains("content of file \"/etc/configmap-volume/data-1\": value-1\n")
-        })
+        .log_until(
+            &pods,
+            "pod-configmaps-create",
+            None,
+            minutes(5),
+            "the new ConfigMap",
+            |l| l.contains("content of file \"/etc/configmap-volume/data-1\": value-1\n"),
+        )
         .await;
     cluster.stop(Duration::from_secs(10)).await.unwrap();
 }

@@ -374,7 +374,7 @@ impl Mount {
 
     /// The same mount, exposing `root` of its filesystem instead of all of it.
     #[must_use]
-    pub fn sub(mut self, root: &str) -> Self {
+    pub fn sub_path(mut self, root: &str) -> Self {
         self.root = normalize_path(root);
         self
     }
@@ -532,7 +532,7 @@ impl Fs {
             }
         }
         let mut mounts = mounts;
-        mounts.sort_by(|a, b| b.path.len().cmp(&a.path.len()));
+        mounts.sort_by_key(|m| std::cmp::Reverse(m.path.len()));
         fs.mounts = mounts;
         fs.used = AtomicUsize::new(used);
         fs.identity = identity;
@@ -832,7 +832,7 @@ impl Fs {
     ) -> Result<(), FsError> {
         if make_dirs {
             let p = normalize_path(path);
-            if p != "/" {
+            if !self.is_dir(parent_of(&p)) {
                 self.mkdir_all(parent_of(&p), 0o777 & !self.identity.umask);
             }
         }

@@ -425,13 +425,7 @@ impl sh::Shell for ContainerShell {
         self.fs.write(path, data, append).map_err(str::to_string)
     }
     fn remove(&self, path: &str) -> Result<(), String> {
-        if self.fs.remove(path) {
-            Ok(())
-        } else {
-            Err(format!(
-                "rm: can't remove '{path}': No such file or directory"
-            ))
-        }
+        self.fs.remove_path(path).map_err(|e| e.libc().to_string())
     }
     fn exists(&self, path: &str) -> bool {
         self.fs.is_file(path) || self.fs.is_dir(path)
@@ -443,8 +437,15 @@ impl sh::Shell for ContainerShell {
         self.fs.is_dir(path)
     }
     fn mkdir(&self, path: &str) -> Result<(), String> {
-        self.fs.mkdir(path);
-        Ok(())
+        let mode = 0o777 & !self.fs.identity().umask;
+        match self.fs.mkdir_mode(path, mode) {
+            // Under a directory of the image the filesystem does not hold (`/root`, `/home`).
+            Err(FsError::NotFound) => {
+                self.fs.mkdir(path);
+                Ok(())
+            }
+            other => other.map_err(|e| e.libc().to_string()),
+        }
     }
     fn stdout(&self, data: &[u8]) {
         self.out.write(Stream::Stdout, data);
@@ -1025,6 +1026,46 @@ mod tests {
         assert!(b.is_dir("/data") && !a.is_file("/data/ready"));
         assert!(b.remove("/data/ready"));
         assert!(!a.is_file("/work/ready"));
+    }
+
+    #[tokio::test]
+    async fn a_read_only_volume_refuses_the_shell_s_changes() {
+        let volume = Arc::new(Fs::new(FsType::Tmpfs, 0o1777));
+        volume.write_file("/key", b"v", false, 0o644).unwrap();
+        let rt = SimRuntime::new(Clock::new(1000.0));
+        let mut c = config(
+            "busybox",
+            &["sh", "-c", "sleep 3600"],
+            "127.0.0.1".parse().unwrap(),
+        );
+        c.mounts = vec![Mount::new("/etc/cm", volume).read_only(true)];
+        let id = rt.create_container(c);
+        rt.start_container(&id).await.unwrap();
+        let sh = |script: &str| vec!["sh".to_string(), "-c".to_string(), script.to_string()];
+        let (code, out) = rt
+            .exec(
+                &id,
+                &sh("rm /etc/cm/key; mkdir /etc/cm/d; echo x > /etc/cm/new; cat /etc/cm/key"),
+            )
+            .await
+            .unwrap();
+        let out = String::from_utf8_lossy(&out);
+        assert_eq!(code, 0, "{out}");
+        assert!(
+            out.contains("rm: can't remove '/etc/cm/key': Read-only file system\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("mkdir: can't create directory '/etc/cm/d': Read-only file system\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("sh: can't create /etc/cm/new: Read-only file system\n"),
+            "{out}"
+        );
+        // exec's output: stdout, then stderr.
+        assert!(out.starts_with("vrm:"), "{out}");
+        rt.stop_container(&id, Duration::from_secs(1)).await;
     }
 
     #[tokio::test]
