@@ -6,8 +6,11 @@
 //! Signals follow what the real images do: pause, nginx and httpd exit 0 on SIGTERM, agnhost
 //! as each subcommand handles it (`pause` exits 2, `netexec` 0, `serve-hostname` waits 60 s,
 //! `liveness` dies by the signal: 143), and `sh` as PID 1 ignores SIGTERM, so it is killed when
-//! the grace period ends (137). agnhost lives in `agnhost`, the web servers in `webservers`,
-//! and what Go's `net/http` shows of a server or client in `gonet`.
+//! the grace period ends (137). agnhost lives in `agnhost` (its `mounttest` in `mounttest.rs`),
+//! the web servers in `webservers`, what Go's `net/http` shows of a server or client in `gonet`,
+//! and the filesystems in `fs`: files, directories and links with modes and owners, each
+//! filesystem with a type (the image's overlay, the node's ext4, tmpfs), volumes mounted whole
+//! or by subPath, read-only or not.
 
 mod agnhost;
 pub mod catalog;
