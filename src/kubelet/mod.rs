@@ -154,6 +154,8 @@ pub(crate) struct Shared {
     pods: Mutex<HashMap<String, String>>,
     /// The latest version of every pod this kubelet runs, by uid (for `/pods`).
     pod_objects: Mutex<HashMap<String, Arc<Pod>>>,
+    /// The kubelet's copies of the ConfigMaps and Secrets its pods' volumes show.
+    volume_sources: volumes::SourceCache,
     /// Probe results by (namespace, pod, uid, container, probe type, result), for `/metrics/probes`.
     probe_counts: Mutex<
         std::collections::BTreeMap<
@@ -354,6 +356,7 @@ pub fn start(
         pods: Mutex::new(HashMap::new()),
         pod_objects: Mutex::new(HashMap::new()),
         probe_counts: Mutex::new(std::collections::BTreeMap::new()),
+        volume_sources: volumes::SourceCache::default(),
     });
     let task = tokio::spawn(agent(shared, paused_rx, lookups, shutdown));
     (handle, task)

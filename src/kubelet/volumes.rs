@@ -67,6 +67,84 @@ async fn secret(client: &Client, ns: &str, name: &str) -> kube::Result<Option<Se
         .await
 }
 
+/// How long (cluster time) a pod sync's refresh uses the kubelet's copy of a ConfigMap or
+/// Secret before it reads it again.
+const SOURCE_TTL_SECONDS: i64 = 10;
+
+/// The ConfigMaps and Secrets the kubelet's volumes show, as it last read them, shared by its
+/// pods: a refresh reads an object again only once its copy is [`SOURCE_TTL_SECONDS`] old, so
+/// a node's pods cost one read per object, not one per pod (upstream keeps a watch on each
+/// object its pods use; this is its cheap stand-in). Setting a volume up always reads.
+#[derive(Debug, Default)]
+pub struct SourceCache {
+    config_maps: parking_lot::Mutex<Cached<ConfigMap>>,
+    secrets: parking_lot::Mutex<Cached<Secret>>,
+}
+
+/// Objects by (namespace, name): when they were read, and what was there.
+type Cached<T> = HashMap<(String, String), (DateTime<Utc>, Option<T>)>;
+
+/// How the kubelet reads the sources of a pod's volumes now.
+struct Sources<'a> {
+    client: &'a Client,
+    cache: &'a SourceCache,
+    now: DateTime<Utc>,
+    /// Read through to the API (setting a volume up), not from a recent copy.
+    fresh: bool,
+}
+
+impl Sources<'_> {
+    async fn config_map(&self, ns: &str, name: &str) -> kube::Result<Option<ConfigMap>> {
+        let key = (ns.to_string(), name.to_string());
+        if let Some(hit) = self.recent(&self.cache.config_maps, &key) {
+            return Ok(hit);
+        }
+        let found = config_map(self.client, ns, name).await?;
+        Self::keep(&self.cache.config_maps, key, self.now, found.clone());
+        Ok(found)
+    }
+
+    async fn secret(&self, ns: &str, name: &str) -> kube::Result<Option<Secret>> {
+        let key = (ns.to_string(), name.to_string());
+        if let Some(hit) = self.recent(&self.cache.secrets, &key) {
+            return Ok(hit);
+        }
+        let found = secret(self.client, ns, name).await?;
+        Self::keep(&self.cache.secrets, key, self.now, found.clone());
+        Ok(found)
+    }
+
+    fn recent<T: Clone>(
+        &self,
+        cache: &parking_lot::Mutex<Cached<T>>,
+        key: &(String, String),
+    ) -> Option<Option<T>> {
+        if self.fresh {
+            return None;
+        }
+        let cache = cache.lock();
+        let (at, obj) = cache.get(key)?;
+        let age = self.now - *at;
+        (age >= chrono::Duration::zero() && age < chrono::Duration::seconds(SOURCE_TTL_SECONDS))
+            .then(|| obj.clone())
+    }
+
+    fn keep<T>(
+        cache: &parking_lot::Mutex<Cached<T>>,
+        key: (String, String),
+        now: DateTime<Utc>,
+        obj: Option<T>,
+    ) {
+        let mut cache = cache.lock();
+        // Copies no pod has asked for in a while go.
+        if cache.len() >= 1024 {
+            let old = now - chrono::Duration::seconds(10 * SOURCE_TTL_SECONDS);
+            cache.retain(|_, (at, _)| *at > old);
+        }
+        cache.insert(key, (now, obj));
+    }
+}
+
 fn config_map_files(cm: &ConfigMap) -> BTreeMap<String, Vec<u8>> {
     let mut files: BTreeMap<String, Vec<u8>> = cm
         .data
@@ -227,7 +305,7 @@ fn downward_files(
 /// fails the volume; every such failure is reported. A token already in `previous` (the
 /// volume as it is) is kept.
 async fn projected_files(
-    client: &Client,
+    sources: &Sources<'_>,
     pod: &Pod,
     p: &ProjectedVolumeSource,
     node: &NodeAllocatable,
@@ -240,7 +318,7 @@ async fn projected_files(
     for source in p.sources.iter().flatten() {
         if let Some(cm) = &source.config_map {
             let optional = cm.optional == Some(true);
-            match config_map(client, &ns, &cm.name).await {
+            match sources.config_map(&ns, &cm.name).await {
                 Ok(found) if found.is_some() || optional => {
                     let data = found.as_ref().map(config_map_files).unwrap_or_default();
                     let items = cm.items.as_ref();
@@ -256,7 +334,7 @@ async fn projected_files(
         }
         if let Some(s) = &source.secret {
             let optional = s.optional == Some(true);
-            match secret(client, &ns, &s.name).await {
+            match sources.secret(&ns, &s.name).await {
                 Ok(found) if found.is_some() || optional => {
                     let data = found.as_ref().map(secret_files).unwrap_or_default();
                     match select_items(
@@ -285,7 +363,7 @@ async fn projected_files(
             let kept = previous.and_then(|fs| fs.read(&format!("/..data/{}", t.path)));
             let token = match kept {
                 Some(token) => Ok(token),
-                None => service_account_token(client, pod, t)
+                None => service_account_token(sources.client, pod, t)
                     .await
                     .map(String::into_bytes),
             };
@@ -353,7 +431,7 @@ fn is_api_volume(v: &Volume) -> bool {
 /// # Errors
 /// Why the volume cannot be set up (the end of the FailedMount message).
 async fn payload(
-    client: &Client,
+    sources: &Sources<'_>,
     pod: &Pod,
     v: &Volume,
     node: &NodeAllocatable,
@@ -363,7 +441,8 @@ async fn payload(
     if let Some(cm) = &v.config_map {
         let optional = cm.optional == Some(true);
         let default_mode = mode_or(cm.default_mode, DEFAULT_MODE);
-        let found = config_map(client, &ns, &cm.name)
+        let found = sources
+            .config_map(&ns, &cm.name)
             .await
             .map_err(|e| e.to_string())?;
         if found.is_none() && !optional {
@@ -383,7 +462,8 @@ async fn payload(
         let name = s.secret_name.clone().unwrap_or_default();
         let optional = s.optional == Some(true);
         let default_mode = mode_or(s.default_mode, DEFAULT_MODE);
-        let found = secret(client, &ns, &name)
+        let found = sources
+            .secret(&ns, &name)
             .await
             .map_err(|e| e.to_string())?;
         if found.is_none() && !optional {
@@ -406,7 +486,7 @@ async fn payload(
     }
     if let Some(p) = &v.projected {
         // Every source's failure, aggregated as upstream's projected volume reports them.
-        return projected_files(client, pod, p, node, previous)
+        return projected_files(sources, pod, p, node, previous)
             .await
             .map(Some)
             .map_err(|errors| match errors.as_slice() {
@@ -462,14 +542,21 @@ fn mount_error(volume: &str, why: &str) -> MountError {
 /// The first volume that cannot be set up, with upstream's FailedMount message.
 pub async fn mount(
     client: &Client,
+    cache: &SourceCache,
     pod: &Pod,
     node: &NodeAllocatable,
     now: DateTime<Utc>,
 ) -> Result<HashMap<String, Arc<Fs>>, MountError> {
+    let sources = Sources {
+        client,
+        cache,
+        now,
+        fresh: true,
+    };
     let group = fs_group(pod);
     let mut out = HashMap::new();
     for v in pod_volumes(pod) {
-        let payload = payload(client, pod, v, node, None)
+        let payload = payload(&sources, pod, v, node, None)
             .await
             .map_err(|why| mount_error(&v.name, &why))?;
         let fs = new_volume_fs(v);
@@ -490,18 +577,25 @@ pub async fn mount(
 /// Each volume that could not be refreshed, with upstream's FailedMount message.
 pub async fn refresh(
     client: &Client,
+    cache: &SourceCache,
     pod: &Pod,
     node: &NodeAllocatable,
     filesystems: &HashMap<String, Arc<Fs>>,
     now: DateTime<Utc>,
 ) -> Vec<MountError> {
+    let sources = Sources {
+        client,
+        cache,
+        now,
+        fresh: false,
+    };
     let group = fs_group(pod);
     let mut errors = Vec::new();
     for v in pod_volumes(pod).filter(|v| is_api_volume(v)) {
         let Some(fs) = filesystems.get(&v.name) else {
             continue;
         };
-        let written = match payload(client, pod, v, node, Some(fs)).await {
+        let written = match payload(&sources, pod, v, node, Some(fs)).await {
             Ok(Some(payload)) => write_atomically(fs, &payload, now),
             Ok(None) => Ok(false),
             Err(why) => Err(why),
@@ -1106,6 +1200,30 @@ mod tests {
             "mode of file \"/etc/configmap-volume/path/to/data-2\": -r--------\n\
              content of file \"/etc/configmap-volume/path/to/data-2\": value-2\n"
         );
+    }
+
+    #[tokio::test]
+    async fn a_refresh_reuses_a_copy_of_a_source_for_ten_seconds() {
+        let client =
+            Client::try_from(kube::Config::new("http://127.0.0.1:9".parse().unwrap())).unwrap();
+        let cache = SourceCache::default();
+        let sources = |now, fresh| Sources {
+            client: &client,
+            cache: &cache,
+            now,
+            fresh,
+        };
+        let key = ("ns".to_string(), "cm".to_string());
+        let cm: ConfigMap =
+            serde_json::from_value(serde_json::json!({"data": {"a": "1"}})).unwrap();
+        Sources::keep(&cache.config_maps, key.clone(), at(0), Some(cm.clone()));
+        let hit = |now, fresh| sources(now, fresh).recent(&cache.config_maps, &key);
+        assert_eq!(hit(at(9), false), Some(Some(cm)));
+        assert_eq!(hit(at(10), false), None);
+        assert_eq!(hit(at(5), true), None);
+        // Nothing is read from the API while the copy is recent.
+        let found = sources(at(1), false).config_map("ns", "cm").await.unwrap();
+        assert_eq!(found.and_then(|c| c.data).unwrap()["a"], "1");
     }
 
     #[test]

@@ -493,7 +493,8 @@ impl PodWorker {
             memory: self.shared.config.memory.clone(),
         };
         if !self.volumes_ready {
-            match volumes::mount(&self.shared.client, pod, &node, now).await {
+            let sources = &self.shared.volume_sources;
+            match volumes::mount(&self.shared.client, sources, pod, &node, now).await {
                 Ok(v) => {
                     self.volume_fs = v;
                     self.volumes_ready = true;
@@ -518,8 +519,15 @@ impl PodWorker {
         // their sources (or in the pod's labels and annotations) shows in them.
         if let Some(at) = self.next_volume_refresh {
             if now >= at {
-                let errors =
-                    volumes::refresh(&self.shared.client, pod, &node, &self.volume_fs, now).await;
+                let errors = volumes::refresh(
+                    &self.shared.client,
+                    &self.shared.volume_sources,
+                    pod,
+                    &node,
+                    &self.volume_fs,
+                    now,
+                )
+                .await;
                 for volumes::MountError(message) in errors {
                     self.event(
                         &Self::pod_ref(pod),
