@@ -49,8 +49,29 @@ pub struct NodeAllocatable {
     pub memory: String,
 }
 
-/// What the kubelet writes in a volume: files by path relative to its root, with their modes.
-pub type Payload = BTreeMap<String, (Vec<u8>, u32)>;
+/// One file the kubelet writes in a volume (upstream's `FileProjection`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct File {
+    /// Contents.
+    pub data: Vec<u8>,
+    /// Mode (`07777`).
+    pub mode: u32,
+    /// Its owner when not root (a service account token's, for the pod's user).
+    pub owner: Option<u32>,
+}
+
+impl File {
+    fn new(data: Vec<u8>, mode: u32) -> Self {
+        Self {
+            data,
+            mode,
+            owner: None,
+        }
+    }
+}
+
+/// What the kubelet writes in a volume: files by path relative to its root.
+pub type Payload = BTreeMap<String, File>;
 
 /// A volume's `defaultMode` when it sets none.
 const DEFAULT_MODE: u32 = 0o644;
@@ -189,14 +210,17 @@ fn select_items(
     let Some(items) = items.filter(|i| !i.is_empty()) else {
         return Ok(files
             .iter()
-            .map(|(k, v)| (k.clone(), (v.clone(), default_mode)))
+            .map(|(k, v)| (k.clone(), File::new(v.clone(), default_mode)))
             .collect());
     };
     let mut out = Payload::new();
     for i in items {
         match files.get(&i.key) {
             Some(v) => {
-                out.insert(i.path.clone(), (v.clone(), mode_or(i.mode, default_mode)));
+                out.insert(
+                    i.path.clone(),
+                    File::new(v.clone(), mode_or(i.mode, default_mode)),
+                );
             }
             None if optional => {}
             None => return Err(format!("{missing}: {}", i.key)),
@@ -294,7 +318,7 @@ fn downward_files(
         };
         out.insert(
             i.path.clone(),
-            (value.into_bytes(), mode_or(i.mode, default_mode)),
+            File::new(value.into_bytes(), mode_or(i.mode, default_mode)),
         );
     }
     Ok(out)
@@ -369,7 +393,21 @@ async fn projected_files(
             };
             match token {
                 Ok(token) => {
-                    files.insert(t.path.clone(), (token, default_mode));
+                    // Only the pod's user (and its fsGroup) may read a token.
+                    let user = fs_user(pod);
+                    let mode = if user.is_some() || fs_group(pod).is_some() {
+                        0o600
+                    } else {
+                        default_mode
+                    };
+                    files.insert(
+                        t.path.clone(),
+                        File {
+                            data: token,
+                            mode,
+                            owner: user,
+                        },
+                    );
                 }
                 Err(e) => errors.push(format!("failed to fetch token: {e}")),
             }
@@ -514,6 +552,28 @@ fn new_volume_fs(v: &Volume) -> Fs {
         // emptyDir's `setupDir`.
         Fs::new(FsType::Ext4, 0o777)
     }
+}
+
+/// The user every container of the pod runs as, when they all set one and it is the same
+/// (upstream's `FsUserFrom`).
+fn fs_user(pod: &Pod) -> Option<u32> {
+    let spec = pod.spec.as_ref()?;
+    let pod_user = spec.security_context.as_ref().and_then(|s| s.run_as_user);
+    let mut user = None;
+    for c in spec
+        .init_containers
+        .iter()
+        .flatten()
+        .chain(&spec.containers)
+    {
+        let own = c.security_context.as_ref().and_then(|s| s.run_as_user);
+        let effective = own.or(pod_user)?;
+        if user.is_some_and(|u| u != effective) {
+            return None;
+        }
+        user = Some(effective);
+    }
+    user.and_then(|u| u32::try_from(u).ok())
 }
 
 fn fs_group(pod: &Pod) -> Option<u32> {
@@ -677,8 +737,8 @@ fn write_atomically(fs: &Fs, payload: &Payload, now: DateTime<Utc>) -> Result<bo
         None => true,
         Some(dir) => {
             !gone.is_empty()
-                || clean.iter().any(|(p, (data, _))| {
-                    fs.read(&format!("/{dir}/{p}")).as_deref() != Some(data.as_slice())
+                || clean.iter().any(|(p, f)| {
+                    fs.read(&format!("/{dir}/{p}")).as_deref() != Some(f.data.as_slice())
                 })
         }
     };
@@ -696,7 +756,7 @@ fn write_atomically(fs: &Fs, payload: &Payload, now: DateTime<Utc>) -> Result<bo
             }
         };
         fs.chmod(&format!("/{dir}"), 0o755).map_err(io)?;
-        for (path, (data, mode)) in &clean {
+        for (path, file) in &clean {
             let full = format!("/{dir}/{path}");
             // Directories of nested paths: `MkdirAll(0777)` under the kubelet's umask.
             let mut cur = format!("/{dir}");
@@ -707,8 +767,13 @@ fn write_atomically(fs: &Fs, payload: &Payload, now: DateTime<Utc>) -> Result<bo
                     fs.mkdir_mode(&cur, 0o755).map_err(io)?;
                 }
             }
-            fs.write_file(&full, data, false, *mode).map_err(io)?;
-            fs.chmod(&full, *mode).map_err(io)?;
+            fs.write_file(&full, &file.data, false, file.mode)
+                .map_err(io)?;
+            fs.chmod(&full, file.mode).map_err(io)?;
+            if let Some(uid) = file.owner {
+                fs.lchown(&full, uid, fs.lstat(&full).map_err(io)?.gid)
+                    .map_err(io)?;
+            }
         }
         let _ = fs.remove_path("/..data_tmp");
         fs.symlink(&dir, "/..data_tmp").map_err(io)?;
@@ -1226,6 +1291,73 @@ mod tests {
         assert_eq!(found.and_then(|c| c.data).unwrap()["a"], "1");
     }
 
+    #[tokio::test]
+    async fn a_token_is_the_pod_user_s_alone_when_it_has_one_or_an_fs_group() {
+        // ServiceAccounts should set ownership and permission when RunAsUser or FsGroup is
+        // present.
+        let client =
+            Client::try_from(kube::Config::new("http://127.0.0.1:9".parse().unwrap())).unwrap();
+        let cache = SourceCache::default();
+        let sources = Sources {
+            client: &client,
+            cache: &cache,
+            now: at(0),
+            fresh: true,
+        };
+        // The token the volume holds already (so that no TokenRequest is made).
+        let previous = Fs::new(FsType::Tmpfs, 0o1777);
+        let token = select_items(&files(&[("token", "a.b.c")]), None, 0o644, false, "").unwrap();
+        write_atomically(&previous, &token, at(0)).unwrap();
+        for (sc, perms, uid, gid) in [
+            (
+                serde_json::json!({"runAsUser": 1000}),
+                "-rw-------",
+                1000,
+                0,
+            ),
+            (
+                serde_json::json!({"fsGroup": 10000}),
+                "-rw-r-----",
+                0,
+                10000,
+            ),
+            (
+                serde_json::json!({"runAsUser": 1000, "fsGroup": 10000}),
+                "-rw-r-----",
+                1000,
+                10000,
+            ),
+            (serde_json::json!({}), "-rw-r--r--", 0, 0),
+        ] {
+            let pod = pod(serde_json::json!({
+                "securityContext": sc,
+                "volumes": [{"name": "test-volume", "projected": {"sources": [
+                    {"serviceAccountToken": {"path": "token", "expirationSeconds": 3600}}]}}],
+                "containers": agnhost(
+                    &["mounttest", "--file_perm=/test-volume/token", "--file_owner=/test-volume/token", "--file_content=/test-volume/token"],
+                    serde_json::json!([{"name": "test-volume", "mountPath": "/test-volume", "readOnly": true}]))}));
+            let v = pod_volumes(&pod).next().unwrap();
+            let projected = v.projected.as_ref().unwrap();
+            let node = NodeAllocatable::default();
+            let payload = projected_files(&sources, &pod, projected, &node, Some(&previous))
+                .await
+                .unwrap();
+            let fs = set_up(&pod, "test-volume", &payload);
+            let volumes = HashMap::from([("test-volume".to_string(), fs)]);
+            let (code, log) = run(&pod, &volumes).await;
+            assert_eq!(code, 0, "{log}");
+            assert_eq!(
+                log,
+                format!(
+                    "perms of file \"/test-volume/token\": {perms}\n\
+                     owner UID of \"/test-volume/token\": {uid}\n\
+                     owner GID of \"/test-volume/token\": {gid}\n\
+                     content of file \"/test-volume/token\": a.b.c\n"
+                )
+            );
+        }
+    }
+
     #[test]
     fn a_missing_key_fails_the_volume_unless_it_is_optional() {
         let items = vec![KeyToPath {
@@ -1294,7 +1426,7 @@ mod tests {
     fn paths_that_leave_the_volume_are_refused() {
         let fs = Fs::new(FsType::Ext4, 0o777);
         for bad in ["/abs", "../up", "a/../../b", "..x"] {
-            let payload = Payload::from([(bad.to_string(), (Vec::new(), 0o644))]);
+            let payload = Payload::from([(bad.to_string(), File::new(Vec::new(), 0o644))]);
             assert!(write_atomically(&fs, &payload, at(0)).is_err(), "{bad}");
         }
     }
@@ -1436,7 +1568,7 @@ mod tests {
         let payload = downward_files(&pod, &items, DEFAULT_MODE, &node).unwrap();
         let shown: Vec<(&str, &str, u32)> = payload
             .iter()
-            .map(|(k, (v, m))| (k.as_str(), std::str::from_utf8(v).unwrap(), *m))
+            .map(|(k, f)| (k.as_str(), std::str::from_utf8(&f.data).unwrap(), f.mode))
             .collect();
         assert_eq!(
             shown,
