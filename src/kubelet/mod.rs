@@ -156,6 +156,8 @@ pub(crate) struct Shared {
     pod_objects: Mutex<HashMap<String, Arc<Pod>>>,
     /// The kubelet's copies of the ConfigMaps and Secrets its pods' volumes show.
     volume_sources: volumes::SourceCache,
+    /// The node's own filesystem, which hostPath volumes show.
+    host_fs: Arc<runtime::Fs>,
     /// Probe results by (namespace, pod, uid, container, probe type, result), for `/metrics/probes`.
     probe_counts: Mutex<
         std::collections::BTreeMap<
@@ -357,6 +359,7 @@ pub fn start(
         pod_objects: Mutex::new(HashMap::new()),
         probe_counts: Mutex::new(std::collections::BTreeMap::new()),
         volume_sources: volumes::SourceCache::default(),
+        host_fs: Arc::new(runtime::Fs::node()),
     });
     let task = tokio::spawn(agent(shared, paused_rx, lookups, shutdown));
     (handle, task)

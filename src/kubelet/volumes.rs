@@ -1,6 +1,6 @@
 //! Volumes and configuration: the filesystems a pod's volumes are (emptyDir, configMap, secret,
 //! downwardAPI, projected: configMaps, secrets, downwardAPI and service account tokens the
-//! apiserver issues) and each container's environment (env, envFrom, fieldRef,
+//! apiserver issues; hostPath) and each container's environment (env, envFrom, fieldRef,
 //! resourceFieldRef), read through the API like the real kubelet does.
 //!
 //! The kubelet puts the files of a configMap, secret, downwardAPI or projected volume in place
@@ -18,7 +18,11 @@
 //! a minute, with up to half of it as jitter). A subPath of such a volume is a copy taken when
 //! the container starts, so it sees no updates, as upstream's bind mount of the file it found;
 //! a subPath of an emptyDir is the directory itself (made, with the mode of the volume's root,
-//! when missing). Service account tokens are issued once per volume (no rotation).
+//! when missing). Service account tokens are issued once per volume (no rotation); a token
+//! is mode 0600 and the pod's user's when the pod runs as one user or has an fsGroup.
+//!
+//! A hostPath volume is the node's own filesystem (one per kubelet, shared by its pods) at
+//! the path, checked or made as its `type` says; the kubelet changes no ownership there.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -27,8 +31,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::authentication::v1::{BoundObjectReference, TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Container, DownwardAPIVolumeFile, KeyToPath, Pod, ProjectedVolumeSource,
-    ResourceFieldSelector, Secret, ServiceAccount, ServiceAccountTokenProjection, Volume,
+    ConfigMap, Container, DownwardAPIVolumeFile, HostPathVolumeSource, KeyToPath, Pod,
+    ProjectedVolumeSource, ResourceFieldSelector, Secret, ServiceAccount,
+    ServiceAccountTokenProjection, Volume,
 };
 use kube::api::{Api, PostParams};
 use kube::Client;
@@ -556,6 +561,27 @@ fn new_volume_fs(v: &Volume) -> Fs {
 
 /// The user every container of the pod runs as, when they all set one and it is the same
 /// (upstream's `FsUserFrom`).
+/// A hostPath volume: the node's `path`, checked (and made) as its `type` says.
+fn host_path(host: &Arc<Fs>, hp: &HostPathVolumeSource) -> Result<Fs, String> {
+    let path = normalize_path(&hp.path);
+    let found = host.stat(&path).ok().map(|s| s.kind);
+    let not = |what: &str| format!("hostPath type check failed: {path} is not {what}");
+    match (hp.type_.as_deref().unwrap_or_default(), found) {
+        // Unchecked: the runtime makes a missing directory, as containerd does.
+        ("" | "DirectoryOrCreate", None) => host.mkdir(&path),
+        ("DirectoryOrCreate" | "Directory", Some(FileKind::Dir)) | ("", _) => {}
+        ("DirectoryOrCreate" | "Directory", _) => return Err(not("a directory")),
+        ("FileOrCreate", None) => host.write(&path, b"", true).map_err(str::to_string)?,
+        ("FileOrCreate" | "File", Some(FileKind::File)) => {}
+        ("FileOrCreate" | "File", _) => return Err(not("a file")),
+        ("Socket", _) => return Err(not("a socket file")),
+        ("CharDevice", _) => return Err(not("a character device")),
+        ("BlockDevice", _) => return Err(not("a block device")),
+        (other, _) => return Err(format!("invalid HostPathType: {other}")),
+    }
+    Ok(Fs::view(host.clone(), &path))
+}
+
 fn fs_user(pod: &Pod) -> Option<u32> {
     let spec = pod.spec.as_ref()?;
     let pod_user = spec.security_context.as_ref().and_then(|s| s.run_as_user);
@@ -603,6 +629,7 @@ fn mount_error(volume: &str, why: &str) -> MountError {
 pub async fn mount(
     client: &Client,
     cache: &SourceCache,
+    host: &Arc<Fs>,
     pod: &Pod,
     node: &NodeAllocatable,
     now: DateTime<Utc>,
@@ -619,6 +646,12 @@ pub async fn mount(
         let payload = payload(&sources, pod, v, node, None)
             .await
             .map_err(|why| mount_error(&v.name, &why))?;
+        if let Some(hp) = &v.host_path {
+            // The kubelet manages no ownership of the node's files.
+            let fs = host_path(host, hp).map_err(|why| mount_error(&v.name, &why))?;
+            out.insert(v.name.clone(), Arc::new(fs));
+            continue;
+        }
         let fs = new_volume_fs(v);
         if let Some(payload) = &payload {
             write_atomically(&fs, payload, now).map_err(|why| mount_error(&v.name, &why))?;
@@ -1356,6 +1389,83 @@ mod tests {
                 )
             );
         }
+    }
+
+    #[tokio::test]
+    async fn host_path_volumes_share_the_node_s_files_between_pods() {
+        // HostPath should give a volume the correct mode, support r/w, support subPath.
+        let host = Arc::new(Fs::node());
+        let volume = serde_json::json!([{"name": "test-volume", "hostPath": {"path": "/tmp"}}]);
+        let mounts = |sub: Option<&str>| match sub {
+            Some(sub) => {
+                serde_json::json!([{"name": "test-volume", "mountPath": "/test-volume", "subPath": sub}])
+            }
+            None => serde_json::json!([{"name": "test-volume", "mountPath": "/test-volume"}]),
+        };
+        let pod_running = |args: &[&str], sub: Option<&str>| {
+            pod(serde_json::json!({"volumes": volume, "containers": agnhost(args, mounts(sub))}))
+        };
+        let volumes = |pod: &Pod| {
+            let v = pod_volumes(pod).next().unwrap();
+            let fs = host_path(&host, v.host_path.as_ref().unwrap()).unwrap();
+            HashMap::from([("test-volume".to_string(), Arc::new(fs))])
+        };
+        let mode = pod_running(
+            &[
+                "mounttest",
+                "--fs_type=/test-volume",
+                "--file_mode=/test-volume",
+            ],
+            None,
+        );
+        let (code, log) = run(&mode, &volumes(&mode)).await;
+        assert_eq!(code, 0, "{log}");
+        assert_eq!(
+            log,
+            "mount type of \"/test-volume\": 61267\nmode of file \"/test-volume\": dtrwxrwxrwx\n"
+        );
+        let writer = pod_running(
+            &[
+                "mounttest",
+                "--new_file_0644=/test-volume/test-file",
+                "--file_mode=/test-volume/test-file",
+            ],
+            Some("sub-path"),
+        );
+        let (code, log) = run(&writer, &volumes(&writer)).await;
+        assert_eq!(code, 0, "{log}");
+        let reader = pod_running(
+            &[
+                "mounttest",
+                "--file_content_in_loop=/test-volume/sub-path/test-file",
+                "--retry_time=180",
+            ],
+            None,
+        );
+        let (code, log) = run(&reader, &volumes(&reader)).await;
+        assert_eq!(code, 0, "{log}");
+        assert_eq!(
+            log,
+            "content of file \"/test-volume/sub-path/test-file\": mount-tester new file\n\n"
+        );
+        assert_eq!(host.stat("/tmp/sub-path").unwrap().go_mode(), "dtrwxrwxrwx");
+        let typed = |path: &str, kind: &str| {
+            let hp = HostPathVolumeSource {
+                path: path.into(),
+                type_: Some(kind.into()),
+            };
+            host_path(&host, &hp).map(|_| ())
+        };
+        assert_eq!(
+            typed("/nope", "Directory"),
+            Err("hostPath type check failed: /nope is not a directory".into())
+        );
+        assert_eq!(
+            typed("/tmp", "File"),
+            Err("hostPath type check failed: /tmp is not a file".into())
+        );
+        assert_eq!(typed("/var/lib/data", "DirectoryOrCreate"), Ok(()));
+        assert!(host.is_dir("/var/lib/data"));
     }
 
     #[test]

@@ -494,7 +494,8 @@ impl PodWorker {
         };
         if !self.volumes_ready {
             let sources = &self.shared.volume_sources;
-            match volumes::mount(&self.shared.client, sources, pod, &node, now).await {
+            let host = &self.shared.host_fs;
+            match volumes::mount(&self.shared.client, sources, host, pod, &node, now).await {
                 Ok(v) => {
                     self.volume_fs = v;
                     self.volumes_ready = true;

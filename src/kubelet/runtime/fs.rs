@@ -473,6 +473,31 @@ impl Fs {
         }
     }
 
+    /// A node's own filesystem (its disk): the usual top-level directories, `/tmp` with mode
+    /// 1777. hostPath volumes are views of it ([`Fs::view`]).
+    pub fn node() -> Self {
+        let fs = Self::new(FsType::Ext4, 0o755);
+        {
+            let mut nodes = fs.nodes.lock();
+            for d in [
+                "/bin", "/dev", "/etc", "/home", "/mnt", "/opt", "/proc", "/root", "/run", "/srv",
+                "/sys", "/tmp", "/usr", "/var", "/var/lib", "/var/log",
+            ] {
+                let mode = if d == "/tmp" { 0o1777 } else { 0o755 };
+                nodes.insert(d.to_string(), Node::dir(mode, 0, 0));
+            }
+        }
+        fs
+    }
+
+    /// A filesystem that is `root` of `fs` (a directory, or a file): what a hostPath volume
+    /// shows of the node's filesystem.
+    pub fn view(fs: Arc<Fs>, root: &str) -> Self {
+        let mut view = Self::new(fs.fs_type, 0o755);
+        view.mounts = vec![Mount::new("/", fs).sub_path(root)];
+        view
+    }
+
     /// A filesystem holding `files` (absolute paths), as an image's: the usual top-level
     /// directories exist.
     pub fn with_files(files: BTreeMap<String, Vec<u8>>) -> Self {
