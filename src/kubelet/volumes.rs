@@ -9,8 +9,9 @@
 //! `..data` (`data-1 -> ..data/data-1`). Each file has its item's `mode`, else the volume's
 //! `defaultMode` (0644). With a pod `fsGroup`, every file and directory of a volume takes that
 //! group, files gain `0440` (`0660` in an emptyDir) and directories also `0110` and setgid, as
-//! `SetVolumeOwnership` does. An emptyDir root is 0777 (1777 on tmpfs); the types are as
-//! [`super::runtime::Fs`] describes. These volumes are mounted read-only.
+//! `SetVolumeOwnership` does. An emptyDir root is 0777 (1777 on tmpfs, which holds at most the
+//! emptyDir's sizeLimit); the types are as [`super::runtime::Fs`] describes. These volumes are
+//! mounted read-only.
 //!
 //! [`refresh`] rewrites such volumes when what they show changed (a new `..data` directory
 //! swapped in at once; names that disappeared are removed; an optional source that appears
@@ -551,8 +552,20 @@ fn new_volume_fs(v: &Volume) -> Fs {
         || v.downward_api.is_some()
         || v.projected.is_some();
     if memory {
-        // A tmpfs mount's root directory has the tmpfs default mode.
-        Fs::new(FsType::Tmpfs, 0o1777)
+        // A tmpfs mount's root directory has the tmpfs default mode; a memory emptyDir's
+        // tmpfs is as large as its sizeLimit.
+        let fs = Fs::new(FsType::Tmpfs, 0o1777);
+        let limit = v
+            .empty_dir
+            .as_ref()
+            .and_then(|e| e.size_limit.as_ref())
+            .and_then(crate::k8s::quantity::parse_bytes)
+            .and_then(|b| usize::try_from(b).ok())
+            .filter(|b| *b > 0);
+        match limit {
+            Some(bytes) => fs.with_capacity(bytes),
+            None => fs,
+        }
     } else {
         // emptyDir's `setupDir`.
         Fs::new(FsType::Ext4, 0o777)
@@ -1466,6 +1479,18 @@ mod tests {
         );
         assert_eq!(typed("/var/lib/data", "DirectoryOrCreate"), Ok(()));
         assert!(host.is_dir("/var/lib/data"));
+    }
+
+    #[test]
+    fn a_memory_empty_dir_is_as_large_as_its_size_limit() {
+        let pod = pod(serde_json::json!({"volumes": [
+            {"name": "m", "emptyDir": {"medium": "Memory", "sizeLimit": "1Ki"}}]}));
+        let fs = new_volume_fs(pod_volumes(&pod).next().unwrap());
+        assert_eq!(fs.write_file("/a", &[0; 1024], false, 0o644), Ok(()));
+        assert_eq!(
+            fs.write_file("/b", b"x", false, 0o644),
+            Err(FsError::NoSpace)
+        );
     }
 
     #[test]

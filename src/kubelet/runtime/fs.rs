@@ -564,6 +564,14 @@ impl Fs {
         fs
     }
 
+    /// The same filesystem, holding at most `bytes` (and never more than [`FS_CAPACITY`]): a
+    /// tmpfs mounted with `size=`.
+    #[must_use]
+    pub fn with_capacity(mut self, bytes: usize) -> Self {
+        self.capacity = bytes.min(FS_CAPACITY);
+        self
+    }
+
     /// The filesystem's type.
     pub fn fs_type(&self) -> FsType {
         self.fs_type
