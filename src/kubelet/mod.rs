@@ -157,6 +157,10 @@ pub(crate) struct Shared {
     pods: Mutex<HashMap<String, String>>,
     /// The latest version of every pod this kubelet runs, by uid (for `/pods`).
     pod_objects: Mutex<HashMap<String, Arc<Pod>>>,
+    /// The kubelet's copies of the ConfigMaps and Secrets its pods' volumes show.
+    volume_sources: volumes::SourceCache,
+    /// The node's own filesystem, which hostPath volumes show.
+    host_fs: Arc<runtime::Fs>,
     /// Probe results by (namespace, pod, uid, container, probe type, result), for `/metrics/probes`.
     probe_counts: Mutex<
         std::collections::BTreeMap<
@@ -373,6 +377,8 @@ pub fn start(
         pod_objects: Mutex::new(HashMap::new()),
         probe_counts: Mutex::new(std::collections::BTreeMap::new()),
         services: std::sync::OnceLock::new(),
+        volume_sources: volumes::SourceCache::default(),
+        host_fs: Arc::new(runtime::Fs::node()),
     });
     let task = tokio::spawn(agent(shared, paused_rx, lookups, shutdown));
     (handle, task)

@@ -28,7 +28,7 @@ use super::runtime::catalog::{self, go_duration, Image, ImageError};
 use super::runtime::{ContainerConfig, ProcessState};
 use super::security;
 use super::status::{self, ContainerInfo, PodObservation, RuntimeState};
-use super::volumes::{self, VolumeFiles};
+use super::volumes;
 use super::Shared;
 use crate::events::{reference, EventType};
 
@@ -142,9 +142,12 @@ struct PodWorker {
     uid: String,
     ip: Option<IpAddr>,
     start_time: Option<i64>,
-    volumes: Option<VolumeFiles>,
+    /// Whether the pod's volumes are set up.
+    volumes_ready: bool,
     /// The pod's volumes as filesystems, shared by its containers.
     volume_fs: HashMap<String, Arc<super::runtime::Fs>>,
+    /// When the volumes the kubelet fills from the API are next brought up to date.
+    next_volume_refresh: Option<DateTime<Utc>>,
     init: Vec<ContainerSlot>,
     app: Vec<ContainerSlot>,
     terminal: Option<(&'static str, &'static str, String)>,
@@ -200,8 +203,9 @@ pub(super) async fn run(shared: Arc<Shared>, mut updates: watch::Receiver<Option
         shared: shared.clone(),
         ip: None,
         start_time: None,
-        volumes: None,
+        volumes_ready: false,
         volume_fs: HashMap::new(),
+        next_volume_refresh: None,
         terminal: None,
         last_status: first.status.clone(),
         probe_tx,
@@ -396,6 +400,13 @@ impl PodWorker {
         }
     }
 
+    /// How often the pod's volumes are brought up to date: the kubelet's `syncFrequency` (a
+    /// minute) and the pod worker's jitter (up to half of it; fixed per pod here).
+    fn volume_sync_period(&self) -> chrono::Duration {
+        let jitter = super::fnv128(self.uid.as_bytes()) % 30_000;
+        chrono::Duration::milliseconds(60_000 + jitter as i64)
+    }
+
     /// Whether any emptyDir volume or container of the pod has a local storage limit.
     fn has_storage_limits(&self, spec: &PodSpec) -> bool {
         let volumes = spec.volumes.iter().flatten();
@@ -497,11 +508,20 @@ impl PodWorker {
             self.wake_at(now + chrono::Duration::seconds(EVICTION_MONITORING_SECONDS));
         }
         // Volumes.
-        if self.volumes.is_none() {
-            match volumes::mount(&self.shared.client, pod).await {
+        let node = volumes::NodeAllocatable {
+            cpu: self.shared.config.cpu.clone(),
+            memory: self.shared.config.memory.clone(),
+        };
+        if !self.volumes_ready {
+            let sources = &self.shared.volume_sources;
+            let host = &self.shared.host_fs;
+            match volumes::mount(&self.shared.client, sources, host, pod, &node, now).await {
                 Ok(v) => {
-                    self.volume_fs = volumes::volume_filesystems(&v);
-                    self.volumes = Some(v);
+                    self.volume_fs = v;
+                    self.volumes_ready = true;
+                    if volumes::has_api_volumes(pod) {
+                        self.next_volume_refresh = Some(now + self.volume_sync_period());
+                    }
                 }
                 Err(volumes::MountError(message)) => {
                     self.event(
@@ -514,6 +534,34 @@ impl PodWorker {
                     self.wake_at(now + chrono::Duration::seconds(2));
                     return;
                 }
+            }
+        }
+        // Each pod sync remounts the volumes the kubelet fills from the API: what changed in
+        // their sources (or in the pod's labels and annotations) shows in them.
+        if let Some(at) = self.next_volume_refresh {
+            if now >= at {
+                let errors = volumes::refresh(
+                    &self.shared.client,
+                    &self.shared.volume_sources,
+                    pod,
+                    &node,
+                    &self.volume_fs,
+                    now,
+                )
+                .await;
+                for volumes::MountError(message) in errors {
+                    self.event(
+                        &Self::pod_ref(pod),
+                        EventType::Warning,
+                        "FailedMount",
+                        &message,
+                    )
+                    .await;
+                }
+                self.next_volume_refresh = Some(now + self.volume_sync_period());
+            }
+            if let Some(at) = self.next_volume_refresh {
+                self.wake_at(at);
             }
         }
         // The pod sandbox (pause container and network) takes its time before any container
@@ -625,11 +673,8 @@ impl PodWorker {
         if let Err(message) = security::verify_run_as_non_root(pod, c, &image_user) {
             return self.config_error(&cref, init, index, message).await;
         }
-        let (mut files, mounts) = self
-            .volumes
-            .as_ref()
-            .map(|v| volumes::container_mounts(c, v, &self.volume_fs))
-            .unwrap_or_default();
+        let mounts = volumes::container_mounts(c, pod, &self.volume_fs);
+        let mut files = std::collections::BTreeMap::new();
         if let (Some(ip), true) = (self.ip, hosts::mounted_in(c)) {
             files.insert(hosts::PATH.to_string(), hosts::content(pod, ip));
         }
@@ -643,6 +688,7 @@ impl PodWorker {
             env,
             files,
             mounts,
+            identity: volumes::identity(pod, c),
         };
         let runtime = self.shared.runtime.clone();
         if let Some(old) = self.slot(init, index).id.clone() {

@@ -1,5 +1,6 @@
 //! Volumes: a missing Secret holds a pod, an emptyDir hands data from an init container to the
-//! app, and local storage over its limits gets a pod evicted.
+//! app, local storage over its limits gets a pod evicted, and agnhost `mounttest` sees the
+//! modes of a ConfigMap volume and its updates.
 
 use super::*;
 
@@ -158,5 +159,123 @@ async fn an_empty_dir_over_its_size_limit_gets_its_pod_evicted_and_a_full_disk_r
         logs.contains("No space left on device") && logs.ends_with("disk full\n"),
         "{logs}"
     );
+    cluster.stop(Duration::from_secs(10)).await.unwrap();
+}
+
+/// The ConfigMap e2e tests' `mounttest` pod: one agnhost container with ConfigMap `name` at
+/// /etc/configmap-volume (read-only), with `args`.
+fn mounttest_pod(pod: &str, name: &str, optional: bool, args: &[&str]) -> serde_json::Value {
+    json!({"metadata": {"name": pod}, "spec": {"restartPolicy": "Never",
+        "volumes": [{"name": "configmap-volume", "configMap": {"name": name, "optional": optional}}],
+        "containers": [{"name": "agnhost-container", "image": "registry.k8s.io/e2e-test-images/agnhost:2.53",
+            "args": args,
+            "volumeMounts": [{"name": "configmap-volume", "mountPath": "/etc/configmap-volume", "readOnly": true}]}]}})
+}
+
+#[tokio::test]
+async fn a_config_map_volume_shows_its_modes_and_its_updates_to_mounttest() {
+    let (cluster, client, waits) = one_node().await;
+    let cms = Api::<k8s_openapi::api::core::v1::ConfigMap>::default_namespaced(client.clone());
+    let cm = |name: &str, value: &str| {
+        serde_json::from_value(json!({"metadata": {"name": name}, "data": {"data-1": value}}))
+            .unwrap()
+    };
+    cms.create(&PostParams::default(), &cm("configmap-test-upd", "value-1"))
+        .await
+        .unwrap();
+    // ConfigMap should be consumable from pods in volume with defaultMode set.
+    let mut once = mounttest_pod(
+        "pod-configmaps-mode",
+        "configmap-test-upd",
+        false,
+        &[
+            "mounttest",
+            "--file_content=/etc/configmap-volume/data-1",
+            "--file_mode=/etc/configmap-volume/data-1",
+        ],
+    );
+    once["spec"]["volumes"][0]["configMap"]["defaultMode"] = json!(0o400);
+    let pods = create_pod(&client, once).await;
+    waits
+        .until(minutes(10), "the mode pod to succeed", |s| {
+            in_phase(s, "pod-configmaps-mode", "Succeeded").map(|_| ())
+        })
+        .await;
+    let logs = pods
+        .logs("pod-configmaps-mode", &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        logs,
+        "mode of file \"/etc/configmap-volume/data-1\": -r--------\n\
+         content of file \"/etc/configmap-volume/data-1\": value-1\n"
+    );
+
+    // ConfigMap updates should be reflected in volume; an optional ConfigMap that appears
+    // later fills its volume.
+    let loop_args = |path: &str| {
+        [
+            "mounttest".to_string(),
+            "--break_on_expected_content=false".to_string(),
+            "--retry_time=600".to_string(),
+            format!("--file_content_in_loop={path}"),
+        ]
+    };
+    let args = loop_args("/etc/configmap-volume/data-1");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    create_pod(
+        &client,
+        mounttest_pod("pod-configmaps-upd", "configmap-test-upd", false, &args),
+    )
+    .await;
+    create_pod(
+        &client,
+        mounttest_pod("pod-configmaps-create", "cm-test-opt-create", true, &args),
+    )
+    .await;
+    waits
+        .log_until(
+            &pods,
+            "pod-configmaps-upd",
+            None,
+            minutes(10),
+            "value-1",
+            |l| l.contains("content of file \"/etc/configmap-volume/data-1\": value-1\n"),
+        )
+        .await;
+    waits
+        .log_until(&pods, "pod-configmaps-create", None, minutes(10), "no file yet", |l| {
+            l.contains("Error reading file /etc/configmap-volume/data-1: open /etc/configmap-volume/data-1: no such file or directory, retrying\n")
+        })
+        .await;
+    let mut updated: k8s_openapi::api::core::v1::ConfigMap =
+        cms.get("configmap-test-upd").await.unwrap();
+    updated.data = Some([("data-1".to_string(), "value-2".to_string())].into());
+    cms.replace("configmap-test-upd", &PostParams::default(), &updated)
+        .await
+        .unwrap();
+    cms.create(&PostParams::default(), &cm("cm-test-opt-create", "value-1"))
+        .await
+        .unwrap();
+    waits
+        .log_until(
+            &pods,
+            "pod-configmaps-upd",
+            None,
+            minutes(5),
+            "value-2",
+            |l| l.contains("content of file \"/etc/configmap-volume/data-1\": value-2\n"),
+        )
+        .await;
+    waits
+        .log_until(
+            &pods,
+            "pod-configmaps-create",
+            None,
+            minutes(5),
+            "the new ConfigMap",
+            |l| l.contains("content of file \"/etc/configmap-volume/data-1\": value-1\n"),
+        )
+        .await;
     cluster.stop(Duration::from_secs(10)).await.unwrap();
 }

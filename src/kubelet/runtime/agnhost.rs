@@ -25,13 +25,16 @@
 //!   `REFUSED`, `TIMEOUT`, `DNS: ...`, `UNKNOWN: ...`, `OTHER: ...` on stderr.
 //! - `grpc-health-checking`: the gRPC health service upstream's gRPC probe tests call
 //!   (`grpc_health.rs`).
+//! - `mounttest`: filesystem types, file modes, owners and contents of the container's
+//!   filesystem and its volumes, new files of a given mode, a file read in a loop (see
+//!   `mounttest.rs`).
 //!
 //! The binary runs under `k8s.io/component-base/cli.Run`, so everything the subcommands print
 //! with Go's `log` package goes through klog to stderr with klog's header (`I0428
 //! 16:44:25.432416       1 log.go:245] Started HTTP server on port 8080`), stamped with the
 //! cluster clock; a command-line error prints `Error: ...` and exits 1 (`unknown command "x" for
 //! "app"`, with cobra's "Did you mean this?" suggestions). Other upstream subcommands
-//! (`mounttest`, `etc-hosts`, ...) and netexec's TLS and SCTP servers
+//! (`etc-hosts`, ...) and netexec's TLS and SCTP servers
 //! are not modelled: they exit 1 saying so. Usage texts are abbreviated. The simulation has no
 //! cluster DNS: names other than IP literals and `localhost` do not resolve.
 
@@ -52,6 +55,9 @@ use super::log::{Log, Stream};
 use super::Fs;
 use crate::clock::Clock;
 use crate::k8s::go_quote;
+
+#[path = "mounttest.rs"]
+mod mounttest;
 
 /// How much output a captured (exec'd) agnhost keeps per stream.
 const CAPTURE_LIMIT: usize = 16 * 1024 * 1024;
@@ -558,6 +564,7 @@ pub(super) async fn run(argv: Vec<String>, ctx: Arc<Ctx>) -> i32 {
         "test-webserver" => (TEST_WEBSERVER_FLAGS, "test-webserver"),
         "connect" => (CONNECT_FLAGS, "connect [host:port]"),
         "grpc-health-checking" => (GRPC_HEALTH_CHECKING_FLAGS, "grpc-health-checking"),
+        "mounttest" => (mounttest::FLAGS, "mounttest"),
         "help" => {
             ctx.stdout(&root_help());
             return 0;
@@ -618,6 +625,7 @@ pub(super) async fn run(argv: Vec<String>, ctx: Arc<Ctx>) -> i32 {
             };
             super::grpc_health::run(ctx, settings).await
         }
+        "mounttest" => mounttest::run(&ctx, &parsed).await,
         _ => connect(&ctx, &parsed).await,
     }
 }
@@ -1478,38 +1486,7 @@ const IMAGE_DIRS: &[&str] = &[
 /// The entries of a directory of the container's filesystem: (name, is a directory).
 fn list_dir(fs: &Fs, dir: &str) -> BTreeMap<String, bool> {
     let full = super::normalize_path(dir);
-    let prefix = if full == "/" {
-        "/".to_string()
-    } else {
-        format!("{full}/")
-    };
-    let mut entries: BTreeMap<String, bool> = BTreeMap::new();
-    let (inner, p) = fs.route(&full);
-    let inner_prefix = if p == "/" {
-        "/".to_string()
-    } else {
-        format!("{p}/")
-    };
-    for key in inner.files.lock().keys() {
-        let Some(rest) = key.strip_prefix(&inner_prefix) else {
-            continue;
-        };
-        let (first, deeper) = match rest.split_once('/') {
-            Some((f, _)) => (f, true),
-            None => (rest, false),
-        };
-        if first.is_empty() || (first == ".dir" && !deeper) {
-            continue;
-        }
-        *entries.entry(first.to_string()).or_insert(false) |= deeper;
-    }
-    for (point, _) in &fs.mounts {
-        if let Some(rest) = point.strip_prefix(&prefix) {
-            if let Some(first) = rest.split('/').next().filter(|f| !f.is_empty()) {
-                entries.insert(first.to_string(), true);
-            }
-        }
-    }
+    let mut entries = fs.entries(&full).unwrap_or_default();
     if full == "/" {
         for d in IMAGE_DIRS {
             entries.insert((*d).to_string(), true);

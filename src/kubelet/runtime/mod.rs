@@ -6,11 +6,15 @@
 //! Signals follow what the real images do: pause, nginx and httpd exit 0 on SIGTERM, agnhost
 //! as each subcommand handles it (`pause` exits 2, `netexec` 0, `serve-hostname` waits 60 s,
 //! `liveness` dies by the signal: 143), and `sh` as PID 1 ignores SIGTERM, so it is killed when
-//! the grace period ends (137). agnhost lives in `agnhost`, the web servers in `webservers`,
-//! and what Go's `net/http` shows of a server or client in `gonet`.
+//! the grace period ends (137). agnhost lives in `agnhost` (its `mounttest` in `mounttest.rs`),
+//! the web servers in `webservers`, what Go's `net/http` shows of a server or client in `gonet`,
+//! and the filesystems in `fs`: files, directories and links with modes and owners, each
+//! filesystem with a type (the image's overlay, the node's ext4, tmpfs), volumes mounted whole
+//! or by subPath, read-only or not.
 
 mod agnhost;
 pub mod catalog;
+mod fs;
 mod gonet;
 mod grpc_health;
 pub mod log;
@@ -30,236 +34,12 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use self::catalog::{Behaviour, Image, ImageError};
+pub use self::fs::{
+    go_file_mode, normalize_path, FileKind, Fs, FsError, FsType, Identity, Mount, Stat,
+    FS_CAPACITY, NO_SPACE, S_ISGID,
+};
 use self::log::{Log, Stream};
 use crate::clock::Clock;
-
-/// A container's in-memory filesystem, with volumes mounted into it: a volume's filesystem is
-/// shared by every container that mounts it (an emptyDir written by an init container is seen by
-/// the app container).
-///
-/// Each filesystem has a capacity (the node's disk, as far as this filesystem may use it): a
-/// write past it fails with "No space left on device", so a container appending to a file
-/// without end holds at most [`FS_CAPACITY`] of the kubelet's memory (per filesystem: a node
-/// running many such containers still adds them up).
-#[derive(Debug)]
-pub struct Fs {
-    files: Mutex<BTreeMap<String, Vec<u8>>>,
-    /// Mount points (normalised absolute paths), longest first.
-    mounts: Vec<(String, Arc<Fs>)>,
-    /// Bytes held by `files`.
-    used: std::sync::atomic::AtomicUsize,
-    capacity: usize,
-}
-
-impl Default for Fs {
-    fn default() -> Self {
-        Self::with_files(BTreeMap::new())
-    }
-}
-
-/// How many bytes one writable filesystem (a container's, or one volume) may hold.
-pub const FS_CAPACITY: usize = 64 * 1024 * 1024;
-
-/// What a write past a filesystem's capacity fails with.
-pub const NO_SPACE: &str = "No space left on device";
-
-fn normalize_path(path: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for p in path.split('/') {
-        match p {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            other => parts.push(other),
-        }
-    }
-    format!("/{}", parts.join("/"))
-}
-
-impl Fs {
-    /// A filesystem holding `files` (absolute paths).
-    pub fn with_files(files: BTreeMap<String, Vec<u8>>) -> Self {
-        Self::with_mounts(files, Vec::new())
-    }
-
-    /// A filesystem holding `files`, with other filesystems mounted at the given paths.
-    pub fn with_mounts(files: BTreeMap<String, Vec<u8>>, mounts: Vec<(String, Arc<Fs>)>) -> Self {
-        let mut mounts: Vec<(String, Arc<Fs>)> = mounts
-            .into_iter()
-            .map(|(p, fs)| (normalize_path(&p), fs))
-            .collect();
-        mounts.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
-        let files: BTreeMap<String, Vec<u8>> = files
-            .into_iter()
-            .map(|(k, v)| (normalize_path(&k), v))
-            .collect();
-        let used = files.values().map(Vec::len).sum();
-        Self {
-            files: Mutex::new(files),
-            mounts,
-            used: std::sync::atomic::AtomicUsize::new(used),
-            capacity: FS_CAPACITY,
-        }
-    }
-
-    /// Bytes of files held by this filesystem (not by what is mounted into it).
-    pub fn used_bytes(&self) -> usize {
-        self.used.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// The filesystem that holds `path`, and the path inside it.
-    fn route(&self, path: &str) -> (&Fs, String) {
-        let p = normalize_path(path);
-        for (point, fs) in &self.mounts {
-            if p == *point {
-                return (fs, "/".into());
-            }
-            if let Some(rest) = p
-                .strip_prefix(point.as_str())
-                .filter(|r| r.starts_with('/'))
-            {
-                return (fs, rest.to_string());
-            }
-        }
-        (self, p)
-    }
-
-    /// Read a file.
-    pub fn read(&self, path: &str) -> Option<Vec<u8>> {
-        let (fs, p) = self.route(path);
-        fs.files.lock().get(&p).cloned()
-    }
-
-    /// Write (or append to) a file.
-    ///
-    /// # Errors
-    /// [`NO_SPACE`] when the filesystem holding `path` would go past its capacity (nothing is
-    /// written).
-    pub fn write(&self, path: &str, data: &[u8], append: bool) -> Result<(), &'static str> {
-        use std::sync::atomic::Ordering;
-        let (fs, p) = self.route(path);
-        let mut files = fs.files.lock();
-        let old = files.get(&p).map_or(0, Vec::len);
-        let new = if append { old + data.len() } else { data.len() };
-        let used = fs.used.load(Ordering::Relaxed);
-        let after = used.saturating_sub(old).saturating_add(new);
-        if new > old && after > fs.capacity {
-            return Err(NO_SPACE);
-        }
-        let entry = files.entry(p).or_default();
-        if !append {
-            entry.clear();
-        }
-        entry.extend_from_slice(data);
-        fs.used.store(after, Ordering::Relaxed);
-        Ok(())
-    }
-
-    /// Remove a file or a directory tree; false if nothing was there.
-    pub fn remove(&self, path: &str) -> bool {
-        let (fs, p) = self.route(path);
-        let prefix = if p == "/" {
-            "/".to_string()
-        } else {
-            format!("{p}/")
-        };
-        let mut files = fs.files.lock();
-        let before = files.len();
-        let mut freed = 0;
-        files.retain(|k, v| {
-            let keep = k != &p && !k.starts_with(&prefix);
-            if !keep {
-                freed += v.len();
-            }
-            keep
-        });
-        fs.used
-            .fetch_sub(freed, std::sync::atomic::Ordering::Relaxed);
-        files.len() != before
-    }
-
-    /// Whether a file exists.
-    pub fn is_file(&self, path: &str) -> bool {
-        let (fs, p) = self.route(path);
-        fs.files.lock().contains_key(&p)
-    }
-
-    /// Whether a directory exists (implicitly: something lives under it, it was made, or
-    /// something is mounted there).
-    pub fn is_dir(&self, path: &str) -> bool {
-        let (fs, p) = self.route(path);
-        if p == "/"
-            || ["/tmp", "/etc", "/var", "/usr", "/bin", "/dev", "/proc"].contains(&p.as_str())
-        {
-            return true;
-        }
-        let prefix = format!("{p}/");
-        let full = normalize_path(path);
-        fs.files.lock().keys().any(|k| k.starts_with(&prefix))
-            || self
-                .mounts
-                .iter()
-                .any(|(m, _)| m.starts_with(&format!("{full}/")))
-    }
-
-    /// The names of a directory's entries (files, directories, mount points), sorted; None
-    /// when `path` is not a directory.
-    pub fn list_dir(&self, path: &str) -> Option<Vec<String>> {
-        if !self.is_dir(path) {
-            return None;
-        }
-        let full = normalize_path(path);
-        let under = |p: &str| {
-            if p == "/" {
-                "/".to_string()
-            } else {
-                format!("{p}/")
-            }
-        };
-        let mut names = std::collections::BTreeSet::new();
-        let (fs, p) = self.route(path);
-        let prefix = under(&p);
-        for key in fs.files.lock().keys() {
-            let Some(rest) = key.strip_prefix(&prefix) else {
-                continue;
-            };
-            let (first, deeper) = match rest.split_once('/') {
-                Some((first, _)) => (first, true),
-                None => (rest, false),
-            };
-            // `.dir` marks a directory made empty; it is no entry of its own.
-            if !first.is_empty() && (deeper || first != ".dir") {
-                names.insert(first.to_string());
-            }
-        }
-        let full_prefix = under(&full);
-        for (point, _) in &self.mounts {
-            if let Some(first) = point
-                .strip_prefix(&full_prefix)
-                .and_then(|rest| rest.split('/').next())
-                .filter(|f| !f.is_empty())
-            {
-                names.insert(first.to_string());
-            }
-        }
-        if full == "/" {
-            for d in ["bin", "dev", "etc", "proc", "tmp", "usr", "var"] {
-                names.insert(d.to_string());
-            }
-        }
-        Some(names.into_iter().collect())
-    }
-
-    /// Make a directory (kept alive by a marker entry).
-    pub fn mkdir(&self, path: &str) {
-        let (fs, p) = self.route(path);
-        fs.files
-            .lock()
-            .entry(format!("{}/.dir", p.trim_end_matches('/')))
-            .or_default();
-    }
-}
 
 /// What a container is doing.
 #[derive(Clone, Debug, PartialEq)]
@@ -309,8 +89,10 @@ pub struct ContainerConfig {
     pub env: Vec<(String, String)>,
     /// Files the volumes put in place (absolute paths; subPath mounts).
     pub files: BTreeMap<String, Vec<u8>>,
-    /// Volumes mounted whole, shared with the pod's other containers.
-    pub mounts: Vec<(String, Arc<Fs>)>,
+    /// Volumes mounted (whole or a subPath of them), shared with the pod's other containers.
+    pub mounts: Vec<Mount>,
+    /// Who the container's processes run as (`runAsUser`, `runAsGroup`, `fsGroup`).
+    pub identity: Identity,
 }
 
 /// Runtime errors.
@@ -648,13 +430,7 @@ impl sh::Shell for ContainerShell {
         self.fs.write(path, data, append).map_err(str::to_string)
     }
     fn remove(&self, path: &str) -> Result<(), String> {
-        if self.fs.remove(path) {
-            Ok(())
-        } else {
-            Err(format!(
-                "rm: can't remove '{path}': No such file or directory"
-            ))
-        }
+        self.fs.remove_path(path).map_err(|e| e.libc().to_string())
     }
     fn exists(&self, path: &str) -> bool {
         self.fs.is_file(path) || self.fs.is_dir(path)
@@ -666,8 +442,15 @@ impl sh::Shell for ContainerShell {
         self.fs.is_dir(path)
     }
     fn mkdir(&self, path: &str) -> Result<(), String> {
-        self.fs.mkdir(path);
-        Ok(())
+        let mode = 0o777 & !self.fs.identity().umask;
+        match self.fs.mkdir_mode(path, mode) {
+            // Under a directory of the image the filesystem does not hold (`/root`, `/home`).
+            Err(FsError::NotFound) => {
+                self.fs.mkdir(path);
+                Ok(())
+            }
+            other => other.map_err(|e| e.libc().to_string()),
+        }
     }
     fn stdout(&self, data: &[u8]) {
         self.out.write(Stream::Stdout, data);
@@ -698,6 +481,12 @@ impl sh::Shell for ContainerShell {
     }
     fn list_dir(&self, path: &str) -> Option<Vec<String>> {
         self.fs.list_dir(path)
+    }
+    fn file_mode(&self, path: &str) -> Option<u32> {
+        self.fs.lstat(path).ok().map(|st| st.st_mode())
+    }
+    fn file_owner(&self, path: &str) -> Option<(u32, u32)> {
+        self.fs.lstat(path).ok().map(|st| (st.uid, st.gid))
     }
     async fn read_stdin(&self) -> Option<Vec<u8>> {
         let mut stdin = self.stdin.lock().await;
@@ -895,7 +684,11 @@ impl Runtime for SimRuntime {
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed) as u128
                 * 0x9e37_79b9_7f4a_7c15
         );
-        let fs = Arc::new(Fs::with_mounts(config.files.clone(), config.mounts.clone()));
+        let fs = Arc::new(Fs::container(
+            config.files.clone(),
+            config.mounts.clone(),
+            config.identity.clone(),
+        ));
         self.containers.lock().insert(
             id.clone(),
             Container {
@@ -1229,6 +1022,7 @@ mod tests {
             env: vec![],
             files: BTreeMap::new(),
             mounts: Vec::new(),
+            identity: Identity::root(),
         }
     }
 
@@ -1242,6 +1036,46 @@ mod tests {
         assert!(b.is_dir("/data") && !a.is_file("/data/ready"));
         assert!(b.remove("/data/ready"));
         assert!(!a.is_file("/work/ready"));
+    }
+
+    #[tokio::test]
+    async fn a_read_only_volume_refuses_the_shell_s_changes() {
+        let volume = Arc::new(Fs::new(FsType::Tmpfs, 0o1777));
+        volume.write_file("/key", b"v", false, 0o644).unwrap();
+        let rt = SimRuntime::new(Clock::new(1000.0));
+        let mut c = config(
+            "busybox",
+            &["sh", "-c", "sleep 3600"],
+            "127.0.0.1".parse().unwrap(),
+        );
+        c.mounts = vec![Mount::new("/etc/cm", volume).read_only(true)];
+        let id = rt.create_container(c);
+        rt.start_container(&id).await.unwrap();
+        let sh = |script: &str| vec!["sh".to_string(), "-c".to_string(), script.to_string()];
+        let (code, out) = rt
+            .exec(
+                &id,
+                &sh("rm /etc/cm/key; mkdir /etc/cm/d; echo x > /etc/cm/new; cat /etc/cm/key"),
+            )
+            .await
+            .unwrap();
+        let out = String::from_utf8_lossy(&out);
+        assert_eq!(code, 0, "{out}");
+        assert!(
+            out.contains("rm: can't remove '/etc/cm/key': Read-only file system\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("mkdir: can't create directory '/etc/cm/d': Read-only file system\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("sh: can't create /etc/cm/new: Read-only file system\n"),
+            "{out}"
+        );
+        // exec's output: stdout, then stderr.
+        assert!(out.starts_with("vrm:"), "{out}");
+        rt.stop_container(&id, Duration::from_secs(1)).await;
     }
 
     #[tokio::test]

@@ -322,6 +322,17 @@ pub trait Shell: Send + Sync {
     fn list_dir(&self, _path: &str) -> Option<Vec<String>> {
         None
     }
+    /// The `st_mode` of `path` as `lstat(2)` reports it (for `ls -l`, `stat`): the type bits
+    /// (`S_IFDIR`, `S_IFREG`, `S_IFLNK`) and the mode bits (`07777`); None when nothing is there
+    /// or the filesystem keeps no metadata. Defaults to None.
+    fn file_mode(&self, _path: &str) -> Option<u32> {
+        None
+    }
+    /// The owner and group of `path` (`lstat(2)`), None as for [`Shell::file_mode`].
+    /// Defaults to None.
+    fn file_owner(&self, _path: &str) -> Option<(u32, u32)> {
+        None
+    }
     /// The next chunk of the process's standard input, waiting for it; None at its end. A
     /// closed stream keeps answering None; a terminal may answer None once for a `^D` typed at
     /// the start of a line and go on with what is typed next. A chunk is whatever arrived (a
