@@ -1202,6 +1202,7 @@ mod tests {
             files: BTreeMap::new(),
             mounts: container_mounts(c, pod, volumes),
             identity: identity(pod, c),
+            read_only_root: false,
         });
         rt.start_container(&id).await.unwrap();
         id

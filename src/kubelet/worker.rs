@@ -689,6 +689,11 @@ impl PodWorker {
             files,
             mounts,
             identity: volumes::identity(pod, c),
+            read_only_root: c
+                .security_context
+                .as_ref()
+                .and_then(|s| s.read_only_root_filesystem)
+                .unwrap_or(false),
         };
         let runtime = self.shared.runtime.clone();
         if let Some(old) = self.slot(init, index).id.clone() {

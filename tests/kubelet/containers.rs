@@ -842,3 +842,40 @@ async fn run_as_non_root_refuses_containers_that_would_run_as_root() {
         .await
         .expect("the cluster stops");
 }
+
+// As upstream's e2e "should run the container with readonly rootfs when readOnlyRootFilesystem
+// is true" and "... writable rootfs when false".
+#[tokio::test]
+async fn a_read_only_root_filesystem_refuses_writes_outside_volumes() {
+    let (cluster, client, waits) = one_node().await;
+    let pod = |name: &str, read_only: bool| {
+        json!({"metadata": {"name": name}, "spec": {"restartPolicy": "Never",
+            "volumes": [{"name": "data", "emptyDir": {}}],
+            "containers": [{"name": "app", "image": "busybox:1.36",
+                "command": ["sh", "-c", "touch /data/ok && echo volume written && touch /checkfile"],
+                "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+                "securityContext": {"readOnlyRootFilesystem": read_only}}]}})
+    };
+    let pods = create_pod(&client, pod("readonly-root", true)).await;
+    create_pod(&client, pod("writable-root", false)).await;
+    waits
+        .until(minutes(5), "readonly-root Failed", |s| {
+            in_phase(s, "readonly-root", "Failed").map(|_| ())
+        })
+        .await;
+    waits
+        .until(minutes(5), "writable-root Succeeded", |s| {
+            in_phase(s, "writable-root", "Succeeded").map(|_| ())
+        })
+        .await;
+    assert_eq!(
+        pods.logs("readonly-root", &Default::default())
+            .await
+            .unwrap(),
+        "volume written\ntouch: /checkfile: Read-only file system\n"
+    );
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
+}

@@ -400,6 +400,9 @@ pub struct Fs {
     fs_type: FsType,
     /// Who creates what is written through this filesystem.
     identity: Identity,
+    /// Writes to this filesystem itself (not to what is mounted on it) fail with `EROFS`: a
+    /// container's `readOnlyRootFilesystem`.
+    read_only: bool,
 }
 
 impl Default for Fs {
@@ -470,6 +473,7 @@ impl Fs {
             capacity: FS_CAPACITY,
             fs_type,
             identity: Identity::root(),
+            read_only: false,
         }
     }
 
@@ -564,6 +568,14 @@ impl Fs {
         fs
     }
 
+    /// The same filesystem, read-only itself (a container's `readOnlyRootFilesystem`); what is
+    /// mounted on it keeps its own mode.
+    #[must_use]
+    pub fn read_only_root(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
+        self
+    }
+
     /// The same filesystem, holding at most `bytes` (and never more than [`FS_CAPACITY`]): a
     /// tmpfs mounted with `size=`.
     #[must_use]
@@ -607,7 +619,7 @@ impl Fs {
                 return (fs, p, ro || m.read_only);
             }
         }
-        (self, full.to_string(), false)
+        (self, full.to_string(), self.read_only)
     }
 
     /// The node's kind at `inner`, without its data.

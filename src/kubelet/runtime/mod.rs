@@ -93,6 +93,8 @@ pub struct ContainerConfig {
     pub mounts: Vec<Mount>,
     /// Who the container's processes run as (`runAsUser`, `runAsGroup`, `fsGroup`).
     pub identity: Identity,
+    /// `readOnlyRootFilesystem`: writes outside the container's volumes fail.
+    pub read_only_root: bool,
 }
 
 /// Runtime errors.
@@ -684,11 +686,14 @@ impl Runtime for SimRuntime {
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed) as u128
                 * 0x9e37_79b9_7f4a_7c15
         );
-        let fs = Arc::new(Fs::container(
-            config.files.clone(),
-            config.mounts.clone(),
-            config.identity.clone(),
-        ));
+        let fs = Arc::new(
+            Fs::container(
+                config.files.clone(),
+                config.mounts.clone(),
+                config.identity.clone(),
+            )
+            .read_only_root(config.read_only_root),
+        );
         self.containers.lock().insert(
             id.clone(),
             Container {
@@ -1023,6 +1028,7 @@ mod tests {
             files: BTreeMap::new(),
             mounts: Vec::new(),
             identity: Identity::root(),
+            read_only_root: false,
         }
     }
 
