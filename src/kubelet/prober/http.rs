@@ -163,7 +163,10 @@ async fn get_once(
             Some(p) => format!("{host_name}:{p}"),
             None => host_name.to_string(),
         });
-    let mut request = http::Request::get(target).header(http::header::HOST, authority);
+    // The kubelet's transports keep no connection alive, so Go sends `Connection: close`.
+    let mut request = http::Request::get(target)
+        .header(http::header::HOST, authority)
+        .header(http::header::CONNECTION, "close");
     for (name, value) in headers {
         request = request.header(name.as_str(), value.as_str());
     }
