@@ -89,12 +89,15 @@
 //! `invocation` reads an `sh` or `busybox` command line. This file holds the public API and its
 //! errors.
 
+mod arith;
 mod ast;
 mod builtins;
 mod expand;
+mod glob;
 mod interp;
 mod invocation;
 mod io;
+mod jobs;
 mod lexer;
 mod parser;
 mod session;
@@ -103,15 +106,18 @@ mod tests;
 #[cfg(test)]
 mod tests_io;
 #[cfg(test)]
+mod tests_lang;
+#[cfg(test)]
 mod tests_utils;
 
 use std::sync::Arc;
 
 use ast::{AndOr, Command, List, Pipeline, Simple, Word};
-use interp::Interp;
+use interp::{with_jobs, Interp};
 use invocation::{
     command_name, is_shell_name, shell_file_argv, strip_busybox, ShInvocation, UTILITIES,
 };
+pub use jobs::Signals;
 use lexer::parse_list;
 
 /// Nesting limit of compound commands (`if`/`while`/`for` inside one another).
@@ -179,6 +185,14 @@ pub enum ParseError {
         /// The nesting limit.
         limit: usize,
         /// Where the level that is too deep starts.
+        at: usize,
+    },
+    /// A function named with something other than a name, or a special builtin's name.
+    #[error("bad function name {name:?} (at byte {at})")]
+    BadFunctionName {
+        /// The name as written.
+        name: String,
+        /// Where it is.
         at: usize,
     },
     /// [`from_command`] was given an empty command line.
@@ -262,6 +276,7 @@ impl Script {
             items: vec![AndOr {
                 first: pipeline,
                 rest: Vec::new(),
+                background: false,
             }],
         });
         s.direct = !argv.first().is_some_and(|a| is_shell_name(a));
@@ -345,12 +360,19 @@ pub trait Shell: Send + Sync {
     fn env_vars(&self) -> Vec<(String, String)> {
         Vec::new()
     }
+    /// The signals this shell receives when it runs as [`run`] (a container's main process):
+    /// whoever signals the process sends them there ([`Signals::send`]), and the script's
+    /// traps decide which it takes. Defaults to None (no signals).
+    fn signals(&self) -> Option<Arc<Signals>> {
+        None
+    }
 }
 
 /// Run a script; returns the exit status (0-255). Dropping the future kills the "process". A
 /// script from `sh` without a script reads its commands from [`Shell::read_stdin`] (no prompt).
 pub async fn run(script: &Script, shell: &dyn Shell) -> i32 {
     let mut interp = Interp::new(shell, script, None, 0);
+    interp.signals = shell.signals();
     interp.main(script).await
 }
 
@@ -364,7 +386,8 @@ pub async fn run(script: &Script, shell: &dyn Shell) -> i32 {
 pub async fn run_stdin(shell: &dyn Shell, prompt: Option<&str>) -> i32 {
     let script = Script::stdin(Vec::new(), false, false);
     let mut interp = Interp::new(shell, &script, None, 0);
-    interp.read_commands(&interp::Fds::base(), prompt).await & 255
+    let jobs = Arc::clone(&interp.jobs);
+    with_jobs(&jobs, interp.read_commands(&interp::Fds::base(), prompt)).await & 255
 }
 
 /// Run `argv` as an exec probe / `kubectl exec` would (argv\[0\] a command name of the subset, or
@@ -448,7 +471,8 @@ async fn exec_with(
     };
     let mut interp = Interp::new(shell, &script, capture, 0);
     if script.from_stdin {
-        return interp.read_commands(&interp::Fds::base(), prompt).await & 255;
+        let jobs = Arc::clone(&interp.jobs);
+        return with_jobs(&jobs, interp.read_commands(&interp::Fds::base(), prompt)).await & 255;
     }
     interp.main(&script).await
 }
