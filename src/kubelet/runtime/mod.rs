@@ -738,6 +738,28 @@ impl sh::Shell for ContainerShell {
     fn signals(&self) -> Option<Arc<sh::Signals>> {
         self.signals.clone()
     }
+    fn mounts(&self) -> Vec<sh::Mount> {
+        // The container's writable layer, then its volumes (on the node's disk).
+        let mut out = vec![sh::Mount {
+            device: "overlay".into(),
+            mount_point: "/".into(),
+            fs_type: "overlay".into(),
+            size: self.fs.capacity as u64,
+            used: self.fs.used_bytes() as u64,
+        }];
+        let mut volumes: Vec<&(String, Arc<Fs>)> = self.fs.mounts.iter().collect();
+        volumes.sort_by(|a, b| a.0.cmp(&b.0));
+        for (point, fs) in volumes {
+            out.push(sh::Mount {
+                device: "/dev/sda1".into(),
+                mount_point: point.clone(),
+                fs_type: "ext4".into(),
+                size: fs.capacity as u64,
+                used: fs.used_bytes() as u64,
+            });
+        }
+        out
+    }
 }
 
 /// Run a user-modelled image: start-up delay, log lines, HTTP routes and TCP ports, and an exit

@@ -152,6 +152,9 @@ pub(super) struct Interp<'s> {
     pub(super) exec_fds: Option<Fds>,
     /// `test` runs as `[[ ]]`.
     pub(super) bash_test: bool,
+    /// The `sh` this shell runs next is the process itself (`sh FILE` as a container's
+    /// command, `exec sh`): it gets this shell's signals.
+    pub(super) hands_signals: bool,
 }
 
 /// The absolute, normalized path of an operand (relative ones resolve against `cwd`); an empty
@@ -220,6 +223,7 @@ impl<'s> Interp<'s> {
             raised: false,
             exec_fds: None,
             bash_test: false,
+            hands_signals: script.shell_file,
         }
     }
 
@@ -273,6 +277,7 @@ impl<'s> Interp<'s> {
             raised: false,
             exec_fds: self.exec_fds.clone(),
             bash_test: false,
+            hands_signals: false,
         }
     }
 
@@ -285,7 +290,7 @@ impl<'s> Interp<'s> {
     async fn main_inner(&mut self, script: &Script) -> i32 {
         let fds = Fds::base();
         if let Some(s) = &self.signals {
-            if !script.from_stdin {
+            if !script.from_stdin && !script.direct {
                 s.set_int_exits();
             }
         }

@@ -104,6 +104,8 @@ mod session;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_apps;
+#[cfg(test)]
 mod tests_io;
 #[cfg(test)]
 mod tests_lang;
@@ -242,6 +244,8 @@ pub struct Script {
     from_stdin: bool,
     /// A utility run as a program of its own (not a builtin of a shell).
     direct: bool,
+    /// `sh FILE ...` run as one command: that `sh` is the process (it gets the signals).
+    shell_file: bool,
 }
 
 impl Script {
@@ -258,6 +262,7 @@ impl Script {
             xtrace: false,
             from_stdin: false,
             direct: false,
+            shell_file: false,
         }
     }
 
@@ -280,6 +285,7 @@ impl Script {
             }],
         });
         s.direct = !argv.first().is_some_and(|a| is_shell_name(a));
+        s.shell_file = !s.direct;
         s
     }
 
@@ -294,6 +300,21 @@ impl Script {
         s.from_stdin = true;
         s
     }
+}
+
+/// A mounted filesystem, as `df` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mount {
+    /// What is mounted (`overlay`, a device, `tmpfs`).
+    pub device: String,
+    /// Where (an absolute path).
+    pub mount_point: String,
+    /// Its type (`overlay`, `ext4`, `tmpfs` ...).
+    pub fs_type: String,
+    /// Its capacity, in bytes.
+    pub size: u64,
+    /// The bytes in use.
+    pub used: u64,
 }
 
 /// The prompt busybox `ash` shows root in `/` (`PS1` defaults to `\w \$ `).
@@ -365,6 +386,11 @@ pub trait Shell: Send + Sync {
     /// traps decide which it takes. Defaults to None (no signals).
     fn signals(&self) -> Option<Arc<Signals>> {
         None
+    }
+    /// The container's mounted filesystems in mount order, the root (`/`) first (for `df`).
+    /// Defaults to none.
+    fn mounts(&self) -> Vec<Mount> {
+        Vec::new()
     }
 }
 

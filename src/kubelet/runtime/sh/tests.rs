@@ -40,6 +40,8 @@ pub(super) struct Mem {
     pub(super) main: Option<std::sync::Arc<Signals>>,
     /// `sleep` never ends (only a signal interrupts it).
     pub(super) sleep_forever: bool,
+    /// What `df` sees.
+    pub(super) mounts: Vec<Mount>,
 }
 
 impl Mem {
@@ -193,6 +195,9 @@ impl Shell for Mem {
     }
     fn signals(&self) -> Option<std::sync::Arc<Signals>> {
         self.main.clone()
+    }
+    fn mounts(&self) -> Vec<Mount> {
+        self.mounts.clone()
     }
     fn list_dir(&self, path: &str) -> Option<Vec<String>> {
         let prefix = if path == "/" {

@@ -111,6 +111,29 @@ fn kill_of_the_shells_own_pid_runs_its_trap() {
     let m = main_process();
     assert_eq!(sh_on(&m, "kill -INT 1; echo after"), 130);
     assert_eq!(m.out(), "");
+    // `sh FILE` as the container's command, and `exec sh`, are the process: their traps count.
+    let m = main_process();
+    m.put(
+        "/run.sh",
+        "trap 'echo file; exit 4' TERM\nkill 1\necho no\n",
+    );
+    let script = from_command(&["sh".to_string(), "/run.sh".to_string()]).unwrap();
+    assert_eq!(block_on(run(&script, &m)), 4);
+    assert_eq!(m.out(), "file\n");
+    let m = main_process();
+    assert_eq!(
+        sh_on(
+            &m,
+            "trap 'echo old' TERM; exec sh -c 'trap \"echo new; exit 5\" TERM; kill 1'"
+        ),
+        5
+    );
+    assert_eq!(m.out(), "new\n");
+    // A utility as the command is PID 1 itself: it traps nothing.
+    let m = main_process();
+    let script = from_command(&["sleep".to_string(), "1".to_string()]).unwrap();
+    block_on(run(&script, &m));
+    assert!(!m.main.as_ref().unwrap().send(2));
 }
 
 #[test]

@@ -3,8 +3,10 @@
 //! shell (`trap`, `cd`, `eval`, `exec`, `wait` ...), file utilities, text filters, `tar`,
 //! process and system utilities, `test`, `printf` and `date` have their own files.
 
+mod awk;
 mod date;
 mod files;
+mod inspect;
 mod printf;
 mod shell;
 mod system;
@@ -59,6 +61,10 @@ impl<'s> Interp<'s> {
             "read" => Box::pin(self.cmd_read(args, fds)),
             "env" => Box::pin(self.cmd_env(args, assigns, fds)),
             "seq" => Box::pin(self.cmd_seq(args, fds)),
+            "sha256sum" | "sha1sum" | "sha512sum" => Box::pin(self.cmd_shasum(cmd, args, fds)),
+            "hexdump" => Box::pin(self.cmd_hexdump(args, fds)),
+            "awk" => Box::pin(self.cmd_awk(args, fds)),
+            "od" => Box::pin(self.cmd_od(args, fds)),
             _ => {
                 let status = self.run_sync(cmd, name, args, fds);
                 Box::pin(std::future::ready(status))
@@ -89,6 +95,8 @@ impl<'s> Interp<'s> {
             "pwd" => self.cmd_pwd(args, fds),
             "basename" => self.cmd_basename(args, fds),
             "dirname" => self.cmd_dirname(args, fds),
+            "df" => self.cmd_df(args, fds),
+            "stat" => self.cmd_stat(args, fds),
             _ => {
                 self.err(fds, &format!("sh: {name}: not found\n"));
                 127
@@ -230,6 +238,9 @@ impl<'s> Interp<'s> {
         let mut child = Interp::new(self.shell, script, self.capture.clone(), self.nesting + 1);
         child.depth = self.depth + 2;
         child.jobs = std::sync::Arc::clone(&self.jobs);
+        if self.hands_signals {
+            child.signals = self.signals.clone();
+        }
         child.owner = self.jobs.new_owner();
         child.cwd = self.cwd.clone();
         child.stdin_pushback = std::sync::Arc::clone(&self.stdin_pushback);

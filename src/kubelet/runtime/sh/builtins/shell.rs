@@ -257,14 +257,18 @@ impl Interp<'_> {
             self.exec_fds = Some(fds.clone());
             return self.done(0);
         };
-        // The shell is gone: its traps with it.
+        // The shell is gone: its traps with it. A shell it runs instead is the process.
         self.traps.clear();
+        let cmd = command_name(&name).to_string();
         if let Some(signals) = self.signals.take() {
             for sig in 1..=64 {
                 signals.set_action(sig, None);
             }
+            if matches!(cmd.as_str(), "sh" | "ash") {
+                self.signals = Some(signals);
+                self.hands_signals = true;
+            }
         }
-        let cmd = command_name(&name).to_string();
         let status = match self.shell_builtin_for_exec(&cmd) {
             true => self.run_command(&cmd, &name, args, &[], fds).await,
             false => {
