@@ -263,6 +263,9 @@ fn sprintf(fmt: &str, args: &[Val], convfmt: &str) -> String {
             }
             width = w.parse().ok().or(width);
         }
+        // A width or precision past this is taken as this (no output of gigabytes).
+        const MAX_WIDTH: usize = 1 << 20;
+        width = width.map(|w| w.min(MAX_WIDTH));
         let mut prec: Option<usize> = None;
         if chars.get(i) == Some(&'.') {
             i += 1;
@@ -278,6 +281,7 @@ fn sprintf(fmt: &str, args: &[Val], convfmt: &str) -> String {
                 prec = Some(p.parse().unwrap_or(0));
             }
         }
+        prec = prec.map(|p| p.min(MAX_WIDTH));
         // Length modifiers mean nothing here.
         while matches!(chars.get(i), Some('h' | 'l' | 'L' | 'q' | 'j' | 'z' | 't')) {
             i += 1;
@@ -1556,6 +1560,12 @@ impl<'p> Awk<'p> {
         Ok(())
     }
 
+    /// Charge the work of going over `bytes` bytes (one step per 16).
+    fn charge(&mut self, bytes: usize) -> RResult<()> {
+        self.steps += (bytes / 16) as u64;
+        self.step()
+    }
+
     fn convfmt(&self) -> String {
         self.get_var("CONVFMT").str("%.6g")
     }
@@ -1858,6 +1868,7 @@ impl<'p> Awk<'p> {
                 if s.len() > MAX_BUFFER {
                     return Err("string too long".into());
                 }
+                self.charge(s.len())?;
                 Val::Str(s)
             }
             Expr::Neg(a) => Val::Num(-self.eval(a)?.num()),
@@ -1981,6 +1992,7 @@ impl<'p> Awk<'p> {
                     Some(e) => self.eval(e)?.str(&c),
                     None => self.get_var("FS").str(&c),
                 };
+                self.charge(s.len())?;
                 let parts = self.split_with(&s, &fs)?;
                 let real = self.array_name(arr);
                 let a = self.arrays.entry(real).or_default();
@@ -2005,8 +2017,12 @@ impl<'p> Awk<'p> {
                     return Err(format!("{name}: third argument is not a variable"));
                 };
                 let s = self.get_lv(lv)?.str(&c);
+                self.charge(s.len())?;
                 let re = self.regex(&pat)?;
                 let (out, n) = substitute(&re, &s, &repl, name == "gsub");
+                if out.len() > MAX_BUFFER {
+                    return Err("string too long".into());
+                }
                 if n > 0 {
                     self.set_lv(lv, Val::Str(out))?;
                 }
@@ -2034,7 +2050,9 @@ impl<'p> Awk<'p> {
                     vals.push(self.eval(e)?);
                 }
                 let fmt = vals.first().map(|v| v.str(&c)).unwrap_or_default();
-                Val::Str(sprintf(&fmt, vals.get(1..).unwrap_or(&[]), &c))
+                let out = sprintf(&fmt, vals.get(1..).unwrap_or(&[]), &c);
+                self.charge(out.len())?;
+                Val::Str(out)
             }
             "tolower" => Val::Str(arg_str(self, 0)?.to_ascii_lowercase()),
             "toupper" => Val::Str(arg_str(self, 0)?.to_ascii_uppercase()),

@@ -569,7 +569,8 @@ fn stat_line(
             .split('.')
             .next()
             .and_then(|w| w.parse().ok())
-            .unwrap_or(0);
+            .unwrap_or(0usize)
+            .min(1 << 20);
         let pad = |s: String| {
             if left {
                 format!("{s:<width$}")
