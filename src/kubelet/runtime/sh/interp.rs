@@ -340,6 +340,8 @@ impl<'s> Interp<'s> {
             return Flow::Next;
         }
         while let Some(sig) = signals.take() {
+            // A trap that signals its own shell must not keep the script from being cancelled.
+            tokio::task::yield_now().await;
             let action = self.traps.get(&sig).cloned();
             let Some(action) = action else {
                 if sig == SIGINT {
@@ -559,9 +561,16 @@ impl<'s> Interp<'s> {
             let f = child.and_or(&item, &job_fds, false).await;
             child.finish(f, &job_fds).await
         };
-        let pid = self.jobs.spawn(self.owner, Box::pin(job));
-        self.last_job = Some(pid);
-        self.status = 0;
+        match self.jobs.spawn(self.owner, Box::pin(job)) {
+            Some(pid) => {
+                self.last_job = Some(pid);
+                self.status = 0;
+            }
+            None => {
+                self.err(fds, "sh: can't fork: Resource temporarily unavailable\n");
+                self.status = 2;
+            }
+        }
     }
 
     async fn and_or(&mut self, ao: &AndOr, fds: &Fds, cond: bool) -> Flow {

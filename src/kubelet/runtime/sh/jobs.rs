@@ -20,6 +20,10 @@ use tokio_util::sync::CancellationToken;
 type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 pub(super) const SIGINT: i32 = 2;
+/// Background jobs that may run at once in one script (a process limit).
+const MAX_RUNNING: usize = 1024;
+/// Finished jobs kept for `wait` (the oldest go first).
+const MAX_FINISHED: usize = 1024;
 pub(super) const SIGKILL: i32 = 9;
 
 /// A background job as the shells see it.
@@ -76,8 +80,26 @@ impl<'s> Jobs<'s> {
         self.next_owner.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Start `job` for shell `owner`: its process ID.
-    pub(super) fn spawn(&self, owner: u64, job: BoxFut<'s, i32>) -> i64 {
+    /// Start `job` for shell `owner`: its process ID, or None when too many run already.
+    pub(super) fn spawn(&self, owner: u64, job: BoxFut<'s, i32>) -> Option<i64> {
+        {
+            let mut jobs = self.table.jobs.lock();
+            let running = jobs.values().filter(|j| j.status.is_none()).count();
+            if running >= MAX_RUNNING {
+                return None;
+            }
+            let finished: Vec<i64> = jobs
+                .iter()
+                .filter(|(_, j)| j.status.is_some())
+                .map(|(p, _)| *p)
+                .collect();
+            for p in finished
+                .iter()
+                .take(finished.len().saturating_sub(MAX_FINISHED))
+            {
+                jobs.remove(p);
+            }
+        }
         let pid = self.next_pid.fetch_add(1, Ordering::Relaxed);
         let kill = CancellationToken::new();
         let signal = Arc::new(AtomicI32::new(0));
@@ -103,7 +125,7 @@ impl<'s> Jobs<'s> {
         };
         self.incoming.lock().push(Box::pin(fut));
         self.arrived.notify_waiters();
-        pid
+        Some(pid)
     }
 
     /// Poll the jobs as they are started; never returns.

@@ -137,6 +137,16 @@ fn kill_of_the_shells_own_pid_runs_its_trap() {
 }
 
 #[test]
+fn a_trap_that_signals_itself_can_be_cancelled() {
+    let m = main_process();
+    let script = Script::parse("trap 'kill $$' TERM; kill $$").unwrap();
+    let r = block_on(async {
+        tokio::time::timeout(std::time::Duration::from_millis(50), run(&script, &m)).await
+    });
+    assert!(r.is_err());
+}
+
+#[test]
 fn exit_traps_and_listing() {
     assert_eq!(
         sh("trap 'echo bye' EXIT; echo hi"),
@@ -293,6 +303,11 @@ fn arithmetic_expansion_and_let() {
         sh("let x=3+4 y=x*2; echo $x $y; let 0; echo $?").1,
         "7 14\n1\n"
     );
+    // `let` is a regular builtin: its error is a status.
+    assert_eq!(
+        sh("let 1/0; echo $?"),
+        (0, "2\n".into(), "sh: let: divide by zero\n".into())
+    );
     assert_eq!(
         sh("echo $((1/0)); echo after"),
         (2, "".into(), "sh: divide by zero\n".into())
@@ -313,6 +328,10 @@ fn background_jobs_and_wait() {
     assert_eq!(sh("echo a > /tmp/x & wait; cat /tmp/x").1, "a\n");
     assert_eq!(sh("echo hi | cat & wait").1, "hi\n");
     assert_eq!(sh("wait 999; echo $?; wait; echo $?").1, "127\n0\n");
+    assert_eq!(
+        sh("wait x; echo $?"),
+        (0, "2\n".into(), "sh: wait: Illegal number: x\n".into())
+    );
     assert_eq!(sh("sleep 2 & sleep 1 & wait -n; echo $?").1, "0\n");
     // A job reads nothing from standard input.
     let m = Mem::with_stdin(b"data\n", 64);
@@ -338,6 +357,20 @@ fn background_jobs_and_wait() {
         "sleep 100 & kill $!; wait $!; echo $?; sleep 5 & kill -9 $!; wait $!; echo $?",
     );
     assert_eq!(m.out(), "143\n137\n");
+    // Jobs meet a process limit.
+    let m = Mem {
+        sleep_forever: true,
+        ..Mem::new()
+    };
+    sh_on(
+        &m,
+        "i=0; while [ $i -lt 1030 ]; do sleep 9 & i=$((i+1)); done; echo $?",
+    );
+    assert_eq!(m.out(), "0\n");
+    assert_eq!(
+        m.err(),
+        "sh: can't fork: Resource temporarily unavailable\n".repeat(6)
+    );
     // The certbot idiom: a trapped TERM interrupts `wait`.
     let (code, out, _, _) = signalled(
         "trap 'echo bye; exit' TERM; while :; do sleep 12h & wait ${!}; done",

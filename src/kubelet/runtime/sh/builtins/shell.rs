@@ -347,8 +347,10 @@ impl Interp<'_> {
                     break;
                 }
                 s if s.len() > 1 && s.starts_with('-') => {
+                    // A regular builtin's error: the status, and the script goes on.
                     let c = s.chars().nth(1).unwrap_or('-');
-                    return self.fail(fds, &format!("sh: wait: illegal option -{c}\n"));
+                    self.err(fds, &format!("sh: wait: illegal option -{c}\n"));
+                    return self.done(2);
                 }
                 _ => break,
             }
@@ -396,7 +398,10 @@ impl Interp<'_> {
             } else {
                 match number(a) {
                     Some(n) => Some(i64::from(n)),
-                    None => return self.fail(fds, &format!("sh: wait: Illegal number: {a}\n")),
+                    None => {
+                        self.err(fds, &format!("sh: wait: Illegal number: {a}\n"));
+                        return self.done(2);
+                    }
                 }
             };
             let Some(pid) = pid else {
@@ -427,16 +432,21 @@ impl Interp<'_> {
         self.done(0)
     }
 
-    /// `let EXPR...`: status 1 when the last value is 0.
+    /// `let EXPR...`: status 1 when the last value is 0 (an error: 2, and the script goes
+    /// on: `let` is a regular builtin).
     fn cmd_let(&mut self, args: &[String], fds: &Fds) -> Flow {
         if args.is_empty() {
-            return self.fail(fds, "sh: let: expression expected\n");
+            self.err(fds, "sh: let: expression expected\n");
+            return self.done(2);
         }
         let mut last = 0;
         for a in args {
             match self.arith(a) {
                 Ok(v) => last = v,
-                Err(e) => return self.fail(fds, &format!("sh: let: {e}\n")),
+                Err(e) => {
+                    self.err(fds, &format!("sh: let: {e}\n"));
+                    return self.done(2);
+                }
             }
         }
         self.done(i32::from(last == 0))
