@@ -316,6 +316,8 @@ fn shell_scripts() {
             b"trap 'echo bye' TERM; for a in 1 2 3; do printf '%s-%d\\n' \"$a\" 7; done; exit 3".to_vec(),
             b"if test -f /etc/hostname; then echo yes; else echo no >&2; fi; set -e; false; echo never".to_vec(),
             b"mkdir -p /data && touch /data/x && ls /data; echo \"${HOSTNAME:-none}\" | cat".to_vec(),
+            b"f() { local n=$1; case $n in 0) return 0;; *) echo $((n * 2)); f $((n - 1));; esac; }; f 3 & wait $!; [[ -d /data && x == x* ]] && cd /data && echo * ${PWD##*/}".to_vec(),
+            b"trap 'echo bye' EXIT TERM; for f in /etc/*; do echo \"$f\"; done | awk -F/ '{ n++ } END { print n }'; df -h / | od -c | head -n 2".to_vec(),
         ],
         kubespec::fuzz::sh,
     );

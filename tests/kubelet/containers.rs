@@ -119,6 +119,34 @@ async fn a_deleted_pod_terminates_within_its_grace_period() {
 }
 
 #[tokio::test]
+async fn a_pod_whose_sh_traps_sigterm_is_deleted_at_once() {
+    let (cluster, client, waits) = one_node().await;
+    // Upstream's e2e InfiniteSleepCommand, with ten minutes of grace it does not need.
+    let pods = create_pod(&client, json!({"metadata": {"name": "trapper"}, "spec": {"terminationGracePeriodSeconds": 600,
+        "containers": [{"name": "app", "image": "busybox:1.36", "command": ["sh", "-c", "trap exit TERM; while true; do sleep 1; done"]}]}})).await;
+    waits
+        .until(minutes(10), "running", |s| running(s, "trapper"))
+        .await;
+    let clock = cluster.clock().clone();
+    let asked = clock.now();
+    pods.delete("trapper", &DeleteParams::default())
+        .await
+        .unwrap();
+    waits
+        .until(minutes(10), "the pod gone", |s| gone(s, "trapper"))
+        .await;
+    let took = (clock.now() - asked).num_milliseconds() as f64 / 1000.0;
+    assert!(
+        took < 60.0,
+        "the trap ends it, not the 600 s grace period: termination took {took:.1} cluster seconds"
+    );
+    cluster
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .expect("the cluster stops");
+}
+
+#[tokio::test]
 async fn a_second_deletion_with_a_shorter_grace_period_shortens_the_kill() {
     let (cluster, client, waits) = one_node().await;
     let pods = create_pod(&client, json!({"metadata": {"name": "patient"}, "spec": {"terminationGracePeriodSeconds": 3600,

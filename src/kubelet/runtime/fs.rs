@@ -76,6 +76,16 @@ impl FsType {
         }
     }
 
+    /// The device `df` and `mount` show for a filesystem of this type (a node's disk is
+    /// `/dev/sda1`).
+    pub fn device(self) -> &'static str {
+        match self {
+            Self::Overlay => "overlay",
+            Self::Ext4 => "/dev/sda1",
+            Self::Tmpfs => "tmpfs",
+        }
+    }
+
     /// The name `mount` shows.
     pub fn name(self) -> &'static str {
         match self {
@@ -582,6 +592,16 @@ impl Fs {
     pub fn with_capacity(mut self, bytes: usize) -> Self {
         self.capacity = bytes.min(FS_CAPACITY);
         self
+    }
+
+    /// How many bytes the filesystem may hold.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// What is mounted on this filesystem, longest mount point first.
+    pub fn mount_table(&self) -> &[Mount] {
+        &self.mounts
     }
 
     /// The filesystem's type.

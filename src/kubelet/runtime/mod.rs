@@ -5,12 +5,13 @@
 //!
 //! Signals follow what the real images do: pause, nginx and httpd exit 0 on SIGTERM, agnhost
 //! as each subcommand handles it (`pause` exits 2, `netexec` 0, `serve-hostname` waits 60 s,
-//! `liveness` dies by the signal: 143), and `sh` as PID 1 ignores SIGTERM, so it is killed when
-//! the grace period ends (137). agnhost lives in `agnhost` (its `mounttest` in `mounttest.rs`),
-//! the web servers in `webservers`, what Go's `net/http` shows of a server or client in `gonet`,
-//! and the filesystems in `fs`: files, directories and links with modes and owners, each
-//! filesystem with a type (the image's overlay, the node's ext4, tmpfs), volumes mounted whole
-//! or by subPath, read-only or not.
+//! `liveness` dies by the signal: 143), and `sh` as PID 1 takes only the signals its script
+//! traps (`trap exit TERM` ends it at once), so without a trap it is killed when the grace
+//! period ends (137). agnhost lives in `agnhost` (its `mounttest` in `mounttest.rs`), the web
+//! servers in `webservers`, what Go's `net/http` shows of a server or client in `gonet`, and
+//! the filesystems in `fs`: files, directories and links with modes and owners, each filesystem
+//! with a type (the image's overlay, the node's ext4, tmpfs), volumes mounted whole or by
+//! subPath, read-only or not.
 
 mod agnhost;
 pub mod catalog;
@@ -177,6 +178,8 @@ struct Container {
     term: CancellationToken,
     /// Whether the main process stops on SIGTERM sent from inside (not `sh`).
     handles_term: bool,
+    /// A main process running `sh`: where its signals go (its traps decide which it takes).
+    signals: Option<Arc<sh::Signals>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -372,15 +375,18 @@ struct ContainerShell {
     stdin: tokio::sync::Mutex<Option<tokio::sync::mpsc::Receiver<bytes::Bytes>>>,
     /// The container's main process (PID 1), for `kill`.
     main: Option<MainProcess>,
+    /// The signals this shell receives, when it is the main process.
+    signals: Option<Arc<sh::Signals>>,
 }
 
 /// The container's main process as `kill` from inside the container reaches it: PID 1 gets
-/// only the signals it handles (the kernel drops the rest, SIGKILL included). `sh` handles none;
-/// the other images stop on SIGTERM and SIGINT.
+/// only the signals it handles (the kernel drops the rest, SIGKILL included). `sh` handles those
+/// its script traps (its [`sh::Signals`] decide); the other images stop on SIGTERM and SIGINT.
 #[derive(Clone)]
 struct MainProcess {
     term: CancellationToken,
     handles_term: bool,
+    signals: Option<Arc<sh::Signals>>,
 }
 
 impl ContainerShell {
@@ -395,6 +401,7 @@ impl ContainerShell {
             hostname: "localhost".into(),
             stdin: tokio::sync::Mutex::new(None),
             main: None,
+            signals: None,
         }
     }
 
@@ -405,6 +412,7 @@ impl ContainerShell {
             main: Some(MainProcess {
                 term: c.term.clone(),
                 handles_term: c.handles_term,
+                signals: c.signals.clone(),
             }),
             ..Self::new(c.fs.clone(), out, c.config.env.clone(), clock)
         }
@@ -507,7 +515,9 @@ impl sh::Shell for ContainerShell {
         const SIGTERM: i32 = 15;
         match (&self.main, pid) {
             (Some(main), 1) => {
-                if main.handles_term && (signal == SIGTERM || signal == SIGINT) {
+                if let Some(signals) = &main.signals {
+                    signals.send(signal);
+                } else if main.handles_term && (signal == SIGTERM || signal == SIGINT) {
                     main.term.cancel();
                 }
                 Ok(())
@@ -517,6 +527,24 @@ impl sh::Shell for ContainerShell {
     }
     fn hostname(&self) -> String {
         self.hostname.clone()
+    }
+    fn signals(&self) -> Option<Arc<sh::Signals>> {
+        self.signals.clone()
+    }
+    fn mounts(&self) -> Vec<sh::Mount> {
+        // The container's writable layer, then its volumes by mount point.
+        let entry = |point: &str, fs: &Fs| sh::Mount {
+            device: fs.fs_type().device().into(),
+            mount_point: point.to_string(),
+            fs_type: fs.fs_type().name().into(),
+            size: fs.capacity() as u64,
+            used: fs.used_bytes() as u64,
+        };
+        let mut out = vec![entry("/", &self.fs)];
+        let mut volumes: Vec<&fs::Mount> = self.fs.mount_table().iter().collect();
+        volumes.sort_by(|a, b| a.path.cmp(&b.path));
+        out.extend(volumes.into_iter().map(|m| entry(&m.path, &m.fs)));
+        out
     }
 }
 
@@ -706,6 +734,7 @@ impl Runtime for SimRuntime {
                 state: Arc::new(Mutex::new(ProcessState::Created)),
                 term: CancellationToken::new(),
                 handles_term: false,
+                signals: None,
                 task: None,
             },
         );
@@ -747,8 +776,10 @@ impl Runtime for SimRuntime {
         let env: HashMap<String, String> = config.env.iter().cloned().collect();
         let env_list = config.env.clone();
         let handles_term = !matches!(behaviour, Behaviour::Shell(_));
+        let signals = script.as_ref().map(|_| sh::Signals::new());
         if let Some(c) = self.containers.lock().get_mut(id) {
             c.handles_term = handles_term;
+            c.signals = signals.clone();
         }
         let ip = config.pod_ip;
         let pod_name = config.pod_name.clone();
@@ -795,11 +826,14 @@ impl Runtime for SimRuntime {
                         main: Some(MainProcess {
                             term: term.clone(),
                             handles_term: false,
+                            signals: signals.clone(),
                         }),
+                        signals,
                         ..ContainerShell::new(fs, Sink::Log(logs.clone()), env_list, clock.clone())
                     };
                     match script {
-                        // PID 1 sh ignores SIGTERM: only the end of the grace period stops it.
+                        // PID 1 sh takes the signals its script traps; without a trap, only
+                        // the end of the grace period stops it.
                         Some(script) => sh::run(&script, &shell).await,
                         None => 2,
                     }
@@ -826,15 +860,24 @@ impl Runtime for SimRuntime {
     }
 
     async fn stop_container(&self, id: &str, grace: Duration) {
-        let (term, state, logs) = {
+        let (term, state, logs, signals) = {
             let containers = self.containers.lock();
             let Some(c) = containers.get(id) else { return };
-            (c.term.clone(), c.state.clone(), c.logs.clone())
+            (
+                c.term.clone(),
+                c.state.clone(),
+                c.logs.clone(),
+                c.signals.clone(),
+            )
         };
         if !matches!(*state.lock(), ProcessState::Running { .. }) {
             return;
         }
         term.cancel();
+        if let Some(signals) = signals {
+            // SIGTERM: a script that traps it acts on it; otherwise PID 1 drops it.
+            signals.send(15);
+        }
         let mut exits = self.exits.subscribe();
         let stopped = self
             .clock
@@ -1169,6 +1212,69 @@ mod tests {
             rt.state(&pause),
             Some(ProcessState::Exited { code: 0, .. })
         ));
+    }
+
+    /// Wait until container `id` has logged `text` (its script got that far).
+    async fn logged(rt: &SimRuntime, id: &str, text: &str) {
+        while !String::from_utf8_lossy(&rt.logs(id).unwrap()).contains(text) {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn sh_that_traps_sigterm_stops_at_once() {
+        let rt = SimRuntime::new(Clock::new(1000.0));
+        // Upstream's e2e InfiniteSleepCommand (with a line saying the trap is set: a signal
+        // that comes before is dropped, as by a real PID 1).
+        let id = rt.create_container(config(
+            "busybox:1.36",
+            &[
+                "sh",
+                "-c",
+                "trap exit TERM; echo trapped; while true; do sleep 1; done",
+            ],
+            "127.0.0.1".parse().unwrap(),
+        ));
+        rt.start_container(&id).await.unwrap();
+        logged(&rt, &id, "trapped").await;
+        let started = match rt.state(&id) {
+            Some(ProcessState::Running { started_at }) => started_at,
+            other => panic!("{other:?}"),
+        };
+        // An hour's grace: only the trap can end it before the SIGKILL's 137.
+        rt.stop_container(&id, Duration::from_secs(3600)).await;
+        match rt.state(&id) {
+            Some(ProcessState::Exited {
+                code, finished_at, ..
+            }) => {
+                assert_eq!(code, 0);
+                assert!(finished_at - started < chrono::Duration::seconds(3600));
+            }
+            other => panic!("{other:?}"),
+        }
+        // A trap that exits with a status of its own, and `kill 1` from an exec reaching it.
+        let id = rt.create_container(config(
+            "busybox:1.36",
+            &[
+                "sh",
+                "-c",
+                "trap 'echo stopping; exit 3' TERM; echo trapped; sleep 3600 & wait",
+            ],
+            "127.0.0.1".parse().unwrap(),
+        ));
+        rt.start_container(&id).await.unwrap();
+        logged(&rt, &id, "trapped").await;
+        let (code, _) = rt.exec(&id, &["kill".into(), "1".into()]).await.unwrap();
+        assert_eq!(code, 0);
+        let mut exits = rt.exits();
+        while !matches!(rt.state(&id), Some(ProcessState::Exited { .. })) {
+            exits.changed().await.unwrap();
+        }
+        assert!(matches!(
+            rt.state(&id),
+            Some(ProcessState::Exited { code: 3, .. })
+        ));
+        assert_eq!(rt.logs(&id).unwrap(), b"trapped\nstopping\n");
     }
 
     #[tokio::test]

@@ -1,6 +1,8 @@
-//! The syntax tree of a parsed script: lists, and-or lists, pipelines, simple and compound
-//! commands, redirections (here-documents included), and words made of literal, parameter and
-//! command substitution parts.
+//! The syntax tree of a parsed script: lists, and-or lists (run in the background with `&`),
+//! pipelines, simple and compound commands, function definitions, redirections (here-documents
+//! included), and words made of literal, parameter, arithmetic and command substitution parts.
+
+use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub(super) struct List {
@@ -11,6 +13,8 @@ pub(super) struct List {
 pub(super) struct AndOr {
     pub(super) first: Pipeline,
     pub(super) rest: Vec<(Conn, Pipeline)>,
+    /// Ended by `&`: it runs in the background, in a subshell.
+    pub(super) background: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -31,6 +35,11 @@ pub(super) struct Pipeline {
 pub(super) enum Command {
     Simple(Simple),
     Compound(Compound, Vec<Redir>),
+    /// `name() command`: the body is shared with the functions defined from it.
+    FuncDef {
+        name: String,
+        body: Arc<Command>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -56,6 +65,21 @@ pub(super) enum Compound {
         items: Option<Vec<Word>>,
         body: List,
     },
+    /// `{ list; }`.
+    Group(List),
+    /// `( list )`.
+    Subshell(List),
+    /// `case word in pattern|pattern) list ;; ... esac`.
+    Case {
+        word: Word,
+        arms: Vec<CaseArm>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct CaseArm {
+    pub(super) patterns: Vec<Word>,
+    pub(super) body: List,
 }
 
 /// A redirection of file descriptor `fd` (0 for input ones).
@@ -100,6 +124,11 @@ pub(super) enum Part {
         body: List,
         quoted: bool,
     },
+    /// `$((expression))`: the expression's text once expanded, evaluated.
+    Arith {
+        expr: Word,
+        quoted: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -108,8 +137,12 @@ pub(super) enum Param {
     Positional(usize),
     Status,
     Count,
-    All { star: bool },
+    All {
+        star: bool,
+    },
     Pid,
+    /// `$!`: the process ID of the last background job.
+    LastJob,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -119,17 +152,33 @@ pub(super) enum ParamOp {
     /// `-` (`:-` when `colon`): use `word` when unset (or empty).
     Default {
         colon: bool,
-        word: String,
+        word: Word,
     },
     /// `=` / `:=`: as Default, and assign it.
     Assign {
         colon: bool,
-        word: String,
+        word: Word,
     },
     /// `+` / `:+`: use `word` when set (and not empty).
     Alt {
         colon: bool,
-        word: String,
+        word: Word,
+    },
+    /// `?` / `:?`: fail with `word` (or a standard message) when unset (or empty).
+    Error {
+        colon: bool,
+        word: Word,
+    },
+    /// `#` / `##` (`longest`): the value without the shortest (longest) prefix matching the
+    /// pattern.
+    TrimPrefix {
+        longest: bool,
+        pattern: Word,
+    },
+    /// `%` / `%%`: the value without the shortest (longest) matching suffix.
+    TrimSuffix {
+        longest: bool,
+        pattern: Word,
     },
 }
 
@@ -162,7 +211,7 @@ impl Word {
         for p in &self.parts {
             match p {
                 Part::Lit { text, .. } => s.push_str(text),
-                Part::Param { .. } | Part::Subst { .. } => return None,
+                Part::Param { .. } | Part::Subst { .. } | Part::Arith { .. } => return None,
             }
         }
         Some(s)
@@ -181,8 +230,10 @@ impl Word {
                     Param::All { star: false } => "$@".into(),
                     Param::All { star: true } => "$*".into(),
                     Param::Pid => "$$".into(),
+                    Param::LastJob => "$!".into(),
                 }),
                 Part::Subst { .. } => s.push_str("$(...)"),
+                Part::Arith { .. } => s.push_str("$((...))"),
             }
         }
         s

@@ -1,12 +1,15 @@
-//! The lexer: script source to tokens (words with their quoting, `$` expansions and command
-//! substitutions, operators, redirections, here-document bodies), rejecting constructs outside
-//! the subset where it first sees them.
+//! The lexer: script source to tokens (words with their quoting, `$` expansions, arithmetic
+//! expansions and command substitutions, operators, redirections, here-document bodies),
+//! rejecting constructs outside the subset where it first sees them.
 
 use std::rc::Rc;
 
 use super::ast::{List, Param, ParamOp, Part, Word};
 use super::parser::Parser;
 use super::{unexpected, unsupported, ParseError, MAX_SUBST_DEPTH};
+
+/// Nesting limit of `${...}` and `$((...))` inside one another.
+const MAX_EXPANSION_NESTING: usize = 16;
 
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Tok {
@@ -16,7 +19,16 @@ pub(super) enum Tok {
     AndIf,
     OrIf,
     Pipe,
-    Redir { fd: u8, op: RedirOp },
+    /// `&`: the and-or list before it runs in the background.
+    Amp,
+    LParen,
+    RParen,
+    /// `;;`, ending a `case` arm.
+    DSemi,
+    Redir {
+        fd: u8,
+        op: RedirOp,
+    },
     Eof,
 }
 
@@ -53,6 +65,10 @@ pub(super) fn describe(t: &Tok) -> String {
         Tok::AndIf => "&&".into(),
         Tok::OrIf => "||".into(),
         Tok::Pipe => "|".into(),
+        Tok::Amp => "&".into(),
+        Tok::LParen => "(".into(),
+        Tok::RParen => ")".into(),
+        Tok::DSemi => ";;".into(),
         Tok::Redir { fd, op } => {
             let fd = if matches!(*fd, 0 | 1) {
                 String::new()
@@ -84,6 +100,19 @@ pub(super) fn parse_list(src: &str, depth: usize, partial: bool) -> Result<List,
     Parser::new(lexed, src.len()).script()
 }
 
+/// Where the lexer is in a `case` command (for a `)` inside `$(...)`: a pattern's end, not the
+/// substitution's).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum CaseLex {
+    /// After `case`: the word, then `in`.
+    Subject,
+    In,
+    /// Reading patterns, up to `)`.
+    Patterns,
+    /// Reading an arm's commands, up to `;;` or `esac`.
+    Body,
+}
+
 /// A here-document waiting for its body (after the next newline).
 struct PendingHereDoc {
     delim: String,
@@ -103,6 +132,14 @@ pub(super) struct Lexer<'a> {
     partial: bool,
     pending: Vec<PendingHereDoc>,
     heredocs: Vec<Word>,
+    /// `${...}` and `$((...))` this source is nested in.
+    nest: usize,
+    /// `(` not yet closed.
+    parens: usize,
+    /// The `case` commands being read, innermost last.
+    cases: Vec<CaseLex>,
+    /// The next word would start a command.
+    command_start: bool,
 }
 
 impl<'a> Lexer<'a> {
@@ -116,6 +153,80 @@ impl<'a> Lexer<'a> {
             partial: false,
             pending: Vec::new(),
             heredocs: Vec::new(),
+            nest: 0,
+            parens: 0,
+            cases: Vec::new(),
+            command_start: true,
+        }
+    }
+
+    /// Follow `case` commands and parentheses as tokens go by.
+    fn track(&mut self, tok: &Tok) {
+        let top = self.cases.last().copied();
+        match tok {
+            Tok::Word(w) => {
+                let kw = w.keyword();
+                match (top, kw) {
+                    (Some(CaseLex::Subject), _) => {
+                        self.cases.pop();
+                        self.cases.push(CaseLex::In);
+                    }
+                    (Some(CaseLex::In), Some("in")) => {
+                        self.cases.pop();
+                        self.cases.push(CaseLex::Patterns);
+                    }
+                    (Some(CaseLex::Patterns), Some("esac")) => {
+                        self.cases.pop();
+                    }
+                    (Some(CaseLex::Body), Some("esac")) if self.command_start => {
+                        self.cases.pop();
+                    }
+                    (_, Some("case")) if self.command_start => self.cases.push(CaseLex::Subject),
+                    _ => {}
+                }
+                self.command_start = matches!(
+                    kw,
+                    Some(
+                        "then"
+                            | "do"
+                            | "else"
+                            | "elif"
+                            | "if"
+                            | "while"
+                            | "until"
+                            | "{"
+                            | "}"
+                            | "!"
+                            | "esac"
+                            | "fi"
+                            | "done"
+                    )
+                );
+            }
+            Tok::RParen => {
+                if top == Some(CaseLex::Patterns) {
+                    self.cases.pop();
+                    self.cases.push(CaseLex::Body);
+                } else {
+                    self.parens = self.parens.saturating_sub(1);
+                }
+                self.command_start = true;
+            }
+            Tok::LParen => {
+                if top != Some(CaseLex::Patterns) {
+                    self.parens += 1;
+                }
+                self.command_start = true;
+            }
+            Tok::DSemi => {
+                if top == Some(CaseLex::Body) {
+                    self.cases.pop();
+                    self.cases.push(CaseLex::Patterns);
+                }
+                self.command_start = true;
+            }
+            Tok::Redir { .. } => {}
+            _ => self.command_start = true,
         }
     }
 
@@ -166,6 +277,7 @@ impl<'a> Lexer<'a> {
                 }
                 '\n' => {
                     self.i += 1;
+                    self.track(&Tok::Newline);
                     out.push(Token {
                         tok: Tok::Newline,
                         at,
@@ -175,10 +287,12 @@ impl<'a> Lexer<'a> {
                 }
                 ';' => {
                     if self.peek(1) == Some(';') {
-                        return Err(unexpected(";;", at));
+                        self.i += 2;
+                        Tok::DSemi
+                    } else {
+                        self.i += 1;
+                        Tok::Semi
                     }
-                    self.i += 1;
-                    Tok::Semi
                 }
                 '&' => match self.peek(1) {
                     Some('&') => {
@@ -186,7 +300,10 @@ impl<'a> Lexer<'a> {
                         Tok::AndIf
                     }
                     Some('>') => return Err(unsupported("redirection &>", at)),
-                    _ => return Err(unsupported("background job &", at)),
+                    _ => {
+                        self.i += 1;
+                        Tok::Amp
+                    }
                 },
                 '|' => {
                     if self.peek(1) == Some('|') {
@@ -197,9 +314,15 @@ impl<'a> Lexer<'a> {
                         Tok::Pipe
                     }
                 }
-                '(' => return Err(unsupported("subshell or function definition ( )", at)),
+                '(' => {
+                    self.i += 1;
+                    Tok::LParen
+                }
                 ')' => {
-                    if self.in_subst {
+                    let ends_subst = self.in_subst
+                        && self.parens == 0
+                        && self.cases.last() != Some(&CaseLex::Patterns);
+                    if ends_subst {
                         if !self.pending.is_empty() {
                             return Err(unsupported(
                                 "here-document inside $(...) without a newline before )",
@@ -213,7 +336,8 @@ impl<'a> Lexer<'a> {
                             heredocs: std::mem::take(&mut self.heredocs),
                         });
                     }
-                    return Err(unexpected(")", at));
+                    self.i += 1;
+                    Tok::RParen
                 }
                 '<' => {
                     self.input_redirect(at, &mut out)?;
@@ -228,6 +352,7 @@ impl<'a> Lexer<'a> {
                     }
                 },
             };
+            self.track(&tok);
             out.push(Token { tok, at });
         }
     }
@@ -651,6 +776,10 @@ impl<'a> Lexer<'a> {
             partial: self.partial,
             pending: Vec::new(),
             heredocs: Vec::new(),
+            nest: self.nest,
+            parens: 0,
+            cases: Vec::new(),
+            command_start: true,
         };
         // The sub-lexer stops just past the `)`; its end-of-file token stands where the `)` is.
         let lexed = sub.tokens()?;
@@ -673,7 +802,7 @@ impl<'a> Lexer<'a> {
         match self.peek(1) {
             Some('(') => {
                 if self.peek(2) == Some('(') {
-                    Err(unsupported("arithmetic expansion $((...))", at))
+                    self.arith(at, quoted).map(Some)
                 } else {
                     self.command_subst(at, quoted).map(Some)
                 }
@@ -701,7 +830,10 @@ impl<'a> Lexer<'a> {
                     _ => Param::Pid,
                 })
             }
-            Some('!') => Err(unsupported("$! (last background job)", at)),
+            Some('!') => {
+                self.i += 2;
+                simple(Param::LastJob)
+            }
             Some('-') => Err(unsupported("$- (shell option flags)", at)),
             _ => {
                 self.i += 1;
@@ -735,8 +867,27 @@ impl<'a> Lexer<'a> {
         ParseError::BadSubstitution { text, at }
     }
 
+    /// Enter one more `${...}` or `$((...))`; an error past the limit.
+    fn nest_in(&mut self, at: usize) -> Result<(), ParseError> {
+        if self.nest >= MAX_EXPANSION_NESTING {
+            return Err(ParseError::TooDeep {
+                limit: MAX_EXPANSION_NESTING,
+                at,
+            });
+        }
+        self.nest += 1;
+        Ok(())
+    }
+
     /// After `${`.
     fn braced(&mut self, at: usize, quoted: bool) -> Result<Part, ParseError> {
+        self.nest_in(at)?;
+        let part = self.braced_inner(at, quoted);
+        self.nest -= 1;
+        part
+    }
+
+    fn braced_inner(&mut self, at: usize, quoted: bool) -> Result<Part, ParseError> {
         let length = self.peek(0) == Some('#') && self.peek(1).is_some_and(|c| c != '}');
         if length {
             self.i += 1;
@@ -751,19 +902,20 @@ impl<'a> Lexer<'a> {
                 }
                 Param::Positional(digits.parse().map_err(|_| self.bad_substitution(at))?)
             }
-            Some(c @ ('?' | '#' | '@' | '*' | '$')) => {
+            Some(c @ ('?' | '#' | '@' | '*' | '$' | '!')) => {
                 self.i += 1;
                 match c {
                     '?' => Param::Status,
                     '#' => Param::Count,
                     '@' => Param::All { star: false },
                     '*' => Param::All { star: true },
+                    '!' => Param::LastJob,
                     _ => Param::Pid,
                 }
             }
             _ => return Err(self.bad_substitution(at)),
         };
-        let (colon, kind) = match (self.peek(0), self.peek(1)) {
+        let kind = match (self.peek(0), self.peek(1)) {
             (Some('}'), _) => {
                 self.i += 1;
                 let op = if length {
@@ -774,19 +926,20 @@ impl<'a> Lexer<'a> {
                 return Ok(Part::Param { param, quoted, op });
             }
             _ if length => return Err(self.bad_substitution(at)),
-            (Some(':'), Some(c @ ('-' | '=' | '+'))) => {
+            (Some(':'), Some(c @ ('-' | '=' | '+' | '?'))) => {
                 self.i += 2;
                 (true, c)
             }
-            (Some(c @ ('-' | '=' | '+')), _) => {
+            (Some(c @ ('-' | '=' | '+' | '?')), _) => {
                 self.i += 1;
                 (false, c)
             }
-            (Some(':'), Some('?')) => {
-                return Err(unsupported("parameter expansion ${VAR:?message}", at))
+            (Some(c @ ('#' | '%')), next) => {
+                let longest = next == Some(c);
+                self.i += if longest { 2 } else { 1 };
+                (longest, c)
             }
-            (Some('?'), _) => return Err(unsupported("parameter expansion ${VAR?message}", at)),
-            (Some(c @ ('#' | '%' | '/' | ':' | '^' | ',')), _) => {
+            (Some(c @ ('/' | ':' | '^' | ',')), _) => {
                 return Err(unsupported(
                     format!("parameter expansion ${{VAR{c}...}}"),
                     at,
@@ -794,29 +947,21 @@ impl<'a> Lexer<'a> {
             }
             _ => return Err(self.bad_substitution(at)),
         };
-        let mut word = String::new();
-        loop {
-            match self.peek(0) {
-                None => return Err(self.bad_substitution(at)),
-                Some('}') => {
-                    self.i += 1;
-                    break;
-                }
-                Some('$' | '`' | '\'' | '"' | '\\') => {
-                    return Err(unsupported(
-                        "expansion or quoting inside ${VAR-word}",
-                        self.pos(),
-                    ))
-                }
-                Some(c) => {
-                    word.push(c);
-                    self.i += 1;
-                }
-            }
-        }
-        let op = match kind {
+        let word = self.param_word(at)?;
+        let (flag, c) = kind;
+        let colon = flag;
+        let op = match c {
             '-' => ParamOp::Default { colon, word },
             '+' => ParamOp::Alt { colon, word },
+            '?' => ParamOp::Error { colon, word },
+            '#' => ParamOp::TrimPrefix {
+                longest: flag,
+                pattern: word,
+            },
+            '%' => ParamOp::TrimSuffix {
+                longest: flag,
+                pattern: word,
+            },
             _ => {
                 if !matches!(param, Param::Name(_)) {
                     return Err(self.bad_substitution(at));
@@ -825,6 +970,153 @@ impl<'a> Lexer<'a> {
             }
         };
         Ok(Part::Param { param, quoted, op })
+    }
+
+    /// The word of `${VAR-word}` (and of the other operators), up to the closing `}`: quotes,
+    /// escapes and expansions as in an unquoted word; its bare characters are unquoted (a
+    /// pattern's `*` matches even inside double quotes).
+    fn param_word(&mut self, at: usize) -> Result<Word, ParseError> {
+        let start = self.pos();
+        let mut parts: Vec<Part> = Vec::new();
+        let mut lit = String::new();
+        fn flush(lit: &mut String, parts: &mut Vec<Part>) {
+            if !lit.is_empty() {
+                parts.push(Part::Lit {
+                    text: std::mem::take(lit),
+                    quoted: false,
+                });
+            }
+        }
+        loop {
+            match self.peek(0) {
+                None => return Err(self.bad_substitution(at)),
+                Some('}') => {
+                    self.i += 1;
+                    break;
+                }
+                Some('\\') => {
+                    let Some(c) = self.peek(1) else {
+                        return Err(self.bad_substitution(at));
+                    };
+                    flush(&mut lit, &mut parts);
+                    self.i += 2;
+                    if c != '\n' {
+                        parts.push(Part::Lit {
+                            text: c.to_string(),
+                            quoted: true,
+                        });
+                    }
+                }
+                Some('\'') => {
+                    flush(&mut lit, &mut parts);
+                    let q = self.pos();
+                    self.i += 1;
+                    let mut text = String::new();
+                    loop {
+                        match self.peek(0) {
+                            None => {
+                                return Err(ParseError::UnterminatedQuote { quote: '\'', at: q })
+                            }
+                            Some('\'') => {
+                                self.i += 1;
+                                break;
+                            }
+                            Some(c) => {
+                                text.push(c);
+                                self.i += 1;
+                            }
+                        }
+                    }
+                    parts.push(Part::Lit { text, quoted: true });
+                }
+                Some('"') => {
+                    flush(&mut lit, &mut parts);
+                    self.double_quoted(&mut parts)?;
+                }
+                Some('`') => {
+                    flush(&mut lit, &mut parts);
+                    let p = self.backquote(false, true)?;
+                    parts.push(p);
+                }
+                Some('$') => match self.dollar(true)? {
+                    Some(p) => {
+                        flush(&mut lit, &mut parts);
+                        parts.push(p);
+                    }
+                    None => lit.push('$'),
+                },
+                Some(c) => {
+                    lit.push(c);
+                    self.i += 1;
+                }
+            }
+        }
+        flush(&mut lit, &mut parts);
+        Ok(Word { parts, at: start })
+    }
+
+    /// At `$((`: the arithmetic expansion up to the matching `))`. Its text is expanded as in
+    /// double quotes (parameters, command substitutions), then evaluated when run.
+    fn arith(&mut self, at: usize, quoted: bool) -> Result<Part, ParseError> {
+        self.nest_in(at)?;
+        let part = self.arith_inner(at, quoted);
+        self.nest -= 1;
+        part
+    }
+
+    fn arith_inner(&mut self, at: usize, quoted: bool) -> Result<Part, ParseError> {
+        let start = self.i + 3;
+        let mut j = start;
+        let mut depth = 0usize;
+        let end = loop {
+            match self.chars.get(j).map(|&(_, c)| c) {
+                None => {
+                    return Err(ParseError::UnexpectedEnd {
+                        expected: "\"))\"".into(),
+                    })
+                }
+                Some('(') => depth += 1,
+                Some(')') if depth > 0 => depth -= 1,
+                Some(')') => {
+                    if self.chars.get(j + 1).map(|&(_, c)| c) == Some(')') {
+                        break j;
+                    }
+                    return Err(unsupported(
+                        "$(( not closed by )) (a command substitution starting with a subshell needs a space: $( (",
+                        at,
+                    ));
+                }
+                Some(_) => {}
+            }
+            j += 1;
+        };
+        let inner: String = self
+            .chars
+            .get(start..end)
+            .unwrap_or(&[])
+            .iter()
+            .map(|&(_, c)| c)
+            .collect();
+        let inner_at = self
+            .chars
+            .get(start)
+            .map(|&(p, _)| p)
+            .unwrap_or(self.src.len());
+        self.i = end + 2;
+        let mut sub = Lexer::new(&inner);
+        sub.depth = self.depth;
+        sub.nest = self.nest;
+        sub.partial = self.partial;
+        let mut parts = Vec::new();
+        sub.quoted(&mut parts, None)
+            .map_err(|e| shift_error(e, inner_at))?;
+        Ok(Part::Arith {
+            expr: Word {
+                parts,
+                at: inner_at,
+            },
+            quoted,
+        })
     }
 }
 
@@ -856,6 +1148,10 @@ fn shift_error(e: ParseError, base: usize) -> ParseError {
         },
         ParseError::TooDeep { limit, at } => ParseError::TooDeep {
             limit,
+            at: at.saturating_add(base),
+        },
+        ParseError::BadFunctionName { name, at } => ParseError::BadFunctionName {
+            name,
             at: at.saturating_add(base),
         },
         other => other,

@@ -9,7 +9,9 @@
 //! - **Commands**: `sleep N...` (fractions, `s`/`m`/`h`/`d` suffixes, `infinity`),
 //!   `touch [-c] f...`, `rm [-f] [-r|-R] f...`, `echo [-n] [-e|-E] args...`, `cat [f|-]...`,
 //!   `test expr` and `[ expr ]` (`-e -f -d -s -r -w -x -z -n`, `=`, `==`, `!=`, `<`, `>`,
-//!   `-eq -ne -lt -le -gt -ge`, `!`, `-a`, `-o`, `( )`), `exit [N]`, `true`, `false`, `:`,
+//!   `-eq -ne -lt -le -gt -ge`, `!`, `-a`, `-o`, `( )`), `[[ expr ]]` (ash's: the same with
+//!   `&&`/`||` for `-a`/`-o`, `=`/`==`/`!=` matching a pattern, `=~` an extended regular
+//!   expression; its words are expanded as a command's), `exit [N]`, `true`, `false`, `:`,
 //!   `mkdir [-p] d...`, `date [-u] [-R] [-I] [+FORMAT]` (time from [`Shell::now_unix`]),
 //!   `printf FORMAT args...` (`%s %b %c %d %i %u %x %X %o %f %%`, flags `-0+ `, width, precision,
 //!   backslash escapes), `ls [-1aA] [path...]` (entries from [`Shell::list_dir`]),
@@ -17,20 +19,34 @@
 //!   script mounted from a ConfigMap; without a script it reads its commands from standard
 //!   input), `tar` (`-c`/`-x`/`-t`, `-f FILE|-`, `-C DIR`, `-v`, `-O`, `-k`, `-z`, `-m`, `-o`,
 //!   `--no-same-owner`, `--no-same-permissions`, `--strip-components N`, `--exclude NAME`,
-//!   bundled `cf`/`-xmf`: see `builtins/tar.rs`), `kill [-s SIG|-SIG|-N] PID...` and
-//!   `kill -l [SIG...]` ([`Shell::signal`]), `head [-n [-]N] [-c [-]N] [-qv]`,
+//!   bundled `cf`/`-xmf`: see `builtins/tar.rs`), `kill [-s SIG|-SIG|-N] PID...` (a background
+//!   job, or [`Shell::signal`]) and `kill -l [SIG...]`, `head [-n [-]N] [-c [-]N] [-qv]`,
 //!   `tail [-n [+]N] [-c [+]N] [-f] [-s S] [-qv]`, `wc [-clwmL]`,
 //!   `grep|egrep|fgrep [-qvicEFlLnoxwsHh] [-e PAT]...` (basic and extended regular expressions,
 //!   without back-references), `tee [-a]`, `env [-i] [-u NAME] [NAME=V]... [command]`,
-//!   `hostname [-s]` ([`Shell::hostname`]), `id [-u|-g|-G] [-n]` (root), `pwd` (`/`),
+//!   `hostname [-s]` ([`Shell::hostname`]), `id [-u|-g|-G] [-n]` (root), `pwd`,
 //!   `basename NAME [SUFFIX]`, `dirname NAME`, `seq [-w] [-s SEP] [FIRST [INC]] LAST`,
 //!   `sort [-nrufbs]`, `uniq [-cdui]`, `cut -b|-c|-f LIST [-d C] [-s]`, `tr [-cds] SET1 [SET2]`
-//!   (ranges, escapes, `[:class:]`), the loop builtins `break [N]` / `continue [N]`,
-//!   `read [-r] [NAME...]`, and `export`, `readonly`, `unset`, `set -e|+e|-x|+x`. Utilities
-//!   may be named by path (`/bin/sleep`). Messages and exit statuses are busybox 1.36's. Any
-//!   other command name is looked up at run time and fails like a missing binary:
-//!   `sh: NAME: not found` on stderr, exit status 127.
-//! - **Lists**: `;`, newlines, `&&`, `||`, `! pipeline`; `#` comments; `\`-newline continuations.
+//!   (ranges, escapes, `[:class:]`), `awk [-F SEP] [-v V=X] [-f FILE | PROGRAM] [FILE|V=X]...`
+//!   (POSIX awk without `getline`, `system` and output pipes: see `builtins/awk.rs`),
+//!   `df [-kmhPT] [-t TYPE] [PATH...]` (the mounts of [`Shell::mounts`]),
+//!   `stat -c FORMAT FILE...` (`%n %N %s %F %b %B %o %h %u %g %U %G`: the filesystem has no
+//!   modes, inodes or times, and a format asking for them fails), `sha256sum`, `sha1sum`,
+//!   `sha512sum` (`-c` to check), `hexdump [-bcCdox] [-n N] [-s N] [-v]`,
+//!   `od [-bcdosx] [-A RADIX] [-t TYPE] [-N N] [-j N] [-v]`; and the builtins `break [N]` /
+//!   `continue [N]`, `read [-r] [NAME...]`, `export`, `readonly`, `unset`,
+//!   `set -e|+e|-x|+x|-f|+f` and `set -- ARGS...`, `trap [[ACTION] SIG...]` (`-` resets, `''`
+//!   ignores, signal names with or without `SIG`, numbers, `EXIT`/`0`, `ERR`; without
+//!   operands it lists the traps), `cd [-|DIR]` (the current directory is the shell's; relative
+//!   paths resolve against it), `shift [N]`, `eval ARGS...`, `exec [COMMAND...]` (the command
+//!   replaces the shell; without one, the redirections stay), `. FILE` / `source FILE`,
+//!   `wait [-n] [PID...]`, `local NAME[=V]...`, `return [N]` and `let EXPR...`. Utilities may
+//!   be named by path (`/bin/sleep`). Messages and exit statuses are busybox 1.36's (without
+//!   ash's `line N:` in the messages of errors). Any other command name is looked up at run
+//!   time and fails like a missing binary: `sh: NAME: not found` on stderr, exit status 127.
+//! - **Lists**: `;`, newlines, `&&`, `||`, `! pipeline`, `cmd &` (a background job: a subshell
+//!   running alongside the script, in the same future, reading nothing; `$!` is its process ID,
+//!   `wait` waits for it and `kill` ends it); `#` comments; `\`-newline continuations.
 //! - **Pipelines**: `a | b | c` (newlines allowed after `|`), status of the last stage, `!`
 //!   negating it. The stages run at once, each in a subshell (assignments in them do not come
 //!   back), connected by in-memory pipes; unlike a kernel pipe, a write never blocks: the writer
@@ -39,23 +55,41 @@
 //!   one command's output. A stage writing to a pipe whose reader has finished stops as killed
 //!   by SIGPIPE (status 141), as busybox's in-process applets do; standard error is not piped.
 //! - **Compound commands**: `if/then/elif/else/fi`, `while`/`until ...; do ...; done`,
-//!   `for x [in words]; do ...; done`, each optionally followed by redirections.
+//!   `for x [in words]; do ...; done`, `case word in [(]pattern[|pattern]...) list ;; ... esac`,
+//!   brace groups `{ list; }`, subshells `( list )`, each optionally followed by redirections;
+//!   function definitions `name() command` and `function name [()] command` (called with
+//!   their own positional parameters; `local` variables; `return`; they hide the utilities and
+//!   regular builtins of their name, not the special builtins).
 //! - **Redirections**: `> f`, `>> f`, `>| f`, `N> f`, `N>> f`, `N>&M` for N, M in {1, 2}
 //!   (`2>&1`, `>&2`), `< f` and `0< f`, here-documents `<<WORD` / `<<-WORD` (expanded unless
 //!   the word is quoted); `/dev/null`, `/dev/stdin`, `/dev/stdout`, `/dev/stderr` are understood.
 //! - **Words**: single quotes, double quotes, backslash escapes; `$NAME`, `${NAME}`, `$0`-`$9`,
-//!   `$?`, `$#`, `$@`, `$*`, `$$`, `${#NAME}`, `${NAME:-word}`, `${NAME-word}`, `${NAME:=word}`,
-//!   `${NAME=word}`, `${NAME:+word}`, `${NAME+word}` (with a plain `word`); command
-//!   substitution `$(list)` and `` `list` `` (a subshell; its output with trailing newlines
-//!   removed, up to 16 MiB); unquoted expansions and substitutions are split into fields on
-//!   blanks. Variables come from assignments (`X=1`) first, then from the container's
-//!   environment ([`Shell::env`]).
+//!   `$?`, `$#`, `$@`, `$*`, `$$`, `$!`, `${#NAME}`, `${NAME:-word}`, `${NAME-word}`,
+//!   `${NAME:=word}`, `${NAME=word}`, `${NAME:+word}`, `${NAME+word}`, `${NAME:?word}`,
+//!   `${NAME?word}` (an unset parameter ends the shell with status 2), `${NAME#pattern}`,
+//!   `${NAME##pattern}`, `${NAME%pattern}`, `${NAME%%pattern}` (the words may hold quotes and
+//!   expansions); arithmetic `$((expression))` (ash's: 64-bit integers, C's operators with
+//!   assignments, `?:`, `++`/`--`, variables without `$`, `0x`, `0` and `BASE#` constants; an
+//!   error ends the shell with status 2); command substitution `$(list)` and `` `list` `` (a
+//!   subshell; its output with trailing newlines removed, up to 16 MiB); tilde expansion (`~`,
+//!   `~/...`, `~root`; also at the start of an assignment's value); unquoted expansions and
+//!   substitutions are split into fields on blanks; unquoted `*`, `?` and `[...]` expand to
+//!   the matching paths ([`Shell::list_dir`]; a leading `.` only explicitly; no match leaves
+//!   the word as it is; `set -f` turns it off). Variables come from assignments (`X=1`) first,
+//!   then from the container's environment ([`Shell::env`]).
+//! - **Traps and signals**: a script run by [`run`] is its container's main process (PID 1):
+//!   the signals sent to it ([`Shell::signals`]: the kubelet's SIGTERM, a `kill 1`) reach it
+//!   only if it traps them, as the kernel does for PID 1 (a script also stops on an untrapped
+//!   SIGINT, status 130, as ash does). A trapped signal interrupts `sleep` and `wait` (status
+//!   128+signal) at once; otherwise the trap's action runs when the command that is running
+//!   ends, with `$?` kept; `exit` without operand in it exits with the status from before it.
+//!   The `EXIT` trap runs when the shell (or a subshell that set it) ends; a subshell does not
+//!   inherit its parent's traps.
 //!
-//! Anything else is a [`ParseError`] naming the construct: arithmetic (`$((...))`), background
-//! jobs (`&`), subshells and functions (`( )`), brace groups, `case`, `[[`, `<&`, `<>`,
-//! pathname expansion (unquoted `*`, `?`), tilde expansion, other parameter expansions
-//! (`${X#p}`, `${X:?}` ...), and the builtins this subset lacks (`cd`, `trap`, `eval`, `exec`,
-//! `wait`, `shift`, ...).
+//! Anything else is a [`ParseError`] naming the construct: `<&`, `<>`, `&>`, `>&-`, other
+//! parameter expansions (`${X/a/b}`, `${X:1:2}` ...), and the builtins this subset lacks
+//! (`umask`, `ulimit`, `getopts`, `command`, `type`, `jobs`, ...). Inside `eval`, `.` and trap
+//! actions such an error is a syntax error when they run (status 2).
 //!
 //! # Standard input and sessions
 //!
@@ -89,29 +123,37 @@
 //! `invocation` reads an `sh` or `busybox` command line. This file holds the public API and its
 //! errors.
 
+mod arith;
 mod ast;
 mod builtins;
 mod expand;
+mod glob;
 mod interp;
 mod invocation;
 mod io;
+mod jobs;
 mod lexer;
 mod parser;
 mod session;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_apps;
+#[cfg(test)]
 mod tests_io;
+#[cfg(test)]
+mod tests_lang;
 #[cfg(test)]
 mod tests_utils;
 
 use std::sync::Arc;
 
 use ast::{AndOr, Command, List, Pipeline, Simple, Word};
-use interp::Interp;
+use interp::{with_jobs, Interp};
 use invocation::{
     command_name, is_shell_name, shell_file_argv, strip_busybox, ShInvocation, UTILITIES,
 };
+pub use jobs::Signals;
 use lexer::parse_list;
 
 /// Nesting limit of compound commands (`if`/`while`/`for` inside one another).
@@ -181,6 +223,14 @@ pub enum ParseError {
         /// Where the level that is too deep starts.
         at: usize,
     },
+    /// A function named with something other than a name, or a special builtin's name.
+    #[error("bad function name {name:?} (at byte {at})")]
+    BadFunctionName {
+        /// The name as written.
+        name: String,
+        /// Where it is.
+        at: usize,
+    },
     /// [`from_command`] was given an empty command line.
     #[error("empty command")]
     EmptyCommand,
@@ -228,6 +278,8 @@ pub struct Script {
     from_stdin: bool,
     /// A utility run as a program of its own (not a builtin of a shell).
     direct: bool,
+    /// `sh FILE ...` run as one command: that `sh` is the process (it gets the signals).
+    shell_file: bool,
 }
 
 impl Script {
@@ -244,6 +296,7 @@ impl Script {
             xtrace: false,
             from_stdin: false,
             direct: false,
+            shell_file: false,
         }
     }
 
@@ -262,9 +315,11 @@ impl Script {
             items: vec![AndOr {
                 first: pipeline,
                 rest: Vec::new(),
+                background: false,
             }],
         });
         s.direct = !argv.first().is_some_and(|a| is_shell_name(a));
+        s.shell_file = !s.direct;
         s
     }
 
@@ -279,6 +334,21 @@ impl Script {
         s.from_stdin = true;
         s
     }
+}
+
+/// A mounted filesystem, as `df` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mount {
+    /// What is mounted (`overlay`, a device, `tmpfs`).
+    pub device: String,
+    /// Where (an absolute path).
+    pub mount_point: String,
+    /// Its type (`overlay`, `ext4`, `tmpfs` ...).
+    pub fs_type: String,
+    /// Its capacity, in bytes.
+    pub size: u64,
+    /// The bytes in use.
+    pub used: u64,
 }
 
 /// The prompt busybox `ash` shows root in `/` (`PS1` defaults to `\w \$ `).
@@ -356,12 +426,24 @@ pub trait Shell: Send + Sync {
     fn env_vars(&self) -> Vec<(String, String)> {
         Vec::new()
     }
+    /// The signals this shell receives when it runs as [`run`] (a container's main process):
+    /// whoever signals the process sends them there ([`Signals::send`]), and the script's
+    /// traps decide which it takes. Defaults to None (no signals).
+    fn signals(&self) -> Option<Arc<Signals>> {
+        None
+    }
+    /// The container's mounted filesystems in mount order, the root (`/`) first (for `df`).
+    /// Defaults to none.
+    fn mounts(&self) -> Vec<Mount> {
+        Vec::new()
+    }
 }
 
 /// Run a script; returns the exit status (0-255). Dropping the future kills the "process". A
 /// script from `sh` without a script reads its commands from [`Shell::read_stdin`] (no prompt).
 pub async fn run(script: &Script, shell: &dyn Shell) -> i32 {
     let mut interp = Interp::new(shell, script, None, 0);
+    interp.signals = shell.signals();
     interp.main(script).await
 }
 
@@ -375,7 +457,8 @@ pub async fn run(script: &Script, shell: &dyn Shell) -> i32 {
 pub async fn run_stdin(shell: &dyn Shell, prompt: Option<&str>) -> i32 {
     let script = Script::stdin(Vec::new(), false, false);
     let mut interp = Interp::new(shell, &script, None, 0);
-    interp.read_commands(&interp::Fds::base(), prompt).await & 255
+    let jobs = Arc::clone(&interp.jobs);
+    with_jobs(&jobs, interp.read_commands(&interp::Fds::base(), prompt)).await & 255
 }
 
 /// Run `argv` as an exec probe / `kubectl exec` would (argv\[0\] a command name of the subset, or
@@ -459,7 +542,8 @@ async fn exec_with(
     };
     let mut interp = Interp::new(shell, &script, capture, 0);
     if script.from_stdin {
-        return interp.read_commands(&interp::Fds::base(), prompt).await & 255;
+        let jobs = Arc::clone(&interp.jobs);
+        return with_jobs(&jobs, interp.read_commands(&interp::Fds::base(), prompt)).await & 255;
     }
     interp.main(&script).await
 }

@@ -1,9 +1,12 @@
-//! The parser: tokens to the syntax tree (lists, pipelines, `if`, `while`/`until`, `for`,
-//! simple commands and their redirections), rejecting builtins and expansions the subset lacks.
+//! The parser: tokens to the syntax tree (lists and background jobs, pipelines, `if`,
+//! `while`/`until`, `for`, `case`, brace groups, subshells, function definitions, simple
+//! commands and their redirections), rejecting builtins the subset lacks.
+
+use std::sync::Arc;
 
 use super::ast::{split_assignment, valid_name};
 use super::ast::{
-    AndOr, Command, Compound, Conn, List, Part, Pipeline, Redir, RedirTarget, Simple, Word,
+    AndOr, CaseArm, Command, Compound, Conn, List, Pipeline, Redir, RedirTarget, Simple, Word,
 };
 use super::lexer::{describe, Lexed, RedirOp, Tok, Token};
 use super::{unexpected, unsupported, ParseError, MAX_DEPTH};
@@ -11,9 +14,14 @@ use super::{unexpected, unsupported, ParseError, MAX_DEPTH};
 /// Shell builtins (and a few utilities ash runs in-process) that the subset does not model; a
 /// script naming one as a command is rejected when parsed instead of failing at run time.
 const UNSUPPORTED_BUILTINS: &[&str] = &[
-    "trap", "eval", "exec", "source", ".", "cd", "wait", "shift", "local", "return", "alias",
-    "unalias", "umask", "ulimit", "getopts", "command", "type", "hash", "times", "jobs", "fg",
-    "bg", "let", "declare", "typeset", "pushd", "popd",
+    "alias", "unalias", "umask", "ulimit", "getopts", "command", "type", "hash", "times", "jobs",
+    "fg", "bg", "declare", "typeset", "pushd", "popd",
+];
+
+/// Special builtins of ash: no function may take their names.
+const SPECIAL_BUILTIN_NAMES: &[&str] = &[
+    ".", ":", "break", "continue", "eval", "exec", "exit", "export", "local", "readonly", "return",
+    "set", "shift", "source", "times", "trap", "unset",
 ];
 
 pub(super) struct Parser {
@@ -88,22 +96,31 @@ impl Parser {
         Ok(list)
     }
 
-    /// and-or lists separated by `;` or newlines, up to a reserved word of `stops` (not consumed).
+    /// and-or lists separated by `;`, `&` or newlines, up to a reserved word of `stops`, a `)`
+    /// or a `;;` (not consumed).
     fn list(&mut self, stops: &[&str]) -> Result<List, ParseError> {
         let mut items = Vec::new();
         loop {
             self.skip_newlines();
-            if matches!(self.peek().tok, Tok::Eof) {
+            if matches!(self.peek().tok, Tok::Eof | Tok::RParen | Tok::DSemi) {
                 break;
             }
             if self.keyword().is_some_and(|k| stops.contains(&k)) {
                 break;
             }
-            items.push(self.and_or()?);
+            let mut item = self.and_or()?;
             match self.peek().tok {
                 Tok::Semi | Tok::Newline => self.advance(),
-                _ => break,
+                Tok::Amp => {
+                    self.advance();
+                    item.background = true;
+                }
+                _ => {
+                    items.push(item);
+                    break;
+                }
             }
+            items.push(item);
         }
         Ok(List { items })
     }
@@ -129,7 +146,11 @@ impl Parser {
             self.skip_newlines();
             rest.push((conn, self.pipeline()?));
         }
-        Ok(AndOr { first, rest })
+        Ok(AndOr {
+            first,
+            rest,
+            background: false,
+        })
     }
 
     fn pipeline(&mut self) -> Result<Pipeline, ParseError> {
@@ -147,42 +168,160 @@ impl Parser {
         Ok(Pipeline { negate, commands })
     }
 
+    /// One more level of compound commands; an error past the limit.
+    fn deeper(&mut self, at: usize) -> Result<(), ParseError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(ParseError::TooDeep {
+                limit: MAX_DEPTH,
+                at,
+            });
+        }
+        Ok(())
+    }
+
     fn command(&mut self) -> Result<Command, ParseError> {
         let at = self.peek().at;
         let kw = self.keyword().map(str::to_owned);
-        match kw.as_deref() {
-            Some(k @ ("if" | "while" | "until" | "for")) => {
-                self.depth += 1;
-                if self.depth > MAX_DEPTH {
-                    return Err(ParseError::TooDeep {
-                        limit: MAX_DEPTH,
-                        at,
-                    });
-                }
-                let compound = match k {
+        let compound = match kw.as_deref() {
+            Some(k @ ("if" | "while" | "until" | "for" | "case" | "{")) => {
+                self.deeper(at)?;
+                let c = match k {
                     "if" => self.if_clause()?,
                     "for" => self.for_clause()?,
+                    "case" => self.case_clause()?,
+                    "{" => {
+                        self.advance();
+                        let body = self.nonempty_list(&["}"])?;
+                        self.expect("}")?;
+                        Compound::Group(body)
+                    }
                     _ => self.loop_clause(k == "until")?,
                 };
                 self.depth -= 1;
-                let mut redirs = Vec::new();
-                while matches!(self.peek().tok, Tok::Redir { .. }) {
-                    redirs.push(self.redirection()?);
-                }
-                Ok(Command::Compound(compound, redirs))
+                c
             }
-            Some("case") => Err(unsupported("case ... esac", at)),
-            Some("{") => Err(unsupported("brace group { ...; }", at)),
-            Some("[[") => Err(unsupported("[[ ... ]] (use [ ... ])", at)),
-            Some("function") => Err(unsupported("function definition", at)),
-            Some(k @ ("then" | "else" | "elif" | "fi" | "do" | "done" | "esac" | "}")) => {
-                Err(unexpected(k, at))
+            Some("function") => return self.function(at, true),
+            Some(k @ ("then" | "else" | "elif" | "fi" | "do" | "done" | "esac" | "}" | "in")) => {
+                return Err(unexpected(k, at))
             }
             _ => match self.peek().tok {
-                Tok::Word(_) | Tok::Redir { .. } => self.simple().map(Command::Simple),
-                _ => Err(self.unexpected_here("a command")),
+                Tok::LParen => {
+                    self.deeper(at)?;
+                    self.advance();
+                    let body = self.nonempty_list(&[])?;
+                    if !matches!(self.peek().tok, Tok::RParen) {
+                        return Err(self.unexpected_here("\")\""));
+                    }
+                    self.advance();
+                    self.depth -= 1;
+                    Compound::Subshell(body)
+                }
+                Tok::Word(_)
+                    if matches!(self.toks.get(self.i + 1).map(|t| &t.tok), Some(Tok::LParen)) =>
+                {
+                    return self.function(at, false);
+                }
+                Tok::Word(_) | Tok::Redir { .. } => return self.simple().map(Command::Simple),
+                _ => return Err(self.unexpected_here("a command")),
             },
+        };
+        let mut redirs = Vec::new();
+        while matches!(self.peek().tok, Tok::Redir { .. }) {
+            redirs.push(self.redirection()?);
         }
+        Ok(Command::Compound(compound, redirs))
+    }
+
+    /// `name() command`, or (`keyword`) `function name [()] command`.
+    fn function(&mut self, at: usize, keyword: bool) -> Result<Command, ParseError> {
+        if keyword {
+            self.advance();
+        }
+        let name_at = self.peek().at;
+        let name = match &self.peek().tok {
+            Tok::Word(w) => w.literal().unwrap_or_else(|| w.describe()),
+            _ => return Err(self.unexpected_here("a function name")),
+        };
+        self.advance();
+        let parens = matches!(self.peek().tok, Tok::LParen);
+        if parens {
+            self.advance();
+            if !matches!(self.peek().tok, Tok::RParen) {
+                return Err(self.unexpected_here("\")\""));
+            }
+            self.advance();
+        } else if !keyword {
+            return Err(self.unexpected_here("\"(\""));
+        }
+        if !valid_name(&name) || SPECIAL_BUILTIN_NAMES.contains(&name.as_str()) {
+            return Err(ParseError::BadFunctionName { name, at: name_at });
+        }
+        self.skip_newlines();
+        if !parens
+            && !matches!(
+                self.keyword(),
+                Some("{" | "if" | "case" | "while" | "until" | "for")
+            )
+        {
+            return Err(self.unexpected_here("a compound command"));
+        }
+        self.deeper(at)?;
+        let body = self.command()?;
+        self.depth -= 1;
+        Ok(Command::FuncDef {
+            name,
+            body: Arc::new(body),
+        })
+    }
+
+    fn case_clause(&mut self) -> Result<Compound, ParseError> {
+        self.advance();
+        let word = match &self.peek().tok {
+            Tok::Word(w) => w.clone(),
+            _ => return Err(self.unexpected_here("a word")),
+        };
+        self.advance();
+        self.skip_newlines();
+        self.expect("in")?;
+        let mut arms = Vec::new();
+        loop {
+            self.skip_newlines();
+            if self.keyword() == Some("esac") {
+                self.advance();
+                break;
+            }
+            if matches!(self.peek().tok, Tok::LParen) {
+                self.advance();
+            }
+            let mut patterns = Vec::new();
+            loop {
+                match &self.peek().tok {
+                    Tok::Word(w) => patterns.push(w.clone()),
+                    _ => return Err(self.unexpected_here("a pattern")),
+                }
+                self.advance();
+                if !matches!(self.peek().tok, Tok::Pipe) {
+                    break;
+                }
+                self.advance();
+            }
+            if !matches!(self.peek().tok, Tok::RParen) {
+                return Err(self.unexpected_here("\")\""));
+            }
+            self.advance();
+            let body = self.list(&["esac"])?;
+            arms.push(CaseArm { patterns, body });
+            match self.peek().tok {
+                Tok::DSemi => self.advance(),
+                _ if self.keyword() == Some("esac") => {
+                    self.advance();
+                    break;
+                }
+                _ => return Err(self.unexpected_here("\";;\"")),
+            }
+        }
+        Ok(Compound::Case { word, arms })
     }
 
     fn if_clause(&mut self) -> Result<Compound, ParseError> {
@@ -242,7 +381,6 @@ impl Parser {
             loop {
                 match &self.peek().tok {
                     Tok::Word(w) => {
-                        check_expandable(w)?;
                         words.push(w.clone());
                         self.advance();
                     }
@@ -311,6 +449,8 @@ impl Parser {
 
     fn simple(&mut self) -> Result<Simple, ParseError> {
         let mut s = Simple::default();
+        // Inside `[[ ... ]]`, `&&` and `||` are arguments (as ash reads them).
+        let mut double_brackets = false;
         loop {
             match &self.peek().tok {
                 Tok::Word(w) => {
@@ -322,14 +462,29 @@ impl Parser {
                             continue;
                         }
                     }
+                    match w.keyword() {
+                        Some("[[") => double_brackets = true,
+                        Some("]]") => double_brackets = false,
+                        _ => {}
+                    }
                     s.words.push(w);
+                }
+                Tok::AndIf | Tok::OrIf if double_brackets => {
+                    let op = if matches!(self.peek().tok, Tok::AndIf) {
+                        "&&"
+                    } else {
+                        "||"
+                    };
+                    let at = self.peek().at;
+                    self.advance();
+                    s.words.push(Word {
+                        at,
+                        ..Word::literal_arg(op)
+                    });
                 }
                 Tok::Redir { .. } => s.redirs.push(self.redirection()?),
                 _ => break,
             }
-        }
-        for w in &s.words {
-            check_expandable(w)?;
         }
         if let Some(first) = s.words.first() {
             if let Some(name) = first.literal() {
@@ -341,7 +496,11 @@ impl Parser {
                         return Err(unsupported("set without arguments", first.at));
                     }
                     for w in s.words.iter().skip(1) {
-                        let ok = w.literal().is_some_and(|a| set_option_ok(&a));
+                        let lit = w.literal();
+                        if lit.as_deref() == Some("--") {
+                            break;
+                        }
+                        let ok = lit.is_some_and(|a| set_option_ok(&a));
                         if !ok {
                             return Err(unsupported(format!("set {}", w.describe()), w.at));
                         }
@@ -353,36 +512,9 @@ impl Parser {
     }
 }
 
+/// An option argument of `set` the subset models: `-e`, `-x`, `-f` and their `+` forms.
 pub(super) fn set_option_ok(a: &str) -> bool {
     (a.starts_with('-') || a.starts_with('+'))
         && a.len() > 1
-        && a.chars().skip(1).all(|c| c == 'e' || c == 'x')
-}
-
-/// Reject pathname and tilde expansion in a word that would undergo them.
-fn check_expandable(w: &Word) -> Result<(), ParseError> {
-    if let Some(Part::Lit {
-        text,
-        quoted: false,
-    }) = w.parts.first()
-    {
-        if text.starts_with('~') {
-            return Err(unsupported("tilde expansion ~", w.at));
-        }
-    }
-    for p in &w.parts {
-        if let Part::Lit {
-            text,
-            quoted: false,
-        } = p
-        {
-            if text.contains(['*', '?']) {
-                return Err(unsupported(
-                    format!("pathname expansion (glob) in {:?}", w.describe()),
-                    w.at,
-                ));
-            }
-        }
-    }
-    Ok(())
+        && a.chars().skip(1).all(|c| matches!(c, 'e' | 'x' | 'f'))
 }

@@ -27,8 +27,13 @@ fn continued(text: &str) -> bool {
 
 impl Interp<'_> {
     /// Read commands from `fds.inp` and run them; `prompt` (PS1's default) makes the shell
-    /// interactive. The exit status (not yet masked to 0-255).
+    /// interactive. The exit status, after the EXIT trap.
     pub(super) async fn read_commands(&mut self, fds: &Fds, prompt: Option<&str>) -> i32 {
+        let flow = self.read_commands_inner(fds, prompt).await;
+        self.finish(flow, fds).await
+    }
+
+    async fn read_commands_inner(&mut self, fds: &Fds, prompt: Option<&str>) -> Flow {
         // Bytes read but not yet used: the shell's own input buffer, as ash's (what it holds
         // is not seen by the commands it runs).
         let mut buf: Vec<u8> = Vec::new();
@@ -62,13 +67,13 @@ impl Interp<'_> {
                     // The input ended inside a command: its syntax error.
                     if let Err(e) = parse_list(&pending, 0, false) {
                         self.err(fds, &format!("sh: syntax error: {e}\n"));
-                        return 2;
+                        return Flow::Exit(2);
                     }
-                    if let Some(code) = self.run_typed(&pending, fds).await {
-                        return code;
+                    if let Some(f) = self.run_typed(&pending, fds, prompt.is_some()).await {
+                        return f;
                     }
                 }
-                return self.status;
+                return Flow::Next;
             };
             pending.push_str(&String::from_utf8_lossy(&line));
             if continued(&pending) && !eof {
@@ -80,32 +85,37 @@ impl Interp<'_> {
                     pending.clear();
                     self.err(fds, &format!("sh: syntax error: {e}\n"));
                     if prompt.is_none() {
-                        return 2;
+                        return Flow::Exit(2);
                     }
                     self.status = 2;
                 }
                 Ok(body) => {
                     pending.clear();
-                    if let Some(code) = self.run_list(&body, fds).await {
-                        return code;
+                    if let Some(f) = self.run_list(&body, fds, prompt.is_some()).await {
+                        return f;
                     }
                 }
             }
         }
     }
 
-    /// Parse and run what was typed; Some(status) when the shell exits.
-    async fn run_typed(&mut self, text: &str, fds: &Fds) -> Option<i32> {
+    /// Parse and run what was typed; Some(flow) when the shell exits.
+    async fn run_typed(&mut self, text: &str, fds: &Fds, interactive: bool) -> Option<Flow> {
         match parse_list(text, 0, false) {
-            Ok(body) => self.run_list(&body, fds).await,
+            Ok(body) => self.run_list(&body, fds, interactive).await,
             Err(_) => None,
         }
     }
 
-    /// Run one complete command; Some(status) when the shell exits.
-    async fn run_list(&mut self, body: &List, fds: &Fds) -> Option<i32> {
+    /// Run one complete command; Some(flow) when the shell exits (an interactive shell goes on
+    /// after an error).
+    async fn run_list(&mut self, body: &List, fds: &Fds, interactive: bool) -> Option<Flow> {
         match self.list(body, fds, false).await {
-            Flow::Exit(c) => Some(c),
+            Flow::Exit(_) if interactive && self.raised => {
+                self.raised = false;
+                None
+            }
+            f @ (Flow::Exit(_) | Flow::Return(_)) => Some(f),
             _ => None,
         }
     }

@@ -1,20 +1,26 @@
 //! The utilities and special builtins a simple command runs: dispatch by name, `sleep`, nested
-//! `sh`, `echo`, `export`/`readonly`, `unset`, `set` and `read`; file utilities, text filters,
-//! `tar`, process and system utilities, `test`, `printf` and `date` have their own files.
+//! `sh`, `echo`, `export`/`readonly`, `unset`, `set` and `read`; the builtins acting on the
+//! shell (`trap`, `cd`, `eval`, `exec`, `wait` ...), file utilities, text filters, `tar`,
+//! process and system utilities, `test`, `printf` and `date` have their own files.
 
+mod awk;
 mod date;
 mod files;
+mod inspect;
 mod printf;
+mod shell;
 mod system;
 mod tar;
 mod test;
 mod text;
 
+pub(super) use shell::ERR_TRAP;
+
 use std::future::Future;
 use std::pin::Pin;
 
 use super::ast::valid_name;
-use super::interp::{Fds, Flow, Interp};
+use super::interp::{Fds, Interp};
 use super::invocation::ShInvocation;
 use super::parser::set_option_ok;
 use super::{Script, MAX_SH_NESTING};
@@ -25,7 +31,7 @@ type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// Longest single call to [`Shell::sleep`](super::Shell::sleep); longer sleeps are made of several calls.
 const MAX_SLEEP_CHUNK: f64 = 1e9;
 
-impl Interp<'_> {
+impl<'s> Interp<'s> {
     /// Run the utility or builtin `cmd` (`name` as written) with `argv` (its name first);
     /// `assigns` are the command's own variable assignments (its environment).
     pub(super) fn run_command<'a>(
@@ -36,28 +42,34 @@ impl Interp<'_> {
         assigns: &'a [(String, String)],
         fds: &'a Fds,
     ) -> BoxFut<'a, i32> {
-        Box::pin(async move {
-            let args = argv.get(1..).unwrap_or(&[]);
-            match cmd {
-                "sleep" => self.cmd_sleep(args, fds).await,
-                "sh" | "ash" => self.cmd_sh(argv, assigns, fds).await,
-                "cat" => self.cmd_cat(args, fds).await,
-                "head" => self.cmd_head(args, fds).await,
-                "tail" => self.cmd_tail(args, fds).await,
-                "wc" => self.cmd_wc(args, fds).await,
-                "grep" | "egrep" | "fgrep" => self.cmd_grep(cmd, args, fds).await,
-                "tee" => self.cmd_tee(args, fds).await,
-                "sort" => self.cmd_sort(args, fds).await,
-                "uniq" => self.cmd_uniq(args, fds).await,
-                "cut" => self.cmd_cut(args, fds).await,
-                "tr" => self.cmd_tr(args, fds).await,
-                "tar" => self.cmd_tar(args, fds).await,
-                "read" => self.cmd_read(args, fds).await,
-                "env" => self.cmd_env(args, assigns, fds).await,
-                "seq" => self.cmd_seq(args, fds).await,
-                _ => self.run_sync(cmd, name, args, fds),
+        // Each command's future is boxed here, so the caller's poll frame stays small.
+        let args = argv.get(1..).unwrap_or(&[]);
+        match cmd {
+            "sleep" => Box::pin(self.cmd_sleep(args, fds)),
+            "sh" | "ash" => Box::pin(self.cmd_sh(argv, assigns, fds)),
+            "cat" => Box::pin(self.cmd_cat(args, fds)),
+            "head" => Box::pin(self.cmd_head(args, fds)),
+            "tail" => Box::pin(self.cmd_tail(args, fds)),
+            "wc" => Box::pin(self.cmd_wc(args, fds)),
+            "grep" | "egrep" | "fgrep" => Box::pin(self.cmd_grep(cmd, args, fds)),
+            "tee" => Box::pin(self.cmd_tee(args, fds)),
+            "sort" => Box::pin(self.cmd_sort(args, fds)),
+            "uniq" => Box::pin(self.cmd_uniq(args, fds)),
+            "cut" => Box::pin(self.cmd_cut(args, fds)),
+            "tr" => Box::pin(self.cmd_tr(args, fds)),
+            "tar" => Box::pin(self.cmd_tar(args, fds)),
+            "read" => Box::pin(self.cmd_read(args, fds)),
+            "env" => Box::pin(self.cmd_env(args, assigns, fds)),
+            "seq" => Box::pin(self.cmd_seq(args, fds)),
+            "sha256sum" | "sha1sum" | "sha512sum" => Box::pin(self.cmd_shasum(cmd, args, fds)),
+            "hexdump" => Box::pin(self.cmd_hexdump(args, fds)),
+            "awk" => Box::pin(self.cmd_awk(args, fds)),
+            "od" => Box::pin(self.cmd_od(args, fds)),
+            _ => {
+                let status = self.run_sync(cmd, name, args, fds);
+                Box::pin(std::future::ready(status))
             }
-        })
+        }
     }
 
     pub(super) fn run_sync(&mut self, cmd: &str, name: &str, args: &[String], fds: &Fds) -> i32 {
@@ -71,6 +83,7 @@ impl Interp<'_> {
             "mkdir" => self.cmd_mkdir(args, fds),
             "test" => self.cmd_test(args, fds, false),
             "[" => self.cmd_test(args, fds, true),
+            "[[" => self.cmd_test2(args, fds),
             "date" => self.cmd_date(args, fds),
             "ls" => self.cmd_ls(args, fds),
             "export" | "readonly" => self.cmd_export(cmd, args, fds),
@@ -82,6 +95,8 @@ impl Interp<'_> {
             "pwd" => self.cmd_pwd(args, fds),
             "basename" => self.cmd_basename(args, fds),
             "dirname" => self.cmd_dirname(args, fds),
+            "df" => self.cmd_df(args, fds),
+            "stat" => self.cmd_stat(args, fds),
             _ => {
                 self.err(fds, &format!("sh: {name}: not found\n"));
                 127
@@ -116,7 +131,16 @@ impl Interp<'_> {
             } else {
                 MAX_SLEEP_CHUNK
             };
-            self.shell.sleep(chunk.max(0.0)).await;
+            // A trapped signal interrupts the main shell's sleep (ash's builtin `sleep`).
+            match self.signals.clone() {
+                Some(signals) => {
+                    tokio::select! {
+                        () = self.shell.sleep(chunk.max(0.0)) => {}
+                        () = signals.arrival() => return 0,
+                    }
+                }
+                None => self.shell.sleep(chunk.max(0.0)).await,
+            }
             if left.is_finite() {
                 left -= chunk;
                 if left <= 0.0 {
@@ -153,7 +177,11 @@ impl Interp<'_> {
             }) => {
                 let script = Script::stdin(args, errexit, xtrace);
                 let mut child = self.child_shell(&script, assigns);
-                return child.read_commands(fds, None).await & 255;
+                let code = child.read_commands(fds, None).await & 255;
+                if child.sigpipe {
+                    self.sigpipe = true;
+                }
+                return code;
             }
             Ok(ShInvocation::Command {
                 script,
@@ -201,17 +229,20 @@ impl Interp<'_> {
         parsed.xtrace = xtrace;
         let mut child = self.child_shell(&parsed, assigns);
         let flow = child.list(&parsed.body, fds, false).await;
-        match flow {
-            Flow::Exit(c) => c & 255,
-            _ => child.status & 255,
-        }
+        child.finish(flow, fds).await
     }
 
     /// A new shell process started from this one: it sees the environment (exported
     /// variables, minus unset ones, plus `assigns`), shares the output and standard input.
-    fn child_shell(&self, script: &Script, assigns: &[(String, String)]) -> Interp<'_> {
+    fn child_shell(&self, script: &Script, assigns: &[(String, String)]) -> Interp<'s> {
         let mut child = Interp::new(self.shell, script, self.capture.clone(), self.nesting + 1);
         child.depth = self.depth + 2;
+        child.jobs = std::sync::Arc::clone(&self.jobs);
+        if self.hands_signals {
+            child.signals = self.signals.clone();
+        }
+        child.owner = self.jobs.new_owner();
+        child.cwd = self.cwd.clone();
         child.stdin_pushback = std::sync::Arc::clone(&self.stdin_pushback);
         child.no_env = self.no_env;
         for (k, v) in &self.vars {
@@ -397,18 +428,25 @@ impl Interp<'_> {
         0
     }
 
+    /// `set [-efx|+efx]... [-- ARG...]`.
     fn cmd_set(&mut self, args: &[String], fds: &Fds) -> i32 {
-        for a in args {
+        for (i, a) in args.iter().enumerate() {
+            if a == "--" {
+                let mut new = vec![self.args.first().cloned().unwrap_or_default()];
+                new.extend(args.iter().skip(i + 1).cloned());
+                self.args = new;
+                return 0;
+            }
             if !set_option_ok(a) {
                 self.err(fds, &format!("sh: set: illegal option {a}\n"));
                 return 2;
             }
             let on = a.starts_with('-');
             for c in a.chars().skip(1) {
-                if c == 'e' {
-                    self.errexit = on;
-                } else {
-                    self.xtrace = on;
+                match c {
+                    'e' => self.errexit = on,
+                    'f' => self.noglob = on,
+                    _ => self.xtrace = on,
                 }
             }
         }

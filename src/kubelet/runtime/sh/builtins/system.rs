@@ -16,7 +16,7 @@ const SIGRTMAX: i32 = 64;
 const NSIG: u64 = 65;
 
 /// busybox's get_signum: a number below NSIG, or a name with or without `SIG`, any case.
-fn signum(name: &str) -> Option<i32> {
+pub(super) fn signum(name: &str) -> Option<i32> {
     if !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit()) {
         return name
             .parse::<u64>()
@@ -46,7 +46,7 @@ fn signum(name: &str) -> Option<i32> {
     None
 }
 
-fn signame(n: i32) -> String {
+pub(super) fn signame(n: i32) -> String {
     match usize::try_from(n).ok().and_then(|i| SIGNALS.get(i)) {
         Some(s) => s.to_string(),
         None if n == SIGRTMIN => "RTMIN".into(),
@@ -144,6 +144,9 @@ impl Interp<'_> {
                 errors += 1;
                 continue;
             };
+            if self.jobs.signal(pid, sig).is_some() {
+                continue;
+            }
             if let Err(why) = self.shell.signal(pid, sig) {
                 self.err(fds, &format!("{me}: can't kill pid {pid}: {why}\n"));
                 errors += 1;
@@ -221,9 +224,10 @@ impl Interp<'_> {
         0
     }
 
-    /// `pwd`: scripts run in `/`.
+    /// `pwd`: the current directory (`/` until `cd`).
     pub(super) fn cmd_pwd(&mut self, _args: &[String], fds: &Fds) -> i32 {
-        self.out(fds, b"/\n");
+        let line = format!("{}\n", self.cwd);
+        self.out(fds, line.as_bytes());
         0
     }
 

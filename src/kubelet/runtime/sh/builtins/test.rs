@@ -1,11 +1,37 @@
-//! `test` and `[`: POSIX's rules by argument count, and a recursive parser for longer
+//! `test`, `[` and `[[`: POSIX's rules by argument count, and a recursive parser for longer
 //! expressions (`!`, `-a`, `-o`, `( )`); file tests ask the [`Shell`](super::super::Shell).
+//! `[[ ]]` is ash's: the same expressions, with `&&` and `||` for `-a` and `-o`, `=`/`==`/`!=`
+//! matching a pattern and `=~` an extended regular expression.
 
 use super::super::expand::is_blank;
+use super::super::glob;
 use super::super::interp::{Fds, Interp};
 use super::super::MAX_TEST_DEPTH;
 
 impl Interp<'_> {
+    /// `[[ EXPR ]]`.
+    pub(super) fn cmd_test2(&mut self, args: &[String], fds: &Fds) -> i32 {
+        let args = match args.split_last() {
+            Some((last, rest)) if last == "]]" => rest,
+            _ => {
+                self.err(fds, "sh: missing ]]\n");
+                return 2;
+            }
+        };
+        self.bash_test = true;
+        let r = self.test(args);
+        self.bash_test = false;
+        match r {
+            Ok(true) => 0,
+            Ok(false) => 1,
+            Err(msg) if msg.is_empty() => 2,
+            Err(msg) => {
+                self.err(fds, &format!("sh: {msg}\n"));
+                2
+            }
+        }
+    }
+
     pub(super) fn cmd_test(&mut self, args: &[String], fds: &Fds, bracket: bool) -> i32 {
         let args = if bracket {
             match args.split_last() {
@@ -43,7 +69,7 @@ impl Interp<'_> {
                 }
             }
             3 => {
-                if is_binary(s(1)) {
+                if self.is_binop(s(1)) {
                     self.binary(s(0), s(1), s(2))
                 } else if s(0) == "!" {
                     Ok(!self.test(a.get(1..).unwrap_or(&[]))?)
@@ -68,6 +94,8 @@ impl Interp<'_> {
 
     fn test_general(&self, a: &[String]) -> Result<bool, String> {
         let mut p = TestParser {
+            and: if self.bash_test { "&&" } else { "-a" },
+            or: if self.bash_test { "||" } else { "-o" },
             interp: self,
             a,
             i: 0,
@@ -99,14 +127,38 @@ impl Interp<'_> {
         })
     }
 
+    /// Whether `op` is a binary operator (`[[ ]]` has `&&`, `||` and `=~` instead of `-a`
+    /// and `-o`).
+    fn is_binop(&self, op: &str) -> bool {
+        if self.bash_test {
+            matches!(op, "&&" | "||" | "=~") || (is_binary(op) && op != "-a" && op != "-o")
+        } else {
+            is_binary(op)
+        }
+    }
+
     fn binary(&self, l: &str, op: &str, r: &str) -> Result<bool, String> {
+        if self.bash_test {
+            match op {
+                "=" | "==" => return Ok(glob::matches(r, l)),
+                "!=" => return Ok(!glob::matches(r, l)),
+                "=~" => {
+                    // A bad expression fails silently with status 2.
+                    let re = super::text::posix_to_regex(r, true)
+                        .and_then(|re| regex::Regex::new(&re).ok())
+                        .ok_or_else(String::new)?;
+                    return Ok(re.is_match(l));
+                }
+                _ => {}
+            }
+        }
         Ok(match op {
             "=" | "==" => l == r,
             "!=" => l != r,
             "<" => l < r,
             ">" => l > r,
-            "-a" => !l.is_empty() && !r.is_empty(),
-            "-o" => !l.is_empty() || !r.is_empty(),
+            "-a" | "&&" => !l.is_empty() && !r.is_empty(),
+            "-o" | "||" => !l.is_empty() || !r.is_empty(),
             "-eq" | "-ne" | "-lt" | "-le" | "-gt" | "-ge" => {
                 let (x, y) = (test_number(l)?, test_number(r)?);
                 match op {
@@ -187,6 +239,10 @@ fn test_number(s: &str) -> Result<i64, String> {
 /// `test` expressions of more than four arguments (and odd shorter ones).
 struct TestParser<'x, 's> {
     interp: &'x Interp<'s>,
+    /// `-a` (`&&` in `[[ ]]`).
+    and: &'static str,
+    /// `-o` (`||` in `[[ ]]`).
+    or: &'static str,
     a: &'x [String],
     i: usize,
     depth: usize,
@@ -199,7 +255,7 @@ impl<'x> TestParser<'x, '_> {
 
     fn or(&mut self) -> Result<bool, String> {
         let mut v = self.and()?;
-        while self.peek(0) == Some("-o") {
+        while self.peek(0) == Some(self.or) {
             self.i += 1;
             let r = self.and()?;
             v = v || r;
@@ -209,7 +265,7 @@ impl<'x> TestParser<'x, '_> {
 
     fn and(&mut self) -> Result<bool, String> {
         let mut v = self.not()?;
-        while self.peek(0) == Some("-a") {
+        while self.peek(0) == Some(self.and) {
             self.i += 1;
             let r = self.not()?;
             v = v && r;
@@ -252,7 +308,7 @@ impl<'x> TestParser<'x, '_> {
             }
         }
         if let (Some(op), Some(r)) = (self.peek(1), self.peek(2)) {
-            if is_binary(op) && op != "-a" && op != "-o" {
+            if self.interp.is_binop(op) && op != self.and && op != self.or {
                 let v = self.interp.binary(t, op, r)?;
                 self.i += 3;
                 return Ok(v);
