@@ -229,12 +229,21 @@ async fn agnhost_pause_and_entrypoint_tester_print_what_containers_go_checks() {
     pods.delete("defaults", &DeleteParams::default())
         .await
         .unwrap();
+    // The terminated status may be followed by the pod's removal at once: look through every
+    // version of the pod the watch delivered, not only the latest.
     let code = waits
         .until(minutes(10), "defaults terminated", |s| {
-            let cs = seen::container_status(s, "defaults");
-            cs["state"]["terminated"]["exitCode"]
-                .as_i64()
-                .ok_or_else(|| cs.to_string())
+            s.entries
+                .iter()
+                .filter(|e| e.key.kind == Kind::Pod && e.key.name == "defaults")
+                .filter_map(|e| match e.object.as_deref() {
+                    Some(Object::Pod(p)) => {
+                        container_status(p)["state"]["terminated"]["exitCode"].as_i64()
+                    }
+                    _ => None,
+                })
+                .next()
+                .ok_or_else(|| seen::container_status(s, "defaults").to_string())
         })
         .await;
     assert_eq!(code, 2);
