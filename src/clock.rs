@@ -5,17 +5,23 @@
 //! created, so with `--time-scale 60` a 5-minute backoff story takes 5 wall seconds. External
 //! clusters run at scale 1.
 //!
+//! A clock started at an *epoch* ([`Clock::with_epoch`]) reads the epoch plus `scale` times
+//! the wall time since then, so processes given the same epoch and scale (a cluster's
+//! components in their own containers) read the same cluster time, whenever each started.
+//!
 //! This module must not know about the API, the store or any component.
 
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
-/// A scaled cluster clock; cheap to clone (it is two instants and a factor).
+/// A scaled cluster clock; cheap to clone (it is a few instants and a factor).
 #[derive(Clone, Debug)]
 pub struct Clock {
     start_wall: Instant,
     start_cluster: DateTime<Utc>,
+    /// When cluster time read the wall time (see [`Clock::with_epoch`]).
+    epoch: DateTime<Utc>,
     scale: f64,
 }
 
@@ -40,11 +46,40 @@ impl Clock {
         } else {
             1.0
         };
+        let now = Utc::now();
         Self {
             start_wall: Instant::now(),
-            start_cluster: Utc::now(),
+            start_cluster: now,
+            epoch: now,
             scale,
         }
+    }
+
+    /// A clock that runs `scale` times faster than wall time since `epoch`, when it read
+    /// `epoch`: every clock made with the same epoch and scale reads the same time. An epoch
+    /// in the future (another machine's clock ahead of this one's) starts the clock at it. The scale is kept in bounds as [`Clock::new`] keeps it.
+    pub fn with_epoch(scale: f64, epoch: DateTime<Utc>) -> Self {
+        let scale = Self::new(scale).scale;
+        let now = Instant::now();
+        let since = (Utc::now() - epoch).to_std().unwrap_or_default();
+        // `Instant` may not reach back that far (before the machine booted): start from now,
+        // with the wall time since the epoch already counted.
+        let (start_wall, counted) = match now.checked_sub(since) {
+            Some(start) => (start, Duration::ZERO),
+            None => (now, since),
+        };
+        Self {
+            start_wall,
+            start_cluster: add_std(epoch, counted.mul_f64(scale)),
+            epoch,
+            scale,
+        }
+    }
+
+    /// The clock's epoch: the wall time when it started, or the one it was given. Another
+    /// process's `Clock::with_epoch(scale, epoch)` agrees with this clock.
+    pub fn epoch(&self) -> DateTime<Utc> {
+        self.epoch
     }
 
     /// A clock that runs at wall-clock speed.
@@ -154,6 +189,23 @@ mod tests {
             clock.to_wall(Duration::from_secs(10)),
             Duration::from_millis(10)
         );
+    }
+
+    #[test]
+    fn clocks_with_one_epoch_agree_whenever_they_started() {
+        let first = Clock::new(100.0);
+        std::thread::sleep(Duration::from_millis(30));
+        // Made 30 ms (3 cluster seconds) later, from the first clock's epoch and scale.
+        let second = Clock::with_epoch(first.scale(), first.epoch());
+        let (a, b) = (first.now(), second.now());
+        let apart = (a - b).num_milliseconds().abs();
+        assert!(apart < 500, "{a} and {b} are {apart} ms apart");
+        assert!(a - first.epoch() >= chrono::Duration::seconds(3));
+        assert_eq!(second.epoch(), first.epoch());
+        // An epoch ahead of this machine's clock starts the clock there.
+        let ahead = Utc::now() + chrono::Duration::seconds(3600);
+        let started = Clock::with_epoch(1.0, ahead).now();
+        assert!(started >= ahead && started < ahead + chrono::Duration::seconds(1));
     }
 
     #[test]

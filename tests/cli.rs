@@ -361,3 +361,102 @@ fn up_stops_within_its_deadline_while_a_log_on_an_external_kubelet_is_followed()
         "every component stops well within the 10 s deadline: took {took:?}; {err:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_given_the_cluster_epoch_reads_the_apiservers_cluster_time() {
+    use std::process::{Command, Stdio};
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    let mut up = Command::new(assert_cmd::cargo::cargo_bin!("kubespec"))
+        .args(["up", "--port", "0", "--nodes", "0", "--time-scale", "100"])
+        .arg("--write-kubeconfig")
+        .arg(&kubeconfig)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = lines_of(up.stdout.take().unwrap());
+    let flags = loop {
+        let line = out.recv_timeout(Duration::from_secs(30)).unwrap();
+        if let Some(flags) = line.strip_prefix("components you attach need ") {
+            break flags.to_string();
+        }
+    };
+    let flags: Vec<String> = flags.split_whitespace().map(str::to_string).collect();
+    assert_eq!(flags[0], "--cluster-epoch", "{flags:?}");
+    assert_eq!(flags[2..], ["--time-scale", "100"], "{flags:?}");
+    // A second later (100 s of cluster time), a kubelet in its own process joins: without the
+    // epoch its clock would start at the wall time, 99 s behind the apiserver's.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut kubelet = Command::new(assert_cmd::cargo::cargo_bin!("kubespec"))
+        .args([
+            "component",
+            "kubelet",
+            "--node-name",
+            "epoch-1",
+            "--kubeconfig",
+        ])
+        .arg(&kubeconfig)
+        .args(&flags)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = kubespec::cluster::kubeconfig::connect_as(
+        Some(&kubeconfig),
+        None,
+        Duration::from_secs(10),
+        None,
+    )
+    .await
+    .unwrap()
+    .client;
+    let leases: kube::Api<k8s_openapi::api::coordination::v1::Lease> =
+        kube::Api::namespaced(client.clone(), "kube-node-lease");
+    let configmaps: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(client, "default");
+    let mut renewals = 0;
+    let mut last_renewal = None;
+    for i in 0..200 {
+        // The kubelet's renewal time (its clock) against a creation time (the apiserver's).
+        let renewed = leases
+            .get_opt("epoch-1")
+            .await
+            .unwrap()
+            .and_then(|l| l.spec?.renew_time)
+            .map(|t| t.0);
+        let probe = configmaps
+            .create(
+                &Default::default(),
+                &serde_json::from_value(
+                    serde_json::json!({"metadata": {"name": format!("now-{i}")}}),
+                )
+                .unwrap(),
+            )
+            .await
+            .unwrap();
+        let now = probe.metadata.creation_timestamp.unwrap().0;
+        if let Some(renewed) = renewed {
+            if last_renewal != Some(renewed) {
+                renewals += 1;
+                last_renewal = Some(renewed);
+            }
+            // Renewals come every 10 s of cluster time; the creation time has whole seconds.
+            let behind = now.as_second() - renewed.as_second();
+            assert!(
+                (-2..=15).contains(&behind),
+                "the kubelet's renewal at {renewed} is {behind} s behind the apiserver's {now}"
+            );
+            if renewals >= 3 {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(renewals >= 3, "{renewals} lease renewals seen");
+    let _ = kubelet.kill();
+    let _ = kubelet.wait();
+    let _ = up.kill();
+    let _ = up.wait();
+}

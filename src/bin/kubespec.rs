@@ -107,6 +107,11 @@ struct ServeArgs {
     /// Cluster seconds per wall second (1 = wall-clock time).
     #[arg(long, default_value_t = 1.0, value_parser = parse_time_scale)]
     time_scale: f64,
+    /// When cluster time read the wall time (RFC 3339, e.g. 2026-12-05T09:00:00.5Z): give a
+    /// cluster's processes the same epoch and time scale and they read the same cluster time.
+    /// Default: now (printed at start).
+    #[arg(long, value_parser = parse_epoch)]
+    cluster_epoch: Option<chrono::DateTime<chrono::Utc>>,
     /// How many writes the store keeps for watches to resume from.
     #[arg(long, default_value_t = 100_000)]
     watch_history: usize,
@@ -200,6 +205,20 @@ struct ClientArgs {
     /// Cluster seconds per wall second; must match the apiserver's.
     #[arg(long, default_value_t = 1.0, value_parser = parse_time_scale)]
     time_scale: f64,
+    /// The cluster's epoch, as the apiserver printed it (`--cluster-epoch` there); with the
+    /// same time scale, this process then reads the apiserver's cluster time. Default: now.
+    #[arg(long, value_parser = parse_epoch)]
+    cluster_epoch: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl ClientArgs {
+    /// This process's cluster clock.
+    fn clock(&self) -> Clock {
+        match self.cluster_epoch {
+            Some(epoch) => Clock::with_epoch(self.time_scale, epoch),
+            None => Clock::new(self.time_scale),
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -255,6 +274,11 @@ enum Bench {
     Suite(kubespec::bench::SuiteBenchArgs),
 }
 
+fn parse_epoch(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    kubespec::k8s::go::parse_rfc3339(s)
+        .map_err(|e| format!("{e} (an RFC 3339 time such as 2026-12-05T09:00:00.5Z)"))
+}
+
 fn parse_time_scale(s: &str) -> Result<f64, String> {
     let v: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
     if !v.is_finite() || v <= 0.0 {
@@ -295,6 +319,7 @@ fn config(args: &ServeArgs) -> anyhow::Result<ClusterConfig> {
     Ok(ClusterConfig {
         addr: SocketAddr::new(args.address, args.port),
         time_scale: args.time_scale,
+        epoch: args.cluster_epoch,
         apiserver: apiserver::Config {
             history_limit: args.watch_history,
             history_bytes: args.watch_history_mib.saturating_mul(1024 * 1024),
@@ -340,6 +365,11 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         args.write_kubeconfig.display(),
         args.write_kubeconfig.display()
     );
+    println!(
+        "components you attach need --cluster-epoch {} --time-scale {}",
+        epoch_text(cluster.clock()),
+        cluster.clock().scale()
+    );
     ctrl_c().await;
     cluster.stop(std::time::Duration::from_secs(10)).await?;
     println!("kubespec reference cluster stopped");
@@ -357,10 +387,27 @@ async fn component_apiserver(args: ServeArgs) -> anyhow::Result<()> {
             )
         })?;
     let addr = listener.local_addr()?;
-    let server = ApiServer::new(&cfg.apiserver, Clock::new(cfg.time_scale)).await;
-    println!("kubespec apiserver listening on http://{addr}");
+    let clock = match cfg.epoch {
+        Some(epoch) => Clock::with_epoch(cfg.time_scale, epoch),
+        None => Clock::new(cfg.time_scale),
+    };
+    let server = ApiServer::new(&cfg.apiserver, clock.clone()).await;
+    println!(
+        "kubespec apiserver listening on http://{addr} (cluster epoch {}, time scale {}: give components --cluster-epoch {} --time-scale {})",
+        epoch_text(&clock),
+        clock.scale(),
+        epoch_text(&clock),
+        clock.scale()
+    );
     apiserver::serve(listener, server, ctrl_c()).await?;
     Ok(())
+}
+
+/// A clock's epoch as `--cluster-epoch` takes it.
+fn epoch_text(clock: &Clock) -> String {
+    clock
+        .epoch()
+        .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
 fn stop_on_ctrl_c() -> tokio_util::sync::CancellationToken {
@@ -398,13 +445,7 @@ async fn component_controller_manager(args: ControllerManagerArgs) -> anyhow::Re
         "kubespec controller-manager {} campaigning for kube-system/kube-controller-manager",
         config.lease.identity
     );
-    kubespec::controllers::run(
-        client,
-        Clock::new(args.client.time_scale),
-        config,
-        stop_on_ctrl_c(),
-    )
-    .await;
+    kubespec::controllers::run(client, args.client.clock(), config, stop_on_ctrl_c()).await;
     Ok(())
 }
 
@@ -420,14 +461,8 @@ async fn component_scheduler(args: ControlPlaneArgs) -> anyhow::Result<()> {
         "kubespec scheduler {} campaigning for kube-system/kube-scheduler",
         lease.identity
     );
-    kubespec::scheduler::run_replica(
-        client,
-        Clock::new(args.client.time_scale),
-        lease,
-        health,
-        stop_on_ctrl_c(),
-    )
-    .await;
+    kubespec::scheduler::run_replica(client, args.client.clock(), lease, health, stop_on_ctrl_c())
+        .await;
     Ok(())
 }
 
@@ -452,13 +487,7 @@ async fn component_kubelet(args: KubeletArgs) -> anyhow::Result<()> {
         config.image_models = kubespec::kubelet::runtime::models::load(path)?.images;
     }
     println!("kubespec kubelet for node {} starting", args.node_name);
-    kubespec::kubelet::run(
-        client,
-        Clock::new(args.client.time_scale),
-        config,
-        stop_on_ctrl_c(),
-    )
-    .await;
+    kubespec::kubelet::run(client, args.client.clock(), config, stop_on_ctrl_c()).await;
     Ok(())
 }
 

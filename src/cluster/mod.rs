@@ -119,6 +119,8 @@ pub struct ClusterConfig {
     pub addr: SocketAddr,
     /// Cluster seconds per wall second.
     pub time_scale: f64,
+    /// When cluster time read the wall time (see [`Clock::with_epoch`]); `None`: at start.
+    pub epoch: Option<chrono::DateTime<chrono::Utc>>,
     /// Apiserver settings.
     pub apiserver: apiserver::Config,
     /// How many controller-manager replicas campaign for the lease (0: none run).
@@ -157,6 +159,7 @@ impl Default for ClusterConfig {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             time_scale: 1.0,
+            epoch: None,
             apiserver: apiserver::Config::default(),
             controller_managers: 1,
             schedulers: 1,
@@ -328,7 +331,10 @@ impl RunningCluster {
     /// [`Error::Listen`] when the address cannot be bound; [`Error::NotReady`] when the cluster
     /// is not ready within `config.ready_timeout`.
     pub async fn start(config: ClusterConfig) -> Result<Self> {
-        let clock = Clock::new(config.time_scale);
+        let clock = match config.epoch {
+            Some(epoch) => Clock::with_epoch(config.time_scale, epoch),
+            None => Clock::new(config.time_scale),
+        };
         let listener = TcpListener::bind(config.addr)
             .await
             .map_err(|source| Error::Listen {
