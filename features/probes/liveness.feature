@@ -85,3 +85,63 @@ Feature: Liveness probes restart containers that stop being healthy
       | type    | reason  | message                                                      |
       | Normal  | Started | Started container app                                        |
       | Warning | BackOff | Back-off restarting failed container app in pod crash_*(*)   |
+
+  @needs:accelerated-time
+  Scenario: A gRPC liveness probe restarts a container whose health service stops serving
+    # agnhost grpc-health-checking answers SERVING for 10 s, then NOT_SERVING, as in upstream's
+    # gRPC probe tests.
+    When I apply:
+      """
+      apiVersion: v1
+      kind: Pod
+      metadata:
+        name: liveness-grpc
+      spec:
+        containers:
+        - name: agnhost
+          image: registry.k8s.io/e2e-test-images/agnhost:2.53
+          args: ["grpc-health-checking", "--delay-unhealthy-sec=10"]
+          ports:
+          - containerPort: 5000
+          livenessProbe:
+            grpc:
+              port: 5000
+            initialDelaySeconds: 5
+            periodSeconds: 3
+            failureThreshold: 1
+      """
+    Then within 60 seconds container agnhost of pod liveness-grpc has restarted at least 1 time
+    And within 10 seconds pod liveness-grpc has events in this order:
+      | type    | reason    | message                                                                  |
+      | Normal  | Started   | Started container agnhost                                                |
+      | Warning | Unhealthy | Liveness probe failed: service unhealthy (responded with "NOT_SERVING") |
+      | Normal  | Killing   | Container agnhost failed liveness probe, will be restarted               |
+
+  Scenario: A redirect to another host warns instead of failing the probe
+    # As upstream's "should *not* be restarted with a non-local redirect http liveness probe".
+    When I apply:
+      """
+      apiVersion: v1
+      kind: Pod
+      metadata:
+        name: remote-redirect
+      spec:
+        containers:
+        - name: agnhost
+          image: registry.k8s.io/e2e-test-images/agnhost:2.53
+          args: ["liveness"]
+          livenessProbe:
+            httpGet:
+              path: /redirect?loc=http%3A%2F%2F0.0.0.0%2F
+              port: 8080
+            periodSeconds: 2
+            failureThreshold: 1
+      """
+    Then within 30 seconds pod remote-redirect has events in this order:
+      | type    | reason       | message                                                                                        |
+      | Normal  | Started      | Started container agnhost                                                                      |
+      | Warning | ProbeWarning | Liveness probe warning: Probe terminated redirects, Response body: <a href="http://0.0.0.0/">Found</a>.* |
+    And pod remote-redirect never had events:
+      | type    | reason    | message |
+      | Warning | Unhealthy | *       |
+      | Normal  | Killing   | *       |
