@@ -733,6 +733,21 @@ impl Fs {
         }
     }
 
+    /// `access(2)` as this filesystem's identity: whether it may read (4), write (2) and/or
+    /// search or execute (1) what `path` names, by its mode bits (root may do all but execute
+    /// a file no one may execute). Read-only mounts are not considered.
+    ///
+    /// # Errors
+    /// `EACCES`; as [`Fs::stat`] when nothing is there.
+    pub fn access(&self, path: &str, want: u32) -> Result<(), FsError> {
+        let st = self.stat(path)?;
+        if self.identity.may(&st, want) {
+            Ok(())
+        } else {
+            Err(FsError::Access)
+        }
+    }
+
     /// `readlink(2)`.
     ///
     /// # Errors

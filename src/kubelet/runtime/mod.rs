@@ -20,6 +20,7 @@ mod gonet;
 mod grpc_health;
 pub mod log;
 pub mod models;
+mod podnet;
 pub mod sh;
 mod webservers;
 
@@ -334,14 +335,18 @@ pub(super) async fn exec_in(
     fs: Arc<Fs>,
     env: HashMap<String, String>,
     clock: Clock,
+    ip: IpAddr,
     argv: &[String],
 ) -> (i32, Vec<u8>, Vec<u8>) {
-    let shell = ContainerShell::new(
-        fs,
-        Sink::Log(Arc::new(Mutex::new(Log::default()))),
-        env.into_iter().collect(),
-        clock,
-    );
+    let shell = ContainerShell {
+        ip: Some(ip),
+        ..ContainerShell::new(
+            fs,
+            Sink::Log(Arc::new(Mutex::new(Log::default()))),
+            env.into_iter().collect(),
+            clock,
+        )
+    };
     sh::exec(argv, &shell).await
 }
 
@@ -377,6 +382,8 @@ struct ContainerShell {
     main: Option<MainProcess>,
     /// The signals this shell receives, when it is the main process.
     signals: Option<Arc<sh::Signals>>,
+    /// The pod's IP, where its sockets are (see `podnet`); None: no network at all.
+    ip: Option<IpAddr>,
 }
 
 /// The container's main process as `kill` from inside the container reaches it: PID 1 gets
@@ -402,6 +409,7 @@ impl ContainerShell {
             stdin: tokio::sync::Mutex::new(None),
             main: None,
             signals: None,
+            ip: None,
         }
     }
 
@@ -414,6 +422,7 @@ impl ContainerShell {
                 handles_term: c.handles_term,
                 signals: c.signals.clone(),
             }),
+            ip: Some(c.config.pod_ip),
             ..Self::new(c.fs.clone(), out, c.config.env.clone(), clock)
         }
     }
@@ -437,9 +446,29 @@ impl sh::Shell for ContainerShell {
         if path == "/dev/null" {
             return Ok(());
         }
-        self.fs.write(path, data, append).map_err(str::to_string)
+        // open(2) with O_CREAT as the container's user: a file it may not write, or a new
+        // one in a directory it may not write, is "Permission denied".
+        let mode = 0o666 & !self.fs.identity().umask;
+        match self.fs.write_file(path, data, append, mode) {
+            Ok(()) => Ok(()),
+            // Under a directory of the image the filesystem does not hold (`/root`, `/home`).
+            Err(FsError::NotFound) => self.fs.write(path, data, append).map_err(str::to_string),
+            Err(e) => Err(e.libc().to_string()),
+        }
     }
     fn remove(&self, path: &str) -> Result<(), String> {
+        // unlink(2) needs write and search permission on the directory; in a sticky one
+        // (`/tmp`) only the owner of the file or of the directory may remove it.
+        let dir = parent_dir(path);
+        if self.fs.is_dir(dir) {
+            self.fs.access(dir, 3).map_err(|e| e.libc().to_string())?;
+            let id = self.fs.identity();
+            if let (Ok(d), Ok(f)) = (self.fs.stat(dir), self.fs.lstat(path)) {
+                if d.mode & 0o1000 != 0 && id.uid != 0 && id.uid != f.uid && id.uid != d.uid {
+                    return Err("Operation not permitted".into());
+                }
+            }
+        }
         self.fs.remove_path(path).map_err(|e| e.libc().to_string())
     }
     fn exists(&self, path: &str) -> bool {
@@ -453,6 +482,11 @@ impl sh::Shell for ContainerShell {
     }
     fn mkdir(&self, path: &str) -> Result<(), String> {
         let mode = 0o777 & !self.fs.identity().umask;
+        let dir = parent_dir(path);
+        if self.fs.is_dir(dir) {
+            // mkdir(2) needs write and search permission on the directory.
+            self.fs.access(dir, 3).map_err(|e| e.libc().to_string())?;
+        }
         match self.fs.mkdir_mode(path, mode) {
             // Under a directory of the image the filesystem does not hold (`/root`, `/home`).
             Err(FsError::NotFound) => {
@@ -531,6 +565,42 @@ impl sh::Shell for ContainerShell {
     fn signals(&self) -> Option<Arc<sh::Signals>> {
         self.signals.clone()
     }
+    fn credentials(&self) -> sh::Credentials {
+        let id = self.fs.identity();
+        sh::Credentials {
+            uid: id.uid,
+            gid: id.gid,
+            groups: id.groups.clone(),
+        }
+    }
+    async fn connect_tcp(
+        &self,
+        to: std::net::SocketAddr,
+        local_port: u16,
+    ) -> std::io::Result<Box<dyn sh::NetStream>> {
+        let own = self.ip.ok_or_else(sh::no_network)?;
+        let stream = podnet::connect_tcp(&self.clock, own, to, local_port).await?;
+        Ok(Box::new(stream))
+    }
+    async fn connect_udp(
+        &self,
+        to: std::net::SocketAddr,
+        local_port: u16,
+    ) -> std::io::Result<Box<dyn sh::Datagram>> {
+        let own = self.ip.ok_or_else(sh::no_network)?;
+        let socket = podnet::PodUdp::bind(own, local_port).await?;
+        sh::Datagram::connect(&socket, to).await?;
+        Ok(Box::new(socket))
+    }
+    async fn listen_tcp(&self, port: u16) -> std::io::Result<Box<dyn sh::Listener>> {
+        let own = self.ip.ok_or_else(sh::no_network)?;
+        let listener = tokio::net::TcpListener::bind((own, port)).await?;
+        Ok(Box::new(podnet::PodListener(listener)))
+    }
+    async fn listen_udp(&self, port: u16) -> std::io::Result<Box<dyn sh::Datagram>> {
+        let own = self.ip.ok_or_else(sh::no_network)?;
+        Ok(Box::new(podnet::PodUdp::bind(own, port).await?))
+    }
     fn mounts(&self) -> Vec<sh::Mount> {
         // The container's writable layer, then its volumes by mount point.
         let entry = |point: &str, fs: &Fs| sh::Mount {
@@ -545,6 +615,14 @@ impl sh::Shell for ContainerShell {
         volumes.sort_by(|a, b| a.path.cmp(&b.path));
         out.extend(volumes.into_iter().map(|m| entry(&m.path, &m.fs)));
         out
+    }
+}
+
+/// The directory holding `path` (absolute, normalized).
+fn parent_dir(path: &str) -> &str {
+    match path.rfind('/') {
+        Some(0) | None => "/",
+        Some(i) => &path[..i],
     }
 }
 
@@ -829,6 +907,7 @@ impl Runtime for SimRuntime {
                             signals: signals.clone(),
                         }),
                         signals,
+                        ip: Some(ip),
                         ..ContainerShell::new(fs, Sink::Log(logs.clone()), env_list, clock.clone())
                     };
                     match script {

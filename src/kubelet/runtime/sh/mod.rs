@@ -144,8 +144,11 @@ mod tests_io;
 #[cfg(test)]
 mod tests_lang;
 #[cfg(test)]
+mod tests_net;
+#[cfg(test)]
 mod tests_utils;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use ast::{AndOr, Command, List, Pipeline, Simple, Word};
@@ -354,6 +357,64 @@ pub struct Mount {
 /// The prompt busybox `ash` shows root in `/` (`PS1` defaults to `\w \$ `).
 pub const DEFAULT_PS1: &str = "/ # ";
 
+/// Who a script runs as: its user, its primary group and the supplementary groups the
+/// container's runtime set (a pod's `supplementalGroups` and `fsGroup`), as `id` shows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The user ID.
+    pub uid: u32,
+    /// The primary group ID.
+    pub gid: u32,
+    /// Supplementary groups given to the container (not those of the image's `/etc/group`).
+    pub groups: Vec<u32>,
+}
+
+impl Credentials {
+    /// root, as the images run by default.
+    pub fn root() -> Self {
+        Credentials {
+            uid: 0,
+            gid: 0,
+            groups: Vec::new(),
+        }
+    }
+}
+
+/// A connected TCP stream a script opened through [`Shell::connect_tcp`] or accepted through a
+/// [`Listener`]: dropping it closes the connection.
+pub trait NetStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
+
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> NetStream for T {}
+
+/// A UDP socket a script opened ([`Shell::connect_udp`], [`Shell::listen_udp`]).
+#[async_trait::async_trait]
+pub trait Datagram: Send + Sync {
+    /// Send one datagram to the peer the socket is connected to.
+    async fn send(&self, data: &[u8]) -> std::io::Result<usize>;
+    /// Receive one datagram (cut to `buf`'s size) from the connected peer.
+    async fn recv(&self, buf: &mut [u8]) -> std::io::Result<usize>;
+    /// Receive one datagram from anyone, with the sender's address.
+    async fn recv_from(&self, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr)>;
+    /// Talk to `peer` only from now on (`connect(2)`).
+    async fn connect(&self, peer: SocketAddr) -> std::io::Result<()>;
+    /// The socket's own address.
+    fn local_addr(&self) -> std::io::Result<SocketAddr>;
+}
+
+/// A listening TCP socket ([`Shell::listen_tcp`]).
+#[async_trait::async_trait]
+pub trait Listener: Send + Sync {
+    /// The next connection: the stream, its address on this side and the peer's.
+    async fn accept(&self) -> std::io::Result<(Box<dyn NetStream>, SocketAddr, SocketAddr)>;
+    /// The address the socket listens on.
+    fn local_addr(&self) -> std::io::Result<SocketAddr>;
+}
+
+/// `ENETUNREACH`: what the network calls of a [`Shell`] without a network answer.
+pub fn no_network() -> std::io::Error {
+    std::io::Error::from_raw_os_error(101)
+}
+
 /// What a running script can do to the outside world (the container).
 #[async_trait::async_trait]
 pub trait Shell: Send + Sync {
@@ -436,6 +497,41 @@ pub trait Shell: Send + Sync {
     /// Defaults to none.
     fn mounts(&self) -> Vec<Mount> {
         Vec::new()
+    }
+    /// Who the script runs as (`id`, `whoami`). Defaults to root.
+    fn credentials(&self) -> Credentials {
+        Credentials::root()
+    }
+    /// Open a TCP connection from the container to `to` (from local port `local_port`, any
+    /// when 0), as `connect(2)` does: the error is the OS's (`ECONNREFUSED`, `ETIMEDOUT` when
+    /// no answer ever comes ...). `127.0.0.1`, `::1` and `0.0.0.0` are the container's own
+    /// network namespace. The caller bounds the wait with its own timeout (dropping the
+    /// future abandons the attempt). Defaults to `ENETUNREACH` (no network).
+    async fn connect_tcp(
+        &self,
+        _to: SocketAddr,
+        _local_port: u16,
+    ) -> std::io::Result<Box<dyn NetStream>> {
+        Err(no_network())
+    }
+    /// A UDP socket of the container connected to `to` (from `local_port`, any when 0).
+    /// Defaults to `ENETUNREACH`.
+    async fn connect_udp(
+        &self,
+        _to: SocketAddr,
+        _local_port: u16,
+    ) -> std::io::Result<Box<dyn Datagram>> {
+        Err(no_network())
+    }
+    /// Listen for TCP connections on `port` of the container's addresses (any free port when
+    /// 0). Defaults to `ENETUNREACH`.
+    async fn listen_tcp(&self, _port: u16) -> std::io::Result<Box<dyn Listener>> {
+        Err(no_network())
+    }
+    /// A UDP socket bound to `port` of the container's addresses (any when 0), not connected.
+    /// Defaults to `ENETUNREACH`.
+    async fn listen_udp(&self, _port: u16) -> std::io::Result<Box<dyn Datagram>> {
+        Err(no_network())
     }
 }
 
