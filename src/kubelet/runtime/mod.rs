@@ -1374,6 +1374,112 @@ mod tests {
         }
     }
 
+    /// Wait (a little wall time) until something listens on `ip:port`.
+    async fn listening(ip: IpAddr, port: u16) {
+        for _ in 0..500 {
+            if tokio::net::TcpStream::connect((ip, port)).await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("nothing listens on {ip}:{port}");
+    }
+
+    async fn exec_text(rt: &SimRuntime, id: &str, script: &str) -> (i32, String) {
+        let argv = vec!["sh".to_string(), "-c".to_string(), script.to_string()];
+        let (code, out) = rt.exec(id, &argv).await.unwrap();
+        (code, String::from_utf8_lossy(&out).into_owned())
+    }
+
+    #[tokio::test]
+    async fn a_shell_reaches_other_pods_from_its_own_ip_and_nothing_else() {
+        let rt = SimRuntime::new(Clock::new(1000.0));
+        let web: IpAddr = "127.77.9.1".parse().unwrap();
+        let netexec: IpAddr = "127.77.9.2".parse().unwrap();
+        let client: IpAddr = "127.77.9.3".parse().unwrap();
+        let nginx = rt.create_container(config("nginx", &[], web));
+        rt.start_container(&nginx).await.unwrap();
+        let mut c = config("registry.k8s.io/e2e-test-images/agnhost:2.53", &[], netexec);
+        c.pod_name = "netexec".into();
+        c.args = vec![
+            "netexec".into(),
+            "--http-port=8080".into(),
+            "--udp-port=8081".into(),
+        ];
+        let agnhost = rt.create_container(c);
+        rt.start_container(&agnhost).await.unwrap();
+        let shell = rt.create_container(config("busybox", &["sleep", "3600"], client));
+        rt.start_container(&shell).await.unwrap();
+        listening(web, 80).await;
+        listening(netexec, 8080).await;
+        let (code, out) = exec_text(
+            &rt,
+            &shell,
+            "wget -q -O - http://127.77.9.1/ | grep '<h1>'
+             wget -q -O - http://127.77.9.2:8080/clientip; echo
+             wget -q -O - http://127.77.9.2:8080/hostname; echo
+             nc -z -w 1 127.77.9.2 8080; echo open $?
+             nc -z -w 1 127.77.9.2 8079; echo closed $?
+             echo hostname | nc -u -w 1 127.77.9.2 8081; echo
+             wget -T 1 -q -O - http://10.96.0.1/; echo clusterip $?
+             nc -w 2 10.96.0.1 80 </dev/null; echo clusterip $?",
+        )
+        .await;
+        assert_eq!(code, 0, "{out}");
+        // exec's output: stdout, then stderr.
+        let (first, rest) = out.split_at(out.find("netexec\n").unwrap_or(0));
+        assert!(
+            first.starts_with("<h1>Welcome to nginx!</h1>\n127.77.9.3:"),
+            "{out}"
+        );
+        assert_eq!(
+            rest,
+            "netexec\nopen 0\nclosed 1\nnetexec\nclusterip 1\nclusterip 1\nwget: download timed out\n"
+        );
+        // In the web server's own container, localhost is its pod.
+        let (code, out) = exec_text(&rt, &nginx, "wget -qO- localhost | grep '<title>'").await;
+        assert_eq!(
+            (code, out.as_str()),
+            (0, "<title>Welcome to nginx!</title>\n")
+        );
+        for id in [&nginx, &agnhost, &shell] {
+            rt.stop_container(id, Duration::from_secs(1)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_shell_runs_as_the_container_s_user() {
+        let rt = SimRuntime::new(Clock::new(1000.0));
+        let mut c = config("busybox", &["sleep", "3600"], "127.77.9.4".parse().unwrap());
+        c.files.insert("/etc/motd".into(), b"hi\n".to_vec());
+        c.identity = Identity {
+            uid: 1000,
+            gid: 3000,
+            groups: vec![4000, 2000],
+            umask: 0o022,
+        };
+        let id = rt.create_container(c);
+        rt.start_container(&id).await.unwrap();
+        let (code, out) = exec_text(
+            &rt,
+            &id,
+            "id; whoami; echo x >> /etc/motd; touch /new; mkdir /dir; rm /etc/motd
+             touch /tmp/mine && echo x > /tmp/mine && cat /tmp/mine && rm /tmp/mine && echo done",
+        )
+        .await;
+        assert_eq!(code, 0, "{out}");
+        assert_eq!(
+            out,
+            "uid=1000 gid=3000 groups=2000,3000,4000\nx\ndone\n\
+             whoami: unknown uid 1000\n\
+             sh: can't create /etc/motd: Permission denied\n\
+             touch: /new: Permission denied\n\
+             mkdir: can't create directory '/dir': Permission denied\n\
+             rm: can't remove '/etc/motd': Permission denied\n"
+        );
+        rt.stop_container(&id, Duration::from_secs(1)).await;
+    }
+
     #[tokio::test]
     async fn agnhost_liveness_serves_healthz_on_the_pod_ip() {
         let rt = SimRuntime::new(Clock::new(1.0));
