@@ -8,10 +8,13 @@
 //! `liveness` dies by the signal: 143), and `sh` as PID 1 takes only the signals its script
 //! traps (`trap exit TERM` ends it at once), so without a trap it is killed when the grace
 //! period ends (137). agnhost lives in `agnhost` (its `mounttest` in `mounttest.rs`), the web
-//! servers in `webservers`, what Go's `net/http` shows of a server or client in `gonet`, and
-//! the filesystems in `fs`: files, directories and links with modes and owners, each filesystem
-//! with a type (the image's overlay, the node's ext4, tmpfs), volumes mounted whole or by
-//! subPath, read-only or not.
+//! servers in `webservers`, what Go's `net/http` shows of a server or client in `gonet`, what a
+//! pod's network reaches in `podnet` (the pod's loopback is its IP, other pods are reached for
+//! real from it, Service IPs and the outside are unroutable: agnhost's clients and the shell's
+//! `wget` and `nc` connect through it), and the filesystems in `fs`: files, directories and
+//! links with modes and owners, each filesystem with a type (the image's overlay, the node's
+//! ext4, tmpfs), volumes mounted whole or by subPath, read-only or not. A shell runs as the
+//! container's user: its writes, new directories and removals are checked against the modes.
 
 mod agnhost;
 pub mod catalog;

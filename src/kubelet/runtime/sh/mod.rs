@@ -1,8 +1,9 @@
 //! A small, well-defined subset of POSIX `sh` (as busybox `ash` runs it), interpreted against a
 //! simulated container: its in-memory filesystem, its environment, its standard input, output
-//! and error, its processes (signals only) and the cluster clock, all reached through the
-//! [`Shell`] trait. This module touches nothing else: no real processes, files, sockets or wall
-//! time.
+//! and error, its processes (signals only), its user ([`Shell::credentials`]), its network
+//! (connections and listening sockets the [`Shell`] opens) and the cluster clock, all reached
+//! through the [`Shell`] trait. This module touches nothing else: no real processes, files or
+//! wall time, and no socket but those the [`Shell`] hands it.
 //!
 //! # The subset
 //!
@@ -24,7 +25,9 @@
 //!   `tail [-n [+]N] [-c [+]N] [-f] [-s S] [-qv]`, `wc [-clwmL]`,
 //!   `grep|egrep|fgrep [-qvicEFlLnoxwsHh] [-e PAT]...` (basic and extended regular expressions,
 //!   without back-references), `tee [-a]`, `env [-i] [-u NAME] [NAME=V]... [command]`,
-//!   `hostname [-s]` ([`Shell::hostname`]), `id [-u|-g|-G] [-n]` (root), `pwd`,
+//!   `hostname [-s]` ([`Shell::hostname`]), `id [-u|-g|-G] [-n] [-r] [USER]`, `groups [USER]`
+//!   and `whoami` (the user and groups of [`Shell::credentials`], named from the container's
+//!   `/etc/passwd` and `/etc/group`, else the busybox image's: see `builtins/id.rs`), `pwd`,
 //!   `basename NAME [SUFFIX]`, `dirname NAME`, `seq [-w] [-s SEP] [FIRST [INC]] LAST`,
 //!   `sort [-nrufbs]`, `uniq [-cdui]`, `cut -b|-c|-f LIST [-d C] [-s]`, `tr [-cds] SET1 [SET2]`
 //!   (ranges, escapes, `[:class:]`), `awk [-F SEP] [-v V=X] [-f FILE | PROGRAM] [FILE|V=X]...`
@@ -33,7 +36,15 @@
 //!   `stat -c FORMAT FILE...` (`%n %N %s %F %b %B %o %h %u %g %U %G`: the filesystem has no
 //!   modes, inodes or times, and a format asking for them fails), `sha256sum`, `sha1sum`,
 //!   `sha512sum` (`-c` to check), `hexdump [-bcCdox] [-n N] [-s N] [-v]`,
-//!   `od [-bcdosx] [-A RADIX] [-t TYPE] [-N N] [-j N] [-v]`; and the builtins `break [N]` /
+//!   `od [-bcdosx] [-A RADIX] [-t TYPE] [-N N] [-j N] [-v]`,
+//!   `wget [-cqS] [--spider] [-O FILE] [-o LOGFILE] [-P DIR] [-U AGENT] [-T SEC] [-Y on|off]
+//!   [--header H] [--post-data S|--post-file F] URL...` (HTTP/1.1 over
+//!   [`Shell::connect_tcp`]: redirects, chunked bodies, `http_proxy`, busybox's progress line and
+//!   messages; see `builtins/wget.rs`), `nc [-nuvz] [-w SEC] [-i SEC] [-p PORT] [-o FILE]
+//!   HOST PORT` and `nc -l [-k] -p PORT [-e PROG ARGS...]` (busybox's netcat 1.10 over
+//!   [`Shell::connect_tcp`], [`Shell::connect_udp`], [`Shell::listen_tcp`],
+//!   [`Shell::listen_udp`]; see `builtins/nc.rs`): names resolve from the container's
+//!   `/etc/hosts` (and `localhost`), as without DNS; and the builtins `break [N]` /
 //!   `continue [N]`, `read [-r] [NAME...]`, `export`, `readonly`, `unset`,
 //!   `set -e|+e|-x|+x|-f|+f` and `set -- ARGS...`, `trap [[ACTION] SIG...]` (`-` resets, `''`
 //!   ignores, signal names with or without `SIG`, numbers, `EXIT`/`0`, `ERR`; without
@@ -106,7 +117,10 @@
 //! Parsing and running never panic, on any input. Every loop iteration and every read of
 //! standard input yields to the executor and `sleep` awaits [`Shell::sleep`], so a running
 //! script is cancelled by dropping its future (the container being killed), even
-//! `while true; do :; done`; the stages of a pipeline are futures of that one future. Nesting
+//! `while true; do :; done`; the stages of a pipeline are futures of that one future, and so
+//! are the connections of `wget` and `nc` (dropped with it). Their timeouts (`wget -T`,
+//! `nc -w`) are [`Shell::sleep`]s of cluster time, and they hold at most a few buffers of
+//! 8 KiB of a peer's data at once. Nesting
 //! is bounded when parsed (compound commands, command substitutions) and while running (shells,
 //! substitutions, compound commands and pipeline stages together), so a script stays within a
 //! 2 MiB stack. Paths handed to the [`Shell`] are absolute and normalized (relative ones
@@ -119,7 +133,8 @@
 //! `lexer` turns the source into tokens and `parser` the tokens into the syntax tree of `ast`;
 //! `interp` runs the tree (`expand` expands its words, `io` holds file descriptors, pipes and
 //! buffers, `session` reads commands from standard input) and `builtins` holds the utilities it
-//! runs (`files`, `text`, `tar`, `system`, `test`, `printf` and `date` in their own files);
+//! runs (`files`, `text`, `tar`, `system`, `id`, `wget`, `nc`, `test`, `printf` and `date` in
+//! their own files; `inet` reads addresses and `getopt` options as glibc does);
 //! `invocation` reads an `sh` or `busybox` command line. This file holds the public API and its
 //! errors.
 

@@ -427,3 +427,85 @@ fn without_a_network_the_clients_fail_as_on_a_machine_without_one() {
          nc: 127.0.0.1 (127.0.0.1:80): Network is unreachable\n"
     );
 }
+
+#[tokio::test]
+async fn wget_refuses_malformed_answers_with_busybox_s_words() {
+    let long = format!(
+        "HTTP/1.1 200 OK\r\nX-Long: {}\r\nContent-Length: 2\r\n\r\nok",
+        "y".repeat(9000)
+    );
+    let (port, _) = http_server(vec![
+        b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n".to_vec(),
+        b"HTTP/1.1 200 OK\r\nbad header\r\n\r\n".to_vec(),
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: GZip\r\n\r\n".to_vec(),
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-5\r\n".to_vec(),
+        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc".to_vec(),
+        Vec::new(),
+        long.into_bytes(),
+        b"HTTP/1.1 200 OK\r\n\r\nno length, read to the end".to_vec(),
+    ])
+    .await;
+    let m = net();
+    let mut src = String::new();
+    for _ in 0..8 {
+        src.push_str(&format!(
+            "wget -q -O - http://127.0.0.1:{port}/; echo \" $?\"\n"
+        ));
+    }
+    run_on(&m, &src).await;
+    assert_eq!(
+        m.out(),
+        " 1\n 1\n 1\n 1\nabc 1\n 1\nok 0\nno length, read to the end 0\n"
+    );
+    assert_eq!(
+        m.err(),
+        "wget: content-length x is garbage\nwget: bad header line: bad header\n\
+         wget: transfer encoding 'gzip' is not supported\nwget: bad chunk length '-5'\n\
+         wget: connection closed prematurely\nwget: error getting response\n"
+    );
+}
+
+#[test]
+fn odd_command_lines_get_answers_not_panics() {
+    for line in [
+        "wget",
+        "wget -O",
+        "wget --",
+        "wget --spider",
+        "wget http://[",
+        "wget http://[::1",
+        "wget http://h:99999/",
+        "wget http://@/",
+        "wget http://:80/",
+        "wget -T x http://h/",
+        "wget -T 99999999999 h",
+        "wget --post-data a --post-file b h",
+        "wget --nope h",
+        "wget -qO- 'http://%zz@h/'",
+        "wget -P / -O - ''",
+        "nc",
+        "nc -e",
+        "nc -l -e",
+        "nc [::1",
+        "nc 1.2.3.4 -1",
+        "nc -w x h 1",
+        "nc -i 0 h 1",
+        "nc a b c",
+        "nc -lu",
+        "nc -z 999.1.1.1 1",
+        "nc -p 70000 h 1",
+        "nc -s nowhere h 1",
+        "id -x",
+        "id a b",
+        "id -n",
+        "id nosuch",
+        "whoami x",
+        "groups a b",
+        "nc -zv 0x7f.1 99999",
+    ] {
+        let m = Mem::new();
+        let status = super::tests::sh_on(&m, line);
+        assert!((1..=127).contains(&status), "{line}: {status} {}", m.err());
+        assert!(!m.err().is_empty(), "{line}: no message");
+    }
+}

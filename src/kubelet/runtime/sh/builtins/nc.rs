@@ -119,13 +119,13 @@ fn findline(data: &[u8]) -> usize {
         .map_or(data.len(), |i| i + 1)
 }
 
-/// A number as busybox's `xatou_range` reads it.
-fn xatou(s: &str, lo: u64, hi: u64) -> Result<u32, String> {
+/// A number as busybox's `xatou_range` reads it (decimal digits only).
+pub(super) fn xatou(s: &str, lo: u64, hi: u64) -> Result<u32, String> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!("invalid number '{s}'"));
     }
     match s.parse::<u64>() {
-        Ok(n) if (lo..=hi).contains(&n) => Ok(n as u32),
+        Ok(n) if (lo..=hi).contains(&n) => Ok(u32::try_from(n).unwrap_or(u32::MAX)),
         _ => Err(format!("number {s} is not in {lo}..{hi} range")),
     }
 }
@@ -164,7 +164,7 @@ impl Interp<'_> {
             self.err(fds, USAGE);
             return 1;
         }
-        let wait = match parsed.last('w').map(|w| xatou(w, 0, u64::from(u32::MAX))) {
+        let wait = match parsed.last('w').map(|w| xatou(w, 0, i32::MAX as u64)) {
             None => 0,
             Some(Ok(w)) => w,
             Some(Err(e)) => {

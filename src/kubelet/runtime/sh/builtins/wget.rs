@@ -243,7 +243,7 @@ impl Progress {
 
     /// `bb_progress_update`: the line to write, if any.
     fn update(&mut self, now: i64, beg: u64, transferred: u64, total: u64) -> Option<String> {
-        let since_last_update = now - self.last_update;
+        let since_last_update = now.saturating_sub(self.last_update);
         self.last_update = now;
         let mut transferred = transferred;
         if total != 0 && transferred >= total.saturating_sub(beg) {
@@ -259,13 +259,13 @@ impl Progress {
             tr_s >>= 8;
         }
         let mut line = format!("{} ", self.curfile);
-        if total_s != 0 {
-            let done = beg_s + tr_s;
-            line.push_str(&format!("{:3}% ", 100 * done / total_s));
+        let done = beg_s.saturating_add(tr_s);
+        if let Some(ratio) = done.saturating_mul(100).checked_div(total_s) {
+            line.push_str(&format!("{ratio:3}% "));
             let bar = self.columns as i64 - 48;
             if bar > 2 {
                 let bar = bar.min(999) as u64;
-                let stars = (bar * done / total_s).min(bar) as usize;
+                let stars = (bar.saturating_mul(done) / total_s).min(bar) as usize;
                 line.push('|');
                 line.push_str(&"*".repeat(stars));
                 line.push_str(&" ".repeat(bar as usize - stars));
@@ -273,24 +273,24 @@ impl Progress {
             }
         }
         line.push_str(&size);
-        let mut stalled = now - self.last_change;
+        let mut stalled = now.saturating_sub(self.last_change);
         if tr_s != self.last_size {
             self.last_change = now;
             self.last_size = tr_s;
             if stalled >= 5 {
-                self.start += stalled;
+                self.start = self.start.saturating_add(stalled);
             }
             stalled = 0;
         }
-        let elapsed = now - self.start;
+        let elapsed = now.saturating_sub(self.start);
         if stalled >= 5 {
             line.push_str("  - stalled -");
         } else if total_s == 0 || tr_s == 0 || elapsed < 0 {
             line.push_str(" --:--:-- ETA");
         } else {
-            let bytes = total_s - beg_s;
+            let bytes = total_s.saturating_sub(beg_s);
             let elapsed = elapsed as u64;
-            let eta = (bytes * elapsed / tr_s)
+            let eta = (bytes.saturating_mul(elapsed) / tr_s)
                 .saturating_sub(elapsed)
                 .min(1000 * 60 * 60 - 1);
             let secs = eta % 3600;
@@ -446,10 +446,10 @@ impl Interp<'_> {
         }
         let timeout = match parsed.last('T') {
             None => 900,
-            Some(t) => match t.parse::<u32>() {
-                Ok(n) if t.bytes().all(|b| b.is_ascii_digit()) && n <= i32::MAX as u32 => n,
-                _ => {
-                    self.err(fds, &format!("wget: invalid number '{t}'\n"));
+            Some(t) => match super::nc::xatou(t, 0, i32::MAX as u64) {
+                Ok(n) => n,
+                Err(e) => {
+                    self.err(fds, &format!("wget: {e}\n"));
                     return 1;
                 }
             },
@@ -924,7 +924,7 @@ impl Interp<'_> {
             if chunked || !got_clen {
                 0
             } else {
-                beg_range + transferred + left
+                beg_range.saturating_add(transferred).saturating_add(left)
             }
         };
         if show_progress {
@@ -1056,7 +1056,7 @@ impl Interp<'_> {
             return;
         }
         let now = self.shell.now_unix();
-        let total = beg_range + transferred + left;
+        let total = beg_range.saturating_add(transferred).saturating_add(left);
         if let Some(line) = progress.update(now, beg_range, transferred, total) {
             self.err(fds, &line);
         }
