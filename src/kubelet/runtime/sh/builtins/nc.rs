@@ -83,6 +83,8 @@ struct Opts {
 struct Counts {
     wrote_net: u64,
     wrote_out: u64,
+    /// nc died (or became `-e`'s program) before its own end, where `-vv` reports the counts.
+    exited: bool,
 }
 
 /// A line of busybox's traffic hexdump (`-o`): direction, offset, 16 bytes, their text.
@@ -251,7 +253,7 @@ impl Interp<'_> {
                 }
             }
         };
-        if opts.verbose > 1 {
+        if opts.verbose > 1 && !counts.exited {
             self.err(
                 fds,
                 &format!("sent {}, rcvd {}\n", counts.wrote_net, counts.wrote_out),
@@ -303,6 +305,7 @@ impl Interp<'_> {
                     self.err(fds, &format!("{host} ({themdotted}) open\n"));
                 }
                 if let Some(prog) = &opts.prog {
+                    counts.exited = true;
                     return self.nc_exec(prog, net, fds).await;
                 }
                 if opts.zero {
@@ -371,6 +374,7 @@ impl Interp<'_> {
                 Ok(d) => d,
                 Err(e) => {
                     self.err(fds, &format!("nc: bind: {}\n", strerror(&e)));
+                    counts.exited = true;
                     return 1;
                 }
             };
@@ -381,6 +385,7 @@ impl Interp<'_> {
             if let Some(t) = them {
                 if let Err(e) = d.connect(t).await {
                     self.err(fds, &format!("nc: connect: {}\n", strerror(&e)));
+                    counts.exited = true;
                     return 1;
                 }
             }
@@ -390,6 +395,7 @@ impl Interp<'_> {
                 r = d.recv_from(&mut buf) => r,
                 () = wait(opts.wait) => {
                     self.err(fds, "nc: timeout\n");
+                    counts.exited = true;
                     return 1;
                 }
             };
@@ -397,6 +403,7 @@ impl Interp<'_> {
                 Ok(x) => x,
                 Err(e) => {
                     self.err(fds, &format!("nc: recvfrom: {}\n", strerror(&e)));
+                    counts.exited = true;
                     return 1;
                 }
             };
@@ -404,6 +411,7 @@ impl Interp<'_> {
             if them.is_none() {
                 if let Err(e) = d.connect(peer).await {
                     self.err(fds, &format!("nc: connect: {}\n", strerror(&e)));
+                    counts.exited = true;
                     return 1;
                 }
             }
@@ -413,6 +421,7 @@ impl Interp<'_> {
             }
             let net = Net::Udp(d);
             if let Some(prog) = &opts.prog {
+                counts.exited = true;
                 return self.nc_exec(prog, net, fds).await;
             }
             return self.readwrite(opts, net, Some(buf), counts, fds).await;
@@ -421,6 +430,7 @@ impl Interp<'_> {
             Ok(l) => l,
             Err(e) => {
                 self.err(fds, &format!("nc: bind: {}\n", strerror(&e)));
+                counts.exited = true;
                 return 1;
             }
         };
@@ -435,6 +445,7 @@ impl Interp<'_> {
                 r = listener.accept() => r,
                 () = wait(opts.wait) => {
                     self.err(fds, "nc: timeout\n");
+                    counts.exited = true;
                     return 1;
                 }
                 Some(_) = serving.next(), if !serving.is_empty() => continue,
@@ -443,6 +454,7 @@ impl Interp<'_> {
                 Ok(x) => x,
                 Err(e) => {
                     self.err(fds, &format!("nc: accept: {}\n", strerror(&e)));
+                    counts.exited = true;
                     return 1;
                 }
             };
@@ -473,7 +485,10 @@ impl Interp<'_> {
                         fds.clone(),
                     ));
                 }
-                Some(prog) => return self.nc_exec(prog, Net::Tcp(stream), fds).await,
+                Some(prog) => {
+                    counts.exited = true;
+                    return self.nc_exec(prog, Net::Tcp(stream), fds).await;
+                }
                 None => {
                     return self
                         .readwrite(opts, Net::Tcp(stream), None, counts, fds)
