@@ -1455,6 +1455,9 @@ mod tests {
         let rt = SimRuntime::new(Clock::new(1000.0));
         let mut c = config("busybox", &["sleep", "3600"], "127.77.9.4".parse().unwrap());
         c.files.insert("/etc/motd".into(), b"hi\n".to_vec());
+        let volume = Arc::new(Fs::new(FsType::Tmpfs, 0o755));
+        volume.write_file("/key", b"v", false, 0o644).unwrap();
+        c.mounts = vec![Mount::new("/etc/cm", volume).read_only(true)];
         c.identity = Identity {
             uid: 1000,
             gid: 3000,
@@ -1466,7 +1469,7 @@ mod tests {
         let (code, out) = exec_text(
             &rt,
             &id,
-            "id; whoami; echo x >> /etc/motd; touch /new; mkdir /dir; rm /etc/motd
+            "id; whoami; echo x >> /etc/motd; touch /new; mkdir /dir; rm /etc/motd; rm /etc/cm/key
              touch /tmp/mine && echo x > /tmp/mine && cat /tmp/mine && rm /tmp/mine && echo done",
         )
         .await;
@@ -1478,7 +1481,8 @@ mod tests {
              sh: can't create /etc/motd: Permission denied\n\
              touch: /new: Permission denied\n\
              mkdir: can't create directory '/dir': Permission denied\n\
-             rm: can't remove '/etc/motd': Permission denied\n"
+             rm: can't remove '/etc/motd': Permission denied\n\
+             rm: can't remove '/etc/cm/key': Read-only file system\n"
         );
         rt.stop_container(&id, Duration::from_secs(1)).await;
     }
