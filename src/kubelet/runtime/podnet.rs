@@ -36,19 +36,17 @@ pub(super) fn route(own: IpAddr, to: SocketAddr) -> Option<SocketAddr> {
     let own_loopback = ip == IpAddr::V4(Ipv4Addr::LOCALHOST)
         || ip == IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
         || ip.is_unspecified();
-    if own_loopback {
-        return Some(SocketAddr::new(own, to.port()));
-    }
-    match ip {
-        IpAddr::V4(v4) if v4.is_loopback() => Some(SocketAddr::new(ip, to.port())),
-        _ => None,
-    }
+    let target = if own_loopback { own } else { ip };
+    // Only the machine's loopback is the simulation's: nothing leaves it.
+    target
+        .is_loopback()
+        .then(|| SocketAddr::new(target, to.port()))
 }
 
 /// The local address a pod's socket to `to` binds: the pod's IP (and `port`) when both are of
-/// one family.
+/// one family and the pod's IP is the machine's (in 127.0.0.0/8).
 fn local_for(own: IpAddr, to: &SocketAddr, port: u16) -> Option<SocketAddr> {
-    (own.is_ipv4() == to.is_ipv4()).then(|| SocketAddr::new(own, port))
+    (own.is_loopback() && own.is_ipv4() == to.is_ipv4()).then(|| SocketAddr::new(own, port))
 }
 
 /// `ETIMEDOUT`.
@@ -168,5 +166,11 @@ mod tests {
         );
         assert_eq!(r("10.96.0.1:443"), None);
         assert_eq!(r("8.8.8.8:53"), None);
+        assert_eq!(r("[2001:db8::1]:80"), None);
+        // A pod whose IP is not the machine's reaches nothing, not even itself.
+        assert_eq!(
+            route("10.0.0.5".parse().unwrap(), "127.0.0.1:80".parse().unwrap()),
+            None
+        );
     }
 }
