@@ -491,9 +491,9 @@ impl Interp<'_> {
             post_file: parsed.last(KEY_POST_FILE).map(str::to_string),
             env: self.environment(false, &[], assigns),
         };
-        if let Some(log) = opts.log.clone() {
+        if let (Some(log), Some(named)) = (opts.log.clone(), parsed.last('o')) {
             if let Err(why) = self.create_file(&log, false) {
-                self.err(fds, &format!("wget: can't open '{log}': {why}\n"));
+                self.err(fds, &format!("wget: can't open '{named}': {why}\n"));
                 return 1;
             }
         }
