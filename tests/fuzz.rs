@@ -318,6 +318,8 @@ fn shell_scripts() {
             b"mkdir -p /data && touch /data/x && ls /data; echo \"${HOSTNAME:-none}\" | cat".to_vec(),
             b"f() { local n=$1; case $n in 0) return 0;; *) echo $((n * 2)); f $((n - 1));; esac; }; f 3 & wait $!; [[ -d /data && x == x* ]] && cd /data && echo * ${PWD##*/}".to_vec(),
             b"trap 'echo bye' EXIT TERM; for f in /etc/*; do echo \"$f\"; done | awk -F/ '{ n++ } END { print n }'; df -h / | od -c | head -n 2".to_vec(),
+            b"wget -q -O - http://127.0.0.1:8080/x?y=1 || wget -S --spider -T 1 -U a --header 'Host: h' --post-data 'a=b' localhost:80/; echo $?; wget -qO- https://[::1]/ ftp://u:p@h/f".to_vec(),
+            b"echo hostname | nc -u -w 1 10.0.0.1 8081; nc -zv -w1 127.1 80; nc -lk -p 0 -e cat; id -Gn; id -u root; whoami; groups".to_vec(),
         ],
         kubespec::fuzz::sh,
     );

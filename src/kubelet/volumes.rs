@@ -916,9 +916,9 @@ pub fn container_mounts(
 }
 
 /// Who a container's processes run as: `runAsUser` and `runAsGroup` (the container's, else
-/// the pod's; root by default, as the e2e images run), with the pod's `fsGroup` and
-/// `supplementalGroups` as supplementary groups.
-pub fn identity(pod: &Pod, container: &Container) -> Identity {
+/// the pod's; else the image's `User`, `UID[:GID]`, as `image_user` gives it: root when empty),
+/// with the pod's `fsGroup` and `supplementalGroups` as supplementary groups.
+pub fn identity(pod: &Pod, container: &Container, image_user: &str) -> Identity {
     let pod_sc = pod.spec.as_ref().and_then(|s| s.security_context.as_ref());
     let sc = container.security_context.as_ref();
     let id = |v: Option<i64>| v.and_then(|v| u32::try_from(v).ok());
@@ -931,9 +931,16 @@ pub fn identity(pod: &Pod, container: &Container) -> Identity {
         .filter_map(|g| u32::try_from(g).ok())
         .collect();
     groups.extend(fs_group(pod));
+    // The image's numeric user (and group); a name would come from its /etc/passwd.
+    let (image_uid, image_gid) = match image_user.split_once(':') {
+        Some((u, g)) => (u.parse().ok(), g.parse().ok()),
+        None => (image_user.parse().ok(), None),
+    };
     Identity {
-        uid: uid.unwrap_or(0),
-        gid: gid.unwrap_or(0),
+        uid: uid.or(image_uid).unwrap_or(0),
+        gid: gid
+            .or(if uid.is_none() { image_gid } else { None })
+            .unwrap_or(0),
         groups,
         umask: 0o022,
     }
@@ -1201,7 +1208,7 @@ mod tests {
             env: Vec::new(),
             files: BTreeMap::new(),
             mounts: container_mounts(c, pod, volumes),
-            identity: identity(pod, c),
+            identity: identity(pod, c, ""),
             read_only_root: false,
         });
         rt.start_container(&id).await.unwrap();

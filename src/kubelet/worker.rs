@@ -688,7 +688,7 @@ impl PodWorker {
             env,
             files,
             mounts,
-            identity: volumes::identity(pod, c),
+            identity: volumes::identity(pod, c, catalog::image_user(&resolved)),
             read_only_root: c
                 .security_context
                 .as_ref()

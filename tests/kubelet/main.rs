@@ -7,6 +7,7 @@ mod support;
 mod agnhost;
 mod containers;
 mod hooks;
+mod network;
 mod node;
 mod probes;
 mod volumes;

@@ -1145,8 +1145,14 @@ async fn shell_answer(ctx: &Ctx, req: &Request) -> Response {
     }
     ctx.log(&format!("GET /shell?cmd={cmd}"));
     let argv = ["/bin/sh".to_string(), "-c".to_string(), cmd];
-    let (code, mut out, err) =
-        super::exec_in(ctx.fs.clone(), ctx.env.clone(), ctx.clock.clone(), &argv).await;
+    let (code, mut out, err) = super::exec_in(
+        ctx.fs.clone(),
+        ctx.env.clone(),
+        ctx.clock.clone(),
+        ctx.ip,
+        &argv,
+    )
+    .await;
     // CombinedOutput: both streams in one buffer.
     out.extend_from_slice(&err);
     let mut shown: HashMap<&str, String> = HashMap::new();
@@ -1642,7 +1648,10 @@ async fn connect(ctx: &Ctx, flags: &Flags) -> i32 {
             };
             match gonet::dial_tcp(&ctx.clock, ctx.ip, to, timeout).await {
                 Ok(_) => 0,
-                Err(gonet::DialError::Timeout) => fail("TIMEOUT\n".into()),
+                // Go's OpError.Timeout() holds for a deadline and for ETIMEDOUT alike.
+                Err(gonet::DialError::Timeout | gonet::DialError::TimedOut) => {
+                    fail("TIMEOUT\n".into())
+                }
                 Err(gonet::DialError::Refused) => fail("REFUSED\n".into()),
                 Err(e) => fail(format!("OTHER: {}\n", e.text(&to))),
             }

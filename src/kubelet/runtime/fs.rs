@@ -733,6 +733,32 @@ impl Fs {
         }
     }
 
+    /// The kernel's `inode_permission` as this filesystem's identity: whether it may read (4),
+    /// write (2) and/or search or execute (1) what `path` names: not write on a read-only
+    /// mount, and as its mode bits say (root may do all but execute a file no one may
+    /// execute).
+    ///
+    /// # Errors
+    /// `EROFS`, then `EACCES`; as [`Fs::stat`] when nothing is there.
+    pub fn access(&self, path: &str, want: u32) -> Result<(), FsError> {
+        let place = self.resolve(path, true)?;
+        let st = place
+            .fs
+            .nodes
+            .lock()
+            .get(&place.inner)
+            .map(Node::stat)
+            .ok_or(FsError::NotFound)?;
+        if want & 2 != 0 && place.read_only {
+            return Err(FsError::ReadOnly);
+        }
+        if self.identity.may(&st, want) {
+            Ok(())
+        } else {
+            Err(FsError::Access)
+        }
+    }
+
     /// `readlink(2)`.
     ///
     /// # Errors

@@ -704,30 +704,16 @@ pub(super) fn parse_port(network: &str, port: &str) -> Result<u16, String> {
     }
 }
 
-/// A socket for talking to `to`, bound to the pod's IP when the peer is on loopback (so the
-/// peer sees the pod's address, as it would on a pod network).
-fn tcp_socket(own: IpAddr, to: &SocketAddr) -> std::io::Result<tokio::net::TcpSocket> {
-    let socket = if to.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()?
-    } else {
-        tokio::net::TcpSocket::new_v6()?
-    };
-    if to.ip().is_loopback() && own.is_loopback() && own.is_ipv4() == to.is_ipv4() {
-        socket.bind(SocketAddr::new(own, 0))?;
-    }
-    Ok(socket)
-}
-
 /// Connect to `to` from the pod (`dial tcp ...: connect: ...` on failure); `timeout` in
-/// cluster time, none when `None`.
+/// cluster time, none when `None`. What the pod reaches is `podnet`'s: its loopback is its own
+/// IP, and an unroutable peer never answers.
 pub(super) async fn dial_tcp(
     clock: &Clock,
     own: IpAddr,
     to: SocketAddr,
     timeout: Option<Duration>,
 ) -> Result<TcpStream, DialError> {
-    let socket = tcp_socket(own, &to).map_err(|e| DialError::Other(errno_text(&e)))?;
-    let attempt = socket.connect(to);
+    let attempt = super::podnet::connect_tcp(clock, own, to, 0);
     let result = match timeout {
         Some(t) => match clock.timeout(t, attempt).await {
             Ok(r) => r,
@@ -737,7 +723,7 @@ pub(super) async fn dial_tcp(
     };
     result.map_err(|e| match e.kind() {
         std::io::ErrorKind::ConnectionRefused => DialError::Refused,
-        std::io::ErrorKind::TimedOut => DialError::Timeout,
+        std::io::ErrorKind::TimedOut => DialError::TimedOut,
         _ => DialError::Other(errno_text(&e)),
     })
 }
@@ -749,6 +735,8 @@ pub(super) enum DialError {
     Refused,
     /// The deadline passed.
     Timeout,
+    /// The kernel gave up (`ETIMEDOUT`: no answer to its SYNs).
+    TimedOut,
     /// Another OS error (its text).
     Other(String),
 }
@@ -759,6 +747,7 @@ impl DialError {
         match self {
             Self::Refused => format!("dial tcp {}: connect: connection refused", go_addr(to)),
             Self::Timeout => format!("dial tcp {}: i/o timeout", go_addr(to)),
+            Self::TimedOut => format!("dial tcp {}: connect: connection timed out", go_addr(to)),
             Self::Other(e) => format!("dial tcp {}: connect: {e}", go_addr(to)),
         }
     }
@@ -848,8 +837,9 @@ pub(super) async fn http_get(
     }
 }
 
-/// A connected UDP socket from the pod to `to`.
+/// A connected UDP socket from the pod to `to` (its loopback is its own IP, as `podnet` says).
 pub(super) async fn udp_connect(own: IpAddr, to: SocketAddr) -> std::io::Result<UdpSocket> {
+    let to = super::podnet::route(own, to).unwrap_or(to);
     let local: SocketAddr =
         if to.ip().is_loopback() && own.is_loopback() && own.is_ipv4() == to.is_ipv4() {
             SocketAddr::new(own, 0)

@@ -8,10 +8,13 @@
 //! `liveness` dies by the signal: 143), and `sh` as PID 1 takes only the signals its script
 //! traps (`trap exit TERM` ends it at once), so without a trap it is killed when the grace
 //! period ends (137). agnhost lives in `agnhost` (its `mounttest` in `mounttest.rs`), the web
-//! servers in `webservers`, what Go's `net/http` shows of a server or client in `gonet`, and
-//! the filesystems in `fs`: files, directories and links with modes and owners, each filesystem
-//! with a type (the image's overlay, the node's ext4, tmpfs), volumes mounted whole or by
-//! subPath, read-only or not.
+//! servers in `webservers`, what Go's `net/http` shows of a server or client in `gonet`, what a
+//! pod's network reaches in `podnet` (the pod's loopback is its IP, other pods are reached for
+//! real from it, Service IPs and the outside are unroutable: agnhost's clients and the shell's
+//! `wget` and `nc` connect through it), and the filesystems in `fs`: files, directories and
+//! links with modes and owners, each filesystem with a type (the image's overlay, the node's
+//! ext4, tmpfs), volumes mounted whole or by subPath, read-only or not. A shell runs as the
+//! container's user: its writes, new directories and removals are checked against the modes.
 
 mod agnhost;
 pub mod catalog;
@@ -20,6 +23,7 @@ mod gonet;
 mod grpc_health;
 pub mod log;
 pub mod models;
+mod podnet;
 pub mod sh;
 mod webservers;
 
@@ -334,14 +338,18 @@ pub(super) async fn exec_in(
     fs: Arc<Fs>,
     env: HashMap<String, String>,
     clock: Clock,
+    ip: IpAddr,
     argv: &[String],
 ) -> (i32, Vec<u8>, Vec<u8>) {
-    let shell = ContainerShell::new(
-        fs,
-        Sink::Log(Arc::new(Mutex::new(Log::default()))),
-        env.into_iter().collect(),
-        clock,
-    );
+    let shell = ContainerShell {
+        ip: Some(ip),
+        ..ContainerShell::new(
+            fs,
+            Sink::Log(Arc::new(Mutex::new(Log::default()))),
+            env.into_iter().collect(),
+            clock,
+        )
+    };
     sh::exec(argv, &shell).await
 }
 
@@ -377,6 +385,8 @@ struct ContainerShell {
     main: Option<MainProcess>,
     /// The signals this shell receives, when it is the main process.
     signals: Option<Arc<sh::Signals>>,
+    /// The pod's IP, where its sockets are (see `podnet`); None: no network at all.
+    ip: Option<IpAddr>,
 }
 
 /// The container's main process as `kill` from inside the container reaches it: PID 1 gets
@@ -402,6 +412,7 @@ impl ContainerShell {
             stdin: tokio::sync::Mutex::new(None),
             main: None,
             signals: None,
+            ip: None,
         }
     }
 
@@ -414,6 +425,7 @@ impl ContainerShell {
                 handles_term: c.handles_term,
                 signals: c.signals.clone(),
             }),
+            ip: Some(c.config.pod_ip),
             ..Self::new(c.fs.clone(), out, c.config.env.clone(), clock)
         }
     }
@@ -437,9 +449,29 @@ impl sh::Shell for ContainerShell {
         if path == "/dev/null" {
             return Ok(());
         }
-        self.fs.write(path, data, append).map_err(str::to_string)
+        // open(2) with O_CREAT as the container's user: a file it may not write, or a new
+        // one in a directory it may not write, is "Permission denied".
+        let mode = 0o666 & !self.fs.identity().umask;
+        match self.fs.write_file(path, data, append, mode) {
+            Ok(()) => Ok(()),
+            // Under a directory of the image the filesystem does not hold (`/root`, `/home`).
+            Err(FsError::NotFound) => self.fs.write(path, data, append).map_err(str::to_string),
+            Err(e) => Err(e.libc().to_string()),
+        }
     }
     fn remove(&self, path: &str) -> Result<(), String> {
+        // unlink(2) needs write and search permission on the directory; in a sticky one
+        // (`/tmp`) only the owner of the file or of the directory may remove it.
+        let dir = parent_dir(path);
+        if self.fs.is_dir(dir) {
+            self.fs.access(dir, 3).map_err(|e| e.libc().to_string())?;
+            let id = self.fs.identity();
+            if let (Ok(d), Ok(f)) = (self.fs.stat(dir), self.fs.lstat(path)) {
+                if d.mode & 0o1000 != 0 && id.uid != 0 && id.uid != f.uid && id.uid != d.uid {
+                    return Err("Operation not permitted".into());
+                }
+            }
+        }
         self.fs.remove_path(path).map_err(|e| e.libc().to_string())
     }
     fn exists(&self, path: &str) -> bool {
@@ -453,6 +485,11 @@ impl sh::Shell for ContainerShell {
     }
     fn mkdir(&self, path: &str) -> Result<(), String> {
         let mode = 0o777 & !self.fs.identity().umask;
+        let dir = parent_dir(path);
+        if self.fs.is_dir(dir) {
+            // mkdir(2) needs write and search permission on the directory.
+            self.fs.access(dir, 3).map_err(|e| e.libc().to_string())?;
+        }
         match self.fs.mkdir_mode(path, mode) {
             // Under a directory of the image the filesystem does not hold (`/root`, `/home`).
             Err(FsError::NotFound) => {
@@ -531,6 +568,42 @@ impl sh::Shell for ContainerShell {
     fn signals(&self) -> Option<Arc<sh::Signals>> {
         self.signals.clone()
     }
+    fn credentials(&self) -> sh::Credentials {
+        let id = self.fs.identity();
+        sh::Credentials {
+            uid: id.uid,
+            gid: id.gid,
+            groups: id.groups.clone(),
+        }
+    }
+    async fn connect_tcp(
+        &self,
+        to: std::net::SocketAddr,
+        local_port: u16,
+    ) -> std::io::Result<Box<dyn sh::NetStream>> {
+        let own = self.ip.ok_or_else(sh::no_network)?;
+        let stream = podnet::connect_tcp(&self.clock, own, to, local_port).await?;
+        Ok(Box::new(stream))
+    }
+    async fn connect_udp(
+        &self,
+        to: std::net::SocketAddr,
+        local_port: u16,
+    ) -> std::io::Result<Box<dyn sh::Datagram>> {
+        let own = self.ip.ok_or_else(sh::no_network)?;
+        let socket = podnet::PodUdp::bind(own, local_port).await?;
+        sh::Datagram::connect(&socket, to).await?;
+        Ok(Box::new(socket))
+    }
+    async fn listen_tcp(&self, port: u16) -> std::io::Result<Box<dyn sh::Listener>> {
+        let own = self.ip.ok_or_else(sh::no_network)?;
+        let listener = tokio::net::TcpListener::bind((own, port)).await?;
+        Ok(Box::new(podnet::PodListener(listener)))
+    }
+    async fn listen_udp(&self, port: u16) -> std::io::Result<Box<dyn sh::Datagram>> {
+        let own = self.ip.ok_or_else(sh::no_network)?;
+        Ok(Box::new(podnet::PodUdp::bind(own, port).await?))
+    }
     fn mounts(&self) -> Vec<sh::Mount> {
         // The container's writable layer, then its volumes by mount point.
         let entry = |point: &str, fs: &Fs| sh::Mount {
@@ -545,6 +618,14 @@ impl sh::Shell for ContainerShell {
         volumes.sort_by(|a, b| a.path.cmp(&b.path));
         out.extend(volumes.into_iter().map(|m| entry(&m.path, &m.fs)));
         out
+    }
+}
+
+/// The directory holding `path` (absolute, normalized).
+fn parent_dir(path: &str) -> &str {
+    match path.rfind('/') {
+        Some(0) | None => "/",
+        Some(i) => &path[..i],
     }
 }
 
@@ -829,6 +910,7 @@ impl Runtime for SimRuntime {
                             signals: signals.clone(),
                         }),
                         signals,
+                        ip: Some(ip),
                         ..ContainerShell::new(fs, Sink::Log(logs.clone()), env_list, clock.clone())
                     };
                     match script {
@@ -1293,6 +1375,116 @@ mod tests {
             ),
             other => panic!("{other:?}"),
         }
+    }
+
+    /// Wait (a little wall time) until something listens on `ip:port`.
+    async fn listening(ip: IpAddr, port: u16) {
+        for _ in 0..500 {
+            if tokio::net::TcpStream::connect((ip, port)).await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("nothing listens on {ip}:{port}");
+    }
+
+    async fn exec_text(rt: &SimRuntime, id: &str, script: &str) -> (i32, String) {
+        let argv = vec!["sh".to_string(), "-c".to_string(), script.to_string()];
+        let (code, out) = rt.exec(id, &argv).await.unwrap();
+        (code, String::from_utf8_lossy(&out).into_owned())
+    }
+
+    #[tokio::test]
+    async fn a_shell_reaches_other_pods_from_its_own_ip_and_nothing_else() {
+        let rt = SimRuntime::new(Clock::new(1000.0));
+        let web: IpAddr = "127.77.9.1".parse().unwrap();
+        let netexec: IpAddr = "127.77.9.2".parse().unwrap();
+        let client: IpAddr = "127.77.9.3".parse().unwrap();
+        let nginx = rt.create_container(config("nginx", &[], web));
+        rt.start_container(&nginx).await.unwrap();
+        let mut c = config("registry.k8s.io/e2e-test-images/agnhost:2.53", &[], netexec);
+        c.pod_name = "netexec".into();
+        c.args = vec![
+            "netexec".into(),
+            "--http-port=8080".into(),
+            "--udp-port=8081".into(),
+        ];
+        let agnhost = rt.create_container(c);
+        rt.start_container(&agnhost).await.unwrap();
+        let shell = rt.create_container(config("busybox", &["sleep", "3600"], client));
+        rt.start_container(&shell).await.unwrap();
+        listening(web, 80).await;
+        listening(netexec, 8080).await;
+        let (code, out) = exec_text(
+            &rt,
+            &shell,
+            "wget -q -O - http://127.77.9.1/ | grep '<h1>'
+             wget -q -O - http://127.77.9.2:8080/clientip; echo
+             wget -q -O - http://127.77.9.2:8080/hostname; echo
+             nc -z -w 1 127.77.9.2 8080; echo open $?
+             nc -z -w 1 127.77.9.2 8079; echo closed $?
+             echo hostname | nc -u -w 1 127.77.9.2 8081; echo
+             wget -T 1 -q -O - http://10.96.0.1/; echo clusterip $?
+             nc -w 2 10.96.0.1 80 </dev/null; echo clusterip $?",
+        )
+        .await;
+        assert_eq!(code, 0, "{out}");
+        // exec's output: stdout, then stderr.
+        let (first, rest) = out.split_at(out.find("netexec\n").unwrap_or(0));
+        assert!(
+            first.starts_with("<h1>Welcome to nginx!</h1>\n127.77.9.3:"),
+            "{out}"
+        );
+        assert_eq!(
+            rest,
+            "netexec\nopen 0\nclosed 1\nnetexec\nclusterip 1\nclusterip 1\nwget: download timed out\n"
+        );
+        // In the web server's own container, localhost is its pod.
+        let (code, out) = exec_text(&rt, &nginx, "wget -qO- localhost | grep '<title>'").await;
+        assert_eq!(
+            (code, out.as_str()),
+            (0, "<title>Welcome to nginx!</title>\n")
+        );
+        for id in [&nginx, &agnhost, &shell] {
+            rt.stop_container(id, Duration::from_secs(1)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_shell_runs_as_the_container_s_user() {
+        let rt = SimRuntime::new(Clock::new(1000.0));
+        let mut c = config("busybox", &["sleep", "3600"], "127.77.9.4".parse().unwrap());
+        c.files.insert("/etc/motd".into(), b"hi\n".to_vec());
+        let volume = Arc::new(Fs::new(FsType::Tmpfs, 0o755));
+        volume.write_file("/key", b"v", false, 0o644).unwrap();
+        c.mounts = vec![Mount::new("/etc/cm", volume).read_only(true)];
+        c.identity = Identity {
+            uid: 1000,
+            gid: 3000,
+            groups: vec![4000, 2000],
+            umask: 0o022,
+        };
+        let id = rt.create_container(c);
+        rt.start_container(&id).await.unwrap();
+        let (code, out) = exec_text(
+            &rt,
+            &id,
+            "id; whoami; echo x >> /etc/motd; touch /new; mkdir /dir; rm /etc/motd; rm /etc/cm/key
+             touch /tmp/mine && echo x > /tmp/mine && cat /tmp/mine && rm /tmp/mine && echo done",
+        )
+        .await;
+        assert_eq!(code, 0, "{out}");
+        assert_eq!(
+            out,
+            "uid=1000 gid=3000 groups=2000,3000,4000\nx\ndone\n\
+             whoami: unknown uid 1000\n\
+             sh: can't create /etc/motd: Permission denied\n\
+             touch: /new: Permission denied\n\
+             mkdir: can't create directory '/dir': Permission denied\n\
+             rm: can't remove '/etc/motd': Permission denied\n\
+             rm: can't remove '/etc/cm/key': Read-only file system\n"
+        );
+        rt.stop_container(&id, Duration::from_secs(1)).await;
     }
 
     #[tokio::test]

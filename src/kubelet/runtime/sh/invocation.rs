@@ -46,6 +46,10 @@ pub(super) const UTILITIES: &[&str] = &[
     "sha256sum",
     "sha1sum",
     "sha512sum",
+    "groups",
+    "whoami",
+    "wget",
+    "nc",
 ];
 
 /// `busybox NAME args...` is `NAME args...`.

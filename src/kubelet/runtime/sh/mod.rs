@@ -1,8 +1,9 @@
 //! A small, well-defined subset of POSIX `sh` (as busybox `ash` runs it), interpreted against a
 //! simulated container: its in-memory filesystem, its environment, its standard input, output
-//! and error, its processes (signals only) and the cluster clock, all reached through the
-//! [`Shell`] trait. This module touches nothing else: no real processes, files, sockets or wall
-//! time.
+//! and error, its processes (signals only), its user ([`Shell::credentials`]), its network
+//! (connections and listening sockets the [`Shell`] opens) and the cluster clock, all reached
+//! through the [`Shell`] trait. This module touches nothing else: no real processes, files or
+//! wall time, and no socket but those the [`Shell`] hands it.
 //!
 //! # The subset
 //!
@@ -24,7 +25,9 @@
 //!   `tail [-n [+]N] [-c [+]N] [-f] [-s S] [-qv]`, `wc [-clwmL]`,
 //!   `grep|egrep|fgrep [-qvicEFlLnoxwsHh] [-e PAT]...` (basic and extended regular expressions,
 //!   without back-references), `tee [-a]`, `env [-i] [-u NAME] [NAME=V]... [command]`,
-//!   `hostname [-s]` ([`Shell::hostname`]), `id [-u|-g|-G] [-n]` (root), `pwd`,
+//!   `hostname [-s]` ([`Shell::hostname`]), `id [-u|-g|-G] [-n] [-r] [USER]`, `groups [USER]`
+//!   and `whoami` (the user and groups of [`Shell::credentials`], named from the container's
+//!   `/etc/passwd` and `/etc/group`, else the busybox image's: see `builtins/id.rs`), `pwd`,
 //!   `basename NAME [SUFFIX]`, `dirname NAME`, `seq [-w] [-s SEP] [FIRST [INC]] LAST`,
 //!   `sort [-nrufbs]`, `uniq [-cdui]`, `cut -b|-c|-f LIST [-d C] [-s]`, `tr [-cds] SET1 [SET2]`
 //!   (ranges, escapes, `[:class:]`), `awk [-F SEP] [-v V=X] [-f FILE | PROGRAM] [FILE|V=X]...`
@@ -33,7 +36,15 @@
 //!   `stat -c FORMAT FILE...` (`%n %N %s %F %b %B %o %h %u %g %U %G`: the filesystem has no
 //!   modes, inodes or times, and a format asking for them fails), `sha256sum`, `sha1sum`,
 //!   `sha512sum` (`-c` to check), `hexdump [-bcCdox] [-n N] [-s N] [-v]`,
-//!   `od [-bcdosx] [-A RADIX] [-t TYPE] [-N N] [-j N] [-v]`; and the builtins `break [N]` /
+//!   `od [-bcdosx] [-A RADIX] [-t TYPE] [-N N] [-j N] [-v]`,
+//!   `wget [-cqS] [--spider] [-O FILE] [-o LOGFILE] [-P DIR] [-U AGENT] [-T SEC] [-Y on|off]
+//!   [--header H] [--post-data S|--post-file F] URL...` (HTTP/1.1 over
+//!   [`Shell::connect_tcp`]: redirects, chunked bodies, `http_proxy`, busybox's progress line and
+//!   messages; see `builtins/wget.rs`), `nc [-nuvz] [-w SEC] [-i SEC] [-p PORT] [-o FILE]
+//!   HOST PORT` and `nc -l [-k] -p PORT [-e PROG ARGS...]` (busybox's netcat 1.10 over
+//!   [`Shell::connect_tcp`], [`Shell::connect_udp`], [`Shell::listen_tcp`],
+//!   [`Shell::listen_udp`]; see `builtins/nc.rs`): names resolve from the container's
+//!   `/etc/hosts` (and `localhost`), as without DNS; and the builtins `break [N]` /
 //!   `continue [N]`, `read [-r] [NAME...]`, `export`, `readonly`, `unset`,
 //!   `set -e|+e|-x|+x|-f|+f` and `set -- ARGS...`, `trap [[ACTION] SIG...]` (`-` resets, `''`
 //!   ignores, signal names with or without `SIG`, numbers, `EXIT`/`0`, `ERR`; without
@@ -106,7 +117,10 @@
 //! Parsing and running never panic, on any input. Every loop iteration and every read of
 //! standard input yields to the executor and `sleep` awaits [`Shell::sleep`], so a running
 //! script is cancelled by dropping its future (the container being killed), even
-//! `while true; do :; done`; the stages of a pipeline are futures of that one future. Nesting
+//! `while true; do :; done`; the stages of a pipeline are futures of that one future, and so
+//! are the connections of `wget` and `nc` (dropped with it). Their timeouts (`wget -T`,
+//! `nc -w`) are [`Shell::sleep`]s of cluster time, and they hold at most a few buffers of
+//! 8 KiB of a peer's data at once. Nesting
 //! is bounded when parsed (compound commands, command substitutions) and while running (shells,
 //! substitutions, compound commands and pipeline stages together), so a script stays within a
 //! 2 MiB stack. Paths handed to the [`Shell`] are absolute and normalized (relative ones
@@ -119,7 +133,8 @@
 //! `lexer` turns the source into tokens and `parser` the tokens into the syntax tree of `ast`;
 //! `interp` runs the tree (`expand` expands its words, `io` holds file descriptors, pipes and
 //! buffers, `session` reads commands from standard input) and `builtins` holds the utilities it
-//! runs (`files`, `text`, `tar`, `system`, `test`, `printf` and `date` in their own files);
+//! runs (`files`, `text`, `tar`, `system`, `id`, `wget`, `nc`, `test`, `printf` and `date` in
+//! their own files; `inet` reads addresses and `getopt` options as glibc does);
 //! `invocation` reads an `sh` or `busybox` command line. This file holds the public API and its
 //! errors.
 
@@ -144,8 +159,11 @@ mod tests_io;
 #[cfg(test)]
 mod tests_lang;
 #[cfg(test)]
+mod tests_net;
+#[cfg(test)]
 mod tests_utils;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use ast::{AndOr, Command, List, Pipeline, Simple, Word};
@@ -354,6 +372,64 @@ pub struct Mount {
 /// The prompt busybox `ash` shows root in `/` (`PS1` defaults to `\w \$ `).
 pub const DEFAULT_PS1: &str = "/ # ";
 
+/// Who a script runs as: its user, its primary group and the supplementary groups the
+/// container's runtime set (a pod's `supplementalGroups` and `fsGroup`), as `id` shows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The user ID.
+    pub uid: u32,
+    /// The primary group ID.
+    pub gid: u32,
+    /// Supplementary groups given to the container (not those of the image's `/etc/group`).
+    pub groups: Vec<u32>,
+}
+
+impl Credentials {
+    /// root, as the images run by default.
+    pub fn root() -> Self {
+        Credentials {
+            uid: 0,
+            gid: 0,
+            groups: Vec::new(),
+        }
+    }
+}
+
+/// A connected TCP stream a script opened through [`Shell::connect_tcp`] or accepted through a
+/// [`Listener`]: dropping it closes the connection.
+pub trait NetStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
+
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> NetStream for T {}
+
+/// A UDP socket a script opened ([`Shell::connect_udp`], [`Shell::listen_udp`]).
+#[async_trait::async_trait]
+pub trait Datagram: Send + Sync {
+    /// Send one datagram to the peer the socket is connected to.
+    async fn send(&self, data: &[u8]) -> std::io::Result<usize>;
+    /// Receive one datagram (cut to `buf`'s size) from the connected peer.
+    async fn recv(&self, buf: &mut [u8]) -> std::io::Result<usize>;
+    /// Receive one datagram from anyone, with the sender's address.
+    async fn recv_from(&self, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr)>;
+    /// Talk to `peer` only from now on (`connect(2)`).
+    async fn connect(&self, peer: SocketAddr) -> std::io::Result<()>;
+    /// The socket's own address.
+    fn local_addr(&self) -> std::io::Result<SocketAddr>;
+}
+
+/// A listening TCP socket ([`Shell::listen_tcp`]).
+#[async_trait::async_trait]
+pub trait Listener: Send + Sync {
+    /// The next connection: the stream, its address on this side and the peer's.
+    async fn accept(&self) -> std::io::Result<(Box<dyn NetStream>, SocketAddr, SocketAddr)>;
+    /// The address the socket listens on.
+    fn local_addr(&self) -> std::io::Result<SocketAddr>;
+}
+
+/// `ENETUNREACH`: what the network calls of a [`Shell`] without a network answer.
+pub fn no_network() -> std::io::Error {
+    std::io::Error::from_raw_os_error(101)
+}
+
 /// What a running script can do to the outside world (the container).
 #[async_trait::async_trait]
 pub trait Shell: Send + Sync {
@@ -436,6 +512,41 @@ pub trait Shell: Send + Sync {
     /// Defaults to none.
     fn mounts(&self) -> Vec<Mount> {
         Vec::new()
+    }
+    /// Who the script runs as (`id`, `whoami`). Defaults to root.
+    fn credentials(&self) -> Credentials {
+        Credentials::root()
+    }
+    /// Open a TCP connection from the container to `to` (from local port `local_port`, any
+    /// when 0), as `connect(2)` does: the error is the OS's (`ECONNREFUSED`, `ETIMEDOUT` when
+    /// no answer ever comes ...). `127.0.0.1`, `::1` and `0.0.0.0` are the container's own
+    /// network namespace. The caller bounds the wait with its own timeout (dropping the
+    /// future abandons the attempt). Defaults to `ENETUNREACH` (no network).
+    async fn connect_tcp(
+        &self,
+        _to: SocketAddr,
+        _local_port: u16,
+    ) -> std::io::Result<Box<dyn NetStream>> {
+        Err(no_network())
+    }
+    /// A UDP socket of the container connected to `to` (from `local_port`, any when 0).
+    /// Defaults to `ENETUNREACH`.
+    async fn connect_udp(
+        &self,
+        _to: SocketAddr,
+        _local_port: u16,
+    ) -> std::io::Result<Box<dyn Datagram>> {
+        Err(no_network())
+    }
+    /// Listen for TCP connections on `port` of the container's addresses (any free port when
+    /// 0). Defaults to `ENETUNREACH`.
+    async fn listen_tcp(&self, _port: u16) -> std::io::Result<Box<dyn Listener>> {
+        Err(no_network())
+    }
+    /// A UDP socket bound to `port` of the container's addresses (any when 0), not connected.
+    /// Defaults to `ENETUNREACH`.
+    async fn listen_udp(&self, _port: u16) -> std::io::Result<Box<dyn Datagram>> {
+        Err(no_network())
     }
 }
 

@@ -42,6 +42,11 @@ pub(super) struct Mem {
     pub(super) sleep_forever: bool,
     /// What `df` sees.
     pub(super) mounts: Vec<Mount>,
+    /// Sockets on the machine's loopback (127.0.0.0/8; other addresses never answer), and
+    /// `sleep` in real time (seconds), so that timeouts race real peers.
+    pub(super) net: bool,
+    /// Who the script runs as (root when None).
+    pub(super) creds: Option<Credentials>,
 }
 
 impl Mem {
@@ -86,6 +91,10 @@ impl Mem {
 #[async_trait::async_trait]
 impl Shell for Mem {
     async fn sleep(&self, seconds: f64) {
+        if self.net {
+            tokio::time::sleep(Duration::from_secs_f64(seconds.clamp(0.0, 1e6))).await;
+            return;
+        }
         if self.real_sleep {
             tokio::time::sleep(Duration::from_millis(1)).await;
             return;
@@ -199,6 +208,48 @@ impl Shell for Mem {
     fn mounts(&self) -> Vec<Mount> {
         self.mounts.clone()
     }
+    fn credentials(&self) -> Credentials {
+        self.creds.clone().unwrap_or_else(Credentials::root)
+    }
+    async fn connect_tcp(
+        &self,
+        to: SocketAddr,
+        _local_port: u16,
+    ) -> std::io::Result<Box<dyn NetStream>> {
+        if !self.net {
+            return Err(no_network());
+        }
+        if !matches!(to.ip(), std::net::IpAddr::V4(v4) if v4.is_loopback()) {
+            std::future::pending::<()>().await;
+        }
+        Ok(Box::new(tokio::net::TcpStream::connect(to).await?))
+    }
+    async fn connect_udp(
+        &self,
+        to: SocketAddr,
+        _local_port: u16,
+    ) -> std::io::Result<Box<dyn Datagram>> {
+        if !self.net {
+            return Err(no_network());
+        }
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
+        socket.connect(to).await?;
+        Ok(Box::new(MemUdp(socket)))
+    }
+    async fn listen_tcp(&self, port: u16) -> std::io::Result<Box<dyn Listener>> {
+        if !self.net {
+            return Err(no_network());
+        }
+        let l = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+        Ok(Box::new(MemListener(l)))
+    }
+    async fn listen_udp(&self, port: u16) -> std::io::Result<Box<dyn Datagram>> {
+        if !self.net {
+            return Err(no_network());
+        }
+        let socket = tokio::net::UdpSocket::bind(("127.0.0.1", port)).await?;
+        Ok(Box::new(MemUdp(socket)))
+    }
     fn list_dir(&self, path: &str) -> Option<Vec<String>> {
         let prefix = if path == "/" {
             "/".to_string()
@@ -215,6 +266,41 @@ impl Shell for Mem {
                 .map(str::to_string)
                 .collect(),
         )
+    }
+}
+
+pub(super) struct MemUdp(pub(super) tokio::net::UdpSocket);
+
+#[async_trait::async_trait]
+impl Datagram for MemUdp {
+    async fn send(&self, data: &[u8]) -> std::io::Result<usize> {
+        self.0.send(data).await
+    }
+    async fn recv(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.recv(buf).await
+    }
+    async fn recv_from(&self, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr)> {
+        self.0.recv_from(buf).await
+    }
+    async fn connect(&self, peer: SocketAddr) -> std::io::Result<()> {
+        self.0.connect(peer).await
+    }
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.0.local_addr()
+    }
+}
+
+pub(super) struct MemListener(pub(super) tokio::net::TcpListener);
+
+#[async_trait::async_trait]
+impl Listener for MemListener {
+    async fn accept(&self) -> std::io::Result<(Box<dyn NetStream>, SocketAddr, SocketAddr)> {
+        let (s, peer) = self.0.accept().await?;
+        let local = s.local_addr()?;
+        Ok((Box::new(s), local, peer))
+    }
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.0.local_addr()
     }
 }
 
@@ -533,10 +619,10 @@ fn exec_probe() {
 #[test]
 fn unknown_commands() {
     let m = Mem::new();
-    let (code, out, err) = block_on(exec(&v(&["wget", "-q", "http://x"]), &m));
+    let (code, out, err) = block_on(exec(&v(&["curl", "-s", "http://x"]), &m));
     assert_eq!(
         (code, out, String::from_utf8(err).unwrap()),
-        (127, Vec::new(), "sh: wget: not found\n".to_string())
+        (127, Vec::new(), "sh: curl: not found\n".to_string())
     );
     assert_eq!(block_on(exec(&v(&["exit", "1"]), &m)).0, 127);
     assert_eq!(block_on(exec(&[], &m)).0, 127);

@@ -115,6 +115,24 @@ impl Interp<'_> {
         }
     }
 
+    /// Create (or truncate, or with `excl` refuse an existing) file, as `open(2)` with
+    /// `O_CREAT`; the error is the reason.
+    pub(super) fn create_file(&mut self, p: &str, excl: bool) -> Result<(), String> {
+        if self.is_dir(p) {
+            return Err("Is a directory".into());
+        }
+        if excl && self.exists(p) {
+            return Err("File exists".into());
+        }
+        if p == "/dev/null" {
+            return Ok(());
+        }
+        if p.is_empty() || !self.is_dir(parent(p)) {
+            return Err("No such file or directory".into());
+        }
+        self.shell.write(p, b"", false)
+    }
+
     pub(super) fn bad_option(&mut self, cmd: &str, c: char, fds: &Fds) -> i32 {
         self.err(fds, &format!("{cmd}: invalid option -- '{c}'\n"));
         1

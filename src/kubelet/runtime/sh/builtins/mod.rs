@@ -1,18 +1,25 @@
 //! The utilities and special builtins a simple command runs: dispatch by name, `sleep`, nested
 //! `sh`, `echo`, `export`/`readonly`, `unset`, `set` and `read`; the builtins acting on the
 //! shell (`trap`, `cd`, `eval`, `exec`, `wait` ...), file utilities, text filters, `tar`,
-//! process and system utilities, `test`, `printf` and `date` have their own files.
+//! process and system utilities, `id`/`whoami`, the network clients `wget` and `nc` (with
+//! `inet` for addresses and `getopt` for their option parsing), `test`, `printf` and `date`
+//! have their own files.
 
 mod awk;
 mod date;
 mod files;
+mod getopt;
+mod id;
+mod inet;
 mod inspect;
+mod nc;
 mod printf;
 mod shell;
 mod system;
 mod tar;
 mod test;
 mod text;
+mod wget;
 
 pub(super) use shell::ERR_TRAP;
 
@@ -65,6 +72,8 @@ impl<'s> Interp<'s> {
             "hexdump" => Box::pin(self.cmd_hexdump(args, fds)),
             "awk" => Box::pin(self.cmd_awk(args, fds)),
             "od" => Box::pin(self.cmd_od(args, fds)),
+            "wget" => Box::pin(self.cmd_wget(args, assigns, fds)),
+            "nc" => Box::pin(self.cmd_nc(args, fds)),
             _ => {
                 let status = self.run_sync(cmd, name, args, fds);
                 Box::pin(std::future::ready(status))
@@ -91,7 +100,8 @@ impl<'s> Interp<'s> {
             "set" => self.cmd_set(args, fds),
             "kill" => self.cmd_kill(args, fds),
             "hostname" => self.cmd_hostname(args, fds),
-            "id" => self.cmd_id(args, fds),
+            "id" | "groups" => self.cmd_id(cmd, args, fds),
+            "whoami" => self.cmd_whoami(args, fds),
             "pwd" => self.cmd_pwd(args, fds),
             "basename" => self.cmd_basename(args, fds),
             "dirname" => self.cmd_dirname(args, fds),

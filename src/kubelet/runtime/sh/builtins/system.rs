@@ -1,5 +1,5 @@
-//! Process and system utilities: `kill`, `env`, `hostname`, `id`, `pwd`, `basename`, `dirname`
-//! and `seq`, with busybox 1.36's messages (the signal names of Linux on x86-64 with glibc).
+//! Process and system utilities: `kill`, `env`, `hostname`, `pwd`, `basename`, `dirname` and
+//! `seq`, with busybox 1.36's messages (the signal names of Linux on x86-64 with glibc).
 
 use super::super::interp::{Fds, Interp};
 use super::super::invocation::{command_name, UTILITIES};
@@ -182,45 +182,6 @@ impl Interp<'_> {
         }
         name.push('\n');
         self.out(fds, name.as_bytes());
-        0
-    }
-
-    /// `id [-u|-g|-G] [-n]`: the container runs as root.
-    pub(super) fn cmd_id(&mut self, args: &[String], fds: &Fds) -> i32 {
-        let mut which = None;
-        let mut names = false;
-        for a in args {
-            let Some(opts) = a.strip_prefix('-').filter(|o| !o.is_empty()) else {
-                if a != "root" {
-                    self.err(fds, &format!("id: unknown user {a}\n"));
-                    return 1;
-                }
-                continue;
-            };
-            for c in opts.chars() {
-                match c {
-                    'u' | 'g' | 'G' => which = Some(c),
-                    'n' => names = true,
-                    'r' => {}
-                    _ => {
-                        self.err(fds, &format!("id: invalid option -- '{c}'\n"));
-                        return 1;
-                    }
-                }
-            }
-        }
-        let line = match (which, names) {
-            (None, true) => {
-                self.err(fds, "id: option -n requires -u, -g or -G\n");
-                return 1;
-            }
-            (None, false) => "uid=0(root) gid=0(root) groups=0(root),10(wheel)".to_string(),
-            (Some('G'), true) => "root wheel".to_string(),
-            (Some('G'), false) => "0 10".to_string(),
-            (Some(_), true) => "root".to_string(),
-            (Some(_), false) => "0".to_string(),
-        };
-        self.out(fds, format!("{line}\n").as_bytes());
         0
     }
 
@@ -481,7 +442,7 @@ impl Interp<'_> {
 
     /// The environment a program started now would see: the container's, then the exported
     /// variables (minus unset ones), then `sets`.
-    fn environment(
+    pub(super) fn environment(
         &self,
         clear: bool,
         unset: &[String],
