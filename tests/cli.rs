@@ -460,3 +460,50 @@ async fn a_component_given_the_cluster_epoch_reads_the_apiservers_cluster_time()
     let _ = up.kill();
     let _ = up.wait();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_keeps_serving_when_its_output_is_closed() {
+    use std::process::{Command, Stdio};
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    // As `kubespec up | head -1` once head has exited: nobody reads what up prints.
+    let mut up = Command::new(assert_cmd::cargo::cargo_bin!("kubespec"))
+        .args(["up", "--port", "0", "--nodes", "0", "--write-kubeconfig"])
+        .arg(&kubeconfig)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    drop(up.stdout.take());
+    let mut waited = 0;
+    while !kubeconfig.exists() {
+        assert!(waited < 300, "up wrote no kubeconfig within 30 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    // It printed its ready lines into the closed pipe by now; it still serves.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let client = kubespec::cluster::kubeconfig::connect_as(
+        Some(&kubeconfig),
+        None,
+        Duration::from_secs(10),
+        None,
+    )
+    .await
+    .unwrap()
+    .client;
+    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client);
+    let names: Vec<String> = namespaces
+        .list(&Default::default())
+        .await
+        .expect("up still serves")
+        .items
+        .into_iter()
+        .filter_map(|n| n.metadata.name)
+        .collect();
+    assert!(names.contains(&"default".to_string()), "{names:?}");
+    assert_eq!(up.try_wait().unwrap(), None, "up is still running");
+    let _ = up.kill();
+    let _ = up.wait();
+}

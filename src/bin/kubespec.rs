@@ -243,6 +243,16 @@ struct ControllerManagerArgs {
     root_ca_file: Option<PathBuf>,
 }
 
+/// A line on standard output for a long-running command (`up`, `component ...`). A closed
+/// stdout (the reader went away, as with `kubespec up | head -1`) must not stop the cluster, so
+/// a failed write is ignored where `println!` would panic.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// Serve `health` on `127.0.0.1:port` until the process ends; prints where.
 async fn serve_health(health: &kubespec::runtime::Health, port: Option<u16>) -> anyhow::Result<()> {
     let Some(port) = port else {
@@ -251,7 +261,7 @@ async fn serve_health(health: &kubespec::runtime::Health, port: Option<u16>) -> 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .with_context(|| format!("cannot listen on 127.0.0.1:{port} for health checks (pass another --health-port, or 0 for a free one)"))?;
-    println!("health checks at http://{}/healthz", listener.local_addr()?);
+    say!("health checks at http://{}/healthz", listener.local_addr()?);
     tokio::spawn(kubespec::server::serve(
         listener,
         health.router(),
@@ -359,20 +369,20 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     }
     let cluster = RunningCluster::start(cfg).await?;
     cluster.write_kubeconfig(&args.write_kubeconfig)?;
-    println!(
+    say!(
         "kubespec reference cluster ready at {} (kubeconfig: {}; e.g. kubectl --kubeconfig {} get ns)",
         cluster.url(),
         args.write_kubeconfig.display(),
         args.write_kubeconfig.display()
     );
-    println!(
+    say!(
         "components you attach need --cluster-epoch {} --time-scale {}",
         epoch_text(cluster.clock()),
         cluster.clock().scale()
     );
     ctrl_c().await;
     cluster.stop(std::time::Duration::from_secs(10)).await?;
-    println!("kubespec reference cluster stopped");
+    say!("kubespec reference cluster stopped");
     Ok(())
 }
 
@@ -392,7 +402,7 @@ async fn component_apiserver(args: ServeArgs) -> anyhow::Result<()> {
         None => Clock::new(cfg.time_scale),
     };
     let server = ApiServer::new(&cfg.apiserver, clock.clone()).await;
-    println!(
+    say!(
         "kubespec apiserver listening on http://{addr} (cluster epoch {}, time scale {}: give components --cluster-epoch {} --time-scale {})",
         epoch_text(&clock),
         clock.scale(),
@@ -441,7 +451,7 @@ async fn component_controller_manager(args: ControllerManagerArgs) -> anyhow::Re
     let args = args.control_plane;
     let client = client_from(&args.client, kubespec::controllers::COMPONENT).await?;
     serve_health(&config.health, args.health_port).await?;
-    println!(
+    say!(
         "kubespec controller-manager {} campaigning for kube-system/kube-controller-manager",
         config.lease.identity
     );
@@ -457,7 +467,7 @@ async fn component_scheduler(args: ControlPlaneArgs) -> anyhow::Result<()> {
         kubespec::scheduler::LEASE_NAME,
         kubespec::leader::new_identity(),
     );
-    println!(
+    say!(
         "kubespec scheduler {} campaigning for kube-system/kube-scheduler",
         lease.identity
     );
@@ -486,7 +496,7 @@ async fn component_kubelet(args: KubeletArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.image_models {
         config.image_models = kubespec::kubelet::runtime::models::load(path)?.images;
     }
-    println!("kubespec kubelet for node {} starting", args.node_name);
+    say!("kubespec kubelet for node {} starting", args.node_name);
     kubespec::kubelet::run(client, args.client.clock(), config, stop_on_ctrl_c()).await;
     Ok(())
 }
