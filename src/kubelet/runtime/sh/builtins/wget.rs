@@ -251,7 +251,7 @@ impl Progress {
         } else if since_last_update == 0 {
             return None;
         }
-        let size = smart_ulltoa5(beg.saturating_add(transferred));
+        let size = size5(beg.saturating_add(transferred));
         let (mut total_s, mut beg_s, mut tr_s) = (total, beg, transferred);
         while total_s >= 1 << 20 {
             total_s >>= 8;
@@ -306,70 +306,29 @@ impl Progress {
     }
 }
 
-/// libbb's `smart_ulltoa5`: a size in five characters (`  615`, `12345`, ` 123k`, `92.1M`).
-fn smart_ulltoa5(n: u64) -> String {
-    const SCALE: &[u8] = b" kMGTPEZY";
-    let mut ul = n;
-    let mut idx = 0;
-    if ul > 99_999 {
-        ul = ul.saturating_mul(10);
-        loop {
-            ul /= 1024;
-            idx += 1;
-            if ul < 100_000 {
-                break;
-            }
+/// A size in five characters as busybox's progress meter shows it: up to 99999 bytes as they
+/// are (`  615`, `12345`), then in the smallest unit of 1024 that keeps it under 100000 tenths:
+/// whole units from 100 on (` 123k`, `1234M`), else with one decimal (`92.1M`, ` 9.5k`).
+fn size5(n: u64) -> String {
+    if n <= 99_999 {
+        return format!("{n:>5}");
+    }
+    let mut tenths = n.saturating_mul(10);
+    let mut unit = 0;
+    loop {
+        tenths /= 1024;
+        unit += 1;
+        if tenths < 100_000 {
+            break;
         }
     }
-    let v = ul as u32;
-    let mut u = v / 10;
-    let mut v = v % 10;
-    let digits = b"0123456789";
-    let lead = b" 123456789";
-    let mut buf = [b' '; 5];
-    if idx == 0 {
-        let mut fmt: &[u8] = lead;
-        buf[0] = lead[(u / 1000 % 10) as usize];
-        if buf[0] != b' ' {
-            fmt = digits;
-        }
-        buf[1] = fmt[(u / 100 % 10) as usize];
-        if buf[1] != b' ' {
-            fmt = digits;
-        }
-        buf[2] = fmt[(u / 10 % 10) as usize];
-        if buf[2] != b' ' {
-            fmt = digits;
-        }
-        buf[3] = fmt[(u % 10) as usize];
-        buf[4] = digits[v as usize];
+    let suffix = b" kMGTPEZY".get(unit).map_or('?', |&c| char::from(c));
+    let whole = tenths / 10;
+    if whole >= 100 {
+        format!("{whole:>4}{suffix}")
     } else {
-        if u >= 100 {
-            let mut fmt: &[u8] = lead;
-            buf[0] = lead[(u / 1000 % 10) as usize];
-            if buf[0] != b' ' {
-                fmt = digits;
-            }
-            buf[1] = fmt[(u / 100 % 10) as usize];
-            if buf[1] != b' ' {
-                fmt = digits;
-            }
-            v = u % 10;
-            u /= 10;
-            buf[2] = fmt[(u % 10) as usize];
-        } else {
-            let mut fmt: &[u8] = lead;
-            buf[0] = lead[(u / 10 % 10) as usize];
-            if buf[0] != b' ' {
-                fmt = digits;
-            }
-            buf[1] = fmt[(u % 10) as usize];
-            buf[2] = b'.';
-        }
-        buf[3] = digits[v as usize];
-        buf[4] = SCALE.get(idx).copied().unwrap_or(b'?');
+        format!("{whole:>2}.{}{suffix}", tenths % 10)
     }
-    String::from_utf8_lossy(&buf).into_owned()
 }
 
 /// A connection with what was read from it but not used yet.
@@ -1212,11 +1171,11 @@ mod tests {
 
     #[test]
     fn sizes_take_five_characters() {
-        assert_eq!(smart_ulltoa5(0), "    0");
-        assert_eq!(smart_ulltoa5(615), "  615");
-        assert_eq!(smart_ulltoa5(99_999), "99999");
-        assert_eq!(smart_ulltoa5(100_000), "97.6k");
-        assert_eq!(smart_ulltoa5(1_048_576), "1024k");
+        assert_eq!(size5(0), "    0");
+        assert_eq!(size5(615), "  615");
+        assert_eq!(size5(99_999), "99999");
+        assert_eq!(size5(100_000), "97.6k");
+        assert_eq!(size5(1_048_576), "1024k");
     }
 
     #[test]
