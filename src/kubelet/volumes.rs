@@ -1078,12 +1078,13 @@ pub async fn env(
     }
     for e in container.env.iter().flatten() {
         let value = match (&e.value, &e.value_from) {
-            (Some(v), _) => {
+            (Some(v), _) if v.contains("$(") => {
                 // Declared variables first, then the Service variables.
                 let scope: Vec<(String, String)> =
                     services.iter().chain(env.iter()).cloned().collect();
                 expand(v, &scope)
             }
+            (Some(v), _) => v.clone(),
             (None, Some(from)) => {
                 if let Some(f) = &from.field_ref {
                     field_value(pod, &f.field_path).unwrap_or_default()

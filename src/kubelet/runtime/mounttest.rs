@@ -186,7 +186,8 @@ fn read_file_content(ctx: &Ctx, path: &str) -> bool {
 
 /// `--file_content_in_loop`: true when the last read failed.
 async fn content_in_loop(ctx: &Ctx, path: &str, retry_seconds: i64, break_on: bool) -> bool {
-    let retry = chrono::Duration::seconds(retry_seconds);
+    // `--retry_time` is the user's: a value past what a duration holds loops for ever.
+    let retry = chrono::Duration::try_seconds(retry_seconds).unwrap_or(chrono::Duration::MAX);
     let start = ctx.clock.now();
     let mut failed = false;
     while ctx.clock.now() - start < retry {
@@ -514,6 +515,21 @@ mod tests {
             &[
                 "mounttest",
                 "--retry_time=100000",
+                "--file_content_in_loop=/test-volume/x",
+            ],
+            term,
+        )
+        .await;
+        assert_eq!(code, 143);
+        // A retry time past what a duration can hold is "for ever", not a crash.
+        let term = CancellationToken::new();
+        term.cancel();
+        let volume = Arc::new(Fs::new(FsType::Tmpfs, 0o1777));
+        let (code, _) = agnhost(
+            container(volume, root()),
+            &[
+                "mounttest",
+                "--retry_time=9223372036854775807",
                 "--file_content_in_loop=/test-volume/x",
             ],
             term,
