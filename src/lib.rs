@@ -52,6 +52,8 @@ pub mod k8s;
 pub mod kubelet;
 pub mod labels;
 pub mod leader;
+pub mod netfilter;
+pub mod proxy;
 pub mod runtime;
 pub mod scheduler;
 pub mod server;

@@ -507,3 +507,183 @@ async fn up_keeps_serving_when_its_output_is_closed() {
     let _ = up.kill();
     let _ = up.wait();
 }
+
+/// A child process that is killed when the test ends, however it ends.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn kube_proxy_in_its_own_process_routes_a_cluster_ip_on_a_kubelet_of_another() {
+    use std::process::{Command, Stdio};
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    let mut up = Child(
+        Command::new(assert_cmd::cargo::cargo_bin!("kubespec"))
+            .args([
+                "up",
+                "--port",
+                "0",
+                "--nodes",
+                "0",
+                "--kubelet-token",
+                "s3cret",
+            ])
+            .arg("--write-kubeconfig")
+            .arg(&kubeconfig)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let up_out = lines_of(up.0.stdout.take().unwrap());
+    let ready = up_out.recv_timeout(Duration::from_secs(30)).unwrap();
+    assert!(
+        ready.starts_with("kubespec reference cluster ready"),
+        "{ready}"
+    );
+    let component = |args: &[&str]| {
+        Child(
+            Command::new(assert_cmd::cargo::cargo_bin!("kubespec"))
+                .arg("component")
+                .args(args)
+                .arg("--kubeconfig")
+                .arg(&kubeconfig)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    // The node's kubelet wants a token; its kube-proxy, a process of its own, has it.
+    let _kubelet = component(&["kubelet", "--node-name", "ext-1", "--auth-token", "s3cret"]);
+    let _proxy = component(&[
+        "kube-proxy",
+        "--node-name",
+        "ext-1",
+        "--kubelet-token",
+        "s3cret",
+    ]);
+    let kubectl = |args: &[&str], stdin: Option<&str>| {
+        let mut child = Command::new(support::cli::kubectl_binary("1.33"))
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        {
+            use std::io::Write;
+            let mut input = child.stdin.take().unwrap();
+            if let Some(text) = stdin {
+                input.write_all(text.as_bytes()).unwrap();
+            }
+        }
+        child.wait_with_output().unwrap()
+    };
+    let apply = kubectl(
+        &["apply", "-f", "-"],
+        Some(
+            r#"
+apiVersion: v1
+kind: Service
+metadata: {name: backend}
+spec:
+  selector: {app: backend}
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: backend, labels: {app: backend}}
+spec:
+  containers:
+  - name: app
+    image: registry.k8s.io/e2e-test-images/agnhost:2.53
+    args: ["netexec", "--http-port=8080"]
+"#,
+        ),
+    );
+    assert!(apply.status.success(), "{apply:?}");
+    // The client asks until the Service answers (the positive barrier), then once more.
+    let client = kubectl(
+        &[
+            "run",
+            "client",
+            "--restart=Never",
+            "--image=busybox:1.36",
+            "--",
+            "sh",
+            "-c",
+            "until wget -q -T 2 -O - http://$BACKEND_SERVICE_HOST:$BACKEND_SERVICE_PORT/hostname; do sleep 1; done; echo; wget -q -O - http://$BACKEND_SERVICE_HOST/hostname",
+        ],
+        None,
+    );
+    assert!(client.status.success(), "{client:?}");
+    let done = kubectl(
+        &[
+            "wait",
+            "--for=jsonpath={.status.phase}=Succeeded",
+            "pod/client",
+            "--timeout=90s",
+        ],
+        None,
+    );
+    let logs = kubectl(&["logs", "client"], None);
+    // The rules, read from the kubelet that holds them (with its token).
+    let port = kubectl(
+        &[
+            "get",
+            "node",
+            "ext-1",
+            "-o",
+            "jsonpath={.status.daemonEndpoints.kubeletEndpoint.Port}",
+        ],
+        None,
+    );
+    let port = String::from_utf8_lossy(&port.stdout).trim().to_string();
+    let rules = {
+        use std::io::{Read, Write};
+        let mut kubelet = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).unwrap();
+        kubelet
+            .write_all(b"GET /kubespec/netfilter HTTP/1.0\r\nAuthorization: Bearer s3cret\r\n\r\n")
+            .unwrap();
+        let mut answer = String::new();
+        kubelet.read_to_string(&mut answer).unwrap();
+        answer
+    };
+    assert!(
+        done.status.success(),
+        "{done:?}\nclient logs: {logs:?}\nrules: {rules:?}"
+    );
+    // Refused while the Service had no endpoint yet, then answered by the backend pod.
+    assert!(
+        String::from_utf8_lossy(&logs.stdout).ends_with("\nbackend\nbackend"),
+        "{logs:?}"
+    );
+    // The rules as the kubelet holds them: the Service's cluster IP to the pod's port 8080.
+    let body = rules.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let rules: serde_json::Value =
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {rules}"));
+    let backend = rules["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"].as_str().is_some_and(|n| n.ends_with("/backend")))
+        .unwrap_or_else(|| panic!("no rule for the backend Service in {rules}"));
+    assert_eq!(backend["protocol"], "TCP");
+    assert!(
+        backend["endpoints"][0]
+            .as_str()
+            .is_some_and(|e| e.ends_with(":8080")),
+        "{backend}"
+    );
+    let _ = up.0.kill();
+}

@@ -1,14 +1,22 @@
 //! The module graph as ARCHITECTURE.md draws it: no component (apiserver, controllers,
-//! scheduler, kubelet) uses another component's modules, and the shared layers beneath them
-//! (runtime, k8s, store, clock, leader, events, labels, server) use no component. Read from the
+//! scheduler, kubelet, proxy) uses another component's modules, and the shared layers beneath
+//! them (runtime, k8s, store, clock, leader, events, labels, server, netfilter) use no component. Read from the
 //! `crate::` paths in `src/`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-const COMPONENTS: &[&str] = &["apiserver", "controllers", "scheduler", "kubelet"];
+const COMPONENTS: &[&str] = &["apiserver", "controllers", "scheduler", "kubelet", "proxy"];
 const SHARED: &[&str] = &[
-    "runtime", "k8s", "store", "clock", "leader", "events", "labels", "server",
+    "runtime",
+    "k8s",
+    "store",
+    "clock",
+    "leader",
+    "events",
+    "labels",
+    "server",
+    "netfilter",
 ];
 
 /// The top-level module a file under `src/` belongs to.

@@ -161,6 +161,22 @@ enum Component {
     Scheduler(ControlPlaneArgs),
     /// A kubelet for one node.
     Kubelet(KubeletArgs),
+    /// kube-proxy for one node: keeps the node's Service rules (held by its kubelet, which
+    /// simulates the node) in step with Services and EndpointSlices.
+    KubeProxy(KubeProxyArgs),
+}
+
+#[derive(Args, Debug)]
+struct KubeProxyArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    /// The node whose rules to keep; its kubelet is reached where the Node object says it
+    /// listens.
+    #[arg(long)]
+    node_name: String,
+    /// The bearer token the node's kubelet requires (its `--auth-token`).
+    #[arg(long)]
+    kubelet_token: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -501,6 +517,22 @@ async fn component_kubelet(args: KubeletArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn component_kube_proxy(args: KubeProxyArgs) -> anyhow::Result<()> {
+    let client = client_from(&args.client, kubespec::proxy::COMPONENT).await?;
+    let dataplane =
+        kubespec::proxy::KubeletDataplane::new(client.clone(), &args.node_name, args.kubelet_token);
+    say!("kubespec kube-proxy for node {} starting", args.node_name);
+    kubespec::proxy::run(
+        client,
+        args.client.clock(),
+        kubespec::proxy::ProxyConfig::new(&args.node_name),
+        std::sync::Arc::new(dataplane),
+        stop_on_ctrl_c(),
+    )
+    .await;
+    Ok(())
+}
+
 async fn bench_suite(args: kubespec::bench::SuiteBenchArgs) -> anyhow::Result<()> {
     let scale = args
         .time_scale
@@ -616,6 +648,7 @@ async fn main() -> std::process::ExitCode {
         }
         Command::Component(Component::Scheduler(args)) => component_scheduler(args).await,
         Command::Component(Component::Kubelet(args)) => component_kubelet(args).await,
+        Command::Component(Component::KubeProxy(args)) => component_kube_proxy(args).await,
         Command::Bench(Bench::Api(args)) => kubespec::bench::api(args).await.map_err(Into::into),
         Command::Bench(Bench::Scheduler(args)) => {
             kubespec::bench::scheduler(args).await.map_err(Into::into)

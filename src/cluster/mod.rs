@@ -152,6 +152,9 @@ pub struct ClusterConfig {
     pub sandbox_start: Duration,
     /// How long (wall time) [`RunningCluster::start`] waits for the cluster to be ready.
     pub ready_timeout: Duration,
+    /// Run a kube-proxy for every node (which makes Service IPs reach their endpoints from
+    /// the node's pods).
+    pub kube_proxy: bool,
 }
 
 impl Default for ClusterConfig {
@@ -175,6 +178,7 @@ impl Default for ClusterConfig {
             static_pod_dir: None,
             sandbox_start: Duration::from_millis(500),
             ready_timeout: Duration::from_secs(60),
+            kube_proxy: true,
         }
     }
 }
@@ -185,6 +189,7 @@ impl ClusterConfig {
         Self {
             controller_managers: 0,
             schedulers: 0,
+            kube_proxy: false,
             ..Self::default()
         }
     }
@@ -620,6 +625,17 @@ impl RunningCluster {
             kc.pod_manifest_path = Some(dir);
         }
         let running = self.run_kubelet(&kc)?;
+        if template.kube_proxy {
+            // The node's kube-proxy writes the rules straight into the node's (simulated)
+            // kernel, which its kubelet's runtime reads.
+            tokio::spawn(crate::proxy::run(
+                client_as(&self.url(), crate::proxy::COMPONENT)?,
+                self.clock.clone(),
+                crate::proxy::ProxyConfig::new(name),
+                Arc::new(kc.netfilter.clone()),
+                self.shutdown.child_token(),
+            ));
+        }
         nodes.push(NodeAgent {
             config: kc,
             running: Some(running),

@@ -96,6 +96,9 @@ pub struct KubeletConfig {
     /// The registry images are pulled from (one per cluster, so an image withdrawn from it is
     /// gone for every node).
     pub registry: Arc<runtime::Registry>,
+    /// The node's Service rules (its kernel's, which kube-proxy programs): the node's, so they
+    /// outlive a kubelet restart.
+    pub netfilter: Arc<crate::netfilter::Netfilter>,
     /// Container logs rotate at this size (upstream's `containerLogMaxSize`, 10 MiB); only the
     /// current file is served, as upstream serves it.
     pub container_log_max_size: usize,
@@ -124,6 +127,7 @@ impl KubeletConfig {
             image_models: Vec::new(),
             auth_token: None,
             registry: runtime::Registry::new(),
+            netfilter: crate::netfilter::Netfilter::new(),
             sandbox_start: Duration::from_millis(500),
             container_log_max_size: runtime::log::DEFAULT_MAX_SIZE,
         }
@@ -362,6 +366,7 @@ pub fn start(
         clock.clone(),
         config.image_models.clone(),
         config.registry.clone(),
+        config.netfilter.clone(),
     )
     .with_log_max_size(config.container_log_max_size);
     let shared = Arc::new(Shared {

@@ -38,6 +38,10 @@ pub(super) async fn start(
             get(move |state, query| vouch(state, query, port)),
         )
         .route("/pods", get(pods))
+        .route(
+            crate::netfilter::KUBELET_PATH,
+            get(netfilter_rules).put(program_netfilter),
+        )
         .route("/metrics", get(metrics))
         .route("/metrics/probes", get(probe_metrics))
         .route("/stats/summary", get(summary))
@@ -102,6 +106,29 @@ async fn vouch(
     let address = std::net::SocketAddr::new(shared.config.node_ip, port);
     crate::k8s::kubelet_auth::answer(token, &shared.config.node_name, address, challenge)
         .into_response()
+}
+
+/// The node's Service rules, as kube-proxy last wrote them.
+async fn netfilter_rules(State(shared): State<Arc<Shared>>) -> Response {
+    match serde_json::to_vec(&shared.config.netfilter.ruleset()) {
+        Ok(body) => ([(http::header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+/// Replace the node's Service rules (kube-proxy in a process of its own).
+async fn program_netfilter(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
+    match serde_json::from_slice::<crate::netfilter::Ruleset>(&body) {
+        Ok(ruleset) => {
+            shared.config.netfilter.program(ruleset);
+            StatusCode::OK.into_response()
+        }
+        Err(e) => (
+            StatusCode::BAD_REQUEST,
+            format!("the body is not a ruleset: {e}\n"),
+        )
+            .into_response(),
+    }
 }
 
 async fn pods(State(shared): State<Arc<Shared>>) -> Response {

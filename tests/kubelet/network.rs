@@ -1,6 +1,7 @@
 //! Traffic between pods from inside their containers, as e2e tests drive it with busybox's
 //! `wget` and `nc`: each pod reaches the others' real sockets from its own IP, and a Service's
-//! ClusterIP is not routable (no kube-proxy yet); and who a container's processes are (`id`).
+//! ClusterIP goes where the node's kube-proxy sends it; and who a container's processes are
+//! (`id`).
 
 use super::*;
 
@@ -38,8 +39,20 @@ async fn log_when_done(client: &Client, waits: &Waits, name: &str) -> String {
 }
 
 #[tokio::test]
-async fn busybox_reaches_other_pods_with_wget_and_nc_but_not_a_cluster_ip() {
+async fn busybox_reaches_other_pods_with_wget_and_nc_and_cluster_ips_through_kube_proxy() {
     let (cluster, client, waits) = one_node().await;
+    let services: Api<Service> = Api::default_namespaced(client.clone());
+    let nothing: Service = serde_json::from_value(json!({
+        "metadata": {"name": "nothing"},
+        "spec": {"selector": {"app": "nothing-has-this"}, "ports": [{"port": 80}]}}))
+    .unwrap();
+    let nothing_ip = services
+        .create(&Default::default(), &nothing)
+        .await
+        .unwrap()
+        .spec
+        .and_then(|s| s.cluster_ip)
+        .unwrap();
     create_pod(
         &client,
         json!({"metadata": {"name": "web"}, "spec": {"containers": [{
@@ -64,7 +77,6 @@ async fn busybox_reaches_other_pods_with_wget_and_nc_but_not_a_cluster_ip() {
             .until_async(minutes(2), "the server listening", || accepting(ip, port))
             .await;
     }
-    let services: Api<Service> = Api::default_namespaced(client.clone());
     let cluster_ip = services
         .get("kubernetes")
         .await
@@ -81,8 +93,9 @@ async fn busybox_reaches_other_pods_with_wget_and_nc_but_not_a_cluster_ip() {
          nc -z -w 1 {netexec} 8079; echo closed=$?
          echo hostname | nc -u -w 1 {netexec} 8081; echo
          wget -S --spider http://{web}/missing 2>&1 | tail -n 1
-         wget -T 1 -q -O - https://{cluster_ip}/; echo clusterip=$?
-         nc -zv -w 1 {cluster_ip} 443; echo clusterip=$?"
+         wget -T 1 -q -O - http://{nothing_ip}/; echo noendpoints=$?
+         nc -zv -w 1 {nothing_ip} 81; echo otherport=$?
+         nc -z -w 1 {cluster_ip} 443; echo apiserver=$?"
     );
     create_pod(
         &client,
@@ -105,8 +118,10 @@ async fn busybox_reaches_other_pods_with_wget_and_nc_but_not_a_cluster_ip() {
         format!(
             "<h1>Welcome to nginx!</h1>\nnetexec\n{client_ip}\nopen=0\nclosed=1\nnetexec\n\
              wget: server returned error: HTTP/1.1 404 Not Found\n\
-             wget: download timed out\nclusterip=1\n\
-             nc: {cluster_ip} ({cluster_ip}:443): Connection timed out\nclusterip=1\n"
+             wget: can't connect to remote host ({nothing_ip}): Connection refused\n\
+             noendpoints=1\n\
+             nc: {nothing_ip} ({nothing_ip}:81): Connection timed out\notherport=1\n\
+             apiserver=0\n"
         )
     );
     cluster

@@ -129,6 +129,8 @@ impl Out {
 pub(super) struct Ctx {
     /// The pod's IP: servers listen there, clients connect from there.
     pub(super) ip: IpAddr,
+    /// The node's Service rules, which the pod's connections pass through.
+    pub(super) netfilter: Arc<crate::netfilter::Netfilter>,
     /// The pod's hostname (`os.Hostname()`).
     pub(super) hostname: String,
     /// The cluster clock.
@@ -150,6 +152,15 @@ pub(super) struct Ctx {
 }
 
 impl Ctx {
+    /// The pod's network, for the process's clients.
+    fn net(&self) -> super::podnet::PodNet {
+        super::podnet::PodNet {
+            ip: self.ip,
+            clock: self.clock.clone(),
+            netfilter: self.netfilter.clone(),
+        }
+    }
+
     fn stdout(&self, s: &str) {
         self.out.write(Stream::Stdout, s.as_bytes());
     }
@@ -1145,14 +1156,8 @@ async fn shell_answer(ctx: &Ctx, req: &Request) -> Response {
     }
     ctx.log(&format!("GET /shell?cmd={cmd}"));
     let argv = ["/bin/sh".to_string(), "-c".to_string(), cmd];
-    let (code, mut out, err) = super::exec_in(
-        ctx.fs.clone(),
-        ctx.env.clone(),
-        ctx.clock.clone(),
-        ctx.ip,
-        &argv,
-    )
-    .await;
+    let (code, mut out, err) =
+        super::exec_in(ctx.fs.clone(), ctx.env.clone(), ctx.net(), &argv).await;
     // CombinedOutput: both streams in one buffer.
     out.extend_from_slice(&err);
     let mut shown: HashMap<&str, String> = HashMap::new();
@@ -1293,8 +1298,7 @@ async fn dial_answer(ctx: &Ctx, req: &Request) -> Response {
                 // Go builds "http://host:port/" + request.
                 let target = format!("/{request}");
                 gonet::http_get(
-                    &ctx.clock,
-                    ctx.ip,
+                    &ctx.net(),
                     addr,
                     &target.replace(' ', "%20"),
                     Duration::from_secs(5),
@@ -1327,7 +1331,7 @@ async fn dial_answer(ctx: &Ctx, req: &Request) -> Response {
 }
 
 async fn dial_udp(ctx: &Ctx, to: SocketAddr, request: &str) -> Result<Vec<u8>, String> {
-    let socket = gonet::udp_connect(ctx.ip, to).await.map_err(|e| {
+    let socket = gonet::udp_connect(&ctx.net(), to).await.map_err(|e| {
         format!(
             "udp dial failed. err:dial udp {}: {}",
             gonet::go_addr(&to),
@@ -1646,7 +1650,7 @@ async fn connect(ctx: &Ctx, flags: &Flags) -> i32 {
                 Ok(a) => a,
                 Err(e) => return fail(format!("DNS: {e}\n")),
             };
-            match gonet::dial_tcp(&ctx.clock, ctx.ip, to, timeout).await {
+            match gonet::dial_tcp(&ctx.net(), to, timeout).await {
                 Ok(_) => 0,
                 // Go's OpError.Timeout() holds for a deadline and for ETIMEDOUT alike.
                 Err(gonet::DialError::Timeout | gonet::DialError::TimedOut) => {
@@ -1664,7 +1668,7 @@ async fn connect(ctx: &Ctx, flags: &Flags) -> i32 {
                 Ok(a) => a,
                 Err(e) => return fail(format!("DNS: {e}\n")),
             };
-            let socket = match gonet::udp_connect(ctx.ip, to).await {
+            let socket = match gonet::udp_connect(&ctx.net(), to).await {
                 Ok(s) => s,
                 Err(e) => {
                     return fail(format!(
@@ -1732,6 +1736,8 @@ pub(super) struct ToolCtx {
     pub(super) image: Image,
     /// The pod's IP.
     pub(super) ip: IpAddr,
+    /// The node's Service rules.
+    pub(super) netfilter: Arc<crate::netfilter::Netfilter>,
     /// The pod's name (its hostname).
     pub(super) pod_name: String,
     /// The cluster clock.
@@ -1761,6 +1767,7 @@ pub(super) async fn agnhost_tool(argv: &[String], ctx: ToolCtx) -> Option<(i32, 
     let captured = Arc::new(Mutex::new((Vec::new(), Vec::new())));
     let process = Arc::new(Ctx {
         ip: ctx.ip,
+        netfilter: ctx.netfilter,
         hostname: hostname(&ctx.pod_name),
         started_at: ctx.clock.now(),
         clock: ctx.clock,
@@ -1790,6 +1797,7 @@ mod tests {
     fn ctx(ip: &str, clock: Clock) -> (Arc<Ctx>, Captured) {
         let captured = Arc::new(Mutex::new((Vec::new(), Vec::new())));
         let ctx = Arc::new(Ctx {
+            netfilter: crate::netfilter::Netfilter::new(),
             ip: ip.parse().unwrap(),
             hostname: "pod-a".into(),
             started_at: clock.now(),
@@ -2124,6 +2132,7 @@ mod tests {
         let (a, _) = ctx("127.77.4.1", Clock::real());
         let (b, _) = ctx("127.77.4.2", Clock::real());
         let b = Arc::new(Ctx {
+            netfilter: crate::netfilter::Netfilter::new(),
             hostname: "pod-b".into(),
             ip: b.ip,
             clock: b.clock.clone(),
@@ -2269,6 +2278,7 @@ mod tests {
                         image: catalog::resolve("registry.k8s.io/e2e-test-images/agnhost:2.53")
                             .unwrap(),
                         ip: "127.77.7.1".parse().unwrap(),
+                        netfilter: crate::netfilter::Netfilter::new(),
                         pod_name: "exec-pod".into(),
                         clock: Clock::real(),
                         fs: Arc::new(Fs::default()),

@@ -19,7 +19,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio_util::sync::CancellationToken;
 
-use crate::clock::Clock;
+use super::podnet::PodNet;
 
 /// The largest request body a simulated server reads (Go's multipart reader keeps 32 MiB in
 /// memory; beyond this the request is refused rather than held).
@@ -708,12 +708,12 @@ pub(super) fn parse_port(network: &str, port: &str) -> Result<u16, String> {
 /// cluster time, none when `None`. What the pod reaches is `podnet`'s: its loopback is its own
 /// IP, and an unroutable peer never answers.
 pub(super) async fn dial_tcp(
-    clock: &Clock,
-    own: IpAddr,
+    net: &PodNet,
     to: SocketAddr,
     timeout: Option<Duration>,
 ) -> Result<TcpStream, DialError> {
-    let attempt = super::podnet::connect_tcp(clock, own, to, 0);
+    let clock = &net.clock;
+    let attempt = super::podnet::connect_tcp(net, to, 0);
     let result = match timeout {
         Some(t) => match clock.timeout(t, attempt).await {
             Ok(r) => r,
@@ -756,8 +756,7 @@ impl DialError {
 /// Go's `http.Client{Timeout}.Get(url)` from the pod: the body (whatever the status), or the
 /// client's error text. Redirects are followed (at most 10), as Go's client does.
 pub(super) async fn http_get(
-    clock: &Clock,
-    own: IpAddr,
+    net: &PodNet,
     to: SocketAddr,
     target: &str,
     timeout: Duration,
@@ -768,7 +767,7 @@ pub(super) async fn http_get(
     let attempt = async {
         for _ in 0..=10 {
             let url = format!("http://{}{target}", go_addr(&to));
-            let stream = dial_tcp(clock, own, to, None)
+            let stream = dial_tcp(net, to, None)
                 .await
                 .map_err(|e| format!("Get {}: {}", crate::k8s::go_quote(&url), e.text(&to)))?;
             let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
@@ -808,7 +807,7 @@ pub(super) async fn http_get(
                         };
                         let (host, port) = split_host_port(authority)
                             .unwrap_or_else(|_| (authority.to_string(), "80".into()));
-                        let ip = resolve_host(&host, own).map_err(|e| {
+                        let ip = resolve_host(&host, net.ip).map_err(|e| {
                             format!("Get {}: dial tcp: {e}", crate::k8s::go_quote(&loc))
                         })?;
                         to = SocketAddr::new(ip, parse_port("tcp", &port).unwrap_or(80));
@@ -828,7 +827,7 @@ pub(super) async fn http_get(
             crate::k8s::go_quote(&start)
         ))
     };
-    match clock.timeout(timeout, attempt).await {
+    match net.clock.timeout(timeout, attempt).await {
         Ok(r) => r,
         Err(_) => Err(format!(
             "Get {}: context deadline exceeded (Client.Timeout exceeded while awaiting headers)",
@@ -838,8 +837,13 @@ pub(super) async fn http_get(
 }
 
 /// A connected UDP socket from the pod to `to` (its loopback is its own IP, as `podnet` says).
-pub(super) async fn udp_connect(own: IpAddr, to: SocketAddr) -> std::io::Result<UdpSocket> {
-    let to = super::podnet::route(own, to).unwrap_or(to);
+pub(super) async fn udp_connect(net: &PodNet, to: SocketAddr) -> std::io::Result<UdpSocket> {
+    let own = net.ip;
+    let to = match net.route(to, crate::netfilter::Protocol::Udp) {
+        super::podnet::Route::To(real) => real,
+        // Connected to where nothing answers: what is sent vanishes.
+        super::podnet::Route::Refused | super::podnet::Route::Unroutable => to,
+    };
     let local: SocketAddr =
         if to.ip().is_loopback() && own.is_loopback() && own.is_ipv4() == to.is_ipv4() {
             SocketAddr::new(own, 0)

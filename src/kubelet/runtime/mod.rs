@@ -45,6 +45,7 @@ pub use self::fs::{
 };
 use self::log::{Log, Stream};
 use crate::clock::Clock;
+use crate::netfilter::Netfilter;
 
 /// What a container is doing.
 #[derive(Clone, Debug, PartialEq)]
@@ -232,6 +233,8 @@ impl Registry {
 pub struct SimRuntime {
     clock: Clock,
     registry: Arc<Registry>,
+    /// The node's Service rules, which its pods' connections pass through.
+    netfilter: Arc<Netfilter>,
     /// Images the user modelled, consulted before the built-in catalog.
     /// By normalised repository.
     models: HashMap<String, Arc<models::ImageModel>>,
@@ -273,6 +276,15 @@ impl SimRuntime {
         }))
     }
 
+    /// The network of a pod with IP `ip` on this node.
+    fn pod_net(&self, ip: IpAddr) -> podnet::PodNet {
+        podnet::PodNet {
+            ip,
+            clock: self.clock.clone(),
+            netfilter: self.netfilter.clone(),
+        }
+    }
+
     fn model_for(&self, repository: &str) -> Option<Arc<models::ImageModel>> {
         self.models.get(repository).cloned()
     }
@@ -284,18 +296,21 @@ impl SimRuntime {
 
     /// A runtime that also knows the user's image models.
     pub fn with_models(clock: Clock, models: Vec<models::ImageModel>) -> Arc<Self> {
-        Self::with_registry(clock, models, Registry::new())
+        Self::with_registry(clock, models, Registry::new(), Netfilter::new())
     }
 
-    /// A simulator whose pulls go to `registry` (shared by the nodes of one cluster).
+    /// A simulator whose pulls go to `registry` (shared by the nodes of one cluster), on a
+    /// node whose Service rules are `netfilter`.
     pub fn with_registry(
         clock: Clock,
         models: Vec<models::ImageModel>,
         registry: Arc<Registry>,
+        netfilter: Arc<Netfilter>,
     ) -> Arc<Self> {
         Arc::new(Self {
             clock,
             registry,
+            netfilter,
             models: models
                 .into_iter()
                 .filter_map(|m| {
@@ -334,15 +349,15 @@ pub async fn exec_in_scratch(
 /// Run `argv` in a container's filesystem and environment as [`Runtime::exec`] does (the sh
 /// subset: `["/bin/sh", "-c", script]` or a single command): `(exit status, stdout, stderr)`.
 /// For processes of the simulated images that run commands (agnhost netexec's `/shell`).
-pub(super) async fn exec_in(
+async fn exec_in(
     fs: Arc<Fs>,
     env: HashMap<String, String>,
-    clock: Clock,
-    ip: IpAddr,
+    net: podnet::PodNet,
     argv: &[String],
 ) -> (i32, Vec<u8>, Vec<u8>) {
+    let clock = net.clock.clone();
     let shell = ContainerShell {
-        ip: Some(ip),
+        net: Some(net),
         ..ContainerShell::new(
             fs,
             Sink::Log(Arc::new(Mutex::new(Log::default()))),
@@ -385,8 +400,8 @@ struct ContainerShell {
     main: Option<MainProcess>,
     /// The signals this shell receives, when it is the main process.
     signals: Option<Arc<sh::Signals>>,
-    /// The pod's IP, where its sockets are (see `podnet`); None: no network at all.
-    ip: Option<IpAddr>,
+    /// The pod's network, where its sockets are (see `podnet`); None: no network at all.
+    net: Option<podnet::PodNet>,
 }
 
 /// The container's main process as `kill` from inside the container reaches it: PID 1 gets
@@ -412,12 +427,12 @@ impl ContainerShell {
             stdin: tokio::sync::Mutex::new(None),
             main: None,
             signals: None,
-            ip: None,
+            net: None,
         }
     }
 
     /// A shell inside container `c`.
-    fn inside(c: &Container, out: Sink, clock: Clock) -> Self {
+    fn inside(c: &Container, out: Sink, clock: Clock, netfilter: &Arc<Netfilter>) -> Self {
         Self {
             hostname: agnhost::hostname(&c.config.pod_name),
             main: Some(MainProcess {
@@ -425,7 +440,11 @@ impl ContainerShell {
                 handles_term: c.handles_term,
                 signals: c.signals.clone(),
             }),
-            ip: Some(c.config.pod_ip),
+            net: Some(podnet::PodNet {
+                ip: c.config.pod_ip,
+                clock: clock.clone(),
+                netfilter: netfilter.clone(),
+            }),
             ..Self::new(c.fs.clone(), out, c.config.env.clone(), clock)
         }
     }
@@ -581,8 +600,8 @@ impl sh::Shell for ContainerShell {
         to: std::net::SocketAddr,
         local_port: u16,
     ) -> std::io::Result<Box<dyn sh::NetStream>> {
-        let own = self.ip.ok_or_else(sh::no_network)?;
-        let stream = podnet::connect_tcp(&self.clock, own, to, local_port).await?;
+        let net = self.net.as_ref().ok_or_else(sh::no_network)?;
+        let stream = podnet::connect_tcp(net, to, local_port).await?;
         Ok(Box::new(stream))
     }
     async fn connect_udp(
@@ -590,19 +609,19 @@ impl sh::Shell for ContainerShell {
         to: std::net::SocketAddr,
         local_port: u16,
     ) -> std::io::Result<Box<dyn sh::Datagram>> {
-        let own = self.ip.ok_or_else(sh::no_network)?;
-        let socket = podnet::PodUdp::bind(own, local_port).await?;
+        let net = self.net.as_ref().ok_or_else(sh::no_network)?;
+        let socket = podnet::PodUdp::bind(net, local_port).await?;
         sh::Datagram::connect(&socket, to).await?;
         Ok(Box::new(socket))
     }
     async fn listen_tcp(&self, port: u16) -> std::io::Result<Box<dyn sh::Listener>> {
-        let own = self.ip.ok_or_else(sh::no_network)?;
+        let own = self.net.as_ref().ok_or_else(sh::no_network)?.ip;
         let listener = tokio::net::TcpListener::bind((own, port)).await?;
         Ok(Box::new(podnet::PodListener(listener)))
     }
     async fn listen_udp(&self, port: u16) -> std::io::Result<Box<dyn sh::Datagram>> {
-        let own = self.ip.ok_or_else(sh::no_network)?;
-        Ok(Box::new(podnet::PodUdp::bind(own, port).await?))
+        let net = self.net.as_ref().ok_or_else(sh::no_network)?;
+        Ok(Box::new(podnet::PodUdp::bind(net, port).await?))
     }
     fn mounts(&self) -> Vec<sh::Mount> {
         // The container's writable layer, then its volumes by mount point.
@@ -863,6 +882,7 @@ impl Runtime for SimRuntime {
             c.signals = signals.clone();
         }
         let ip = config.pod_ip;
+        let net = self.pod_net(ip);
         let pod_name = config.pod_name.clone();
         let image_tag = config.image.tag.clone();
         let task_state = state.clone();
@@ -886,6 +906,7 @@ impl Runtime for SimRuntime {
                 Behaviour::Agnhost(argv) => {
                     let process = Arc::new(agnhost::Ctx {
                         ip,
+                        netfilter: net.netfilter.clone(),
                         hostname: agnhost::hostname(&pod_name),
                         clock: clock.clone(),
                         started_at,
@@ -910,7 +931,7 @@ impl Runtime for SimRuntime {
                             signals: signals.clone(),
                         }),
                         signals,
-                        ip: Some(ip),
+                        net: Some(net),
                         ..ContainerShell::new(fs, Sink::Log(logs.clone()), env_list, clock.clone())
                     };
                     match script {
@@ -1016,6 +1037,7 @@ impl Runtime for SimRuntime {
                 c,
                 Sink::Log(Arc::new(Mutex::new(Log::default()))),
                 self.clock.clone(),
+                &self.netfilter,
             )
         };
         let (code, mut out, err) = sh::exec(argv, &shell).await;
@@ -1034,11 +1056,16 @@ impl Runtime for SimRuntime {
             let c = containers
                 .get(id)
                 .ok_or_else(|| RuntimeError::NotFound(id.into()))?;
-            let shell =
-                ContainerShell::inside(c, Sink::Session(io.output.clone()), self.clock.clone());
+            let shell = ContainerShell::inside(
+                c,
+                Sink::Session(io.output.clone()),
+                self.clock.clone(),
+                &self.netfilter,
+            );
             let tool = agnhost::ToolCtx {
                 image: c.config.image.clone(),
                 ip: c.config.pod_ip,
+                netfilter: self.netfilter.clone(),
                 pod_name: c.config.pod_name.clone(),
                 clock: self.clock.clone(),
                 fs: c.fs.clone(),

@@ -261,6 +261,7 @@ mod tests {
         let captured = Arc::new(Mutex::new((Vec::new(), Vec::new())));
         let clock = Clock::new(1000.0);
         let ctx = Arc::new(Ctx {
+            netfilter: crate::netfilter::Netfilter::new(),
             ip: "127.0.0.1".parse().unwrap(),
             hostname: "pod".into(),
             started_at: clock.now(),

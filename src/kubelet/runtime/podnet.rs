@@ -4,43 +4,91 @@
 //! - the pod's own loopback (`127.0.0.1`, `::1`) and the unspecified address (`0.0.0.0`,
 //!   `::`, which Linux takes as the local host) are the pod's IP, as inside its network
 //!   namespace;
+//! - an address of a Service (its ClusterIP and port) goes where the node's Service rules send
+//!   it ([`Netfilter`], programmed by kube-proxy): to one of its endpoints, or refused when it
+//!   has none, or dropped;
 //! - other addresses in 127.0.0.0/8 (the simulation's pods and nodes) are reached for real,
 //!   from the pod's IP, so the peer sees the pod's address;
-//! - anything else (a Service's ClusterIP: there is no kube-proxy yet; the world outside the
-//!   simulation) is unroutable: no packet leaves the machine, a connection gets no answer and
-//!   fails as Linux's does once its SYN retries are spent ([`SYN_TIMEOUT`], `ETIMEDOUT`), and
-//!   datagrams vanish.
+//! - anything else (the world outside the simulation) is unroutable: no packet leaves the
+//!   machine, a connection gets no answer and fails as Linux's does once its SYN retries are
+//!   spent ([`SYN_TIMEOUT`], `ETIMEDOUT`), and datagrams vanish.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
 
 use super::sh;
 use crate::clock::Clock;
+use crate::netfilter::{Netfilter, Protocol, Verdict};
 
 /// How long Linux tries to connect before `ETIMEDOUT` (`tcp_syn_retries` = 6: 1 + 2 + ... + 64
 /// seconds).
 pub(super) const SYN_TIMEOUT: Duration = Duration::from_secs(127);
 
-/// Where a packet from the pod with IP `own` to `to` really goes; None when unroutable.
-pub(super) fn route(own: IpAddr, to: SocketAddr) -> Option<SocketAddr> {
-    let ip = match to.ip() {
+/// A pod's place in the network: its IP, and the node it is on (the node's Service rules and
+/// the cluster clock they keep time by).
+#[derive(Clone)]
+pub(super) struct PodNet {
+    /// The pod's IP.
+    pub(super) ip: IpAddr,
+    pub(super) clock: Clock,
+    pub(super) netfilter: Arc<Netfilter>,
+}
+
+/// Where a pod's packets to an address go.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Route {
+    /// To this real address.
+    To(SocketAddr),
+    /// Refused by the node (a Service without endpoints: `ECONNREFUSED`).
+    Refused,
+    /// Nowhere: no answer ever comes.
+    Unroutable,
+}
+
+/// `to` with an IPv4-mapped IPv6 address as IPv4.
+fn unmapped(to: SocketAddr) -> SocketAddr {
+    match to.ip() {
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6(v6),
+            Some(v4) => SocketAddr::new(IpAddr::V4(v4), to.port()),
+            None => to,
         },
-        v4 => v4,
-    };
-    let own_loopback = ip == IpAddr::V4(Ipv4Addr::LOCALHOST)
-        || ip == IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
-        || ip.is_unspecified();
-    let target = if own_loopback { own } else { ip };
-    // Only the machine's loopback is the simulation's: nothing leaves it.
-    target
-        .is_loopback()
-        .then(|| SocketAddr::new(target, to.port()))
+        IpAddr::V4(_) => to,
+    }
+}
+
+impl PodNet {
+    /// Where a new `protocol` connection from the pod to `to` goes.
+    pub(super) fn route(&self, to: SocketAddr, protocol: Protocol) -> Route {
+        let to = unmapped(to);
+        let ip = to.ip();
+        let own_loopback = ip == IpAddr::V4(Ipv4Addr::LOCALHOST)
+            || ip == IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
+            || ip.is_unspecified();
+        let target = if own_loopback {
+            // The pod's own network namespace: no Service rules there.
+            SocketAddr::new(self.ip, to.port())
+        } else {
+            match self
+                .netfilter
+                .translate(protocol, self.ip, to, self.clock.now())
+            {
+                Verdict::Pass => to,
+                Verdict::Dnat(endpoint) => endpoint,
+                Verdict::Reject => return Route::Refused,
+                Verdict::Drop => return Route::Unroutable,
+            }
+        };
+        // Only the machine's loopback is the simulation's: nothing leaves it.
+        if target.ip().is_loopback() {
+            Route::To(target)
+        } else {
+            Route::Unroutable
+        }
+    }
 }
 
 /// The local address a pod's socket to `to` binds: the pod's IP (and `port`) when both are of
@@ -57,15 +105,19 @@ fn timed_out() -> std::io::Error {
 /// Connect from the pod to `to` (from `local_port`, any when 0); an unroutable peer fails
 /// after [`SYN_TIMEOUT`] of cluster time.
 pub(super) async fn connect_tcp(
-    clock: &Clock,
-    own: IpAddr,
+    net: &PodNet,
     to: SocketAddr,
     local_port: u16,
 ) -> std::io::Result<TcpStream> {
-    let Some(real) = route(own, to) else {
-        clock.sleep(SYN_TIMEOUT).await;
-        return Err(timed_out());
+    let real = match net.route(to, Protocol::Tcp) {
+        Route::To(real) => real,
+        Route::Refused => return Err(std::io::ErrorKind::ConnectionRefused.into()),
+        Route::Unroutable => {
+            net.clock.sleep(SYN_TIMEOUT).await;
+            return Err(timed_out());
+        }
     };
+    let own = net.ip;
     let socket = if real.is_ipv4() {
         TcpSocket::new_v4()?
     } else {
@@ -83,17 +135,17 @@ pub(super) async fn connect_tcp(
 /// A UDP socket of a pod.
 pub(super) struct PodUdp {
     socket: UdpSocket,
-    own: IpAddr,
+    net: PodNet,
     /// Connected to an unroutable peer: what is sent vanishes, nothing comes back.
     black_hole: AtomicBool,
 }
 
 impl PodUdp {
     /// A socket on the pod's IP (`port`, any when 0).
-    pub(super) async fn bind(own: IpAddr, port: u16) -> std::io::Result<PodUdp> {
+    pub(super) async fn bind(net: &PodNet, port: u16) -> std::io::Result<PodUdp> {
         Ok(PodUdp {
-            socket: UdpSocket::bind(SocketAddr::new(own, port)).await?,
-            own,
+            socket: UdpSocket::bind(SocketAddr::new(net.ip, port)).await?,
+            net: net.clone(),
             black_hole: AtomicBool::new(false),
         })
     }
@@ -117,12 +169,13 @@ impl sh::Datagram for PodUdp {
         self.socket.recv_from(buf).await
     }
     async fn connect(&self, peer: SocketAddr) -> std::io::Result<()> {
-        match route(self.own, peer) {
-            Some(real) => {
+        match self.net.route(peer, Protocol::Udp) {
+            Route::To(real) => {
                 self.black_hole.store(false, Ordering::Relaxed);
                 self.socket.connect(real).await
             }
-            None => {
+            // The ICMP error a rejected datagram brings back is not modelled: it vanishes.
+            Route::Refused | Route::Unroutable => {
                 self.black_hole.store(true, Ordering::Relaxed);
                 Ok(())
             }
@@ -152,10 +205,26 @@ impl sh::Listener for PodListener {
 mod tests {
     use super::*;
 
+    fn net(ip: &str) -> PodNet {
+        PodNet {
+            ip: ip.parse().unwrap(),
+            clock: Clock::real(),
+            netfilter: Netfilter::new(),
+        }
+    }
+
+    fn route(net: &PodNet, to: &str) -> Option<String> {
+        match net.route(to.parse().unwrap(), Protocol::Tcp) {
+            Route::To(a) => Some(a.to_string()),
+            Route::Refused => Some("refused".into()),
+            Route::Unroutable => None,
+        }
+    }
+
     #[test]
     fn the_pod_s_loopback_is_its_ip_and_other_networks_are_unroutable() {
-        let own: IpAddr = "127.42.7.5".parse().unwrap();
-        let r = |to: &str| route(own, to.parse().unwrap()).map(|a| a.to_string());
+        let own = net("127.42.7.5");
+        let r = |to: &str| route(&own, to);
         assert_eq!(r("127.0.0.1:80").as_deref(), Some("127.42.7.5:80"));
         assert_eq!(r("[::1]:80").as_deref(), Some("127.42.7.5:80"));
         assert_eq!(r("0.0.0.0:80").as_deref(), Some("127.42.7.5:80"));
@@ -168,9 +237,38 @@ mod tests {
         assert_eq!(r("8.8.8.8:53"), None);
         assert_eq!(r("[2001:db8::1]:80"), None);
         // A pod whose IP is not the machine's reaches nothing, not even itself.
+        assert_eq!(route(&net("10.0.0.5"), "127.0.0.1:80"), None);
+    }
+
+    #[test]
+    fn service_addresses_go_where_the_node_s_rules_send_them() {
+        use crate::netfilter::{NoEndpoints, Ruleset, ServiceRule};
+        let own = net("127.42.7.5");
+        let rule = |frontend: &str, endpoints: &[&str]| ServiceRule {
+            name: format!("ns/{frontend}:"),
+            protocol: Protocol::Tcp,
+            frontends: vec![frontend.parse().unwrap()],
+            endpoints: endpoints.iter().map(|e| e.parse().unwrap()).collect(),
+            no_endpoints: NoEndpoints::Reject,
+            affinity_seconds: None,
+        };
+        own.netfilter.program(Ruleset {
+            rules: vec![
+                rule("10.96.0.10:80", &["127.42.8.1:8080"]),
+                rule("10.96.0.11:80", &[]),
+                // A rule for the loopback address does not reach into the pod's namespace.
+                rule("127.0.0.1:80", &["127.42.8.1:8080"]),
+            ],
+        });
         assert_eq!(
-            route("10.0.0.5".parse().unwrap(), "127.0.0.1:80".parse().unwrap()),
-            None
+            route(&own, "10.96.0.10:80").as_deref(),
+            Some("127.42.8.1:8080")
+        );
+        assert_eq!(route(&own, "10.96.0.11:80").as_deref(), Some("refused"));
+        assert_eq!(route(&own, "10.96.0.10:81"), None);
+        assert_eq!(
+            route(&own, "127.0.0.1:80").as_deref(),
+            Some("127.42.7.5:80")
         );
     }
 }
