@@ -9,6 +9,7 @@
 //! Steps reach a cluster only through the Kubernetes API ([`Cluster::client`]) and the faults
 //! declared here. This module must not know about Gherkin or the harness.
 
+pub mod containers;
 pub mod embedded;
 pub mod kubeconfig;
 
