@@ -3,8 +3,10 @@
 //! the same binary changes nothing; a test's container is removed even when the test fails; and
 //! without a Docker Engine the error says so and how to fix it.
 //!
-//! These tests need a Docker Engine (they fail, with the fix in the message, without one). The
-//! first run compiles kubespec once more, statically, into `<target dir>/static`.
+//! These tests need a Docker Engine (they fail, with the fix in the message, without one). Those
+//! that need the image compile kubespec once more, statically, into `<target dir>/static`
+//! (minutes, and again after every change): they are `#[ignore]`d in a plain `cargo test` and run
+//! with `cargo test --test containers_image -- --ignored`.
 
 use std::collections::HashMap;
 use std::process::Command;
@@ -98,6 +100,7 @@ fn native(args: &[&str]) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "builds kubespec again, statically (minutes): cargo test --test containers_image -- --ignored"]
 async fn the_image_runs_kubespec_as_the_native_binary_does_and_leaves_no_container() {
     let image = kubespec_image().await;
     assert_eq!(image.reference(), format!("kubespec:{}", image.tag));
@@ -121,6 +124,7 @@ async fn the_image_runs_kubespec_as_the_native_binary_does_and_leaves_no_contain
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "builds kubespec again, statically (minutes): cargo test --test containers_image -- --ignored"]
 async fn a_failing_test_still_removes_its_running_container() {
     let image = kubespec_image().await;
     let run = run_id("panic");
@@ -160,6 +164,7 @@ async fn a_failing_test_still_removes_its_running_container() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "builds kubespec again, statically (minutes): cargo test --test containers_image -- --ignored"]
 async fn building_again_with_the_same_binary_changes_nothing() {
     let first = kubespec_image().await;
     let docker = image::docker().await.expect("docker");

@@ -25,9 +25,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // A debug build does several times the CPU work of a release build for each simulated
+    // second, so `cargo test` runs the suite at half the default time scale (a 1 s probe
+    // timeout is 100 ms of wall time instead of 50) and half as many scenarios at once: on a
+    // loaded 2-core machine the defaults left readiness probes timing out (README, Benchmarks).
     let options = kubespec::harness::Options {
         progress: kubespec::harness::report::Progress::Plain,
         artifacts: "target/kubespec-artifacts".into(),
+        time_scale: kubespec::harness::runner::DEFAULT_TIME_SCALE / 2.0,
+        concurrency: 4,
         ..Default::default()
     };
     match runtime.block_on(kubespec::harness::run(options)) {
