@@ -301,6 +301,9 @@ fn the_whole_suite_runs_against_kubespec_up_through_a_kubeconfig() {
             "kubeconfig",
             "--time-scale",
             "10",
+            // As tests/features.rs runs the debug build: 4 at once.
+            "--concurrency",
+            "4",
         ])
         .arg("--kubeconfig")
         .arg(up.kubeconfig())
