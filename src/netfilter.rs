@@ -120,8 +120,9 @@ pub struct Netfilter {
     state: Mutex<State>,
 }
 
-/// `addr` with an IPv4-mapped IPv6 address written as IPv4.
-fn canonical(addr: SocketAddr) -> SocketAddr {
+/// `addr` with an IPv4-mapped IPv6 address written as IPv4 (`[::ffff:10.0.0.1]:80` is
+/// `10.0.0.1:80`), as the kernel treats it.
+pub fn canonical(addr: SocketAddr) -> SocketAddr {
     match addr.ip() {
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => SocketAddr::new(IpAddr::V4(v4), addr.port()),

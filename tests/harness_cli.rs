@@ -290,7 +290,9 @@ fn the_step_listing_comes_from_the_definitions() {
 /// feature suite against it. Every scenario passes or is skipped for a capability it names.
 #[test]
 fn the_whole_suite_runs_against_kubespec_up_through_a_kubeconfig() {
-    let up = Up::start_with(&["--nodes", "2", "--time-scale", "10"]);
+    // Time scale 5: the suite shares this one cluster (a kube-proxy per node sees every
+    // scenario's Services) while the other tests of this binary run beside it, in debug builds.
+    let up = Up::start_with(&["--nodes", "2", "--time-scale", "5"]);
     let dir = tempfile::tempdir().unwrap();
     let junit = dir.path().join("junit.xml");
     let out = kubespec()
@@ -300,7 +302,7 @@ fn the_whole_suite_runs_against_kubespec_up_through_a_kubeconfig() {
             "--target",
             "kubeconfig",
             "--time-scale",
-            "10",
+            "5",
             // As tests/features.rs runs the debug build: 4 at once.
             "--concurrency",
             "4",

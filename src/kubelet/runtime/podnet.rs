@@ -49,21 +49,10 @@ pub(super) enum Route {
     Unroutable,
 }
 
-/// `to` with an IPv4-mapped IPv6 address as IPv4.
-fn unmapped(to: SocketAddr) -> SocketAddr {
-    match to.ip() {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => SocketAddr::new(IpAddr::V4(v4), to.port()),
-            None => to,
-        },
-        IpAddr::V4(_) => to,
-    }
-}
-
 impl PodNet {
     /// Where a new `protocol` connection from the pod to `to` goes.
     pub(super) fn route(&self, to: SocketAddr, protocol: Protocol) -> Route {
-        let to = unmapped(to);
+        let to = crate::netfilter::canonical(to);
         let ip = to.ip();
         let own_loopback = ip == IpAddr::V4(Ipv4Addr::LOCALHOST)
             || ip == IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
