@@ -35,8 +35,11 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// The tests that run scenarios take it to read; the whole-suite test takes it alone.
+static SUITE: std::sync::RwLock<()> = std::sync::RwLock::new(());
 #[test]
 fn passing_scenarios_exit_zero_with_junit_and_cucumber_json() {
+    let _shared = SUITE.read().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let junit = dir.path().join("reports/junit.xml");
     let json = dir.path().join("reports/cucumber.json");
@@ -84,6 +87,7 @@ fn passing_scenarios_exit_zero_with_junit_and_cucumber_json() {
 
 #[test]
 fn a_failing_scenario_exits_one_says_what_it_expected_and_saw_and_leaves_its_evidence() {
+    let _shared = SUITE.read().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let junit = dir.path().join("junit.xml");
     let out = test_cmd(
@@ -290,6 +294,9 @@ fn the_step_listing_comes_from_the_definitions() {
 /// feature suite against it. Every scenario passes or is skipped for a capability it names.
 #[test]
 fn the_whole_suite_runs_against_kubespec_up_through_a_kubeconfig() {
+    // Alone: the suite's timing windows are cluster time, and the scenario runs of the other
+    // tests here would share the machine with it.
+    let _alone = SUITE.write().unwrap_or_else(|e| e.into_inner());
     // Time scale 5: the suite shares this one cluster (a kube-proxy per node sees every
     // scenario's Services) while the other tests of this binary run beside it, in debug builds.
     let up = Up::start_with(&["--nodes", "2", "--time-scale", "5"]);
@@ -349,6 +356,7 @@ fn the_whole_suite_runs_against_kubespec_up_through_a_kubeconfig() {
 
 #[test]
 fn a_scenario_needing_a_missing_capability_is_skipped_with_its_reason_in_every_report() {
+    let _shared = SUITE.read().unwrap_or_else(|e| e.into_inner());
     let up = Up::start_with(&["--nodes", "1", "--time-scale", "10"]);
     let dir = tempfile::tempdir().unwrap();
     let junit = dir.path().join("junit.xml");

@@ -64,6 +64,8 @@ Feature: Connections to a Service's cluster IP reach its ready pods
           - sh
           - -c
           - |
+            # kube-proxy programs the node a moment after the endpoints change: wait for it.
+            until wget -q -T 2 -O /dev/null http://$BACKEND_SERVICE_HOST:$BACKEND_SERVICE_PORT/hostname; do sleep 1; done
             i=0
             while [ $i -lt 30 ]; do
               wget -q -T 5 -O - http://$BACKEND_SERVICE_HOST:$BACKEND_SERVICE_PORT/hostname >> /tmp/seen
@@ -71,7 +73,7 @@ Feature: Connections to a Service's cluster IP reach its ready pods
               i=$((i+1))
             done
             cat /tmp/seen
-            echo "distinct backends: $(sort -u /tmp/seen | wc -l)"
+            echo "distinct backends: $(grep backend /tmp/seen | sort -u | wc -l)"
       """
     Then within 60 seconds pod client is Succeeded
     And the logs of container client of pod client contain "backend-a"
@@ -108,13 +110,15 @@ Feature: Connections to a Service's cluster IP reach its ready pods
           - sh
           - -c
           - |
+            # kube-proxy programs the node a moment after the endpoints change: wait for it.
+            until wget -q -T 2 -O /dev/null http://$BACKEND_SERVICE_HOST:$BACKEND_SERVICE_PORT/hostname; do sleep 1; done
             i=0
             while [ $i -lt 30 ]; do
               wget -q -T 5 -O - http://$BACKEND_SERVICE_HOST:$BACKEND_SERVICE_PORT/hostname >> /tmp/seen
               echo >> /tmp/seen
               i=$((i+1))
             done
-            echo "distinct backends: $(sort -u /tmp/seen | wc -l)"
+            echo "distinct backends: $(grep backend /tmp/seen | sort -u | wc -l)"
       """
     Then within 60 seconds pod client is Succeeded
     And the logs of container client of pod client contain "distinct backends: 1"
@@ -164,6 +168,8 @@ Feature: Connections to a Service's cluster IP reach its ready pods
           - sh
           - -c
           - |
+            # kube-proxy programs the node a moment after the endpoints change: wait for it.
+            until wget -q -T 2 -O /dev/null http://$BACKEND_SERVICE_HOST:$BACKEND_SERVICE_PORT/hostname; do sleep 1; done
             i=0
             while [ $i -lt 40 ]; do
               wget -q -T 5 -O - http://$BACKEND_SERVICE_HOST:$BACKEND_SERVICE_PORT/hostname >> /tmp/seen
@@ -171,7 +177,7 @@ Feature: Connections to a Service's cluster IP reach its ready pods
               i=$((i+1))
             done
             sort -u /tmp/seen
-            echo "distinct backends: $(sort -u /tmp/seen | wc -l)"
+            echo "distinct backends: $(grep backend /tmp/seen | sort -u | wc -l)"
       """
     Then within 60 seconds pod client is Succeeded
     And the logs of container client of pod client contain "distinct backends: 2"
@@ -202,7 +208,20 @@ Feature: Connections to a Service's cluster IP reach its ready pods
         containers:
         - name: client
           image: busybox:1.36
-          command: ["sh", "-c", "wget -q -T 5 -O - http://$BACKEND_SERVICE_HOST:$BACKEND_SERVICE_PORT/"]
+          command:
+          - sh
+          - -c
+          - |
+            # Until kube-proxy has programmed the node, the cluster IP is unroutable (a time-out).
+            i=0
+            while [ $i -lt 30 ]; do
+              wget -q -T 2 -O - http://$BACKEND_SERVICE_HOST:$BACKEND_SERVICE_PORT/ 2>/tmp/err
+              grep -q refused /tmp/err && break
+              i=$((i+1))
+              sleep 1
+            done
+            cat /tmp/err
+            exit 1
       """
     Then within 60 seconds container client of pod client has terminated with reason Error and exit code 1
     And the logs of container client of pod client contain "Connection refused"
