@@ -48,6 +48,7 @@ pub mod events;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod harness;
+pub mod host;
 pub mod k8s;
 pub mod kubelet;
 pub mod labels;

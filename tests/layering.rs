@@ -1,6 +1,6 @@
 //! The module graph as ARCHITECTURE.md draws it: no component (apiserver, controllers,
 //! scheduler, kubelet, proxy) uses another component's modules, and the shared layers beneath
-//! them (runtime, k8s, store, clock, leader, events, labels, server, netfilter) use no component. Read from the
+//! them (runtime, k8s, store, clock, leader, events, labels, server, netfilter, host) use no component. Read from the
 //! `crate::` paths in `src/`.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -17,6 +17,7 @@ const SHARED: &[&str] = &[
     "labels",
     "server",
     "netfilter",
+    "host",
 ];
 
 /// The top-level module a file under `src/` belongs to.

@@ -55,8 +55,9 @@ pub(super) async fn run(server: Arc<ApiServer>, addr: SocketAddr) {
 /// Create or repair the Service, its Endpoints and its EndpointSlice once. Failures are
 /// logged; the next round tries again.
 pub(super) async fn reconcile(server: &ApiServer, addr: SocketAddr) {
-    // Clients reach a server listening on every address through the loopback one.
-    let ip = match addr.ip() {
+    // Clients reach a server listening on every address through the loopback one, unless it
+    // says where to reach it.
+    let ip = match server.advertise_address.unwrap_or(addr.ip()) {
         IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
         IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
         ip => ip,

@@ -87,6 +87,10 @@ pub struct Config {
     pub max_connections: usize,
     /// How long a request's body may take to arrive (upstream's `--request-timeout`, 60 s).
     pub request_timeout: std::time::Duration,
+    /// The address clients inside the cluster reach this apiserver at (upstream's
+    /// `--advertise-address`): the `kubernetes` Service's endpoint. `None`: the address it
+    /// listens on (loopback when it listens on every address).
+    pub advertise_address: Option<std::net::IpAddr>,
 }
 
 impl Default for Config {
@@ -100,6 +104,7 @@ impl Default for Config {
             kubelet_token: None,
             max_connections: crate::server::Limits::APISERVER,
             request_timeout: std::time::Duration::from_secs(60),
+            advertise_address: None,
         }
     }
 }
@@ -116,6 +121,8 @@ pub struct ApiServer {
     limits: crate::server::Limits,
     /// How long a request's body may take to arrive.
     pub(crate) request_timeout: std::time::Duration,
+    /// Where clients inside the cluster reach this apiserver (`Config::advertise_address`).
+    advertise_address: Option<std::net::IpAddr>,
     /// Watches streaming now.
     watches: Arc<std::sync::atomic::AtomicUsize>,
     /// Held while a Service's cluster IP and node ports are allocated and written, so that no
@@ -149,6 +156,7 @@ impl ApiServer {
             kubelet_token: config.kubelet_token.clone(),
             limits: crate::server::Limits::new(config.max_connections),
             request_timeout: config.request_timeout,
+            advertise_address: config.advertise_address,
             watches: Arc::default(),
             service_allocation: tokio::sync::Mutex::new(()),
             tokens: tokens::Issuer::generate()

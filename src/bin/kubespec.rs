@@ -63,7 +63,7 @@ struct TestArgs {
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
     /// Cluster seconds per wall second: how fast the embedded target runs its clock (default
-    /// 20), or how fast the kubeconfig target's cluster runs (default 1, real time; give the
+    /// 20; containers: 10), or how fast the kubeconfig target's cluster runs (default 1, real time; give the
     /// `--time-scale` of a `kubespec up` cluster).
     #[arg(long, value_parser = parse_time_scale)]
     time_scale: Option<f64>,
@@ -85,9 +85,14 @@ struct TestArgs {
     /// Accept the snapshots this run produces (review them with `git diff snapshots/`).
     #[arg(long)]
     update_snapshots: bool,
-    /// Keep the namespace of a failed scenario (kubeconfig target).
+    /// Keep the namespace (kubeconfig target) or the cluster (containers target) of a failed
+    /// scenario.
     #[arg(long)]
     keep_on_failure: bool,
+    /// Keep every scenario's containers and network (containers target), and print how to
+    /// reach and remove them.
+    #[arg(long)]
+    keep: bool,
     /// Where snapshot files live.
     #[arg(long, default_value = "snapshots")]
     snapshots: PathBuf,
@@ -98,9 +103,15 @@ struct TestArgs {
 
 #[derive(Args, Debug)]
 struct ServeArgs {
-    /// Loopback address to listen on.
+    /// Address to listen on: loopback, or (in a container of the containers target) any address
+    /// of the container's, such as 0.0.0.0.
     #[arg(long, default_value = "127.0.0.1")]
     address: IpAddr,
+    /// The address pods and other machines reach the apiserver at (the `kubernetes` Service's
+    /// endpoint). Default: the listening address; when that is every address (0.0.0.0), the
+    /// address of the default route's interface in a container, else loopback.
+    #[arg(long)]
+    advertise_address: Option<IpAddr>,
     /// Port to listen on; 0 picks a free port.
     #[arg(long, default_value_t = 0)]
     port: u16,
@@ -211,6 +222,17 @@ struct KubeletArgs {
     /// Require this bearer token on every endpoint but /healthz.
     #[arg(long)]
     auth_token: Option<String>,
+    /// The node's InternalIP, where its server listens. Default: loopback, or in a container
+    /// the address of its default route's interface.
+    #[arg(long)]
+    node_ip: Option<IpAddr>,
+    /// The port of the kubelet's server (upstream: 10250); 0 picks a free one.
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Run the node's kube-proxy in this process too, keeping the node's Service rules (as a
+    /// node machine runs both).
+    #[arg(long)]
+    kube_proxy: bool,
 }
 
 #[derive(Args, Debug)]
@@ -333,15 +355,15 @@ fn parse_pod_cidr(s: &str) -> Result<[u8; 3], String> {
     }
 }
 
-fn check_loopback(ip: IpAddr) -> anyhow::Result<()> {
-    if !ip.is_loopback() {
-        bail!("--address {ip} is not a loopback address: the reference cluster only listens on 127.0.0.0/8 or ::1");
-    }
-    Ok(())
-}
-
 fn config(args: &ServeArgs) -> anyhow::Result<ClusterConfig> {
-    check_loopback(args.address)?;
+    kubespec::host::check_listen_address(args.address, "--address").map_err(anyhow::Error::msg)?;
+    let advertise_address = match args.advertise_address {
+        Some(ip) => Some(ip),
+        None if args.address.is_unspecified() && kubespec::host::in_container() => {
+            Some(kubespec::host::default_address())
+        }
+        None => None,
+    };
     Ok(ClusterConfig {
         addr: SocketAddr::new(args.address, args.port),
         time_scale: args.time_scale,
@@ -351,6 +373,7 @@ fn config(args: &ServeArgs) -> anyhow::Result<ClusterConfig> {
             history_bytes: args.watch_history_mib.saturating_mul(1024 * 1024),
             max_connections: args.max_connections,
             kubelet_token: args.kubelet_token.clone(),
+            advertise_address,
             ..Default::default()
         },
         ..ClusterConfig::default()
@@ -369,9 +392,28 @@ async fn client_from(args: &ClientArgs, component: &str) -> anyhow::Result<kube:
     Ok(connection.client)
 }
 
+/// Ctrl-C (SIGINT) or SIGTERM, which `docker stop` and `kill` send: either stops a long-running
+/// command gracefully. (In a container the process is PID 1, which the kernel does not kill on
+/// a signal it does not handle.)
 async fn ctrl_c() {
-    if let Err(e) = tokio::signal::ctrl_c().await {
-        tracing::error!(cause = %e, "cannot listen for Ctrl-C; stopping");
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(cause = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => {
+            if let Err(e) = r {
+                tracing::error!(cause = %e, "cannot listen for Ctrl-C; stopping");
+            }
+        }
+        () = term => {}
     }
 }
 
@@ -509,11 +551,36 @@ async fn component_kubelet(args: KubeletArgs) -> anyhow::Result<()> {
     config.pod_manifest_path = args.pod_manifest_path;
     config.manifest_url = args.manifest_url;
     config.auth_token = args.auth_token;
+    config.node_ip = match args.node_ip {
+        Some(ip) => {
+            kubespec::host::check_listen_address(ip, "--node-ip").map_err(anyhow::Error::msg)?;
+            ip
+        }
+        None if kubespec::host::in_container() => kubespec::host::default_address(),
+        None => config.node_ip,
+    };
+    config.port = args.port;
     if let Some(path) = &args.image_models {
         config.image_models = kubespec::kubelet::runtime::models::load(path)?.images;
     }
-    say!("kubespec kubelet for node {} starting", args.node_name);
-    kubespec::kubelet::run(client, args.client.clock(), config, stop_on_ctrl_c()).await;
+    say!(
+        "kubespec kubelet for node {} starting (node IP {})",
+        args.node_name,
+        config.node_ip
+    );
+    let stop = stop_on_ctrl_c();
+    if args.kube_proxy {
+        let proxy_client = client_from(&args.client, kubespec::proxy::COMPONENT).await?;
+        say!("kubespec kube-proxy for node {} starting", args.node_name);
+        tokio::spawn(kubespec::proxy::run(
+            proxy_client,
+            args.client.clock(),
+            kubespec::proxy::ProxyConfig::new(&args.node_name),
+            std::sync::Arc::new(config.netfilter.clone()),
+            stop.clone(),
+        ));
+    }
+    kubespec::kubelet::run(client, args.client.clock(), config, stop).await;
     Ok(())
 }
 
@@ -573,7 +640,7 @@ async fn bench_suite(args: kubespec::bench::SuiteBenchArgs) -> anyhow::Result<()
 }
 
 async fn test(args: TestArgs) -> anyhow::Result<std::process::ExitCode> {
-    if args.target == kubespec::harness::TargetKind::Embedded
+    if args.target != kubespec::harness::TargetKind::Kubeconfig
         && (args.kubeconfig.is_some() || args.context.is_some())
     {
         bail!("--kubeconfig and --context only apply to --target kubeconfig");
@@ -590,6 +657,9 @@ async fn test(args: TestArgs) -> anyhow::Result<std::process::ExitCode> {
             kubespec::harness::TargetKind::Embedded => {
                 kubespec::harness::runner::DEFAULT_TIME_SCALE
             }
+            kubespec::harness::TargetKind::Containers => {
+                kubespec::harness::runner::CONTAINERS_TIME_SCALE
+            }
             kubespec::harness::TargetKind::Kubeconfig => 1.0,
         }),
         junit: args.junit,
@@ -599,6 +669,7 @@ async fn test(args: TestArgs) -> anyhow::Result<std::process::ExitCode> {
         retry: args.retry,
         update_snapshots: args.update_snapshots,
         keep_on_failure: args.keep_on_failure,
+        keep: args.keep,
         snapshots: args.snapshots,
         image_models: args.image_models,
         progress: Default::default(),

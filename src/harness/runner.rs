@@ -27,11 +27,17 @@ pub enum TargetKind {
     Embedded,
     /// A real cluster reached through a kubeconfig; a namespace per scenario.
     Kubeconfig,
+    /// A fresh reference cluster per scenario with each component in its own Docker container.
+    Containers,
 }
 
 /// The default cluster seconds per wall second on the embedded target (see the README for how it
 /// was chosen).
 pub const DEFAULT_TIME_SCALE: f64 = 20.0;
+
+/// The default time scale of the containers target: every component is a process of its own
+/// there, each with its own runtime and client connections, so the machine has less to spare.
+pub const CONTAINERS_TIME_SCALE: f64 = 10.0;
 
 /// How to run.
 #[derive(Clone, Debug)]
@@ -64,8 +70,10 @@ pub struct Options {
     pub retry: usize,
     /// Accept new snapshots.
     pub update_snapshots: bool,
-    /// Keep a failed scenario's namespace (kubeconfig target).
+    /// Keep a failed scenario's namespace (kubeconfig target) or cluster (containers target).
     pub keep_on_failure: bool,
+    /// Keep every scenario's cluster (containers target), for debugging.
+    pub keep: bool,
     /// Where snapshot files live.
     pub snapshots: PathBuf,
     /// The user's image models (embedded target).
@@ -92,6 +100,7 @@ impl Default for Options {
             retry: 0,
             update_snapshots: false,
             keep_on_failure: false,
+            keep: false,
             snapshots: PathBuf::from("snapshots"),
             image_models: None,
             progress: report::Progress::Auto,
@@ -505,6 +514,13 @@ async fn build_target(opts: &Options) -> Result<Rc<dyn Target>, Error> {
             }
             Rc::new(t)
         }
+        TargetKind::Containers => Rc::new(
+            crate::target::containers::Containers::new(
+                opts.time_scale,
+                crate::target::containers::ImageSource::default(),
+            )
+            .await?,
+        ),
         TargetKind::Kubeconfig => Rc::new(
             crate::target::kubeconfig::Kubeconfig::connect(
                 opts.kubeconfig.clone(),
@@ -535,6 +551,7 @@ pub async fn run(opts: Options) -> Result<Outcome, Error> {
         snapshots,
         artifacts: Some(opts.artifacts.clone()),
         keep_on_failure: opts.keep_on_failure,
+        keep: opts.keep,
         default_wait: Duration::from_secs(60),
         update_snapshots: opts.update_snapshots,
     });
@@ -616,6 +633,11 @@ fn check_options(
     }
     if opts.concurrency == 0 {
         return Err(Error::Option("--concurrency must be at least 1".into()));
+    }
+    if opts.keep && opts.target != TargetKind::Containers {
+        return Err(Error::Option(
+            "--keep only applies to --target containers (use --keep-on-failure to keep a failed scenario's namespace)".into(),
+        ));
     }
     let tags = opts
         .tags
@@ -705,7 +727,7 @@ async fn after_scenario(
         }
     }
     if let Some(env) = world.take_env() {
-        let keep = failed && ctx.keep_on_failure;
+        let keep = ctx.keep || (failed && ctx.keep_on_failure);
         let timeline = env.timeline;
         drop(timeline);
         match env.cluster.teardown(keep).await {

@@ -22,6 +22,8 @@ pub struct RunContext {
     pub artifacts: Option<PathBuf>,
     /// Keep a failed scenario's namespace (kubeconfig target).
     pub keep_on_failure: bool,
+    /// Keep every scenario's cluster.
+    pub keep: bool,
     /// The deadline of waits that name none, in cluster time.
     pub default_wait: Duration,
     /// Accept new snapshots instead of checking them.

@@ -1,6 +1,6 @@
 //! The embedded target: a fresh reference cluster per scenario, in this process, on loopback,
 //! on an accelerated clock, with the topology the scenario asks for. It can do every
-//! [`Capability`].
+//! [`Capability`] but [`Capability::PartitionNode`].
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -39,8 +39,13 @@ impl Target for Embedded {
         "embedded"
     }
 
+    /// Everything but cutting a node off the network: the embedded cluster's components share
+    /// one process and its loopback.
     fn capabilities(&self) -> BTreeSet<Capability> {
-        Capability::ALL.into_iter().collect()
+        Capability::ALL
+            .into_iter()
+            .filter(|c| *c != Capability::PartitionNode)
+            .collect()
     }
 
     fn unsupported(&self, topology: &Topology) -> Option<String> {
@@ -206,6 +211,12 @@ impl Cluster for EmbeddedCluster {
                         source,
                     })?;
                 format!("wrote the static pod manifest {file} on {node}")
+            }
+            Fault::DisconnectNode(_) | Fault::ReconnectNode(_) => {
+                return Err(super::Error::Unsupported {
+                    target: "embedded",
+                    what: "cut a node off the network (its components share one process)".into(),
+                })
             }
         })
     }

@@ -191,5 +191,7 @@ fn describe_fault(fault: &Fault) -> String {
         Fault::AddNode { name, .. } => format!("add a node {name}"),
         Fault::ImageAvailable { image, .. } => format!("change whether {image} can be pulled"),
         Fault::StaticPod { node, .. } => format!("put a static pod on {node}"),
+        Fault::DisconnectNode(n) => format!("cut {n} off the network"),
+        Fault::ReconnectNode(n) => format!("connect {n} to the network again"),
     }
 }

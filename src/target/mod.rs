@@ -29,6 +29,9 @@ pub enum Error {
     /// The external cluster could not be reached.
     #[error(transparent)]
     Kubeconfig(#[from] crate::cluster::kubeconfig::Error),
+    /// The containers target failed (Docker, the image, a container).
+    #[error(transparent)]
+    Containers(Box<containers::Error>),
     /// A request to the cluster failed.
     #[error("cannot {what}: {source}")]
     Api {
@@ -83,11 +86,13 @@ pub enum Capability {
     ImageUnavailable,
     /// Put static pod manifests on a node.
     StaticPods,
+    /// Cut a node off the network and connect it again.
+    PartitionNode,
 }
 
 impl Capability {
     /// Every capability.
-    pub const ALL: [Capability; 8] = [
+    pub const ALL: [Capability; 9] = [
         Self::AcceleratedTime,
         Self::Topology,
         Self::KillLeader,
@@ -96,6 +101,7 @@ impl Capability {
         Self::AddNode,
         Self::ImageUnavailable,
         Self::StaticPods,
+        Self::PartitionNode,
     ];
 
     /// The tag name (`accelerated-time`, ...).
@@ -109,6 +115,7 @@ impl Capability {
             Self::AddNode => "add-node",
             Self::ImageUnavailable => "image-unavailable",
             Self::StaticPods => "static-pods",
+            Self::PartitionNode => "partition-node",
         }
     }
 }
@@ -198,6 +205,10 @@ pub enum Fault {
         /// The manifest.
         manifest: String,
     },
+    /// Cut a node (its kubelet and everything on it) off the cluster's network.
+    DisconnectNode(String),
+    /// Connect a cut-off node again.
+    ReconnectNode(String),
 }
 
 impl Fault {
@@ -212,6 +223,7 @@ impl Fault {
             Self::AddNode { .. } => Capability::AddNode,
             Self::ImageAvailable { .. } => Capability::ImageUnavailable,
             Self::StaticPod { .. } => Capability::StaticPods,
+            Self::DisconnectNode(_) | Self::ReconnectNode(_) => Capability::PartitionNode,
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Nodes: kubelets that stop, die or restart, nodes that join, static pods, images that
+//! Nodes: kubelets that stop, die or restart, nodes cut off the network, nodes that join, static pods, images that
 //! disappear from the registry, and what node status and taints say.
 
 use cucumber::gherkin::Step;
@@ -26,6 +26,16 @@ pub const PHRASES: &[Phrase] = &[
         "the kubelet of node {word} restarts",
         "the kubelet of node node-2 restarts",
         "The node's kubelet starts again and re-registers (needs @needs:stop-node).",
+    ),
+    when(
+        "node {word} is cut off from the network",
+        "node node-2 is cut off from the network",
+        "The node (its kubelet, kube-proxy and pods) loses its network: the apiserver and the other nodes cannot reach it, nor it them (needs @needs:partition-node).",
+    ),
+    when(
+        "node {word} is connected to the network again",
+        "node node-2 is connected to the network again",
+        "A cut-off node gets its network back (needs @needs:partition-node).",
     ),
     when(
         "a node {word} joins the cluster",
@@ -97,6 +107,16 @@ async fn killed(w: &mut World, node: String) -> StepResult {
 #[when(expr = "the kubelet of node {word} restarts")]
 async fn restarts(w: &mut World, node: String) -> StepResult {
     fault(w, Fault::RestartKubelet(node)).await
+}
+
+#[when(expr = "node {word} is cut off from the network")]
+async fn cut_off(w: &mut World, node: String) -> StepResult {
+    fault(w, Fault::DisconnectNode(node)).await
+}
+
+#[when(expr = "node {word} is connected to the network again")]
+async fn connected(w: &mut World, node: String) -> StepResult {
+    fault(w, Fault::ReconnectNode(node)).await
 }
 
 #[when(expr = "a node {word} joins the cluster")]

@@ -1,8 +1,1218 @@
 //! The containers target: the reference components, each in its own Docker container, so process
 //! and network boundaries are real and faults are real kills.
 //!
-//! So far only its image exists ([`image`]): a static kubespec binary in an image `FROM scratch`,
-//! built locally because nothing can be pulled. This module must not know about Gherkin or the
-//! harness, and it reaches Docker only through testcontainers (and the bollard client it lends).
+//! Per scenario: a private Docker network; one container for the apiserver (its port mapped to
+//! 127.0.0.1 on the host for the harness, nowhere else), one per controller-manager replica, one
+//! per scheduler replica, and one per node running `kubespec component kubelet --kube-proxy
+//! --overlay` (a node machine runs its kubelet and its kube-proxy; the overlay carries pod
+//! traffic between nodes). Every component reaches the apiserver at its address on that
+//! network, as separate machines would, and every process reads one cluster clock: they are
+//! all given the cluster's epoch and time scale.
+//!
+//! Faults are Docker's: a killed leader is `docker kill`ed (SIGKILL), a stopped one `docker
+//! stop`ped (SIGTERM: it shuts down as it would on a real machine), a node's kubelet is
+//! stopped, killed or started again with its container, and a node is cut off the network and
+//! put back with `docker network disconnect`/`connect`.
+//!
+//! Every container and network carries the labels [`RUN_LABEL`] (this run), [`PID_LABEL`] (the
+//! process that made it) and [`SCENARIO_LABEL`]. A scenario's are removed when it ends (unless
+//! kept), a run's when it is interrupted (Ctrl-C, SIGTERM), and a crashed run's at the start of
+//! the next (its process is gone).
+//!
+//! The image ([`image`]) is a static kubespec binary `FROM scratch`, built locally because
+//! nothing can be pulled. This module must not know about Gherkin or the harness; it reaches
+//! Docker through testcontainers and the bollard client it lends.
 
 pub mod image;
+
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
+use std::mem::ManuallyDrop;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use testcontainers::bollard::models::{NetworkCreateRequest, NetworkDisconnectRequest};
+use testcontainers::bollard::query_parameters::{
+    KillContainerOptions, ListContainersOptions, ListNetworksOptions, RemoveContainerOptions,
+    StopContainerOptions, UploadToContainerOptions,
+};
+use testcontainers::bollard::Docker;
+use testcontainers::core::{ContainerPort, WaitFor};
+use testcontainers::runners::AsyncRunner;
+use testcontainers::{ContainerAsync, GenericImage, ImageExt};
+
+use super::{Capability, Cluster, Elected, Fault, Result, ScenarioInfo, Target, Topology};
+use crate::clock::Clock;
+
+/// The label naming the run (one `kubespec test`) a container or network belongs to.
+pub const RUN_LABEL: &str = "io.kubespec.run";
+/// The label naming the process that made it (a crashed run's are swept by the next).
+pub const PID_LABEL: &str = "io.kubespec.pid";
+/// The label naming the scenario's cluster it belongs to.
+pub const SCENARIO_LABEL: &str = "io.kubespec.cluster";
+
+/// Kept containers' names start with this; sweeps leave them alone.
+pub const KEPT_PREFIX: &str = "kept-";
+
+/// The port the apiserver listens on inside its container.
+const APISERVER_PORT: u16 = 6443;
+/// The port of each kubelet's server inside its container (upstream's).
+const KUBELET_PORT: u16 = 10250;
+/// Where the components find their kubeconfig, CA bundle and static pod manifests.
+const KUBECONFIG_PATH: &str = "/etc/kubespec/kubeconfig";
+const CA_PATH: &str = "/etc/kubespec/ca.crt";
+const MANIFESTS_DIR: &str = "/etc/kubespec/manifests";
+/// How long a graceful stop may take before Docker kills (upstream's termination grace).
+const STOP_GRACE_SECONDS: i32 = 10;
+/// How long a cluster may take to come up (wall time).
+const READY_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// The most nodes a scenario may ask of this target (each is a container).
+pub const MAX_NODES: usize = 10;
+/// The most replicas of a control-plane component.
+pub const MAX_REPLICAS: usize = 5;
+
+/// Errors of the containers target.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The image could not be had.
+    #[error(transparent)]
+    Image(#[from] image::Error),
+    /// Docker refused a request.
+    #[error("cannot {what}: {source}")]
+    Docker {
+        /// What was being done.
+        what: String,
+        /// Docker's answer.
+        #[source]
+        source: testcontainers::bollard::errors::Error,
+    },
+    /// A container did not start.
+    #[error("cannot start the {what} container: {source}")]
+    Start {
+        /// Which.
+        what: String,
+        /// testcontainers' error.
+        #[source]
+        source: testcontainers::TestcontainersError,
+    },
+    /// The cluster did not come up.
+    #[error("the containerized cluster {cluster} was not ready within {timeout:?}: still missing {missing}")]
+    NotReady {
+        /// The cluster's name.
+        cluster: String,
+        /// How long it had.
+        timeout: Duration,
+        /// What was missing.
+        missing: String,
+    },
+    /// A node or component the fault names is not there.
+    #[error("{0}")]
+    Missing(String),
+}
+
+impl From<Error> for super::Error {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::NotReady { .. } => super::Error::Timeout(e.to_string()),
+            other => super::Error::Containers(Box::new(other)),
+        }
+    }
+}
+
+fn docker_error(what: impl Into<String>) -> impl FnOnce(testcontainers::bollard::errors::Error) -> Error {
+    let what = what.into();
+    move |source| Error::Docker { what, source }
+}
+
+/// Settings and state of the containers target for one run.
+pub struct Containers {
+    time_scale: f64,
+    image: image::Image,
+    docker: Docker,
+    run: String,
+    clusters: std::cell::Cell<usize>,
+    interrupt: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Containers {
+    fn drop(&mut self) {
+        self.interrupt.abort();
+    }
+}
+
+/// Where the image's binary comes from.
+#[derive(Clone, Debug)]
+pub enum ImageSource {
+    /// This very executable, when it is static (a `kubespec` built with `+crt-static`).
+    CurrentExe,
+    /// Build the static binary from sources (needs cargo and the kubespec sources).
+    Build(image::StaticBuild),
+}
+
+impl Default for ImageSource {
+    /// This executable when it is static, else a build from the sources it was compiled from.
+    fn default() -> Self {
+        match std::env::current_exe()
+            .ok()
+            .and_then(|exe| std::fs::read(exe).ok())
+        {
+            Some(bytes) if image::needs_loader(&bytes).is_none() => Self::CurrentExe,
+            _ => Self::Build(image::StaticBuild::default()),
+        }
+    }
+}
+
+impl Containers {
+    /// Reach Docker, sweep what crashed runs left, and make sure the image exists (building the
+    /// static binary when needed: minutes the first time). Interrupting the process (Ctrl-C,
+    /// SIGTERM) removes this run's containers and networks before it exits.
+    ///
+    /// # Errors
+    /// No Docker Engine answers (the message says how to fix it), or the image cannot be
+    /// built.
+    pub async fn new(time_scale: f64, source: ImageSource) -> Result<Self> {
+        let docker = image::docker().await.map_err(Error::from)?;
+        sweep_crashed(&docker).await;
+        let image = match source {
+            ImageSource::CurrentExe => {
+                let exe = std::env::current_exe().map_err(|source| super::Error::Io {
+                    path: "the current executable".into(),
+                    source,
+                })?;
+                image::ensure_image(&exe).await
+            }
+            ImageSource::Build(build) => image::build(&build).await,
+        }
+        .map_err(Error::from)?;
+        let run = random_name(8);
+        let interrupt = tokio::spawn(remove_on_interrupt(docker.clone(), run.clone()));
+        Ok(Self {
+            time_scale,
+            image,
+            docker,
+            run,
+            clusters: std::cell::Cell::new(0),
+            interrupt,
+        })
+    }
+
+    /// This run's name (the value of [`RUN_LABEL`]).
+    pub fn run(&self) -> &str {
+        &self.run
+    }
+
+    /// The image the containers run.
+    pub fn image(&self) -> &image::Image {
+        &self.image
+    }
+}
+
+/// A lowercase random name of `n` letters and digits.
+fn random_name(n: usize) -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut rng = rand::rng();
+    (0..n)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+fn label_filter(key: &str, value: Option<&str>) -> HashMap<String, Vec<String>> {
+    let label = match value {
+        Some(v) => format!("{key}={v}"),
+        None => key.to_string(),
+    };
+    HashMap::from([("label".to_string(), vec![label])])
+}
+
+/// Remove every container and network labelled `key=value`; failures are logged.
+pub async fn remove_labelled(docker: &Docker, key: &str, value: &str) {
+    let filters = label_filter(key, Some(value));
+    remove_where(docker, filters, |_| true).await;
+}
+
+async fn remove_where(
+    docker: &Docker,
+    filters: HashMap<String, Vec<String>>,
+    keep: impl Fn(&HashMap<String, String>) -> bool,
+) {
+    let containers = docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters: Some(filters.clone()),
+            ..Default::default()
+        }))
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(cause = %e, "cannot list containers to remove");
+            Vec::new()
+        });
+    let removals = containers.into_iter().filter_map(|c| {
+        let labels = c.labels.unwrap_or_default();
+        let id = c.id?;
+        let kept = c
+            .names
+            .unwrap_or_default()
+            .iter()
+            .any(|n| n.trim_start_matches('/').starts_with(KEPT_PREFIX));
+        (!kept && keep(&labels)).then(|| async move {
+            if let Err(e) = docker
+                .remove_container(
+                    &id,
+                    Some(RemoveContainerOptions {
+                        force: true,
+                        v: true,
+                        ..Default::default()
+                    }),
+                )
+                .await
+            {
+                tracing::warn!(%id, cause = %e, "cannot remove container");
+            }
+        })
+    });
+    futures::future::join_all(removals).await;
+    let networks = docker
+        .list_networks(Some(ListNetworksOptions {
+            filters: Some(filters),
+        }))
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(cause = %e, "cannot list networks to remove");
+            Vec::new()
+        });
+    for n in networks {
+        let labels = n.labels.unwrap_or_default();
+        if let (true, Some(id)) = (keep(&labels), n.id) {
+            // A kept cluster's network still has its containers: Docker refuses, and it stays.
+            if let Err(e) = docker.remove_network(&id).await {
+                tracing::debug!(%id, cause = %e, "cannot remove network");
+            }
+        }
+    }
+}
+
+/// Remove what runs whose process is gone left behind (they crashed or were killed).
+async fn sweep_crashed(docker: &Docker) {
+    let alive = |labels: &HashMap<String, String>| {
+        labels
+            .get(PID_LABEL)
+            .and_then(|pid| pid.parse::<u32>().ok())
+            .is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists())
+    };
+    remove_where(docker, label_filter(PID_LABEL, None), |labels| {
+        let dead = !alive(labels);
+        if dead {
+            tracing::info!(run = ?labels.get(RUN_LABEL), "removing what a crashed run left");
+        }
+        dead
+    })
+    .await;
+}
+
+/// On Ctrl-C or SIGTERM: remove the run's containers and networks, then exit (130, as a shell
+/// reports an interrupted command).
+async fn remove_on_interrupt(docker: Docker, run: String) {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => if r.is_err() { return },
+        () = term => {}
+    }
+    eprintln!("interrupted: removing this run's containers and networks ({RUN_LABEL}={run})");
+    remove_labelled(&docker, RUN_LABEL, &run).await;
+    std::process::exit(130);
+}
+
+#[async_trait::async_trait(?Send)]
+impl Target for Containers {
+    fn name(&self) -> &'static str {
+        "containers"
+    }
+
+    fn capabilities(&self) -> BTreeSet<Capability> {
+        use Capability::*;
+        [
+            AcceleratedTime,
+            Topology,
+            KillLeader,
+            StopLeader,
+            StopNode,
+            AddNode,
+            StaticPods,
+            PartitionNode,
+        ]
+        .into_iter()
+        .collect()
+    }
+
+    fn unsupported(&self, topology: &Topology) -> Option<String> {
+        if topology.nodes.is_some_and(|n| n > MAX_NODES) {
+            return Some(format!(
+                "the containers target runs at most {MAX_NODES} nodes (one container each)"
+            ));
+        }
+        for (what, n) in [
+            ("controller-manager", topology.controller_managers),
+            ("scheduler", topology.schedulers),
+        ] {
+            if n.is_some_and(|n| n > MAX_REPLICAS) {
+                return Some(format!(
+                    "the containers target runs at most {MAX_REPLICAS} {what} replicas"
+                ));
+            }
+        }
+        None
+    }
+
+    fn time_scale(&self) -> f64 {
+        self.time_scale
+    }
+
+    async fn provision(
+        &self,
+        scenario: &ScenarioInfo,
+        topology: &Topology,
+    ) -> Result<Box<dyn Cluster>> {
+        let n = self.clusters.get();
+        self.clusters.set(n + 1);
+        let name = format!("ks-{}-{n}", self.run);
+        let cluster = ContainersCluster::start(self, name, scenario, topology).await?;
+        Ok(Box::new(cluster))
+    }
+}
+
+/// What a container runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Role {
+    Apiserver,
+    Leader(Elected),
+    Node(String),
+}
+
+fn labels(run: &str, cluster: &str, role: &Role) -> Vec<(&'static str, String)> {
+    let role = match role {
+        Role::Apiserver => "apiserver".to_string(),
+        Role::Leader(e) => e.to_string(),
+        Role::Node(n) => format!("node/{n}"),
+    };
+    vec![
+        (RUN_LABEL, run.to_string()),
+        (PID_LABEL, std::process::id().to_string()),
+        (SCENARIO_LABEL, cluster.to_string()),
+        ("io.kubespec.role", role),
+    ]
+}
+
+/// The flags every component shares: the cluster's clock (its epoch and scale), so every
+/// process reads the same cluster time.
+fn clock_args(clock: &Clock) -> Vec<String> {
+    vec![
+        "--time-scale".into(),
+        clock.scale().to_string(),
+        "--cluster-epoch".into(),
+        clock
+            .epoch()
+            .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+    ]
+}
+
+fn base_request(
+    image: &image::Image,
+    network: &str,
+    name: &str,
+    labels: Vec<(&'static str, String)>,
+    args: Vec<String>,
+) -> testcontainers::ContainerRequest<GenericImage> {
+    let mut request = image
+        .generic()
+        .with_cmd(args)
+        .with_container_name(name)
+        // Lease identities start with the host name: this is how a leader's container is found.
+        .with_hostname(name)
+        .with_network(network)
+        .with_env_var(crate::host::CONTAINER_ENV, "1")
+        .with_startup_timeout(Duration::from_secs(60));
+    for (k, v) in labels {
+        request = request.with_label(k, v);
+    }
+    request
+}
+
+async fn start_apiserver(
+    target: &Containers,
+    network: &str,
+    name: &str,
+    clock: &Clock,
+    kubelet_token: &str,
+) -> Result<ContainerAsync<GenericImage>> {
+    let mut args: Vec<String> = ["component", "apiserver", "--address", "0.0.0.0", "--port"]
+        .map(String::from)
+        .to_vec();
+    args.push(APISERVER_PORT.to_string());
+    args.extend(clock_args(clock));
+    args.extend(["--kubelet-token".into(), kubelet_token.to_string()]);
+    let request = base_request(
+        &target.image,
+        network,
+        name,
+        labels(&target.run, network, &Role::Apiserver),
+        args,
+    )
+    .with_ready_conditions(vec![WaitFor::message_on_stdout(
+        "kubespec apiserver listening",
+    )])
+    // Mapped to the host's loopback only: nothing outside this machine reaches it.
+    .with_host_config_modifier(|host| {
+        host.port_bindings = Some(HashMap::from([(
+            format!("{APISERVER_PORT}/tcp"),
+            Some(vec![testcontainers::bollard::models::PortBinding {
+                host_ip: Some("127.0.0.1".into()),
+                host_port: Some(String::new()),
+            }]),
+        )]));
+    });
+    request.start().await.map_err(|source| {
+        Error::Start {
+            what: name.to_string(),
+            source,
+        }
+        .into()
+    })
+}
+
+/// The container's address on `network`.
+async fn container_ip(docker: &Docker, network: &str, container: &str) -> Result<IpAddr> {
+    let inspect = docker
+        .inspect_container(container, None)
+        .await
+        .map_err(docker_error(format!("inspect the container {container}")))?;
+    inspect
+        .network_settings
+        .and_then(|s| s.networks)
+        .and_then(|mut n| n.remove(network))
+        .and_then(|e| e.ip_address)
+        .and_then(|ip| ip.parse().ok())
+        .ok_or_else(|| {
+            Error::Missing(format!(
+                "the container {container} has no address on the network {network}"
+            ))
+            .into()
+        })
+}
+
+/// The cluster's CA certificate, as the apiserver publishes it: the components' CA bundle
+/// (kube's client insists on one even for http).
+async fn cluster_ca(client: &kube::Client, url: &str) -> Result<String> {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    let api: kube::Api<ConfigMap> = kube::Api::namespaced(client.clone(), "kube-system");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let last = match api.get_opt("extension-apiserver-authentication").await {
+            Ok(Some(cm)) => match cm.data.and_then(|mut d| d.remove("client-ca-file")) {
+                Some(ca) => return Ok(ca),
+                None => "the ConfigMap has no client-ca-file".to_string(),
+            },
+            Ok(None) => "no such ConfigMap".to_string(),
+            Err(e) => e.to_string(),
+        };
+        if Instant::now() > deadline {
+            return Err(super::Error::Timeout(format!(
+                "the apiserver at {url} published no CA in kube-system/extension-apiserver-authentication within 30s (last: {last})"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+struct Member {
+    /// The container's name (and host name).
+    name: String,
+    role: Role,
+    /// `None` once removed.
+    container: Option<ManuallyDrop<ContainerAsync<GenericImage>>>,
+}
+
+/// How a node is sized.
+struct NodeSpec {
+    cpu: String,
+    memory: String,
+}
+
+struct ContainersCluster {
+    docker: Docker,
+    image: image::Image,
+    name: String,
+    run: String,
+    clock: Clock,
+    namespace: String,
+    client: kube::Client,
+    /// The apiserver on the host (127.0.0.1 and the mapped port).
+    host_url: String,
+    /// The apiserver on the cluster's network.
+    internal_url: String,
+    kubelet_token: String,
+    ca: String,
+    defaults: NodeSpec,
+    /// Pod ranges handed out so far (`127.<n>.0.0/16`).
+    next_range: std::cell::Cell<u8>,
+    members: RefCell<Vec<Member>>,
+    torn_down: bool,
+}
+
+impl ContainersCluster {
+    async fn start(
+        target: &Containers,
+        name: String,
+        scenario: &ScenarioInfo,
+        topology: &Topology,
+    ) -> Result<Self> {
+        let docker = target.docker.clone();
+        let started = Instant::now();
+        let labels = [
+            (RUN_LABEL, target.run.clone()),
+            (PID_LABEL, std::process::id().to_string()),
+            (SCENARIO_LABEL, name.clone()),
+        ];
+        docker
+            .create_network(NetworkCreateRequest {
+                name: name.clone(),
+                driver: Some("bridge".into()),
+                labels: Some(
+                    labels
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.clone()))
+                        .collect(),
+                ),
+                ..Default::default()
+            })
+            .await
+            .map_err(docker_error(format!("create the network {name}")))?;
+        let result = Self::bring_up(target, &name, scenario, topology).await;
+        match result {
+            Ok(cluster) => {
+                tracing::info!(cluster = %name, elapsed = ?started.elapsed(), "containerized cluster ready");
+                Ok(cluster)
+            }
+            Err(e) => {
+                // Whatever was made goes.
+                remove_labelled(&docker, SCENARIO_LABEL, &name).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn bring_up(
+        target: &Containers,
+        name: &str,
+        scenario: &ScenarioInfo,
+        topology: &Topology,
+    ) -> Result<Self> {
+        let defaults = crate::cluster::ClusterConfig::default();
+        let clock = Clock::new(target.time_scale);
+        let kubelet_token = random_name(32);
+        let apiserver = format!("{name}-apiserver");
+        let container = start_apiserver(target, name, &apiserver, &clock, &kubelet_token).await?;
+        let host_port = container
+            .get_host_port_ipv4(ContainerPort::Tcp(APISERVER_PORT))
+            .await
+            .map_err(|source| Error::Start {
+                what: format!("{apiserver} (its mapped port)"),
+                source,
+            });
+        // The handle is kept from here on, so a failure below removes the container too.
+        let members = vec![Member {
+            name: apiserver.clone(),
+            role: Role::Apiserver,
+            container: Some(ManuallyDrop::new(container)),
+        }];
+        let host_url = format!("http://127.0.0.1:{}", host_port?);
+        let ip = container_ip(&target.docker, name, &apiserver).await?;
+        let client = crate::cluster::client_for(&host_url)?;
+        let ca = cluster_ca(&client, &host_url).await?;
+        let cluster = Self {
+            docker: target.docker.clone(),
+            image: target.image.clone(),
+            name: name.to_string(),
+            run: target.run.clone(),
+            clock,
+            namespace: super::namespace_for(&scenario.name),
+            client,
+            host_url,
+            internal_url: format!("http://{ip}:{APISERVER_PORT}"),
+            kubelet_token,
+            ca,
+            defaults: NodeSpec {
+                cpu: topology.node_cpu.clone().unwrap_or(defaults.node_cpu),
+                memory: topology.node_memory.clone().unwrap_or(defaults.node_memory),
+            },
+            next_range: std::cell::Cell::new(10),
+            members: RefCell::new(members),
+            torn_down: false,
+        };
+        let mut starts = Vec::new();
+        for i in 1..=topology.controller_managers.unwrap_or(1) {
+            starts.push(cluster.component_request(
+                format!("{name}-controller-manager-{i}"),
+                Role::Leader(Elected::ControllerManager),
+            ));
+        }
+        for i in 1..=topology.schedulers.unwrap_or(1) {
+            starts.push(cluster.component_request(
+                format!("{name}-scheduler-{i}"),
+                Role::Leader(Elected::Scheduler),
+            ));
+        }
+        for i in 1..=topology.nodes.unwrap_or(1) {
+            let node = format!("node-{i}");
+            let (cpu, memory) = (cluster.defaults.cpu.clone(), cluster.defaults.memory.clone());
+            starts.push(cluster.node_request(&node, &cpu, &memory));
+        }
+        let started = futures::future::join_all(starts.into_iter().map(
+            |(name, role, request)| async move {
+                let what = name.clone();
+                let result = request
+                    .start()
+                    .await
+                    .map_err(|source| Error::Start { what, source });
+                (name, role, result)
+            },
+        ))
+        .await;
+        let mut first_error = None;
+        for (name, role, result) in started {
+            match result {
+                Ok(c) => cluster.members.borrow_mut().push(Member {
+                    name,
+                    role,
+                    container: Some(ManuallyDrop::new(c)),
+                }),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(cluster.fail(e.into()).await);
+        }
+        if let Err(e) = cluster.ready(READY_TIMEOUT).await {
+            return Err(cluster.fail(e).await);
+        }
+        if let Err(e) = super::create_namespace(
+            &cluster.client,
+            &cluster.namespace,
+            &[("kubespec.io/scenario", "true")],
+            Duration::from_secs(30),
+        )
+        .await
+        {
+            return Err(cluster.fail(e).await);
+        }
+        Ok(cluster)
+    }
+
+    /// Remove the cluster after a failure to bring it up; returns the error.
+    async fn fail(mut self, e: super::Error) -> super::Error {
+        self.torn_down = true;
+        self.remove_all().await;
+        e
+    }
+
+    fn labels(&self, role: &Role) -> Vec<(&'static str, String)> {
+        labels(&self.run, &self.name, role)
+    }
+
+    /// The flags every component shares: the cluster's clock.
+    fn clock_args(&self) -> Vec<String> {
+        clock_args(&self.clock)
+    }
+
+    fn base_request(
+        &self,
+        name: &str,
+        role: &Role,
+        args: Vec<String>,
+    ) -> testcontainers::ContainerRequest<GenericImage> {
+        base_request(&self.image, &self.name, name, self.labels(role), args)
+    }
+
+    /// A component's files: its kubeconfig and the CA bundle.
+    fn with_files(
+        &self,
+        request: testcontainers::ContainerRequest<GenericImage>,
+    ) -> testcontainers::ContainerRequest<GenericImage> {
+        request
+            .with_copy_to(
+                KUBECONFIG_PATH,
+                crate::cluster::kubeconfig_for(&self.internal_url).into_bytes(),
+            )
+            .with_copy_to(CA_PATH, self.ca.clone().into_bytes())
+            .with_env_var("SSL_CERT_FILE", CA_PATH)
+    }
+
+    fn component_request(
+        &self,
+        name: String,
+        role: Role,
+    ) -> (String, Role, testcontainers::ContainerRequest<GenericImage>) {
+        let component = match &role {
+            Role::Leader(Elected::ControllerManager) => "controller-manager",
+            _ => "scheduler",
+        };
+        let mut args: Vec<String> = vec![
+            "component".into(),
+            component.into(),
+            "--kubeconfig".into(),
+            KUBECONFIG_PATH.into(),
+        ];
+        args.extend(self.clock_args());
+        let request = self.with_files(self.base_request(&name, &role, args));
+        (name, role, request)
+    }
+
+    fn node_request(
+        &self,
+        node: &str,
+        cpu: &str,
+        memory: &str,
+    ) -> (String, Role, testcontainers::ContainerRequest<GenericImage>) {
+        let name = format!("{}-{node}", self.name);
+        let range = self.next_range.get();
+        self.next_range.set(range.wrapping_add(1).max(10));
+        let mut args: Vec<String> = vec![
+            "component".into(),
+            "kubelet".into(),
+            "--kubeconfig".into(),
+            KUBECONFIG_PATH.into(),
+            "--node-name".into(),
+            node.into(),
+            "--cpu".into(),
+            cpu.into(),
+            "--memory".into(),
+            memory.into(),
+            "--port".into(),
+            KUBELET_PORT.to_string(),
+            "--auth-token".into(),
+            self.kubelet_token.clone(),
+            "--pod-cidr".into(),
+            format!("127.{range}.0"),
+            "--pod-manifest-path".into(),
+            MANIFESTS_DIR.into(),
+            "--kube-proxy".into(),
+            "--overlay".into(),
+        ];
+        args.extend(self.clock_args());
+        let role = Role::Node(node.to_string());
+        let request = self
+            .with_files(self.base_request(&name, &role, args))
+            // The manifests directory exists from the start (a dot file is never a manifest).
+            .with_copy_to(format!("{MANIFESTS_DIR}/.keep"), Vec::new());
+        (name, role, request)
+    }
+
+    /// Wait until every node container's node is Ready and each elected component has a leader
+    /// among this cluster's containers.
+    async fn ready(&self, timeout: Duration) -> Result<()> {
+        use k8s_openapi::api::coordination::v1::Lease;
+        use k8s_openapi::api::core::v1::Node;
+        let nodes_api: kube::Api<Node> = kube::Api::all(self.client.clone());
+        let leases: kube::Api<Lease> = kube::Api::namespaced(self.client.clone(), "kube-system");
+        let deadline = Instant::now() + timeout;
+        loop {
+            let mut missing = Vec::new();
+            let listed = nodes_api.list(&Default::default()).await.ok();
+            let wanted: Vec<String> = self
+                .members
+                .borrow()
+                .iter()
+                .filter_map(|m| match &m.role {
+                    Role::Node(n) => Some(n.clone()),
+                    _ => None,
+                })
+                .collect();
+            for node in wanted {
+                let ready = listed.as_ref().is_some_and(|l| {
+                    l.items.iter().any(|n| {
+                        n.metadata.name.as_deref() == Some(&node) && crate::k8s::node_is_ready(n)
+                    })
+                });
+                if !ready {
+                    missing.push(format!("node {node} Ready"));
+                }
+            }
+            for component in [Elected::ControllerManager, Elected::Scheduler] {
+                let holder = leases
+                    .get_opt(component.lease_name())
+                    .await
+                    .ok()
+                    .flatten()
+                    .and_then(|l| l.spec?.holder_identity)
+                    .unwrap_or_default();
+                if self.holder_container(&holder).is_none() {
+                    missing.push(format!("a {component} leader"));
+                }
+            }
+            if missing.is_empty() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(Error::NotReady {
+                    cluster: self.name.clone(),
+                    timeout,
+                    missing: missing.join(", "),
+                }
+                .into());
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The container whose replica holds a Lease (identities are `<host name>_<uuid>`, and a
+    /// container's host name is its name).
+    fn holder_container(&self, holder: &str) -> Option<String> {
+        let host = holder.rsplit_once('_').map(|(h, _)| h)?;
+        self.members
+            .borrow()
+            .iter()
+            .find(|m| m.name == host && matches!(m.role, Role::Leader(_)))
+            .map(|m| m.name.clone())
+    }
+
+    async fn leader_container(&self, component: Elected) -> Result<(String, String)> {
+        use k8s_openapi::api::coordination::v1::Lease;
+        let leases: kube::Api<Lease> = kube::Api::namespaced(self.client.clone(), "kube-system");
+        let holder = leases
+            .get_opt(component.lease_name())
+            .await
+            .map_err(|source| super::Error::Api {
+                what: format!("read the {component} Lease"),
+                source,
+            })?
+            .and_then(|l| l.spec?.holder_identity)
+            .unwrap_or_default();
+        match self.holder_container(&holder) {
+            Some(container) => Ok((container, holder)),
+            None => Err(Error::Missing(format!(
+                "no {component} container of {} holds kube-system/{} (holder: {holder:?})",
+                self.name,
+                component.lease_name()
+            ))
+            .into()),
+        }
+    }
+
+    fn node_container(&self, node: &str) -> Result<String> {
+        self.members
+            .borrow()
+            .iter()
+            .find(|m| m.role == Role::Node(node.to_string()))
+            .map(|m| m.name.clone())
+            .ok_or_else(|| {
+                Error::Missing(format!("no node {node} in the cluster {}", self.name)).into()
+            })
+    }
+
+    async fn kill(&self, container: &str) -> Result<()> {
+        self.docker
+            .kill_container(
+                container,
+                Some(KillContainerOptions {
+                    signal: "SIGKILL".into(),
+                }),
+            )
+            .await
+            .map_err(docker_error(format!("kill the container {container}")))
+            .map_err(Into::into)
+    }
+
+    async fn stop(&self, container: &str) -> Result<()> {
+        self.docker
+            .stop_container(
+                container,
+                Some(StopContainerOptions {
+                    t: Some(STOP_GRACE_SECONDS),
+                    signal: None,
+                }),
+            )
+            .await
+            .map_err(docker_error(format!("stop the container {container}")))
+            .map_err(Into::into)
+    }
+
+    async fn restart(&self, container: &str) -> Result<()> {
+        let running = self
+            .docker
+            .inspect_container(container, None)
+            .await
+            .map_err(docker_error(format!("inspect the container {container}")))?
+            .state
+            .and_then(|s| s.running)
+            .unwrap_or(false);
+        if running {
+            self.stop(container).await?;
+        }
+        self.docker
+            .start_container(container, None)
+            .await
+            .map_err(docker_error(format!("start the container {container}")))
+            .map_err(Into::into)
+    }
+
+    async fn add_node(&self, node: &str, cpu: Option<&str>, memory: Option<&str>) -> Result<()> {
+        if self.node_container(node).is_ok() {
+            return Err(crate::cluster::Error::NodeExists(node.to_string()).into());
+        }
+        let (name, role, request) = self.node_request(
+            node,
+            cpu.unwrap_or(&self.defaults.cpu),
+            memory.unwrap_or(&self.defaults.memory),
+        );
+        let container = request.start().await.map_err(|source| Error::Start {
+            what: name.clone(),
+            source,
+        })?;
+        self.members.borrow_mut().push(Member {
+            name,
+            role,
+            container: Some(ManuallyDrop::new(container)),
+        });
+        Ok(())
+    }
+
+    async fn write_static_pod(&self, node: &str, file: &str, manifest: &str) -> Result<()> {
+        let container = self.node_container(node)?;
+        let mut archive = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(manifest.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        archive
+            .append_data(&mut header, file, manifest.as_bytes())
+            .and_then(|()| archive.finish())
+            .map_err(|source| super::Error::Io {
+                path: format!("{container}:{MANIFESTS_DIR}/{file}"),
+                source,
+            })?;
+        let bytes = archive.into_inner().map_err(|source| super::Error::Io {
+            path: format!("{container}:{MANIFESTS_DIR}/{file}"),
+            source,
+        })?;
+        self.docker
+            .upload_to_container(
+                &container,
+                Some(UploadToContainerOptions {
+                    path: MANIFESTS_DIR.into(),
+                    ..Default::default()
+                }),
+                testcontainers::bollard::body_full(bytes.into()),
+            )
+            .await
+            .map_err(docker_error(format!(
+                "write {MANIFESTS_DIR}/{file} in the container {container}"
+            )))
+            .map_err(Into::into)
+    }
+
+    async fn disconnect(&self, node: &str) -> Result<()> {
+        let container = self.node_container(node)?;
+        self.docker
+            .disconnect_network(
+                &self.name,
+                NetworkDisconnectRequest {
+                    container: container.clone(),
+                    force: Some(true),
+                },
+            )
+            .await
+            .map_err(docker_error(format!(
+                "disconnect {container} from the network {}",
+                self.name
+            )))
+            .map_err(Into::into)
+    }
+
+    async fn reconnect(&self, node: &str) -> Result<()> {
+        let container = self.node_container(node)?;
+        self.docker
+            .connect_network(
+                &self.name,
+                testcontainers::bollard::models::NetworkConnectRequest {
+                    container: container.clone(),
+                    endpoint_config: None,
+                },
+            )
+            .await
+            .map_err(docker_error(format!(
+                "connect {container} to the network {}",
+                self.name
+            )))
+            .map_err(Into::into)
+    }
+
+    /// Leave the cluster running for the user: its containers are renamed `kept-<name>` (which
+    /// the next run's sweep of crashed runs leaves alone) and a kubeconfig for it is written.
+    /// Returns how to reach it and remove it.
+    async fn keep(&self) -> Result<String> {
+        let names: Vec<String> = self.members.borrow().iter().map(|m| m.name.clone()).collect();
+        for name in names {
+            self.docker
+                .rename_container(
+                    &name,
+                    testcontainers::bollard::query_parameters::RenameContainerOptions {
+                        name: format!("{KEPT_PREFIX}{name}"),
+                    },
+                )
+                .await
+                .map_err(docker_error(format!("rename the kept container {name}")))?;
+        }
+        let path = std::env::temp_dir().join(format!("{}.kubeconfig", self.name));
+        std::fs::write(&path, crate::cluster::kubeconfig_for(&self.host_url)).map_err(
+            |source| super::Error::Io {
+                path: path.display().to_string(),
+                source,
+            },
+        )?;
+        Ok(format!(
+            "kept the cluster {name}: `docker ps --filter label={SCENARIO_LABEL}={name}`, \
+             `kubectl --kubeconfig {} get pods -A`; remove it with \
+             `docker rm -f $(docker ps -aq --filter label={SCENARIO_LABEL}={name}) && docker network rm {name}`",
+            path.display(),
+            name = self.name,
+        ))
+    }
+
+    /// Remove every container and the network of this cluster.
+    async fn remove_all(&self) {
+        let members: Vec<_> = self
+            .members
+            .borrow_mut()
+            .iter_mut()
+            .filter_map(|m| m.container.take())
+            .collect();
+        futures::future::join_all(
+            members
+                .into_iter()
+                .map(|c| async move {
+                    let id = c.id().to_string();
+                    if let Err(e) = ManuallyDrop::into_inner(c).rm().await {
+                        tracing::warn!(%id, cause = %e, "cannot remove container");
+                    }
+                }),
+        )
+        .await;
+        // Anything else (a container whose start failed half-way) and the network.
+        remove_labelled(&self.docker, SCENARIO_LABEL, &self.name).await;
+    }
+}
+
+impl Drop for ContainersCluster {
+    fn drop(&mut self) {
+        if self.torn_down {
+            return;
+        }
+        // Dropped without a teardown (a panic): remove in the background if a runtime is there;
+        // the run's interrupt handler and the next run's sweep catch the rest.
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let docker = self.docker.clone();
+            let name = self.name.clone();
+            handle.spawn(async move { remove_labelled(&docker, SCENARIO_LABEL, &name).await });
+        }
+    }
+}
+
+#[async_trait::async_trait(?Send)]
+impl Cluster for ContainersCluster {
+    fn client(&self) -> kube::Client {
+        self.client.clone()
+    }
+
+    fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "the containerized reference cluster {} at {} (time scale {})",
+            self.name,
+            self.host_url,
+            self.clock.scale()
+        )
+    }
+
+    async fn fault(&self, fault: &Fault) -> Result<String> {
+        Ok(match fault {
+            Fault::KillLeader(c) => {
+                let (container, who) = self.leader_container(*c).await?;
+                self.kill(&container).await?;
+                format!("killed the container {container} of the leading {c} {who}")
+            }
+            Fault::StopLeader(c) => {
+                let (container, who) = self.leader_container(*c).await?;
+                self.stop(&container).await?;
+                format!("stopped the container {container} of the leading {c} {who}")
+            }
+            Fault::StopKubelet(node) => {
+                let container = self.node_container(node)?;
+                self.stop(&container).await?;
+                format!("stopped the container {container} of node {node}")
+            }
+            Fault::KillKubelet(node) => {
+                let container = self.node_container(node)?;
+                self.kill(&container).await?;
+                format!("killed the container {container} of node {node}")
+            }
+            Fault::RestartKubelet(node) => {
+                let container = self.node_container(node)?;
+                self.restart(&container).await?;
+                format!("started the container {container} of node {node} again")
+            }
+            Fault::AddNode { name, cpu, memory } => {
+                self.add_node(name, cpu.as_deref(), memory.as_deref()).await?;
+                format!("added node {name} in a container of its own")
+            }
+            Fault::StaticPod {
+                node,
+                file,
+                manifest,
+            } => {
+                self.write_static_pod(node, file, manifest).await?;
+                format!("wrote the static pod manifest {file} on {node}")
+            }
+            Fault::DisconnectNode(node) => {
+                self.disconnect(node).await?;
+                format!("disconnected node {node} from the network")
+            }
+            Fault::ReconnectNode(node) => {
+                self.reconnect(node).await?;
+                format!("reconnected node {node} to the network")
+            }
+            Fault::ImageAvailable { .. } => {
+                return Err(super::Error::Unsupported {
+                    target: "containers",
+                    what: "change what the registry holds (each node container has its own)"
+                        .into(),
+                })
+            }
+        })
+    }
+
+    async fn teardown(mut self: Box<Self>, keep: bool) -> Result<Option<String>> {
+        self.torn_down = true;
+        if keep {
+            return self.keep().await.map(Some);
+        }
+        self.remove_all().await;
+        Ok(None)
+    }
+}
