@@ -211,6 +211,10 @@ struct KubeletArgs {
     /// Require this bearer token on every endpoint but /healthz.
     #[arg(long)]
     auth_token: Option<String>,
+    /// Reach other nodes' pods through tunnels between kubelets (an overlay network), for
+    /// nodes that do not share one loopback (each in a container of its own).
+    #[arg(long)]
+    overlay: bool,
 }
 
 #[derive(Args, Debug)]
@@ -509,6 +513,7 @@ async fn component_kubelet(args: KubeletArgs) -> anyhow::Result<()> {
     config.pod_manifest_path = args.pod_manifest_path;
     config.manifest_url = args.manifest_url;
     config.auth_token = args.auth_token;
+    config.overlay = args.overlay;
     if let Some(path) = &args.image_models {
         config.image_models = kubespec::kubelet::runtime::models::load(path)?.images;
     }
