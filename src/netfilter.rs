@@ -16,9 +16,13 @@
 //!   refused`); one whose traffic policy is `Local` with endpoints only on other nodes drops
 //!   (`DROP`: the client waits and times out);
 //! - any other address is not a Service's and passes untouched.
+//!
+//! Beside the Service rules the node has routes to other nodes' pods ([`PodRoutes`]), which an
+//! overlay network programs (upstream's flannel adds one route per other node, read from the
+//! Nodes); kube-proxy's [`Netfilter::program`] leaves them alone.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -114,10 +118,111 @@ struct State {
     sessions: HashMap<(String, IpAddr), (SocketAddr, DateTime<Utc>)>,
 }
 
-/// One node's Service rules.
+/// One node's Service rules, and its routes to other nodes' pods.
 #[derive(Default)]
 pub struct Netfilter {
     state: Mutex<State>,
+    routes: Mutex<PodRoutes>,
+}
+
+/// An IPv4 address range (`127.42.0.0/16`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Cidr {
+    /// The first address (host bits are cleared).
+    pub addr: Ipv4Addr,
+    /// The prefix length (0 to 32).
+    pub prefix: u8,
+}
+
+impl Cidr {
+    /// The range of `prefix` leading bits of `addr` (`None` for a prefix over 32).
+    pub fn new(addr: Ipv4Addr, prefix: u8) -> Option<Self> {
+        (prefix <= 32).then(|| Self {
+            addr: Ipv4Addr::from(u32::from(addr) & Self::mask(prefix)),
+            prefix,
+        })
+    }
+
+    fn mask(prefix: u8) -> u32 {
+        u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0)
+    }
+
+    /// Whether `ip` is in the range (an IPv4-mapped IPv6 address is its IPv4 address).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let v4 = match ip {
+            IpAddr::V4(v4) => v4,
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => v4,
+                None => return false,
+            },
+        };
+        u32::from(v4) & Self::mask(self.prefix) == u32::from(self.addr)
+    }
+
+    /// Whether the two ranges share an address.
+    pub fn overlaps(&self, other: &Cidr) -> bool {
+        let prefix = self.prefix.min(other.prefix);
+        u32::from(self.addr) & Self::mask(prefix) == u32::from(other.addr) & Self::mask(prefix)
+    }
+}
+
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+impl std::str::FromStr for Cidr {
+    type Err = String;
+
+    /// `a.b.c.d/n`; the address must have no host bits set, as `net.ParseCIDR`'s network is
+    /// written.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("invalid CIDR address: {s}");
+        let (addr, prefix) = s.split_once('/').ok_or_else(bad)?;
+        let addr: Ipv4Addr = addr.parse().map_err(|_| bad())?;
+        let prefix: u8 = prefix
+            .parse()
+            .ok()
+            .filter(|_| !prefix.starts_with('+'))
+            .ok_or_else(bad)?;
+        let cidr = Self::new(addr, prefix).ok_or_else(bad)?;
+        if cidr.addr != addr {
+            return Err(bad());
+        }
+        Ok(cidr)
+    }
+}
+
+/// A route to another node's pods: connections to addresses in `pods` are carried to that
+/// node (its kubelet at `via`), which delivers them, as an overlay's tunnel does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodRoute {
+    /// The node's name, for messages.
+    pub node: String,
+    /// The node's pod range.
+    pub pods: Cidr,
+    /// Where the node's end of the tunnel listens (its InternalIP and kubelet port).
+    pub via: SocketAddr,
+}
+
+/// A node's routes to other nodes' pods, replaced as a whole as the overlay learns of nodes.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct PodRoutes {
+    /// The routes; no two ranges overlap.
+    pub routes: Vec<PodRoute>,
+    /// The bearer token the other ends want (the cluster's kubelet token), as a tunnel's
+    /// peers share a key.
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for PodRoutes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PodRoutes")
+            .field("routes", &self.routes)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 /// `addr` with an IPv4-mapped IPv6 address written as IPv4 (`[::ffff:10.0.0.1]:80` is
@@ -182,6 +287,28 @@ impl Netfilter {
     /// The rules as last programmed.
     pub fn ruleset(&self) -> Ruleset {
         self.state.lock().ruleset.clone()
+    }
+
+    /// Replace the routes to other nodes' pods (the Service rules stay).
+    pub fn set_routes(&self, routes: PodRoutes) {
+        *self.routes.lock() = routes;
+    }
+
+    /// The routes to other nodes' pods, as last set.
+    pub fn routes(&self) -> PodRoutes {
+        self.routes.lock().clone()
+    }
+
+    /// The route to `ip` when it is another node's pod's (the longest matching range), with
+    /// the token its tunnel wants.
+    pub fn pod_route(&self, ip: IpAddr) -> Option<(PodRoute, Option<String>)> {
+        let routes = self.routes.lock();
+        routes
+            .routes
+            .iter()
+            .filter(|r| r.pods.contains(ip))
+            .max_by_key(|r| r.pods.prefix)
+            .map(|r| (r.clone(), routes.token.clone()))
     }
 
     /// Where a new `protocol` connection from `client` to `to` goes, at cluster time `now`.
@@ -366,5 +493,56 @@ mod tests {
         let next = nf.translate(Protocol::Tcp, a, to, at(10_001));
         assert_ne!(next, Verdict::Dnat(current));
         assert!(matches!(next, Verdict::Dnat(_)));
+    }
+
+    #[test]
+    fn cidrs_parse_as_networks_and_contain_their_addresses() {
+        let c: Cidr = "127.42.0.0/16".parse().unwrap();
+        assert_eq!(c.to_string(), "127.42.0.0/16");
+        assert!(c.contains("127.42.255.1".parse().unwrap()));
+        assert!(c.contains("::ffff:127.42.0.1".parse().unwrap()));
+        assert!(!c.contains("127.43.0.1".parse().unwrap()));
+        assert!(!c.contains("::1".parse().unwrap()));
+        for bad in [
+            "127.42.0.1/16",
+            "127.42.0.0/33",
+            "127.42.0.0",
+            "127.42.0.0/+16",
+            "x/8",
+        ] {
+            assert!(bad.parse::<Cidr>().is_err(), "{bad}");
+        }
+        let all: Cidr = "0.0.0.0/0".parse().unwrap();
+        assert!(all.contains("8.8.8.8".parse().unwrap()));
+        assert!(all.overlaps(&c) && c.overlaps(&all));
+        let other: Cidr = "127.43.0.0/16".parse().unwrap();
+        assert!(!other.overlaps(&c));
+    }
+
+    #[test]
+    fn kube_proxy_s_rules_leave_the_pod_routes_alone() {
+        let nf = Netfilter::new();
+        let routes = PodRoutes {
+            routes: vec![PodRoute {
+                node: "node-b".into(),
+                pods: "127.20.0.0/16".parse().unwrap(),
+                via: addr("172.18.0.3:10250"),
+            }],
+            token: Some("secret".into()),
+        };
+        nf.set_routes(routes.clone());
+        nf.program(Ruleset {
+            rules: vec![rule(&["127.20.0.2:8080"], None)],
+        });
+        nf.program(Ruleset::default());
+        assert_eq!(nf.routes(), routes);
+        let (route, token) = nf.pod_route("127.20.9.9".parse().unwrap()).unwrap();
+        assert_eq!(
+            (route.node.as_str(), token.as_deref()),
+            ("node-b", Some("secret"))
+        );
+        assert!(nf.pod_route("127.21.0.1".parse().unwrap()).is_none());
+        // The token is not printed.
+        assert!(!format!("{routes:?}").contains("secret"));
     }
 }

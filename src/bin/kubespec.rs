@@ -233,6 +233,10 @@ struct KubeletArgs {
     /// node machine runs both).
     #[arg(long)]
     kube_proxy: bool,
+    /// Reach other nodes' pods through tunnels between kubelets (an overlay network), for
+    /// nodes that do not share one loopback (each in a container of its own).
+    #[arg(long)]
+    overlay: bool,
 }
 
 #[derive(Args, Debug)]
@@ -560,6 +564,7 @@ async fn component_kubelet(args: KubeletArgs) -> anyhow::Result<()> {
         None => config.node_ip,
     };
     config.port = args.port;
+    config.overlay = args.overlay;
     if let Some(path) = &args.image_models {
         config.image_models = kubespec::kubelet::runtime::models::load(path)?.images;
     }

@@ -6,7 +6,9 @@
 //! (`volumes`), images and containers through the [`runtime::Runtime`] (a simulator of real
 //! images), lifecycle hooks (`hooks`), probes (`prober`), restarts with back-off (`backoff`),
 //! status (`status`) and graceful termination. Its HTTP server (`server`) serves `/healthz`,
-//! `/pods` and container logs, which the apiserver proxies for `kubectl logs`.
+//! `/pods` and container logs, which the apiserver proxies for `kubectl logs`. With
+//! [`KubeletConfig::overlay`] it also keeps its node's routes to other nodes' pods and carries
+//! their tunnels ([`overlay`]).
 //!
 //! All timers run on the cluster clock.
 
@@ -14,6 +16,7 @@ mod backoff;
 mod hooks;
 mod hosts;
 mod node;
+pub mod overlay;
 mod pod_state;
 mod prober;
 pub mod runtime;
@@ -102,6 +105,9 @@ pub struct KubeletConfig {
     /// Container logs rotate at this size (upstream's `containerLogMaxSize`, 10 MiB); only the
     /// current file is served, as upstream serves it.
     pub container_log_max_size: usize,
+    /// Carry pod traffic to other nodes through tunnels between kubelets (see [`overlay`]), for
+    /// nodes that do not share the machine's loopback; off: pods reach each other directly.
+    pub overlay: bool,
 }
 
 impl KubeletConfig {
@@ -130,6 +136,7 @@ impl KubeletConfig {
             netfilter: crate::netfilter::Netfilter::new(),
             sandbox_start: Duration::from_millis(500),
             container_log_max_size: runtime::log::DEFAULT_MAX_SIZE,
+            overlay: false,
         }
     }
 }
@@ -446,6 +453,17 @@ async fn agent(
         paused.clone(),
         shutdown.clone(),
     ));
+
+    if config.overlay {
+        tokio::spawn(overlay::run(
+            shared.client.clone(),
+            config.netfilter.clone(),
+            config.node_name.clone(),
+            overlay::pod_range(config.pod_cidr),
+            config.auth_token.clone(),
+            shutdown.clone(),
+        ));
+    }
 
     let _ = shared.services.set(Informer::start(
         Api::all(shared.client.clone()),

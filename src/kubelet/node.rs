@@ -68,6 +68,13 @@ pub async fn register(
 ) -> Option<Node> {
     let api: Api<Node> = Api::all(client.clone());
     let now = format_time(clock.now());
+    let mut annotations = json!({"node.alpha.kubernetes.io/ttl": "0", "volumes.kubernetes.io/controller-managed-attach-detach": "true"});
+    let pod_range = config
+        .overlay
+        .then(|| super::overlay::pod_range(config.pod_cidr).to_string());
+    if let Some(range) = &pod_range {
+        annotations[super::overlay::ANNOTATION] = json!(range);
+    }
     let node: Node = serde_json::from_value(json!({
         "metadata": {"name": config.node_name, "labels": {
             "kubernetes.io/hostname": config.node_name,
@@ -75,7 +82,7 @@ pub async fn register(
             "kubernetes.io/arch": go_arch(),
             "beta.kubernetes.io/os": std::env::consts::OS,
             "beta.kubernetes.io/arch": go_arch(),
-        }, "annotations": {"node.alpha.kubernetes.io/ttl": "0", "volumes.kubernetes.io/controller-managed-attach-detach": "true"}},
+        }, "annotations": annotations},
         "status": node_status(config, port, &now, &now, json!([])),
     }))
     .ok()?;
@@ -124,6 +131,10 @@ pub async fn register(
             _ = clock.sleep(Duration::from_secs(2)) => {}
         }
     };
+    let registered = match pod_range {
+        Some(range) => announce_pod_range(&api, registered, &range, clock, shutdown).await?,
+        None => registered,
+    };
     let node_ref = reference(&registered);
     let name = &config.node_name;
     recorder
@@ -169,6 +180,44 @@ pub async fn register(
         )
         .await;
     Some(registered)
+}
+
+/// Make sure the Node announces the node's pod range (a Node registered before, or by someone
+/// else, may not), retrying until it does or until `shutdown`.
+async fn announce_pod_range(
+    api: &Api<Node>,
+    node: Node,
+    range: &str,
+    clock: &Clock,
+    shutdown: &CancellationToken,
+) -> Option<Node> {
+    let announced = |n: &Node| {
+        n.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(super::overlay::ANNOTATION))
+            .is_some_and(|r| r == range)
+    };
+    if announced(&node) {
+        return Some(node);
+    }
+    let name = node.metadata.name.clone().unwrap_or_default();
+    let patch = json!({"metadata": {"annotations": {super::overlay::ANNOTATION: range}}});
+    loop {
+        match api
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(n) => return Some(n),
+            Err(e) => {
+                tracing::warn!(node = %name, cause = %e, "cannot announce the node's pod range; retrying")
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return None,
+            _ = clock.sleep(Duration::from_secs(2)) => {}
+        }
+    }
 }
 
 /// Renew the node Lease every `renew_interval` until `shutdown` (or until heartbeats are paused).

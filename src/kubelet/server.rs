@@ -2,7 +2,8 @@
 //! `/containerLogs/<namespace>/<pod>/<container>` (with every `PodLogOptions` parameter), which
 //! the apiserver proxies for `kubectl logs`, and the streaming endpoints `/exec/...`,
 //! `/attach/...` (and `/portForward/...`), which it proxies for `kubectl exec`, `attach`, `cp`
-//! and `port-forward` once the connection is upgraded (see `streaming`).
+//! and `port-forward` once the connection is upgraded (see `streaming`); and, with the overlay
+//! network on, other nodes' tunnels to this node's pods (`overlay`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -42,6 +43,7 @@ pub(super) async fn start(
             crate::netfilter::KUBELET_PATH,
             get(netfilter_rules).put(program_netfilter),
         )
+        .route(super::overlay::TUNNEL_PATH, get(super::overlay::tunnel))
         .route("/metrics", get(metrics))
         .route("/metrics/probes", get(probe_metrics))
         .route("/stats/summary", get(summary))

@@ -9,6 +9,7 @@ mod containers;
 mod hooks;
 mod network;
 mod node;
+mod overlay;
 mod probes;
 mod volumes;
 

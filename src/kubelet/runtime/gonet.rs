@@ -842,7 +842,10 @@ pub(super) async fn udp_connect(net: &PodNet, to: SocketAddr) -> std::io::Result
     let to = match net.route(to, crate::netfilter::Protocol::Udp) {
         super::podnet::Route::To(real) => real,
         // Connected to where nothing answers: what is sent vanishes.
-        super::podnet::Route::Refused | super::podnet::Route::Unroutable => to,
+        // (UDP is never tunnelled: `route` gives no `Tunnel` for it.)
+        super::podnet::Route::Refused
+        | super::podnet::Route::Unroutable
+        | super::podnet::Route::Tunnel { .. } => to,
     };
     let local: SocketAddr =
         if to.ip().is_loopback() && own.is_loopback() && own.is_ipv4() == to.is_ipv4() {
