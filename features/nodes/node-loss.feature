@@ -47,3 +47,15 @@ Feature: Losing a node
     When the kubelet of node node-2 restarts
     Then within 30 seconds node node-2 is ready
     And within 30 seconds node node-2 has no taint node.kubernetes.io/unreachable:NoExecute
+
+  @needs:partition-node
+  Scenario: A node cut off from the network goes NotReady, and is Ready again once it is back
+    When node node-2 is cut off from the network
+    Then within 80 seconds node node-2 has condition Ready Unknown with reason NodeStatusUnknown
+    And within 10 seconds node node-2 has taint node.kubernetes.io/unreachable:NoExecute
+    And within 10 seconds pod pinned has events in this order:
+      | type    | reason       | message           |
+      | Warning | NodeNotReady | Node is not ready |
+    When node node-2 is connected to the network again
+    Then within 60 seconds node node-2 is ready
+    And within 30 seconds node node-2 has no taint node.kubernetes.io/unreachable:NoExecute

@@ -226,6 +226,48 @@ fn label_filter(key: &str, value: Option<&str>) -> HashMap<String, Vec<String>> 
     HashMap::from([("label".to_string(), vec![label])])
 }
 
+/// Create the cluster's network with a subnet of its own choosing (so a node cut off and
+/// connected again gets its address back): a random `10.X.Y.0/24` with X in 200..=254, clear of
+/// the Service range, retried while Docker finds it overlapping another network.
+async fn create_network(docker: &Docker, name: &str, labels: &[(&str, String)]) -> Result<()> {
+    use rand::Rng;
+    let mut last = None;
+    for _ in 0..20 {
+        let (x, y) = {
+            let mut rng = rand::rng();
+            (rng.random_range(200..=254u8), rng.random_range(0..=255u8))
+        };
+        let request = NetworkCreateRequest {
+            name: name.to_string(),
+            driver: Some("bridge".into()),
+            ipam: Some(testcontainers::bollard::models::Ipam {
+                config: Some(vec![testcontainers::bollard::models::IpamConfig {
+                    subnet: Some(format!("10.{x}.{y}.0/24")),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            labels: Some(
+                labels
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.clone()))
+                    .collect(),
+            ),
+            ..Default::default()
+        };
+        match docker.create_network(request).await {
+            Ok(_) => return Ok(()),
+            Err(e) if e.to_string().contains("overlap") => last = Some(e),
+            Err(e) => return Err(docker_error(format!("create the network {name}"))(e).into()),
+        }
+    }
+    Err(Error::Missing(format!(
+        "no free 10.X.Y.0/24 subnet for the network {name} after 20 tries (last: {})",
+        last.map(|e| e.to_string()).unwrap_or_default()
+    ))
+    .into())
+}
+
 /// Remove every container and network labelled `key=value`; failures are logged.
 pub async fn remove_labelled(docker: &Docker, key: &str, value: &str) {
     let filters = label_filter(key, Some(value));
@@ -425,14 +467,13 @@ fn clock_args(clock: &Clock) -> Vec<String> {
 }
 
 fn base_request(
-    image: &image::Image,
+    image: GenericImage,
     network: &str,
     name: &str,
     labels: Vec<(&'static str, String)>,
     args: Vec<String>,
 ) -> testcontainers::ContainerRequest<GenericImage> {
     let mut request = image
-        .generic()
         .with_cmd(args)
         .with_container_name(name)
         // Lease identities start with the host name: this is how a leader's container is found.
@@ -460,7 +501,10 @@ async fn start_apiserver(
     args.extend(clock_args(clock));
     args.extend(["--kubelet-token".into(), kubelet_token.to_string()]);
     let request = base_request(
-        &target.image,
+        target
+            .image
+            .generic()
+            .with_exposed_port(ContainerPort::Tcp(APISERVER_PORT)),
         network,
         name,
         labels(&target.run, network, &Role::Apiserver),
@@ -564,6 +608,8 @@ struct ContainersCluster {
     /// Pod ranges handed out so far (`127.<n>.0.0/16`).
     next_range: std::cell::Cell<u8>,
     members: RefCell<Vec<Member>>,
+    /// Containers cut off the network, and the address each had on it.
+    cut_off: RefCell<HashMap<String, IpAddr>>,
     torn_down: bool,
 }
 
@@ -581,20 +627,7 @@ impl ContainersCluster {
             (PID_LABEL, std::process::id().to_string()),
             (SCENARIO_LABEL, name.clone()),
         ];
-        docker
-            .create_network(NetworkCreateRequest {
-                name: name.clone(),
-                driver: Some("bridge".into()),
-                labels: Some(
-                    labels
-                        .iter()
-                        .map(|(k, v)| (k.to_string(), v.clone()))
-                        .collect(),
-                ),
-                ..Default::default()
-            })
-            .await
-            .map_err(docker_error(format!("create the network {name}")))?;
+        create_network(&docker, &name, &labels).await?;
         let result = Self::bring_up(target, &name, scenario, topology).await;
         match result {
             Ok(cluster) => {
@@ -655,6 +688,7 @@ impl ContainersCluster {
             },
             next_range: std::cell::Cell::new(10),
             members: RefCell::new(members),
+            cut_off: RefCell::default(),
             torn_down: false,
         };
         let mut starts = Vec::new();
@@ -740,7 +774,7 @@ impl ContainersCluster {
         role: &Role,
         args: Vec<String>,
     ) -> testcontainers::ContainerRequest<GenericImage> {
-        base_request(&self.image, &self.name, name, self.labels(role), args)
+        base_request(self.image.generic(), &self.name, name, self.labels(role), args)
     }
 
     /// A component's files: its kubeconfig and the CA bundle.
@@ -1022,6 +1056,8 @@ impl ContainersCluster {
 
     async fn disconnect(&self, node: &str) -> Result<()> {
         let container = self.node_container(node)?;
+        let ip = container_ip(&self.docker, &self.name, &container).await?;
+        self.cut_off.borrow_mut().insert(container.clone(), ip);
         self.docker
             .disconnect_network(
                 &self.name,
@@ -1040,12 +1076,22 @@ impl ContainersCluster {
 
     async fn reconnect(&self, node: &str) -> Result<()> {
         let container = self.node_container(node)?;
+        // The address it had: the node's InternalIP, where its kubelet listens.
+        let ip = self.cut_off.borrow_mut().remove(&container).ok_or_else(|| {
+            Error::Missing(format!("node {node} was not cut off from the network"))
+        })?;
         self.docker
             .connect_network(
                 &self.name,
                 testcontainers::bollard::models::NetworkConnectRequest {
                     container: container.clone(),
-                    endpoint_config: None,
+                    endpoint_config: Some(testcontainers::bollard::models::EndpointSettings {
+                        ipam_config: Some(testcontainers::bollard::models::EndpointIpamConfig {
+                            ipv4_address: Some(ip.to_string()),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    }),
                 },
             )
             .await
