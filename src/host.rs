@@ -71,6 +71,9 @@ mod tests {
         assert!(check_listen_address(IpAddr::V4(Ipv4Addr::LOCALHOST), "--address").is_ok());
         let err = check_listen_address(IpAddr::V4(Ipv4Addr::UNSPECIFIED), "--address")
             .expect_err("0.0.0.0 is refused outside a container");
-        assert!(err.contains("--address 0.0.0.0 is not a loopback address"), "{err}");
+        assert!(
+            err.contains("--address 0.0.0.0 is not a loopback address"),
+            "{err}"
+        );
     }
 }

@@ -120,7 +120,9 @@ impl From<Error> for super::Error {
     }
 }
 
-fn docker_error(what: impl Into<String>) -> impl FnOnce(testcontainers::bollard::errors::Error) -> Error {
+fn docker_error(
+    what: impl Into<String>,
+) -> impl FnOnce(testcontainers::bollard::errors::Error) -> Error {
     let what = what.into();
     move |source| Error::Docker { what, source }
 }
@@ -185,6 +187,7 @@ impl Containers {
             ImageSource::Build(build) => image::build(&build).await,
         }
         .map_err(Error::from)?;
+        prune_images(&docker, &image).await;
         let run = random_name(8);
         let interrupt = tokio::spawn(remove_on_interrupt(docker.clone(), run.clone()));
         Ok(Self {
@@ -268,16 +271,20 @@ async fn create_network(docker: &Docker, name: &str, labels: &[(&str, String)]) 
     .into())
 }
 
-/// Remove every container and network labelled `key=value`; failures are logged.
+/// Remove every container and network labelled `key=value`, kept ones too; failures are
+/// logged.
 pub async fn remove_labelled(docker: &Docker, key: &str, value: &str) {
     let filters = label_filter(key, Some(value));
-    remove_where(docker, filters, |_| true).await;
+    remove_where(docker, filters, false, |_| true).await;
 }
 
+/// Remove the containers and networks matching `filters` for which `select` holds (given their
+/// labels), but kept containers (named [`KEPT_PREFIX`]...) when `spare_kept`.
 async fn remove_where(
     docker: &Docker,
     filters: HashMap<String, Vec<String>>,
-    keep: impl Fn(&HashMap<String, String>) -> bool,
+    spare_kept: bool,
+    select: impl Fn(&HashMap<String, String>) -> bool,
 ) {
     let containers = docker
         .list_containers(Some(ListContainersOptions {
@@ -298,7 +305,7 @@ async fn remove_where(
             .unwrap_or_default()
             .iter()
             .any(|n| n.trim_start_matches('/').starts_with(KEPT_PREFIX));
-        (!kept && keep(&labels)).then(|| async move {
+        (!(spare_kept && kept) && select(&labels)).then(|| async move {
             if let Err(e) = docker
                 .remove_container(
                     &id,
@@ -326,11 +333,43 @@ async fn remove_where(
         });
     for n in networks {
         let labels = n.labels.unwrap_or_default();
-        if let (true, Some(id)) = (keep(&labels), n.id) {
+        if let (true, Some(id)) = (select(&labels), n.id) {
             // A kept cluster's network still has its containers: Docker refuses, and it stays.
             if let Err(e) = docker.remove_network(&id).await {
                 tracing::debug!(%id, cause = %e, "cannot remove network");
             }
+        }
+    }
+}
+
+/// Remove the kubespec images of earlier binaries (each source change makes a new one, about
+/// as big as the binary); one a container still uses stays, as Docker refuses.
+async fn prune_images(docker: &Docker, current: &image::Image) {
+    let (key, value) = image::IMAGE_LABEL;
+    let listed = docker
+        .list_images(Some(
+            testcontainers::bollard::query_parameters::ListImagesOptions {
+                filters: Some(label_filter(key, Some(value))),
+                ..Default::default()
+            },
+        ))
+        .await;
+    let Ok(images) = listed else {
+        return;
+    };
+    for old in images.into_iter().filter(|i| i.id != current.id) {
+        match docker
+            .remove_image(
+                &old.id,
+                None::<testcontainers::bollard::query_parameters::RemoveImageOptions>,
+                None,
+            )
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(id = %old.id, tags = ?old.repo_tags, "removed an old kubespec image")
+            }
+            Err(e) => tracing::debug!(id = %old.id, cause = %e, "old kubespec image stays"),
         }
     }
 }
@@ -343,7 +382,7 @@ async fn sweep_crashed(docker: &Docker) {
             .and_then(|pid| pid.parse::<u32>().ok())
             .is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists())
     };
-    remove_where(docker, label_filter(PID_LABEL, None), |labels| {
+    remove_where(docker, label_filter(PID_LABEL, None), true, |labels| {
         let dead = !alive(labels);
         if dead {
             tracing::info!(run = ?labels.get(RUN_LABEL), "removing what a crashed run left");
@@ -369,7 +408,11 @@ async fn remove_on_interrupt(docker: Docker, run: String) {
         () = term => {}
     }
     eprintln!("interrupted: removing this run's containers and networks ({RUN_LABEL}={run})");
-    remove_labelled(&docker, RUN_LABEL, &run).await;
+    let filters = label_filter(RUN_LABEL, Some(&run));
+    remove_where(&docker, filters.clone(), true, |_| true).await;
+    // A container whose creation was under way when the list was taken: once more.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    remove_where(&docker, filters, true, |_| true).await;
     std::process::exit(130);
 }
 
@@ -706,20 +749,22 @@ impl ContainersCluster {
         }
         for i in 1..=topology.nodes.unwrap_or(1) {
             let node = format!("node-{i}");
-            let (cpu, memory) = (cluster.defaults.cpu.clone(), cluster.defaults.memory.clone());
+            let (cpu, memory) = (
+                cluster.defaults.cpu.clone(),
+                cluster.defaults.memory.clone(),
+            );
             starts.push(cluster.node_request(&node, &cpu, &memory));
         }
-        let started = futures::future::join_all(starts.into_iter().map(
-            |(name, role, request)| async move {
+        let started =
+            futures::future::join_all(starts.into_iter().map(|(name, role, request)| async move {
                 let what = name.clone();
                 let result = request
                     .start()
                     .await
                     .map_err(|source| Error::Start { what, source });
                 (name, role, result)
-            },
-        ))
-        .await;
+            }))
+            .await;
         let mut first_error = None;
         for (name, role, result) in started {
             match result {
@@ -774,7 +819,13 @@ impl ContainersCluster {
         role: &Role,
         args: Vec<String>,
     ) -> testcontainers::ContainerRequest<GenericImage> {
-        base_request(self.image.generic(), &self.name, name, self.labels(role), args)
+        base_request(
+            self.image.generic(),
+            &self.name,
+            name,
+            self.labels(role),
+            args,
+        )
     }
 
     /// A component's files: its kubeconfig and the CA bundle.
@@ -1077,9 +1128,13 @@ impl ContainersCluster {
     async fn reconnect(&self, node: &str) -> Result<()> {
         let container = self.node_container(node)?;
         // The address it had: the node's InternalIP, where its kubelet listens.
-        let ip = self.cut_off.borrow_mut().remove(&container).ok_or_else(|| {
-            Error::Missing(format!("node {node} was not cut off from the network"))
-        })?;
+        let ip = self
+            .cut_off
+            .borrow_mut()
+            .remove(&container)
+            .ok_or_else(|| {
+                Error::Missing(format!("node {node} was not cut off from the network"))
+            })?;
         self.docker
             .connect_network(
                 &self.name,
@@ -1106,7 +1161,12 @@ impl ContainersCluster {
     /// the next run's sweep of crashed runs leaves alone) and a kubeconfig for it is written.
     /// Returns how to reach it and remove it.
     async fn keep(&self) -> Result<String> {
-        let names: Vec<String> = self.members.borrow().iter().map(|m| m.name.clone()).collect();
+        let names: Vec<String> = self
+            .members
+            .borrow()
+            .iter()
+            .map(|m| m.name.clone())
+            .collect();
         for name in names {
             self.docker
                 .rename_container(
@@ -1142,16 +1202,12 @@ impl ContainersCluster {
             .iter_mut()
             .filter_map(|m| m.container.take())
             .collect();
-        futures::future::join_all(
-            members
-                .into_iter()
-                .map(|c| async move {
-                    let id = c.id().to_string();
-                    if let Err(e) = ManuallyDrop::into_inner(c).rm().await {
-                        tracing::warn!(%id, cause = %e, "cannot remove container");
-                    }
-                }),
-        )
+        futures::future::join_all(members.into_iter().map(|c| async move {
+            let id = c.id().to_string();
+            if let Err(e) = ManuallyDrop::into_inner(c).rm().await {
+                tracing::warn!(%id, cause = %e, "cannot remove container");
+            }
+        }))
         .await;
         // Anything else (a container whose start failed half-way) and the network.
         remove_labelled(&self.docker, SCENARIO_LABEL, &self.name).await;
@@ -1224,7 +1280,8 @@ impl Cluster for ContainersCluster {
                 format!("started the container {container} of node {node} again")
             }
             Fault::AddNode { name, cpu, memory } => {
-                self.add_node(name, cpu.as_deref(), memory.as_deref()).await?;
+                self.add_node(name, cpu.as_deref(), memory.as_deref())
+                    .await?;
                 format!("added node {name} in a container of its own")
             }
             Fault::StaticPod {
@@ -1246,8 +1303,7 @@ impl Cluster for ContainersCluster {
             Fault::ImageAvailable { .. } => {
                 return Err(super::Error::Unsupported {
                     target: "containers",
-                    what: "change what the registry holds (each node container has its own)"
-                        .into(),
+                    what: "change what the registry holds (each node container has its own)".into(),
                 })
             }
         })
