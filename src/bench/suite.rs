@@ -1,7 +1,8 @@
-//! `kubespec bench suite`, the cluster half: how long an embedded cluster with 3 nodes takes
-//! to start (to its readiness barrier: every node Ready, every leader elected), and how long a
-//! 3-replica Deployment takes from apply to every pod Ready. (The binary times the whole
-//! feature suite, which sits above this layer.)
+//! `kubespec bench suite`, the cluster half: how long a cluster with 3 nodes takes to start (to
+//! its readiness barrier: every node Ready, every leader elected; on the containers target also
+//! the scenario's namespace, as a scenario gets it), and how long a 3-replica Deployment takes
+//! from apply to every pod Ready. (The binary times the whole feature suite, which sits above
+//! this layer.)
 
 use std::time::{Duration, Instant};
 
@@ -26,6 +27,13 @@ pub struct SuiteBenchArgs {
     /// Skip timing the whole feature suite.
     #[arg(long)]
     pub no_suite: bool,
+    /// Where the clusters run: `embedded` (in this process) or `containers` (each component in
+    /// a Docker container of its own).
+    #[arg(long, value_enum, default_value_t = crate::harness::TargetKind::Embedded)]
+    pub target: crate::harness::TargetKind,
+    /// How many scenarios of the suite run at once (as `kubespec test --concurrency`).
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
 }
 
 /// What the cluster half measured.
@@ -75,6 +83,40 @@ const DEPLOYMENT: &str = r#"{"apiVersion": "apps/v1", "kind": "Deployment",
   "template": {"metadata": {"labels": {"app": "web"}},
    "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]}}}}"#;
 
+/// Apply the 3-replica Deployment and time it until its 3 pods are Ready.
+async fn time_deployment(pods: Api<Pod>, deployments_api: Api<Deployment>) -> Result<Duration> {
+    // Watch first, so no pod turns Ready unseen.
+    let mut stream = watcher::watcher(pods, watcher::Config::default()).boxed();
+    let manifest: Deployment =
+        serde_json::from_str(DEPLOYMENT).map_err(|e| Error::Args(e.to_string()))?;
+    let applied = Instant::now();
+    deployments_api
+        .patch(
+            "web",
+            &PatchParams::apply("bench").force(),
+            &Patch::Apply(&manifest),
+        )
+        .await
+        .map_err(|e| Error::Http(e.to_string()))?;
+    let mut ready = std::collections::HashSet::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while ready.len() < 3 {
+        let next = tokio::time::timeout_at(deadline, stream.next())
+            .await
+            .map_err(|_| Error::Args(format!("only {} of 3 pods Ready after 60 s", ready.len())))?;
+        match next {
+            Some(Ok(watcher::Event::Apply(p) | watcher::Event::InitApply(p))) => {
+                if crate::k8s::pod_is_ready(&p) {
+                    ready.insert(p.metadata.name.unwrap_or_default());
+                }
+            }
+            Some(_) => {}
+            None => return Err(Error::Http("the pod watch ended".into())),
+        }
+    }
+    Ok(applied.elapsed())
+}
+
 /// Time cold starts and Deployments at `time_scale`.
 ///
 /// # Errors
@@ -90,46 +132,59 @@ pub async fn suite(args: &SuiteBenchArgs, time_scale: f64) -> Result<SuiteBenchR
         nodes: 3,
         ..ClusterConfig::default()
     };
-    for _ in 0..args.runs {
-        let started = Instant::now();
-        let cluster = RunningCluster::start(config.clone()).await?;
-        cold_starts.push(started.elapsed());
-        let client = cluster.client()?;
-        let pods: Api<Pod> = Api::default_namespaced(client.clone());
-        // Watch first, so no pod turns Ready unseen.
-        let mut stream = watcher::watcher(pods, watcher::Config::default()).boxed();
-        let deployments_api: Api<Deployment> = Api::default_namespaced(client);
-        let manifest: Deployment =
-            serde_json::from_str(DEPLOYMENT).map_err(|e| Error::Args(e.to_string()))?;
-        let applied = Instant::now();
-        deployments_api
-            .patch(
-                "web",
-                &PatchParams::apply("bench").force(),
-                &Patch::Apply(&manifest),
-            )
-            .await
-            .map_err(|e| Error::Http(e.to_string()))?;
-        let mut ready = std::collections::HashSet::new();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        while ready.len() < 3 {
-            let next = tokio::time::timeout_at(deadline, stream.next())
-                .await
-                .map_err(|_| {
-                    Error::Args(format!("only {} of 3 pods Ready after 60 s", ready.len()))
-                })?;
-            match next {
-                Some(Ok(watcher::Event::Apply(p) | watcher::Event::InitApply(p))) => {
-                    if crate::k8s::pod_is_ready(&p) {
-                        ready.insert(p.metadata.name.unwrap_or_default());
-                    }
-                }
-                Some(_) => {}
-                None => return Err(Error::Http("the pod watch ended".into())),
+    match args.target {
+        crate::harness::TargetKind::Embedded => {
+            for _ in 0..args.runs {
+                let started = Instant::now();
+                let cluster = RunningCluster::start(config.clone()).await?;
+                cold_starts.push(started.elapsed());
+                let client = cluster.client()?;
+                deployments.push(
+                    time_deployment(
+                        Api::default_namespaced(client.clone()),
+                        Api::default_namespaced(client),
+                    )
+                    .await?,
+                );
+                let _ = cluster.stop(Duration::from_secs(10)).await;
             }
         }
-        deployments.push(applied.elapsed());
-        let _ = cluster.stop(Duration::from_secs(10)).await;
+        crate::harness::TargetKind::Containers => {
+            use crate::target::{containers, ScenarioInfo, Target, Topology};
+            let target =
+                containers::Containers::new(time_scale, containers::ImageSource::default())
+                    .await
+                    .map_err(|e| Error::Args(e.to_string()))?;
+            let scenario = ScenarioInfo {
+                name: "bench".into(),
+                location: "kubespec bench suite".into(),
+            };
+            let topology = Topology {
+                nodes: Some(3),
+                ..Topology::default()
+            };
+            for _ in 0..args.runs {
+                let started = Instant::now();
+                let cluster = target
+                    .provision(&scenario, &topology)
+                    .await
+                    .map_err(|e| Error::Args(e.to_string()))?;
+                cold_starts.push(started.elapsed());
+                let client = cluster.client();
+                let timed = time_deployment(
+                    Api::namespaced(client.clone(), cluster.namespace()),
+                    Api::namespaced(client, cluster.namespace()),
+                )
+                .await;
+                let _ = cluster.teardown(false).await;
+                deployments.push(timed?);
+            }
+        }
+        crate::harness::TargetKind::Kubeconfig => {
+            return Err(Error::Args(
+                "bench suite runs on the embedded or the containers target".into(),
+            ))
+        }
     }
     cold_starts.sort();
     deployments.sort();

@@ -606,9 +606,12 @@ async fn component_kube_proxy(args: KubeProxyArgs) -> anyhow::Result<()> {
 }
 
 async fn bench_suite(args: kubespec::bench::SuiteBenchArgs) -> anyhow::Result<()> {
-    let scale = args
-        .time_scale
-        .unwrap_or(kubespec::harness::runner::DEFAULT_TIME_SCALE);
+    let scale = args.time_scale.unwrap_or(match args.target {
+        kubespec::harness::TargetKind::Containers => {
+            kubespec::harness::runner::CONTAINERS_TIME_SCALE
+        }
+        _ => kubespec::harness::runner::DEFAULT_TIME_SCALE,
+    });
     if !Clock::valid_scale(scale) {
         bail!(
             "--time-scale {scale} must be a positive number between {} and {}",
@@ -617,12 +620,14 @@ async fn bench_suite(args: kubespec::bench::SuiteBenchArgs) -> anyhow::Result<()
         );
     }
     let report = kubespec::bench::suite(&args, scale).await?;
-    println!("time scale {scale}");
+    println!("{:?} target, time scale {scale}", args.target);
     println!("{}", report.render());
     if !args.no_suite {
         let started = std::time::Instant::now();
         let outcome = kubespec::harness::run(kubespec::harness::Options {
             time_scale: scale,
+            target: args.target,
+            concurrency: args.concurrency,
             progress: kubespec::harness::report::Progress::Quiet,
             ..Default::default()
         })

@@ -205,11 +205,17 @@ pub struct StaticBuild {
 }
 
 impl Default for StaticBuild {
+    /// The sources this library was compiled from, in this build's own profile (a release
+    /// kubespec puts a release build in its containers; tests a dev one).
     fn default() -> Self {
         Self {
             manifest_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")),
             target_dir: None,
-            profile: Profile::default(),
+            profile: if cfg!(debug_assertions) {
+                Profile::Dev
+            } else {
+                Profile::Release
+            },
             timeout: Duration::from_secs(30 * 60),
         }
     }

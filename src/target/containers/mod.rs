@@ -305,7 +305,7 @@ async fn remove_where(
             .unwrap_or_default()
             .iter()
             .any(|n| n.trim_start_matches('/').starts_with(KEPT_PREFIX));
-        (!(spare_kept && kept) && select(&labels)).then(|| async move {
+        (!(spare_kept && kept) && select(&labels)).then_some(async move {
             if let Err(e) = docker
                 .remove_container(
                     &id,
