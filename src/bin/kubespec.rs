@@ -172,9 +172,23 @@ enum Component {
     Scheduler(ControlPlaneArgs),
     /// A kubelet for one node.
     Kubelet(KubeletArgs),
+    /// The image registry nodes pull from (which images it holds): one for a cluster whose
+    /// kubelets run in processes of their own (`component kubelet --registry-url`).
+    Registry(RegistryArgs),
     /// kube-proxy for one node: keeps the node's Service rules (held by its kubelet, which
     /// simulates the node) in step with Services and EndpointSlices.
     KubeProxy(KubeProxyArgs),
+}
+
+#[derive(Args, Debug)]
+struct RegistryArgs {
+    /// Address to listen on (loopback; in a container of the containers target, any of its
+    /// own).
+    #[arg(long, default_value = "127.0.0.1")]
+    address: IpAddr,
+    /// Port to listen on; 0 picks a free one.
+    #[arg(long, default_value_t = 0)]
+    port: u16,
 }
 
 #[derive(Args, Debug)]
@@ -233,6 +247,10 @@ struct KubeletArgs {
     /// node machine runs both).
     #[arg(long)]
     kube_proxy: bool,
+    /// Ask the image registry served here (`kubespec component registry`) before each pull,
+    /// as every node of a cluster pulls from one registry; default: this process's own model.
+    #[arg(long)]
+    registry_url: Option<String>,
     /// Reach other nodes' pods through tunnels between kubelets (an overlay network), for
     /// nodes that do not share one loopback (each in a container of its own).
     #[arg(long)]
@@ -565,6 +583,14 @@ async fn component_kubelet(args: KubeletArgs) -> anyhow::Result<()> {
     };
     config.port = args.port;
     config.overlay = args.overlay;
+    if let Some(url) = &args.registry_url {
+        if !url.starts_with("http://") {
+            anyhow::bail!(
+                "--registry-url {url:?} must be an http:// URL of `kubespec component registry`"
+            );
+        }
+        config.registry = kubespec::kubelet::runtime::Registry::remote(url);
+    }
     if let Some(path) = &args.image_models {
         config.image_models = kubespec::kubelet::runtime::models::load(path)?.images;
     }
@@ -586,6 +612,31 @@ async fn component_kubelet(args: KubeletArgs) -> anyhow::Result<()> {
         ));
     }
     kubespec::kubelet::run(client, args.client.clock(), config, stop).await;
+    Ok(())
+}
+
+async fn component_registry(args: RegistryArgs) -> anyhow::Result<()> {
+    kubespec::host::check_listen_address(args.address, "--address").map_err(anyhow::Error::msg)?;
+    let listener = tokio::net::TcpListener::bind((args.address, args.port))
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {}:{} (pass another --port, or 0 for a free one)",
+                args.address, args.port
+            )
+        })?;
+    say!(
+        "kubespec registry listening on http://{}",
+        listener.local_addr()?
+    );
+    let registry = kubespec::kubelet::runtime::Registry::new();
+    kubespec::server::serve(
+        listener,
+        kubespec::kubelet::runtime::registry_router(registry),
+        kubespec::server::Limits::new(kubespec::server::Limits::SMALL),
+        ctrl_c(),
+    )
+    .await;
     Ok(())
 }
 
@@ -730,6 +781,7 @@ async fn main() -> std::process::ExitCode {
         Command::Component(Component::Scheduler(args)) => component_scheduler(args).await,
         Command::Component(Component::Kubelet(args)) => component_kubelet(args).await,
         Command::Component(Component::KubeProxy(args)) => component_kube_proxy(args).await,
+        Command::Component(Component::Registry(args)) => component_registry(args).await,
         Command::Bench(Bench::Api(args)) => kubespec::bench::api(args).await.map_err(Into::into),
         Command::Bench(Bench::Scheduler(args)) => {
             kubespec::bench::scheduler(args).await.map_err(Into::into)

@@ -190,10 +190,29 @@ struct Container {
 
 /// The image registry the simulated nodes pull from: the built-in catalog and the user's models,
 /// minus the references an operator has withdrawn (as when a registry loses a tag or becomes
-/// unreachable). One registry is shared by every node of a cluster.
+/// unreachable). One registry is shared by every node of a cluster: in one process the same
+/// value, across processes (nodes in containers) one `kubespec component registry` that every
+/// node asks before a pull ([`Registry::remote`], [`registry_router`]).
 #[derive(Debug, Default)]
 pub struct Registry {
     withdrawn: Mutex<std::collections::HashSet<String>>,
+    /// The registry server's URL, when the registry is a process of its own.
+    remote: Option<String>,
+}
+
+/// How long a node waits for the registry server to answer.
+const REGISTRY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The path of the registry server's image resource (`?reference=<image>`).
+pub const REGISTRY_PATH: &str = "/kubespec/registry/image";
+
+/// What the registry server says of an image.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Availability {
+    /// The normalized reference (`docker.io/library/nginx:1.27`).
+    pub reference: String,
+    /// Whether it can be pulled.
+    pub available: bool,
 }
 
 impl Registry {
@@ -202,31 +221,179 @@ impl Registry {
         Arc::new(Self::default())
     }
 
+    /// The registry served at `url` (an `http://` URL of `kubespec component registry`).
+    pub fn remote(url: &str) -> Arc<Self> {
+        Arc::new(Self {
+            remote: Some(url.trim_end_matches('/').to_string()),
+            ..Self::default()
+        })
+    }
+
     /// Withdraw `image` (or make it available again): pulls of it fail as pulls of a reference
     /// the registry does not have. Images already on a node stay there.
     ///
     /// # Errors
     /// The image reference is not valid.
-    pub fn set_available(&self, image: &str, available: bool) -> Result<(), ImageError> {
+    pub fn set_available(&self, image: &str, available: bool) -> Result<String, ImageError> {
         let (repository, tag) = catalog::normalize(image)?;
         let reference = format!("{repository}:{tag}");
         let mut withdrawn = self.withdrawn.lock();
         if available {
             withdrawn.remove(&reference);
         } else {
-            withdrawn.insert(reference);
+            withdrawn.insert(reference.clone());
         }
-        Ok(())
+        Ok(reference)
     }
 
-    fn check(&self, reference: &str) -> Result<(), ImageError> {
-        if self.withdrawn.lock().contains(reference) {
-            return Err(ImageError::NotFound(format!(
-                "rpc error: code = NotFound desc = failed to pull and unpack image \"{reference}\": failed to resolve reference \"{reference}\": {reference}: not found"
-            )));
-        }
-        Ok(())
+    /// Whether `image` can be pulled from this (local) registry.
+    ///
+    /// # Errors
+    /// The image reference is not valid.
+    pub fn availability(&self, image: &str) -> Result<Availability, ImageError> {
+        let (repository, tag) = catalog::normalize(image)?;
+        let reference = format!("{repository}:{tag}");
+        let available = !self.withdrawn.lock().contains(&reference);
+        Ok(Availability {
+            reference,
+            available,
+        })
     }
+
+    async fn check(&self, reference: &str) -> Result<(), ImageError> {
+        let not_found = || {
+            ImageError::NotFound(format!(
+                "rpc error: code = NotFound desc = failed to pull and unpack image \"{reference}\": failed to resolve reference \"{reference}\": {reference}: not found"
+            ))
+        };
+        if self.withdrawn.lock().contains(reference) {
+            return Err(not_found());
+        }
+        let Some(url) = &self.remote else {
+            return Ok(());
+        };
+        match ask_registry(url, reference).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(not_found()),
+            // As containerd reports a registry it cannot reach.
+            Err(e) => Err(ImageError::NotFound(format!(
+                "rpc error: code = Unknown desc = failed to pull and unpack image \"{reference}\": failed to resolve reference \"{reference}\": {e}"
+            ))),
+        }
+    }
+}
+
+/// Ask the registry server at `url` whether `reference` can be pulled.
+async fn ask_registry(url: &str, reference: &str) -> Result<bool, String> {
+    registry_request(url, http::Method::GET, reference, None)
+        .await
+        .map(|a| a.available)
+}
+
+/// Withdraw `image` from the registry server at `url`, or make it available again; what the
+/// registry then says of it.
+///
+/// # Errors
+/// The registry cannot be reached, or refuses (an invalid reference), in words for the user.
+pub async fn set_remote_availability(
+    url: &str,
+    image: &str,
+    available: bool,
+) -> Result<Availability, String> {
+    let body = serde_json::json!({ "available": available }).to_string();
+    registry_request(url, http::Method::PUT, image, Some(body)).await
+}
+
+async fn registry_request(
+    url: &str,
+    method: http::Method,
+    reference: &str,
+    body: Option<String>,
+) -> Result<Availability, String> {
+    use http_body_util::BodyExt;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Full<bytes::Bytes>>();
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("reference", reference)
+        .finish();
+    let request = http::Request::builder()
+        .method(method)
+        .uri(format!("{url}{REGISTRY_PATH}?{query}"))
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(http_body_util::Full::new(bytes::Bytes::from(
+            body.unwrap_or_default(),
+        )))
+        .map_err(|e| format!("bad registry URL {url}: {e}"))?;
+    let response = tokio::time::timeout(REGISTRY_TIMEOUT, client.request(request))
+        .await
+        .map_err(|_| format!("the registry at {url} did not answer within {REGISTRY_TIMEOUT:?}"))?
+        .map_err(|e| format!("cannot reach the registry at {url}: {e}"))?;
+    let status = response.status();
+    let body = tokio::time::timeout(REGISTRY_TIMEOUT, response.into_body().collect())
+        .await
+        .map_err(|_| format!("the registry at {url} did not finish its answer"))?
+        .map_err(|e| format!("reading the registry's answer: {e}"))?
+        .to_bytes();
+    if !status.is_success() {
+        return Err(format!(
+            "the registry at {url} answered {status}: {}",
+            String::from_utf8_lossy(&body)
+        ));
+    }
+    serde_json::from_slice(&body)
+        .map_err(|e| format!("the registry at {url} answered something else: {e}"))
+}
+
+/// The registry server's routes over `registry` (`kubespec component registry`): `GET
+/// REGISTRY_PATH?reference=<image>` says whether the image can be pulled; `PUT` with
+/// `{"available": bool}` withdraws it or brings it back. An invalid reference is 400.
+pub fn registry_router(registry: Arc<Registry>) -> axum::Router {
+    use axum::extract::{Query, State};
+    use axum::http::StatusCode;
+    use axum::response::{IntoResponse, Response};
+
+    #[derive(serde::Deserialize)]
+    struct Params {
+        reference: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct Change {
+        available: bool,
+    }
+    fn answer(result: Result<Availability, ImageError>) -> Response {
+        match result {
+            Ok(a) => (
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                serde_json::to_vec(&a).unwrap_or_default(),
+            )
+                .into_response(),
+            Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+        }
+    }
+    async fn get(State(r): State<Arc<Registry>>, Query(p): Query<Params>) -> Response {
+        answer(r.availability(&p.reference))
+    }
+    async fn put(
+        State(r): State<Arc<Registry>>,
+        Query(p): Query<Params>,
+        body: axum::body::Bytes,
+    ) -> Response {
+        match serde_json::from_slice::<Change>(&body) {
+            Ok(change) => answer(
+                r.set_available(&p.reference, change.available)
+                    .and_then(|_| r.availability(&p.reference)),
+            ),
+            Err(e) => (
+                StatusCode::BAD_REQUEST,
+                format!("the body must be {{\"available\": true|false}}: {e}"),
+            )
+                .into_response(),
+        }
+    }
+    axum::Router::new()
+        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .route(REGISTRY_PATH, axum::routing::get(get).put(put))
+        .with_state(registry)
 }
 
 /// The simulator.
@@ -788,7 +955,7 @@ impl Runtime for SimRuntime {
             Some(found) => found,
             None => catalog::resolve(image)?,
         };
-        self.registry.check(&resolved.reference)?;
+        self.registry.check(&resolved.reference).await?;
         self.clock.sleep(resolved.pull_time).await;
         self.images
             .lock()
@@ -1534,5 +1701,69 @@ mod tests {
         }
         assert!(body.starts_with("HTTP/1.0 200"), "{body}");
         rt.stop_container(&id, Duration::from_secs(1)).await;
+    }
+
+    /// A registry served by `registry_router`, as `kubespec component registry` serves it.
+    async fn served_registry() -> (String, tokio::task::JoinHandle<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(crate::server::serve(
+            listener,
+            registry_router(Registry::new()),
+            crate::server::Limits::new(crate::server::Limits::SMALL),
+            std::future::pending(),
+        ));
+        (url, task)
+    }
+
+    #[tokio::test]
+    async fn a_node_pulls_only_what_the_registry_process_still_holds() {
+        let (url, server) = served_registry().await;
+        let node = SimRuntime::with_registry(
+            Clock::new(1000.0),
+            Vec::new(),
+            Registry::remote(&url),
+            Netfilter::new(),
+        );
+        node.pull_image("busybox:1.36")
+            .await
+            .expect("pulls while available");
+        let answer = set_remote_availability(&url, "busybox:1.36", false)
+            .await
+            .expect("withdraw");
+        assert_eq!(answer.reference, "docker.io/library/busybox:1.36");
+        assert!(!answer.available);
+        let err = node
+            .pull_image("busybox:1.36")
+            .await
+            .expect_err("withdrawn");
+        assert!(
+            err.to_string()
+                .contains("docker.io/library/busybox:1.36: not found"),
+            "{err}"
+        );
+        // Other images are untouched, and the image comes back.
+        node.pull_image("nginx:1.27").await.expect("another image");
+        set_remote_availability(&url, "busybox:1.36", true)
+            .await
+            .expect("bring back");
+        node.pull_image("busybox:1.36")
+            .await
+            .expect("available again");
+        // An invalid reference is refused with the reason.
+        let bad = set_remote_availability(&url, "UPPER/case", false)
+            .await
+            .expect_err("invalid reference");
+        assert!(bad.contains("400"), "{bad}");
+        server.abort();
+        let _ = server.await;
+        let err = node
+            .pull_image("busybox:1.36")
+            .await
+            .expect_err("no registry");
+        assert!(
+            err.to_string().contains("cannot reach the registry"),
+            "{err}"
+        );
     }
 }

@@ -56,6 +56,8 @@ pub const KEPT_PREFIX: &str = "kept-";
 
 /// The port the apiserver listens on inside its container.
 const APISERVER_PORT: u16 = 6443;
+/// The port the image registry listens on inside its container.
+const REGISTRY_PORT: u16 = 5000;
 /// The port of each kubelet's server inside its container (upstream's).
 const KUBELET_PORT: u16 = 10250;
 /// Where the components find their kubeconfig, CA bundle and static pod manifests.
@@ -432,6 +434,7 @@ impl Target for Containers {
             StopNode,
             AddNode,
             StaticPods,
+            ImageUnavailable,
             PartitionNode,
         ]
         .into_iter()
@@ -478,6 +481,7 @@ impl Target for Containers {
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Role {
     Apiserver,
+    Registry,
     Leader(Elected),
     Node(String),
 }
@@ -485,6 +489,7 @@ enum Role {
 fn labels(run: &str, cluster: &str, role: &Role) -> Vec<(&'static str, String)> {
     let role = match role {
         Role::Apiserver => "apiserver".to_string(),
+        Role::Registry => "registry".to_string(),
         Role::Leader(e) => e.to_string(),
         Role::Node(n) => format!("node/{n}"),
     };
@@ -555,24 +560,82 @@ async fn start_apiserver(
     )
     .with_ready_conditions(vec![WaitFor::message_on_stdout(
         "kubespec apiserver listening",
-    )])
-    // Mapped to the host's loopback only: nothing outside this machine reaches it.
-    .with_host_config_modifier(|host| {
+    )]);
+    publish(request, APISERVER_PORT)
+        .start()
+        .await
+        .map_err(|source| {
+            Error::Start {
+                what: name.to_string(),
+                source,
+            }
+            .into()
+        })
+}
+
+/// Publish the container's `port` on the host's loopback only: nothing outside this machine
+/// reaches it.
+fn publish(
+    request: testcontainers::ContainerRequest<GenericImage>,
+    port: u16,
+) -> testcontainers::ContainerRequest<GenericImage> {
+    request.with_host_config_modifier(move |host| {
         host.port_bindings = Some(HashMap::from([(
-            format!("{APISERVER_PORT}/tcp"),
+            format!("{port}/tcp"),
             Some(vec![testcontainers::bollard::models::PortBinding {
                 host_ip: Some("127.0.0.1".into()),
                 host_port: Some(String::new()),
             }]),
         )]));
-    });
-    request.start().await.map_err(|source| {
-        Error::Start {
-            what: name.to_string(),
-            source,
-        }
-        .into()
     })
+}
+
+/// The cluster's image registry, which every node asks before a pull.
+async fn start_registry(
+    target: &Containers,
+    network: &str,
+    name: &str,
+) -> Result<ContainerAsync<GenericImage>> {
+    let args: Vec<String> = [
+        "component",
+        "registry",
+        "--address",
+        "0.0.0.0",
+        "--port",
+        &REGISTRY_PORT.to_string(),
+    ]
+    .map(String::from)
+    .to_vec();
+    let request = base_request(
+        target
+            .image
+            .generic()
+            .with_exposed_port(ContainerPort::Tcp(REGISTRY_PORT)),
+        network,
+        name,
+        labels(&target.run, network, &Role::Registry),
+        args,
+    )
+    .with_ready_conditions(vec![WaitFor::message_on_stdout(
+        "kubespec registry listening",
+    )]);
+    publish(request, REGISTRY_PORT)
+        .start()
+        .await
+        .map_err(|source| {
+            Error::Start {
+                what: name.to_string(),
+                source,
+            }
+            .into()
+        })
+}
+
+/// Remove containers started before the cluster was assembled.
+async fn remove_members(members: Vec<Member>) {
+    for c in members.into_iter().filter_map(|m| m.container) {
+        let _ = ManuallyDrop::into_inner(c).rm().await;
+    }
 }
 
 /// The container's address on `network`.
@@ -645,6 +708,10 @@ struct ContainersCluster {
     host_url: String,
     /// The apiserver on the cluster's network.
     internal_url: String,
+    /// The image registry on the host (127.0.0.1 and the mapped port).
+    registry_host_url: String,
+    /// The image registry on the cluster's network.
+    registry_internal_url: String,
     kubelet_token: String,
     ca: String,
     defaults: NodeSpec,
@@ -695,22 +762,62 @@ impl ContainersCluster {
         let clock = Clock::new(target.time_scale);
         let kubelet_token = random_name(32);
         let apiserver = format!("{name}-apiserver");
-        let container = start_apiserver(target, name, &apiserver, &clock, &kubelet_token).await?;
-        let host_port = container
-            .get_host_port_ipv4(ContainerPort::Tcp(APISERVER_PORT))
-            .await
-            .map_err(|source| Error::Start {
-                what: format!("{apiserver} (its mapped port)"),
-                source,
-            });
-        // The handle is kept from here on, so a failure below removes the container too.
-        let members = vec![Member {
-            name: apiserver.clone(),
-            role: Role::Apiserver,
-            container: Some(ManuallyDrop::new(container)),
-        }];
-        let host_url = format!("http://127.0.0.1:{}", host_port?);
+        let registry = format!("{name}-registry");
+        let (started_apiserver, started_registry) = futures::future::join(
+            start_apiserver(target, name, &apiserver, &clock, &kubelet_token),
+            start_registry(target, name, &registry),
+        )
+        .await;
+        // The handles are kept from here on, so a failure below removes the containers too.
+        let mut members = Vec::new();
+        let mut keep = |name: &str, role: Role, started: Result<ContainerAsync<GenericImage>>| {
+            started.map(|c| {
+                members.push(Member {
+                    name: name.to_string(),
+                    role,
+                    container: Some(ManuallyDrop::new(c)),
+                });
+            })
+        };
+        let apiserver_started = keep(&apiserver, Role::Apiserver, started_apiserver);
+        let registry_started = keep(&registry, Role::Registry, started_registry);
+        let published = |i: usize, port: u16| {
+            let c = members.get(i).and_then(|m| m.container.as_deref());
+            async move {
+                match c {
+                    Some(c) => c
+                        .get_host_port_ipv4(ContainerPort::Tcp(port))
+                        .await
+                        .map_err(|source| Error::Start {
+                            what: format!("{} (its published port {port})", c.id()),
+                            source,
+                        }),
+                    None => Err(Error::Missing("a container did not start".into())),
+                }
+            }
+        };
+        let ports = match (apiserver_started, registry_started) {
+            (Ok(()), Ok(())) => {
+                let api = published(0, APISERVER_PORT).await;
+                let reg = published(1, REGISTRY_PORT).await;
+                api.and_then(|a| reg.map(|r| (a, r)))
+            }
+            (Err(e), _) | (_, Err(e)) => Err(match e {
+                super::Error::Containers(e) => *e,
+                other => Error::Missing(other.to_string()),
+            }),
+        };
+        let (host_port, registry_port) = match ports {
+            Ok(p) => p,
+            Err(e) => {
+                remove_members(members).await;
+                return Err(e.into());
+            }
+        };
+        let host_url = format!("http://127.0.0.1:{host_port}");
+        let registry_host_url = format!("http://127.0.0.1:{registry_port}");
         let ip = container_ip(&target.docker, name, &apiserver).await?;
+        let registry_ip = container_ip(&target.docker, name, &registry).await?;
         let client = crate::cluster::client_for(&host_url)?;
         let ca = cluster_ca(&client, &host_url).await?;
         let cluster = Self {
@@ -723,6 +830,8 @@ impl ContainersCluster {
             client,
             host_url,
             internal_url: format!("http://{ip}:{APISERVER_PORT}"),
+            registry_host_url,
+            registry_internal_url: format!("http://{registry_ip}:{REGISTRY_PORT}"),
             kubelet_token,
             ca,
             defaults: NodeSpec {
@@ -892,6 +1001,8 @@ impl ContainersCluster {
             MANIFESTS_DIR.into(),
             "--kube-proxy".into(),
             "--overlay".into(),
+            "--registry-url".into(),
+            self.registry_internal_url.clone(),
         ];
         args.extend(self.clock_args());
         let role = Role::Node(node.to_string());
@@ -1300,11 +1411,26 @@ impl Cluster for ContainersCluster {
                 self.reconnect(node).await?;
                 format!("reconnected node {node} to the network")
             }
-            Fault::ImageAvailable { .. } => {
-                return Err(super::Error::Unsupported {
+            Fault::ImageAvailable { image, available } => {
+                let answer = crate::kubelet::runtime::set_remote_availability(
+                    &self.registry_host_url,
+                    image,
+                    *available,
+                )
+                .await
+                .map_err(|e| super::Error::Unsupported {
                     target: "containers",
-                    what: "change what the registry holds (each node container has its own)".into(),
-                })
+                    what: format!("change the availability of {image:?}: {e}"),
+                })?;
+                format!(
+                    "{} is {} in the registry",
+                    answer.reference,
+                    if answer.available {
+                        "available"
+                    } else {
+                        "unavailable"
+                    }
+                )
             }
         })
     }
