@@ -214,7 +214,7 @@ async fn the_feature_suite_passes_on_containers_and_leaves_nothing_behind() {
     // disconnect, not skipped.
     for (file, at_least) in [
         ("leader-election.feature", 4),
-        ("node-loss.feature", 3),
+        ("node-loss.feature", 4),
         ("cluster-ip.feature", 4),
         ("static.feature", 1),
         ("pull.feature", 3),

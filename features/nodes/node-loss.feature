@@ -59,3 +59,12 @@ Feature: Losing a node
     When node node-2 is connected to the network again
     Then within 60 seconds node node-2 is ready
     And within 30 seconds node node-2 has no taint node.kubernetes.io/unreachable:NoExecute
+
+  @needs:pause-node
+  Scenario: A paused node goes NotReady, and is Ready again once it resumes
+    When node node-2 is paused
+    Then within 80 seconds node node-2 has condition Ready Unknown with reason NodeStatusUnknown
+    And within 10 seconds node node-2 has taint node.kubernetes.io/unreachable:NoExecute
+    When node node-2 resumes
+    Then within 60 seconds node node-2 is ready
+    And within 30 seconds node node-2 has no taint node.kubernetes.io/unreachable:NoExecute

@@ -1,6 +1,6 @@
 //! The embedded target: a fresh reference cluster per scenario, in this process, on loopback,
 //! on an accelerated clock, with the topology the scenario asks for. It can do every
-//! [`Capability`] but [`Capability::PartitionNode`].
+//! [`Capability`] but [`Capability::PartitionNode`] and [`Capability::PauseNode`].
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -39,12 +39,12 @@ impl Target for Embedded {
         "embedded"
     }
 
-    /// Everything but cutting a node off the network: the embedded cluster's components share
-    /// one process and its loopback.
+    /// Everything but cutting a node off the network or freezing it: the embedded cluster's
+    /// components share one process and its loopback.
     fn capabilities(&self) -> BTreeSet<Capability> {
         Capability::ALL
             .into_iter()
-            .filter(|c| *c != Capability::PartitionNode)
+            .filter(|c| !matches!(c, Capability::PartitionNode | Capability::PauseNode))
             .collect()
     }
 
@@ -212,10 +212,15 @@ impl Cluster for EmbeddedCluster {
                     })?;
                 format!("wrote the static pod manifest {file} on {node}")
             }
-            Fault::DisconnectNode(_) | Fault::ReconnectNode(_) => {
+            Fault::DisconnectNode(_)
+            | Fault::ReconnectNode(_)
+            | Fault::PauseNode(_)
+            | Fault::ResumeNode(_) => {
                 return Err(super::Error::Unsupported {
                     target: "embedded",
-                    what: "cut a node off the network (its components share one process)".into(),
+                    what:
+                        "cut a node off the network or freeze it (its components share one process)"
+                            .into(),
                 })
             }
         })

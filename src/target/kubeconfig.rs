@@ -193,5 +193,7 @@ fn describe_fault(fault: &Fault) -> String {
         Fault::StaticPod { node, .. } => format!("put a static pod on {node}"),
         Fault::DisconnectNode(n) => format!("cut {n} off the network"),
         Fault::ReconnectNode(n) => format!("connect {n} to the network again"),
+        Fault::PauseNode(n) => format!("freeze {n}"),
+        Fault::ResumeNode(n) => format!("thaw {n}"),
     }
 }

@@ -88,11 +88,13 @@ pub enum Capability {
     StaticPods,
     /// Cut a node off the network and connect it again.
     PartitionNode,
+    /// Freeze a whole node (its kubelet, kube-proxy and pods) and thaw it again.
+    PauseNode,
 }
 
 impl Capability {
     /// Every capability.
-    pub const ALL: [Capability; 9] = [
+    pub const ALL: [Capability; 10] = [
         Self::AcceleratedTime,
         Self::Topology,
         Self::KillLeader,
@@ -102,6 +104,7 @@ impl Capability {
         Self::ImageUnavailable,
         Self::StaticPods,
         Self::PartitionNode,
+        Self::PauseNode,
     ];
 
     /// The tag name (`accelerated-time`, ...).
@@ -116,6 +119,7 @@ impl Capability {
             Self::ImageUnavailable => "image-unavailable",
             Self::StaticPods => "static-pods",
             Self::PartitionNode => "partition-node",
+            Self::PauseNode => "pause-node",
         }
     }
 }
@@ -209,6 +213,10 @@ pub enum Fault {
     DisconnectNode(String),
     /// Connect a cut-off node again.
     ReconnectNode(String),
+    /// Freeze a node: every process on it stops where it is (`docker pause`).
+    PauseNode(String),
+    /// Thaw a frozen node.
+    ResumeNode(String),
 }
 
 impl Fault {
@@ -224,6 +232,7 @@ impl Fault {
             Self::ImageAvailable { .. } => Capability::ImageUnavailable,
             Self::StaticPod { .. } => Capability::StaticPods,
             Self::DisconnectNode(_) | Self::ReconnectNode(_) => Capability::PartitionNode,
+            Self::PauseNode(_) | Self::ResumeNode(_) => Capability::PauseNode,
         }
     }
 }

@@ -38,6 +38,16 @@ pub const PHRASES: &[Phrase] = &[
         "A cut-off node gets its network back (needs @needs:partition-node).",
     ),
     when(
+        "node {word} is paused",
+        "node node-2 is paused",
+        "Freeze the whole node, its kubelet, kube-proxy and pods, where they are: they neither act nor answer (needs @needs:pause-node).",
+    ),
+    when(
+        "node {word} resumes",
+        "node node-2 resumes",
+        "Thaw a paused node: everything on it carries on from where it stopped (needs @needs:pause-node).",
+    ),
+    when(
         "a node {word} joins the cluster",
         "a node node-4 joins the cluster",
         "A new node with the cluster's node size (needs @needs:add-node).",
@@ -117,6 +127,16 @@ async fn cut_off(w: &mut World, node: String) -> StepResult {
 #[when(expr = "node {word} is connected to the network again")]
 async fn connected(w: &mut World, node: String) -> StepResult {
     fault(w, Fault::ReconnectNode(node)).await
+}
+
+#[when(expr = "node {word} is paused")]
+async fn paused(w: &mut World, node: String) -> StepResult {
+    fault(w, Fault::PauseNode(node)).await
+}
+
+#[when(expr = "node {word} resumes")]
+async fn resumes(w: &mut World, node: String) -> StepResult {
+    fault(w, Fault::ResumeNode(node)).await
 }
 
 #[when(expr = "a node {word} joins the cluster")]

@@ -5,14 +5,16 @@
 //! 127.0.0.1 on the host for the harness, nowhere else), one per controller-manager replica, one
 //! per scheduler replica, and one per node running `kubespec component kubelet --kube-proxy
 //! --overlay` (a node machine runs its kubelet and its kube-proxy; the overlay carries pod
-//! traffic between nodes). Every component reaches the apiserver at its address on that
+//! traffic between nodes). Every component reaches the apiserver by its container name on that
 //! network, as separate machines would, and every process reads one cluster clock: they are
 //! all given the cluster's epoch and time scale.
 //!
 //! Faults are Docker's: a killed leader is `docker kill`ed (SIGKILL), a stopped one `docker
 //! stop`ped (SIGTERM: it shuts down as it would on a real machine), a node's kubelet is
-//! stopped, killed or started again with its container, and a node is cut off the network and
-//! put back with `docker network disconnect`/`connect`.
+//! stopped, killed or started again with its container, a node is frozen and thawed with
+//! `docker pause`/`unpause`, and cut off the network and put back with `docker network
+//! disconnect`/`connect`. The nodes pull from one image registry, a container of its own, so
+//! an image withdrawn there is gone for every node.
 //!
 //! Every container and network carries the labels [`RUN_LABEL`] (this run), [`PID_LABEL`] (the
 //! process that made it) and [`SCENARIO_LABEL`]. A scenario's are removed when it ends (unless
@@ -436,6 +438,7 @@ impl Target for Containers {
             StaticPods,
             ImageUnavailable,
             PartitionNode,
+            PauseNode,
         ]
         .into_iter()
         .collect()
@@ -816,8 +819,6 @@ impl ContainersCluster {
         };
         let host_url = format!("http://127.0.0.1:{host_port}");
         let registry_host_url = format!("http://127.0.0.1:{registry_port}");
-        let ip = container_ip(&target.docker, name, &apiserver).await?;
-        let registry_ip = container_ip(&target.docker, name, &registry).await?;
         let client = crate::cluster::client_for(&host_url)?;
         let ca = cluster_ca(&client, &host_url).await?;
         let cluster = Self {
@@ -829,9 +830,11 @@ impl ContainersCluster {
             namespace: super::namespace_for(&scenario.name),
             client,
             host_url,
-            internal_url: format!("http://{ip}:{APISERVER_PORT}"),
+            // By container name, which Docker's DNS on the network resolves, as separate
+            // machines would name it.
+            internal_url: format!("http://{apiserver}:{APISERVER_PORT}"),
             registry_host_url,
-            registry_internal_url: format!("http://{registry_ip}:{REGISTRY_PORT}"),
+            registry_internal_url: format!("http://{registry}:{REGISTRY_PORT}"),
             kubelet_token,
             ca,
             defaults: NodeSpec {
@@ -1410,6 +1413,24 @@ impl Cluster for ContainersCluster {
             Fault::ReconnectNode(node) => {
                 self.reconnect(node).await?;
                 format!("reconnected node {node} to the network")
+            }
+            Fault::PauseNode(node) => {
+                let container = self.node_container(node)?;
+                self.docker
+                    .pause_container(&container)
+                    .await
+                    .map_err(docker_error(format!("pause the container {container}")))
+                    .map_err(super::Error::from)?;
+                format!("paused the container {container} of node {node}")
+            }
+            Fault::ResumeNode(node) => {
+                let container = self.node_container(node)?;
+                self.docker
+                    .unpause_container(&container)
+                    .await
+                    .map_err(docker_error(format!("unpause the container {container}")))
+                    .map_err(super::Error::from)?;
+                format!("unpaused the container {container} of node {node}")
             }
             Fault::ImageAvailable { image, available } => {
                 let answer = crate::kubelet::runtime::set_remote_availability(
