@@ -35,6 +35,10 @@ use crate::events::{reference, EventType};
 /// How often a worker looks at its pod even when nothing happened (volume retries, deadlines).
 const RESYNC: Duration = Duration::from_secs(10);
 
+/// How often upstream's PLEG relists the runtime's pods and containers (`plegRelistPeriod`,
+/// 1 s); a change it sees (a new sandbox, a container that exited) syncs the pod.
+const PLEG_RELIST_PERIOD: Duration = Duration::from_secs(1);
+
 /// One container as this worker knows it.
 pub(super) struct ContainerSlot {
     name: String,
@@ -178,6 +182,23 @@ const EVICTION_MONITORING_SECONDS: i64 = 10;
 /// The grace period of a local-storage eviction (`immediateEvictionGracePeriodSeconds`).
 const EVICTION_GRACE_SECONDS: u64 = 1;
 
+/// Whether `new` differs from `old` in its status (and the bookkeeping every write changes)
+/// only.
+fn status_only_change(old: &Pod, new: Option<&Pod>) -> bool {
+    let Some(new) = new else {
+        return false;
+    };
+    let (a, b) = (&old.metadata, &new.metadata);
+    old.spec == new.spec
+        && a.uid == b.uid
+        && a.labels == b.labels
+        && a.annotations == b.annotations
+        && a.deletion_timestamp == b.deletion_timestamp
+        && a.deletion_grace_period_seconds == b.deletion_grace_period_seconds
+        && a.owner_references == b.owner_references
+        && a.finalizers == b.finalizers
+}
+
 /// Run the worker of one pod until the pod is gone.
 pub(super) async fn run(shared: Arc<Shared>, mut updates: watch::Receiver<Option<Arc<Pod>>>) {
     let Some(first) = updates.borrow().clone() else {
@@ -240,15 +261,28 @@ pub(super) async fn run(shared: Arc<Shared>, mut updates: watch::Receiver<Option
         let resync = shared.clock.to_wall(RESYNC);
         let sleep =
             tokio::time::sleep_until(Instant::now() + wake.map_or(resync, |w| w.min(resync)));
-        tokio::select! {
-            changed = updates.changed() => closed = changed.is_err(),
-            _ = exits.changed() => {}
-            notice = probe_rx.recv() => {
-                if let Some(ProbeNotice::Kill { container, id, probe }) = notice {
-                    Box::pin(w.kill_for_probe(&pod, &container, &id, probe)).await;
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                changed = updates.changed() => {
+                    closed = changed.is_err();
+                    // A change of the pod's status alone (this worker's own report coming back,
+                    // or a controller's condition) is no reason to sync: upstream's pod config
+                    // source passes on spec, metadata and deletion changes only. An error's
+                    // back-off then runs its course (ErrImagePull stays until the next sync).
+                    if closed || !status_only_change(&pod, updates.borrow().as_deref()) {
+                        break;
+                    }
                 }
+                _ = exits.changed() => break,
+                notice = probe_rx.recv() => {
+                    if let Some(ProbeNotice::Kill { container, id, probe }) = notice {
+                        Box::pin(w.kill_for_probe(&pod, &container, &id, probe)).await;
+                    }
+                    break;
+                }
+                _ = &mut sleep => break,
             }
-            _ = sleep => {}
         }
     }
     Box::pin(w.terminate(state, &mut updates, closed)).await;
@@ -967,6 +1001,15 @@ impl PodWorker {
                 let until = crate::clock::add_std(now, next);
                 slot.image_backoff = Some((until, next, message));
                 self.wake_at(until);
+                // The pod's sandbox started moments ago: the PLEG's next relist notices it and
+                // syncs the pod again, which finds the pull backing off (ImagePullBackOff, the
+                // BackOff event), as on a real node a second or so after ErrImagePull.
+                if let Some(ready) = self.sandbox_ready {
+                    let relist = crate::clock::add_std(ready, PLEG_RELIST_PERIOD);
+                    if now < relist {
+                        self.wake_at(relist);
+                    }
+                }
                 None
             }
         }
