@@ -997,18 +997,18 @@ impl PodWorker {
                 .await;
                 let now = self.shared.clock.now();
                 let slot = self.slot_mut(init, index);
+                let first_failure = slot.image_backoff.is_none();
                 let next = backoff::next_pull_backoff(slot.image_backoff.as_ref().map(|b| b.1));
                 let until = crate::clock::add_std(now, next);
                 slot.image_backoff = Some((until, next, message));
                 self.wake_at(until);
-                // The pod's sandbox started moments ago: the PLEG's next relist notices it and
-                // syncs the pod again, which finds the pull backing off (ImagePullBackOff, the
+                // The pod's sandbox started just before this first pull: the PLEG's relist
+                // after it notices the sandbox and syncs the pod again (at once if this sync
+                // outlasted the relist), which finds the pull backing off (ImagePullBackOff, the
                 // BackOff event), as on a real node a second or so after ErrImagePull.
-                if let Some(ready) = self.sandbox_ready {
+                if let (true, Some(ready)) = (first_failure, self.sandbox_ready) {
                     let relist = crate::clock::add_std(ready, PLEG_RELIST_PERIOD);
-                    if now < relist {
-                        self.wake_at(relist);
-                    }
+                    self.wake_at(relist.max(now));
                 }
                 None
             }
