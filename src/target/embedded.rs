@@ -49,22 +49,7 @@ impl Target for Embedded {
     }
 
     fn unsupported(&self, topology: &Topology) -> Option<String> {
-        if topology.nodes.is_some_and(|n| n > MAX_NODES) {
-            return Some(format!(
-                "the embedded target runs at most {MAX_NODES} nodes"
-            ));
-        }
-        for (what, n) in [
-            ("controller-manager", topology.controller_managers),
-            ("scheduler", topology.schedulers),
-        ] {
-            if n.is_some_and(|n| n > MAX_REPLICAS) {
-                return Some(format!(
-                    "the embedded target runs at most {MAX_REPLICAS} {what} replicas"
-                ));
-            }
-        }
-        None
+        topology.beyond(self.name(), MAX_NODES, MAX_REPLICAS)
     }
 
     fn time_scale(&self) -> f64 {

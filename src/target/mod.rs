@@ -162,6 +162,27 @@ pub struct Topology {
 }
 
 impl Topology {
+    /// Why a target that runs at most `max_nodes` nodes and `max_replicas` replicas of each
+    /// control-plane component cannot give this topology (`None` when it can).
+    pub fn beyond(&self, target: &str, max_nodes: usize, max_replicas: usize) -> Option<String> {
+        if self.nodes.is_some_and(|n| n > max_nodes) {
+            return Some(format!(
+                "the {target} target runs at most {max_nodes} nodes"
+            ));
+        }
+        for (what, n) in [
+            ("controller-manager", self.controller_managers),
+            ("scheduler", self.schedulers),
+        ] {
+            if n.is_some_and(|n| n > max_replicas) {
+                return Some(format!(
+                    "the {target} target runs at most {max_replicas} {what} replicas"
+                ));
+            }
+        }
+        None
+    }
+
     /// Whether the scenario asks for more than "some nodes": sizes or replica counts.
     pub fn is_shaped(&self) -> bool {
         self.node_cpu.is_some()
@@ -283,9 +304,18 @@ pub trait Cluster {
     async fn teardown(self: Box<Self>, keep: bool) -> Result<Option<String>>;
 }
 
+/// `n` random lowercase letters and digits, without vowels (no words by chance) nor look-alikes.
+pub(crate) fn random_name(n: usize) -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut rng = rand::rng();
+    (0..n)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
 /// A DNS-1123 label for a scenario's namespace: `ks-<slug of the name>-<5 random>`.
 pub fn namespace_for(scenario: &str) -> String {
-    use rand::Rng;
     let mut slug = String::new();
     for c in scenario.chars() {
         let c = c.to_ascii_lowercase();
@@ -299,11 +329,7 @@ pub fn namespace_for(scenario: &str) -> String {
         }
     }
     let slug = slug.trim_end_matches('-');
-    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    let mut rng = rand::rng();
-    let suffix: String = (0..5)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect();
+    let suffix = random_name(5);
     if slug.is_empty() {
         format!("ks-{suffix}")
     } else {

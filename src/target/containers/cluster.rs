@@ -89,52 +89,19 @@ pub(super) async fn start_apiserver(
     clock: &Clock,
     kubelet_token: &str,
 ) -> Result<ContainerAsync<GenericImage>> {
-    let mut args: Vec<String> = ["component", "apiserver", "--address", "0.0.0.0", "--port"]
-        .map(String::from)
-        .to_vec();
-    args.push(APISERVER_PORT.to_string());
+    let mut args: Vec<String> = vec!["component".into(), "apiserver".into()];
     args.extend(clock_args(clock));
     args.extend(["--kubelet-token".into(), kubelet_token.to_string()]);
-    let request = base_request(
-        target
-            .image
-            .generic()
-            .with_exposed_port(ContainerPort::Tcp(APISERVER_PORT)),
+    start_published(
+        target,
         network,
         name,
-        labels(&target.run, network, &Role::Apiserver),
+        Role::Apiserver,
+        APISERVER_PORT,
         args,
-    )
-    .with_ready_conditions(vec![WaitFor::message_on_stdout(
         "kubespec apiserver listening",
-    )]);
-    publish(request, APISERVER_PORT)
-        .start()
-        .await
-        .map_err(|source| {
-            Error::Start {
-                what: name.to_string(),
-                source,
-            }
-            .into()
-        })
-}
-
-/// Publish the container's `port` on the host's loopback only: nothing outside this machine
-/// reaches it.
-pub(super) fn publish(
-    request: testcontainers::ContainerRequest<GenericImage>,
-    port: u16,
-) -> testcontainers::ContainerRequest<GenericImage> {
-    request.with_host_config_modifier(move |host| {
-        host.port_bindings = Some(HashMap::from([(
-            format!("{port}/tcp"),
-            Some(vec![testcontainers::bollard::models::PortBinding {
-                host_ip: Some("127.0.0.1".into()),
-                host_port: Some(String::new()),
-            }]),
-        )]));
-    })
+    )
+    .await
 }
 
 /// The cluster's image registry, which every node asks before a pull.
@@ -143,39 +110,67 @@ pub(super) async fn start_registry(
     network: &str,
     name: &str,
 ) -> Result<ContainerAsync<GenericImage>> {
-    let args: Vec<String> = [
-        "component",
-        "registry",
-        "--address",
-        "0.0.0.0",
-        "--port",
-        &REGISTRY_PORT.to_string(),
-    ]
-    .map(String::from)
-    .to_vec();
-    let request = base_request(
+    let args = vec!["component".into(), "registry".into()];
+    start_published(
+        target,
+        network,
+        name,
+        Role::Registry,
+        REGISTRY_PORT,
+        args,
+        "kubespec registry listening",
+    )
+    .await
+}
+
+/// Start a server component (`args`, then `--address 0.0.0.0 --port <port>`) with its port
+/// published on the host's loopback only, so that nothing outside this machine reaches it;
+/// ready once it prints `ready_line`.
+async fn start_published(
+    target: &Containers,
+    network: &str,
+    name: &str,
+    role: Role,
+    port: u16,
+    mut args: Vec<String>,
+    ready_line: &str,
+) -> Result<ContainerAsync<GenericImage>> {
+    args.extend([
+        "--address".into(),
+        "0.0.0.0".into(),
+        "--port".into(),
+        port.to_string(),
+    ]);
+    let labels = labels(&target.run, network, &role);
+    base_request(
         target
             .image
             .generic()
-            .with_exposed_port(ContainerPort::Tcp(REGISTRY_PORT)),
+            .with_exposed_port(ContainerPort::Tcp(port)),
         network,
         name,
-        labels(&target.run, network, &Role::Registry),
+        labels,
         args,
     )
-    .with_ready_conditions(vec![WaitFor::message_on_stdout(
-        "kubespec registry listening",
-    )]);
-    publish(request, REGISTRY_PORT)
-        .start()
-        .await
-        .map_err(|source| {
-            Error::Start {
-                what: name.to_string(),
-                source,
-            }
-            .into()
-        })
+    .with_ready_conditions(vec![WaitFor::message_on_stdout(ready_line)])
+    .with_host_config_modifier(move |host| {
+        host.port_bindings = Some(HashMap::from([(
+            format!("{port}/tcp"),
+            Some(vec![testcontainers::bollard::models::PortBinding {
+                host_ip: Some("127.0.0.1".into()),
+                host_port: Some(String::new()),
+            }]),
+        )]));
+    })
+    .start()
+    .await
+    .map_err(|source| {
+        Error::Start {
+            what: name.to_string(),
+            source,
+        }
+        .into()
+    })
 }
 
 /// Remove containers started before the cluster was assembled.

@@ -38,7 +38,7 @@ use testcontainers::bollard::Docker;
 use self::cluster::ContainersCluster;
 pub use self::resources::remove_labelled;
 use self::resources::{prune_images, remove_on_interrupt, sweep_crashed};
-use super::{Capability, Cluster, Result, ScenarioInfo, Target, Topology};
+use super::{random_name, Capability, Cluster, Result, ScenarioInfo, Target, Topology};
 
 /// The label naming the run (one `kubespec test`) a container or network belongs to.
 pub const RUN_LABEL: &str = "io.kubespec.run";
@@ -209,16 +209,6 @@ impl Containers {
     }
 }
 
-/// A lowercase random name of `n` letters and digits.
-fn random_name(n: usize) -> String {
-    use rand::Rng;
-    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    let mut rng = rand::rng();
-    (0..n)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect()
-}
-
 #[async_trait::async_trait(?Send)]
 impl Target for Containers {
     fn name(&self) -> &'static str {
@@ -244,22 +234,7 @@ impl Target for Containers {
     }
 
     fn unsupported(&self, topology: &Topology) -> Option<String> {
-        if topology.nodes.is_some_and(|n| n > MAX_NODES) {
-            return Some(format!(
-                "the containers target runs at most {MAX_NODES} nodes (one container each)"
-            ));
-        }
-        for (what, n) in [
-            ("controller-manager", topology.controller_managers),
-            ("scheduler", topology.schedulers),
-        ] {
-            if n.is_some_and(|n| n > MAX_REPLICAS) {
-                return Some(format!(
-                    "the containers target runs at most {MAX_REPLICAS} {what} replicas"
-                ));
-            }
-        }
-        None
+        topology.beyond(self.name(), MAX_NODES, MAX_REPLICAS)
     }
 
     fn time_scale(&self) -> f64 {
