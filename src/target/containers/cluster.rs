@@ -173,11 +173,18 @@ async fn start_published(
     })
 }
 
-/// Remove containers started before the cluster was assembled.
-pub(super) async fn remove_members(members: Vec<Member>) {
-    for c in members.into_iter().filter_map(|m| m.container) {
-        let _ = ManuallyDrop::into_inner(c).rm().await;
-    }
+/// The host port (on 127.0.0.1) `port` of the container is published at.
+async fn published_port(container: &ContainerAsync<GenericImage>, port: u16) -> Result<u16> {
+    container
+        .get_host_port_ipv4(ContainerPort::Tcp(port))
+        .await
+        .map_err(|source| {
+            Error::Start {
+                what: format!("{} (its published port {port})", container.id()),
+                source,
+            }
+            .into()
+        })
 }
 
 /// The container's address on `network`.
@@ -315,52 +322,22 @@ impl ContainersCluster {
             start_registry(target, name, &registry),
         )
         .await;
-        // The handles are kept from here on, so a failure below removes the containers too.
-        let mut members = Vec::new();
-        let mut keep = |name: &str, role: Role, started: Result<ContainerAsync<GenericImage>>| {
-            started.map(|c| {
-                members.push(Member {
-                    name: name.to_string(),
-                    role,
-                    container: Some(ManuallyDrop::new(c)),
-                });
-            })
-        };
-        let apiserver_started = keep(&apiserver, Role::Apiserver, started_apiserver);
-        let registry_started = keep(&registry, Role::Registry, started_registry);
-        let published = |i: usize, port: u16| {
-            let c = members.get(i).and_then(|m| m.container.as_deref());
-            async move {
-                match c {
-                    Some(c) => c
-                        .get_host_port_ipv4(ContainerPort::Tcp(port))
-                        .await
-                        .map_err(|source| Error::Start {
-                            what: format!("{} (its published port {port})", c.id()),
-                            source,
-                        }),
-                    None => Err(Error::Missing("a container did not start".into())),
-                }
-            }
-        };
-        let ports = match (apiserver_started, registry_started) {
-            (Ok(()), Ok(())) => {
-                let api = published(0, APISERVER_PORT).await;
-                let reg = published(1, REGISTRY_PORT).await;
-                api.and_then(|a| reg.map(|r| (a, r)))
-            }
-            (Err(e), _) | (_, Err(e)) => Err(match e {
-                crate::target::Error::Containers(e) => *e,
-                other => Error::Missing(other.to_string()),
-            }),
-        };
-        let (host_port, registry_port) = match ports {
-            Ok(p) => p,
-            Err(e) => {
-                remove_members(members).await;
-                return Err(e.into());
-            }
-        };
+        // On an error from here on, `start` removes whatever carries the cluster's label.
+        let (apiserver_container, registry_container) = (started_apiserver?, started_registry?);
+        let host_port = published_port(&apiserver_container, APISERVER_PORT).await?;
+        let registry_port = published_port(&registry_container, REGISTRY_PORT).await?;
+        let members = vec![
+            Member {
+                name: apiserver.clone(),
+                role: Role::Apiserver,
+                container: Some(ManuallyDrop::new(apiserver_container)),
+            },
+            Member {
+                name: registry.clone(),
+                role: Role::Registry,
+                container: Some(ManuallyDrop::new(registry_container)),
+            },
+        ];
         let host_url = format!("http://127.0.0.1:{host_port}");
         let registry_host_url = format!("http://127.0.0.1:{registry_port}");
         let client = crate::cluster::client_for(&host_url)?;
