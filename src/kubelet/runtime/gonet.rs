@@ -841,11 +841,12 @@ pub(super) async fn udp_connect(net: &PodNet, to: SocketAddr) -> std::io::Result
     let own = net.ip;
     let to = match net.route(to, crate::netfilter::Protocol::Udp) {
         super::podnet::Route::To(real) => real,
-        // Connected to where nothing answers: what is sent vanishes.
-        // (UDP is never tunnelled: `route` gives no `Tunnel` for it.)
-        super::podnet::Route::Refused
-        | super::podnet::Route::Unroutable
-        | super::podnet::Route::Tunnel { .. } => to,
+        // Rejected (a Service without endpoints): ICMP port unreachable comes back, so a read
+        // fails with "connection refused", as from a loopback port nobody listens on.
+        super::podnet::Route::Refused => closed_loopback_port()?,
+        // Dropped, or nowhere (UDP is never tunnelled): what is sent vanishes. Never the
+        // original address: nothing leaves the machine.
+        super::podnet::Route::Unroutable | super::podnet::Route::Tunnel { .. } => black_hole()?,
     };
     let local: SocketAddr =
         if to.ip().is_loopback() && own.is_loopback() && own.is_ipv4() == to.is_ipv4() {
@@ -858,6 +859,22 @@ pub(super) async fn udp_connect(net: &PodNet, to: SocketAddr) -> std::io::Result
     let socket = UdpSocket::bind(local).await?;
     socket.connect(to).await?;
     Ok(socket)
+}
+
+/// A loopback UDP address that swallows whatever is sent to it: a socket of this process that
+/// is never read (once its buffer is full the kernel drops the rest, silently).
+fn black_hole() -> std::io::Result<SocketAddr> {
+    static SINK: std::sync::OnceLock<std::io::Result<std::net::UdpSocket>> =
+        std::sync::OnceLock::new();
+    match SINK.get_or_init(|| std::net::UdpSocket::bind("127.0.0.1:0")) {
+        Ok(sink) => sink.local_addr(),
+        Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
+    }
+}
+
+/// A loopback UDP port nobody listens on (bound and let go at once).
+fn closed_loopback_port() -> std::io::Result<SocketAddr> {
+    std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()
 }
 
 /// Why a UDP read failed, as Go's `OpError` prints it (`read udp L->R: i/o timeout`).
@@ -1081,5 +1098,47 @@ mod tests {
             parse_port("tcp", "99999"),
             Err("address 99999: invalid port".into())
         );
+    }
+
+    #[tokio::test]
+    async fn udp_to_a_rejecting_service_is_refused_and_to_nowhere_vanishes_on_the_machine() {
+        use crate::netfilter::{Netfilter, NoEndpoints, Protocol, Ruleset, ServiceRule};
+        let net = super::super::podnet::PodNet {
+            ip: "127.42.7.5".parse().unwrap(),
+            clock: crate::clock::Clock::real(),
+            netfilter: Netfilter::new(),
+        };
+        net.netfilter.program(Ruleset {
+            rules: vec![ServiceRule {
+                name: "ns/dns:".into(),
+                protocol: Protocol::Udp,
+                frontends: vec!["10.96.0.10:53".parse().unwrap()],
+                endpoints: vec![],
+                no_endpoints: NoEndpoints::Reject,
+                affinity_seconds: None,
+            }],
+            ..Default::default()
+        });
+        // No endpoints: ICMP port unreachable comes back, the read is refused.
+        let rejected = udp_connect(&net, "10.96.0.10:53".parse().unwrap())
+            .await
+            .unwrap();
+        assert!(rejected.peer_addr().unwrap().ip().is_loopback());
+        rejected.send(b"q").await.unwrap();
+        let mut buf = [0u8; 16];
+        let read = tokio::time::timeout(Duration::from_secs(5), rejected.recv(&mut buf)).await;
+        assert_eq!(
+            read.expect("an answer within 5s").unwrap_err().kind(),
+            std::io::ErrorKind::ConnectionRefused
+        );
+        // Outside the simulation: connected to a loopback sink, never to 8.8.8.8 itself; what is
+        // sent vanishes and nothing answers.
+        let nowhere = udp_connect(&net, "8.8.8.8:53".parse().unwrap())
+            .await
+            .unwrap();
+        assert!(nowhere.peer_addr().unwrap().ip().is_loopback());
+        nowhere.send(b"q").await.unwrap();
+        let read = tokio::time::timeout(Duration::from_millis(300), nowhere.recv(&mut buf)).await;
+        assert!(read.is_err(), "no answer from nowhere: {read:?}");
     }
 }
