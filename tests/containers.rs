@@ -252,6 +252,47 @@ async fn a_failed_scenario_leaves_no_container_or_network() {
 
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs the static build (minutes): cargo test --test containers -- --ignored"]
+async fn the_users_image_models_reach_the_node_containers() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let (dir, path) = feature(
+        r#"Feature: An image of the user's own on the containers target
+  Scenario: The modelled image logs and exits as its model says
+    Given a cluster with 2 nodes
+    When I apply:
+      """
+      apiVersion: v1
+      kind: Pod
+      metadata:
+        name: own
+      spec:
+        restartPolicy: Never
+        containers:
+        - name: app
+          image: example.com/team/batch:1.0
+      """
+    Then within 60 seconds pod own is Failed
+    And the logs of container app of pod own contain "modelled batch done"
+"#,
+    );
+    let models = dir.path().join("models.yaml");
+    std::fs::write(
+        &models,
+        "images:\n- image: example.com/team/batch\n  logs: [\"modelled batch done\"]\n  exit: {afterSeconds: 1, code: 3}\n",
+    )
+    .expect("write the models");
+    let mut opts = options(vec![path.clone()], &dir.path().join("artifacts"));
+    opts.image_models = Some(models);
+    let outcome = kubespec::harness::run(opts).await.expect("the run starts");
+    assert_eq!((outcome.passed, outcome.failed), (1, 0), "{outcome:?}");
+    // Without the models the image does not exist: the same scenario fails.
+    let outcome = kubespec::harness::run(options(vec![path], &dir.path().join("artifacts")))
+        .await
+        .expect("the run starts");
+    assert_eq!((outcome.passed, outcome.failed), (0, 1), "{outcome:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the static build (minutes): cargo test --test containers -- --ignored"]
 async fn keep_leaves_a_cluster_kubectl_can_reach() {
     let _one = ONE_AT_A_TIME.lock().await;
     let (dir, path) = feature(PASSES);

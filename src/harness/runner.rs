@@ -514,13 +514,27 @@ async fn build_target(opts: &Options) -> Result<Rc<dyn Target>, Error> {
             }
             Rc::new(t)
         }
-        TargetKind::Containers => Rc::new(
-            crate::target::containers::Containers::new(
+        TargetKind::Containers => {
+            // Checked here, before any Docker work, with the file's line in the message.
+            let models =
+                match &opts.image_models {
+                    Some(path) => {
+                        crate::kubelet::runtime::models::load(path)
+                            .map_err(|e| Error::Option(e.to_string()))?;
+                        Some(std::fs::read_to_string(path).map_err(|e| {
+                            Error::Io(format!("cannot read {}: {e}", path.display()))
+                        })?)
+                    }
+                    None => None,
+                };
+            let mut t = crate::target::containers::Containers::new(
                 opts.time_scale,
                 crate::target::containers::ImageSource::default(),
             )
-            .await?,
-        ),
+            .await?;
+            t.image_models = models;
+            Rc::new(t)
+        }
         TargetKind::Kubeconfig => Rc::new(
             crate::target::kubeconfig::Kubeconfig::connect(
                 opts.kubeconfig.clone(),

@@ -17,9 +17,9 @@ use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
 use super::resources::{create_network, remove_labelled};
 use super::{
-    docker_error, image, random_name, Containers, Error, APISERVER_PORT, CA_PATH, KEPT_PREFIX,
-    KUBECONFIG_PATH, KUBELET_PORT, MANIFESTS_DIR, PID_LABEL, READY_TIMEOUT, REGISTRY_PORT,
-    RUN_LABEL, SCENARIO_LABEL, STOP_GRACE_SECONDS,
+    docker_error, image, random_name, Containers, Error, APISERVER_PORT, CA_PATH,
+    IMAGE_MODELS_PATH, KEPT_PREFIX, KUBECONFIG_PATH, KUBELET_PORT, MANIFESTS_DIR, PID_LABEL,
+    READY_TIMEOUT, REGISTRY_PORT, RUN_LABEL, SCENARIO_LABEL, STOP_GRACE_SECONDS,
 };
 use crate::clock::Clock;
 use crate::target::{Cluster, Elected, Fault, Result, ScenarioInfo, Topology};
@@ -271,6 +271,8 @@ pub(super) struct ContainersCluster {
     /// Pod ranges handed out so far (`127.<n>.0.0/16`).
     next_range: std::cell::Cell<u8>,
     members: RefCell<Vec<Member>>,
+    /// The user's image models, for every node.
+    image_models: Option<String>,
     /// Containers cut off the network, and the address each had on it.
     cut_off: RefCell<HashMap<String, IpAddr>>,
     torn_down: bool,
@@ -364,6 +366,7 @@ impl ContainersCluster {
             },
             next_range: std::cell::Cell::new(10),
             members: RefCell::new(members),
+            image_models: target.image_models.clone(),
             cut_off: RefCell::default(),
             torn_down: false,
         };
@@ -529,9 +532,15 @@ impl ContainersCluster {
             self.registry_internal_url.clone(),
         ];
         args.extend(self.clock_args());
+        if self.image_models.is_some() {
+            args.extend(["--image-models".into(), IMAGE_MODELS_PATH.into()]);
+        }
         let role = Role::Node(node.to_string());
-        let request = self
-            .with_files(self.base_request(&name, &role, args))
+        let mut request = self.with_files(self.base_request(&name, &role, args));
+        if let Some(models) = &self.image_models {
+            request = request.with_copy_to(IMAGE_MODELS_PATH, models.clone().into_bytes());
+        }
+        let request = request
             // The manifests directory exists from the start (a dot file is never a manifest).
             .with_copy_to(format!("{MANIFESTS_DIR}/.keep"), Vec::new());
         (name, role, request)

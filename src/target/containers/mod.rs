@@ -60,6 +60,7 @@ const KUBELET_PORT: u16 = 10250;
 const KUBECONFIG_PATH: &str = "/etc/kubespec/kubeconfig";
 const CA_PATH: &str = "/etc/kubespec/ca.crt";
 const MANIFESTS_DIR: &str = "/etc/kubespec/manifests";
+const IMAGE_MODELS_PATH: &str = "/etc/kubespec/image-models.yaml";
 /// How long a graceful stop may take before Docker kills (upstream's termination grace).
 const STOP_GRACE_SECONDS: i32 = 10;
 /// How long a cluster may take to come up (wall time).
@@ -127,6 +128,9 @@ fn docker_error(
 
 /// Settings and state of the containers target for one run.
 pub struct Containers {
+    /// The user's image models (the YAML of `--image-models`, already validated), given to every
+    /// node.
+    pub image_models: Option<String>,
     time_scale: f64,
     image: image::Image,
     docker: Docker,
@@ -189,6 +193,7 @@ impl Containers {
         let run = random_name(8);
         let interrupt = tokio::spawn(remove_on_interrupt(docker.clone(), run.clone()));
         Ok(Self {
+            image_models: None,
             time_scale,
             image,
             docker,
