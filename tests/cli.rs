@@ -29,6 +29,30 @@ fn a_bad_image_models_file_is_refused_with_its_line() {
 }
 
 #[test]
+fn test_options_that_do_not_apply_to_the_target_are_refused() {
+    for (args, expected) in [
+        (
+            &["--target", "kubeconfig", "--image-models", "models.yaml"][..],
+            "--image-models only applies to the embedded and containers targets",
+        ),
+        (
+            &["--keep"][..],
+            "--keep only applies to --target containers",
+        ),
+    ] {
+        let out = kubespec()
+            .arg("test")
+            .args(args)
+            .timeout(std::time::Duration::from_secs(30))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
 fn a_non_loopback_address_and_a_bad_time_scale_are_refused() {
     let out = kubespec()
         .args(["up", "--address", "10.0.0.1"])

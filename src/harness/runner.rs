@@ -648,6 +648,11 @@ fn check_options(
     if opts.concurrency == 0 {
         return Err(Error::Option("--concurrency must be at least 1".into()));
     }
+    if opts.image_models.is_some() && opts.target == TargetKind::Kubeconfig {
+        return Err(Error::Option(
+            "--image-models only applies to the embedded and containers targets: a real cluster pulls real images".into(),
+        ));
+    }
     if opts.keep && opts.target != TargetKind::Containers {
         return Err(Error::Option(
             "--keep only applies to --target containers (use --keep-on-failure to keep a failed scenario's namespace)".into(),
