@@ -1117,7 +1117,6 @@ mod tests {
                 no_endpoints: NoEndpoints::Reject,
                 affinity_seconds: None,
             }],
-            ..Default::default()
         });
         // No endpoints: ICMP port unreachable comes back, the read is refused.
         let rejected = udp_connect(&net, "10.96.0.10:53".parse().unwrap())
