@@ -399,6 +399,21 @@ async fn wait_for_cluster(pid: u32) -> Vec<String> {
     }
 }
 
+/// No container or network made by process `pid` remains.
+async fn assert_nothing_left_of(pid: u32) {
+    let pid = pid.to_string();
+    assert_eq!(
+        labelled(PID_LABEL, &pid).await,
+        Vec::<String>::new(),
+        "containers of {pid}"
+    );
+    assert_eq!(
+        networks_labelled(PID_LABEL, &pid).await,
+        Vec::<String>::new(),
+        "networks of {pid}"
+    );
+}
+
 fn signal(pid: u32, signal: &str) {
     let status = Command::new("kill")
         .args([format!("-{signal}"), pid.to_string()])
@@ -434,14 +449,7 @@ async fn ctrl_c_removes_the_runs_containers_and_networks() {
     signal(pid, "INT");
     let status = wait_exit(&mut run);
     assert_eq!(status.code(), Some(130), "exit status after Ctrl-C");
-    assert_eq!(
-        labelled(PID_LABEL, &pid.to_string()).await,
-        Vec::<String>::new()
-    );
-    assert_eq!(
-        networks_labelled(PID_LABEL, &pid.to_string()).await,
-        Vec::<String>::new()
-    );
+    assert_nothing_left_of(pid).await;
     assert_eq!(docker_state().await, before, "containers or networks left");
 }
 
@@ -471,14 +479,7 @@ async fn the_next_run_removes_what_a_crashed_run_left() {
         .await
         .expect("the next run starts");
     assert_eq!(outcome.passed, 1, "{outcome:?}");
-    assert_eq!(
-        labelled(PID_LABEL, &pid.to_string()).await,
-        Vec::<String>::new()
-    );
-    assert_eq!(
-        networks_labelled(PID_LABEL, &pid.to_string()).await,
-        Vec::<String>::new()
-    );
+    assert_nothing_left_of(pid).await;
     assert_eq!(docker_state().await, before, "containers or networks left");
 }
 
