@@ -33,6 +33,8 @@
 //! - [`events`]: Event recorders (core/v1 and events.k8s.io/v1) as upstream components use them.
 //! - [`k8s`]: one implementation of each Kubernetes rule more than one layer needs.
 //! - [`labels`]: label selector matching shared by admission and the controllers.
+//! - [`probe`]: HTTP probes as upstream's `pkg/probe` (the kubelet's probes and hooks, the
+//!   apiserver's componentstatus checks).
 //! - [`server`]: HTTP serving limits (header timeout, connection cap) every server shares.
 //! - [`bench`]: load generators behind `kubespec bench`.
 //!
@@ -54,6 +56,7 @@ pub mod kubelet;
 pub mod labels;
 pub mod leader;
 pub mod netfilter;
+pub mod probe;
 pub mod proxy;
 pub mod runtime;
 pub mod scheduler;

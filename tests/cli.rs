@@ -86,6 +86,29 @@ fn bench_suite_refuses_a_time_scale_it_cannot_run() {
 }
 
 #[test]
+fn an_unreachable_or_malformed_etcd_is_refused_with_how_to_fix_it() {
+    for (args, says) in [
+        (
+            &["up", "--nodes", "0", "--etcd", "http://127.0.0.1:1"][..],
+            "cannot reach etcd at http://127.0.0.1:1: tcp connect error: Connection refused",
+        ),
+        (
+            &["component", "apiserver", "--etcd", "127.0.0.1:2379"][..],
+            "\"127.0.0.1:2379\" is not an etcd client URL: give one as http://HOST:PORT",
+        ),
+    ] {
+        let out = kubespec()
+            .args(args)
+            .timeout(std::time::Duration::from_secs(60))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
 fn a_component_without_a_reachable_cluster_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");

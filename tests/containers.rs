@@ -367,6 +367,15 @@ impl Drop for Run {
     }
 }
 
+/// Build the image the spawned runs use (the static build can take many minutes on a cold
+/// machine), so that the deadline for a cluster to start measures the cluster, not the build.
+async fn image_built() {
+    if let Err(e) = image::build(&image::StaticBuild::default()).await {
+        panic!("cannot build the kubespec image: {e}");
+    }
+}
+
+/// Start `kubespec test --target containers` on `text` (after [`image_built`]).
 fn spawn_run(text: &str) -> Run {
     let (dir, path) = feature(text);
     let child = Command::new(assert_cmd::cargo::cargo_bin!("kubespec"))
@@ -441,6 +450,7 @@ fn wait_exit(run: &mut Run) -> std::process::ExitStatus {
 #[ignore = "needs the static build (minutes): cargo test --test containers -- --ignored"]
 async fn ctrl_c_removes_the_runs_containers_and_networks() {
     let _one = ONE_AT_A_TIME.lock().await;
+    image_built().await;
     let before = docker_state().await;
     let mut run = spawn_run(WAITS);
     let pid = run.child.id();
@@ -457,6 +467,7 @@ async fn ctrl_c_removes_the_runs_containers_and_networks() {
 #[ignore = "needs the static build (minutes): cargo test --test containers -- --ignored"]
 async fn the_next_run_removes_what_a_crashed_run_left() {
     let _one = ONE_AT_A_TIME.lock().await;
+    image_built().await;
     let before = docker_state().await;
     let mut run = spawn_run(WAITS);
     let pid = run.child.id();

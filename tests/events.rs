@@ -90,3 +90,59 @@ async fn events_v1_series_are_written_as_client_go_writes_them() {
         })
         .await;
 }
+
+#[tokio::test]
+async fn kube_proxy_announces_itself_on_each_node_as_upstreams_does() {
+    let cluster = support::cluster().nodes(2).start().await;
+    let client = cluster.client().unwrap();
+    let events: Api<Event> = Api::namespaced(client.clone(), "default");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let starting = loop {
+        let list = events.list(&ListParams::default()).await.unwrap();
+        let starting: Vec<Event> = list
+            .items
+            .into_iter()
+            .filter(|e| e.reporting_controller.as_deref() == Some("kube-proxy"))
+            .collect();
+        if starting.len() >= 2 {
+            break starting;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "expected a Starting event from each node's kube-proxy within 30s; saw {starting:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let mut nodes: Vec<String> = Vec::new();
+    for e in &starting {
+        let node = e.regarding.as_ref().and_then(|r| r.name.clone()).unwrap();
+        assert_eq!(e.reason.as_deref(), Some("Starting"));
+        assert_eq!(e.action.as_deref(), Some("StartKubeProxy"));
+        assert_eq!(e.type_.as_deref(), Some("Normal"));
+        assert_eq!(e.note, None, "no note: {e:?}");
+        assert_eq!(
+            e.reporting_instance.as_deref(),
+            Some(format!("kube-proxy-{node}").as_str())
+        );
+        let regarding = e.regarding.clone().unwrap();
+        assert_eq!(regarding.kind.as_deref(), Some("Node"));
+        assert_eq!(
+            regarding.uid.as_deref(),
+            Some(node.as_str()),
+            "the name as uid"
+        );
+        nodes.push(node);
+    }
+    nodes.sort();
+    assert_eq!(nodes, ["node-1", "node-2"]);
+    // Through core/v1, as `kubectl get events` reads it: no message.
+    let core: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client, "default");
+    let listed = core.list(&ListParams::default()).await.unwrap();
+    let one = listed
+        .items
+        .iter()
+        .find(|e| e.reporting_component.as_deref() == Some("kube-proxy"))
+        .expect("the event through core/v1");
+    assert_eq!(one.reason.as_deref(), Some("Starting"));
+    assert_eq!(one.message, None, "{one:?}");
+}

@@ -67,9 +67,12 @@ fn words(s: &str) -> Vec<String> {
 }
 
 fn the_user_story(version: &str) {
-    let up = Up::start();
+    the_user_story_on(version, &Up::start());
+}
+
+fn the_user_story_on(version: &str, up: &Up) {
     let watched = up.watch();
-    let k = Kubectl::new(version, &up);
+    let k = Kubectl::new(version, up);
 
     let version: serde_json::Value =
         serde_json::from_str(&k.ok(&["version", "-o", "json"])).unwrap();
@@ -426,4 +429,16 @@ fn kubectl_1_27_user_story() {
 #[test]
 fn kubectl_1_33_user_story() {
     the_user_story("1.33");
+}
+
+/// The same story with the objects in etcd (`kubespec up --etcd`).
+#[test]
+fn kubectl_1_27_and_1_33_user_stories_with_etcd() {
+    for version in ["1.27", "1.33"] {
+        let etcd = support::etcd::Etcd::start();
+        the_user_story_on(
+            version,
+            &Up::start_with(&["--nodes", "0", "--etcd", etcd.url()]),
+        );
+    }
 }

@@ -1,6 +1,6 @@
 //! The module graph as ARCHITECTURE.md draws it: no component (apiserver, controllers,
 //! scheduler, kubelet, proxy) uses another component's modules, and the shared layers beneath
-//! them (runtime, k8s, store, clock, leader, events, labels, server, netfilter, host) use no component. Read from the
+//! them (runtime, k8s, store, clock, leader, events, labels, server, netfilter, host, probe) use no component. Read from the
 //! `crate::` paths in `src/`.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -18,6 +18,7 @@ const SHARED: &[&str] = &[
     "server",
     "netfilter",
     "host",
+    "probe",
 ];
 
 /// The top-level module a file under `src/` belongs to.

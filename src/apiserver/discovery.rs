@@ -88,6 +88,10 @@ fn resource_entries(kind: &Kind) -> Vec<Value> {
         if kind.categories.is_empty() {
             obj.remove("categories");
         }
+        if kind.resource == super::componentstatus::RESOURCE {
+            // Not stored, so no storage version (upstream's entry has none).
+            obj.remove("storageVersionHash");
+        }
     }
     for sub in kind.subresources {
         let (sub_kind, group, version, verbs): (&str, Option<&str>, Option<&str>, &[&str]) =

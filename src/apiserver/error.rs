@@ -421,6 +421,12 @@ impl ApiError {
         )
     }
 
+    /// 500 without a reason: what upstream answers for a componentstatus it does not check (a
+    /// plain Go error, which its status conversion leaves unclassified).
+    pub fn component_not_found(name: &str) -> Self {
+        Self::new(500, "", format!("Component not found: {name}"))
+    }
+
     /// 500 InternalError.
     pub fn internal(message: impl std::fmt::Display) -> Self {
         Self::new(
@@ -443,6 +449,12 @@ impl ApiError {
         });
         if let Some(details) = &self.details {
             status["details"] = details.clone();
+        }
+        if self.reason.is_empty() {
+            // `reason` is omitempty: an error upstream does not classify has none.
+            if let Some(map) = status.as_object_mut() {
+                map.remove("reason");
+            }
         }
         status
     }

@@ -33,6 +33,7 @@
 //! - `error`: Status errors.
 
 pub(crate) mod body;
+mod componentstatus;
 mod containers;
 pub mod discovery;
 pub mod error;
@@ -67,7 +68,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
-use crate::store::{MemoryStore, Store};
+use crate::store::{EtcdStore, MemoryStore, Store};
 
 pub use error::{ApiError, Cause};
 
@@ -91,6 +92,17 @@ pub struct Config {
     /// `--advertise-address`): the `kubernetes` Service's endpoint. `None`: the address it
     /// listens on (loopback when it listens on every address).
     pub advertise_address: Option<std::net::IpAddr>,
+    /// The etcd endpoints that hold the objects (upstream's `--etcd-servers`); empty: the
+    /// in-memory store.
+    pub etcd_servers: Vec<String>,
+    /// The components `componentstatus` checks, by name, and the URL of each one's health
+    /// check: upstream checks the controller-manager and the scheduler on the apiserver's own
+    /// machine (https://127.0.0.1:10257/healthz and :10259); the reference components serve
+    /// plain HTTP, on `--health-port`.
+    pub component_statuses: Vec<(String, String)>,
+    /// How often the history in etcd is compacted (upstream's `--etcd-compaction-interval`,
+    /// 5 minutes): each time, to the revision of the previous time.
+    pub etcd_compaction_interval: std::time::Duration,
 }
 
 impl Default for Config {
@@ -105,6 +117,15 @@ impl Default for Config {
             max_connections: crate::server::Limits::APISERVER,
             request_timeout: std::time::Duration::from_secs(60),
             advertise_address: None,
+            etcd_servers: Vec::new(),
+            component_statuses: vec![
+                (
+                    "controller-manager".into(),
+                    "http://127.0.0.1:10257/healthz".into(),
+                ),
+                ("scheduler".into(), "http://127.0.0.1:10259/healthz".into()),
+            ],
+            etcd_compaction_interval: std::time::Duration::from_secs(5 * 60),
         }
     }
 }
@@ -130,6 +151,8 @@ pub struct ApiServer {
     service_allocation: tokio::sync::Mutex<()>,
     /// The key that signs service account tokens (none if the system could not make one).
     tokens: Option<tokens::Issuer>,
+    /// What `componentstatus` checks (`Config::component_statuses`).
+    component_statuses: Vec<(String, String)>,
 }
 
 impl ApiServer {
@@ -144,6 +167,30 @@ impl ApiServer {
             clock,
         )
         .await
+    }
+
+    /// An apiserver over the store `config` names: etcd when it gives `etcd_servers` (the
+    /// history compacted every `etcd_compaction_interval` while the apiserver runs), else
+    /// memory.
+    ///
+    /// # Errors
+    /// When etcd does not answer.
+    pub async fn open(
+        config: &Config,
+        clock: Clock,
+    ) -> Result<Arc<Self>, crate::store::ConnectError> {
+        if config.etcd_servers.is_empty() {
+            return Ok(Self::new(config, clock).await);
+        }
+        let store =
+            EtcdStore::connect(&config.etcd_servers, Arc::new(registry::stored_attrs)).await?;
+        let server = Self::with_store(Arc::new(store.clone()), config, clock).await;
+        tokio::spawn(compact_etcd(
+            store,
+            config.etcd_compaction_interval,
+            server.shutdown.clone(),
+        ));
+        Ok(server)
     }
 
     /// An apiserver over any store, with the initial namespaces created (if missing) and the
@@ -162,6 +209,7 @@ impl ApiServer {
             tokens: tokens::Issuer::generate()
                 .map_err(|_| tracing::error!("cannot make a key to sign service account tokens"))
                 .ok(),
+            component_statuses: config.component_statuses.clone(),
         });
         for ns in &config.initial_namespaces {
             let body = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
@@ -193,6 +241,24 @@ impl ApiServer {
     /// The cluster clock the apiserver stamps objects with.
     pub fn clock(&self) -> &Clock {
         &self.clock
+    }
+}
+
+/// Compact etcd's history every `interval`, to the revision seen the time before (what
+/// kube-apiserver's compactor does), until `stop`.
+async fn compact_etcd(store: EtcdStore, interval: std::time::Duration, stop: CancellationToken) {
+    let mut previous = None;
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(interval) => {}
+        }
+        if let Some(revision) = previous {
+            if let Err(e) = store.compact(revision).await {
+                tracing::warn!(revision, cause = %e, "cannot compact etcd");
+            }
+        }
+        previous = Some(store.current_revision()).filter(|r| *r > 0);
     }
 }
 

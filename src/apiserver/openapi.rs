@@ -11,7 +11,8 @@ use bytes::Bytes;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Endpoints, Event, Namespace, Node, Pod, Secret, Service, ServiceAccount,
+    ComponentStatus, ConfigMap, Endpoints, Event, Namespace, Node, Pod, Secret, Service,
+    ServiceAccount,
 };
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::events::v1::Event as EventV1;
@@ -40,6 +41,10 @@ pub(super) fn schema_names(
     names.insert(("", "v1", "Endpoints"), add::<Endpoints>(generator));
     names.insert(("", "v1", "ConfigMap"), add::<ConfigMap>(generator));
     names.insert(("", "v1", "Secret"), add::<Secret>(generator));
+    names.insert(
+        ("", "v1", "ComponentStatus"),
+        add::<ComponentStatus>(generator),
+    );
     names.insert(
         ("", "v1", "ServiceAccount"),
         add::<ServiceAccount>(generator),

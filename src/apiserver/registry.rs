@@ -327,6 +327,26 @@ pub static KINDS: &[Kind] = &[
     Kind {
         group: "",
         version: "v1",
+        resource: "componentstatuses",
+        singular: "componentstatus",
+        kind: "ComponentStatus",
+        namespaced: false,
+        short_names: &["cs"],
+        categories: &[],
+        verbs: &["get", "list"],
+        subresources: &[],
+        // Never stored: each request checks the components (see componentstatus.rs).
+        storage: "componentstatuses",
+        generation: Generation::None,
+        field_labels: &[],
+        delete_returns_object: false,
+        admit: strategy::admit::<k8s_openapi::api::core::v1::ComponentStatus>,
+        to_storage: None,
+        from_storage: None,
+    },
+    Kind {
+        group: "",
+        version: "v1",
         resource: "configmaps",
         singular: "configmap",
         kind: "ConfigMap",
@@ -556,6 +576,28 @@ pub fn lookup(group: &str, version: &str, resource: &str) -> Option<&'static Kin
     KINDS
         .iter()
         .find(|k| k.group == group && k.version == version && k.resource == resource)
+}
+
+/// The kind whose objects live at storage `key` (for Events shared by two groups, the core
+/// kind, the form they are stored in).
+pub fn stored_at(key: &str) -> Option<&'static Kind> {
+    let rest = key.strip_prefix("/registry/")?;
+    KINDS
+        .iter()
+        .filter(|k| {
+            rest.strip_prefix(k.storage)
+                .is_some_and(|tail| tail.starts_with('/'))
+        })
+        .max_by_key(|k| (k.storage.len(), k.group.is_empty()))
+}
+
+/// What selectors match on for the object at storage `key`: what a store that keeps only the
+/// objects (etcd) gives back with each one it reads.
+pub fn stored_attrs(key: &str, value: &Value) -> crate::store::Attrs {
+    match stored_at(key) {
+        Some(kind) => super::selector::attrs(kind, value),
+        None => crate::store::Attrs::default(),
+    }
 }
 
 /// The core/v1 kind with this resource name (used internally, e.g. for namespaces).

@@ -770,6 +770,14 @@ impl Strategy for Namespace {
     }
 }
 
+/// Never admitted (componentstatuses serve get and list only); here so the registry's entry has
+/// an admission like every other.
+impl Strategy for k8s_openapi::api::core::v1::ComponentStatus {
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+}
+
 impl Strategy for Secret {
     fn default(&mut self) {
         self.type_.get_or_insert_with(|| "Opaque".into());

@@ -27,6 +27,15 @@ pub struct ApiBenchArgs {
     /// soon as the writer's previous one is answered.
     #[arg(long, default_value_t = 0)]
     pub rate: u64,
+    /// Keep the apiserver's objects in etcd at this URL (as `up --etcd`) instead of in memory.
+    /// The pods go into a namespace of their own, so runs can share one etcd.
+    #[arg(long)]
+    pub etcd: Option<String>,
+    /// After the apiserver run, write the same pods with the same number of clients straight
+    /// into the etcd at this URL (through the etcd client the store uses, one put per pod), and
+    /// report both: the floor an etcd-backed apiserver stands on.
+    #[arg(long)]
+    pub raw_etcd: Option<String>,
 }
 
 /// The figures of one `bench api` run.
@@ -53,6 +62,32 @@ pub struct ApiBenchReport {
     /// How late a thread that only sleeps 1 ms at a time woke during the write phase
     /// (p50, p99, p99.9, max): the machine's own floor under every latency above.
     pub wake_lag: [Duration; 4],
+    /// Where the apiserver kept the objects: `memory`, or the etcd URL.
+    pub store: String,
+    /// The same writes straight into etcd (`--raw-etcd`).
+    pub raw_etcd: Option<RawEtcdReport>,
+}
+
+/// The figures of the writes `bench api --raw-etcd` puts straight into etcd.
+#[derive(Debug, Clone)]
+pub struct RawEtcdReport {
+    /// The etcd URL.
+    pub url: String,
+    /// Puts.
+    pub writes: usize,
+    /// Wall time of the puts.
+    pub elapsed: Duration,
+    /// Put latency p50.
+    pub p50: Duration,
+    /// Put latency p99.
+    pub p99: Duration,
+}
+
+impl RawEtcdReport {
+    /// Puts per second.
+    pub fn writes_per_sec(&self) -> f64 {
+        self.writes as f64 / self.elapsed.as_secs_f64()
+    }
 }
 
 impl ApiBenchReport {
@@ -64,6 +99,7 @@ impl ApiBenchReport {
 
 impl std::fmt::Display for ApiBenchReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "store:         {}", self.store)?;
         writeln!(
             f,
             "writes:        {} pods in {:.2?}",
@@ -85,7 +121,20 @@ impl std::fmt::Display for ApiBenchReport {
             f,
             "wake-up lag:   p50 {p50:.2?}  p99 {p99:.2?}  p99.9 {p999:.2?}  max {max:.2?} (a thread sleeping 1 ms at a time, same run: the machine's floor)"
         )?;
-        write!(f, "watch check:   {} events delivered, every watcher saw every write exactly once, in order", self.delivered)
+        write!(f, "watch check:   {} events delivered, every watcher saw every write exactly once, in order", self.delivered)?;
+        if let Some(raw) = &self.raw_etcd {
+            write!(
+                f,
+                "\nraw etcd:      {:.0} puts/s  p50 {:.2?}  p99 {:.2?} (the same {} pods from the same number of clients, straight into {})\nratio:         apiserver writes/s = {:.2}x raw etcd puts/s",
+                raw.writes_per_sec(),
+                raw.p50,
+                raw.p99,
+                raw.writes,
+                raw.url,
+                self.writes_per_sec() / raw.writes_per_sec()
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -149,6 +198,7 @@ pub async fn run_api(args: ApiBenchArgs) -> Result<ApiBenchReport> {
     }
     let mut config = ClusterConfig::apiserver_only();
     config.apiserver.history_limit = args.writes + 1000;
+    config.apiserver.etcd_servers = args.etcd.iter().cloned().collect();
     // The server gets its own runtime and the watchers theirs, as separate processes would: the
     // 64 writers' tasks never queue in front of the server or of an event on its way to a watcher.
     let server_rt = tokio::runtime::Builder::new_multi_thread()
@@ -162,8 +212,16 @@ pub async fn run_api(args: ApiBenchArgs) -> Result<ApiBenchReport> {
         .await
         .map_err(|e| Error::Http(e.to_string()))??;
     let addr = cluster.addr();
-    let namespace = "default";
-    super::controller_manager_stand_in(&cluster.client()?, namespace).await?;
+    // Over etcd, a namespace of the run's own: pods an earlier run left there do not collide.
+    let namespace: Arc<str> = match &args.etcd {
+        None => "default".into(),
+        Some(_) => {
+            let name = format!("bench-{}", crate::target::random_name(8));
+            create_namespace(&cluster.client()?, &name).await?;
+            name.into()
+        }
+    };
+    super::controller_manager_stand_in(&cluster.client()?, &namespace).await?;
     let start_rv = {
         let mut sender = connect(addr).await?;
         list_rv(&mut sender, &format!("/api/v1/namespaces/{namespace}/pods")).await?
@@ -216,6 +274,7 @@ pub async fn run_api(args: ApiBenchArgs) -> Result<ApiBenchReport> {
         let results = futures::future::join_all(senders.into_iter().map(|mut sender| {
             let next = next.clone();
             let acked = acked.clone();
+            let namespace = namespace.clone();
             async move {
                 let mut latencies = Vec::new();
                 loop {
@@ -230,7 +289,7 @@ pub async fn run_api(args: ApiBenchArgs) -> Result<ApiBenchReport> {
                     let name = format!("bench-{i}");
                     let req = Request::post(format!("/api/v1/namespaces/{namespace}/pods"))
                         .header("content-type", "application/json")
-                        .body(Full::new(pod_body(namespace, &name)))
+                        .body(Full::new(pod_body(&namespace, &name)))
                         .map_err(|e| Error::Http(e.to_string()))?;
                     let sent = Instant::now();
                     let (status, body) = exchange(&mut sender, req).await?;
@@ -266,6 +325,10 @@ pub async fn run_api(args: ApiBenchArgs) -> Result<ApiBenchReport> {
     write_latencies.sort();
     watch_latencies.sort();
     wake_lags.sort();
+    let raw_etcd = match &args.raw_etcd {
+        Some(url) => Some(raw_etcd(url, args.writes, args.clients).await?),
+        None => None,
+    };
     Ok(ApiBenchReport {
         writes: args.writes,
         elapsed,
@@ -282,6 +345,75 @@ pub async fn run_api(args: ApiBenchArgs) -> Result<ApiBenchReport> {
             percentile(&wake_lags, 0.999),
             wake_lags.last().copied().unwrap_or_default(),
         ],
+        store: args.etcd.clone().unwrap_or_else(|| "memory".into()),
+        raw_etcd,
+    })
+}
+
+async fn create_namespace(client: &kube::Client, name: &str) -> Result<()> {
+    let namespace: k8s_openapi::api::core::v1::Namespace =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": name}}))
+            .map_err(|e| Error::Http(e.to_string()))?;
+    kube::Api::all(client.clone())
+        .create(&kube::api::PostParams::default(), &namespace)
+        .await
+        .map_err(|e| Error::Http(format!("cannot create namespace {name}: {e}")))?;
+    Ok(())
+}
+
+/// Put `writes` pods (the bench's own bodies) into etcd at `url` from `clients` concurrent
+/// clients, under a prefix of the run's own; the latencies of the puts.
+async fn raw_etcd(url: &str, writes: usize, clients: usize) -> Result<RawEtcdReport> {
+    let fail = |e: etcd_client::Error| Error::Http(format!("etcd at {url}: {e}"));
+    let client = etcd_client::Client::connect([url], None)
+        .await
+        .map_err(fail)?;
+    let prefix = format!("/kubespec-bench/{}/pods/", crate::target::random_name(8));
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let results = futures::future::join_all((0..clients).map(|_| {
+        let mut kv = client.kv_client();
+        let (next, prefix) = (next.clone(), prefix.clone());
+        async move {
+            let mut latencies = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= writes as u64 {
+                    return Ok::<_, etcd_client::Error>(latencies);
+                }
+                let name = format!("bench-{i}");
+                let sent = Instant::now();
+                kv.put(
+                    format!("{prefix}{name}"),
+                    pod_body("bench", &name).to_vec(),
+                    None,
+                )
+                .await?;
+                latencies.push(sent.elapsed());
+            }
+        }
+    }))
+    .await;
+    let elapsed = started.elapsed();
+    let mut latencies = Vec::with_capacity(writes);
+    for r in results {
+        latencies.extend(r.map_err(fail)?);
+    }
+    latencies.sort();
+    // Leave the etcd as it was found.
+    let mut kv = client.kv_client();
+    let _ = kv
+        .delete(
+            prefix,
+            Some(etcd_client::DeleteOptions::new().with_prefix()),
+        )
+        .await;
+    Ok(RawEtcdReport {
+        url: url.to_string(),
+        writes,
+        elapsed,
+        p50: percentile(&latencies, 0.5),
+        p99: percentile(&latencies, 0.99),
     })
 }
 

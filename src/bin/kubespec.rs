@@ -137,6 +137,16 @@ struct ServeArgs {
     /// its kubelets).
     #[arg(long)]
     kubelet_token: Option<String>,
+    /// Keep the objects in etcd at this URL (e.g. http://127.0.0.1:2379; repeat or separate
+    /// with commas for several members) under /registry, as kube-apiserver's `--etcd-servers`,
+    /// instead of in memory. The watch history is then etcd's, compacted every 5 minutes.
+    #[arg(long, alias = "etcd-servers", value_delimiter = ',')]
+    etcd: Vec<String>,
+    /// Where `kubectl get componentstatus` checks a component, as NAME=URL (repeatable; e.g.
+    /// scheduler=http://127.0.0.1:10259/healthz, the default, with
+    /// controller-manager=http://127.0.0.1:10257/healthz).
+    #[arg(long, value_parser = parse_component_status)]
+    component_status: Vec<(String, String)>,
 }
 
 #[derive(Args, Debug)]
@@ -162,7 +172,7 @@ struct UpArgs {
 
 #[derive(Subcommand, Debug)]
 enum Component {
-    /// The apiserver alone, over an in-memory store.
+    /// The apiserver alone, over an in-memory store or (with --etcd) etcd.
     Apiserver(ServeArgs),
     /// One controller-manager replica (deployment, replicaset, garbage collector, endpoints,
     /// node lifecycle, service account, root CA publisher and pod garbage collector
@@ -290,6 +300,11 @@ struct ControlPlaneArgs {
     /// that died shows there as failed until it has been restarted.
     #[arg(long)]
     health_port: Option<u16>,
+    /// The address the health checks listen on: loopback, or (in a container of the
+    /// containers target) any address of the container's, where the apiserver's
+    /// componentstatus check reaches them.
+    #[arg(long, default_value = "127.0.0.1")]
+    health_address: IpAddr,
 }
 
 #[derive(Args, Debug)]
@@ -314,13 +329,19 @@ macro_rules! say {
 }
 
 /// Serve `health` on `127.0.0.1:port` until the process ends; prints where.
-async fn serve_health(health: &kubespec::runtime::Health, port: Option<u16>) -> anyhow::Result<()> {
-    let Some(port) = port else {
+async fn serve_health(
+    health: &kubespec::runtime::Health,
+    args: &ControlPlaneArgs,
+) -> anyhow::Result<()> {
+    let Some(port) = args.health_port else {
         return Ok(());
     };
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+    let address = args.health_address;
+    kubespec::host::check_listen_address(address, "--health-address")
+        .map_err(anyhow::Error::msg)?;
+    let listener = tokio::net::TcpListener::bind((address, port))
         .await
-        .with_context(|| format!("cannot listen on 127.0.0.1:{port} for health checks (pass another --health-port, or 0 for a free one)"))?;
+        .with_context(|| format!("cannot listen on {address}:{port} for health checks (pass another --health-port, or 0 for a free one)"))?;
     say!("health checks at http://{}/healthz", listener.local_addr()?);
     tokio::spawn(kubespec::server::serve(
         listener,
@@ -342,6 +363,31 @@ enum Bench {
     /// The harness: cold start of a 3-node embedded cluster, one 3-replica Deployment to Ready,
     /// and the whole feature suite.
     Suite(kubespec::bench::SuiteBenchArgs),
+}
+
+fn parse_component_status(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((name, url))
+            if !name.is_empty() && (url.starts_with("http://") || url.starts_with("https://")) =>
+        {
+            Ok((name.to_string(), url.to_string()))
+        }
+        _ => Err(format!(
+            "{s:?} is not NAME=URL (e.g. scheduler=http://127.0.0.1:10259/healthz)"
+        )),
+    }
+}
+
+/// The default component checks with `given` ones in place of (or beside) them.
+fn component_statuses(given: &[(String, String)]) -> Vec<(String, String)> {
+    let mut all = apiserver::Config::default().component_statuses;
+    for (name, url) in given {
+        match all.iter_mut().find(|(n, _)| n == name) {
+            Some(entry) => entry.1 = url.clone(),
+            None => all.push((name.clone(), url.clone())),
+        }
+    }
+    all
 }
 
 fn parse_epoch(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
@@ -396,6 +442,8 @@ fn config(args: &ServeArgs) -> anyhow::Result<ClusterConfig> {
             max_connections: args.max_connections,
             kubelet_token: args.kubelet_token.clone(),
             advertise_address,
+            etcd_servers: args.etcd.clone(),
+            component_statuses: component_statuses(&args.component_status),
             ..Default::default()
         },
         ..ClusterConfig::default()
@@ -481,7 +529,7 @@ async fn component_apiserver(args: ServeArgs) -> anyhow::Result<()> {
         Some(epoch) => Clock::with_epoch(cfg.time_scale, epoch),
         None => Clock::new(cfg.time_scale),
     };
-    let server = ApiServer::new(&cfg.apiserver, clock.clone()).await;
+    let server = ApiServer::open(&cfg.apiserver, clock.clone()).await?;
     say!(
         "kubespec apiserver listening on http://{addr} (cluster epoch {}, time scale {}: give components --cluster-epoch {} --time-scale {})",
         epoch_text(&clock),
@@ -530,7 +578,7 @@ async fn component_controller_manager(args: ControllerManagerArgs) -> anyhow::Re
     }
     let args = args.control_plane;
     let client = client_from(&args.client, kubespec::controllers::COMPONENT).await?;
-    serve_health(&config.health, args.health_port).await?;
+    serve_health(&config.health, &args).await?;
     say!(
         "kubespec controller-manager {} campaigning for kube-system/kube-controller-manager",
         config.lease.identity
@@ -542,7 +590,7 @@ async fn component_controller_manager(args: ControllerManagerArgs) -> anyhow::Re
 async fn component_scheduler(args: ControlPlaneArgs) -> anyhow::Result<()> {
     let client = client_from(&args.client, kubespec::scheduler::COMPONENT).await?;
     let health = kubespec::runtime::Health::new();
-    serve_health(&health, args.health_port).await?;
+    serve_health(&health, &args).await?;
     let lease = kubespec::leader::LeaseConfig::new(
         kubespec::scheduler::LEASE_NAME,
         kubespec::leader::new_identity(),

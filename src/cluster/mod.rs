@@ -38,6 +38,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The store (etcd) did not answer.
+    #[error(transparent)]
+    Store(#[from] crate::store::ConnectError),
     /// The kubeconfig could not be written.
     #[error("cannot write the kubeconfig to {path}: {source}")]
     WriteKubeconfig {
@@ -240,6 +243,8 @@ pub struct Replica {
     stop: CancellationToken,
     abort: tokio::task::AbortHandle,
     handle: Mutex<Option<JoinHandle<()>>>,
+    /// Its health check server, if it serves one (it dies with the replica).
+    health_server: Option<tokio::task::AbortHandle>,
 }
 
 impl Replica {
@@ -255,7 +260,24 @@ impl Replica {
             stop,
             abort: handle.abort_handle(),
             handle: Mutex::new(Some(handle)),
+            health_server: None,
         }
+    }
+
+    /// Serve the replica's `/healthz` on `listener` until it stops or is killed, as its
+    /// process would.
+    fn serve_health(mut self, listener: Option<TcpListener>) -> Self {
+        if let Some(listener) = listener {
+            let stop = self.stop.clone();
+            let task = tokio::spawn(crate::server::serve(
+                listener,
+                self.health.router(),
+                crate::server::Limits::new(crate::server::Limits::SMALL),
+                async move { stop.cancelled().await },
+            ));
+            self.health_server = Some(task.abort_handle());
+        }
+        self
     }
 
     /// The replica's leader election identity.
@@ -277,6 +299,9 @@ impl Replica {
     /// Kill it: no release, the others wait out the lease.
     pub fn abort(&self) {
         self.abort.abort();
+        if let Some(server) = &self.health_server {
+            server.abort();
+        }
     }
 
     /// Whether it has stopped.
@@ -294,7 +319,7 @@ impl Replica {
         if tokio::time::timeout_at(deadline, handle).await.is_ok() {
             return true;
         }
-        self.abort.abort();
+        self.abort();
         false
     }
 }
@@ -350,7 +375,31 @@ impl RunningCluster {
             addr: config.addr,
             source,
         })?;
-        let apiserver = ApiServer::new(&config.apiserver, clock.clone()).await;
+        // The first controller-manager and scheduler serve their health checks on loopback,
+        // where the apiserver's componentstatus checks them (upstream checks the ones on its
+        // own machine).
+        let health_listener = |replicas: usize| async move {
+            match replicas {
+                0 => None,
+                _ => TcpListener::bind(("127.0.0.1", 0)).await.ok(),
+            }
+        };
+        let mut cm_health = health_listener(config.controller_managers).await;
+        let mut scheduler_health = health_listener(config.schedulers).await;
+        let mut apiserver_config = config.apiserver.clone();
+        for (name, listener) in [
+            ("controller-manager", &cm_health),
+            ("scheduler", &scheduler_health),
+        ] {
+            if let Some(addr) = listener.as_ref().and_then(|l| l.local_addr().ok()) {
+                for (component, url) in &mut apiserver_config.component_statuses {
+                    if component == name {
+                        *url = format!("http://{addr}/healthz");
+                    }
+                }
+            }
+        }
+        let apiserver = ApiServer::open(&apiserver_config, clock.clone()).await?;
         let shutdown = CancellationToken::new();
         let token = shutdown.clone();
         let server = apiserver.clone();
@@ -382,7 +431,8 @@ impl RunningCluster {
                 cm,
                 stop.clone(),
             ));
-            controller_managers.push(Replica::new(identity, stop, handle, health));
+            controller_managers
+                .push(Replica::new(identity, stop, handle, health).serve_health(cm_health.take()));
         }
         let mut schedulers = Vec::new();
         for _ in 0..config.schedulers {
@@ -397,7 +447,9 @@ impl RunningCluster {
                 health.clone(),
                 stop.clone(),
             ));
-            schedulers.push(Replica::new(identity, stop, handle, health));
+            schedulers.push(
+                Replica::new(identity, stop, handle, health).serve_health(scheduler_health.take()),
+            );
         }
         let cluster = Self {
             addr,

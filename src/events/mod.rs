@@ -420,6 +420,12 @@ impl Inner {
         if let Some((count, last)) = seen.series {
             event["series"] = json!({"count": count, "lastObservedTime": format_micro_time(last)});
         }
+        if job.message.is_empty() {
+            // `note` is omitempty: an event without one (kube-proxy's Starting) has none.
+            if let Some(map) = event.as_object_mut() {
+                map.remove("note");
+            }
+        }
         let event = serde_json::from_value(event).map_err(kube::Error::SerdeError)?;
         api.create(&PostParams::default(), &event).await.map(|_| ())
     }

@@ -26,6 +26,7 @@ use kube::runtime::watcher;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
+use crate::events::{EventType, Recorder};
 use crate::netfilter::{NoEndpoints, Protocol, Ruleset, ServiceRule, KUBELET_PATH};
 use crate::runtime::Informer;
 
@@ -399,6 +400,27 @@ pub fn rules(
     Ruleset { rules: out }
 }
 
+/// The event upstream's kube-proxy records once it runs ("birth cry"): `Starting`, about its
+/// Node (referred to by name, with the name as its uid, as upstream's `NodeRef`), without a
+/// note, reported by `kube-proxy` from instance `kube-proxy-<host>`.
+async fn birth_cry(recorder: &Recorder, node: &str) {
+    let node_ref = k8s_openapi::api::core::v1::ObjectReference {
+        kind: Some("Node".into()),
+        name: Some(node.to_string()),
+        uid: Some(node.to_string()),
+        ..Default::default()
+    };
+    recorder
+        .record(
+            &node_ref,
+            EventType::Normal,
+            "Starting",
+            "StartKubeProxy",
+            "",
+        )
+        .await;
+}
+
 /// Run kube-proxy for `config.node_name` until `shutdown`, writing the node's rules to
 /// `dataplane`.
 pub async fn run(
@@ -421,6 +443,7 @@ pub async fn run(
             .labels(&format!("!{HEADLESS_LABEL},!{SERVICE_PROXY_NAME_LABEL}")),
         stop.clone(),
     );
+    let recorder = Recorder::events_v1(client.clone(), clock.clone(), COMPONENT, &config.node_name);
     let nodes: Informer<Node> = Informer::start(
         Api::all(client),
         watcher::Config::default().fields(&format!("metadata.name={}", config.node_name)),
@@ -432,6 +455,7 @@ pub async fn run(
         () = async { services.ready().await; slices.ready().await; } => {}
     }
     tracing::info!(node = %config.node_name, "kube-proxy synced its caches");
+    birth_cry(&recorder, &config.node_name).await;
     let mut last: Option<Ruleset> = None;
     let mut last_full = clock.now();
     loop {

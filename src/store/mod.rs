@@ -10,6 +10,7 @@
 //!
 //! This module knows no HTTP and no Kubernetes kinds; only the apiserver may use it.
 
+mod etcd;
 mod memory;
 
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use bytes::Bytes;
 use futures::stream::BoxStream;
 use serde_json::Value;
 
+pub use etcd::{AttrsOf, ConnectError, EtcdStore};
 pub use memory::{MemoryStore, DEFAULT_HISTORY_BYTES};
 
 /// A store revision. Revision 0 means "nothing written yet".
@@ -55,6 +57,12 @@ pub enum Error {
         requested: Revision,
         /// The oldest revision a watch or list may start from.
         oldest: Revision,
+    },
+    /// The backend failed or did not answer (etcd down, a value it holds is not an object).
+    #[error("storage is unavailable: {message}")]
+    Unavailable {
+        /// What the backend said.
+        message: String,
     },
 }
 
@@ -150,9 +158,10 @@ impl Draft {
         }
     }
 
-    /// The object as it would be, but never stored (a dry run): without a resourceVersion.
-    pub fn unstored(self) -> Object {
-        let mut json = self.json;
+    /// The object's JSON without `metadata.resourceVersion`: what a backend that keeps the
+    /// revision beside the value (etcd) stores, as upstream's storage does.
+    pub fn stored_json(&self) -> Vec<u8> {
+        let mut json = self.json.clone();
         // Drop `,"resourceVersion":""` (or the leading form) so no empty version shows.
         let field = b"\"resourceVersion\":\"\"";
         let start = self.rv_at.saturating_sub(field.len() - 1);
@@ -166,6 +175,12 @@ impl Draft {
             };
             json.drain(from..to);
         }
+        json
+    }
+
+    /// The object as it would be, but never stored (a dry run): without a resourceVersion.
+    pub fn unstored(self) -> Object {
+        let json = self.stored_json();
         Object {
             json: Bytes::from(json),
             attrs: self.attrs,
@@ -307,8 +322,22 @@ pub trait Store: Send + Sync + 'static {
     /// `Expired` when `after` is older than the retained history.
     async fn watch(&self, prefix: &str, after: Revision) -> Result<WatchStream>;
 
+    /// Forget the history before `revision`, as etcd's compaction does: afterwards a watch may
+    /// start after `revision - 1` or later, and one from earlier gets `Expired` (so does a
+    /// watch that was still reading the forgotten writes).
+    ///
+    /// # Errors
+    /// `Unavailable` when the backend fails.
+    async fn compact(&self, revision: Revision) -> Result<()>;
+
     /// The revision of the latest write.
     fn current_revision(&self) -> Revision;
+
+    /// Whether the backend answers (what `componentstatus` reports as `etcd-0`); `None` for a
+    /// store that has no backend of its own (memory).
+    async fn health(&self) -> Option<Result<()>> {
+        None
+    }
 }
 
 #[cfg(test)]

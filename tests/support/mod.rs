@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod etcd;
 pub mod seen;
 pub mod waits;
 

@@ -273,6 +273,7 @@ fn deprecation(kind: &Kind) -> Option<&'static str> {
         ("", "v1", "endpoints") => {
             Some("v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice")
         }
+        ("", "v1", "componentstatuses") => Some("v1 ComponentStatus is deprecated in v1.19+"),
         _ => None,
     }
 }
@@ -328,6 +329,9 @@ async fn handle(
         if !target.kind.verbs.contains(&verb) {
             return Err(ApiError::method_not_allowed());
         }
+    }
+    if target.kind.resource == super::componentstatus::RESOURCE {
+        return super::componentstatus::serve(server, &target, query, as_table).await;
     }
     match (
         method.as_str(),
@@ -445,11 +449,12 @@ fn store_error(kind: &Kind, name: &str, err: store::Error) -> ApiError {
             "too old resource version: {requested} ({})",
             oldest + 1
         )),
+        store::Error::Unavailable { message } => ApiError::internal(message),
     }
 }
 
 /// The label and field selectors of a list or deletecollection.
-fn selectors(kind: &Kind, query: &Query) -> ApiResult<(LabelSelector, FieldSelector)> {
+pub(super) fn selectors(kind: &Kind, query: &Query) -> ApiResult<(LabelSelector, FieldSelector)> {
     let labels =
         LabelSelector::parse(query.get("labelSelector").map(String::as_str).unwrap_or(""))?;
     let fields = FieldSelector::parse(

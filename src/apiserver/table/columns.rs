@@ -107,6 +107,9 @@ const D_EPS_ADDRESS_TYPE: &str = "Type of the addresses the slice carries (IPv4,
 const D_EPS_PORTS: &str = "Ports every endpoint of the slice exposes.";
 const D_EPS_ENDPOINTS: &str = "Addresses of the endpoints in the slice.";
 const D_DATA: &str = "Number of data entries.";
+const D_CS_STATUS: &str = "Status of the component conditions";
+const D_CS_MESSAGE: &str = "Message of the component conditions";
+const D_CS_ERROR: &str = "Error of the component conditions";
 const D_SECRET_TYPE: &str = "Type of the secret.";
 const D_SA_SECRETS: &str = "Number of secrets listed by the service account.";
 
@@ -274,6 +277,12 @@ pub fn columns(resource: &str) -> Vec<ColumnDefinition> {
             age_col(),
         ],
         Printer::ConfigMap => vec![name_col(), col("Data", "string", D_DATA), age_col()],
+        Printer::ComponentStatus => vec![
+            name_col(),
+            col("Status", "string", D_CS_STATUS),
+            col("Message", "string", D_CS_MESSAGE),
+            col("Error", "string", D_CS_ERROR),
+        ],
         Printer::Secret => vec![
             name_col(),
             col("Type", "string", D_SECRET_TYPE),

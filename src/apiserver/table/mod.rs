@@ -85,6 +85,7 @@ enum Printer {
     ConfigMap,
     Secret,
     ServiceAccount,
+    ComponentStatus,
     Default,
 }
 
@@ -112,6 +113,7 @@ fn printer_for(resource: &str) -> Printer {
         "configmaps" => Printer::ConfigMap,
         "secrets" => Printer::Secret,
         "serviceaccounts" => Printer::ServiceAccount,
+        "componentstatuses" => Printer::ComponentStatus,
         _ => Printer::Default,
     }
 }
@@ -155,8 +157,25 @@ pub fn cells(resource: &str, obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
             int_cell(list(obj, &["secrets"]).len() as i64),
             s(age(obj, now)),
         ],
+        Printer::ComponentStatus => component_status_cells(obj),
         Printer::Default => vec![s(name_of(obj)), s(created_at_rfc3339(obj))],
     }
+}
+
+/// Upstream's `printComponentStatus`: the first Healthy condition decides (`True` is Healthy,
+/// anything else Unhealthy; none at all, Unknown) and gives the message and error.
+fn component_status_cells(cs: &Value) -> Vec<Value> {
+    let healthy = list(cs, &["conditions"])
+        .iter()
+        .find(|c| text(c, &["type"]) == "Healthy");
+    let status = match healthy.map(|c| text(c, &["status"])) {
+        None => "Unknown",
+        Some("True") => "Healthy",
+        Some(_) => "Unhealthy",
+    };
+    let (message, error) =
+        healthy.map_or(("", ""), |c| (text(c, &["message"]), text(c, &["error"])));
+    vec![s(name_of(cs)), s(status), s(message), s(error)]
 }
 
 // ---------------------------------------------------------------------------

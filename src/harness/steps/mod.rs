@@ -2,6 +2,7 @@
 //! to the definitions; see [`super::vocabulary`].
 
 pub mod cluster;
+mod components;
 mod deployments;
 mod events;
 mod leader;
@@ -32,6 +33,7 @@ pub fn concepts() -> Vec<(&'static str, &'static [Phrase])> {
         ("services", services::PHRASES),
         ("nodes", nodes::PHRASES),
         ("leader election", leader::PHRASES),
+        ("component statuses", components::PHRASES),
         ("events", events::PHRASES),
         ("time", time::PHRASES),
         ("snapshots", snapshots::PHRASES),

@@ -9,7 +9,8 @@
 //! and the result is thrown away, so it never restarts the container nor makes it ready).
 
 mod grpc;
-pub(super) mod http;
+
+pub(super) use crate::probe::{http, short_io, Outcome};
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -82,17 +83,6 @@ pub(super) struct ProbeCtx {
     pub(super) results: Arc<ProbeResults>,
     pub(super) notify: mpsc::UnboundedSender<ProbeNotice>,
     pub(super) stop: tokio_util::sync::CancellationToken,
-}
-
-/// What one probe attempt found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(in crate::kubelet) enum Outcome {
-    Success,
-    /// A success with something to say (an HTTP redirect that was not followed).
-    Warning(String),
-    Failure(String),
-    /// The probe could not run; its result is thrown away.
-    Error(String),
 }
 
 /// The port a probe names, as upstream's `probe.ResolveContainerPort`: a number, or the name of
@@ -202,13 +192,6 @@ pub(super) async fn probe_once(ctx: &ProbeCtx, probe: &Probe) -> Outcome {
         };
     }
     Outcome::Success
-}
-
-pub(super) fn short_io(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
-        _ => e.to_string(),
-    }
 }
 
 /// When a probe worker ticks: every period from `from`, as a Go ticker does. `after` the tick

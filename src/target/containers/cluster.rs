@@ -82,6 +82,11 @@ pub(super) fn base_request(
     request
 }
 
+/// Where a controller-manager container serves its health checks (upstream's port).
+const CONTROLLER_MANAGER_HEALTH_PORT: u16 = 10257;
+/// Where a scheduler container serves its health checks (upstream's port).
+const SCHEDULER_HEALTH_PORT: u16 = 10259;
+
 pub(super) async fn start_apiserver(
     target: &Containers,
     network: &str,
@@ -92,6 +97,17 @@ pub(super) async fn start_apiserver(
     let mut args: Vec<String> = vec!["component".into(), "apiserver".into()];
     args.extend(clock_args(clock));
     args.extend(["--kubelet-token".into(), kubelet_token.to_string()]);
+    // componentstatus checks the first controller-manager and scheduler, as upstream checks
+    // the ones on the apiserver's machine.
+    for (component, port) in [
+        ("controller-manager", CONTROLLER_MANAGER_HEALTH_PORT),
+        ("scheduler", SCHEDULER_HEALTH_PORT),
+    ] {
+        args.extend([
+            "--component-status".into(),
+            format!("{component}=http://{network}-{component}-1:{port}/healthz"),
+        ]);
+    }
     start_published(
         target,
         network,
@@ -483,15 +499,21 @@ impl ContainersCluster {
         name: String,
         role: Role,
     ) -> (String, Role, testcontainers::ContainerRequest<GenericImage>) {
-        let component = match &role {
-            Role::Leader(Elected::ControllerManager) => "controller-manager",
-            _ => "scheduler",
+        let (component, health_port) = match &role {
+            Role::Leader(Elected::ControllerManager) => {
+                ("controller-manager", CONTROLLER_MANAGER_HEALTH_PORT)
+            }
+            _ => ("scheduler", SCHEDULER_HEALTH_PORT),
         };
         let mut args: Vec<String> = vec![
             "component".into(),
             component.into(),
             "--kubeconfig".into(),
             KUBECONFIG_PATH.into(),
+            "--health-port".into(),
+            health_port.to_string(),
+            "--health-address".into(),
+            "0.0.0.0".into(),
         ];
         args.extend(self.clock_args());
         let request = self.with_files(self.base_request(&name, &role, args));

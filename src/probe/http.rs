@@ -20,8 +20,8 @@ const MAX_REQUESTS: usize = 10;
 
 /// A probe's request, as upstream's `NewRequestForHTTPGetAction` builds it.
 #[derive(Debug, Clone)]
-pub(in crate::kubelet) struct ProbeRequest {
-    pub(in crate::kubelet) url: Url,
+pub struct ProbeRequest {
+    pub url: Url,
     /// Header lines in order, names as given.
     headers: Vec<(String, String)>,
     /// The `Host` header, when the probe sets one.
@@ -31,7 +31,7 @@ pub(in crate::kubelet) struct ProbeRequest {
 impl ProbeRequest {
     /// The request for `scheme://host:port` + `path` with the handler's headers; `purpose`
     /// names the client in the default user agent (`probe`, `lifecycle`).
-    pub(in crate::kubelet) fn new(
+    pub fn new(
         purpose: &str,
         scheme: &str,
         host: &str,
@@ -91,15 +91,15 @@ impl ProbeRequest {
 }
 
 /// One answer: status, `Location`, the start of the body.
-pub(in crate::kubelet) struct Answer {
-    pub(in crate::kubelet) status: u16,
+pub struct Answer {
+    pub status: u16,
     location: Option<String>,
     body: Vec<u8>,
 }
 
 /// A URL as Go prints the kubelet's: the port always written (`http://10.0.0.1:80/`), where the
 /// `url` crate leaves a scheme's default port out.
-pub(in crate::kubelet) fn go_string(url: &Url) -> String {
+pub fn go_string(url: &Url) -> String {
     let mut out = format!("{}://{}", url.scheme(), authority(url));
     out.push_str(url.path());
     if let Some(q) = url.query() {
@@ -139,7 +139,12 @@ async fn get_once(
     let host_name = url.host_str().unwrap_or_default();
     let port = url.port_or_known_default().unwrap_or(80);
     let dial_host = host_name.trim_start_matches('[').trim_end_matches(']');
-    let stream = tokio::net::TcpStream::connect((dial_host, port))
+    // A name is looked up first, as Go's dialer does, and a failed lookup is worded as Go's.
+    let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((dial_host, port))
+        .await
+        .map(Iterator::collect)
+        .map_err(|_| get_error(url, &format!("dial tcp: lookup {dial_host}: no such host")))?;
+    let stream = tokio::net::TcpStream::connect(&addrs[..])
         .await
         .map_err(|e| {
             get_error(
@@ -217,7 +222,7 @@ async fn get_once(
 ///
 /// # Errors
 /// What Go's `http.Client` says when a request fails (`Get "http://...": ...`).
-pub(in crate::kubelet) async fn get(request: &ProbeRequest) -> Result<Answer, String> {
+pub async fn get(request: &ProbeRequest) -> Result<Answer, String> {
     let first_host = request.url.host_str().map(str::to_string);
     let mut url = request.url.clone();
     let mut host = request.host.clone();
@@ -250,19 +255,48 @@ pub(in crate::kubelet) async fn get(request: &ProbeRequest) -> Result<Answer, St
 }
 
 /// One probe: 2xx succeeds, an unfollowed 3xx warns, anything else fails.
-pub(in crate::kubelet) async fn probe(request: &ProbeRequest) -> Outcome {
+pub async fn probe(request: &ProbeRequest) -> Outcome {
     match get(request).await {
         Err(e) => Outcome::Failure(e),
-        Ok(answer) => {
-            let body = String::from_utf8_lossy(&answer.body);
-            match answer.status {
-                200..=299 => Outcome::Success,
-                300..=399 => {
-                    Outcome::Warning(format!("Probe terminated redirects, Response body: {body}"))
-                }
-                code => Outcome::Failure(format!("HTTP probe failed with statuscode: {code}")),
-            }
-        }
+        Ok(answer) => outcome(&answer).0,
+    }
+}
+
+/// What an answer means to a probe, and its body as text.
+fn outcome(answer: &Answer) -> (Outcome, String) {
+    let body = String::from_utf8_lossy(&answer.body).into_owned();
+    let outcome = match answer.status {
+        200..=299 => Outcome::Success,
+        300..=399 => Outcome::Warning(format!("Probe terminated redirects, Response body: {body}")),
+        code => Outcome::Failure(format!("HTTP probe failed with statuscode: {code}")),
+    };
+    (outcome, body)
+}
+
+/// A health check as upstream's componentstatus makes one (`pkg/probe/http` on a URL, no
+/// headers of its own): the outcome, with the response body as a success's message (`ok`).
+pub async fn check(url: &str) -> (Outcome, String) {
+    let parsed = match Url::parse(url) {
+        Ok(u) => u,
+        Err(e) => return (Outcome::Error(format!("parse {url:?}: {e}")), String::new()),
+    };
+    let request = match ProbeRequest::new(
+        "probe",
+        parsed.scheme(),
+        parsed.host_str().unwrap_or_default(),
+        parsed.port_or_known_default().unwrap_or(80),
+        &match parsed.query() {
+            Some(q) => format!("{}?{q}", parsed.path()),
+            None => parsed.path().to_string(),
+        },
+        &[],
+    ) {
+        Ok(r) => r,
+        Err(e) => return (Outcome::Error(e), String::new()),
+    };
+    match get(&request).await {
+        Err(e) => (Outcome::Failure(e), String::new()),
+        Ok(answer) => outcome(&answer),
     }
 }
 
