@@ -85,6 +85,7 @@ conformance!(
     watches_resume_after_a_revision_and_filter_by_prefix,
     watches_report_every_write_once_in_order,
     compacted_history_expires_watches_and_lists,
+    a_watch_from_a_revision_far_ahead_waits_for_it,
 );
 
 async fn writes_stamp_resource_versions_and_compare_and_swap(store: Arc<dyn Store>) {
@@ -374,4 +375,28 @@ async fn compacted_history_expires_watches_and_lists(store: Arc<dyn Store>) {
         Err(Error::Expired { .. })
     ));
     assert!(store.list("/registry/pods/", Some(at)).await.is_ok());
+}
+
+async fn a_watch_from_a_revision_far_ahead_waits_for_it(store: Arc<dyn Store>) {
+    // A client may send any resourceVersion; the largest one must neither crash the store nor
+    // replay history.
+    let key = "/registry/pods/ns/early";
+    store
+        .create(key, draft(key, pod("early", 1)))
+        .await
+        .unwrap();
+    let mut ahead = store.watch("/registry/pods/", u64::MAX).await.unwrap();
+    let mut barrier = store
+        .watch("/registry/pods/", store.current_revision())
+        .await
+        .unwrap();
+    let key = "/registry/pods/ns/late";
+    store.create(key, draft(key, pod("late", 1))).await.unwrap();
+    // Once a watch from now has the write, the one from far ahead has had its chance.
+    assert_eq!(&*next_events(&mut barrier, 1).await[0].key, key);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        futures::FutureExt::now_or_never(ahead.next()).is_none(),
+        "a watch from revision u64::MAX delivered an event"
+    );
 }

@@ -236,7 +236,10 @@ impl EtcdStore {
 
     /// The error for a read or watch from `requested`, which etcd has compacted.
     fn expired(&self, requested: Revision) -> Error {
-        let compacted = self.compacted.load(Ordering::Relaxed).max(requested + 1);
+        let compacted = self
+            .compacted
+            .load(Ordering::Relaxed)
+            .max(requested.saturating_add(1));
         Error::Expired {
             requested,
             oldest: compacted.saturating_sub(1),
@@ -476,7 +479,7 @@ impl Store for EtcdStore {
         let mut client = self.watch.clone();
         let options = WatchOptions::new()
             .with_range(prefix_end(prefix))
-            .with_start_revision(etcd_revision(after + 1))
+            .with_start_revision(etcd_revision(after.saturating_add(1)))
             .with_prev_key();
         let mut stream = Self::request(client.watch(prefix, Some(options))).await?;
         // A start etcd has compacted: etcd cancels the watch (soon after creating it) with the
@@ -489,7 +492,7 @@ impl Store for EtcdStore {
                 Some(
                     GetOptions::new()
                         .with_count_only()
-                        .with_revision(etcd_revision(after + 1)),
+                        .with_revision(etcd_revision(after.saturating_add(1))),
                 ),
             ),
         )

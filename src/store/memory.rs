@@ -332,7 +332,8 @@ impl WatchCursor {
                     }));
                 }
                 if let Some(first) = state.history.front() {
-                    let start = (self.after + 1).saturating_sub(first.revision) as usize;
+                    let start =
+                        self.after.saturating_add(1).saturating_sub(first.revision) as usize;
                     for event in state.history.iter().skip(start).take(WATCH_BATCH) {
                         self.after = event.revision;
                         if event.key.starts_with(&self.prefix) {
