@@ -154,7 +154,7 @@ fn tables(k: &Kubectl, watched: &Watched) {
     k.ok(&["run", "solo", "--image=nginx:1.27"]);
     // The scheduler binds it to the one node.
     k.wait_for(
-        &watched,
+        watched,
         Duration::from_secs(20),
         &["get", "pod", "solo", "-o", "jsonpath={.spec.nodeName}"],
         "node-1",
@@ -228,7 +228,7 @@ fn tables(k: &Kubectl, watched: &Watched) {
 /// describe shows it, with the deployment's events found by involvedObject.
 fn rollout_without_a_kubelet(k: &Kubectl, watched: &Watched) {
     k.wait_for(
-        &watched,
+        watched,
         Duration::from_secs(20),
         &[
             "get",
@@ -318,7 +318,7 @@ fn get_watch(k: &Kubectl) {
 /// Server-side apply, then edit through a non-interactive editor.
 fn server_side_apply_and_edit(k: &Kubectl, changed: &str) {
     assert_eq!(
-        k.ok(&["apply", "--server-side", "-f", &changed]).trim(),
+        k.ok(&["apply", "--server-side", "-f", changed]).trim(),
         "deployment.apps/web serverside-applied"
     );
 

@@ -86,7 +86,7 @@ fn create_and_scale(k: &Kubectl, watched: &Watched) {
     );
     status(k);
     k.wait_for(
-        &watched,
+        watched,
         Duration::from_secs(20),
         &[
             "get",
@@ -157,7 +157,7 @@ fn pause_and_resume(k: &Kubectl, watched: &Watched) {
         "jsonpath={.metadata.generation}",
     ]);
     k.wait_for(
-        &watched,
+        watched,
         Duration::from_secs(20),
         &[
             "get",
@@ -171,7 +171,7 @@ fn pause_and_resume(k: &Kubectl, watched: &Watched) {
     let rs_count = k.ok(&["get", "rs", "-o", "name"]).lines().count();
     assert_eq!(rs_count, 2, "a paused deployment starts no rollout");
     k.wait_for(
-        &watched,
+        watched,
         Duration::from_secs(20),
         &[
             "get",

@@ -77,7 +77,7 @@ async fn watcher(
 ) -> Vec<(u64, String)> {
     let api: Api<ConfigMap> = Api::namespaced(client, NAMESPACE);
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let slow = seed % 2 == 0;
+    let slow = seed.is_multiple_of(2);
     let mut seen: Vec<(u64, String)> = Vec::new();
     let mut last = start;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
