@@ -479,4 +479,31 @@ mod tests {
             "Probe terminated redirects, Response body: ".len() + MAX_BODY
         );
     }
+
+    #[tokio::test]
+    async fn a_health_check_reports_the_body_or_what_went_wrong() {
+        let (port, _heads) = server(vec![answer("200 OK", "", "ok")]).await;
+        let url = format!("http://127.0.0.1:{port}/healthz");
+        assert_eq!(check(&url).await, (Outcome::Success, "ok".to_string()));
+
+        let (port, _heads) = server(vec![answer("500 Internal Server Error", "", "bad")]).await;
+        let url = format!("http://127.0.0.1:{port}/healthz");
+        assert_eq!(
+            check(&url).await.0,
+            Outcome::Failure("HTTP probe failed with statuscode: 500".into())
+        );
+
+        // A port nothing listens on.
+        let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let url = format!("http://127.0.0.1:{port}/healthz");
+        assert_eq!(
+            check(&url).await.0,
+            Outcome::Failure(format!(
+                "Get \"{url}\": dial tcp 127.0.0.1:{port}: connect: connection refused"
+            ))
+        );
+        assert!(matches!(check("not a url").await.0, Outcome::Error(_)));
+    }
 }
