@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use bytes::Bytes;
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet, Deployment, ReplicaSet};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{
     ComponentStatus, ConfigMap, Endpoints, Event, Namespace, Node, Pod, Secret, Service,
@@ -51,6 +51,11 @@ pub(super) fn schema_names(
     );
     names.insert(("apps", "v1", "Deployment"), add::<Deployment>(generator));
     names.insert(("apps", "v1", "ReplicaSet"), add::<ReplicaSet>(generator));
+    names.insert(("apps", "v1", "DaemonSet"), add::<DaemonSet>(generator));
+    names.insert(
+        ("apps", "v1", "ControllerRevision"),
+        add::<ControllerRevision>(generator),
+    );
     names.insert(
         ("coordination.k8s.io", "v1", "Lease"),
         add::<Lease>(generator),

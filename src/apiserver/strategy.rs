@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet, Deployment, ReplicaSet};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{
     ConfigMap, Container, Endpoints, Event, Namespace, Node, Pod, PodSpec, PodTemplateSpec, Probe,
@@ -456,7 +456,14 @@ impl Strategy for Pod {
             }
             spec.service_account_name = spec.service_account_name.take().filter(|n| !n.is_empty());
             spec.service_account = spec.service_account_name.clone();
-            spec.priority.get_or_insert(0);
+            // The Priority admission: the built-in system classes' values (other classes are
+            // not served yet, so they count as no class: 0).
+            let class_value = match spec.priority_class_name.as_deref() {
+                Some("system-node-critical") => 2_000_001_000,
+                Some("system-cluster-critical") => 2_000_000_000,
+                _ => 0,
+            };
+            spec.priority.get_or_insert(class_value);
             spec.enable_service_links.get_or_insert(true);
             spec.preemption_policy
                 .get_or_insert_with(|| "PreemptLowerPriority".into());
@@ -737,6 +744,138 @@ impl Strategy for ReplicaSet {
 
     fn quantities(&self) -> Vec<(String, &Quantity)> {
         template_quantities(self.spec.as_ref().and_then(|s| s.template.as_ref()))
+    }
+
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+}
+
+impl Strategy for DaemonSet {
+    fn default(&mut self) {
+        if let Some(spec) = &mut self.spec {
+            spec.revision_history_limit.get_or_insert(10);
+            let strategy = spec.update_strategy.get_or_insert_with(Default::default);
+            strategy.type_.get_or_insert_with(|| "RollingUpdate".into());
+            if strategy.type_.as_deref() == Some("RollingUpdate") {
+                let ru = strategy.rolling_update.get_or_insert_with(Default::default);
+                ru.max_unavailable.get_or_insert(IntOrString::Int(1));
+                ru.max_surge.get_or_insert(IntOrString::Int(0));
+            }
+            default_template(&mut spec.template);
+        }
+    }
+
+    fn prepare_for_create(&mut self) {
+        self.status = Some(Default::default());
+        self.metadata.generation = Some(1);
+    }
+
+    fn validate(&self) -> Vec<Cause> {
+        let Some(spec) = &self.spec else {
+            return vec![Cause::required("spec", "")];
+        };
+        let mut causes = Vec::new();
+        if selector_is_empty(&spec.selector) {
+            causes.push(Cause::required("spec.selector", ""));
+            causes.push(Cause::invalid(
+                "spec.selector",
+                &validation::go_label_selector(&spec.selector),
+                "empty selector is invalid for daemonset",
+            ));
+        }
+        let labels = spec
+            .template
+            .metadata
+            .as_ref()
+            .and_then(|m| m.labels.clone())
+            .unwrap_or_default();
+        if !selector_is_empty(&spec.selector) && !selector_matches(&spec.selector, &labels) {
+            causes.push(Cause::invalid(
+                "spec.template.metadata.labels",
+                &validation::go_map(Some(&labels)),
+                "`selector` does not match template `labels`",
+            ));
+        }
+        match &spec.template.spec {
+            Some(pod) => {
+                causes.extend(validate_pod_spec(pod, "spec.template.spec", true));
+                // Daemon pods run for ever: only Always.
+                let policy = pod.restart_policy.as_deref().unwrap_or("Always");
+                if policy != "Always" {
+                    causes.push(Cause::not_supported(
+                        "spec.template.spec.restartPolicy",
+                        policy,
+                        &["Always"],
+                    ));
+                }
+                if pod.active_deadline_seconds.is_some() {
+                    causes.push(Cause {
+                        reason: "FieldValueForbidden",
+                        field: "spec.template.spec.activeDeadlineSeconds".into(),
+                        message: "Forbidden: activeDeadlineSeconds in DaemonSet is not Supported"
+                            .into(),
+                    });
+                }
+            }
+            None => causes.push(Cause::required("spec.template.spec.containers", "")),
+        }
+        for (field, value) in [
+            ("spec.minReadySeconds", spec.min_ready_seconds),
+            ("spec.revisionHistoryLimit", spec.revision_history_limit),
+        ] {
+            if let Some(v) = value.filter(|v| *v < 0) {
+                causes.push(Cause::invalid(
+                    field,
+                    &v.to_string(),
+                    "must be greater than or equal to 0",
+                ));
+            }
+        }
+        if let Some(strategy) = &spec.update_strategy {
+            match strategy.type_.as_deref() {
+                Some("OnDelete" | "RollingUpdate") | None => {}
+                Some(other) => causes.push(Cause::not_supported(
+                    "spec.updateStrategy.type",
+                    other,
+                    &["OnDelete", "RollingUpdate"],
+                )),
+            }
+        }
+        causes
+    }
+
+    fn validate_update(&self, old: &Self) -> Vec<Cause> {
+        let mut causes = self.validate();
+        if let (Some(new), Some(old)) = (&self.spec, &old.spec) {
+            if new.selector != old.selector {
+                causes.push(selector_is_immutable(&new.selector));
+            }
+        }
+        causes
+    }
+
+    fn quantities(&self) -> Vec<(String, &Quantity)> {
+        template_quantities(self.spec.as_ref().map(|s| &s.template))
+    }
+
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+}
+
+/// A workload's history entry (the DaemonSet controller's, here).
+impl Strategy for ControllerRevision {
+    fn validate(&self) -> Vec<Cause> {
+        let mut causes = Vec::new();
+        if self.revision < 0 {
+            causes.push(Cause::invalid(
+                "revision",
+                &self.revision.to_string(),
+                "must be greater than or equal to 0",
+            ));
+        }
+        causes
     }
 
     fn meta(&self) -> &ObjectMeta {

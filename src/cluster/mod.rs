@@ -5,6 +5,8 @@
 //! kubelet; add a node; withdraw an image from the registry) and shutdown; it must not reach into
 //! a component's state.
 
+pub mod addons;
+pub mod control_plane;
 pub mod kubeconfig;
 
 use std::net::SocketAddr;
@@ -158,6 +160,10 @@ pub struct ClusterConfig {
     /// Run a kube-proxy for every node (which makes Service IPs reach their endpoints from
     /// the node's pods).
     pub kube_proxy: bool,
+    /// Lay the cluster out as kubeadm does: the control plane's static pod manifests on the
+    /// first node (see [`control_plane`]; into `static_pod_dir`, or a directory of the
+    /// cluster's own) and, with `kube_proxy`, kube-proxy's DaemonSet (see [`addons`]).
+    pub system_pods: bool,
 }
 
 impl Default for ClusterConfig {
@@ -182,6 +188,7 @@ impl Default for ClusterConfig {
             sandbox_start: Duration::from_millis(500),
             ready_timeout: Duration::from_secs(60),
             kube_proxy: true,
+            system_pods: true,
         }
     }
 }
@@ -193,6 +200,7 @@ impl ClusterConfig {
             controller_managers: 0,
             schedulers: 0,
             kube_proxy: false,
+            system_pods: false,
             ..Self::default()
         }
     }
@@ -351,6 +359,8 @@ pub struct RunningCluster {
     nodes: Mutex<Vec<NodeAgent>>,
     registry: Arc<crate::kubelet::runtime::Registry>,
     node_template: ClusterConfig,
+    /// The static pod directory the cluster made for itself (removed with it).
+    _manifests: Option<tempfile::TempDir>,
 }
 
 impl RunningCluster {
@@ -386,6 +396,12 @@ impl RunningCluster {
         };
         let mut cm_health = health_listener(config.controller_managers).await;
         let mut scheduler_health = health_listener(config.schedulers).await;
+        let local = |l: &Option<TcpListener>| l.as_ref().and_then(|l| l.local_addr().ok());
+        let (cm_listener_addr, scheduler_listener_addr) =
+            (local(&cm_health), local(&scheduler_health));
+        let endpoint_of = |a: &Option<SocketAddr>| {
+            a.map(|a| control_plane::Endpoint::new(a.ip().to_string(), a.port()))
+        };
         let mut apiserver_config = config.apiserver.clone();
         for (name, listener) in [
             ("controller-manager", &cm_health),
@@ -451,6 +467,40 @@ impl RunningCluster {
                 Replica::new(identity, stop, handle, health).serve_health(scheduler_health.take()),
             );
         }
+        let mut node_template = config.clone();
+        let mut own_manifests = None;
+        if config.system_pods && config.nodes > 0 {
+            let dir = match &config.static_pod_dir {
+                Some(dir) => dir.clone(),
+                None => {
+                    let dir = tempfile::Builder::new()
+                        .prefix("kubespec-manifests-")
+                        .tempdir()
+                        .map_err(|source| Error::StaticPodDir {
+                            path: std::env::temp_dir().display().to_string(),
+                            source,
+                        })?;
+                    let path = dir.path().to_path_buf();
+                    own_manifests = Some(dir);
+                    path
+                }
+            };
+            node_template.static_pod_dir = Some(dir.clone());
+            let plane = control_plane::ControlPlane {
+                apiserver: Some(control_plane::Endpoint::new(
+                    addr.ip().to_string(),
+                    addr.port(),
+                )),
+                controller_manager: endpoint_of(&cm_listener_addr),
+                scheduler: endpoint_of(&scheduler_listener_addr),
+                etcd: apiserver_config
+                    .etcd_servers
+                    .first()
+                    .and_then(|url| control_plane::Endpoint::of_url(url)),
+            };
+            control_plane::write(&plane, &dir.join("node-1"))
+                .map_err(|(path, source)| Error::StaticPodDir { path, source })?;
+        }
         let cluster = Self {
             addr,
             clock,
@@ -461,12 +511,22 @@ impl RunningCluster {
             schedulers,
             nodes: Mutex::new(Vec::new()),
             registry: crate::kubelet::runtime::Registry::new(),
-            node_template: config.clone(),
+            node_template,
+            _manifests: own_manifests,
         };
         for i in 0..config.nodes {
             cluster.add_node(&format!("node-{}", i + 1), None, None)?;
         }
         cluster.ready(config.ready_timeout).await?;
+        if config.kube_proxy && config.system_pods {
+            // kubeadm's addon phase: kube-proxy's DaemonSet shows a pod on every node.
+            addons::install_kube_proxy(&cluster.client()?, &cluster.url())
+                .await
+                .map_err(|source| Error::Api {
+                    what: "install the kube-proxy addon".into(),
+                    source,
+                })?;
+        }
         Ok(cluster)
     }
 

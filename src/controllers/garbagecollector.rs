@@ -2,14 +2,14 @@
 //! `foregroundDeletion` and `orphan` finalizers that delete propagation policies leave on owners.
 //!
 //! Owners and dependents are the kinds the reference serves with ownerReferences: Deployments,
-//! ReplicaSets, Pods, Nodes (mirror pods), Services and their EndpointSlices. Before deleting a dependent whose owner is missing
+//! ReplicaSets, DaemonSets and their ControllerRevisions, Pods, Nodes (mirror pods), Services and their EndpointSlices. Before deleting a dependent whose owner is missing
 //! from the cache, the owner is looked up live, as upstream does, so a cache that lags never
 //! deletes a dependent of an owner that exists.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet, Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
@@ -57,6 +57,8 @@ impl Item {
 struct Caches {
     deployments: Store<Deployment>,
     replicasets: Store<ReplicaSet>,
+    daemonsets: Store<DaemonSet>,
+    revisions: Store<ControllerRevision>,
     pods: Store<Pod>,
     nodes: Store<Node>,
     services: Store<Service>,
@@ -80,6 +82,8 @@ impl Caches {
         }
         let mut all = collect(&self.deployments, "Deployment");
         all.extend(collect(&self.replicasets, "ReplicaSet"));
+        all.extend(collect(&self.daemonsets, "DaemonSet"));
+        all.extend(collect(&self.revisions, "ControllerRevision"));
         all.extend(collect(&self.pods, "Pod"));
         all.extend(collect(&self.nodes, "Node"));
         all.extend(collect(&self.services, "Service"));
@@ -95,12 +99,16 @@ pub const CONTROLLER: &str = "garbage-collector-controller";
 pub async fn run(client: Client, clock: Clock, informers: &Informers, shutdown: CancellationToken) {
     let (deployments, mut d) = informers.subscribe_all::<Deployment>();
     let (replicasets, mut r) = informers.subscribe_all::<ReplicaSet>();
+    let (daemonsets, mut ds) = informers.subscribe_all::<DaemonSet>();
+    let (revisions, mut cr) = informers.subscribe_all::<ControllerRevision>();
     let (pods, mut p) = informers.subscribe_all::<Pod>();
     let (nodes, mut n) = informers.subscribe_all::<Node>();
     let (services, mut s) = informers.subscribe_all::<Service>();
     let (endpointslices, mut e) = informers.subscribe_all::<EndpointSlice>();
     deployments.ready().await;
     replicasets.ready().await;
+    daemonsets.ready().await;
+    revisions.ready().await;
     pods.ready().await;
     nodes.ready().await;
     services.ready().await;
@@ -108,6 +116,8 @@ pub async fn run(client: Client, clock: Clock, informers: &Informers, shutdown: 
     let caches = Caches {
         deployments: deployments.store(),
         replicasets: replicasets.store(),
+        daemonsets: daemonsets.store(),
+        revisions: revisions.store(),
         pods: pods.store(),
         nodes: nodes.store(),
         services: services.store(),
@@ -120,6 +130,8 @@ pub async fn run(client: Client, clock: Clock, informers: &Informers, shutdown: 
             _ = shutdown.cancelled() => return,
             c = d.recv() => drop(c.map(ignore)),
             c = r.recv() => drop(c.map(ignore)),
+            c = ds.recv() => drop(c.map(ignore)),
+            c = cr.recv() => drop(c.map(ignore)),
             c = p.recv() => drop(c.map(ignore)),
             c = n.recv() => drop(c.map(ignore)),
             c = s.recv() => drop(c.map(ignore)),
@@ -129,6 +141,8 @@ pub async fn run(client: Client, clock: Clock, informers: &Informers, shutdown: 
         // Coalesce a burst of changes into one pass.
         while d.try_recv().is_ok()
             || r.try_recv().is_ok()
+            || ds.try_recv().is_ok()
+            || cr.try_recv().is_ok()
             || p.try_recv().is_ok()
             || n.try_recv().is_ok()
             || s.try_recv().is_ok()
@@ -250,6 +264,8 @@ fn api_for(client: &Client, kind: &str, namespace: Option<&str>) -> Option<Api<D
     Some(match kind {
         "Deployment" => api::<Deployment>(client, namespace, true),
         "ReplicaSet" => api::<ReplicaSet>(client, namespace, true),
+        "DaemonSet" => api::<DaemonSet>(client, namespace, true),
+        "ControllerRevision" => api::<ControllerRevision>(client, namespace, true),
         "Pod" => api::<Pod>(client, namespace, true),
         "Node" => api::<Node>(client, namespace, false),
         "Service" => api::<Service>(client, namespace, true),

@@ -5,6 +5,7 @@
 //! - `deployment`: Deployment -> ReplicaSets (its loop, and its pure decisions split as upstream's
 //!   `sync`, `rolling`, `recreate`, `rollback`, `progress` and `util`).
 //! - `replicaset`: ReplicaSet -> Pods.
+//! - `daemonset`: DaemonSet -> a pod per eligible node (and ControllerRevisions).
 //! - `garbagecollector`: ownerReferences, propagation policies.
 //! - `endpoints`: Service -> Endpoints.
 //! - `endpointslice`: Service -> EndpointSlices.
@@ -16,6 +17,7 @@
 //!   namespace.
 //! - `podgc`: the pod garbage collector (orphaned, terminated and stuck terminating pods).
 
+pub mod daemonset;
 pub mod deployment;
 pub mod endpoints;
 pub mod endpointslice;
@@ -109,6 +111,9 @@ pub async fn run(
                     }),
                     supervise(replicaset::CONTROLLER, health, k, l, |run| {
                         replicaset::run(c.clone(), k.clone(), h.clone(), i, run)
+                    }),
+                    supervise(daemonset::CONTROLLER, health, k, l, |run| {
+                        daemonset::run(c.clone(), k.clone(), h.clone(), i, run)
                     }),
                     supervise(garbagecollector::CONTROLLER, health, k, l, |run| {
                         garbagecollector::run(c.clone(), k.clone(), i, run)

@@ -15,7 +15,7 @@ pub fn current<'a>(state: &'a State, namespace: &str, selector: &Selector) -> Ve
     match selector {
         Selector::Named { kind, pattern } => state
             .of_kind(*kind)
-            .filter(|o| in_scope(o, *kind, namespace) && glob_match(pattern, o.name()))
+            .filter(|o| named(o, *kind, pattern, namespace))
             .collect(),
         Selector::PodsOf { owner, name } => {
             let owners = owner_uids(state, *owner, name);
@@ -39,7 +39,7 @@ pub fn ever(state: &State, namespace: &str, selector: &Selector) -> Vec<Arc<Obje
         let Some(o) = &e.object else { continue };
         let matches = match (selector, &owners) {
             (Selector::Named { kind, pattern }, _) => {
-                o.kind() == *kind && in_scope(o, *kind, namespace) && glob_match(pattern, o.name())
+                o.kind() == *kind && named(o, *kind, pattern, namespace)
             }
             (Selector::PodsOf { .. }, Some(owners)) => {
                 o.kind() == Kind::Pod
@@ -52,6 +52,14 @@ pub fn ever(state: &State, namespace: &str, selector: &Selector) -> Vec<Arc<Obje
         }
     }
     by_uid.into_values().collect()
+}
+
+/// Whether `o` is what `pattern` names: `NAME` in the scenario's scope, or `NAMESPACE/NAME`.
+fn named(o: &Object, kind: Kind, pattern: &str, namespace: &str) -> bool {
+    match pattern.split_once('/') {
+        Some((ns, name)) => o.meta().namespace.as_deref() == Some(ns) && glob_match(name, o.name()),
+        None => in_scope(o, kind, namespace) && glob_match(pattern, o.name()),
+    }
 }
 
 fn in_scope(o: &Object, kind: Kind, namespace: &str) -> bool {

@@ -174,14 +174,18 @@ impl FromStr for Component {
     }
 }
 
+/// The namespace whose control-plane pods a step may name as `pod kube-system/NAME`.
+pub const SYSTEM_NAMESPACE: &str = "kube-system";
+
 /// Which objects a step is about.
 #[derive(Clone, Debug, PartialEq, Eq, Parameter)]
 #[param(
     name = "object",
-    regex = r"the pods of (?:deployment|replicaset) [\w.*-]+|(?:pod|deployment|replicaset|node|service|endpoints|lease) [\w.*-]+"
+    regex = r"the pods of (?:deployment|replicaset) [\w.*-]+|pod [\w.*-]+/[\w.*-]+|(?:pod|deployment|replicaset|node|service|endpoints|lease) [\w.*-]+"
 )]
 pub enum Selector {
-    /// Objects of a kind whose name matches a pattern (`*` matches any run of characters).
+    /// Objects of a kind whose name matches a pattern (`*` matches any run of characters),
+    /// in the scenario's namespace, or `kube-system/PATTERN` for control-plane pods.
     Named {
         /// The kind.
         kind: Kind,
@@ -215,6 +219,13 @@ impl FromStr for Selector {
             .split_once(' ')
             .ok_or_else(|| format!("{s:?}: expected `KIND NAME`, e.g. `pod web-*`"))?;
         let kind = Kind::parse(kind).ok_or_else(|| format!("{kind:?} is not a kind"))?;
+        if let Some((namespace, _)) = pattern.split_once('/') {
+            if kind != Kind::Pod || namespace != SYSTEM_NAMESPACE {
+                return Err(format!(
+                    "{s:?}: only pods of {SYSTEM_NAMESPACE} (the control plane's, kube-proxy's) can be named with a namespace; the scenario's own objects are named without one"
+                ));
+            }
+        }
         Ok(Self::Named {
             kind,
             pattern: pattern.to_string(),
@@ -241,7 +252,7 @@ impl fmt::Display for Selector {
 #[derive(Clone, Debug, PartialEq, Eq, Parameter)]
 #[param(
     name = "pods",
-    regex = r"the pods of (?:deployment|replicaset) [\w.*-]+|pod [\w.*-]+"
+    regex = r"the pods of (?:deployment|replicaset) [\w.*-]+|pod [\w.*-]+/[\w.*-]+|pod [\w.*-]+"
 )]
 pub struct Pods(pub Selector);
 
@@ -327,5 +338,18 @@ mod tests {
             }
         );
         assert!("gizmo x".parse::<Selector>().is_err());
+        assert_eq!(
+            "pod kube-system/kube-scheduler-*"
+                .parse::<Selector>()
+                .unwrap(),
+            Selector::Named {
+                kind: Kind::Pod,
+                pattern: "kube-system/kube-scheduler-*".into()
+            }
+        );
+        // Only the control plane's pods are watched beyond the scenario's namespace.
+        let err = "pod default/web".parse::<Selector>().unwrap_err();
+        assert!(err.contains("only pods of kube-system"), "{err}");
+        assert!("deployment kube-system/x".parse::<Selector>().is_err());
     }
 }

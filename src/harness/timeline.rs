@@ -1,8 +1,9 @@
 //! The timeline: a watch-driven record of everything that happens in a scenario's scope.
 //!
 //! One watch per kind (pods, replicasets, deployments, services, endpoints and events of the
-//! scenario's namespace; nodes; the control-plane Leases and their events in `kube-system`; node
-//! events in `default`) feeds one list of [`Entry`]s in arrival order, each with the object's
+//! scenario's namespace; nodes; the control plane's pods in `kube-system`; with a cluster
+//! of its own, the control-plane Leases and the events of them and of the mirror pods in
+//! `kube-system` and node events in `default`) feeds one list of [`Entry`]s in arrival order, each with the object's
 //! resourceVersion, and a map of every object's latest state. A watch that has to relist records
 //! the boundary ([`Change::Relisted`]) and the deletions it missed ([`Change::DeletedWhileAway`]),
 //! instead of papering over them.
@@ -29,6 +30,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use super::params::SYSTEM_NAMESPACE;
 use crate::clock::Clock;
 
 /// The kinds a timeline watches.
@@ -398,6 +400,13 @@ impl Timeline {
             |_| true,
         );
         t.watch::<Node>("nodes", Api::all(client.clone()), Object::Node, |_| true);
+        // The control plane's pods (mirror pods, kube-proxy's), wherever the cluster has them.
+        t.watch::<Pod>(
+            "system-pods",
+            Api::namespaced(client.clone(), SYSTEM_NAMESPACE),
+            Object::Pod,
+            |_| true,
+        );
         if control_plane {
             t.watch::<Lease>(
                 "leases",
@@ -406,10 +415,10 @@ impl Timeline {
                 |_| true,
             );
             t.watch::<Event>(
-                "lease-events",
+                "system-events",
                 Api::namespaced(client.clone(), "kube-system"),
                 Object::Event,
-                |ev| matches!(ev, Object::Event(e) if e.involved_object.kind.as_deref() == Some("Lease") || is_barrier(e)),
+                |ev| matches!(ev, Object::Event(e) if matches!(e.involved_object.kind.as_deref(), Some("Lease" | "Pod")) || is_barrier(e)),
             );
             t.watch::<Event>(
                 "node-events",
@@ -430,12 +439,24 @@ impl Timeline {
     ) where
         K: Resource<DynamicType = ()> + Clone + DeserializeOwned + fmt::Debug + Send + 'static,
     {
+        self.watch_with(name, api, watcher::Config::default(), wrap, keep);
+    }
+
+    fn watch_with<K>(
+        &self,
+        name: &'static str,
+        api: Api<K>,
+        config: watcher::Config,
+        wrap: fn(K) -> Object,
+        keep: fn(&Object) -> bool,
+    ) where
+        K: Resource<DynamicType = ()> + Clone + DeserializeOwned + fmt::Debug + Send + 'static,
+    {
         self.state.lock().pending.insert(name);
         let state = self.state.clone();
         let changed = self.changed.clone();
         let stop = self.stop.clone();
         let clock = self.clock.clone();
-        let config = watcher::Config::default();
         tokio::spawn(async move {
             // Back off on errors as every informer does (kube's default: 800 ms doubling to 30 s
             // of wall time; a lost connection to the reference cluster reconnects at once).
@@ -757,7 +778,9 @@ fn kind_of_watch(watch: &str) -> Kind {
 /// Whether `key` is in the scope of the watch `name` (for deletions inferred from a relist).
 fn watch_owns(name: &str, key: &Key) -> bool {
     match name {
-        "lease-events" => key.kind == Kind::Event && key.namespace == "kube-system",
+        "system-events" => key.kind == Kind::Event && key.namespace == SYSTEM_NAMESPACE,
+        "system-pods" => key.kind == Kind::Pod && key.namespace == SYSTEM_NAMESPACE,
+        "pods" => key.kind == Kind::Pod && key.namespace != SYSTEM_NAMESPACE,
         "node-events" => key.kind == Kind::Event && key.namespace == "default",
         "events" => {
             key.kind == Kind::Event && key.namespace != "kube-system" && key.namespace != "default"

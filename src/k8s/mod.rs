@@ -8,6 +8,7 @@
 
 pub mod go;
 pub mod kubelet_auth;
+pub mod nodeaffinity;
 pub mod pod_logs;
 pub mod qos;
 pub mod quantity;

@@ -41,6 +41,9 @@ impl Source {
 /// How often sources are looked at (upstream's fileCheckFrequency/httpCheckFrequency).
 const CHECK_FREQUENCY: Duration = Duration::from_secs(20);
 
+/// How soon the sources are looked at again while the Node is not registered yet.
+const NODE_RETRY: Duration = Duration::from_secs(1);
+
 fn hash(data: &[u8]) -> String {
     format!("{:032x}", super::fnv128(data))
 }
@@ -169,6 +172,9 @@ pub(super) async fn run(shared: Arc<Shared>, source: Source, shutdown: Cancellat
     // Mirror pods this kubelet made: (namespace, name) -> config hash.
     let mut mirrors: HashMap<(String, String), String> = HashMap::new();
     loop {
+        // Until the Node is registered there is nothing to own the mirror pods: look again
+        // soon (upstream retries a mirror pod on every pod sync).
+        let mut next = CHECK_FREQUENCY;
         let documents: Result<Vec<(String, Vec<u8>)>, String> = match &source {
             Source::Dir(dir) => Ok(read_dir(dir).await),
             Source::Url(url) => fetch(url).await.map(|body| vec![(url.clone(), body)]),
@@ -209,11 +215,11 @@ pub(super) async fn run(shared: Arc<Shared>, source: Source, shutdown: Cancellat
             (Err(e), _) => {
                 tracing::warn!(node = %node_name, cause = %e, "cannot read the static pod source")
             }
-            _ => {}
+            _ => next = NODE_RETRY,
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = shared.clock.sleep(CHECK_FREQUENCY) => {}
+            _ = shared.clock.sleep(next) => {}
         }
     }
 }

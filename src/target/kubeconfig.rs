@@ -19,6 +19,8 @@ pub struct Kubeconfig {
     connection: Connection,
     ready_nodes: usize,
     time_scale: f64,
+    /// Whether the cluster shows its control plane as pods in kube-system.
+    control_plane_pods: bool,
 }
 
 impl Kubeconfig {
@@ -51,10 +53,20 @@ impl Kubeconfig {
             .iter()
             .filter(|n| crate::k8s::node_is_ready(n))
             .count();
+        // kubeadm, kind and minikube label the control plane's mirror pods so; managed clusters
+        // keep their control plane out of sight.
+        let control_plane_pods = Api::<k8s_openapi::api::core::v1::Pod>::namespaced(
+            connection.client.clone(),
+            "kube-system",
+        )
+        .list(&ListParams::default().labels("tier=control-plane").limit(1))
+        .await
+        .is_ok_and(|pods| !pods.items.is_empty());
         Ok(Self {
             connection,
             ready_nodes,
             time_scale,
+            control_plane_pods,
         })
     }
 
@@ -76,8 +88,13 @@ impl Target for Kubeconfig {
         "kubeconfig"
     }
 
+    /// Only what the cluster shows by itself: its control plane as pods, where it has them.
     fn capabilities(&self) -> BTreeSet<Capability> {
-        BTreeSet::new()
+        let mut capabilities = BTreeSet::new();
+        if self.control_plane_pods {
+            capabilities.insert(Capability::ControlPlanePods);
+        }
+        capabilities
     }
 
     fn unsupported(&self, topology: &Topology) -> Option<String> {

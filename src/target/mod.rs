@@ -90,11 +90,14 @@ pub enum Capability {
     PartitionNode,
     /// Freeze a whole node (its kubelet, kube-proxy and pods) and thaw it again.
     PauseNode,
+    /// The control plane's components show as pods in `kube-system` (mirror pods labelled
+    /// `tier: control-plane`, kube-proxy's DaemonSet), as on a kubeadm, kind or minikube cluster.
+    ControlPlanePods,
 }
 
 impl Capability {
     /// Every capability.
-    pub const ALL: [Capability; 10] = [
+    pub const ALL: [Capability; 11] = [
         Self::AcceleratedTime,
         Self::Topology,
         Self::KillLeader,
@@ -105,6 +108,7 @@ impl Capability {
         Self::StaticPods,
         Self::PartitionNode,
         Self::PauseNode,
+        Self::ControlPlanePods,
     ];
 
     /// The tag name (`accelerated-time`, ...).
@@ -120,6 +124,7 @@ impl Capability {
             Self::StaticPods => "static-pods",
             Self::PartitionNode => "partition-node",
             Self::PauseNode => "pause-node",
+            Self::ControlPlanePods => "control-plane-pods",
         }
     }
 }

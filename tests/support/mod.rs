@@ -29,9 +29,14 @@ use tokio_util::sync::CancellationToken;
 pub use waits::{minutes, Waits};
 
 /// How a test's reference cluster is built: the whole control plane (one controller-manager,
-/// one scheduler) on a real-time clock and no nodes, unless asked otherwise.
+/// one scheduler) on a real-time clock and no nodes, unless asked otherwise; without kubeadm's
+/// system pods (control-plane mirror pods, kube-proxy's DaemonSet), so a test sees only the pods
+/// it makes (`tests/control_plane_pods.rs` and the feature suite cover those).
 pub fn cluster() -> ClusterBuilder {
-    ClusterBuilder(ClusterConfig::default())
+    ClusterBuilder(ClusterConfig {
+        system_pods: false,
+        ..ClusterConfig::default()
+    })
 }
 
 /// The settings of a test's reference cluster (see [`cluster`]).

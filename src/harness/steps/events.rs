@@ -65,6 +65,7 @@ fn name(o: &Object) -> String {
 async fn in_order(w: &mut World, within: Within, selector: Selector, step: &Step) -> StepResult {
     let expected = rows(step, false)?;
     let env = w.env().await?;
+    events_watched(env, &selector)?;
     let ns = env.namespace.clone();
     let summary = expected
         .iter()
@@ -102,21 +103,30 @@ async fn in_order(w: &mut World, within: Within, selector: Selector, step: &Step
     Ok(())
 }
 
-/// A barrier before a check that something did not happen (or happened exactly N times).
-async fn barrier(w: &mut World, selector: &Selector) -> Result<(), Failure> {
-    let env = w.env().await?;
-    let control_plane = matches!(
-        selector,
+/// Whether the events of what `selector` means are watched: a shared cluster's node, Lease and
+/// control-plane pod events belong to everyone, so only a cluster of the scenario's own has
+/// them in its timeline.
+fn events_watched(env: &super::super::world::Env, selector: &Selector) -> Result<(), Failure> {
+    let system = match selector {
         Selector::Named {
             kind: Kind::Node | Kind::Lease,
             ..
-        }
-    );
-    if control_plane && !env.timeline.watches_control_plane() {
+        } => true,
+        Selector::Named { pattern, .. } => pattern.contains('/'),
+        Selector::PodsOf { .. } => false,
+    };
+    if system && !env.timeline.watches_control_plane() {
         return Err(Failure::new(format!(
-            "the events of {selector} are not watched on this target (a shared cluster's node and Lease events belong to everyone): such checks need a target that runs a cluster per scenario"
+            "the events of {selector} are not watched on this target (a shared cluster's node, Lease and control-plane events belong to everyone): such checks need a target that runs a cluster per scenario"
         )));
     }
+    Ok(())
+}
+
+/// A barrier before a check that something did not happen (or happened exactly N times).
+async fn barrier(w: &mut World, selector: &Selector) -> Result<(), Failure> {
+    let env = w.env().await?;
+    events_watched(env, selector)?;
     env.timeline.barrier().await.map_err(Failure::new)
 }
 

@@ -16,6 +16,11 @@ pub const PHRASES: &[Phrase] = &[
         "Every pod the selector means (at least one) is in this phase.",
     ),
     then(
+        "within {duration} node {word} runs {pods}",
+        "within 60s node node-3 runs pod kube-system/kube-proxy-*",
+        "A Running pod the selector means is bound to the node (say, a DaemonSet's pod on a node that joined).",
+    ),
+    then(
         "within {duration} {pods} is/are ready",
         "within 30s the pods of deployment web are ready",
         "Every pod the selector means (at least one) has Ready=True.",
@@ -140,6 +145,38 @@ async fn in_phase(w: &mut World, within: Within, pods: Pods, phase: Phase) -> St
         },
     )
     .await
+}
+
+#[then(expr = "within {duration} node {word} runs {pods}")]
+async fn node_runs(w: &mut World, within: Within, node: String, pods: Pods) -> StepResult {
+    let selector = pods.0;
+    let env = w.env().await?;
+    let ns = env.namespace.clone();
+    env.timeline
+        .wait(within.0, &format!("node {node} to run {selector}"), |s| {
+            let objects = describe::current(s, &ns, &selector);
+            let mut saw = Vec::new();
+            for o in &objects {
+                let Object::Pod(p) = o else { continue };
+                let on = p.spec.as_ref().and_then(|s| s.node_name.as_deref());
+                let phase = p.status.as_ref().and_then(|s| s.phase.as_deref());
+                if on == Some(node.as_str()) && phase == Some("Running") {
+                    return crate::harness::timeline::Check::Done(());
+                }
+                saw.push(format!(
+                    "  pod {} is {} on {}",
+                    o.name(),
+                    phase.unwrap_or("without a phase"),
+                    on.unwrap_or("no node")
+                ));
+            }
+            if saw.is_empty() {
+                saw.push(format!("  no {selector} exists"));
+            }
+            crate::harness::timeline::Check::NotYet(saw.join("\n"))
+        })
+        .await?;
+    Ok(())
 }
 
 #[then(expr = "within {duration} {pods} is/are ready")]

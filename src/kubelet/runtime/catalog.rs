@@ -12,6 +12,8 @@
 //! | `docker.io/library/httpd` | `latest`, `2`, `2.4`, `2.4.N`, `-alpine` variants | Apache httpd (SIGWINCH graceful stop from 2.4.41) |
 //! | `registry.k8s.io/e2e-test-images/nonroot` | `1.1`..`1.4` | busybox, as user 1234 |
 //! | `registry.k8s.io/pause` | `3.x` | sleeps until stopped (as 65535) |
+//! | `registry.k8s.io/kube-apiserver`, `kube-controller-manager`, `kube-scheduler`, `kube-proxy` | `v1.x.y` | the component's binary idles until stopped (the real component runs outside the runtime) |
+//! | `registry.k8s.io/etcd` | `3.x.y-N` | likewise |
 //!
 //! A command an image does not have fails to start (`StartError`), as with a real runtime; the
 //! images' shells are the sh subset.
@@ -214,7 +216,73 @@ const REPOS: &[Repo] = &[
         pull_millis: 300,
         tag_ok: |t| numeric_version(t, "3"),
     },
+    // The control plane's images (distroless: the component's binary and no shell); their
+    // containers idle, as the components run outside the simulated runtime. Approximate sizes.
+    Repo {
+        repository: "registry.k8s.io/kube-apiserver",
+        size: |_| 30_071_307,
+        pull_millis: 1200,
+        tag_ok: kubernetes_release,
+    },
+    Repo {
+        repository: "registry.k8s.io/kube-controller-manager",
+        size: |_| 27_646_507,
+        pull_millis: 1100,
+        tag_ok: kubernetes_release,
+    },
+    Repo {
+        repository: "registry.k8s.io/kube-scheduler",
+        size: |_| 21_776_084,
+        pull_millis: 900,
+        tag_ok: kubernetes_release,
+    },
+    Repo {
+        repository: "registry.k8s.io/kube-proxy",
+        size: |_| 31_889_036,
+        pull_millis: 1200,
+        tag_ok: kubernetes_release,
+    },
+    Repo {
+        repository: "registry.k8s.io/etcd",
+        size: |_| 58_938_593,
+        pull_millis: 2000,
+        tag_ok: |t| {
+            t.strip_prefix("3.")
+                .and_then(|rest| rest.rsplit_once('-'))
+                .is_some_and(|(version, build)| {
+                    version.split('.').count() == 2
+                        && version
+                            .split('.')
+                            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+                        && !build.is_empty()
+                        && build.bytes().all(|b| b.is_ascii_digit())
+                })
+        },
+    },
 ];
+
+/// A Kubernetes release tag as registry.k8s.io carries for its component images (`v1.33.0`).
+fn kubernetes_release(tag: &str) -> bool {
+    tag.strip_prefix("v1.").is_some_and(|rest| {
+        let parts: Vec<&str> = rest.split('.').collect();
+        parts.len() == 2
+            && parts
+                .iter()
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    })
+}
+
+/// The binary a control-plane image runs (`kube-apiserver`, `etcd`...), if `repository` is one.
+pub fn control_plane_binary(repository: &str) -> Option<&'static str> {
+    Some(match repository {
+        "registry.k8s.io/kube-apiserver" => "kube-apiserver",
+        "registry.k8s.io/kube-controller-manager" => "kube-controller-manager",
+        "registry.k8s.io/kube-scheduler" => "kube-scheduler",
+        "registry.k8s.io/kube-proxy" => "kube-proxy",
+        "registry.k8s.io/etcd" => "etcd",
+        _ => return None,
+    })
+}
 
 /// Normalise a reference as the container runtime does: `nginx` -> `docker.io/library/nginx:latest`.
 ///
@@ -357,6 +425,18 @@ pub fn process_env(
 pub fn behaviour(image: &Image, command: &[String], args: &[String]) -> Behaviour {
     let argv: Vec<String> = command.iter().chain(args).cloned().collect();
     let repo = image.repository.rsplit('/').next().unwrap_or_default();
+    if let Some(binary) = control_plane_binary(&image.repository) {
+        // The component's binary idles here (the real one runs outside the runtime); any
+        // other program is not in the image.
+        let runs_binary = argv
+            .first()
+            .is_none_or(|program| program == binary || program.rsplit('/').next() == Some(binary));
+        return if runs_binary {
+            Behaviour::Pause
+        } else {
+            Behaviour::Shell(argv)
+        };
+    }
     match repo {
         "pause" => Behaviour::Pause,
         "nginx" if command.is_empty() => Behaviour::Nginx,
@@ -542,6 +622,52 @@ mod tests {
         );
         assert!(resolve("httpd:2.4.39-alpine").is_ok());
         assert!(resolve("httpd:3.0").is_err());
+    }
+
+    #[test]
+    fn the_control_planes_images_idle_and_hold_only_their_binary() {
+        let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        for (reference, binary) in [
+            ("registry.k8s.io/kube-apiserver:v1.33.0", "kube-apiserver"),
+            ("registry.k8s.io/kube-scheduler:v1.32.4", "kube-scheduler"),
+            ("registry.k8s.io/kube-proxy:v1.33.0", "kube-proxy"),
+            ("registry.k8s.io/etcd:3.5.21-0", "etcd"),
+        ] {
+            let image = resolve(reference).unwrap();
+            assert_eq!(behaviour(&image, &[], &[]), Behaviour::Pause, "{reference}");
+            assert_eq!(
+                behaviour(&image, &v(&[binary, "--leader-elect=true"]), &[]),
+                Behaviour::Pause,
+                "{reference}"
+            );
+            assert_eq!(
+                behaviour(&image, &v(&[&format!("/usr/local/bin/{binary}")]), &[]),
+                Behaviour::Pause
+            );
+            assert_eq!(
+                behaviour(&image, &v(&["sleep", "1"]), &[]),
+                Behaviour::Shell(v(&["sleep", "1"]))
+            );
+            assert_eq!(control_plane_binary(&image.repository), Some(binary));
+        }
+        for missing in [
+            "registry.k8s.io/kube-apiserver:latest",
+            "registry.k8s.io/kube-apiserver:v1.33",
+            "registry.k8s.io/kube-scheduler:1.33.0",
+            "registry.k8s.io/etcd:3.5.21",
+            "registry.k8s.io/etcd:3.5.21-",
+        ] {
+            assert!(
+                matches!(resolve(missing), Err(ImageError::NotFound(_))),
+                "{missing}"
+            );
+        }
+        assert_eq!(
+            resolve("registry.k8s.io/kube-apiserver:v1.33.0")
+                .unwrap()
+                .size,
+            30_071_307
+        );
     }
 
     #[test]

@@ -1249,9 +1249,11 @@ impl Runtime for SimRuntime {
         let program = argv.first().cloned().unwrap_or_default();
         let image = tool.image.repository.rsplit('/').next().unwrap_or_default();
         let agnhost = image == "agnhost" && catalog::is_agnhost_program(&program);
-        // The pause image holds one program, /pause; the others have a shell and utilities.
+        // The pause image holds one program, /pause, and the control plane's images their
+        // component's binary; the others have a shell and utilities.
         let missing = !agnhost
             && (image == "pause"
+                || catalog::control_plane_binary(&tool.image.repository).is_some()
                 || matches!(
                     sh::from_command(argv),
                     Err(sh::ParseError::UnknownCommand { .. } | sh::ParseError::EmptyCommand)

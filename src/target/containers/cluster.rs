@@ -82,6 +82,9 @@ pub(super) fn base_request(
     request
 }
 
+/// The node whose kubelet runs the control plane's static pods.
+const FIRST_NODE: &str = "node-1";
+
 /// Where a controller-manager container serves its health checks (upstream's port).
 const CONTROLLER_MANAGER_HEALTH_PORT: u16 = 10257;
 /// Where a scheduler container serves its health checks (upstream's port).
@@ -436,6 +439,16 @@ impl ContainersCluster {
         if let Err(e) = cluster.ready(READY_TIMEOUT).await {
             return Err(cluster.fail(e).await);
         }
+        // kubeadm's addon phase: kube-proxy's DaemonSet (each node container runs the proxy).
+        if let Err(source) =
+            crate::cluster::addons::install_kube_proxy(&cluster.client, &cluster.internal_url).await
+        {
+            let e = crate::target::Error::Api {
+                what: "install the kube-proxy addon".into(),
+                source,
+            };
+            return Err(cluster.fail(e).await);
+        }
         if let Err(e) = crate::target::create_namespace(
             &cluster.client,
             &cluster.namespace,
@@ -520,6 +533,27 @@ impl ContainersCluster {
         (name, role, request)
     }
 
+    /// The control plane the first node's static pods describe: the apiserver and the first
+    /// replica of each elected component, by container name.
+    fn control_plane(&self) -> crate::cluster::control_plane::ControlPlane {
+        use crate::cluster::control_plane::{ControlPlane, Endpoint};
+        ControlPlane {
+            apiserver: Some(Endpoint::new(
+                format!("{}-apiserver", self.name),
+                APISERVER_PORT,
+            )),
+            controller_manager: Some(Endpoint::new(
+                format!("{}-controller-manager-1", self.name),
+                CONTROLLER_MANAGER_HEALTH_PORT,
+            )),
+            scheduler: Some(Endpoint::new(
+                format!("{}-scheduler-1", self.name),
+                SCHEDULER_HEALTH_PORT,
+            )),
+            etcd: None,
+        }
+    }
+
     fn node_request(
         &self,
         node: &str,
@@ -562,9 +596,17 @@ impl ContainersCluster {
         if let Some(models) = &self.image_models {
             request = request.with_copy_to(IMAGE_MODELS_PATH, models.clone().into_bytes());
         }
-        let request = request
+        let mut request = request
             // The manifests directory exists from the start (a dot file is never a manifest).
             .with_copy_to(format!("{MANIFESTS_DIR}/.keep"), Vec::new());
+        if node == FIRST_NODE {
+            // As kubeadm's first node: the control plane's static pods, probing the components'
+            // containers by name on the cluster's network.
+            for (file, yaml) in self.control_plane().manifests() {
+                request =
+                    request.with_copy_to(format!("{MANIFESTS_DIR}/{file}"), yaml.into_bytes());
+            }
+        }
         (name, role, request)
     }
 

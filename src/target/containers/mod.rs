@@ -233,6 +233,7 @@ impl Target for Containers {
             ImageUnavailable,
             PartitionNode,
             PauseNode,
+            ControlPlanePods,
         ]
         .into_iter()
         .collect()
