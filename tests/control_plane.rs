@@ -1084,14 +1084,14 @@ async fn a_controller_manager_opens_one_watch_per_resource() {
         },
     )
     .await;
-    // Deployments, ReplicaSets, DaemonSets, ControllerRevisions, Pods, Nodes, Services,
+    // Deployments, ReplicaSets, DaemonSets, ControllerRevisions, Jobs, Pods, Nodes, Services,
     // Endpoints, EndpointSlices, Namespaces, ServiceAccounts, ConfigMaps and node Leases: one
     // watch each, however many loops read them.
     let own = 5;
     assert_eq!(
         cluster.apiserver().open_watches(),
-        13 + own,
-        "13 watches of the controller-manager and the test's own {own}"
+        14 + own,
+        "14 watches of the controller-manager and the test's own {own}"
     );
     drop((replicasets, endpoints, accounts, root_ca, registered));
     cluster.stop(Duration::from_secs(10)).await.unwrap();

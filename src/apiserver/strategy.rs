@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet, Deployment, ReplicaSet};
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{
     ConfigMap, Container, Endpoints, Event, Namespace, Node, Pod, PodSpec, PodTemplateSpec, Probe,
@@ -798,26 +799,8 @@ impl Strategy for DaemonSet {
             ));
         }
         match &spec.template.spec {
-            Some(pod) => {
-                causes.extend(validate_pod_spec(pod, "spec.template.spec", true));
-                // Daemon pods run for ever: only Always.
-                let policy = pod.restart_policy.as_deref().unwrap_or("Always");
-                if policy != "Always" {
-                    causes.push(Cause::not_supported(
-                        "spec.template.spec.restartPolicy",
-                        policy,
-                        &["Always"],
-                    ));
-                }
-                if pod.active_deadline_seconds.is_some() {
-                    causes.push(Cause {
-                        reason: "FieldValueForbidden",
-                        field: "spec.template.spec.activeDeadlineSeconds".into(),
-                        message: "Forbidden: activeDeadlineSeconds in DaemonSet is not Supported"
-                            .into(),
-                    });
-                }
-            }
+            // A workload template: daemon pods run for ever (restartPolicy Always only).
+            Some(pod) => causes.extend(validate_pod_spec(pod, "spec.template.spec", true)),
             None => causes.push(Cause::required("spec.template.spec.containers", "")),
         }
         for (field, value) in [
@@ -861,6 +844,233 @@ impl Strategy for DaemonSet {
 
     fn meta(&self) -> &ObjectMeta {
         &self.metadata
+    }
+}
+
+/// The labels the apiserver puts on a Job's pod template (and its own metadata) when it
+/// generates the selector.
+pub const JOB_NAME_LABEL: &str = "batch.kubernetes.io/job-name";
+/// The selector's label: the Job's uid.
+pub const JOB_CONTROLLER_UID_LABEL: &str = "batch.kubernetes.io/controller-uid";
+
+impl Strategy for Job {
+    fn default(&mut self) {
+        let Some(spec) = &mut self.spec else { return };
+        match (spec.completions, spec.parallelism) {
+            (None, None) => {
+                spec.completions = Some(1);
+                spec.parallelism = Some(1);
+            }
+            (_, None) => spec.parallelism = Some(1),
+            _ => {}
+        }
+        spec.backoff_limit
+            .get_or_insert(if spec.backoff_limit_per_index.is_some() {
+                i32::MAX
+            } else {
+                6
+            });
+        spec.completion_mode
+            .get_or_insert_with(|| "NonIndexed".into());
+        spec.suspend.get_or_insert(false);
+        spec.manual_selector.get_or_insert(false);
+        spec.pod_replacement_policy.get_or_insert_with(|| {
+            if spec.pod_failure_policy.is_some() {
+                "Failed".into()
+            } else {
+                "TerminatingOrFailed".into()
+            }
+        });
+        for rule in spec
+            .pod_failure_policy
+            .iter_mut()
+            .flat_map(|p| p.rules.iter_mut())
+        {
+            for pattern in rule.on_pod_conditions.iter_mut().flatten() {
+                if pattern.status.is_empty() {
+                    pattern.status = "True".into();
+                }
+            }
+        }
+        default_template(&mut spec.template);
+        copy_template_labels(self);
+    }
+
+    fn prepare_for_create(&mut self) {
+        self.status = Some(Default::default());
+        self.metadata.generation = Some(1);
+        // The generated selector (unless the client chose its own with manualSelector).
+        let name = self.metadata.name.clone().unwrap_or_default();
+        let uid = self.metadata.uid.clone().unwrap_or_default();
+        if let Some(spec) = &mut self.spec {
+            if spec.manual_selector != Some(true) {
+                let labels = spec
+                    .template
+                    .metadata
+                    .get_or_insert_with(Default::default)
+                    .labels
+                    .get_or_insert_with(Default::default);
+                for (key, value) in [
+                    ("batch.kubernetes.io/controller-uid", &uid),
+                    ("batch.kubernetes.io/job-name", &name),
+                    ("controller-uid", &uid),
+                    ("job-name", &name),
+                ] {
+                    labels.entry(key.into()).or_insert_with(|| value.clone());
+                }
+                let selector = spec.selector.get_or_insert_with(Default::default);
+                let match_labels = selector.match_labels.get_or_insert_with(Default::default);
+                match_labels
+                    .entry(JOB_CONTROLLER_UID_LABEL.into())
+                    .or_insert(uid);
+            }
+        }
+        copy_template_labels(self);
+    }
+
+    fn validate(&self) -> Vec<Cause> {
+        let Some(spec) = &self.spec else {
+            return vec![Cause::required("spec", "")];
+        };
+        let mut causes = Vec::new();
+        for (field, value) in [
+            ("spec.parallelism", spec.parallelism),
+            ("spec.completions", spec.completions),
+            ("spec.backoffLimit", spec.backoff_limit),
+            (
+                "spec.ttlSecondsAfterFinished",
+                spec.ttl_seconds_after_finished,
+            ),
+            ("spec.backoffLimitPerIndex", spec.backoff_limit_per_index),
+            ("spec.maxFailedIndexes", spec.max_failed_indexes),
+        ] {
+            if let Some(v) = value.filter(|v| *v < 0) {
+                causes.push(Cause::invalid(
+                    field,
+                    &v.to_string(),
+                    "must be greater than or equal to 0",
+                ));
+            }
+        }
+        if let Some(ads) = spec.active_deadline_seconds.filter(|v| *v < 0) {
+            causes.push(Cause::invalid(
+                "spec.activeDeadlineSeconds",
+                &ads.to_string(),
+                "must be greater than or equal to 0",
+            ));
+        }
+        match spec.completion_mode.as_deref() {
+            Some("NonIndexed") | None => {}
+            Some("Indexed") => {
+                if spec.completions.is_none() {
+                    causes.push(Cause::required(
+                        "spec.completions",
+                        "when completion mode is Indexed",
+                    ));
+                }
+            }
+            Some(other) => causes.push(Cause::not_supported(
+                "spec.completionMode",
+                other,
+                &["NonIndexed", "Indexed"],
+            )),
+        }
+        let labels = spec
+            .template
+            .metadata
+            .as_ref()
+            .and_then(|m| m.labels.clone())
+            .unwrap_or_default();
+        match &spec.selector {
+            None => causes.push(Cause::required("spec.selector", "")),
+            Some(selector) => {
+                // Without manualSelector the selector is the generated one, exactly.
+                let uid = self.metadata.uid.clone().unwrap_or_default();
+                let generated = LabelSelector {
+                    match_labels: Some([(JOB_CONTROLLER_UID_LABEL.to_string(), uid)].into()),
+                    match_expressions: None,
+                };
+                if spec.manual_selector != Some(true) && *selector != generated {
+                    causes.push(Cause::invalid(
+                        "spec.selector",
+                        &validation::go_label_selector(selector),
+                        "`selector` not auto-generated",
+                    ));
+                } else if !selector_matches(selector, &labels) {
+                    causes.push(Cause::invalid(
+                        "spec.template.metadata.labels",
+                        &validation::go_map(Some(&labels)),
+                        "`selector` does not match template `labels`",
+                    ));
+                }
+            }
+        }
+        match &spec.template.spec {
+            Some(pod) => {
+                causes.extend(validate_pod_spec(pod, "spec.template.spec", false));
+                match pod.restart_policy.as_deref() {
+                    Some("OnFailure" | "Never") => {}
+                    None | Some("Always") => causes.push(Cause::required(
+                        "spec.template.spec.restartPolicy",
+                        "valid values: \"OnFailure\", \"Never\"",
+                    )),
+                    // Other values are refused by the pod spec's own check.
+                    Some(_) => {}
+                }
+            }
+            None => causes.push(Cause::required("spec.template.spec.containers", "")),
+        }
+        causes
+    }
+
+    fn validate_update(&self, old: &Self) -> Vec<Cause> {
+        let mut causes = self.validate();
+        if let (Some(new), Some(old)) = (&self.spec, &old.spec) {
+            if new.selector != old.selector {
+                if let Some(selector) = &new.selector {
+                    causes.push(selector_is_immutable(selector));
+                }
+            }
+            if new.template != old.template {
+                causes.push(Cause::invalid(
+                    "spec.template",
+                    "core.PodTemplateSpec{...}",
+                    "field is immutable",
+                ));
+            }
+            if new.completion_mode != old.completion_mode {
+                causes.push(Cause::invalid(
+                    "spec.completionMode",
+                    new.completion_mode.as_deref().unwrap_or(""),
+                    "field is immutable",
+                ));
+            }
+        }
+        causes
+    }
+
+    fn quantities(&self) -> Vec<(String, &Quantity)> {
+        template_quantities(self.spec.as_ref().map(|s| &s.template))
+    }
+
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+}
+
+/// A Job without labels of its own takes its template's (upstream `SetDefaults_Job`).
+fn copy_template_labels(job: &mut Job) {
+    if job.metadata.labels.as_ref().is_some_and(|l| !l.is_empty()) {
+        return;
+    }
+    let labels = job
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.metadata.as_ref())
+        .and_then(|m| m.labels.clone())
+        .filter(|l| !l.is_empty());
+    if labels.is_some() {
+        job.metadata.labels = labels;
     }
 }
 

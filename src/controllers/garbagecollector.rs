@@ -2,7 +2,7 @@
 //! `foregroundDeletion` and `orphan` finalizers that delete propagation policies leave on owners.
 //!
 //! Owners and dependents are the kinds the reference serves with ownerReferences: Deployments,
-//! ReplicaSets, DaemonSets and their ControllerRevisions, Pods, Nodes (mirror pods), Services and their EndpointSlices. Before deleting a dependent whose owner is missing
+//! ReplicaSets, DaemonSets and their ControllerRevisions, Jobs, Pods, Nodes (mirror pods), Services and their EndpointSlices. Before deleting a dependent whose owner is missing
 //! from the cache, the owner is looked up live, as upstream does, so a cache that lags never
 //! deletes a dependent of an owner that exists.
 
@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet, Deployment, ReplicaSet};
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
@@ -59,6 +60,7 @@ struct Caches {
     replicasets: Store<ReplicaSet>,
     daemonsets: Store<DaemonSet>,
     revisions: Store<ControllerRevision>,
+    jobs: Store<Job>,
     pods: Store<Pod>,
     nodes: Store<Node>,
     services: Store<Service>,
@@ -84,6 +86,7 @@ impl Caches {
         all.extend(collect(&self.replicasets, "ReplicaSet"));
         all.extend(collect(&self.daemonsets, "DaemonSet"));
         all.extend(collect(&self.revisions, "ControllerRevision"));
+        all.extend(collect(&self.jobs, "Job"));
         all.extend(collect(&self.pods, "Pod"));
         all.extend(collect(&self.nodes, "Node"));
         all.extend(collect(&self.services, "Service"));
@@ -101,6 +104,7 @@ pub async fn run(client: Client, clock: Clock, informers: &Informers, shutdown: 
     let (replicasets, mut r) = informers.subscribe_all::<ReplicaSet>();
     let (daemonsets, mut ds) = informers.subscribe_all::<DaemonSet>();
     let (revisions, mut cr) = informers.subscribe_all::<ControllerRevision>();
+    let (jobs, mut j) = informers.subscribe_all::<Job>();
     let (pods, mut p) = informers.subscribe_all::<Pod>();
     let (nodes, mut n) = informers.subscribe_all::<Node>();
     let (services, mut s) = informers.subscribe_all::<Service>();
@@ -109,6 +113,7 @@ pub async fn run(client: Client, clock: Clock, informers: &Informers, shutdown: 
     replicasets.ready().await;
     daemonsets.ready().await;
     revisions.ready().await;
+    jobs.ready().await;
     pods.ready().await;
     nodes.ready().await;
     services.ready().await;
@@ -118,6 +123,7 @@ pub async fn run(client: Client, clock: Clock, informers: &Informers, shutdown: 
         replicasets: replicasets.store(),
         daemonsets: daemonsets.store(),
         revisions: revisions.store(),
+        jobs: jobs.store(),
         pods: pods.store(),
         nodes: nodes.store(),
         services: services.store(),
@@ -132,6 +138,7 @@ pub async fn run(client: Client, clock: Clock, informers: &Informers, shutdown: 
             c = r.recv() => drop(c.map(ignore)),
             c = ds.recv() => drop(c.map(ignore)),
             c = cr.recv() => drop(c.map(ignore)),
+            c = j.recv() => drop(c.map(ignore)),
             c = p.recv() => drop(c.map(ignore)),
             c = n.recv() => drop(c.map(ignore)),
             c = s.recv() => drop(c.map(ignore)),
@@ -143,6 +150,7 @@ pub async fn run(client: Client, clock: Clock, informers: &Informers, shutdown: 
             || r.try_recv().is_ok()
             || ds.try_recv().is_ok()
             || cr.try_recv().is_ok()
+            || j.try_recv().is_ok()
             || p.try_recv().is_ok()
             || n.try_recv().is_ok()
             || s.try_recv().is_ok()
@@ -266,6 +274,7 @@ fn api_for(client: &Client, kind: &str, namespace: Option<&str>) -> Option<Api<D
         "ReplicaSet" => api::<ReplicaSet>(client, namespace, true),
         "DaemonSet" => api::<DaemonSet>(client, namespace, true),
         "ControllerRevision" => api::<ControllerRevision>(client, namespace, true),
+        "Job" => api::<Job>(client, namespace, true),
         "Pod" => api::<Pod>(client, namespace, true),
         "Node" => api::<Node>(client, namespace, false),
         "Service" => api::<Service>(client, namespace, true),

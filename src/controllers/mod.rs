@@ -6,6 +6,8 @@
 //!   `sync`, `rolling`, `recreate`, `rollback`, `progress` and `util`).
 //! - `replicaset`: ReplicaSet -> Pods.
 //! - `daemonset`: DaemonSet -> a pod per eligible node (and ControllerRevisions).
+//! - `job`: Job -> pods run to completion; `ttlafterfinished`: finished Jobs deleted after
+//!   their TTL.
 //! - `garbagecollector`: ownerReferences, propagation policies.
 //! - `endpoints`: Service -> Endpoints.
 //! - `endpointslice`: Service -> EndpointSlices.
@@ -23,12 +25,14 @@ pub mod endpoints;
 pub mod endpointslice;
 pub mod endpointutil;
 pub mod garbagecollector;
+pub mod job;
 pub mod namespace;
 pub mod nodelifecycle;
 pub mod podgc;
 pub mod replicaset;
 pub mod rootcacertpublisher;
 pub mod serviceaccount;
+pub mod ttlafterfinished;
 
 use kube::Client;
 use tokio_util::sync::CancellationToken;
@@ -114,6 +118,12 @@ pub async fn run(
                     }),
                     supervise(daemonset::CONTROLLER, health, k, l, |run| {
                         daemonset::run(c.clone(), k.clone(), h.clone(), i, run)
+                    }),
+                    supervise(job::CONTROLLER, health, k, l, |run| {
+                        job::run(c.clone(), k.clone(), h.clone(), i, run)
+                    }),
+                    supervise(ttlafterfinished::CONTROLLER, health, k, l, |run| {
+                        ttlafterfinished::run(c.clone(), k.clone(), i, run)
                     }),
                     supervise(garbagecollector::CONTROLLER, health, k, l, |run| {
                         garbagecollector::run(c.clone(), k.clone(), i, run)

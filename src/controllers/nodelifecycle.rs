@@ -60,10 +60,7 @@ struct Health {
 }
 
 fn time(t: DateTime<Utc>) -> Time {
-    Time(
-        k8s_openapi::jiff::Timestamp::from_second(t.timestamp())
-            .unwrap_or(k8s_openapi::jiff::Timestamp::UNIX_EPOCH),
-    )
+    crate::clock::meta_time(t)
 }
 
 fn ready_condition(node: &Node) -> Option<&NodeCondition> {

@@ -89,6 +89,12 @@ fn owner_uids(state: &State, owner: Kind, name: &str) -> Vec<String> {
             .filter(|o| o.name() == name)
             .map(|o| o.uid().to_string())
             .collect(),
+        // A Job's pods are its own.
+        Kind::Job => state
+            .of_kind(Kind::Job)
+            .filter(|o| o.name() == name)
+            .map(|o| o.uid().to_string())
+            .collect(),
         Kind::Deployment => {
             let deployments: Vec<String> = state
                 .of_kind(Kind::Deployment)
@@ -111,7 +117,7 @@ fn ever_owner_uids(state: &State, owner: Kind, name: &str) -> Vec<String> {
     for e in &state.entries {
         let Some(o) = &e.object else { continue };
         if o.kind() == owner && o.name() == name {
-            if owner == Kind::ReplicaSet {
+            if owner != Kind::Deployment {
                 out.push(o.uid().to_string());
             } else {
                 deployments.push(o.uid().to_string());
@@ -325,6 +331,7 @@ pub fn objects_report(state: &State, objects: &[&Object], now: DateTime<Utc>) ->
                     Kind::Service => "services",
                     Kind::Endpoints => "endpoints",
                     Kind::Lease => "leases",
+                    Kind::Job => "jobs",
                     _ => "events",
                 };
                 let cols = table_columns(resource, &other.to_json(), now);

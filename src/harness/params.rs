@@ -181,7 +181,7 @@ pub const SYSTEM_NAMESPACE: &str = "kube-system";
 #[derive(Clone, Debug, PartialEq, Eq, Parameter)]
 #[param(
     name = "object",
-    regex = r"the pods of (?:deployment|replicaset) [\w.*-]+|pod [\w.*-]+/[\w.*-]+|(?:pod|deployment|replicaset|node|service|endpoints|lease) [\w.*-]+"
+    regex = r"the pods of (?:deployment|replicaset|job) [\w.*-]+|pod [\w.*-]+/[\w.*-]+|(?:pod|deployment|replicaset|job|node|service|endpoints|lease) [\w.*-]+"
 )]
 pub enum Selector {
     /// Objects of a kind whose name matches a pattern (`*` matches any run of characters),
@@ -252,7 +252,7 @@ impl fmt::Display for Selector {
 #[derive(Clone, Debug, PartialEq, Eq, Parameter)]
 #[param(
     name = "pods",
-    regex = r"the pods of (?:deployment|replicaset) [\w.*-]+|pod [\w.*-]+/[\w.*-]+|pod [\w.*-]+"
+    regex = r"the pods of (?:deployment|replicaset|job) [\w.*-]+|pod [\w.*-]+/[\w.*-]+|pod [\w.*-]+"
 )]
 pub struct Pods(pub Selector);
 

@@ -1,6 +1,6 @@
 //! The timeline: a watch-driven record of everything that happens in a scenario's scope.
 //!
-//! One watch per kind (pods, replicasets, deployments, services, endpoints and events of the
+//! One watch per kind (pods, replicasets, deployments, jobs, services, endpoints and events of the
 //! scenario's namespace; nodes; the control plane's pods in `kube-system`; with a cluster
 //! of its own, the control-plane Leases and the events of them and of the mirror pods in
 //! `kube-system` and node events in `default`) feeds one list of [`Entry`]s in arrival order, each with the object's
@@ -20,6 +20,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Endpoints, Event, Node, Pod, Service};
 use kube::api::Api;
@@ -52,6 +53,8 @@ pub enum Kind {
     Node,
     /// coordination.k8s.io/v1 Lease.
     Lease,
+    /// batch/v1 Job.
+    Job,
 }
 
 impl Kind {
@@ -66,6 +69,7 @@ impl Kind {
             Self::Event => "Event",
             Self::Node => "Node",
             Self::Lease => "Lease",
+            Self::Job => "Job",
         }
     }
 
@@ -80,6 +84,7 @@ impl Kind {
             "event" | "events" | "ev" => Self::Event,
             "node" | "nodes" | "no" => Self::Node,
             "lease" | "leases" => Self::Lease,
+            "job" | "jobs" => Self::Job,
             _ => return None,
         })
     }
@@ -110,6 +115,8 @@ pub enum Object {
     Node(Node),
     /// A Lease.
     Lease(Lease),
+    /// A Job.
+    Job(Job),
 }
 
 impl Object {
@@ -124,6 +131,7 @@ impl Object {
             Self::Event(_) => Kind::Event,
             Self::Node(_) => Kind::Node,
             Self::Lease(_) => Kind::Lease,
+            Self::Job(_) => Kind::Job,
         }
     }
 
@@ -138,6 +146,7 @@ impl Object {
             Self::Event(o) => &o.metadata,
             Self::Node(o) => &o.metadata,
             Self::Lease(o) => &o.metadata,
+            Self::Job(o) => &o.metadata,
         }
     }
 
@@ -170,6 +179,7 @@ impl Object {
             Self::Event(o) => typed(o),
             Self::Node(o) => typed(o),
             Self::Lease(o) => typed(o),
+            Self::Job(o) => typed(o),
         }
     }
 }
@@ -391,6 +401,12 @@ impl Timeline {
             "endpoints",
             Api::namespaced(client.clone(), ns),
             Object::Endpoints,
+            |_| true,
+        );
+        t.watch::<Job>(
+            "jobs",
+            Api::namespaced(client.clone(), ns),
+            Object::Job,
             |_| true,
         );
         t.watch::<Event>(
@@ -771,6 +787,7 @@ fn kind_of_watch(watch: &str) -> Kind {
         "endpoints" => Kind::Endpoints,
         "nodes" => Kind::Node,
         "leases" => Kind::Lease,
+        "jobs" => Kind::Job,
         _ => Kind::Event,
     }
 }

@@ -211,6 +211,7 @@ fn resource_of(kind: Kind) -> ApiResource {
         Kind::Event => ApiResource::erase::<core::Event>(&()),
         Kind::Node => ApiResource::erase::<core::Node>(&()),
         Kind::Lease => ApiResource::erase::<k8s_openapi::api::coordination::v1::Lease>(&()),
+        Kind::Job => ApiResource::erase::<k8s_openapi::api::batch::v1::Job>(&()),
     }
 }
 

@@ -5,6 +5,7 @@ pub mod cluster;
 mod components;
 mod deployments;
 mod events;
+mod jobs;
 mod leader;
 mod manifests;
 mod nodes;
@@ -28,6 +29,7 @@ pub fn concepts() -> Vec<(&'static str, &'static [Phrase])> {
         ("cluster", cluster::PHRASES),
         ("manifests", manifests::PHRASES),
         ("deployments", deployments::PHRASES),
+        ("jobs", jobs::PHRASES),
         ("pods", pods::PHRASES),
         ("probes", probes::PHRASES),
         ("services", services::PHRASES),
@@ -108,7 +110,8 @@ macro_rules! condition_of {
 condition_of!(
     k8s_openapi::api::core::v1::PodCondition,
     k8s_openapi::api::core::v1::NodeCondition,
-    k8s_openapi::api::apps::v1::DeploymentCondition
+    k8s_openapi::api::apps::v1::DeploymentCondition,
+    k8s_openapi::api::batch::v1::JobCondition
 );
 
 /// The condition of `type_` among an object's `conditions`.
@@ -148,14 +151,14 @@ pub(super) fn check_condition(
 pub(super) fn overview(s: &State, namespace: &str, now: chrono::DateTime<chrono::Utc>) -> String {
     use super::timeline::Kind;
     let mut objects: Vec<&Object> = Vec::new();
-    for kind in [Kind::Deployment, Kind::ReplicaSet, Kind::Pod] {
+    for kind in [Kind::Deployment, Kind::ReplicaSet, Kind::Job, Kind::Pod] {
         objects.extend(
             s.of_kind(kind)
                 .filter(|o| o.meta().namespace.as_deref() == Some(namespace)),
         );
     }
     if objects.is_empty() {
-        return "  (no deployments, replicasets or pods in the namespace)".into();
+        return "  (no deployments, replicasets, jobs or pods in the namespace)".into();
     }
     describe::objects_report(s, &objects, now)
 }
