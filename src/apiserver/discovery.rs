@@ -206,6 +206,7 @@ mod tests {
             vec![
                 json!("apps"),
                 json!("events.k8s.io"),
+                json!("batch"),
                 json!("apiextensions.k8s.io"),
                 json!("coordination.k8s.io"),
                 json!("discovery.k8s.io"),

@@ -21,7 +21,7 @@ use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet, DaemonSetStatus}
 use k8s_openapi::api::core::v1::{Node, Pod, PodTemplateSpec, Taint, Toleration};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use kube::api::{Api, DeleteParams, PostParams};
+use kube::api::{Api, PostParams};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::Client;
 use parking_lot::Mutex;
@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 use super::deployment::util::pod_template_hash;
 use super::replicaset::{is_available, ready_since};
 use crate::clock::Clock;
-use crate::events::{reference, EventType, Recorder};
+use crate::events::{reference, Recorder};
 use crate::runtime::{controller_of, key_of, reconcile, split_key, Change, Informers, WorkQueue};
 
 /// The controller's name, as kube-controller-manager names it (events, logs, health checks).
@@ -549,63 +549,25 @@ async fn create_pods(
         ds.metadata.generation.unwrap_or(1).to_string(),
     );
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
-    let ds_ref = reference(ds.as_ref());
     ctx.expectations
         .lock()
         .entry(key.to_string())
         .or_default()
         .since = Some(ctx.clock.now());
-    let mut remaining: Vec<String> = nodes.into_iter().take(BURST_REPLICAS).collect();
-    let mut batch = 1usize;
-    while !remaining.is_empty() {
-        let now: Vec<String> = remaining.drain(..batch.min(remaining.len())).collect();
-        let pods: Vec<Pod> = now.iter().map(|n| pod_for_node(ds, &template, n)).collect();
-        let params = PostParams::default();
-        let results = futures::future::join_all(pods.iter().map(|p| api.create(&params, p))).await;
-        let mut failed = false;
-        for result in results {
-            match result {
-                Ok(pod) => {
-                    let name = pod.metadata.name.clone().unwrap_or_default();
-                    ctx.expectations
-                        .lock()
-                        .entry(key.to_string())
-                        .or_default()
-                        .creates
-                        .insert(name.clone());
-                    ctx.recorder
-                        .record(
-                            &ds_ref,
-                            EventType::Normal,
-                            "SuccessfulCreate",
-                            "",
-                            &format!("Created pod: {name}"),
-                        )
-                        .await;
-                }
-                Err(e) => {
-                    failed = true;
-                    let why = match &e {
-                        kube::Error::Api(s) => s.message.clone(),
-                        other => other.to_string(),
-                    };
-                    ctx.recorder
-                        .record(
-                            &ds_ref,
-                            EventType::Warning,
-                            "FailedCreate",
-                            "",
-                            &format!("Error creating: {why}"),
-                        )
-                        .await;
-                }
-            }
-        }
-        if failed {
-            break;
-        }
-        batch = batch.saturating_mul(2);
-    }
+    let pods: Vec<Pod> = nodes
+        .iter()
+        .take(BURST_REPLICAS)
+        .map(|n| pod_for_node(ds, &template, n))
+        .collect();
+    super::podcontrol::create_pods(&api, &ctx.recorder, &reference(ds.as_ref()), pods, |name| {
+        ctx.expectations
+            .lock()
+            .entry(key.to_string())
+            .or_default()
+            .creates
+            .insert(name.to_string());
+    })
+    .await;
 }
 
 async fn delete_pods(
@@ -628,34 +590,10 @@ async fn delete_pods(
         entry.since = Some(now);
     }
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
-    let ds_ref = reference(ds.as_ref());
+    let owner = reference(ds.as_ref());
     for pod in victims {
         let name = pod.metadata.name.clone().unwrap_or_default();
-        match api.delete(&name, &DeleteParams::default()).await {
-            Ok(_) => {
-                ctx.recorder
-                    .record(
-                        &ds_ref,
-                        EventType::Normal,
-                        "SuccessfulDelete",
-                        "",
-                        &format!("Deleted pod: {name}"),
-                    )
-                    .await
-            }
-            Err(kube::Error::Api(s)) if s.code == 404 => {}
-            Err(e) => {
-                ctx.recorder
-                    .record(
-                        &ds_ref,
-                        EventType::Warning,
-                        "FailedDelete",
-                        "",
-                        &format!("Error deleting: {e}"),
-                    )
-                    .await
-            }
-        }
+        super::podcontrol::delete_pod(&api, &ctx.recorder, &owner, &name).await;
     }
 }
 

@@ -29,7 +29,7 @@ use chrono::{DateTime, Utc};
 use k8s_openapi::api::batch::v1::{Job, JobCondition, JobStatus, UncountedTerminatedPods};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::Client;
 use parking_lot::Mutex;
@@ -774,31 +774,7 @@ async fn sync(ctx: &Ctx, key: &str) -> kube::Result<Option<Duration>> {
     }
     for pod in to_delete.iter().take(MAX_PER_SYNC) {
         let pod_name = pod.metadata.name.clone().unwrap_or_default();
-        match pods_api.delete(&pod_name, &DeleteParams::default()).await {
-            Ok(_) => {
-                ctx.recorder
-                    .record(
-                        &job_ref,
-                        EventType::Normal,
-                        "SuccessfulDelete",
-                        "",
-                        &format!("Deleted pod: {pod_name}"),
-                    )
-                    .await
-            }
-            Err(kube::Error::Api(s)) if s.code == 404 => {}
-            Err(e) => {
-                ctx.recorder
-                    .record(
-                        &job_ref,
-                        EventType::Warning,
-                        "FailedDelete",
-                        "",
-                        &format!("Error deleting: {e}"),
-                    )
-                    .await
-            }
-        }
+        super::podcontrol::delete_pod(&pods_api, &ctx.recorder, &job_ref, &pod_name).await;
     }
     create_pods(ctx, &job, key, &pods_api, to_create).await;
     Ok(requeue)
@@ -878,58 +854,20 @@ async fn create_pods(
     api: &Api<Pod>,
     indexes: Vec<Option<i32>>,
 ) {
-    let job_ref = reference(job.as_ref());
-    let mut remaining: Vec<Option<i32>> = indexes.into_iter().take(MAX_PER_SYNC).collect();
-    let mut batch = 1usize;
-    while !remaining.is_empty() {
-        let now: Vec<Option<i32>> = remaining.drain(..batch.min(remaining.len())).collect();
-        let pods: Vec<Pod> = now.iter().map(|i| pod_for(job, *i)).collect();
-        let params = PostParams::default();
-        let results = futures::future::join_all(pods.iter().map(|p| api.create(&params, p))).await;
-        let mut failed = false;
-        for result in results {
-            match result {
-                Ok(pod) => {
-                    let name = pod.metadata.name.clone().unwrap_or_default();
-                    ctx.expectations
-                        .lock()
-                        .entry(key.to_string())
-                        .or_default()
-                        .creates
-                        .insert(name.clone());
-                    ctx.recorder
-                        .record(
-                            &job_ref,
-                            EventType::Normal,
-                            "SuccessfulCreate",
-                            "",
-                            &format!("Created pod: {name}"),
-                        )
-                        .await;
-                }
-                Err(e) => {
-                    failed = true;
-                    let why = match &e {
-                        kube::Error::Api(s) => s.message.clone(),
-                        other => other.to_string(),
-                    };
-                    ctx.recorder
-                        .record(
-                            &job_ref,
-                            EventType::Warning,
-                            "FailedCreate",
-                            "",
-                            &format!("Error creating: {why}"),
-                        )
-                        .await;
-                }
-            }
-        }
-        if failed {
-            break;
-        }
-        batch = batch.saturating_mul(2);
-    }
+    let pods: Vec<Pod> = indexes
+        .into_iter()
+        .take(MAX_PER_SYNC)
+        .map(|i| pod_for(job, i))
+        .collect();
+    super::podcontrol::create_pods(api, &ctx.recorder, &reference(job.as_ref()), pods, |name| {
+        ctx.expectations
+            .lock()
+            .entry(key.to_string())
+            .or_default()
+            .creates
+            .insert(name.to_string());
+    })
+    .await;
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@
 //! - `serviceaccount`: the `default` ServiceAccount of every namespace.
 //! - `rootcacertpublisher`: the `kube-root-ca.crt` ConfigMap (the cluster's CA) in every
 //!   namespace.
+//! - `podcontrol`: how those controllers create (slow start) and delete pods, with events.
 //! - `podgc`: the pod garbage collector (orphaned, terminated and stuck terminating pods).
 
 pub mod daemonset;
@@ -28,6 +29,7 @@ pub mod garbagecollector;
 pub mod job;
 pub mod namespace;
 pub mod nodelifecycle;
+pub mod podcontrol;
 pub mod podgc;
 pub mod replicaset;
 pub mod rootcacertpublisher;

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetStatus};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::Client;
 use parking_lot::Mutex;
@@ -22,7 +22,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
-use crate::events::{reference, EventType, Recorder};
+use crate::events::{reference, Recorder};
 use crate::runtime::{controller_of, key_of, reconcile, split_key, Change, Informers, WorkQueue};
 
 /// The controller's name, as kube-controller-manager names it (logs, health checks).
@@ -366,33 +366,10 @@ async fn delete_pods(
             .extend(victims.iter().filter_map(|p| p.metadata.uid.clone()));
         entry.since = Some(now);
     }
+    let owner = reference(rs.as_ref());
     for pod in victims {
         let pod_name = pod.metadata.name.clone().unwrap_or_default();
-        match pods_api.delete(&pod_name, &DeleteParams::default()).await {
-            Ok(_) => {
-                ctx.recorder
-                    .record(
-                        &reference(rs.as_ref()),
-                        EventType::Normal,
-                        "SuccessfulDelete",
-                        "",
-                        &format!("Deleted pod: {pod_name}"),
-                    )
-                    .await
-            }
-            Err(kube::Error::Api(s)) if s.code == 404 => {}
-            Err(e) => {
-                ctx.recorder
-                    .record(
-                        &reference(rs.as_ref()),
-                        EventType::Warning,
-                        "FailedDelete",
-                        "",
-                        &format!("Error deleting: {e}"),
-                    )
-                    .await
-            }
-        }
+        super::podcontrol::delete_pod(pods_api, &ctx.recorder, &owner, &pod_name).await;
     }
 }
 
@@ -524,63 +501,20 @@ pub fn pod_from_template(rs: &ReplicaSet) -> Pod {
 async fn create_pods(ctx: &Ctx, rs: &Arc<ReplicaSet>, ns: &str, key: &str, count: usize) {
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
     let template = pod_from_template(rs);
-    let rs_ref = reference(rs.as_ref());
-    let mut remaining = count;
-    let mut batch = 1usize;
     {
         let mut exp = ctx.expectations.lock();
         exp.entry(key.to_string()).or_default().since = Some(ctx.clock.now());
     }
-    while remaining > 0 {
-        let size = batch.min(remaining);
-        let params = PostParams::default();
-        let results =
-            futures::future::join_all((0..size).map(|_| api.create(&params, &template))).await;
-        let mut failed = false;
-        for result in results {
-            match result {
-                Ok(pod) => {
-                    let name = pod.metadata.name.clone().unwrap_or_default();
-                    ctx.expectations
-                        .lock()
-                        .entry(key.to_string())
-                        .or_default()
-                        .creates
-                        .insert(name.clone());
-                    ctx.recorder
-                        .record(
-                            &rs_ref,
-                            EventType::Normal,
-                            "SuccessfulCreate",
-                            "",
-                            &format!("Created pod: {name}"),
-                        )
-                        .await;
-                }
-                Err(e) => {
-                    failed = true;
-                    let msg = match &e {
-                        kube::Error::Api(s) => s.message.clone(),
-                        other => other.to_string(),
-                    };
-                    ctx.recorder
-                        .record(
-                            &rs_ref,
-                            EventType::Warning,
-                            "FailedCreate",
-                            "",
-                            &format!("Error creating: {msg}"),
-                        )
-                        .await;
-                }
-            }
-        }
-        remaining -= size;
-        if failed {
-            break;
-        }
-        batch *= 2;
-    }
+    let pods = vec![template; count];
+    super::podcontrol::create_pods(&api, &ctx.recorder, &reference(rs.as_ref()), pods, |name| {
+        ctx.expectations
+            .lock()
+            .entry(key.to_string())
+            .or_default()
+            .creates
+            .insert(name.to_string());
+    })
+    .await;
 }
 
 #[cfg(test)]
