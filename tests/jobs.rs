@@ -396,6 +396,13 @@ fn invalid_jobs_are_refused_with_upstreams_words() {
         "{}",
         out.stderr
     );
+    let wide = INDEXED.replace("parallelism: 2", "parallelism: 100001");
+    let out = k.run(&["apply", "-f", &k.file("wide.yaml", &wide)]);
+    assert!(
+        out.stderr.contains("spec.parallelism: Invalid value: 100001: must be less than or equal to 100000 when completion mode is Indexed"),
+        "{}",
+        out.stderr
+    );
     // The template cannot change once created.
     k.ok(&["apply", "-f", &k.file("fail.yaml", FAILING)]);
     let out = k.run(&["set", "image", "job/fail", "c=busybox:1.37"]);

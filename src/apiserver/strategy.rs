@@ -847,6 +847,9 @@ impl Strategy for DaemonSet {
     }
 }
 
+/// The most parallelism an Indexed Job may have (upstream `maxParallelismForIndexedJob`).
+const MAX_INDEXED_JOB_PARALLELISM: i32 = 100_000;
+
 /// The labels the apiserver puts on a Job's pod template (and its own metadata) when it
 /// generates the selector.
 pub const JOB_NAME_LABEL: &str = "batch.kubernetes.io/job-name";
@@ -966,6 +969,19 @@ impl Strategy for Job {
                     causes.push(Cause::required(
                         "spec.completions",
                         "when completion mode is Indexed",
+                    ));
+                }
+                // Upstream's bound, which caps the length of completedIndexes.
+                if let Some(v) = spec
+                    .parallelism
+                    .filter(|v| *v > MAX_INDEXED_JOB_PARALLELISM)
+                {
+                    causes.push(Cause::invalid(
+                        "spec.parallelism",
+                        &v.to_string(),
+                        &format!(
+                            "must be less than or equal to {MAX_INDEXED_JOB_PARALLELISM} when completion mode is Indexed"
+                        ),
                     ));
                 }
             }

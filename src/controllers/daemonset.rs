@@ -465,7 +465,7 @@ fn max_unavailable(ds: &DaemonSet, desired: usize) -> usize {
         IntOrString::String(s) => s
             .strip_suffix('%')
             .and_then(|p| p.parse::<usize>().ok())
-            .map(|p| (p * desired).div_ceil(100))
+            .map(|p| p.saturating_mul(desired).div_ceil(100))
             .unwrap_or(1),
     };
     n.max(1)

@@ -52,6 +52,8 @@ pub const COMPLETION_INDEX: &str = "batch.kubernetes.io/job-completion-index";
 const BACKOFF_BASE: Duration = Duration::from_secs(10);
 /// The longest wait (upstream 10 minutes).
 const BACKOFF_MAX: Duration = Duration::from_secs(600);
+/// The most completed indexes read from a status (a bound for a status written by hand).
+const MAX_INDEXES: usize = 10_000_000;
 /// Most pods one sync creates or deletes (upstream `MaxPodCreateDeletePerSync`).
 const MAX_PER_SYNC: usize = 500;
 
@@ -144,21 +146,26 @@ pub fn format_indexes(indexes: &BTreeSet<i32>) -> String {
     out.join(",")
 }
 
-/// Parse a compact index list (`1,3-5,7`); malformed parts are skipped.
-pub fn parse_indexes(s: &str) -> BTreeSet<i32> {
+/// Parse a compact index list (`1,3-5,7`) of indexes below `limit` (the Job's completions);
+/// malformed parts and indexes out of range are skipped.
+pub fn parse_indexes(s: &str, limit: i32) -> BTreeSet<i32> {
     let mut out = BTreeSet::new();
     for part in s.split(',').filter(|p| !p.is_empty()) {
         match part.split_once('-') {
             Some((a, b)) => {
                 if let (Ok(a), Ok(b)) = (a.parse::<i32>(), b.parse::<i32>()) {
-                    if b >= a && b - a <= 1_000_000 {
+                    // Only indexes the Job has, and never more than it has in all.
+                    let (a, b) = (a.max(0), b.min(limit.saturating_sub(1)));
+                    if b >= a && out.len() + ((b - a) as usize) < MAX_INDEXES {
                         out.extend(a..=b);
                     }
                 }
             }
             None => {
-                if let Ok(i) = part.parse() {
-                    out.insert(i);
+                if let Ok(i) = part.parse::<i32>() {
+                    if (0..limit).contains(&i) {
+                        out.insert(i);
+                    }
                 }
             }
         }
@@ -386,7 +393,7 @@ async fn sync(ctx: &Ctx, key: &str) -> kube::Result<Option<Duration>> {
     let mut completed: BTreeSet<i32> = status
         .completed_indexes
         .as_deref()
-        .map(parse_indexes)
+        .map(|s| parse_indexes(s, spec.completions.unwrap_or(0)))
         .unwrap_or_default();
     let indexed = spec.completion_mode.as_deref() == Some("Indexed");
     unc_succeeded.retain(|u| {
@@ -654,11 +661,15 @@ async fn sync(ctx: &Ctx, key: &str) -> kube::Result<Option<Duration>> {
                 to_create.extend(
                     (0..c)
                         .filter(|i| !completed.contains(i) && !running.contains(i))
-                        .take(want - active.len())
+                        .take((want - active.len()).min(MAX_PER_SYNC))
                         .map(Some),
                 );
             } else {
-                to_create.extend(std::iter::repeat_n(None, want - active.len()));
+                // At most a sync's worth (parallelism may be up to 2^31).
+                to_create.extend(std::iter::repeat_n(
+                    None,
+                    (want - active.len()).min(MAX_PER_SYNC),
+                ));
             }
         }
     }
@@ -888,9 +899,15 @@ mod tests {
     fn index_lists_are_compact() {
         let set: BTreeSet<i32> = [0, 1, 2, 4, 6, 7].into();
         assert_eq!(format_indexes(&set), "0-2,4,6-7");
-        assert_eq!(parse_indexes("0-2,4,6-7"), set);
+        assert_eq!(parse_indexes("0-2,4,6-7", 8), set);
         assert_eq!(format_indexes(&BTreeSet::new()), "");
-        assert_eq!(parse_indexes("x,3,5-1"), [3].into());
+        assert_eq!(parse_indexes("x,3,5-1", 8), [3].into());
+        // Only the Job's own indexes, however large the ranges a status claims.
+        assert_eq!(
+            parse_indexes("-5,0-1,7,9,2-2147483647", 4),
+            [0, 1, 2, 3].into()
+        );
+        assert_eq!(parse_indexes("0-2147483646", i32::MAX).len(), 0);
     }
 
     #[test]
