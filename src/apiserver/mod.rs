@@ -45,6 +45,7 @@ pub mod openapi;
 pub mod openapi_v2;
 pub(crate) mod patch;
 pub mod pki;
+mod priority;
 pub mod protobuf;
 mod proxy;
 pub mod registry;
@@ -225,6 +226,7 @@ impl ApiServer {
             }
         }
         pki::publish_cluster_ca(&server).await;
+        priority::bootstrap(&server).await;
         server
     }
 

@@ -53,6 +53,10 @@ pub(super) fn schema_names(
     names.insert(("apps", "v1", "ReplicaSet"), add::<ReplicaSet>(generator));
     names.insert(("apps", "v1", "DaemonSet"), add::<DaemonSet>(generator));
     names.insert(
+        ("scheduling.k8s.io", "v1", "PriorityClass"),
+        add::<k8s_openapi::api::scheduling::v1::PriorityClass>(generator),
+    );
+    names.insert(
         ("batch", "v1", "Job"),
         add::<k8s_openapi::api::batch::v1::Job>(generator),
     );

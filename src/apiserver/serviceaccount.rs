@@ -103,7 +103,7 @@ pub(super) async fn admit(
 
 /// The name a Forbidden answer gives the pod: its name, else its generateName (no name has been
 /// generated yet), else `Unknown`, as upstream's admission names it.
-fn shown_name(pod: &Value) -> String {
+pub(super) fn shown_name(pod: &Value) -> String {
     ["name", "generateName"]
         .iter()
         .find_map(|f| {

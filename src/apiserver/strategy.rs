@@ -457,14 +457,9 @@ impl Strategy for Pod {
             }
             spec.service_account_name = spec.service_account_name.take().filter(|n| !n.is_empty());
             spec.service_account = spec.service_account_name.clone();
-            // The Priority admission: the built-in system classes' values (other classes are
-            // not served yet, so they count as no class: 0).
-            let class_value = match spec.priority_class_name.as_deref() {
-                Some("system-node-critical") => 2_000_001_000,
-                Some("system-cluster-critical") => 2_000_000_000,
-                _ => 0,
-            };
-            spec.priority.get_or_insert(class_value);
+            // The Priority admission has set these from the pod's class (see
+            // `apiserver::priority`); a pod written without it counts as of no class.
+            spec.priority.get_or_insert(0);
             spec.enable_service_links.get_or_insert(true);
             spec.preemption_policy
                 .get_or_insert_with(|| "PreemptLowerPriority".into());
@@ -1087,6 +1082,97 @@ fn copy_template_labels(job: &mut Job) {
         .filter(|l| !l.is_empty());
     if labels.is_some() {
         job.metadata.labels = labels;
+    }
+}
+
+/// The highest priority a user's PriorityClass may have (upstream
+/// `HighestUserDefinablePriority`).
+pub const HIGHEST_USER_DEFINABLE_PRIORITY: i32 = 1_000_000_000;
+
+/// The PriorityClasses every cluster has (upstream `SystemPriorityClasses`): name, value,
+/// description.
+pub const SYSTEM_PRIORITY_CLASSES: [(&str, i32, &str); 2] = [
+    (
+        "system-node-critical",
+        2_000_001_000,
+        "Used for system critical pods that must not be moved from their current node.",
+    ),
+    (
+        "system-cluster-critical",
+        2_000_000_000,
+        "Used for system critical pods that must run in the cluster, but can be moved to another node if necessary.",
+    ),
+];
+
+impl Strategy for k8s_openapi::api::scheduling::v1::PriorityClass {
+    fn default(&mut self) {
+        self.preemption_policy
+            .get_or_insert_with(|| "PreemptLowerPriority".into());
+    }
+
+    fn validate(&self) -> Vec<Cause> {
+        let mut causes = Vec::new();
+        let name = self.metadata.name.as_deref().unwrap_or_default();
+        if name.starts_with("system-") {
+            let known = SYSTEM_PRIORITY_CLASSES.iter().find(|(n, _, _)| *n == name);
+            let why = match known {
+                None => Some(format!("{name} is not a known system priority class")),
+                Some((_, value, _)) if *value != self.value => {
+                    Some(format!("value of {name} PriorityClass must be {value}"))
+                }
+                Some(_) if self.global_default == Some(true) => Some(format!(
+                    "globalDefault of {name} PriorityClass must be false"
+                )),
+                Some(_) => None,
+            };
+            if let Some(why) = why {
+                causes.push(Cause::forbidden(
+                    "metadata.name",
+                    &format!(
+                        "priority class names with 'system-' prefix are reserved for system use only. error: {why}"
+                    ),
+                ));
+            }
+        } else if self.value > HIGHEST_USER_DEFINABLE_PRIORITY {
+            causes.push(Cause::forbidden(
+                "value",
+                &format!(
+                    "maximum allowed value of a user defined priority is {HIGHEST_USER_DEFINABLE_PRIORITY}"
+                ),
+            ));
+        }
+        if let Some(policy) = self.preemption_policy.as_deref() {
+            if !matches!(policy, "Never" | "PreemptLowerPriority") {
+                causes.push(Cause::not_supported(
+                    "preemptionPolicy",
+                    policy,
+                    &["Never", "PreemptLowerPriority"],
+                ));
+            }
+        }
+        causes
+    }
+
+    fn validate_update(&self, old: &Self) -> Vec<Cause> {
+        let mut causes = self.validate();
+        if self.value != old.value {
+            causes.push(Cause::forbidden(
+                "value",
+                "may not be changed in an update.",
+            ));
+        }
+        if self.preemption_policy != old.preemption_policy {
+            causes.push(Cause::invalid(
+                "preemptionPolicy",
+                self.preemption_policy.as_deref().unwrap_or(""),
+                "field is immutable",
+            ));
+        }
+        causes
+    }
+
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
     }
 }
 

@@ -295,6 +295,11 @@ impl ApiServer {
         // records the creator's fields before admission), which `sent` lets the recording tell.
         if let (true, Some(ns)) = (kind.resource == "pods", &namespace) {
             crate::apiserver::serviceaccount::admit(self, ns, &mut obj, None).await?;
+            let shown = crate::apiserver::serviceaccount::shown_name(&obj);
+            crate::apiserver::priority::admit_pod(self, &mut obj, &shown).await?;
+        }
+        if kind.resource == "priorityclasses" {
+            crate::apiserver::priority::admit_class(self, &obj).await?;
         }
         // A Service's addresses and node ports are allocated before admission, as upstream's
         // registry allocates them; allocation and the write it goes with happen one Service at

@@ -94,6 +94,9 @@ const D_EV_FIRST_SEEN: &str = "Time since the event was first observed.";
 const D_EV_COUNT: &str = "Number of times the event has occurred.";
 
 const D_LEASE_HOLDER: &str = "Identity of the current holder of the lease.";
+const D_PC_VALUE: &str = "value represents the integer value of this priority class. This is the actual priority that pods receive when they have the name of this class in their pod spec.";
+const D_PC_GLOBAL_DEFAULT: &str = "globalDefault specifies whether this PriorityClass should be considered as the default priority for pods that do not have any priority class. Only one PriorityClass can be marked as `globalDefault`. However, if more than one PriorityClasses exists with their `globalDefault` field set to true, the smallest value of such global default PriorityClasses will be used as the default priority.";
+const D_PC_PREEMPTION_POLICY: &str = "preemptionPolicy is the Policy for preempting pods with lower priority. One of Never, PreemptLowerPriority. Defaults to PreemptLowerPriority if unset.";
 const D_NS_STATUS: &str = "Lifecycle phase of the namespace.";
 
 const D_SVC_TYPE: &str = "How the service is exposed.";
@@ -277,6 +280,13 @@ pub fn columns(resource: &str) -> Vec<ColumnDefinition> {
             age_col(),
         ],
         Printer::ConfigMap => vec![name_col(), col("Data", "string", D_DATA), age_col()],
+        Printer::PriorityClass => vec![
+            name_col(),
+            col("Value", "integer", D_PC_VALUE),
+            col("Global-Default", "boolean", D_PC_GLOBAL_DEFAULT),
+            age_col(),
+            col("PreemptionPolicy", "string", D_PC_PREEMPTION_POLICY),
+        ],
         Printer::ComponentStatus => vec![
             name_col(),
             col("Status", "string", D_CS_STATUS),

@@ -86,6 +86,7 @@ enum Printer {
     Secret,
     ServiceAccount,
     ComponentStatus,
+    PriorityClass,
     Default,
 }
 
@@ -114,6 +115,7 @@ fn printer_for(resource: &str) -> Printer {
         "secrets" => Printer::Secret,
         "serviceaccounts" => Printer::ServiceAccount,
         "componentstatuses" => Printer::ComponentStatus,
+        "priorityclasses" => Printer::PriorityClass,
         _ => Printer::Default,
     }
 }
@@ -137,6 +139,13 @@ pub fn cells(resource: &str, obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
             s(name_of(obj)),
             s(text(obj, &["spec", "holderIdentity"])),
             s(age(obj, now)),
+        ],
+        Printer::PriorityClass => vec![
+            s(name_of(obj)),
+            Value::from(obj["value"].as_i64().unwrap_or(0)),
+            Value::from(obj["globalDefault"].as_bool().unwrap_or(false)),
+            s(age(obj, now)),
+            s(text(obj, &["preemptionPolicy"])),
         ],
         Printer::Namespace => vec![
             s(name_of(obj)),
