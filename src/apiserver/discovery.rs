@@ -208,6 +208,7 @@ mod tests {
                 json!("events.k8s.io"),
                 json!("batch"),
                 json!("apiextensions.k8s.io"),
+                json!("scheduling.k8s.io"),
                 json!("coordination.k8s.io"),
                 json!("discovery.k8s.io"),
             ]
