@@ -10,6 +10,8 @@
 //! - `KUBESPEC_FUZZ_SECONDS` (default 2): the budget per target. A long run:
 //!   `KUBESPEC_FUZZ_SECONDS=600 cargo test --release --test fuzz -- --test-threads 1`.
 //! - `KUBESPEC_FUZZ_SEED`: the random seed (printed by every run) to replay a run.
+//! - `KUBESPEC_FUZZ_TRACE=FILE`: write each input to FILE before running it (to catch an input
+//!   that kills the process rather than panicking).
 
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
@@ -191,8 +193,14 @@ fn fuzz(name: &str, built_in: Vec<Vec<u8>>, target: fn(&[u8])) {
     let mut rng = StdRng::seed_from_u64(seed);
     let started = Instant::now();
     let mut runs = 0u64;
+    // With KUBESPEC_FUZZ_TRACE=FILE each input is written there before it runs, so an input
+    // that takes the process down (an abort, the OOM killer) is left behind.
+    let trace = std::env::var_os("KUBESPEC_FUZZ_TRACE").map(PathBuf::from);
     let mut run = |input: &[u8]| {
         runs += 1;
+        if let Some(path) = &trace {
+            let _ = std::fs::write(path, input);
+        }
         if std::panic::catch_unwind(AssertUnwindSafe(|| target(input))).is_err() {
             let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
                 .join("../fuzz-crashes")

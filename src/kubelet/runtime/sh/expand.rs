@@ -6,6 +6,7 @@
 use super::ast::{Param, ParamOp, Part, Word};
 use super::glob;
 use super::interp::{Fds, Interp};
+use super::io::MAX_BUFFER;
 
 type BoxFut<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
@@ -247,7 +248,11 @@ impl Interp<'_> {
     /// expansion). Command substitutions run with `fds` (their standard error and input).
     pub(super) async fn expand_fields(&mut self, w: &Word, fds: &Fds, out: &mut Vec<String>) {
         let mut f = Fields::default();
+        let mut size = 0usize;
         for (i, part) in w.parts.iter().enumerate() {
+            if self.out_of_memory(size, fds) {
+                return;
+            }
             match part {
                 Part::Lit {
                     text,
@@ -273,6 +278,7 @@ impl Interp<'_> {
                         if i > 0 {
                             f.end();
                         }
+                        size = size.saturating_add(a.len());
                         f.quoted(a);
                     }
                 }
@@ -282,14 +288,17 @@ impl Interp<'_> {
                     op,
                 } => {
                     let v = self.param_value(param, op, fds).await;
+                    size = size.saturating_add(v.len());
                     f.quoted(&v);
                 }
                 Part::Subst { body, quoted: true } => {
                     let v = self.command_subst(body, fds).await;
+                    size = size.saturating_add(v.len());
                     f.quoted(&v);
                 }
                 Part::Arith { expr, quoted: true } => {
                     let v = self.arith_value(expr, fds).await;
+                    size = size.saturating_add(v.len());
                     f.quoted(&v);
                 }
                 Part::Param {
@@ -298,6 +307,7 @@ impl Interp<'_> {
                     quoted: false,
                 } => {
                     let v = self.param_value(param, op, fds).await;
+                    size = size.saturating_add(v.len());
                     f.split(&v);
                 }
                 Part::Subst {
@@ -305,6 +315,7 @@ impl Interp<'_> {
                     quoted: false,
                 } => {
                     let v = self.command_subst(body, fds).await;
+                    size = size.saturating_add(v.len());
                     f.split(&v);
                 }
                 Part::Arith {
@@ -312,9 +323,13 @@ impl Interp<'_> {
                     quoted: false,
                 } => {
                     let v = self.arith_value(expr, fds).await;
+                    size = size.saturating_add(v.len());
                     f.split(&v);
                 }
             }
+        }
+        if self.out_of_memory(size, fds) {
+            return;
         }
         f.end();
         for (text, pat, has_glob) in f.done {
@@ -348,8 +363,25 @@ impl Interp<'_> {
                     s.push_str(&v);
                 }
             }
+            if self.out_of_memory(s.len(), fds) {
+                return String::new();
+            }
         }
         s
+    }
+
+    /// Whether a word being expanded has grown past what the container's memory would hold
+    /// (here [`MAX_BUFFER`]): busybox's allocation fails with "out of memory" and the
+    /// expansion fails, instead of the simulation taking the machine's memory.
+    fn out_of_memory(&mut self, len: usize, fds: &Fds) -> bool {
+        if len <= MAX_BUFFER {
+            return false;
+        }
+        if !self.expand_failed {
+            self.err(fds, "sh: out of memory\n");
+            self.expand_failed = true;
+        }
+        true
     }
 
     /// The value of an assignment `NAME=word`: one string, with a leading `~` expanded.
@@ -400,6 +432,9 @@ impl Interp<'_> {
                     let v = self.arith_value(expr, fds).await;
                     s.push_str(&v);
                 }
+            }
+            if self.out_of_memory(s.len(), fds) {
+                return String::new();
             }
         }
         s

@@ -584,3 +584,16 @@ fn the_new_constructs_never_panic() {
     }
     let _ = Arc::new(0);
 }
+
+#[test]
+fn a_word_that_outgrows_memory_fails_instead_of_taking_the_machines() {
+    // Each round doubles (or multiplies) the value: busybox runs out of memory in the
+    // container; the simulation says so at 16 MiB and the expansion fails.
+    let (code, out, err) = sh("i=x; while true; do i=$i$i$i$i; done; echo never");
+    assert_ne!(code, 0);
+    assert_eq!(out, "");
+    assert!(err.contains("sh: out of memory"), "{err}");
+    let (code, _, err) = sh("i=xxxxxxxx; while true; do i=$i$i; echo $i$i$i$i$i$i$i$i$i$i$i$i$i$i$i$i$i > /dev/null; done");
+    assert_ne!(code, 0);
+    assert!(err.contains("sh: out of memory"), "{err}");
+}
