@@ -680,12 +680,9 @@ async fn sync(ctx: &Ctx, key: &str) -> kube::Result<Option<Duration>> {
             .filter(|v: &Vec<String>| !v.is_empty()),
         failed: Some(unc_failed.iter().cloned().collect()).filter(|v: &Vec<String>| !v.is_empty()),
     };
-    let pods_left = pods.iter().any(|p| {
-        has_finalizer(p)
-            && !newly_finished
-                .iter()
-                .any(|n| n.metadata.uid == p.metadata.uid)
-    }) || !to_delete.is_empty()
+    // The terminal condition waits until no pod is left running or holding its finalizer.
+    let pods_left = pods.iter().any(|p| has_finalizer(p))
+        || !to_delete.is_empty()
         || terminating > 0
         || !active.is_empty();
     let all_counted =
@@ -731,9 +728,6 @@ async fn sync(ctx: &Ctx, key: &str) -> kube::Result<Option<Duration>> {
         uncounted_terminated_pods: Some(uncounted),
         conditions: Some(conditions).filter(|c| !c.is_empty()),
     };
-    if is_done(&new_status) {
-        new_status.active = Some(0);
-    }
     // upstream omits zero counters (`omitempty`) but for ready and terminating.
     for v in [
         &mut new_status.active,
@@ -789,14 +783,6 @@ async fn sync(ctx: &Ctx, key: &str) -> kube::Result<Option<Duration>> {
     }
     create_pods(ctx, &job, key, &pods_api, to_create).await;
     Ok(requeue)
-}
-
-fn is_done(status: &JobStatus) -> bool {
-    status
-        .conditions
-        .iter()
-        .flatten()
-        .any(|c| (c.type_ == "Complete" || c.type_ == "Failed") && c.status == "True")
 }
 
 /// The pod of `job` for `index` (Indexed) or any (NonIndexed).
